@@ -1,0 +1,520 @@
+//! The ports: traits every backend implements. The engine holds them as `Arc<dyn …>`.
+//!
+//! Each port says what its implementations must guarantee; the `testkit`
+//! conformance suite checks those guarantees against every adapter.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::apps::AppConfig;
+use crate::error::Result;
+use crate::push::Push;
+use crate::types::*;
+
+// ------------------------------------------------------------------ inbox
+
+/// One message (or recall, receipt, notice) written into several inboxes at
+/// once: the unit of fan-out on write.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Who caused it; with `client_msg_id` it forms the dedup key.
+    pub sender: UserId,
+    /// The sender's dedup id; empty means "no dedup" (server-made entries).
+    pub client_msg_id: String,
+    /// One entry per owner. Their `version` is ignored: the store assigns it.
+    pub entries: Vec<InboxEntry>,
+    /// Whether the search indexer must see these entries (a durable outbox,
+    /// written in the same transaction, so nothing acknowledged goes unindexed).
+    pub index: bool,
+}
+
+/// Where one owner's entry landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// The version the store gave the entry.
+    pub version: u64,
+    /// The owner's version just before it (0 for the first): a device that
+    /// holds less has missed something.
+    pub prev_version: u64,
+}
+
+/// What [`InboxStore::append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Written; one [`Appended`] per entry, in the order given.
+    Appended(Vec<Appended>),
+    /// `(sender, client_msg_id)` was accepted before: nothing was written;
+    /// here is the original receipt.
+    Duplicate(SendReceipt),
+}
+
+/// What [`InboxStore::mark_read`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MarkedRead {
+    /// Entries that went from unread to read.
+    pub marked: u64,
+    /// The newest received message at or below the mark, if any: the read
+    /// receipt names it to its sender.
+    pub last_read: Option<InboxEntry>,
+}
+
+/// An entry waiting in the search outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexTask {
+    /// The outbox row, passed back to [`InboxStore::complete_index`].
+    pub id: u64,
+    /// The app the entry belongs to.
+    pub app: AppId,
+    /// The entry: a message to index, or a recall/delete to unindex.
+    pub entry: InboxEntry,
+}
+
+/// Fan-out-on-write inboxes: one version space per user (the seed's message table).
+///
+/// Guarantees (checked by `testkit`):
+/// - `append` is atomic: every entry of a delivery is written, or none.
+/// - versions strictly increase per owner, also under concurrent appends
+///   from many tasks or nodes; gaps are allowed.
+/// - a non-empty `(app, sender, client_msg_id)` is accepted once; later
+///   appends return [`AppendOutcome::Duplicate`] with the first receipt,
+///   also when they race the first one.
+/// - nothing crosses apps.
+#[async_trait]
+pub trait InboxStore: Send + Sync + 'static {
+    /// Writes a delivery, giving each entry its owner's next version.
+    async fn append(&self, app: &AppId, delivery: &Delivery) -> Result<AppendOutcome>;
+
+    /// Entries of `owner` with version > `after_version`, in order, at most `limit`.
+    async fn pull(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        after_version: u64,
+        limit: usize,
+    ) -> Result<InboxPage>;
+
+    /// The owner's newest version (0 when the inbox is empty).
+    async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64>;
+
+    /// The owner's [`EntryKind::Message`] or [`EntryKind::SystemNotice`] entry for a message id.
+    async fn get(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<Option<InboxEntry>>;
+
+    /// Marks the owner's received messages in `conversation` with version
+    /// <= `up_to` as read.
+    async fn mark_read(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+        up_to: u64,
+    ) -> Result<MarkedRead>;
+
+    /// Marks one message read (after a recall or a delete, so it stops counting).
+    async fn mark_message_read(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<bool>;
+
+    /// Unread received messages per conversation (conversations with none are left out).
+    async fn unread(&self, app: &AppId, owner: &UserId) -> Result<Vec<UnreadCount>>;
+
+    /// The receipt of an accepted `(sender, client_msg_id)`, if any.
+    async fn find_sent(
+        &self,
+        app: &AppId,
+        sender: &UserId,
+        client_msg_id: &str,
+    ) -> Result<Option<SendReceipt>>;
+
+    /// The oldest entries still waiting for the search indexer, across apps.
+    async fn pending_index(&self, limit: usize) -> Result<Vec<IndexTask>>;
+
+    /// Removes indexed entries from the outbox.
+    async fn complete_index(&self, ids: &[u64]) -> Result<()>;
+}
+
+// ----------------------------------------------------------------- groups
+
+/// Groups, members and roles.
+#[async_trait]
+pub trait GroupStore: Send + Sync + 'static {
+    /// Creates a group with its first members. `AlreadyExists` if the id is taken.
+    async fn create_group(&self, app: &AppId, group: &Group, members: &[Member]) -> Result<()>;
+
+    /// The group, if it exists.
+    async fn group(&self, app: &AppId, id: &GroupId) -> Result<Option<Group>>;
+
+    /// Turns a normal group into a super group (or back).
+    async fn set_kind(&self, app: &AppId, id: &GroupId, kind: GroupKind) -> Result<()>;
+
+    /// Adds members; existing members keep their role. Returns how many were new.
+    async fn add_members(&self, app: &AppId, id: &GroupId, members: &[Member]) -> Result<u64>;
+
+    /// Removes members. Returns how many were removed.
+    async fn remove_members(&self, app: &AppId, id: &GroupId, users: &[UserId]) -> Result<u64>;
+
+    /// All members, ordered by user id.
+    async fn members(&self, app: &AppId, id: &GroupId) -> Result<Vec<Member>>;
+
+    /// One member, if the user is one.
+    async fn member(&self, app: &AppId, id: &GroupId, user: &UserId) -> Result<Option<Member>>;
+
+    /// How many members.
+    async fn member_count(&self, app: &AppId, id: &GroupId) -> Result<u64>;
+
+    /// The groups a user belongs to, ordered by id.
+    async fn groups_of(&self, app: &AppId, user: &UserId) -> Result<Vec<GroupId>>;
+}
+
+// ------------------------------------------------------------ channel log
+
+/// What [`ChannelLog::append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelAppend {
+    /// Written at `seq`; `prev_seq` is the group's seq before it.
+    Appended {
+        /// The entry's seq.
+        seq: u64,
+        /// The group's previous seq.
+        prev_seq: u64,
+    },
+    /// `(group, sender, client_msg_id)` was accepted before: the first receipt.
+    Duplicate(SendReceipt),
+}
+
+/// Super-group logs: one row per message with a per-group seq (fan-out on read).
+///
+/// Guarantees: seqs strictly increase per group under concurrency; a
+/// non-empty `(group, sender, client_msg_id)` is accepted once; read seqs
+/// only move forward.
+#[async_trait]
+pub trait ChannelLog: Send + Sync + 'static {
+    /// Appends an entry (its `seq` is ignored and assigned).
+    async fn append(&self, app: &AppId, entry: &ChannelEntry) -> Result<ChannelAppend>;
+
+    /// Entries with seq > `after_seq`, in order, at most `limit`.
+    async fn range(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<ChannelPage>;
+
+    /// The group's newest seq (0 when empty).
+    async fn last_seq(&self, app: &AppId, group: &GroupId) -> Result<u64>;
+
+    /// The message entry with this id.
+    async fn get(&self, app: &AppId, group: &GroupId, id: &MsgId) -> Result<Option<ChannelEntry>>;
+
+    /// Messages after `after_seq` (what a member with that read seq has unread).
+    async fn count_messages_after(&self, app: &AppId, group: &GroupId, after_seq: u64)
+    -> Result<u64>;
+
+    /// Moves a member's read seq forward (never back).
+    async fn set_read_seq(&self, app: &AppId, group: &GroupId, user: &UserId, seq: u64)
+    -> Result<()>;
+
+    /// A member's read seq (0 when never set).
+    async fn read_seq(&self, app: &AppId, group: &GroupId, user: &UserId) -> Result<u64>;
+}
+
+// ------------------------------------------------------------------- apps
+
+/// The businesses (tenants) on a deployment and their settings.
+#[async_trait]
+pub trait AppStore: Send + Sync + 'static {
+    /// Creates or replaces an app.
+    async fn put_app(&self, app: &AppConfig) -> Result<()>;
+    /// One app.
+    async fn get_app(&self, id: &AppId) -> Result<Option<AppConfig>>;
+    /// Every app, ordered by id.
+    async fn list_apps(&self) -> Result<Vec<AppConfig>>;
+}
+
+// ------------------------------------------------------------------ cache
+
+/// Hot state: a per-user window of recent entries and the dedup window.
+///
+/// A cache may forget anything at any time; the engine stays correct
+/// without it (the stores are the authority), only slower.
+#[async_trait]
+pub trait Cache: Send + Sync + 'static {
+    /// A receipt remembered for `(sender, client_msg_id)`.
+    async fn dedup_get(
+        &self,
+        app: &AppId,
+        sender: &UserId,
+        client_msg_id: &str,
+    ) -> Result<Option<SendReceipt>>;
+
+    /// Remembers a receipt for `ttl` if none is there (set-if-absent).
+    /// Returns whether this call stored it.
+    async fn dedup_put(
+        &self,
+        app: &AppId,
+        sender: &UserId,
+        client_msg_id: &str,
+        receipt: &SendReceipt,
+        ttl: Duration,
+    ) -> Result<bool>;
+
+    /// Appends an entry to the owner's recent window, keeping the newest
+    /// `cap`. `prev_version` is the owner's version before it: when it is not
+    /// the window's newest, the window restarts so it never hides a gap.
+    async fn push_recent(
+        &self,
+        app: &AppId,
+        prev_version: u64,
+        entry: &InboxEntry,
+        cap: usize,
+    ) -> Result<()>;
+
+    /// Entries after `after_version` if the window holds *all* of them
+    /// (`None` when it cannot answer: go to the store).
+    async fn recent(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        after_version: u64,
+        limit: usize,
+    ) -> Result<Option<InboxPage>>;
+}
+
+// --------------------------------------------------------------- presence
+
+/// Where one device of a user is connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The user.
+    pub user: UserId,
+    /// The device.
+    pub device: DeviceId,
+    /// "ios", "android", "web", "desktop"... (login policies work per platform).
+    pub platform: String,
+    /// The node that holds the connection.
+    pub node: NodeId,
+    /// The connection's id on that node (a re-login on the same device gets a new one).
+    pub session: u64,
+    /// Login time (ms).
+    pub since: i64,
+}
+
+/// Online routes `user -> [(device, node)]` with heartbeat expiry, so a dead
+/// node's routes vanish by themselves.
+#[async_trait]
+pub trait Presence: Send + Sync + 'static {
+    /// Adds or refreshes a route for `ttl` (call again before it runs out).
+    async fn register(&self, app: &AppId, route: &Route, ttl: Duration) -> Result<()>;
+
+    /// Removes the device's route if it is still this session's. Returns whether it was.
+    async fn unregister(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        device: &DeviceId,
+        session: u64,
+    ) -> Result<bool>;
+
+    /// Live routes of one user.
+    async fn routes(&self, app: &AppId, user: &UserId) -> Result<Vec<Route>>;
+
+    /// Live routes of many users at once (fan-out looks up a whole group).
+    async fn routes_of(&self, app: &AppId, users: &[UserId]) -> Result<Vec<Route>>;
+}
+
+// ----------------------------------------------------------------- search
+
+/// One message as its owner may find it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchDoc {
+    /// The app.
+    pub app: AppId,
+    /// Who may find it: only this owner ever sees it in results.
+    pub owner: UserId,
+    /// The message.
+    pub server_msg_id: MsgId,
+    /// The conversation from the owner's view.
+    pub conversation: Conversation,
+    /// Who wrote it.
+    pub sender: UserId,
+    /// Server time (ms).
+    pub server_time: i64,
+    /// The words.
+    pub text: String,
+}
+
+/// A search over one owner's messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// The app.
+    pub app: AppId,
+    /// Whose messages; never anyone else's.
+    pub owner: UserId,
+    /// Free text.
+    pub words: String,
+    /// Only this conversation.
+    pub conversation: Option<Conversation>,
+    /// Only messages at or after this time (ms).
+    pub from_time: Option<i64>,
+    /// Only messages at or before this time (ms).
+    pub to_time: Option<i64>,
+    /// Hits to skip (paging).
+    pub offset: usize,
+    /// Hits to return.
+    pub limit: usize,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchHit {
+    /// The message found.
+    pub doc: SearchDoc,
+    /// Relevance (higher is better; comparable only within one answer).
+    pub score: f32,
+}
+
+/// A page of search results.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SearchResults {
+    /// Best first; ties newest first.
+    pub hits: Vec<SearchHit>,
+    /// How many match in all.
+    pub total: u64,
+}
+
+/// Full-text index of message history.
+#[async_trait]
+pub trait SearchIndex: Send + Sync + 'static {
+    /// Indexes documents; indexing the same `(app, owner, id)` again replaces it.
+    async fn index(&self, docs: &[SearchDoc]) -> Result<()>;
+    /// Removes one owner's document for a message (recall, delete-for-me).
+    async fn remove(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<()>;
+    /// Searches one owner's documents.
+    async fn search(&self, query: &SearchQuery) -> Result<SearchResults>;
+    /// Makes everything indexed so far durable and searchable.
+    async fn flush(&self) -> Result<()>;
+}
+
+// -------------------------------------------------------------- discovery
+
+/// A server node as the cluster sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Unique node id.
+    pub id: NodeId,
+    /// "gate", "logic"...: what the node serves.
+    pub role: String,
+    /// Where clients reach its TCP gate, if any.
+    pub tcp_addr: Option<String>,
+    /// Where clients reach its WebSocket gate, if any.
+    pub ws_addr: Option<String>,
+    /// Where peers reach it for forwarded pushes.
+    pub rpc_addr: Option<String>,
+    /// Current load (open connections): the selector picks the lowest.
+    pub load: u64,
+}
+
+/// A membership change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// A node joined or updated its info.
+    Up(NodeInfo),
+    /// A node left or its lease ran out.
+    Down(NodeId),
+}
+
+/// A registration kept alive in the background. Dropping it stops the
+/// keep-alive (the node then disappears when its lease runs out, as after a
+/// crash); `revoke` removes it at once (a clean shutdown).
+#[async_trait]
+pub trait Lease: Send + Sync {
+    /// Publishes new info (for example a new load) under the same lease.
+    async fn update(&self, info: &NodeInfo) -> Result<()>;
+    /// Removes the registration now.
+    async fn revoke(self: Box<Self>) -> Result<()>;
+}
+
+/// Node membership: register with a lease, list by role, watch changes.
+#[async_trait]
+pub trait Discovery: Send + Sync + 'static {
+    /// Registers a node under a lease of `ttl`, kept alive until the returned
+    /// lease is revoked or dropped.
+    async fn register(&self, info: &NodeInfo, ttl: Duration) -> Result<Box<dyn Lease>>;
+    /// Live nodes of a role, ordered by id.
+    async fn list(&self, role: &str) -> Result<Vec<NodeInfo>>;
+    /// Joins and leaves of a role from now on.
+    async fn watch(&self, role: &str) -> Result<mpsc::Receiver<NodeEvent>>;
+}
+
+// ------------------------------------------------------------------- auth
+
+/// Who a token says the client is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The app the token is for.
+    pub app: AppId,
+    /// The user.
+    pub user: UserId,
+    /// When the token stops being valid (ms since epoch).
+    pub expires_at: i64,
+}
+
+/// Turns a client's token into an identity, per app.
+#[async_trait]
+pub trait Authenticator: Send + Sync + 'static {
+    /// Verifies `token` for `app` and `device`. Forged, expired and
+    /// other-app tokens fail with [`crate::ErrorKind::Unauthenticated`].
+    async fn authenticate(&self, app: &AppId, token: &str, device: &DeviceId) -> Result<Identity>;
+}
+
+// -------------------------------------------------------------- transport
+
+/// A framed duplex connection: TCP and WebSocket look the same from here.
+#[async_trait]
+pub trait FrameConnection: Send {
+    /// The next frame, `None` at a clean end of stream.
+    async fn read_frame(&mut self) -> Result<Option<bubble_proto::Frame>>;
+    /// Sends one frame.
+    async fn write_frame(&mut self, frame: bubble_proto::Frame) -> Result<()>;
+    /// The peer's address, for logs and rate limits.
+    fn peer(&self) -> String;
+}
+
+/// Accepts framed connections.
+#[async_trait]
+pub trait Transport: Send + Sync + 'static {
+    /// Waits for the next connection.
+    async fn accept(&self) -> Result<Box<dyn FrameConnection>>;
+}
+
+// -------------------------------------------------------------------- bus
+
+/// Carries pushes to the node that holds the sessions (in-process on one
+/// node, gRPC in a cluster).
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Delivers pushes to `node`'s local sessions.
+    async fn deliver(&self, node: &NodeId, pushes: Vec<Push>) -> Result<()>;
+}
+
+// -------------------------------------------------------------- business
+
+/// What a business handler knows about the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The app.
+    pub app: AppId,
+    /// The user.
+    pub user: UserId,
+    /// The device.
+    pub device: DeviceId,
+}
+
+/// A product's own commands (the seed's router to many businesses): the
+/// engine hands it every frame whose command falls in its range.
+#[async_trait]
+pub trait BusinessHandler: Send + Sync + 'static {
+    /// Handles one request; the answer body goes back with the same seq.
+    async fn handle(&self, caller: &Caller, command: u16, body: Bytes) -> Result<Bytes>;
+}

@@ -1,0 +1,588 @@
+//! Domain types: apps, users, conversations, messages, inbox entries.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// Wraps a string id. Ids are opaque to bubble; see [`validate_id`].
+            pub fn new(id: impl AsRef<str>) -> $name {
+                $name(Arc::from(id.as_ref()))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({:?})", stringify!($name), &*self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> $name {
+                $name::new(s)
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> $name {
+                $name(Arc::from(s))
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A business (tenant) on a shared deployment. Nothing crosses apps.
+    AppId
+);
+string_id!(
+    /// A user, unique within an app.
+    UserId
+);
+string_id!(
+    /// One of a user's devices (phone, laptop...), chosen by the client.
+    DeviceId
+);
+string_id!(
+    /// A group or super group, unique within an app.
+    GroupId
+);
+string_id!(
+    /// A server node of a cluster.
+    NodeId
+);
+
+/// Longest id bubble accepts, in bytes.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Checks that an id is usable as a key in every backend: 1 to 128 bytes,
+/// no control characters, and none of the characters backends use as
+/// separators (`:`, `/`, `|`, `#`).
+pub fn validate_id(what: &str, id: &str) -> Result<()> {
+    if id.is_empty() || id.len() > MAX_ID_LEN {
+        return Err(Error::invalid(format!(
+            "{what} must be 1 to {MAX_ID_LEN} bytes, got {}",
+            id.len()
+        )));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| c.is_control() || matches!(c, ':' | '/' | '|' | '#'))
+    {
+        return Err(Error::invalid(format!(
+            "{what} {id:?} contains {c:?}; ids may not contain control characters or : / | #"
+        )));
+    }
+    Ok(())
+}
+
+/// Globally unique message id (16 bytes): `hash(app, sender, receiver, unique id)`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MsgId(pub [u8; 16]);
+
+impl MsgId {
+    /// Parses the 16 raw bytes of a wire id.
+    pub fn from_slice(bytes: &[u8]) -> Result<MsgId> {
+        let raw: [u8; 16] = bytes.try_into().map_err(|_| {
+            Error::invalid(format!(
+                "server_msg_id must be 16 bytes, got {}",
+                bytes.len()
+            ))
+        })?;
+        Ok(MsgId(raw))
+    }
+
+    /// Parses the 32-character lowercase hex form.
+    pub fn from_hex(s: &str) -> Result<MsgId> {
+        let v = hex::decode(s).map_err(|e| Error::invalid(format!("bad message id {s:?}: {e}")))?;
+        MsgId::from_slice(&v)
+    }
+
+    /// The 32-character lowercase hex form (how stores and logs show it).
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MsgId({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// What kind of conversation. Numbers match the wire and are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum ConversationKind {
+    /// One to one.
+    Direct = 1,
+    /// Normal group: fan-out on write.
+    Group = 2,
+    /// Super group: fan-out on read.
+    SuperGroup = 3,
+    /// System notices.
+    System = 4,
+}
+
+impl ConversationKind {
+    /// From the stored/wire number.
+    pub fn from_u8(v: u8) -> Result<ConversationKind> {
+        Ok(match v {
+            1 => ConversationKind::Direct,
+            2 => ConversationKind::Group,
+            3 => ConversationKind::SuperGroup,
+            4 => ConversationKind::System,
+            other => {
+                return Err(Error::invalid(format!(
+                    "unknown conversation kind {other}"
+                )));
+            }
+        })
+    }
+}
+
+/// A conversation seen from one owner: for [`ConversationKind::Direct`] the
+/// id is the *other* user; for groups it is the group id (the seed's `pID`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Conversation {
+    /// Which kind.
+    pub kind: ConversationKind,
+    /// The peer user id or the group id.
+    pub id: Arc<str>,
+}
+
+impl Conversation {
+    /// A 1:1 conversation with `peer`.
+    pub fn direct(peer: &UserId) -> Conversation {
+        Conversation {
+            kind: ConversationKind::Direct,
+            id: peer.0.clone(),
+        }
+    }
+
+    /// A normal group.
+    pub fn group(group: &GroupId) -> Conversation {
+        Conversation {
+            kind: ConversationKind::Group,
+            id: group.0.clone(),
+        }
+    }
+
+    /// A super group.
+    pub fn super_group(group: &GroupId) -> Conversation {
+        Conversation {
+            kind: ConversationKind::SuperGroup,
+            id: group.0.clone(),
+        }
+    }
+
+    /// System notices from `source` (e.g. "system").
+    pub fn system(source: &str) -> Conversation {
+        Conversation {
+            kind: ConversationKind::System,
+            id: Arc::from(source),
+        }
+    }
+
+    /// Builds one from stored parts.
+    pub fn from_parts(kind: ConversationKind, id: &str) -> Conversation {
+        Conversation {
+            kind,
+            id: Arc::from(id),
+        }
+    }
+
+    /// The id as text.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Who an inbox entry is for, seen from its owner (the seed's `direct`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The owner sent it (seed: 1).
+    Out,
+    /// The owner received it (seed: -1).
+    In,
+}
+
+impl Direction {
+    /// The seed's number: 1 out, -1 in.
+    pub fn as_i8(self) -> i8 {
+        match self {
+            Direction::Out => 1,
+            Direction::In => -1,
+        }
+    }
+
+    /// From the seed's number.
+    pub fn from_i8(v: i8) -> Result<Direction> {
+        match v {
+            1 => Ok(Direction::Out),
+            -1 => Ok(Direction::In),
+            other => Err(Error::invalid(format!(
+                "direction must be 1 or -1, got {other}"
+            ))),
+        }
+    }
+}
+
+/// What an entry records. Numbers match the wire and are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EntryKind {
+    /// A chat message.
+    Message = 1,
+    /// The sender took back `server_msg_id`.
+    Recall = 2,
+    /// The owner deleted `server_msg_id` for themselves.
+    Delete = 3,
+    /// The peer read the owner's messages up to `server_msg_id`.
+    ReadReceipt = 4,
+    /// The owner read the conversation up to `read_up_to` (syncs badges across devices).
+    ReadCursor = 5,
+    /// A notice from the system.
+    SystemNotice = 6,
+}
+
+impl EntryKind {
+    /// From the stored/wire number.
+    pub fn from_u8(v: u8) -> Result<EntryKind> {
+        Ok(match v {
+            1 => EntryKind::Message,
+            2 => EntryKind::Recall,
+            3 => EntryKind::Delete,
+            4 => EntryKind::ReadReceipt,
+            5 => EntryKind::ReadCursor,
+            6 => EntryKind::SystemNotice,
+            other => return Err(Error::invalid(format!("unknown entry kind {other}"))),
+        })
+    }
+
+    /// Whether this entry counts toward unread (only messages and notices received).
+    pub fn counts_as_unread(self) -> bool {
+        matches!(self, EntryKind::Message | EntryKind::SystemNotice)
+    }
+}
+
+/// What the bytes of a [`Content`] are. Numbers match the wire and are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ContentType {
+    /// No content (recalls, deletes, receipts).
+    None = 0,
+    /// UTF-8 text.
+    Text = 1,
+    /// A reference to a file on a CDN (`pb::MediaRef`).
+    Media = 2,
+    /// A short inline voice clip (`pb::Voice`).
+    Voice = 3,
+    /// A product-defined JSON or XML payload (`pb::Custom`).
+    Custom = 4,
+}
+
+impl ContentType {
+    /// From the stored/wire number.
+    pub fn from_u8(v: u8) -> Result<ContentType> {
+        Ok(match v {
+            0 => ContentType::None,
+            1 => ContentType::Text,
+            2 => ContentType::Media,
+            3 => ContentType::Voice,
+            4 => ContentType::Custom,
+            other => return Err(Error::invalid(format!("unknown content type {other}"))),
+        })
+    }
+}
+
+/// A message's content: its type and its encoded body, exactly as on the
+/// wire and in the stores, so nothing is re-encoded on the way through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    /// What `body` is.
+    pub kind: ContentType,
+    /// Text bytes, or the encoded `MediaRef` / `Voice` / `Custom`.
+    pub body: Bytes,
+}
+
+impl Content {
+    /// No content.
+    pub fn none() -> Content {
+        Content {
+            kind: ContentType::None,
+            body: Bytes::new(),
+        }
+    }
+
+    /// A text message.
+    pub fn text(text: impl Into<String>) -> Content {
+        Content {
+            kind: ContentType::Text,
+            body: Bytes::from(text.into()),
+        }
+    }
+
+    /// A media reference.
+    pub fn media(media: &bubble_proto::pb::MediaRef) -> Content {
+        Content {
+            kind: ContentType::Media,
+            body: Bytes::from(prost::Message::encode_to_vec(media)),
+        }
+    }
+
+    /// A short voice clip.
+    pub fn voice(voice: &bubble_proto::pb::Voice) -> Content {
+        Content {
+            kind: ContentType::Voice,
+            body: Bytes::from(prost::Message::encode_to_vec(voice)),
+        }
+    }
+
+    /// A custom payload.
+    pub fn custom(custom: &bubble_proto::pb::Custom) -> Content {
+        Content {
+            kind: ContentType::Custom,
+            body: Bytes::from(prost::Message::encode_to_vec(custom)),
+        }
+    }
+
+    /// The text, for text content.
+    pub fn as_text(&self) -> Option<&str> {
+        match self.kind {
+            ContentType::Text => std::str::from_utf8(&self.body).ok(),
+            _ => None,
+        }
+    }
+
+    /// Words worth indexing for search: the text, a file's name, a custom
+    /// payload's body when it is text.
+    pub fn searchable_text(&self) -> Option<String> {
+        use prost::Message;
+        match self.kind {
+            ContentType::Text => self.as_text().map(str::to_owned),
+            ContentType::Media => bubble_proto::pb::MediaRef::decode(self.body.clone())
+                .ok()
+                .filter(|m| !m.name.is_empty())
+                .map(|m| m.name),
+            ContentType::Custom => bubble_proto::pb::Custom::decode(self.body.clone())
+                .ok()
+                .and_then(|c| String::from_utf8(c.body.to_vec()).ok()),
+            ContentType::None | ContentType::Voice => None,
+        }
+    }
+}
+
+/// An entry in one owner's inbox: one row of the seed's message table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// The owner (the seed's `qID`).
+    pub owner: UserId,
+    /// The owner's version of this entry: strictly increasing per owner.
+    pub version: u64,
+    /// What this entry records.
+    pub kind: EntryKind,
+    /// The conversation seen from the owner (the seed's `pID`).
+    pub conversation: Conversation,
+    /// Sent or received by the owner (the seed's `direct`).
+    pub direction: Direction,
+    /// The message id; for recall/delete/receipt, the message referred to.
+    pub server_msg_id: MsgId,
+    /// Who sent the message (or did the recall, or read).
+    pub sender: UserId,
+    /// From which device.
+    pub sender_device: DeviceId,
+    /// The sender's dedup id (empty for entries the server makes).
+    pub client_msg_id: String,
+    /// The sender's per-conversation counter.
+    pub client_seq: u64,
+    /// The sender's clock (ms since epoch).
+    pub create_time: i64,
+    /// The server's clock (ms since epoch).
+    pub server_time: i64,
+    /// The content (empty for recall/delete/receipt/cursor entries).
+    pub content: Content,
+    /// For [`EntryKind::ReadCursor`]: the version read up to.
+    pub read_up_to: u64,
+}
+
+/// One entry of a super group's channel log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelEntry {
+    /// The group.
+    pub group: GroupId,
+    /// The group's seq of this entry: strictly increasing per group.
+    pub seq: u64,
+    /// Message, recall or notice.
+    pub kind: EntryKind,
+    /// The message id (for recall, the recalled one).
+    pub server_msg_id: MsgId,
+    /// The sender.
+    pub sender: UserId,
+    /// The sender's device.
+    pub sender_device: DeviceId,
+    /// The sender's dedup id.
+    pub client_msg_id: String,
+    /// The sender's counter.
+    pub client_seq: u64,
+    /// Sender's clock.
+    pub create_time: i64,
+    /// Server's clock.
+    pub server_time: i64,
+    /// The content.
+    pub content: Content,
+}
+
+/// What a sender gets back for an accepted message. A retry with the same
+/// client message id gets the very same receipt (with `duplicate` set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendReceipt {
+    /// The message id.
+    pub server_msg_id: MsgId,
+    /// The sender's own version of the message (0 for super groups).
+    pub version: u64,
+    /// The group seq (super groups only, else 0).
+    pub seq: u64,
+    /// Server time of acceptance.
+    pub server_time: i64,
+    /// True when this answers a retry.
+    pub duplicate: bool,
+}
+
+/// A page of a user's inbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboxPage {
+    /// Entries in version order.
+    pub entries: Vec<InboxEntry>,
+    /// More entries follow the last one.
+    pub has_more: bool,
+}
+
+/// A page of a channel log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelPage {
+    /// Entries in seq order.
+    pub entries: Vec<ChannelEntry>,
+    /// More entries follow the last one.
+    pub has_more: bool,
+}
+
+/// How many unread entries one conversation has.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UnreadCount {
+    /// The conversation (owner's view).
+    pub conversation: Conversation,
+    /// Unread messages received in it.
+    pub count: u64,
+}
+
+/// Whether a group fans out on write or on read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum GroupKind {
+    /// Fan-out on write: every member's inbox gets a copy.
+    Normal = 1,
+    /// Fan-out on read: one channel log, members pull by seq.
+    Super = 2,
+}
+
+impl GroupKind {
+    /// From the stored number.
+    pub fn from_u8(v: u8) -> Result<GroupKind> {
+        match v {
+            1 => Ok(GroupKind::Normal),
+            2 => Ok(GroupKind::Super),
+            other => Err(Error::invalid(format!("unknown group kind {other}"))),
+        }
+    }
+}
+
+/// A member's role in a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Role {
+    /// Ordinary member.
+    Member = 1,
+    /// May add and remove members.
+    Admin = 2,
+    /// Created the group.
+    Owner = 3,
+}
+
+impl Role {
+    /// From the stored number.
+    pub fn from_u8(v: u8) -> Result<Role> {
+        match v {
+            1 => Ok(Role::Member),
+            2 => Ok(Role::Admin),
+            3 => Ok(Role::Owner),
+            other => Err(Error::invalid(format!("unknown member role {other}"))),
+        }
+    }
+}
+
+/// A group (normal or super).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// The group's id.
+    pub id: GroupId,
+    /// Display name.
+    pub name: String,
+    /// Fan-out on write or on read.
+    pub kind: GroupKind,
+    /// Who created it.
+    pub owner: UserId,
+    /// Creation time (ms).
+    pub created_at: i64,
+}
+
+/// A group member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The user.
+    pub user: UserId,
+    /// Their role.
+    pub role: Role,
+    /// When they joined (ms).
+    pub joined_at: i64,
+}
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

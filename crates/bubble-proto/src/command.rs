@@ -1,0 +1,136 @@
+//! The command table: which body a frame carries.
+
+use std::fmt;
+
+/// First code of the range that products route to their own handlers
+/// (the seed's router: many businesses on one deployment).
+pub const BUSINESS_FIRST: u16 = 0x8000;
+
+macro_rules! commands {
+    ($( $(#[$doc:meta])* $name:ident = $code:literal ),* $(,)?) => {
+        /// What a frame's body is. Codes below [`BUSINESS_FIRST`] are bubble's;
+        /// codes from it up belong to products' business handlers.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Command {
+            $( $(#[$doc])* $name, )*
+            /// A product-defined command (code >= [`BUSINESS_FIRST`]).
+            Business(u16),
+        }
+
+        impl Command {
+            /// Every built-in command, in code order.
+            pub const BUILTIN: &'static [Command] = &[$(Command::$name),*];
+
+            /// The wire code.
+            pub const fn code(self) -> u16 {
+                match self {
+                    $( Command::$name => $code, )*
+                    Command::Business(code) => code,
+                }
+            }
+
+            /// The command for a wire code, or `None` for a reserved code
+            /// this version does not know.
+            pub const fn from_code(code: u16) -> Option<Command> {
+                match code {
+                    $( $code => Some(Command::$name), )*
+                    c if c >= BUSINESS_FIRST => Some(Command::Business(c)),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+commands! {
+    /// `Error`: the request with this seq failed (or, seq 0, the connection is closing).
+    Error = 1,
+    /// `Ping`, client -> server heartbeat.
+    Ping = 2,
+    /// `Pong`, the answer to a ping.
+    Pong = 3,
+    /// Handshake hello, client -> server (see docs/auth.md).
+    HandshakeHello = 4,
+    /// Handshake answer, server -> client.
+    HandshakeAnswer = 5,
+    /// Resumption hello with a ticket, client -> server.
+    ResumeHello = 6,
+    /// `Kick`: the server ends this session (another login, an admin), then closes.
+    Kick = 7,
+
+    /// `SendRequest` -> `SendAck`.
+    Send = 16,
+    /// `SendAck`.
+    SendAck = 17,
+    /// `Push`, server -> client: a new inbox entry.
+    Push = 18,
+    /// `SyncRequest` -> `SyncPage`.
+    Sync = 19,
+    /// `SyncPage`.
+    SyncPage = 20,
+    /// `MarkReadRequest` -> `MarkReadAck`.
+    MarkRead = 21,
+    /// `MarkReadAck`.
+    MarkReadAck = 22,
+    /// `UnreadRequest` -> `UnreadCounts`.
+    Unread = 23,
+    /// `UnreadCounts`.
+    UnreadCounts = 24,
+    /// `RecallRequest` -> `SendAck` (the recall's own ack).
+    Recall = 25,
+    /// `DeleteRequest` -> `SendAck` (the delete entry's version).
+    Delete = 26,
+    /// `Typing`, both ways, never stored.
+    Typing = 27,
+
+    /// `GroupCreateRequest` -> `GroupInfo`.
+    GroupCreate = 32,
+    /// `GroupInfo`.
+    GroupInfo = 33,
+    /// `GroupJoinRequest` -> `Ok`.
+    GroupJoin = 34,
+    /// `GroupLeaveRequest` -> `Ok`.
+    GroupLeave = 35,
+    /// `GroupMembersRequest` -> `GroupMembers`.
+    GroupMembersQuery = 36,
+    /// `GroupMembers`.
+    GroupMembers = 37,
+    /// `Ok`: a request that returns nothing else succeeded.
+    Ok = 38,
+
+    /// `ChannelPullRequest` -> `ChannelPage` (super group, by seq).
+    ChannelPull = 48,
+    /// `ChannelPage`.
+    ChannelPage = 49,
+    /// `ChannelNotify`, server -> client.
+    ChannelNotify = 50,
+
+    /// `PresenceQuery` -> `PresenceResult`.
+    PresenceQuery = 64,
+    /// `PresenceResult`.
+    PresenceResult = 65,
+
+    /// `SearchRequest` -> `SearchResults`.
+    Search = 80,
+    /// `SearchResults`.
+    SearchResults = 81,
+
+    /// `SystemPush`, server -> client.
+    SystemPush = 96,
+}
+
+impl Command {
+    /// Whether a product's business handler owns this command.
+    pub const fn is_business(self) -> bool {
+        matches!(self, Command::Business(_))
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Business(code) => write!(f, "Business({code:#06x})"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
