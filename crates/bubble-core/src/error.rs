@@ -41,7 +41,10 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorKind::Unavailable | ErrorKind::Timeout | ErrorKind::RateLimited | ErrorKind::Conflict
+            ErrorKind::Unavailable
+                | ErrorKind::Timeout
+                | ErrorKind::RateLimited
+                | ErrorKind::Conflict
         )
     }
 }

@@ -1,1 +1,42 @@
-//! placeholder
+//! bubble's core: domain types, ports, the engine, in-memory adapters and
+//! the conformance suite every adapter runs.
+//!
+//! # Layout
+//!
+//! - [`types`]: apps, users, conversations, messages, inbox entries.
+//! - [`ports`]: the traits backends implement (`InboxStore`, `GroupStore`,
+//!   `ChannelLog`, `AppStore`, `Cache`, `Presence`, `SearchIndex`,
+//!   `Discovery`, `Authenticator`, `Transport`, `Bus`, `BusinessHandler`).
+//! - [`engine`]: the messaging behaviour (send, sync, read, groups, super
+//!   groups, recall, system push, presence, search), built from ports.
+//! - [`push`]: pushes and the hub of this node's sessions.
+//! - [`memory`]: an in-memory adapter for every port.
+//! - [`token`]: the default `Authenticator` (HMAC-signed tokens per app).
+//! - [`wire`]: conversions between domain types and protobuf bodies.
+//! - `testkit` (feature `testkit`): the conformance suite.
+//!
+//! No backend driver is a dependency of this crate: adapters convert their
+//! errors into [`Error`] at their own edge.
+
+pub mod apps;
+pub mod content;
+pub mod engine;
+pub mod error;
+pub mod ids;
+pub mod memory;
+pub mod ports;
+pub mod push;
+pub mod token;
+pub mod types;
+pub mod wire;
+
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use apps::{AppConfig, AppSettings, LoginPolicy};
+pub use engine::{
+    CreateGroup, Engine, EngineBuilder, EngineConfig, HistoryQuery, SendRequest, Session, SyncPage,
+    SystemTarget,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use types::*;

@@ -208,12 +208,21 @@ pub trait ChannelLog: Send + Sync + 'static {
     async fn get(&self, app: &AppId, group: &GroupId, id: &MsgId) -> Result<Option<ChannelEntry>>;
 
     /// Messages after `after_seq` (what a member with that read seq has unread).
-    async fn count_messages_after(&self, app: &AppId, group: &GroupId, after_seq: u64)
-    -> Result<u64>;
+    async fn count_messages_after(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        after_seq: u64,
+    ) -> Result<u64>;
 
     /// Moves a member's read seq forward (never back).
-    async fn set_read_seq(&self, app: &AppId, group: &GroupId, user: &UserId, seq: u64)
-    -> Result<()>;
+    async fn set_read_seq(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        seq: u64,
+    ) -> Result<()>;
 
     /// A member's read seq (0 when never set).
     async fn read_seq(&self, app: &AppId, group: &GroupId, user: &UserId) -> Result<u64>;

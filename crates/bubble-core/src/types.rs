@@ -165,9 +165,7 @@ impl ConversationKind {
             3 => ConversationKind::SuperGroup,
             4 => ConversationKind::System,
             other => {
-                return Err(Error::invalid(format!(
-                    "unknown conversation kind {other}"
-                )));
+                return Err(Error::invalid(format!("unknown conversation kind {other}")));
             }
         })
     }

@@ -22,7 +22,9 @@ pub enum FrameError {
     #[error("unknown command code {0}: not a bubble command and below the business range")]
     UnknownCommand(u16),
     /// The declared body exceeds the configured maximum.
-    #[error("frame body of {len} bytes exceeds the maximum of {max}: send large content by reference")]
+    #[error(
+        "frame body of {len} bytes exceeds the maximum of {max}: send large content by reference"
+    )]
     TooLarge {
         /// Declared body length.
         len: usize,

@@ -1,0 +1,147 @@
+//! Apps (businesses, tenants) and the settings each one chooses.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::types::{AppId, validate_id};
+
+/// How many devices of one user may be online at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginPolicy {
+    /// Every device may be online together.
+    #[default]
+    AllDevices,
+    /// One device per platform: a new phone login kicks the old phone.
+    OnePerPlatform,
+    /// One device only: any new login kicks the others.
+    Single,
+}
+
+/// What an app allows. Every limit is checked by the engine before anything is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppSettings {
+    /// Longest text message, in bytes.
+    pub max_text_bytes: usize,
+    /// Longest inline voice clip, in bytes (longer ones go to a CDN as media).
+    pub max_voice_bytes: usize,
+    /// Largest custom (JSON/XML) payload, in bytes.
+    pub max_custom_bytes: usize,
+    /// How long after sending a sender may recall a message, in milliseconds.
+    pub recall_window_ms: i64,
+    /// A group with more members than this becomes a super group (fan-out on read).
+    pub super_group_threshold: u64,
+    /// The most members a group of any kind may have.
+    pub max_group_members: u64,
+    /// Who may be online together.
+    pub login_policy: LoginPolicy,
+    /// Whether 1:1 senders get read receipts.
+    pub read_receipts: bool,
+    /// Whether messages are indexed for history search.
+    pub search: bool,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings {
+            max_text_bytes: 16 * 1024,
+            max_voice_bytes: 64 * 1024,
+            max_custom_bytes: 32 * 1024,
+            recall_window_ms: 2 * 60 * 1000,
+            super_group_threshold: 500,
+            max_group_members: 100_000,
+            login_policy: LoginPolicy::AllDevices,
+            read_receipts: true,
+            search: true,
+        }
+    }
+}
+
+impl AppSettings {
+    /// Checks that the settings make sense, naming the bad field.
+    pub fn validate(&self) -> Result<()> {
+        let positive = [
+            ("max_text_bytes", self.max_text_bytes as u64),
+            ("max_voice_bytes", self.max_voice_bytes as u64),
+            ("max_custom_bytes", self.max_custom_bytes as u64),
+            ("super_group_threshold", self.super_group_threshold),
+            ("max_group_members", self.max_group_members),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(Error::invalid(format!(
+                    "app setting {name} must be above 0"
+                )));
+            }
+        }
+        if self.recall_window_ms < 0 {
+            return Err(Error::invalid(
+                "app setting recall_window_ms must be 0 (no recall) or more",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One app: its id, its token secret and its settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppConfig {
+    /// The app's id.
+    pub id: AppId,
+    /// A display name.
+    pub name: String,
+    /// The secret its tokens are signed with (never logged).
+    pub secret: String,
+    /// What the app allows.
+    pub settings: AppSettings,
+}
+
+impl AppConfig {
+    /// An app with default settings.
+    pub fn new(id: impl Into<AppId>, secret: impl Into<String>) -> AppConfig {
+        let id = id.into();
+        AppConfig {
+            name: id.to_string(),
+            id,
+            secret: secret.into(),
+            settings: AppSettings::default(),
+        }
+    }
+
+    /// Checks the id, the secret and the settings.
+    pub fn validate(&self) -> Result<()> {
+        validate_id("app id", self.id.as_str())?;
+        if self.secret.len() < 16 {
+            return Err(Error::invalid(format!(
+                "the secret of app {} must be at least 16 bytes",
+                self.id
+            )));
+        }
+        self.settings.validate()
+    }
+
+    /// The settings as JSON, as stores keep them.
+    pub fn settings_json(&self) -> String {
+        serde_json::to_string(&self.settings).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Settings read back from a store's JSON.
+    pub fn parse_settings(json: &str) -> Result<AppSettings> {
+        serde_json::from_str(json)
+            .map_err(|e| Error::internal(format!("stored app settings are not valid: {e}")))
+    }
+}
+
+impl fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("secret", &"<hidden>")
+            .field("settings", &self.settings)
+            .finish()
+    }
+}

@@ -1,0 +1,134 @@
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ports::GroupStore;
+use crate::types::*;
+
+struct Entry {
+    group: Group,
+    members: BTreeMap<UserId, Member>,
+}
+
+/// [`GroupStore`] in memory.
+#[derive(Default)]
+pub struct MemoryGroups {
+    groups: Mutex<HashMap<(AppId, GroupId), Entry>>,
+}
+
+impl MemoryGroups {
+    /// An empty store.
+    pub fn new() -> MemoryGroups {
+        MemoryGroups::default()
+    }
+}
+
+fn missing(id: &GroupId) -> Error {
+    Error::not_found(format!("group {id} does not exist"))
+}
+
+#[async_trait]
+impl GroupStore for MemoryGroups {
+    async fn create_group(&self, app: &AppId, group: &Group, members: &[Member]) -> Result<()> {
+        let mut groups = self.groups.lock();
+        let key = (app.clone(), group.id.clone());
+        if groups.contains_key(&key) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("group {} exists already", group.id),
+            ));
+        }
+        let members = members
+            .iter()
+            .map(|m| (m.user.clone(), m.clone()))
+            .collect();
+        groups.insert(
+            key,
+            Entry {
+                group: group.clone(),
+                members,
+            },
+        );
+        Ok(())
+    }
+
+    async fn group(&self, app: &AppId, id: &GroupId) -> Result<Option<Group>> {
+        Ok(self
+            .groups
+            .lock()
+            .get(&(app.clone(), id.clone()))
+            .map(|e| e.group.clone()))
+    }
+
+    async fn set_kind(&self, app: &AppId, id: &GroupId, kind: GroupKind) -> Result<()> {
+        let mut groups = self.groups.lock();
+        let entry = groups
+            .get_mut(&(app.clone(), id.clone()))
+            .ok_or_else(|| missing(id))?;
+        entry.group.kind = kind;
+        Ok(())
+    }
+
+    async fn add_members(&self, app: &AppId, id: &GroupId, members: &[Member]) -> Result<u64> {
+        let mut groups = self.groups.lock();
+        let entry = groups
+            .get_mut(&(app.clone(), id.clone()))
+            .ok_or_else(|| missing(id))?;
+        let mut added = 0;
+        for m in members {
+            if !entry.members.contains_key(&m.user) {
+                entry.members.insert(m.user.clone(), m.clone());
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    async fn remove_members(&self, app: &AppId, id: &GroupId, users: &[UserId]) -> Result<u64> {
+        let mut groups = self.groups.lock();
+        let entry = groups
+            .get_mut(&(app.clone(), id.clone()))
+            .ok_or_else(|| missing(id))?;
+        Ok(users
+            .iter()
+            .filter(|u| entry.members.remove(*u).is_some())
+            .count() as u64)
+    }
+
+    async fn members(&self, app: &AppId, id: &GroupId) -> Result<Vec<Member>> {
+        let groups = self.groups.lock();
+        let entry = groups
+            .get(&(app.clone(), id.clone()))
+            .ok_or_else(|| missing(id))?;
+        Ok(entry.members.values().cloned().collect())
+    }
+
+    async fn member(&self, app: &AppId, id: &GroupId, user: &UserId) -> Result<Option<Member>> {
+        Ok(self
+            .groups
+            .lock()
+            .get(&(app.clone(), id.clone()))
+            .and_then(|e| e.members.get(user).cloned()))
+    }
+
+    async fn member_count(&self, app: &AppId, id: &GroupId) -> Result<u64> {
+        let groups = self.groups.lock();
+        let entry = groups
+            .get(&(app.clone(), id.clone()))
+            .ok_or_else(|| missing(id))?;
+        Ok(entry.members.len() as u64)
+    }
+
+    async fn groups_of(&self, app: &AppId, user: &UserId) -> Result<Vec<GroupId>> {
+        let groups = self.groups.lock();
+        let mut ids: Vec<GroupId> = groups
+            .iter()
+            .filter(|((a, _), e)| a == app && e.members.contains_key(user))
+            .map(|((_, g), _)| g.clone())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}

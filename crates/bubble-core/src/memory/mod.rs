@@ -1,0 +1,25 @@
+//! In-memory adapters for every port: the engine's default on one machine
+//! for hot state, and the reference the conformance suite is checked against.
+//!
+//! Each keeps its state behind one lock, so every operation is atomic and
+//! the adapters are correct under any concurrency (not built for huge data).
+
+mod apps;
+mod bus;
+mod cache;
+mod channel;
+mod discovery;
+mod groups;
+mod inbox;
+mod presence;
+mod search;
+
+pub use apps::MemoryApps;
+pub use bus::MemoryBus;
+pub use cache::MemoryCache;
+pub use channel::MemoryChannelLog;
+pub use discovery::MemoryDiscovery;
+pub use groups::MemoryGroups;
+pub use inbox::MemoryInbox;
+pub use presence::MemoryPresence;
+pub use search::MemorySearch;

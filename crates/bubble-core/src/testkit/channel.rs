@@ -1,0 +1,219 @@
+//! Conformance checks for [`ChannelLog`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use super::checks;
+use super::fixtures::channel_message;
+use crate::ports::{ChannelAppend, ChannelLog};
+use crate::types::*;
+
+/// Runs every channel-log check against `log`.
+pub async fn channel_log(log: Arc<dyn ChannelLog>) {
+    super::run_checks("ChannelLog", log, CHECKS).await;
+}
+
+const CHECKS: &[super::Check<dyn ChannelLog>] = checks![dyn ChannelLog;
+    appends_get_increasing_seqs_with_prev_seq,
+    seqs_strictly_increase_under_concurrent_appends,
+    range_pages_are_gap_free,
+    a_client_msg_id_is_accepted_once_per_group,
+    get_finds_a_message_by_id,
+    count_messages_after_counts_only_messages,
+    read_seq_only_moves_forward,
+    channels_are_isolated_between_apps_and_groups,
+];
+
+fn seq_of(a: ChannelAppend) -> (u64, u64) {
+    match a {
+        ChannelAppend::Appended { seq, prev_seq } => (seq, prev_seq),
+        ChannelAppend::Duplicate(r) => panic!("expected an append, got a duplicate of {r:?}"),
+    }
+}
+
+async fn appends_get_increasing_seqs_with_prev_seq(s: Arc<dyn ChannelLog>, app: AppId) {
+    let g = GroupId::new("sg");
+    let (s1, p1) = seq_of(
+        s.append(&app, &channel_message("sg", "a", "one", ""))
+            .await
+            .unwrap(),
+    );
+    let (s2, p2) = seq_of(
+        s.append(&app, &channel_message("sg", "a", "two", ""))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(p1, 0);
+    assert_eq!(p2, s1);
+    assert!(s2 > s1);
+    assert_eq!(s.last_seq(&app, &g).await.unwrap(), s2);
+    let page = s.range(&app, &g, 0, 10).await.unwrap();
+    let want = channel_message("sg", "a", "one", "");
+    let got = &page.entries[0];
+    assert_eq!(
+        (
+            got.seq,
+            got.kind,
+            &got.sender,
+            &got.sender_device,
+            got.client_seq,
+            &got.content
+        ),
+        (
+            s1,
+            want.kind,
+            &want.sender,
+            &want.sender_device,
+            want.client_seq,
+            &want.content
+        ),
+        "fields survive"
+    );
+}
+
+async fn seqs_strictly_increase_under_concurrent_appends(s: Arc<dyn ChannelLog>, app: AppId) {
+    let mut handles = Vec::new();
+    for t in 0..8 {
+        let s = s.clone();
+        let app = app.clone();
+        handles.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..20 {
+                let e = channel_message("busy", &format!("u{t}"), &format!("{i}"), "");
+                seqs.push(seq_of(s.append(&app, &e).await.unwrap()));
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let distinct: HashSet<u64> = all.iter().map(|(s, _)| *s).collect();
+    assert_eq!(distinct.len(), 160, "no seq given twice");
+    all.sort();
+    for w in all.windows(2) {
+        assert_eq!(w[1].1, w[0].0, "prev_seq names the previous entry");
+    }
+}
+
+async fn range_pages_are_gap_free(s: Arc<dyn ChannelLog>, app: AppId) {
+    for i in 0..23 {
+        s.append(&app, &channel_message("pg", "a", &format!("{i}"), ""))
+            .await
+            .unwrap();
+    }
+    let g = GroupId::new("pg");
+    let mut after = 0;
+    let mut texts = Vec::new();
+    loop {
+        let page = s.range(&app, &g, after, 5).await.unwrap();
+        texts.extend(
+            page.entries
+                .iter()
+                .map(|e| e.content.as_text().unwrap().to_owned()),
+        );
+        if !page.has_more {
+            break;
+        }
+        after = page.entries.last().unwrap().seq;
+    }
+    assert_eq!(texts, (0..23).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
+async fn a_client_msg_id_is_accepted_once_per_group(s: Arc<dyn ChannelLog>, app: AppId) {
+    let first = channel_message("dd", "a", "x", "cid");
+    let (seq, _) = seq_of(s.append(&app, &first).await.unwrap());
+    match s
+        .append(&app, &channel_message("dd", "a", "x", "cid"))
+        .await
+        .unwrap()
+    {
+        ChannelAppend::Duplicate(r) => {
+            assert_eq!(r.seq, seq);
+            assert_eq!(r.server_msg_id, first.server_msg_id);
+            assert!(r.duplicate);
+        }
+        other => panic!("a retry must not be appended again: {other:?}"),
+    }
+    seq_of(
+        s.append(&app, &channel_message("dd", "b", "x", "cid"))
+            .await
+            .unwrap(),
+    );
+    seq_of(
+        s.append(&app, &channel_message("other", "a", "x", "cid"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        s.range(&app, &GroupId::new("dd"), 0, 10)
+            .await
+            .unwrap()
+            .entries
+            .len(),
+        2
+    );
+}
+
+async fn get_finds_a_message_by_id(s: Arc<dyn ChannelLog>, app: AppId) {
+    let e = channel_message("gg", "a", "find", "");
+    s.append(&app, &e).await.unwrap();
+    let got = s
+        .get(&app, &GroupId::new("gg"), &e.server_msg_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.content.as_text(), Some("find"));
+    assert!(
+        s.get(&app, &GroupId::new("other"), &e.server_msg_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn count_messages_after_counts_only_messages(s: Arc<dyn ChannelLog>, app: AppId) {
+    let g = GroupId::new("cnt");
+    let (first, _) = seq_of(
+        s.append(&app, &channel_message("cnt", "a", "1", ""))
+            .await
+            .unwrap(),
+    );
+    s.append(&app, &channel_message("cnt", "a", "2", ""))
+        .await
+        .unwrap();
+    let mut recall = channel_message("cnt", "a", "", "");
+    recall.kind = EntryKind::Recall;
+    s.append(&app, &recall).await.unwrap();
+    assert_eq!(s.count_messages_after(&app, &g, 0).await.unwrap(), 2);
+    assert_eq!(s.count_messages_after(&app, &g, first).await.unwrap(), 1);
+}
+
+async fn read_seq_only_moves_forward(s: Arc<dyn ChannelLog>, app: AppId) {
+    let g = GroupId::new("rs");
+    let u = UserId::new("u");
+    assert_eq!(s.read_seq(&app, &g, &u).await.unwrap(), 0);
+    s.set_read_seq(&app, &g, &u, 5).await.unwrap();
+    s.set_read_seq(&app, &g, &u, 3).await.unwrap();
+    assert_eq!(s.read_seq(&app, &g, &u).await.unwrap(), 5);
+    s.set_read_seq(&app, &g, &u, 9).await.unwrap();
+    assert_eq!(s.read_seq(&app, &g, &u).await.unwrap(), 9);
+    assert_eq!(s.read_seq(&app, &g, &UserId::new("v")).await.unwrap(), 0);
+}
+
+async fn channels_are_isolated_between_apps_and_groups(s: Arc<dyn ChannelLog>, app: AppId) {
+    let other = super::fresh_app();
+    s.append(&app, &channel_message("iso", "a", "x", ""))
+        .await
+        .unwrap();
+    assert_eq!(s.last_seq(&other, &GroupId::new("iso")).await.unwrap(), 0);
+    assert!(
+        s.range(&other, &GroupId::new("iso"), 0, 10)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+    assert_eq!(s.last_seq(&app, &GroupId::new("iso2")).await.unwrap(), 0);
+}

@@ -1,0 +1,226 @@
+//! Conformance checks for [`GroupStore`].
+
+use std::sync::Arc;
+
+use super::checks;
+use crate::error::ErrorKind;
+use crate::ports::GroupStore;
+use crate::types::*;
+
+/// Runs every group check against `store`.
+pub async fn groups(store: Arc<dyn GroupStore>) {
+    super::run_checks("GroupStore", store, CHECKS).await;
+}
+
+const CHECKS: &[super::Check<dyn GroupStore>] = checks![dyn GroupStore;
+    a_created_group_reads_back_with_its_members,
+    creating_an_existing_group_is_already_exists,
+    adding_members_keeps_existing_roles_and_counts_new_ones,
+    removing_members_counts_removed_ones,
+    groups_of_lists_a_users_groups_in_order,
+    set_kind_turns_a_group_into_a_super_group,
+    operations_on_a_missing_group_are_not_found,
+    groups_are_isolated_between_apps,
+];
+
+fn group(id: &str, owner: &str) -> Group {
+    Group {
+        id: GroupId::new(id),
+        name: format!("group {id}"),
+        kind: GroupKind::Normal,
+        owner: UserId::new(owner),
+        created_at: 1_700_000_000_000,
+    }
+}
+
+fn member(user: &str, role: Role) -> Member {
+    Member {
+        user: UserId::new(user),
+        role,
+        joined_at: 1_700_000_000_001,
+    }
+}
+
+async fn a_created_group_reads_back_with_its_members(s: Arc<dyn GroupStore>, app: AppId) {
+    let g = group("g1", "ann");
+    s.create_group(
+        &app,
+        &g,
+        &[member("ann", Role::Owner), member("bo", Role::Member)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.group(&app, &g.id).await.unwrap(), Some(g.clone()));
+    let members = s.members(&app, &g.id).await.unwrap();
+    assert_eq!(
+        members,
+        vec![member("ann", Role::Owner), member("bo", Role::Member)]
+    );
+    assert_eq!(s.member_count(&app, &g.id).await.unwrap(), 2);
+    assert_eq!(
+        s.member(&app, &g.id, &UserId::new("ann"))
+            .await
+            .unwrap()
+            .map(|m| m.role),
+        Some(Role::Owner)
+    );
+    assert!(
+        s.member(&app, &g.id, &UserId::new("zed"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn creating_an_existing_group_is_already_exists(s: Arc<dyn GroupStore>, app: AppId) {
+    let g = group("dup", "ann");
+    s.create_group(&app, &g, &[member("ann", Role::Owner)])
+        .await
+        .unwrap();
+    let err = s
+        .create_group(&app, &g, &[member("bo", Role::Owner)])
+        .await
+        .expect_err("the id is taken");
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+    assert_eq!(
+        s.member_count(&app, &g.id).await.unwrap(),
+        1,
+        "the first group is untouched"
+    );
+}
+
+async fn adding_members_keeps_existing_roles_and_counts_new_ones(
+    s: Arc<dyn GroupStore>,
+    app: AppId,
+) {
+    let g = group("g2", "ann");
+    s.create_group(&app, &g, &[member("ann", Role::Owner)])
+        .await
+        .unwrap();
+    let added = s
+        .add_members(
+            &app,
+            &g.id,
+            &[
+                member("ann", Role::Member),
+                member("cy", Role::Member),
+                member("di", Role::Admin),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, 2, "ann was there already");
+    assert_eq!(
+        s.member(&app, &g.id, &UserId::new("ann"))
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Owner,
+        "re-adding keeps the role"
+    );
+    assert_eq!(s.member_count(&app, &g.id).await.unwrap(), 3);
+}
+
+async fn removing_members_counts_removed_ones(s: Arc<dyn GroupStore>, app: AppId) {
+    let g = group("g3", "ann");
+    s.create_group(
+        &app,
+        &g,
+        &[
+            member("ann", Role::Owner),
+            member("bo", Role::Member),
+            member("cy", Role::Member),
+        ],
+    )
+    .await
+    .unwrap();
+    let removed = s
+        .remove_members(&app, &g.id, &[UserId::new("bo"), UserId::new("nobody")])
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    let users: Vec<String> = s
+        .members(&app, &g.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.user.to_string())
+        .collect();
+    assert_eq!(users, vec!["ann", "cy"]);
+}
+
+async fn groups_of_lists_a_users_groups_in_order(s: Arc<dyn GroupStore>, app: AppId) {
+    for id in ["zeta", "alpha", "mid"] {
+        s.create_group(&app, &group(id, "ann"), &[member("ann", Role::Owner)])
+            .await
+            .unwrap();
+    }
+    s.create_group(&app, &group("other", "bo"), &[member("bo", Role::Owner)])
+        .await
+        .unwrap();
+    let ids: Vec<String> = s
+        .groups_of(&app, &UserId::new("ann"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    assert_eq!(ids, vec!["alpha", "mid", "zeta"]);
+    s.remove_members(&app, &GroupId::new("mid"), &[UserId::new("ann")])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.groups_of(&app, &UserId::new("ann")).await.unwrap().len(),
+        2
+    );
+}
+
+async fn set_kind_turns_a_group_into_a_super_group(s: Arc<dyn GroupStore>, app: AppId) {
+    let g = group("big", "ann");
+    s.create_group(&app, &g, &[member("ann", Role::Owner)])
+        .await
+        .unwrap();
+    s.set_kind(&app, &g.id, GroupKind::Super).await.unwrap();
+    assert_eq!(
+        s.group(&app, &g.id).await.unwrap().unwrap().kind,
+        GroupKind::Super
+    );
+}
+
+async fn operations_on_a_missing_group_are_not_found(s: Arc<dyn GroupStore>, app: AppId) {
+    let id = GroupId::new("ghost");
+    assert!(s.group(&app, &id).await.unwrap().is_none());
+    for err in [
+        s.set_kind(&app, &id, GroupKind::Super).await.err(),
+        s.add_members(&app, &id, &[member("a", Role::Member)])
+            .await
+            .err(),
+        s.members(&app, &id).await.err(),
+        s.member_count(&app, &id).await.err(),
+    ] {
+        assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::NotFound));
+    }
+}
+
+async fn groups_are_isolated_between_apps(s: Arc<dyn GroupStore>, app: AppId) {
+    let other = super::fresh_app();
+    let g = group("shared-name", "ann");
+    s.create_group(&app, &g, &[member("ann", Role::Owner)])
+        .await
+        .unwrap();
+    assert!(s.group(&other, &g.id).await.unwrap().is_none());
+    assert!(
+        s.groups_of(&other, &UserId::new("ann"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.create_group(&other, &g, &[member("bo", Role::Owner)])
+        .await
+        .expect("the same id is free in another app");
+    assert_eq!(
+        s.members(&app, &g.id).await.unwrap()[0].user.as_str(),
+        "ann"
+    );
+}

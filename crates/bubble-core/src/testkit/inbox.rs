@@ -1,0 +1,578 @@
+//! Conformance checks for [`InboxStore`].
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::checks;
+use super::fixtures::*;
+use crate::ports::*;
+use crate::types::*;
+
+/// Runs every inbox check against `store`.
+pub async fn inbox(store: Arc<dyn InboxStore>) {
+    super::run_checks("InboxStore", store, CHECKS).await;
+}
+
+const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStore;
+    append_writes_one_entry_per_owner_with_its_own_version,
+    every_field_survives_a_round_trip,
+    versions_strictly_increase_under_concurrent_appends,
+    prev_version_chains_each_owner_without_holes,
+    pull_pages_are_gap_free_and_duplicate_free,
+    pull_after_the_newest_version_is_empty,
+    last_version_is_the_newest_entry,
+    a_client_msg_id_is_accepted_once,
+    concurrent_retries_of_one_client_msg_id_write_once,
+    dedup_is_per_sender,
+    get_finds_a_message_by_id_for_its_owner_only,
+    unread_counts_are_exact_per_conversation,
+    mark_read_counts_and_names_the_last_read_message,
+    mark_message_read_stops_one_message_counting,
+    outbox_holds_indexed_deliveries_until_completed,
+    apps_are_isolated,
+];
+
+fn appended(outcome: AppendOutcome) -> Vec<Appended> {
+    match outcome {
+        AppendOutcome::Appended(a) => a,
+        AppendOutcome::Duplicate(r) => panic!("expected a fresh append, got a duplicate of {r:?}"),
+    }
+}
+
+async fn append_writes_one_entry_per_owner_with_its_own_version(
+    s: Arc<dyn InboxStore>,
+    app: AppId,
+) {
+    // Give bob some history first so the two owners' versions differ.
+    appended(
+        s.append(&app, &direct_delivery("carol", "bob", "earlier", ""))
+            .await
+            .unwrap(),
+    );
+    let d = direct_delivery("alice", "bob", "hello", "");
+    let a = appended(s.append(&app, &d).await.unwrap());
+    assert_eq!(a.len(), 2, "one Appended per entry");
+    assert_eq!(a[0].prev_version, 0, "alice had nothing before");
+    assert!(a[1].prev_version >= 1, "bob had one entry before");
+    assert!(a[1].version > a[1].prev_version);
+    let alice = s.pull(&app, &UserId::new("alice"), 0, 10).await.unwrap();
+    let bob = s.pull(&app, &UserId::new("bob"), 0, 10).await.unwrap();
+    assert_eq!(alice.entries.len(), 1);
+    assert_eq!(bob.entries.len(), 2);
+    assert_eq!(alice.entries[0].direction, Direction::Out);
+    assert_eq!(bob.entries[1].direction, Direction::In);
+    assert_eq!(alice.entries[0].version, a[0].version);
+    assert_eq!(bob.entries[1].version, a[1].version);
+    assert_eq!(alice.entries[0].server_msg_id, bob.entries[1].server_msg_id);
+}
+
+async fn every_field_survives_a_round_trip(s: Arc<dyn InboxStore>, app: AppId) {
+    let mut d = direct_delivery("alice", "bob", "", "cm-1");
+    let media = bubble_proto::pb::MediaRef {
+        url: "https://cdn.example/cat.jpg".into(),
+        size: 12345,
+        mime: "image/jpeg".into(),
+        sha256: "ab".repeat(32),
+        width: 640,
+        height: 480,
+        duration_ms: 0,
+        name: "cat.jpg".into(),
+        thumbnail_url: String::new(),
+    };
+    for e in &mut d.entries {
+        e.content = Content::media(&media);
+        e.client_seq = 42;
+        e.create_time = 1_700_000_000_123;
+        e.server_time = 1_700_000_000_456;
+        e.read_up_to = 9;
+        e.sender_device = DeviceId::new("laptop-7");
+    }
+    // A receipt-like entry with binary, non-UTF-8 content bytes.
+    let mut odd = d.entries[1].clone();
+    odd.kind = EntryKind::ReadCursor;
+    odd.content = Content {
+        kind: ContentType::Custom,
+        body: Bytes::from_static(&[0, 159, 146, 150, 255]),
+    };
+    d.entries.push(InboxEntry {
+        owner: UserId::new("bob"),
+        ..odd
+    });
+    let a = appended(s.append(&app, &d).await.unwrap());
+    let bob = s.pull(&app, &UserId::new("bob"), 0, 10).await.unwrap();
+    assert_eq!(bob.entries.len(), 2);
+    let mut want = d.entries[1].clone();
+    want.version = a[1].version;
+    assert_eq!(
+        bob.entries[0], want,
+        "a received entry comes back field for field"
+    );
+    let mut want = d.entries[2].clone();
+    want.version = a[2].version;
+    assert_eq!(
+        bob.entries[1], want,
+        "binary content and every kind survive"
+    );
+    let alice = s.pull(&app, &UserId::new("alice"), 0, 10).await.unwrap();
+    let mut want = d.entries[0].clone();
+    want.version = a[0].version;
+    assert_eq!(
+        alice.entries[0], want,
+        "a sent entry comes back field for field"
+    );
+}
+
+async fn versions_strictly_increase_under_concurrent_appends(s: Arc<dyn InboxStore>, app: AppId) {
+    let tasks = 8;
+    let per_task = 25;
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let s = s.clone();
+        let app = app.clone();
+        handles.push(tokio::spawn(async move {
+            let mut versions = Vec::new();
+            for i in 0..per_task {
+                let from = format!("sender{t}");
+                let d = direct_delivery(&from, "hub", &format!("m{t}-{i}"), "");
+                let a = appended(s.append(&app, &d).await.unwrap());
+                versions.push(a[1]);
+            }
+            versions
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    let distinct: HashSet<u64> = all.iter().map(|a| a.version).collect();
+    assert_eq!(distinct.len(), tasks * per_task, "no version given twice");
+    let mut after = 0;
+    let mut pulled = Vec::new();
+    loop {
+        let page = s.pull(&app, &UserId::new("hub"), after, 37).await.unwrap();
+        pulled.extend(page.entries.iter().map(|e| e.version));
+        match page.entries.last() {
+            Some(e) if page.has_more => after = e.version,
+            _ => break,
+        }
+    }
+    assert_eq!(
+        pulled.len(),
+        tasks * per_task,
+        "every append is pulled once"
+    );
+    assert!(
+        pulled.windows(2).all(|w| w[0] < w[1]),
+        "pull returns strictly increasing versions"
+    );
+}
+
+async fn prev_version_chains_each_owner_without_holes(s: Arc<dyn InboxStore>, app: AppId) {
+    let mut handles = Vec::new();
+    for t in 0..4 {
+        let s = s.clone();
+        let app = app.clone();
+        handles.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in 0..20 {
+                let d = direct_delivery(&format!("s{t}"), "dora", &format!("{i}"), "");
+                out.push(appended(s.append(&app, &d).await.unwrap())[1]);
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    all.sort_by_key(|a| a.version);
+    assert_eq!(all[0].prev_version, 0, "the first entry has no predecessor");
+    for w in all.windows(2) {
+        assert_eq!(
+            w[1].prev_version, w[0].version,
+            "prev_version must name the owner's previous entry, or devices see false gaps"
+        );
+    }
+}
+
+async fn pull_pages_are_gap_free_and_duplicate_free(s: Arc<dyn InboxStore>, app: AppId) {
+    for i in 0..25 {
+        s.append(&app, &direct_delivery("a", "b", &format!("n{i}"), ""))
+            .await
+            .unwrap();
+    }
+    let b = UserId::new("b");
+    let mut after = 0;
+    let mut texts = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = s.pull(&app, &b, after, 7).await.unwrap();
+        pages += 1;
+        assert!(page.entries.len() <= 7, "a page holds at most the limit");
+        texts.extend(
+            page.entries
+                .iter()
+                .map(|e| e.content.as_text().unwrap().to_owned()),
+        );
+        if !page.has_more {
+            break;
+        }
+        after = page.entries.last().unwrap().version;
+    }
+    assert_eq!(pages, 4, "25 entries in pages of 7 take 4 pages");
+    let want: Vec<String> = (0..25).map(|i| format!("n{i}")).collect();
+    assert_eq!(texts, want, "pages hold every entry once, in order");
+    let exact = s.pull(&app, &b, 0, 25).await.unwrap();
+    assert!(
+        !exact.has_more,
+        "has_more is false when the page ends at the newest entry"
+    );
+}
+
+async fn pull_after_the_newest_version_is_empty(s: Arc<dyn InboxStore>, app: AppId) {
+    let a = appended(
+        s.append(&app, &direct_delivery("a", "b", "x", ""))
+            .await
+            .unwrap(),
+    );
+    let page = s
+        .pull(&app, &UserId::new("b"), a[1].version, 10)
+        .await
+        .unwrap();
+    assert!(page.entries.is_empty());
+    assert!(!page.has_more);
+    let nobody = s.pull(&app, &UserId::new("nobody"), 0, 10).await.unwrap();
+    assert!(
+        nobody.entries.is_empty(),
+        "an unknown owner has an empty inbox"
+    );
+}
+
+async fn last_version_is_the_newest_entry(s: Arc<dyn InboxStore>, app: AppId) {
+    assert_eq!(s.last_version(&app, &UserId::new("b")).await.unwrap(), 0);
+    let mut last = 0;
+    for _ in 0..3 {
+        last = appended(
+            s.append(&app, &direct_delivery("a", "b", "x", ""))
+                .await
+                .unwrap(),
+        )[1]
+        .version;
+    }
+    assert_eq!(s.last_version(&app, &UserId::new("b")).await.unwrap(), last);
+}
+
+async fn a_client_msg_id_is_accepted_once(s: Arc<dyn InboxStore>, app: AppId) {
+    let first = s
+        .append(&app, &direct_delivery("alice", "bob", "hi", "c-1"))
+        .await
+        .unwrap();
+    let a = appended(first);
+    let retry = direct_delivery("alice", "bob", "hi", "c-1");
+    let original_id = s
+        .pull(&app, &UserId::new("alice"), 0, 1)
+        .await
+        .unwrap()
+        .entries[0]
+        .server_msg_id;
+    match s.append(&app, &retry).await.unwrap() {
+        AppendOutcome::Duplicate(r) => {
+            assert_eq!(r.server_msg_id, original_id, "the original id comes back");
+            assert_eq!(
+                r.version, a[0].version,
+                "the sender's original version comes back"
+            );
+            assert!(r.duplicate);
+        }
+        other => panic!("a retry must not be written again, got {other:?}"),
+    }
+    let bob = s.pull(&app, &UserId::new("bob"), 0, 10).await.unwrap();
+    assert_eq!(bob.entries.len(), 1, "the receiver got the message once");
+    let found = s
+        .find_sent(&app, &UserId::new("alice"), "c-1")
+        .await
+        .unwrap()
+        .expect("find_sent knows an accepted message");
+    assert_eq!(found.server_msg_id, original_id);
+    assert!(
+        s.find_sent(&app, &UserId::new("alice"), "c-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn concurrent_retries_of_one_client_msg_id_write_once(s: Arc<dyn InboxStore>, app: AppId) {
+    let mut handles = Vec::new();
+    for _ in 0..10 {
+        let s = s.clone();
+        let app = app.clone();
+        handles.push(tokio::spawn(async move {
+            s.append(&app, &direct_delivery("alice", "bob", "race", "same-id"))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut fresh = 0;
+    let mut ids = HashSet::new();
+    for h in handles {
+        match h.await.unwrap() {
+            AppendOutcome::Appended(_) => fresh += 1,
+            AppendOutcome::Duplicate(r) => {
+                ids.insert(r.server_msg_id);
+            }
+        }
+    }
+    assert_eq!(fresh, 1, "exactly one of the racing appends writes");
+    let bob = s.pull(&app, &UserId::new("bob"), 0, 100).await.unwrap();
+    assert_eq!(bob.entries.len(), 1, "the receiver holds one copy");
+    let winner = bob.entries[0].server_msg_id;
+    assert!(
+        ids.iter().all(|id| *id == winner),
+        "every duplicate answer names the winner's message"
+    );
+}
+
+async fn dedup_is_per_sender(s: Arc<dyn InboxStore>, app: AppId) {
+    appended(
+        s.append(&app, &direct_delivery("alice", "bob", "1", "k"))
+            .await
+            .unwrap(),
+    );
+    appended(
+        s.append(&app, &direct_delivery("carol", "bob", "2", "k"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        s.pull(&app, &UserId::new("bob"), 0, 10)
+            .await
+            .unwrap()
+            .entries
+            .len(),
+        2
+    );
+}
+
+async fn get_finds_a_message_by_id_for_its_owner_only(s: Arc<dyn InboxStore>, app: AppId) {
+    let d = direct_delivery("alice", "bob", "find me", "");
+    let id = d.entries[0].server_msg_id;
+    s.append(&app, &d).await.unwrap();
+    let got = s
+        .get(&app, &UserId::new("bob"), &id)
+        .await
+        .unwrap()
+        .expect("bob has it");
+    assert_eq!(got.content.as_text(), Some("find me"));
+    assert_eq!(got.direction, Direction::In);
+    assert!(
+        s.get(&app, &UserId::new("carol"), &id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.get(&app, &UserId::new("bob"), &test_msg_id())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn unread_counts_are_exact_per_conversation(s: Arc<dyn InboxStore>, app: AppId) {
+    for i in 0..3 {
+        s.append(&app, &direct_delivery("alice", "bob", &format!("a{i}"), ""))
+            .await
+            .unwrap();
+    }
+    for i in 0..2 {
+        s.append(&app, &direct_delivery("carol", "bob", &format!("c{i}"), ""))
+            .await
+            .unwrap();
+    }
+    s.append(
+        &app,
+        &group_delivery("g1", "alice", &["alice", "bob", "carol"], "hey all"),
+    )
+    .await
+    .unwrap();
+    // What bob sends never counts as unread for bob.
+    s.append(&app, &direct_delivery("bob", "alice", "mine", ""))
+        .await
+        .unwrap();
+    let mut counts = s.unread(&app, &UserId::new("bob")).await.unwrap();
+    counts.sort_by(|a, b| a.conversation.cmp(&b.conversation));
+    let want = vec![
+        UnreadCount {
+            conversation: Conversation::direct(&UserId::new("alice")),
+            count: 3,
+        },
+        UnreadCount {
+            conversation: Conversation::direct(&UserId::new("carol")),
+            count: 2,
+        },
+        UnreadCount {
+            conversation: Conversation::group(&GroupId::new("g1")),
+            count: 1,
+        },
+    ];
+    assert_eq!(counts, want);
+    let alice_counts = s.unread(&app, &UserId::new("alice")).await.unwrap();
+    assert_eq!(
+        alice_counts.len(),
+        1,
+        "alice has bob's message unread, not her own"
+    );
+    assert_eq!(alice_counts[0].count, 1);
+}
+
+async fn mark_read_counts_and_names_the_last_read_message(s: Arc<dyn InboxStore>, app: AppId) {
+    let mut versions = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let d = direct_delivery("alice", "bob", &format!("m{i}"), "");
+        ids.push(d.entries[0].server_msg_id);
+        versions.push(appended(s.append(&app, &d).await.unwrap())[1].version);
+    }
+    s.append(&app, &direct_delivery("carol", "bob", "other", ""))
+        .await
+        .unwrap();
+    let with_alice = Conversation::direct(&UserId::new("alice"));
+    let bob = UserId::new("bob");
+    let r = s
+        .mark_read(&app, &bob, &with_alice, versions[1])
+        .await
+        .unwrap();
+    assert_eq!(r.marked, 2);
+    let last = r.last_read.expect("a message was read");
+    assert_eq!(
+        last.server_msg_id, ids[1],
+        "the newest message at or below the mark"
+    );
+    let again = s
+        .mark_read(&app, &bob, &with_alice, versions[1])
+        .await
+        .unwrap();
+    assert_eq!(again.marked, 0, "marking twice marks nothing new");
+    assert_eq!(again.last_read.map(|e| e.server_msg_id), Some(ids[1]));
+    let counts = s.unread(&app, &bob).await.unwrap();
+    let alice_count = counts
+        .iter()
+        .find(|c| c.conversation == with_alice)
+        .unwrap()
+        .count;
+    assert_eq!(alice_count, 2, "two of alice's four stay unread");
+    let carol = Conversation::direct(&UserId::new("carol"));
+    assert_eq!(
+        counts
+            .iter()
+            .find(|c| c.conversation == carol)
+            .unwrap()
+            .count,
+        1,
+        "other conversations are untouched"
+    );
+    let all = s
+        .mark_read(&app, &bob, &with_alice, u64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(all.marked, 2);
+    assert!(
+        s.unread(&app, &bob)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.conversation != with_alice)
+    );
+}
+
+async fn mark_message_read_stops_one_message_counting(s: Arc<dyn InboxStore>, app: AppId) {
+    let d = direct_delivery("alice", "bob", "recalled soon", "");
+    let id = d.entries[0].server_msg_id;
+    s.append(&app, &d).await.unwrap();
+    s.append(&app, &direct_delivery("alice", "bob", "stays", ""))
+        .await
+        .unwrap();
+    assert!(
+        s.mark_message_read(&app, &UserId::new("bob"), &id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.mark_message_read(&app, &UserId::new("bob"), &id)
+            .await
+            .unwrap(),
+        "only once"
+    );
+    let counts = s.unread(&app, &UserId::new("bob")).await.unwrap();
+    assert_eq!(counts[0].count, 1);
+}
+
+async fn outbox_holds_indexed_deliveries_until_completed(s: Arc<dyn InboxStore>, app: AppId) {
+    let mut d = direct_delivery("alice", "bob", "index me", "");
+    d.index = true;
+    let id = d.entries[0].server_msg_id;
+    s.append(&app, &d).await.unwrap();
+    s.append(&app, &direct_delivery("alice", "bob", "not me", ""))
+        .await
+        .unwrap();
+    let mine = |tasks: Vec<IndexTask>| -> Vec<IndexTask> {
+        tasks.into_iter().filter(|t| t.app == app).collect()
+    };
+    let tasks = mine(s.pending_index(100_000).await.unwrap());
+    assert_eq!(tasks.len(), 2, "one task per owner of the indexed delivery");
+    assert!(tasks.iter().all(|t| t.entry.server_msg_id == id));
+    let owners: HashSet<String> = tasks.iter().map(|t| t.entry.owner.to_string()).collect();
+    assert_eq!(
+        owners,
+        HashSet::from(["alice".to_string(), "bob".to_string()])
+    );
+    let ids: Vec<u64> = tasks.iter().map(|t| t.id).collect();
+    s.complete_index(&ids).await.unwrap();
+    assert!(
+        mine(s.pending_index(100_000).await.unwrap()).is_empty(),
+        "completed tasks are gone"
+    );
+}
+
+async fn apps_are_isolated(s: Arc<dyn InboxStore>, app: AppId) {
+    let other = super::fresh_app();
+    s.append(&app, &direct_delivery("alice", "bob", "in app one", "dup"))
+        .await
+        .unwrap();
+    let in_other = s.pull(&other, &UserId::new("bob"), 0, 10).await.unwrap();
+    assert!(
+        in_other.entries.is_empty(),
+        "another app's inbox of the same user is empty"
+    );
+    assert_eq!(
+        s.last_version(&other, &UserId::new("bob")).await.unwrap(),
+        0
+    );
+    assert!(
+        s.unread(&other, &UserId::new("bob"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.find_sent(&other, &UserId::new("alice"), "dup")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The same client id in another app is a different message.
+    appended(
+        s.append(
+            &other,
+            &direct_delivery("alice", "bob", "in app two", "dup"),
+        )
+        .await
+        .unwrap(),
+    );
+    let one = s.pull(&app, &UserId::new("bob"), 0, 10).await.unwrap();
+    assert_eq!(one.entries.len(), 1);
+    assert_eq!(one.entries[0].content.as_text(), Some("in app one"));
+}
