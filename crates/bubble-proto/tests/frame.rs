@@ -74,7 +74,8 @@ fn an_oversized_body_is_refused_from_the_header_alone() {
 #[test]
 fn bad_magic_version_flags_and_command_are_errors() {
     let good = Frame::new(Command::Ping, 1, &b""[..]).to_bytes();
-    let cases: [(usize, u8, fn(&FrameError) -> bool); 4] = [
+    type IsExpected = fn(&FrameError) -> bool;
+    let cases: [(usize, u8, IsExpected); 4] = [
         (0, 0x47, |e| matches!(e, FrameError::BadMagic(_))),
         (2, 9, |e| matches!(e, FrameError::UnsupportedVersion(9))),
         (3, 0x80, |e| matches!(e, FrameError::UnknownFlags(0x80))),

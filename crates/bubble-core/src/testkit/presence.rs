@@ -45,7 +45,7 @@ fn route(user: &str, device: &str, node: &str, session: u64) -> Route {
 }
 
 fn sorted(mut r: Vec<Route>) -> Vec<Route> {
-    r.sort_by(|a, b| (a.user.clone(), a.device.clone()).cmp(&(b.user.clone(), b.device.clone())));
+    r.sort_by_key(|r| (r.user.clone(), r.device.clone()));
     r
 }
 

@@ -183,7 +183,7 @@ async fn removed_documents_are_not_found(s: Arc<dyn SearchIndex>, app: AppId) {
 
 async fn indexing_the_same_message_again_replaces_it(s: Arc<dyn SearchIndex>, app: AppId) {
     let d = doc(&app, "ann", "bo", 1000, "version one");
-    put(&s, &[d.clone()]).await;
+    put(&s, std::slice::from_ref(&d)).await;
     put(
         &s,
         &[SearchDoc {
