@@ -198,3 +198,31 @@ proptest! {
         let _ = frame.decode_body::<pb::Error>();
     }
 }
+
+#[test]
+fn the_example_frame_in_the_protocol_document_is_exact() {
+    let req = pb::SendRequest {
+        to: Some(pb::Conversation {
+            kind: pb::ConversationKind::Direct as i32,
+            id: "bob".into(),
+        }),
+        client_msg_id: "c1".into(),
+        client_seq: 1,
+        create_time: 1_700_000_000_000,
+        content: Some(pb::Content {
+            r#type: pb::ContentType::Text as i32,
+            body: "hi".into(),
+        }),
+    };
+    let frame = Frame::from_message(Command::Send, 7, &req).to_bytes();
+    let expected: Vec<u8> = [
+        &[0xb0, 0xbb, 0x01, 0x00, 0x00, 0x10, 0, 0, 0, 7, 0, 0, 0, 0x1e][..],
+        &[0x0a, 0x07, 0x08, 0x01, 0x12, 0x03, b'b', b'o', b'b'],
+        &[0x12, 0x02, b'c', b'1'],
+        &[0x18, 0x01],
+        &[0x20, 0x80, 0xd0, 0x95, 0xff, 0xbc, 0x31],
+        &[0x2a, 0x06, 0x08, 0x01, 0x12, 0x02, b'h', b'i'],
+    ]
+    .concat();
+    assert_eq!(&frame[..], &expected[..], "docs/protocol.md section 2 shows these bytes");
+}
