@@ -216,7 +216,9 @@ fn the_example_frame_in_the_protocol_document_is_exact() {
     };
     let frame = Frame::from_message(Command::Send, 7, &req).to_bytes();
     let expected: Vec<u8> = [
-        &[0xb0, 0xbb, 0x01, 0x00, 0x00, 0x10, 0, 0, 0, 7, 0, 0, 0, 0x1e][..],
+        &[
+            0xb0, 0xbb, 0x01, 0x00, 0x00, 0x10, 0, 0, 0, 7, 0, 0, 0, 0x1e,
+        ][..],
         &[0x0a, 0x07, 0x08, 0x01, 0x12, 0x03, b'b', b'o', b'b'],
         &[0x12, 0x02, b'c', b'1'],
         &[0x18, 0x01],
@@ -224,5 +226,9 @@ fn the_example_frame_in_the_protocol_document_is_exact() {
         &[0x2a, 0x06, 0x08, 0x01, 0x12, 0x02, b'h', b'i'],
     ]
     .concat();
-    assert_eq!(&frame[..], &expected[..], "docs/protocol.md section 2 shows these bytes");
+    assert_eq!(
+        &frame[..],
+        &expected[..],
+        "docs/protocol.md section 2 shows these bytes"
+    );
 }

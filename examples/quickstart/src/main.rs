@@ -17,8 +17,12 @@ async fn main() -> Result<()> {
         user: UserId::new(user),
         expires_at: i64::MAX,
     };
-    let (alice, _) = engine.connect(&id("alice"), &DeviceId::new("phone"), "ios").await?;
-    let (bob, mut bob_pushes) = engine.connect(&id("bob"), &DeviceId::new("laptop"), "web").await?;
+    let (alice, _) = engine
+        .connect(&id("alice"), &DeviceId::new("phone"), "ios")
+        .await?;
+    let (bob, mut bob_pushes) = engine
+        .connect(&id("bob"), &DeviceId::new("laptop"), "web")
+        .await?;
 
     let ack = engine
         .send(
@@ -32,9 +36,16 @@ async fn main() -> Result<()> {
             },
         )
         .await?;
-    println!("alice sent {} (her version {})", ack.server_msg_id, ack.version);
+    println!(
+        "alice sent {} (her version {})",
+        ack.server_msg_id, ack.version
+    );
 
-    if let Some(PushEvent::Entry { entry, prev_version }) = bob_pushes.rx.recv().await {
+    if let Some(PushEvent::Entry {
+        entry,
+        prev_version,
+    }) = bob_pushes.rx.recv().await
+    {
         println!(
             "bob was pushed v{} (previous v{}): {:?} from {}",
             entry.version,
@@ -45,9 +56,15 @@ async fn main() -> Result<()> {
     }
 
     let page = engine.sync(&bob, 0, 100).await?;
-    println!("bob syncs {} entr(y/ies), newest version {}", page.entries.len(), page.max_version);
+    println!(
+        "bob syncs {} entr(y/ies), newest version {}",
+        page.entries.len(),
+        page.max_version
+    );
     println!("bob's unread: {:?}", engine.unread(&bob).await?);
-    engine.mark_read(&bob, &Conversation::direct(&alice.user), page.max_version).await?;
+    engine
+        .mark_read(&bob, &Conversation::direct(&alice.user), page.max_version)
+        .await?;
     println!("after reading: {:?}", engine.unread(&bob).await?);
 
     let group = engine
@@ -75,7 +92,14 @@ async fn main() -> Result<()> {
         .await?;
     engine.index_pending().await?;
     let found = engine
-        .search(&bob, HistoryQuery { words: "大家".into(), limit: 10, ..Default::default() })
+        .search(
+            &bob,
+            HistoryQuery {
+                words: "大家".into(),
+                limit: 10,
+                ..Default::default()
+            },
+        )
         .await?;
     println!("bob searches \"大家\": {} hit(s)", found.total);
     Ok(())
