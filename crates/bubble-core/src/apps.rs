@@ -114,9 +114,9 @@ impl AppConfig {
     /// Checks the id, the secret and the settings.
     pub fn validate(&self) -> Result<()> {
         validate_id("app id", self.id.as_str())?;
-        if self.secret.len() < 16 {
+        if self.secret.len() < 32 {
             return Err(Error::invalid(format!(
-                "the secret of app {} must be at least 16 bytes",
+                "the secret of app {} must be at least 32 bytes (its tokens are signed with it)",
                 self.id
             )));
         }

@@ -17,7 +17,7 @@ const APP: &str = "acme";
 
 async fn engine_with(settings: impl FnOnce(&mut AppSettings)) -> Engine {
     let engine = Engine::builder().build().unwrap();
-    let mut app = AppConfig::new(APP, "a-secret-of-sixteen-bytes");
+    let mut app = AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes");
     settings(&mut app.settings);
     engine.put_app(app).await.unwrap();
     engine
@@ -453,7 +453,7 @@ async fn dedup_holds_even_when_the_cache_has_forgotten() {
         .cache(Arc::new(Forgetful(MemoryCache::new())))
         .build()
         .unwrap();
-    e.put_app(AppConfig::new(APP, "a-secret-of-sixteen-bytes"))
+    e.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
         .await
         .unwrap();
     let (alice, _) = login(&e, "alice", "phone").await;
@@ -570,7 +570,7 @@ async fn sync_is_served_correctly_past_the_recent_cache_window() {
         })
         .build()
         .unwrap();
-    e.put_app(AppConfig::new(APP, "a-secret-of-sixteen-bytes"))
+    e.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
         .await
         .unwrap();
     let (alice, _) = login(&e, "alice", "phone").await;
@@ -690,7 +690,7 @@ async fn a_slow_consumer_is_dropped_and_loses_nothing() {
         })
         .build()
         .unwrap();
-    e.put_app(AppConfig::new(APP, "a-secret-of-sixteen-bytes"))
+    e.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
         .await
         .unwrap();
     let (alice, _) = login(&e, "alice", "phone").await;
@@ -1025,9 +1025,12 @@ async fn a_system_push_to_the_app_reaches_everyone_online_and_is_kept_for_later(
 #[tokio::test]
 async fn apps_are_isolated_in_inboxes_pushes_groups_and_search() {
     let e = engine().await;
-    e.put_app(AppConfig::new("other", "another-secret-16b"))
-        .await
-        .unwrap();
+    e.put_app(AppConfig::new(
+        "other",
+        "another-secret-of-thirty-two-bytes!",
+    ))
+    .await
+    .unwrap();
     let (alice, _) = login(&e, "alice", "phone").await;
     let (bob_here, _) = login(&e, "bob", "phone").await;
     let (bob_there, mut bob_there_q) = e
@@ -1092,12 +1095,15 @@ async fn business_commands_are_routed_to_the_apps_handler_then_the_default() {
         .business_handler(None, 0x8000..=0x8fff, Arc::new(Echo("shared")))
         .build()
         .unwrap();
-    e.put_app(AppConfig::new(APP, "a-secret-of-sixteen-bytes"))
+    e.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
         .await
         .unwrap();
-    e.put_app(AppConfig::new("other", "another-secret-16b"))
-        .await
-        .unwrap();
+    e.put_app(AppConfig::new(
+        "other",
+        "another-secret-of-thirty-two-bytes!",
+    ))
+    .await
+    .unwrap();
     let (ann, _) = login(&e, "ann", "phone").await;
     let (zed, _) = e
         .connect(&identity("other", "zed"), &DeviceId::new("d"), "ios")
@@ -1268,7 +1274,7 @@ async fn messages_acknowledged_before_a_crash_are_indexed_on_the_next_start() {
     };
     let first = build();
     first
-        .put_app(AppConfig::new(APP, "a-secret-of-sixteen-bytes"))
+        .put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
         .await
         .unwrap();
     let (alice, _) = login(&first, "alice", "phone").await;
@@ -1347,7 +1353,7 @@ async fn a_push_crosses_to_the_node_that_holds_the_receivers_session() {
     let n2 = node("n2");
     bus.attach(NodeId::new("n1"), n1.hub());
     bus.attach(NodeId::new("n2"), n2.hub());
-    n1.put_app(AppConfig::new(APP, "a-secret-of-sixteen-bytes"))
+    n1.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
         .await
         .unwrap();
     let (alice, _) = login(&n1, "alice", "phone").await;

@@ -15,6 +15,7 @@ pub mod codec;
 pub mod command;
 pub mod error;
 pub mod frame;
+pub mod secure;
 
 /// Protobuf messages of the client protocol (package `bubble.v1`).
 #[allow(missing_docs, clippy::all)]

@@ -9,7 +9,10 @@ use bubble_core::*;
 async fn main() -> Result<()> {
     let engine = Engine::builder().build()?;
     engine
-        .put_app(AppConfig::new("demo", "a-secret-of-at-least-16-bytes"))
+        .put_app(AppConfig::new(
+            "demo",
+            "a-secret-of-at-least-thirty-two-bytes",
+        ))
         .await?;
 
     let id = |user: &str| ports::Identity {

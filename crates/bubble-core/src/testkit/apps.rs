@@ -19,7 +19,7 @@ const CHECKS: &[super::Check<dyn AppStore>] = checks![dyn AppStore;
 ];
 
 fn config(app: &AppId) -> AppConfig {
-    let mut c = AppConfig::new(app.clone(), "0123456789abcdef-secret");
+    let mut c = AppConfig::new(app.clone(), "0123456789abcdef-0123456789abcdef");
     c.name = "Acme Chat".into();
     c.settings.login_policy = LoginPolicy::OnePerPlatform;
     c.settings.super_group_threshold = 42;
@@ -37,7 +37,7 @@ async fn an_app_reads_back_with_its_settings(s: Arc<dyn AppStore>, app: AppId) {
 async fn putting_an_app_again_replaces_it(s: Arc<dyn AppStore>, app: AppId) {
     let mut c = config(&app);
     s.put_app(&c).await.unwrap();
-    c.secret = "another-secret-of-16+".into();
+    c.secret = "another-secret-of-at-least-32-bytes".into();
     c.settings.read_receipts = false;
     s.put_app(&c).await.unwrap();
     assert_eq!(s.get_app(&app).await.unwrap(), Some(c));
