@@ -484,8 +484,11 @@ pub trait Authenticator: Send + Sync + 'static {
 pub trait FrameConnection: Send {
     /// The next frame, `None` at a clean end of stream.
     async fn read_frame(&mut self) -> Result<Option<bubble_proto::Frame>>;
-    /// Sends one frame.
+    /// Queues one frame for sending; [`FrameConnection::flush`] sends what is
+    /// queued (so a burst of pushes costs one write).
     async fn write_frame(&mut self, frame: bubble_proto::Frame) -> Result<()>;
+    /// Sends every queued frame.
+    async fn flush(&mut self) -> Result<()>;
     /// The peer's address, for logs and rate limits.
     fn peer(&self) -> String;
 }

@@ -1,0 +1,110 @@
+//! Builds the ports the configuration names.
+
+use std::sync::Arc;
+
+use bubble_core::memory::*;
+use bubble_core::ports::*;
+use bubble_core::{Engine, EngineBuilder, EngineConfig, NodeId, Result};
+
+use crate::StartError;
+use crate::config::Config;
+
+/// The four durable ports, which one backend always provides together.
+type Stores = (
+    Arc<dyn InboxStore>,
+    Arc<dyn GroupStore>,
+    Arc<dyn ChannelLog>,
+    Arc<dyn AppStore>,
+);
+
+/// The adapters of one server.
+pub struct Backends {
+    /// Inboxes.
+    pub inbox: Arc<dyn InboxStore>,
+    /// Groups.
+    pub groups: Arc<dyn GroupStore>,
+    /// Super-group logs.
+    pub channels: Arc<dyn ChannelLog>,
+    /// Apps.
+    pub apps: Arc<dyn AppStore>,
+    /// Cache.
+    pub cache: Arc<dyn Cache>,
+    /// Presence.
+    pub presence: Arc<dyn Presence>,
+    /// Search (None: off).
+    pub search: Option<Arc<dyn SearchIndex>>,
+    /// Discovery.
+    pub discovery: Arc<dyn Discovery>,
+}
+
+impl Backends {
+    /// Connects every backend the config names.
+    pub async fn connect(config: &Config) -> Result<Backends, StartError> {
+        let unsupported = |key: &str, kind: &str| {
+            StartError::Backend(format!(
+                "{key} = {kind:?} is not built into this server yet"
+            ))
+        };
+        let (inbox, groups, channels, apps): Stores = match config.store.kind.as_str() {
+            "memory" => (
+                Arc::new(MemoryInbox::new()),
+                Arc::new(MemoryGroups::new()),
+                Arc::new(MemoryChannelLog::new()),
+                Arc::new(MemoryApps::new()),
+            ),
+            other => return Err(unsupported("store.kind", other)),
+        };
+        let cache: Arc<dyn Cache> = match config.cache.kind.as_str() {
+            "memory" => Arc::new(MemoryCache::new()),
+            other => return Err(unsupported("cache.kind", other)),
+        };
+        let presence: Arc<dyn Presence> = match config.presence.kind.as_str() {
+            "memory" => Arc::new(MemoryPresence::new()),
+            other => return Err(unsupported("presence.kind", other)),
+        };
+        let search: Option<Arc<dyn SearchIndex>> = match config.search.kind.as_str() {
+            "off" => None,
+            "memory" => Some(Arc::new(MemorySearch::new())),
+            other => return Err(unsupported("search.kind", other)),
+        };
+        let discovery: Arc<dyn Discovery> = match config.discovery.kind.as_str() {
+            "static" => crate::static_discovery(),
+            other => return Err(unsupported("discovery.kind", other)),
+        };
+        Ok(Backends {
+            inbox,
+            groups,
+            channels,
+            apps,
+            cache,
+            presence,
+            search,
+            discovery,
+        })
+    }
+
+    /// An engine builder wired to these backends.
+    pub fn engine_builder(&self, config: &Config) -> EngineBuilder {
+        Engine::builder()
+            .config(EngineConfig {
+                node: NodeId::new(&config.node_id),
+                session_queue: config.gate.push_queue,
+                ..EngineConfig::default()
+            })
+            .inbox(self.inbox.clone())
+            .groups(self.groups.clone())
+            .channels(self.channels.clone())
+            .apps(self.apps.clone())
+            .cache(self.cache.clone())
+            .presence(self.presence.clone())
+            .search(self.search.clone())
+    }
+
+    /// Flushes and closes what needs it.
+    pub async fn close(self) -> Result<()> {
+        if let Some(search) = &self.search {
+            search.flush().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! Rate limits: a token bucket per connection, and one per source address
+//! for full handshakes (each costs an RSA decryption).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+/// A token bucket: `rate` tokens a second, at most `burst` saved up.
+#[derive(Debug)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate: u32, burst: u32) -> TokenBucket {
+        let burst = f64::from(burst.max(rate).max(1));
+        TokenBucket {
+            rate: f64::from(rate.max(1)),
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn take(&mut self) -> bool {
+        self.take_at(Instant::now())
+    }
+
+    fn take_at(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Per-address buckets for handshakes, swept when the map grows.
+pub struct HandshakeLimiter {
+    rate: u32,
+    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
+}
+
+/// Sweep idle buckets once this many addresses are tracked.
+const SWEEP_AT: usize = 65_536;
+
+impl HandshakeLimiter {
+    /// `rate` full handshakes a second per address, with a burst of twice that.
+    pub fn new(rate: u32) -> HandshakeLimiter {
+        HandshakeLimiter {
+            rate,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `ip` may run one more full handshake now.
+    pub fn allow(&self, ip: IpAddr) -> bool {
+        let mut buckets = self.buckets.lock();
+        if buckets.len() >= SWEEP_AT {
+            let now = Instant::now();
+            // A bucket idle for 10 s is full again: forgetting it changes nothing.
+            buckets.retain(|_, b| now.saturating_duration_since(b.last).as_secs() < 10);
+        }
+        buckets
+            .entry(ip)
+            .or_insert_with(|| TokenBucket::new(self.rate, self.rate.saturating_mul(2)))
+            .take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_its_rate() {
+        let start = Instant::now();
+        let mut b = TokenBucket::new(10, 20);
+        b.last = start;
+        let burst = (0..25).filter(|_| b.take_at(start)).count();
+        assert_eq!(burst, 20);
+        assert!(!b.take_at(start));
+        assert!(
+            b.take_at(start + Duration::from_millis(100)),
+            "one token after 1/10 s"
+        );
+        assert!(!b.take_at(start + Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn handshakes_are_limited_per_address() {
+        let l = HandshakeLimiter::new(2);
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        let b: IpAddr = "127.0.0.3".parse().unwrap();
+        assert_eq!(
+            (0..10).filter(|_| l.allow(a)).count(),
+            4,
+            "burst of twice the rate"
+        );
+        assert!(l.allow(b), "another address has its own bucket");
+    }
+}

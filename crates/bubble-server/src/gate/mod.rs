@@ -1,0 +1,78 @@
+//! The gate: client connections over TCP and WebSocket, one frame format.
+//!
+//! - [`transport`]: TCP and WebSocket as [`FrameConnection`]s.
+//! - [`connection`]: one connection's life: handshake, requests, pushes,
+//!   heartbeats, limits, drain.
+//! - [`dispatch`]: requests to engine calls, pushes to frames.
+//! - [`limits`]: token buckets.
+
+pub mod connection;
+pub mod dispatch;
+pub mod limits;
+pub mod transport;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use bubble_core::Engine;
+use bubble_core::ports::{Authenticator, FrameConnection};
+use bubble_proto::secure::{ServerConfig, UsedTickets};
+
+use crate::metrics::Metrics;
+use limits::HandshakeLimiter;
+
+/// Limits and timeouts of client connections.
+#[derive(Debug, Clone)]
+pub struct GateLimits {
+    /// Largest frame body.
+    pub max_frame_bytes: usize,
+    /// Time to complete the handshake.
+    pub handshake_timeout: Duration,
+    /// Silence after which a connection is closed.
+    pub heartbeat_timeout: Duration,
+    /// Sustained requests per second per connection.
+    pub requests_per_second: u32,
+    /// Burst above that.
+    pub request_burst: u32,
+    /// Requests in flight per connection.
+    pub max_in_flight: usize,
+    /// How long a draining connection waits for its requests to finish.
+    pub drain_timeout: Duration,
+}
+
+/// What every connection shares.
+pub struct Gate {
+    /// The engine.
+    pub engine: Engine,
+    /// Turns tokens into identities.
+    pub auth: Arc<dyn Authenticator>,
+    /// Handshake keys and settings.
+    pub secure: ServerConfig,
+    /// Resumption tickets already used (single use).
+    pub used_tickets: UsedTickets,
+    /// Limits.
+    pub limits: GateLimits,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The connection cap.
+    pub connections: Arc<Semaphore>,
+    /// Full-handshake rate per source address.
+    pub handshake_limiter: HandshakeLimiter,
+    /// Cancelled when the server shuts down: connections drain and close.
+    pub shutdown: CancellationToken,
+    /// Tracks connection tasks so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+impl Gate {
+    /// Serves one accepted connection in its own task.
+    pub fn spawn(self: &Arc<Self>, conn: Box<dyn FrameConnection>, peer: std::net::SocketAddr) {
+        let gate = self.clone();
+        self.tasks
+            .spawn(async move { connection::serve(gate, conn, peer).await });
+    }
+}

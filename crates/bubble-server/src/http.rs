@@ -1,0 +1,475 @@
+//! The HTTP listener: the selector (`/v1/gate`), the server key, the admin
+//! API (`/v1/admin/*`, bearer secret), `/metrics` and `/healthz`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use subtle::ConstantTimeEq;
+
+use bubble_core::engine::HistoryQuery;
+use bubble_core::ports::Discovery;
+use bubble_core::token::TokenAuthenticator;
+use bubble_core::*;
+
+use crate::metrics::Metrics;
+
+/// What the HTTP handlers share.
+pub struct HttpState {
+    /// The engine.
+    pub engine: Engine,
+    /// Issues tokens and knows app secrets.
+    pub tokens: Arc<TokenAuthenticator>,
+    /// Bearer secret of the admin API.
+    pub admin_secret: String,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Where gates are listed.
+    pub discovery: Arc<dyn Discovery>,
+    /// The server's public key (PEM) for clients to pin.
+    pub server_key_pem: String,
+    /// Its SHA-256 fingerprint (hex).
+    pub server_key_fingerprint: String,
+    /// This node (app-wide pushes start here).
+    pub node: NodeId,
+}
+
+/// The router.
+pub fn router(state: Arc<HttpState>) -> Router {
+    let admin = Router::new()
+        .route("/v1/admin/apps", post(create_app))
+        .route("/v1/admin/apps/{app}", get(get_app))
+        .route("/v1/admin/apps/{app}/tokens", post(issue_token))
+        .route("/v1/admin/apps/{app}/groups", post(create_group))
+        .route(
+            "/v1/admin/apps/{app}/groups/{group}/members",
+            post(add_members).delete(remove_members).get(list_members),
+        )
+        .route("/v1/admin/apps/{app}/push", post(system_push))
+        .route("/v1/admin/apps/{app}/presence", get(presence))
+        .route("/v1/admin/apps/{app}/users/{user}/search", get(search))
+        // Checked before the body is read: a caller without the secret learns nothing.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin_only,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/v1/gate", get(select_gate))
+        .route("/v1/server-key", get(server_key))
+        .merge(admin)
+        .with_state(state)
+}
+
+async fn admin_only(
+    State(s): State<Arc<HttpState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match require_admin(&s, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// An API error: an HTTP status and `{"error": {"kind", "message"}}`.
+pub struct ApiError(StatusCode, String, String);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let status = match e.kind() {
+            ErrorKind::InvalidInput | ErrorKind::TooLarge => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::AlreadyExists | ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::Unavailable | ErrorKind::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, format!("{:?}", e.kind()), e.message().to_owned())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"kind": self.1, "message": self.2}});
+        (self.0, Json(body)).into_response()
+    }
+}
+
+type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+
+fn require_admin(state: &HttpState, headers: &HeaderMap) -> ApiResult<()> {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok: bool = given.as_bytes().ct_eq(state.admin_secret.as_bytes()).into();
+    if ok && !state.admin_secret.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "Unauthenticated".into(),
+            "send the admin secret as `Authorization: Bearer <secret>`".into(),
+        ))
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ApiError {
+    Error::invalid(message).into()
+}
+
+async fn metrics(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        s.metrics.render(),
+    )
+}
+
+async fn server_key(State(s): State<Arc<HttpState>>) -> Json<Value> {
+    Json(json!({"pem": s.server_key_pem, "fingerprint_sha256": s.server_key_fingerprint}))
+}
+
+/// `GET /v1/gate`: the least loaded gate's endpoints.
+async fn select_gate(State(s): State<Arc<HttpState>>) -> ApiResult {
+    let gates = s.discovery.list("gate").await?;
+    let best = gates
+        .iter()
+        .min_by_key(|n| (n.load, n.id.clone()))
+        .ok_or_else(|| Error::unavailable("no gate is registered; try again shortly"))?;
+    Ok(Json(json!({
+        "node": best.id.to_string(),
+        "tcp": best.tcp_addr,
+        "ws": best.ws_addr,
+        "load": best.load,
+        "server_key": {"pem": s.server_key_pem, "fingerprint_sha256": s.server_key_fingerprint},
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateApp {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    secret: Option<String>,
+    #[serde(default)]
+    settings: Option<AppSettings>,
+}
+
+async fn create_app(
+    State(s): State<Arc<HttpState>>,
+    Json(body): Json<CreateApp>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let secret = body
+        .secret
+        .unwrap_or_else(TokenAuthenticator::generate_secret);
+    let mut app = AppConfig::new(body.id.as_str(), secret.clone());
+    if let Some(name) = body.name {
+        app.name = name;
+    }
+    if let Some(settings) = body.settings {
+        app.settings = settings;
+    }
+    app.validate()?;
+    s.engine.put_app(app.clone()).await?;
+    s.tokens.set_secret(&app.id, &secret)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": app.id.to_string(), "secret": secret})),
+    ))
+}
+
+async fn get_app(State(s): State<Arc<HttpState>>, Path(app): Path<String>) -> ApiResult {
+    let app = s.engine.app(&AppId::new(&app)).await?;
+    Ok(Json(
+        json!({"id": app.id.to_string(), "name": app.name, "settings": app.settings}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssueToken {
+    user: String,
+    #[serde(default)]
+    ttl_secs: Option<u64>,
+    #[serde(default)]
+    devices: Vec<String>,
+}
+
+async fn issue_token(
+    State(s): State<Arc<HttpState>>,
+    Path(app): Path<String>,
+    Json(body): Json<IssueToken>,
+) -> ApiResult {
+    let app = AppId::new(&app);
+    ensure_secret(&s, &app).await?;
+    validate_id("user", &body.user)?;
+    let ttl = Duration::from_secs(body.ttl_secs.unwrap_or(24 * 3600));
+    let devices: Vec<DeviceId> = body.devices.iter().map(DeviceId::new).collect();
+    let token = s
+        .tokens
+        .issue(&app, &UserId::new(&body.user), ttl, &devices)?;
+    Ok(Json(
+        json!({"token": token, "expires_at": now_millis() + ttl.as_millis() as i64}),
+    ))
+}
+
+/// Loads an app's secret into the token authenticator if it is not there
+/// (an app created on another node).
+pub async fn ensure_secret(s: &HttpState, app: &AppId) -> Result<()> {
+    if !s.tokens.has_app(app) {
+        let config = s.engine.app(app).await?;
+        s.tokens.set_secret(app, &config.secret)?;
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateGroupBody {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: String,
+    owner: String,
+    #[serde(default)]
+    members: Vec<String>,
+    #[serde(default)]
+    super_group: bool,
+}
+
+fn user_ids(list: &[String]) -> Result<Vec<UserId>> {
+    list.iter()
+        .map(|u| validate_id("user", u).map(|_| UserId::new(u)))
+        .collect()
+}
+
+fn group_json(g: &Group) -> Value {
+    json!({
+        "id": g.id.to_string(),
+        "name": g.name,
+        "kind": match g.kind { GroupKind::Normal => "normal", GroupKind::Super => "super" },
+        "owner": g.owner.to_string(),
+        "created_at": g.created_at,
+    })
+}
+
+async fn create_group(
+    State(s): State<Arc<HttpState>>,
+    Path(app): Path<String>,
+    Json(body): Json<CreateGroupBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    validate_id("owner", &body.owner)?;
+    let group = s
+        .engine
+        .create_group(
+            &AppId::new(&app),
+            &UserId::new(&body.owner),
+            CreateGroup {
+                id: body.id.map(GroupId::new),
+                name: body.name,
+                members: user_ids(&body.members)?,
+                super_group: body.super_group,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(group_json(&group))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Users {
+    users: Vec<String>,
+}
+
+async fn add_members(
+    State(s): State<Arc<HttpState>>,
+    Path((app, group)): Path<(String, String)>,
+    Json(body): Json<Users>,
+) -> ApiResult {
+    let app = AppId::new(&app);
+    let gid = GroupId::new(&group);
+    let added = s
+        .engine
+        .add_members(&app, None, &gid, &user_ids(&body.users)?)
+        .await?;
+    let group = s.engine.group(&app, &gid).await?;
+    Ok(Json(json!({"added": added, "group": group_json(&group)})))
+}
+
+async fn remove_members(
+    State(s): State<Arc<HttpState>>,
+    Path((app, group)): Path<(String, String)>,
+    Json(body): Json<Users>,
+) -> ApiResult {
+    let removed = s
+        .engine
+        .remove_members(
+            &AppId::new(&app),
+            None,
+            &GroupId::new(&group),
+            &user_ids(&body.users)?,
+        )
+        .await?;
+    Ok(Json(json!({"removed": removed})))
+}
+
+async fn list_members(
+    State(s): State<Arc<HttpState>>,
+    Path((app, group)): Path<(String, String)>,
+) -> ApiResult {
+    let members = s
+        .engine
+        .members(&AppId::new(&app), &GroupId::new(&group), None)
+        .await?;
+    let list: Vec<Value> = members
+        .iter()
+        .map(|m| json!({"user": m.user.to_string(), "role": format!("{:?}", m.role).to_lowercase(), "joined_at": m.joined_at}))
+        .collect();
+    Ok(Json(json!({"members": list})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PushBody {
+    /// "user", "group" or "app".
+    target: String,
+    #[serde(default)]
+    id: Option<String>,
+    text: String,
+}
+
+async fn system_push(
+    State(s): State<Arc<HttpState>>,
+    Path(app): Path<String>,
+    Json(body): Json<PushBody>,
+) -> ApiResult {
+    let id = || {
+        body.id
+            .clone()
+            .ok_or_else(|| bad_request(format!("target {:?} needs an id", body.target)))
+    };
+    let target = match body.target.as_str() {
+        "user" => SystemTarget::User(UserId::new(id()?)),
+        "group" => SystemTarget::Group(GroupId::new(id()?)),
+        "app" => SystemTarget::App,
+        other => {
+            return Err(bad_request(format!(
+                "target {other:?} is not one of user, group, app"
+            )));
+        }
+    };
+    let receipt = s
+        .engine
+        .system_push(
+            &AppId::new(&app),
+            target,
+            Content::text(body.text),
+            std::slice::from_ref(&s.node),
+        )
+        .await?;
+    Ok(Json(json!({
+        "server_msg_id": receipt.server_msg_id.to_hex(),
+        "version": receipt.version,
+        "seq": receipt.seq,
+        "server_time": receipt.server_time,
+    })))
+}
+
+#[derive(Deserialize)]
+struct PresenceParams {
+    users: String,
+}
+
+async fn presence(
+    State(s): State<Arc<HttpState>>,
+    Path(app): Path<String>,
+    Query(q): Query<PresenceParams>,
+) -> ApiResult {
+    let users: Vec<String> = q
+        .users
+        .split(',')
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let found = s
+        .engine
+        .presence(&AppId::new(&app), &user_ids(&users)?)
+        .await?;
+    let list: Vec<Value> = found
+        .iter()
+        .map(|u| {
+            json!({
+                "user": u.user.to_string(),
+                "online": !u.devices.is_empty(),
+                "devices": u.devices.iter().map(|r| json!({
+                    "device": r.device.to_string(), "platform": r.platform, "node": r.node.to_string(), "since": r.since,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"users": list})))
+}
+
+#[derive(Deserialize)]
+struct SearchParams {
+    q: String,
+    #[serde(default)]
+    offset: usize,
+    #[serde(default = "twenty")]
+    limit: usize,
+}
+
+fn twenty() -> usize {
+    20
+}
+
+async fn search(
+    State(s): State<Arc<HttpState>>,
+    Path((app, user)): Path<(String, String)>,
+    Query(q): Query<SearchParams>,
+) -> ApiResult {
+    let results = s
+        .engine
+        .search_as(
+            &AppId::new(&app),
+            &UserId::new(&user),
+            HistoryQuery {
+                words: q.q,
+                offset: q.offset,
+                limit: q.limit,
+                ..Default::default()
+            },
+        )
+        .await?;
+    let hits: Vec<Value> = results
+        .hits
+        .iter()
+        .map(|h| {
+            json!({
+                "server_msg_id": h.doc.server_msg_id.to_hex(),
+                "conversation": {"kind": format!("{:?}", h.doc.conversation.kind).to_lowercase(), "id": h.doc.conversation.id()},
+                "sender": h.doc.sender.to_string(),
+                "server_time": h.doc.server_time,
+                "text": h.doc.text,
+                "score": h.score,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"total": results.total, "hits": hits})))
+}

@@ -1,0 +1,356 @@
+//! bubble's reference server: thin wiring over `bubble-core`.
+//!
+//! # Layout
+//!
+//! - [`config`]: TOML + `BUBBLE_*` environment, validated key by key.
+//! - [`backends`]: builds the ports the config names (SQLite, MySQL, Redis…).
+//! - [`gate`]: TCP and WebSocket client connections.
+//! - [`http`]: selector, admin API, metrics.
+//! - [`metrics`]: Prometheus counters and histograms.
+//!
+//! [`start`] binds everything and returns a [`RunningServer`];
+//! [`RunningServer::shutdown`] stops accepting, drains connections, runs the
+//! indexer's last pass and closes the stores.
+
+pub mod backends;
+pub mod config;
+pub mod gate;
+pub mod http;
+pub mod metrics;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use bubble_core::ports::{Authenticator, Discovery, Identity, NodeInfo};
+use bubble_core::token::TokenAuthenticator;
+use bubble_core::*;
+use bubble_proto::secure::{
+    OsRandom, ServerConfig, ServerKeyRing, TicketKey, TicketKeys, UsedTickets,
+};
+
+pub use config::{Config, ConfigError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        /// The config key.
+        key: &'static str,
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A backend or the data directory failed.
+    #[error("{0}")]
+    Backend(String),
+}
+
+impl From<Error> for StartError {
+    fn from(e: Error) -> Self {
+        StartError::Backend(e.to_string())
+    }
+}
+
+/// Verifies tokens against app secrets, loading an app's secret from the
+/// app store the first time it is seen (apps created on another node).
+pub struct AppTokens {
+    tokens: Arc<TokenAuthenticator>,
+    engine: Engine,
+}
+
+#[async_trait]
+impl Authenticator for AppTokens {
+    async fn authenticate(&self, app: &AppId, token: &str, device: &DeviceId) -> Result<Identity> {
+        if !self.tokens.has_app(app) {
+            match self.engine.app(app).await {
+                Ok(config) => self.tokens.set_secret(app, &config.secret)?,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    return Err(Error::new(
+                        ErrorKind::Unauthenticated,
+                        format!("unknown app {app}"),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.tokens.authenticate(app, token, device).await
+    }
+}
+
+/// A started server.
+pub struct RunningServer {
+    /// Where the TCP gate listens.
+    pub tcp_addr: Option<SocketAddr>,
+    /// Where the WebSocket gate listens.
+    pub ws_addr: Option<SocketAddr>,
+    /// Where the HTTP API listens.
+    pub http_addr: Option<SocketAddr>,
+    /// The admin API's bearer secret.
+    pub admin_secret: String,
+    /// The server key's SHA-256 fingerprint (hex) for clients to pin.
+    pub server_key_fingerprint: String,
+    /// The server's public key (PEM).
+    pub server_key_pem: String,
+    /// The engine (for embedding and tests).
+    pub engine: Engine,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    connections: TaskTracker,
+    backends: backends::Backends,
+}
+
+impl RunningServer {
+    /// Stops accepting, tells every connection to drain and close, waits
+    /// for them (at most `grace`), runs the indexer's last pass, and closes
+    /// the stores.
+    pub async fn shutdown(self, grace: Duration) -> Result<()> {
+        self.shutdown.cancel();
+        self.connections.close();
+        if tokio::time::timeout(grace, self.connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after the grace period");
+        }
+        self.tasks.close();
+        let _ = tokio::time::timeout(grace, self.tasks.wait()).await;
+        self.engine.index_pending().await?;
+        self.backends.close().await
+    }
+
+    /// Resolves when shutdown has been asked for.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, StartError> {
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| StartError::Bind {
+            key,
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+fn load_admin_secret(config: &Config) -> Result<String, StartError> {
+    if !config.http.admin_secret.is_empty() {
+        return Ok(config.http.admin_secret.clone());
+    }
+    let path = config.data_dir.join("admin_secret");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok(existing.trim().to_owned());
+    }
+    let secret = TokenAuthenticator::generate_secret();
+    write_private(&path, &secret)?;
+    Ok(secret)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), StartError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options
+        .open(path)
+        .map_err(|e| StartError::Backend(format!("cannot write {}: {e}", path.display())))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| StartError::Backend(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Starts a server as configured.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        StartError::Backend(format!(
+            "cannot create data_dir {}: {e}; set data_dir (or BUBBLE_DATA_DIR) to a writable directory",
+            config.data_dir.display()
+        ))
+    })?;
+    let keys = ServerKeyRing::load_or_generate(&config.data_dir, config.gate.rsa_bits)
+        .map_err(|e| StartError::Backend(format!("server key: {e}")))?;
+    let server_key_pem = keys.current().public_pem();
+    let server_key_fingerprint = keys.current().fingerprint_hex();
+    let mut secure = ServerConfig::new(keys).with_handshake_timeout(config.handshake_timeout());
+    if config.gate.ticket_lifetime_secs > 0 {
+        secure = secure
+            .with_tickets(TicketKeys::new(TicketKey::generate(&mut OsRandom)))
+            .with_ticket_lifetime(Duration::from_secs(config.gate.ticket_lifetime_secs));
+    }
+
+    let tcp = bind("gate.tcp", &config.gate.tcp).await?;
+    let ws = bind("gate.ws", &config.gate.ws).await?;
+    let http = bind("http.addr", &config.http.addr).await?;
+    let tcp_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
+    let ws_addr = ws.as_ref().and_then(|l| l.local_addr().ok());
+    let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
+
+    let backends = backends::Backends::connect(&config).await?;
+    let engine = backends.engine_builder(&config).build()?;
+    let tokens = Arc::new(TokenAuthenticator::new());
+    for app in engine_apps(&backends).await? {
+        tokens.set_secret(&app.id, &app.secret)?;
+    }
+    if let Some(dev) = &config.dev_app {
+        let id = AppId::new(dev);
+        if engine.app(&id).await.is_err() {
+            let app = AppConfig::new(id.clone(), TokenAuthenticator::generate_secret());
+            tokens.set_secret(&id, &app.secret)?;
+            engine.put_app(app).await?;
+        }
+    }
+    let admin_secret = load_admin_secret(&config)?;
+
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let connections = TaskTracker::new();
+    let metrics = Arc::new(metrics::Metrics::default());
+    let gate = Arc::new(gate::Gate {
+        engine: engine.clone(),
+        auth: Arc::new(AppTokens {
+            tokens: tokens.clone(),
+            engine: engine.clone(),
+        }),
+        secure,
+        used_tickets: UsedTickets::new(1_000_000),
+        limits: gate::GateLimits {
+            max_frame_bytes: config.gate.max_frame_bytes,
+            handshake_timeout: config.handshake_timeout(),
+            heartbeat_timeout: config.heartbeat_timeout(),
+            requests_per_second: config.gate.requests_per_second,
+            request_burst: config.gate.request_burst,
+            max_in_flight: config.gate.max_in_flight,
+            drain_timeout: Duration::from_secs(5),
+        },
+        metrics: metrics.clone(),
+        connections: Arc::new(Semaphore::new(config.gate.max_connections)),
+        handshake_limiter: gate::limits::HandshakeLimiter::new(
+            config.gate.handshakes_per_second_per_ip,
+        ),
+        shutdown: shutdown.clone(),
+        tasks: connections.clone(),
+    });
+
+    // This node as a gate, for the selector.
+    let discovery = backends.discovery.clone();
+    let public_tcp = config
+        .gate
+        .public_tcp
+        .clone()
+        .or_else(|| tcp_addr.map(|a| a.to_string()));
+    let public_ws = config
+        .gate
+        .public_ws
+        .clone()
+        .or_else(|| ws_addr.map(|a| format!("ws://{a}/")));
+    let node = NodeInfo {
+        id: NodeId::new(&config.node_id),
+        role: "gate".into(),
+        tcp_addr: public_tcp,
+        ws_addr: public_ws,
+        rpc_addr: None,
+        load: 0,
+    };
+    let lease = discovery.register(&node, Duration::from_secs(10)).await?;
+    {
+        let metrics = metrics.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let mut info = node;
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+                info.load = metrics
+                    .connections
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .max(0) as u64;
+                if let Err(e) = lease.update(&info).await {
+                    tracing::warn!(error = %e, "cannot publish this gate's load");
+                }
+            }
+            if let Err(e) = lease.revoke().await {
+                tracing::warn!(error = %e, "cannot deregister; the lease will expire");
+            }
+        });
+    }
+
+    {
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move { engine.run_indexer(shutdown.cancelled_owned()).await });
+    }
+    if let Some(listener) = tcp {
+        tasks.spawn(gate::transport::run_tcp(gate.clone(), listener));
+    }
+    if let Some(listener) = ws {
+        tasks.spawn(gate::transport::run_ws(gate.clone(), listener));
+    }
+    if let Some(listener) = http {
+        let state = Arc::new(http::HttpState {
+            engine: engine.clone(),
+            tokens: tokens.clone(),
+            admin_secret: admin_secret.clone(),
+            metrics: metrics.clone(),
+            discovery: discovery.clone(),
+            server_key_pem: server_key_pem.clone(),
+            server_key_fingerprint: server_key_fingerprint.clone(),
+            node: NodeId::new(&config.node_id),
+        });
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let served = axum::serve(listener, http::router(state))
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "http listener stopped");
+            }
+        });
+    }
+
+    Ok(RunningServer {
+        tcp_addr,
+        ws_addr,
+        http_addr,
+        admin_secret,
+        server_key_fingerprint,
+        server_key_pem,
+        engine,
+        shutdown,
+        tasks,
+        connections,
+        backends,
+    })
+}
+
+async fn engine_apps(backends: &backends::Backends) -> Result<Vec<AppConfig>> {
+    backends.apps.list_apps().await
+}
+
+/// The discovery to use when the config says "static": this process only.
+pub fn static_discovery() -> Arc<dyn Discovery> {
+    Arc::new(bubble_core::memory::MemoryDiscovery::new())
+}

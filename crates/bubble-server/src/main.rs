@@ -1,0 +1,113 @@
+//! `bubble-server [--config FILE]`: the reference server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bubble_server::Config;
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: bubble-server [--config FILE]\n\nWith no file, the embedded default: data in ./bubble-data. BUBBLE_* variables override the file (e.g. BUBBLE_GATE_TCP=0.0.0.0:7100)."
+    );
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BUBBLE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let mut args = std::env::args().skip(1);
+    let mut path: Option<PathBuf> = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" | "-c" => match args.next() {
+                Some(p) => path = Some(PathBuf::from(p)),
+                None => return usage(),
+            },
+            "--help" | "-h" => {
+                usage();
+                return ExitCode::SUCCESS;
+            }
+            _ => return usage(),
+        }
+    }
+    let config = match Config::load(path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bubble-server: bad configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match bubble_server::start(config.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bubble-server: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print_banner(&config, &server);
+    wait_for_signal().await;
+    eprintln!("bubble-server: shutting down (draining connections)...");
+    match server.shutdown(Duration::from_secs(10)).await {
+        Ok(()) => {
+            eprintln!("bubble-server: stopped cleanly");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bubble-server: error while stopping: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_banner(config: &Config, s: &bubble_server::RunningServer) {
+    println!("bubble is running");
+    if let Some(a) = s.tcp_addr {
+        println!("  tcp gate        {a}");
+    }
+    if let Some(a) = s.ws_addr {
+        println!("  websocket gate  ws://{a}/");
+    }
+    if let Some(a) = s.http_addr {
+        println!(
+            "  http            http://{a}  (selector /v1/gate, admin /v1/admin, metrics /metrics)"
+        );
+    }
+    println!(
+        "  data            {} (store {}, search {})",
+        config.data_dir.display(),
+        config.store.kind,
+        config.search.kind
+    );
+    println!("  server key      sha256 {}", s.server_key_fingerprint);
+    if let (Some(app), Some(http)) = (&config.dev_app, s.http_addr) {
+        println!("\nA test token for user alice of app {app:?}:");
+        println!(
+            "  curl -s -X POST http://{http}/v1/admin/apps/{app}/tokens \\\n    -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' \\\n    -d '{{\"user\":\"alice\"}}'",
+            s.admin_secret
+        );
+        println!(
+            "(the admin secret is kept in {}/admin_secret)",
+            config.data_dir.display()
+        );
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

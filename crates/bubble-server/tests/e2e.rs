@@ -1,0 +1,380 @@
+//! End to end: the real server binary, real sockets, the Rust client SDK.
+//! Each test starts its own server (on the backends `BUBBLE_E2E_BACKENDS`
+//! names: the embedded default unless set to `memory` or `scale-out`).
+
+mod support;
+
+use std::time::Duration;
+
+use bubble_client::Event;
+use bubble_core::{Content, Conversation, EntryKind, GroupId, UserId};
+use bubble_proto::pb;
+use serde_json::json;
+use support::*;
+
+fn backends() -> Vec<(String, String)> {
+    match std::env::var("BUBBLE_E2E_BACKENDS").as_deref() {
+        Ok("embedded") => Vec::new(),
+        _ => memory_backends(),
+    }
+}
+
+fn to(user: &str) -> Conversation {
+    Conversation::direct(&UserId::new(user))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_to_one_over_tcp_reaches_a_client_on_websocket() {
+    let server = Server::start(backends());
+    let (alice, _alice_events) = server.client("alice", "laptop", false).await;
+    let (_bob, mut bob_events) = server.client("bob", "browser", true).await;
+    let ack = alice
+        .send(to("bob"), Content::text("hello over two transports"))
+        .await
+        .unwrap();
+    let got = entries(&mut bob_events, 1).await;
+    assert_eq!(texts(&got), vec!["hello over two transports"]);
+    assert_eq!(got[0].server_msg_id, ack.server_msg_id);
+    assert_eq!(got[0].conversation, to("alice"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_user_syncs_everything_in_order_when_coming_online() {
+    let server = Server::start(backends());
+    let (alice, _e) = server.client("alice", "phone", false).await;
+    for i in 0..30 {
+        alice
+            .send(to("bob"), Content::text(format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let (bob, mut bob_events) = server.client("bob", "phone", false).await;
+    let got = entries(&mut bob_events, 30).await;
+    assert_eq!(
+        texts(&got),
+        (0..30).map(|i| format!("m{i}")).collect::<Vec<_>>()
+    );
+    assert!(got.windows(2).all(|w| w[0].version < w[1].version));
+    assert_eq!(bob.last_version(), got.last().unwrap().version);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_of_one_user_see_everything_and_each_others_sends() {
+    let server = Server::start(backends());
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    let (bob_phone, mut phone_events) = server.client("bob", "phone", false).await;
+    let (_bob_laptop, mut laptop_events) = server.client("bob", "laptop", true).await;
+    alice
+        .send(to("bob"), Content::text("to both devices"))
+        .await
+        .unwrap();
+    bob_phone
+        .send(to("alice"), Content::text("sent from the phone"))
+        .await
+        .unwrap();
+    let laptop = entries(&mut laptop_events, 2).await;
+    assert_eq!(
+        texts(&laptop),
+        vec!["to both devices", "sent from the phone"]
+    );
+    let phone = entries(&mut phone_events, 1).await;
+    assert_eq!(
+        texts(&phone),
+        vec!["to both devices"],
+        "the sending device gets an ack, not a push"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_normal_group_message_reaches_every_member() {
+    let server = Server::start(backends());
+    let (ann, _a) = server.client("ann", "phone", false).await;
+    let (_bo, mut bo_events) = server.client("bo", "phone", false).await;
+    let (_cy, mut cy_events) = server.client("cy", "phone", true).await;
+    let info = ann
+        .create_group("team", "Team", &["bo", "cy"], false)
+        .await
+        .unwrap();
+    assert_eq!(info.kind, pb::GroupKind::Normal as i32);
+    ann.send(
+        Conversation::group(&GroupId::new("team")),
+        Content::text("standup in 5"),
+    )
+    .await
+    .unwrap();
+    for events in [&mut bo_events, &mut cy_events] {
+        let got = entries(events, 1).await;
+        assert_eq!(texts(&got), vec!["standup in 5"]);
+        assert_eq!(
+            got[0].conversation,
+            Conversation::group(&GroupId::new("team"))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_super_group_of_a_thousand_members_is_read_by_seq() {
+    let server = Server::start(backends());
+    let members: Vec<String> = (0..999).map(|i| format!("m{i:03}")).collect();
+    let group = server
+        .admin(
+            "POST",
+            "/v1/admin/apps/demo/groups",
+            Some(json!({"id": "town", "name": "Town", "owner": "mayor", "members": members, "super_group": false})),
+        )
+        .await;
+    assert_eq!(
+        group["kind"], "super",
+        "1,000 members is above the default threshold of 500"
+    );
+    let (mayor, _m) = server.client("mayor", "phone", false).await;
+    let (member, mut member_events) = server.client("m042", "phone", false).await;
+    let to_town = Conversation::super_group(&GroupId::new("town"));
+    let ack = mayor
+        .send(to_town.clone(), Content::text("town hall at noon"))
+        .await
+        .unwrap();
+    assert_eq!(ack.seq, 1);
+    loop {
+        match next_event(&mut member_events).await {
+            Event::Channel(e) => {
+                assert_eq!(e.content.as_text(), Some("town hall at noon"));
+                break;
+            }
+            Event::Entry(e) => panic!("super groups are not fanned out into inboxes: {e:?}"),
+            _ => {}
+        }
+    }
+    let (page, last) = member.pull_channel("town", 0, 50).await.unwrap();
+    assert_eq!(last, 1);
+    assert_eq!(page.entries.len(), 1);
+    let unread = member.unread().await.unwrap();
+    assert_eq!(
+        unread
+            .iter()
+            .find(|u| u.conversation == to_town)
+            .map(|u| u.count),
+        Some(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_send_is_stored_once_and_answered_with_the_original_ack() {
+    let server = Server::start(backends());
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    let (bob, _b) = server.client("bob", "phone", false).await;
+    let first = alice
+        .send_with_id(to("bob"), "retry-me", 1, Content::text("once"))
+        .await
+        .unwrap();
+    let again = alice
+        .send_with_id(to("bob"), "retry-me", 1, Content::text("once"))
+        .await
+        .unwrap();
+    assert_eq!(first.server_msg_id, again.server_msg_id);
+    assert!(again.duplicate);
+    let (stored, _, _) = bob.sync(0, 100).await.unwrap();
+    assert_eq!(stored.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_read_clears_unread_counts_and_sends_a_receipt() {
+    let server = Server::start(backends());
+    let (alice, mut alice_events) = server.client("alice", "phone", false).await;
+    let (bob, mut bob_events) = server.client("bob", "phone", false).await;
+    for i in 0..3 {
+        alice
+            .send(to("bob"), Content::text(format!("{i}")))
+            .await
+            .unwrap();
+    }
+    let got = entries(&mut bob_events, 3).await;
+    let unread = bob.unread().await.unwrap();
+    assert_eq!(unread[0].count, 3);
+    let marked = bob.mark_read(&to("alice"), got[1].version).await.unwrap();
+    assert_eq!(marked, 2);
+    assert_eq!(bob.unread().await.unwrap()[0].count, 1);
+    loop {
+        if let Event::Entry(e) = next_event(&mut alice_events).await
+            && e.kind == EntryKind::ReadReceipt
+        {
+            assert_eq!(e.server_msg_id, got[1].server_msg_id);
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_reaches_the_receiver() {
+    let server = Server::start(backends());
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    let (_bob, mut bob_events) = server.client("bob", "phone", false).await;
+    let ack = alice.send(to("bob"), Content::text("oops")).await.unwrap();
+    alice.recall(&to("bob"), &ack.server_msg_id).await.unwrap();
+    let got = entries(&mut bob_events, 2).await;
+    assert_eq!(got[1].kind, EntryKind::Recall);
+    assert_eq!(got[1].server_msg_id, ack.server_msg_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_pushes_reach_a_user_and_the_whole_app() {
+    let server = Server::start(backends());
+    let (_bob, mut bob_events) = server.client("bob", "phone", false).await;
+    server
+        .admin(
+            "POST",
+            "/v1/admin/apps/demo/push",
+            Some(json!({"target": "user", "id": "bob", "text": "your order shipped"})),
+        )
+        .await;
+    let got = entries(&mut bob_events, 1).await;
+    assert_eq!(got[0].kind, EntryKind::SystemNotice);
+    assert_eq!(texts(&got), vec!["your order shipped"]);
+    server
+        .admin(
+            "POST",
+            "/v1/admin/apps/demo/push",
+            Some(json!({"target": "app", "text": "maintenance tonight"})),
+        )
+        .await;
+    loop {
+        if let Event::Broadcast(e) = next_event(&mut bob_events).await {
+            assert_eq!(e.content.as_text(), Some("maintenance tonight"));
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_a_chinese_message() {
+    let server = Server::start(backends());
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    let (bob, _b) = server.client("bob", "phone", false).await;
+    alice
+        .send(to("bob"), Content::text("大家好，今晚聚餐"))
+        .await
+        .unwrap();
+    alice
+        .send(to("bob"), Content::text("unrelated"))
+        .await
+        .unwrap();
+    let request = pb::SearchRequest {
+        words: "大家".into(),
+        limit: 10,
+        ..Default::default()
+    };
+    let mut found = None;
+    for _ in 0..50 {
+        let r = bob.search(request.clone()).await.unwrap();
+        if r.total > 0 {
+            found = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await; // the indexer runs behind the ack
+    }
+    let r = found.expect("indexed within 5 s");
+    assert_eq!(r.total, 1);
+    assert_eq!(r.hits[0].text, "大家好，今晚聚餐");
+    let admin = server
+        .admin(
+            "GET",
+            "/v1/admin/apps/demo/users/bob/search?q=%E5%A4%A7%E5%AE%B6",
+            None,
+        )
+        .await;
+    assert_eq!(admin["total"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_and_bad_handshakes_close_only_that_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(backends());
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    // Garbage instead of a frame: one error frame, then the close.
+    let mut raw = tokio::net::TcpStream::connect(&server.tcp).await.unwrap();
+    raw.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), raw.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let frame =
+        bubble_proto::Frame::parse_exact(&answer, 1 << 20).expect("exactly one error frame");
+    let err: pb::Error = frame.decode_body().unwrap();
+    assert_eq!(err.code, pb::ErrorCode::MalformedFrame as i32);
+    // A hello that is not a valid handshake: HANDSHAKE_FAILED, then the close.
+    let mut raw = tokio::net::TcpStream::connect(&server.tcp).await.unwrap();
+    let hello = bubble_proto::Frame::new(bubble_proto::Command::HandshakeHello, 1, vec![1u8; 40])
+        .to_bytes();
+    raw.write_all(&hello).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), raw.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    let frame = bubble_proto::Frame::parse_exact(&answer, 1 << 20).expect("one error frame");
+    let err: pb::Error = frame.decode_body().unwrap();
+    assert_eq!(err.code, pb::ErrorCode::HandshakeFailed as i32);
+    // A wrong token: refused the same way.
+    let mut config = server.config("mallory", "x", false).await;
+    config.token = "v1.forged.token".into();
+    let refused = bubble_client::Client::connect(config)
+        .await
+        .err()
+        .expect("a forged token is refused");
+    assert!(
+        matches!(refused, bubble_client::ClientError::Handshake(_)),
+        "{refused:?}"
+    );
+    // Everyone else is unaffected.
+    alice.ping().await.expect("the good connection still works");
+    alice
+        .send(to("bob"), Content::text("still here"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_selector_hands_out_a_gate_and_metrics_count_messages() {
+    let server = Server::start(backends());
+    let gate = bubble_client::transport::select_gate(&server.http)
+        .await
+        .unwrap();
+    assert_eq!(gate.tcp.as_deref(), Some(server.tcp.as_str()));
+    assert_eq!(
+        gate.server_key_fingerprint.as_deref(),
+        Some(server.fingerprint.as_str())
+    );
+    let mut config = server.config("alice", "phone", false).await;
+    config.endpoint = bubble_client::Endpoint::Selector {
+        url: server.http.clone(),
+        prefer_ws: true,
+    };
+    let (alice, _e) = bubble_client::Client::connect(config).await.unwrap();
+    alice
+        .send(to("bob"), Content::text("via the selector"))
+        .await
+        .unwrap();
+    let body = bubble_client::transport::http_get(&server.http, "/metrics")
+        .await
+        .unwrap();
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("bubble_messages_in_total 1"), "{text}");
+    assert!(text.contains("bubble_connections 1"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_refuses_callers_without_the_secret() {
+    let server = Server::start(backends());
+    let (status, body) = bubble_client::transport::http_request(
+        &server.http,
+        "POST",
+        "/v1/admin/apps/demo/tokens",
+        Some("wrong"),
+        Some(r#"{"user":"eve"}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 401);
+    assert!(String::from_utf8_lossy(&body).contains("admin secret"));
+}

@@ -1,0 +1,268 @@
+//! Runs the real `bubble-server` binary on free ports and drives it with
+//! `bubble-client`.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bubble_client::transport::http_request;
+use bubble_client::{Client, ClientConfig, Endpoint, Event, Events};
+use bubble_core::InboxEntry;
+
+/// The test server key (3072-bit), so tests do not wait for key generation.
+const TEST_KEY: &str = include_str!("../../../bubble-proto/tests/fixtures/server_key.pem");
+
+/// A running server process.
+pub struct Server {
+    child: Option<Child>,
+    /// Its data directory (kept across restarts).
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    /// TCP gate.
+    pub tcp: String,
+    /// WebSocket gate URL.
+    pub ws: String,
+    /// HTTP base URL.
+    pub http: String,
+    /// Admin bearer secret.
+    pub admin_secret: String,
+    /// Server key PEM and fingerprint.
+    pub key_pem: String,
+    /// The pin.
+    pub fingerprint: String,
+    env: Vec<(String, String)>,
+}
+
+/// Extra settings for a server.
+pub fn memory_backends() -> Vec<(String, String)> {
+    vec![
+        ("BUBBLE_STORE_KIND".into(), "memory".into()),
+        ("BUBBLE_SEARCH_KIND".into(), "memory".into()),
+    ]
+}
+
+impl Server {
+    /// Starts a server in a fresh data directory with `env` overrides.
+    pub fn start(env: Vec<(String, String)>) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data_dir = tmp.path().to_path_buf();
+        install_key(&data_dir);
+        let mut s = Server::spawn(data_dir, env);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    fn spawn(data_dir: PathBuf, env: Vec<(String, String)>) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bubble-server"));
+        cmd.env("BUBBLE_DATA_DIR", &data_dir)
+            .env("BUBBLE_GATE_TCP", "127.0.0.1:0")
+            .env("BUBBLE_GATE_WS", "127.0.0.1:0")
+            .env("BUBBLE_HTTP_ADDR", "127.0.0.1:0")
+            .env("BUBBLE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start bubble-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut tcp, mut ws, mut http) = (String::new(), String::new(), String::new());
+        for line in lines.by_ref() {
+            let line = line.expect("read banner");
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["tcp", "gate", addr] => tcp = addr.to_string(),
+                ["websocket", "gate", url] => ws = url.to_string(),
+                ["http", url, ..] => http = url.to_string(),
+                ["server", "key", ..] => break,
+                _ => {}
+            }
+        }
+        assert!(
+            !tcp.is_empty() && !http.is_empty(),
+            "the server printed its addresses"
+        );
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let admin_secret = std::fs::read_to_string(data_dir.join("admin_secret"))
+            .expect("admin secret file")
+            .trim()
+            .to_owned();
+        let key_pem = bubble_proto::secure::ServerKey::from_pkcs8_pem(TEST_KEY)
+            .expect("test key")
+            .public_pem();
+        let fingerprint = bubble_proto::secure::ServerKey::from_pkcs8_pem(TEST_KEY)
+            .expect("test key")
+            .fingerprint_hex();
+        Server {
+            child: Some(child),
+            data_dir,
+            _tmp: None,
+            tcp,
+            ws,
+            http,
+            admin_secret,
+            key_pem,
+            fingerprint,
+            env,
+        }
+    }
+
+    /// Stops with SIGTERM and expects a clean exit; the data stays.
+    pub fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = wait_with_timeout(&mut child, Duration::from_secs(30));
+        assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    }
+
+    /// Kills with SIGKILL (a crash); the data stays.
+    pub fn crash(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill -9");
+        let _ = child.wait();
+    }
+
+    /// Starts again on the same data directory (new ports).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or crash first");
+        let fresh = Server::spawn(self.data_dir.clone(), self.env.clone());
+        let tmp = self._tmp.take();
+        *self = fresh;
+        self._tmp = tmp;
+    }
+
+    /// Calls the admin API.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let body = body.map(|b| b.to_string());
+        let (status, answer) = http_request(
+            &self.http,
+            method,
+            path,
+            Some(&self.admin_secret),
+            body.as_deref(),
+        )
+        .await
+        .expect("admin API reachable");
+        let value: serde_json::Value =
+            serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} -> {status}: {value}"
+        );
+        value
+    }
+
+    /// A token for a user of the dev app "demo".
+    pub async fn token(&self, user: &str) -> String {
+        let v = self
+            .admin(
+                "POST",
+                "/v1/admin/apps/demo/tokens",
+                Some(serde_json::json!({"user": user})),
+            )
+            .await;
+        v["token"].as_str().expect("token").to_owned()
+    }
+
+    /// A client config for `user` on `device`.
+    pub async fn config(&self, user: &str, device: &str, ws: bool) -> ClientConfig {
+        let endpoint = if ws {
+            Endpoint::Ws(self.ws.clone())
+        } else {
+            Endpoint::Tcp(self.tcp.clone())
+        };
+        let mut c = ClientConfig::new(
+            endpoint,
+            self.key_pem.clone(),
+            self.fingerprint.clone(),
+            "demo",
+            user,
+            device,
+            self.token(user).await,
+        );
+        c.request_timeout = Duration::from_secs(20);
+        c
+    }
+
+    /// A connected client.
+    pub async fn client(&self, user: &str, device: &str, ws: bool) -> (Client, Events) {
+        let config = self.config(user, device, ws).await;
+        let (client, mut events) = Client::connect(config).await.expect("client connects");
+        match next_event(&mut events).await {
+            Event::Connected { .. } => {}
+            other => panic!("expected Connected, got {other:?}"),
+        }
+        (client, events)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn install_key(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("server_key.pem");
+    std::fs::write(&path, TEST_KEY).expect("write key");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not exit in time"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The next event, or a panic after 20 s.
+pub async fn next_event(events: &mut Events) -> Event {
+    tokio::time::timeout(Duration::from_secs(20), events.recv())
+        .await
+        .expect("an event in time")
+        .expect("events still open")
+}
+
+/// The next `n` inbox entries (skipping other events).
+pub async fn entries(events: &mut Events, n: usize) -> Vec<InboxEntry> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        if let Event::Entry(e) = next_event(events).await {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// Texts of message entries.
+pub fn texts(entries: &[InboxEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| e.content.as_text().map(str::to_owned))
+        .collect()
+}
