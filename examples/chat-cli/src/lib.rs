@@ -1,0 +1,305 @@
+//! A terminal chat client for a running bubble server.
+//!
+//! Development mode: it asks the admin API for a token (so it needs the
+//! admin secret) and the server key (so pass `--fingerprint` to pin it; the
+//! server prints it at start). A real app gets its token from its own
+//! backend and ships the pin.
+//!
+//! Lines typed are sent to the current conversation; commands start with `/`:
+//!
+//! ```text
+//! /to bob            talk to bob (1:1)
+//! /group team        talk in group "team"
+//! /create team a,b   create group "team" with members a and b
+//! /join team         join a group
+//! /unread            unread counts
+//! /read              mark the current conversation read
+//! /search words      search your history
+//! /who a,b           who is online
+//! /quit
+//! ```
+
+use std::time::Duration;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+use bubble_client::transport::{http_get, http_request};
+use bubble_client::{Client, ClientConfig, Endpoint, Event};
+use bubble_core::{Content, Conversation, ConversationKind, EntryKind, GroupId, UserId};
+use bubble_proto::pb;
+
+/// Command-line options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The server's HTTP base URL (selector + admin API).
+    pub server: String,
+    /// The admin secret (development: to issue a token).
+    pub admin_secret: String,
+    /// The app.
+    pub app: String,
+    /// Who you are.
+    pub user: String,
+    /// This device.
+    pub device: String,
+    /// The server key fingerprint to pin (empty: trust what the server announces).
+    pub fingerprint: String,
+    /// Use WebSocket instead of TCP.
+    pub websocket: bool,
+}
+
+impl Options {
+    /// Parses `--server URL --admin-secret S --user U [--app A] [--device D] [--fingerprint F] [--ws]`.
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+        let mut o = Options {
+            server: "http://127.0.0.1:7780".into(),
+            admin_secret: std::env::var("BUBBLE_ADMIN_SECRET").unwrap_or_default(),
+            app: "demo".into(),
+            user: String::new(),
+            device: "cli".into(),
+            fingerprint: String::new(),
+            websocket: false,
+        };
+        let mut args = args.into_iter();
+        while let Some(a) = args.next() {
+            let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
+            match a.as_str() {
+                "--server" => o.server = value("--server")?,
+                "--admin-secret" => o.admin_secret = value("--admin-secret")?,
+                "--app" => o.app = value("--app")?,
+                "--user" => o.user = value("--user")?,
+                "--device" => o.device = value("--device")?,
+                "--fingerprint" => o.fingerprint = value("--fingerprint")?,
+                "--ws" => o.websocket = true,
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        if o.user.is_empty() {
+            return Err("--user is required".into());
+        }
+        if o.admin_secret.is_empty() {
+            return Err("--admin-secret (or BUBBLE_ADMIN_SECRET) is required in development mode: the server prints where it keeps it".into());
+        }
+        Ok(o)
+    }
+}
+
+fn show(entry_kind: EntryKind, conversation: &Conversation, sender: &UserId, text: &str) -> String {
+    let place = match conversation.kind {
+        ConversationKind::Direct => format!("@{}", conversation.id()),
+        ConversationKind::System => "system".to_string(),
+        _ => format!("#{}", conversation.id()),
+    };
+    match entry_kind {
+        EntryKind::Message | EntryKind::SystemNotice => format!("[{place}] {sender}: {text}"),
+        EntryKind::Recall => format!("[{place}] {sender} recalled a message"),
+        EntryKind::ReadReceipt => format!("[{place}] {sender} read your messages"),
+        EntryKind::ReadCursor | EntryKind::Delete => String::new(),
+    }
+}
+
+/// Connects, then runs until `/quit` or the end of `input`.
+pub async fn run(
+    options: Options,
+    input: impl AsyncBufRead + Unpin,
+    mut output: impl AsyncWrite + Unpin,
+) -> Result<(), String> {
+    let key: serde_json::Value = serde_json::from_slice(
+        &http_get(&options.server, "/v1/server-key")
+            .await
+            .map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let pem = key["pem"].as_str().unwrap_or_default().to_owned();
+    let fingerprint = if options.fingerprint.is_empty() {
+        key["fingerprint_sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        options.fingerprint.clone()
+    };
+    let body = serde_json::json!({"user": options.user}).to_string();
+    let (status, answer) = http_request(
+        &options.server,
+        "POST",
+        &format!("/v1/admin/apps/{}/tokens", options.app),
+        Some(&options.admin_secret),
+        Some(&body),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!(
+            "the admin API refused a token: {}",
+            String::from_utf8_lossy(&answer)
+        ));
+    }
+    let token: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
+    let config = ClientConfig::new(
+        Endpoint::Selector {
+            url: options.server.clone(),
+            prefer_ws: options.websocket,
+        },
+        pem,
+        fingerprint,
+        options.app.clone(),
+        options.user.clone(),
+        options.device.clone(),
+        token["token"].as_str().unwrap_or_default(),
+    );
+    let (client, mut events) = Client::connect(config).await.map_err(|e| e.to_string())?;
+    let mut lines = input.lines();
+    let mut current: Option<Conversation> = None;
+    output
+        .write_all(
+            format!(
+                "connected as {}; /to USER or /group GROUP, then type\n",
+                options.user
+            )
+            .as_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        tokio::select! {
+            line = lines.next_line() => {
+                let Some(line) = line.map_err(|e| e.to_string())? else { break };
+                let reply = handle_line(&client, &mut current, line.trim()).await;
+                match reply {
+                    Some(Reply::Quit) => break,
+                    Some(Reply::Text(t)) => output.write_all(format!("{t}\n").as_bytes()).await.map_err(|e| e.to_string())?,
+                    None => {}
+                }
+            }
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                let text = match event {
+                    Event::Entry(e) => show(e.kind, &e.conversation, &e.sender, e.content.as_text().unwrap_or("<media>")),
+                    Event::Channel(e) | Event::Broadcast(e) => format!("[#{}] {}: {}", e.group, e.sender, e.content.as_text().unwrap_or("<media>")),
+                    Event::Typing { conversation, from } => format!("[{}] {from} is typing…", conversation.id()),
+                    Event::Connected { resumed } => format!("(connected{})", if resumed { ", resumed" } else { "" }),
+                    Event::Disconnected { reason } => format!("(disconnected: {reason}; reconnecting)"),
+                    Event::Kicked { reason } => format!("(signed out: {reason})"),
+                    Event::AuthFailed { reason } => format!("(token refused: {reason})"),
+                    Event::Business { command, .. } => format!("(business push {command:#06x})"),
+                };
+                if !text.is_empty() {
+                    output.write_all(format!("{text}\n").as_bytes()).await.map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        output.flush().await.map_err(|e| e.to_string())?;
+    }
+    // Let in-flight pushes print before closing.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    client.close();
+    Ok(())
+}
+
+enum Reply {
+    Text(String),
+    Quit,
+}
+
+async fn handle_line(
+    client: &Client,
+    current: &mut Option<Conversation>,
+    line: &str,
+) -> Option<Reply> {
+    let (command, rest) = line.split_once(' ').unwrap_or((line, ""));
+    let rest = rest.trim();
+    let text = |r: Result<String, bubble_client::ClientError>| {
+        Some(Reply::Text(r.unwrap_or_else(|e| format!("error: {e}"))))
+    };
+    match command {
+        "" => None,
+        "/quit" => Some(Reply::Quit),
+        "/to" => {
+            *current = Some(Conversation::direct(&UserId::new(rest)));
+            Some(Reply::Text(format!("talking to {rest}")))
+        }
+        "/group" => {
+            *current = Some(Conversation::group(&GroupId::new(rest)));
+            Some(Reply::Text(format!("talking in #{rest}")))
+        }
+        "/create" => {
+            let (id, members) = rest.split_once(' ').unwrap_or((rest, ""));
+            let members: Vec<&str> = members.split(',').filter(|m| !m.is_empty()).collect();
+            text(
+                client
+                    .create_group(id, id, &members, false)
+                    .await
+                    .map(|g| format!("created #{} ({} members)", g.group_id, g.member_count)),
+            )
+        }
+        "/join" => text(
+            client
+                .join_group(rest)
+                .await
+                .map(|_| format!("joined #{rest}")),
+        ),
+        "/unread" => text(client.unread().await.map(|counts| {
+            if counts.is_empty() {
+                "nothing unread".to_string()
+            } else {
+                counts
+                    .iter()
+                    .map(|c| format!("{}: {}", c.conversation.id(), c.count))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        })),
+        "/read" => match current {
+            Some(c) => text(
+                client
+                    .mark_read(c, client.last_version())
+                    .await
+                    .map(|n| format!("marked {n} read")),
+            ),
+            None => Some(Reply::Text("pick a conversation first".into())),
+        },
+        "/search" => text(
+            client
+                .search(pb::SearchRequest {
+                    words: rest.into(),
+                    limit: 10,
+                    ..Default::default()
+                })
+                .await
+                .map(|r| {
+                    let hits: Vec<String> = r
+                        .hits
+                        .iter()
+                        .map(|h| format!("  {}: {}", h.sender, h.text))
+                        .collect();
+                    format!("{} found\n{}", r.total, hits.join("\n"))
+                }),
+        ),
+        "/who" => {
+            let users: Vec<&str> = rest.split(',').filter(|u| !u.is_empty()).collect();
+            text(client.presence(&users).await.map(|p| {
+                p.users
+                    .iter()
+                    .map(|u| {
+                        format!(
+                            "{}: {}",
+                            u.user_id,
+                            if u.online { "online" } else { "offline" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }))
+        }
+        c if c.starts_with('/') => Some(Reply::Text(format!("unknown command {c}"))),
+        _ => match current {
+            Some(c) => match client.send(c.clone(), Content::text(line)).await {
+                Ok(_) => None,
+                Err(e) => Some(Reply::Text(format!("not sent: {e}"))),
+            },
+            None => Some(Reply::Text(
+                "pick a conversation first: /to USER or /group GROUP".into(),
+            )),
+        },
+    }
+}

@@ -1,0 +1,86 @@
+//! Two chat-cli sessions talk through a real server (in process), as in the
+//! README's walk-through.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncWriteExt, BufReader, duplex};
+
+async fn server() -> (bubble_server::RunningServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = include_str!("../../../crates/bubble-proto/tests/fixtures/server_key.pem");
+    let path = dir.path().join("server_key.pem");
+    std::fs::write(&path, key).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut config = bubble_server::Config::default();
+    config.data_dir = dir.path().to_path_buf();
+    config.gate.tcp = "127.0.0.1:0".into();
+    config.gate.ws = "127.0.0.1:0".into();
+    config.http.addr = "127.0.0.1:0".into();
+    config.store.kind = "memory".into();
+    config.search.kind = "memory".into();
+    (bubble_server::start(config).await.unwrap(), dir)
+}
+
+fn options(s: &bubble_server::RunningServer, user: &str) -> chat_cli::Options {
+    chat_cli::Options::parse(
+        [
+            "--server".to_string(),
+            format!("http://{}", s.http_addr.unwrap()),
+            "--admin-secret".into(),
+            s.admin_secret.clone(),
+            "--user".into(),
+            user.into(),
+            "--fingerprint".into(),
+            s.server_key_fingerprint.clone(),
+        ]
+        .into_iter(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alice_and_bob_chat_from_two_terminals() {
+    let (server, _dir) = server().await;
+    let (mut bob_keys, bob_in) = duplex(4096);
+    let (bob_out, mut bob_screen) = duplex(65536);
+    let bob = tokio::spawn(chat_cli::run(
+        options(&server, "bob"),
+        BufReader::new(bob_in),
+        bob_out,
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (mut alice_keys, alice_in) = duplex(4096);
+    let (alice_out, _alice_screen) = duplex(65536);
+    let alice = tokio::spawn(chat_cli::run(
+        options(&server, "alice"),
+        BufReader::new(alice_in),
+        alice_out,
+    ));
+    alice_keys
+        .write_all(b"/to bob\nhi bob, it's alice\n")
+        .await
+        .unwrap();
+
+    let mut seen = String::new();
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !seen.contains("alice: hi bob, it's alice") {
+        use tokio::io::AsyncReadExt;
+        let n = tokio::time::timeout_at(deadline, bob_screen.read(&mut buf))
+            .await
+            .expect("bob's screen shows alice's line")
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(
+        seen.contains("[@alice] alice: hi bob, it's alice"),
+        "{seen}"
+    );
+    alice_keys.write_all(b"/quit\n").await.unwrap();
+    bob_keys.write_all(b"/quit\n").await.unwrap();
+    alice.await.unwrap().unwrap();
+    bob.await.unwrap().unwrap();
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}
