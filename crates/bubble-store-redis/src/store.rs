@@ -89,10 +89,16 @@ impl RedisStore {
     }
 }
 
-/// A duration in whole milliseconds for `PX`/`PEXPIRE`, at least 1 (Redis
-/// refuses 0).
+/// Longest TTL handed to Redis: ten years. Larger ones overflow Redis'
+/// expiry arithmetic (and Lua's doubles); nothing here needs them.
+const MAX_TTL_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+
+/// A duration in whole milliseconds for `PX`/`PEXPIRE`: at least 1 (Redis
+/// refuses 0), at most [`MAX_TTL_MS`].
 pub(crate) fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, MAX_TTL_MS)
 }
 
 impl fmt::Debug for RedisStore {
@@ -100,5 +106,18 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("config", &self.config)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_are_clamped_to_what_redis_accepts() {
+        assert_eq!(duration_ms(Duration::ZERO), 1);
+        assert_eq!(duration_ms(Duration::from_micros(1500)), 1);
+        assert_eq!(duration_ms(Duration::from_secs(2)), 2_000);
+        assert_eq!(duration_ms(Duration::MAX), MAX_TTL_MS);
     }
 }
