@@ -38,10 +38,7 @@ impl Conn {
             let mapped = map_err(e);
             Error::new(
                 mapped.kind(),
-                format!(
-                    "cannot reach Redis at {shown}: {}; start it (scripts/services/redis.sh) or fix `url`",
-                    mapped.message()
-                ),
+                format!("cannot connect to Redis at {shown}: {}", mapped.message()),
             )
             .with_source(mapped)
         };

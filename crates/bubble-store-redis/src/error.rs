@@ -10,7 +10,10 @@ use redis::{ErrorKind as K, RedisError, ServerErrorKind as S};
 /// data or a script `Internal`.
 pub(crate) fn map_err(e: RedisError) -> Error {
     let (kind, what) = if e.is_timeout() {
-        (ErrorKind::Timeout, "Redis did not answer in time")
+        (
+            ErrorKind::Timeout,
+            "Redis did not answer in time; is it overloaded or unreachable? (check `url` and the timeouts)",
+        )
     } else if e.is_connection_refusal() {
         (
             ErrorKind::Unavailable,
