@@ -33,8 +33,7 @@ fn options(s: &bubble_server::RunningServer, user: &str) -> chat_cli::Options {
             user.into(),
             "--fingerprint".into(),
             s.server_key_fingerprint.clone(),
-        ]
-        .into_iter(),
+        ],
     )
     .unwrap()
 }

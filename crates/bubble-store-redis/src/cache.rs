@@ -1,0 +1,115 @@
+//! [`Cache`] on Redis: the dedup window (`SET NX PX`) and per-user recent
+//! windows (a list updated by a Lua script).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bubble_core::ports::Cache;
+use bubble_core::{AppId, InboxEntry, InboxPage, Result, SendReceipt, UserId};
+
+use crate::codec::{decode_element, decode_receipt, digits, encode_element, encode_receipt};
+use crate::scripts::{PUSH_RECENT, RECENT};
+use crate::store::{RedisStore, Repeat, duration_ms};
+
+/// Most elements one `recent` call brings back; the engine asks for pages
+/// far smaller than this.
+const MAX_PAGE: usize = 1 << 16;
+
+#[async_trait]
+impl Cache for RedisStore {
+    async fn dedup_get(
+        &self,
+        app: &AppId,
+        sender: &UserId,
+        client_msg_id: &str,
+    ) -> Result<Option<SendReceipt>> {
+        let key = &self.keys.dedup(app, sender, client_msg_id);
+        let bytes: Option<Vec<u8>> = self
+            .run(Repeat::Safe, |mut conn| async move {
+                redis::cmd("GET").arg(key).query_async(&mut conn).await
+            })
+            .await?;
+        bytes.map(|b| decode_receipt(&b)).transpose()
+    }
+
+    async fn dedup_put(
+        &self,
+        app: &AppId,
+        sender: &UserId,
+        client_msg_id: &str,
+        receipt: &SendReceipt,
+        ttl: Duration,
+    ) -> Result<bool> {
+        let key = &self.keys.dedup(app, sender, client_msg_id);
+        let value = &encode_receipt(receipt);
+        let ttl = duration_ms(ttl);
+        // Not repeated after a dropped connection: if the first SET landed
+        // unseen, a second would answer "someone else stored it".
+        let stored: Option<String> = self
+            .run(Repeat::Never, |mut conn| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(&value[..])
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(stored.is_some())
+    }
+
+    async fn push_recent(
+        &self,
+        app: &AppId,
+        prev_version: u64,
+        entry: &InboxEntry,
+        cap: usize,
+    ) -> Result<()> {
+        let key = &self.keys.recent(app, &entry.owner);
+        let prev = &digits(prev_version);
+        let element = &encode_element(entry);
+        let cap = cap.clamp(1, MAX_PAGE);
+        let ttl = self.recent_ttl_ms;
+        // Safe to repeat: a second run sees its own entry as the newest,
+        // restarts the window at `prev_version` and holds just this entry.
+        let _held: i64 = self
+            .run(Repeat::Safe, |mut conn| async move {
+                let mut call = PUSH_RECENT.prepare_invoke();
+                call.key(key).arg(prev).arg(element).arg(cap).arg(ttl);
+                call.invoke_async(&mut conn).await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn recent(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        after_version: u64,
+        limit: usize,
+    ) -> Result<Option<InboxPage>> {
+        let key = &self.keys.recent(app, owner);
+        let after = &digits(after_version);
+        let limit = limit.min(MAX_PAGE);
+        let elements: Option<Vec<Vec<u8>>> = self
+            .run(Repeat::Safe, |mut conn| async move {
+                let mut call = RECENT.prepare_invoke();
+                call.key(key).arg(after).arg(limit);
+                call.invoke_async(&mut conn).await
+            })
+            .await?;
+        let Some(elements) = elements else {
+            return Ok(None);
+        };
+        let has_more = elements.len() > limit;
+        let entries = elements
+            .iter()
+            .take(limit)
+            .map(|e| decode_element(e))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(InboxPage { entries, has_more }))
+    }
+}

@@ -1,0 +1,122 @@
+//! The one place where driver errors become core errors.
+
+use bubble_core::{Error, ErrorKind};
+use redis::{ErrorKind as K, RedisError, ServerErrorKind as S};
+
+/// Converts a `redis` error into a core [`Error`] whose kind says what the
+/// caller can do: a dropped or refused connection, a failover or a cluster
+/// reshard is `Unavailable` (retry later), a slow answer `Timeout`, a
+/// refused command on Redis' side `PermissionDenied`, and a surprise in the
+/// data or a script `Internal`.
+pub(crate) fn map_err(e: RedisError) -> Error {
+    let (kind, what) = if e.is_timeout() {
+        (
+            ErrorKind::Timeout,
+            "Redis did not answer in time; is it overloaded or unreachable? (check `url` and the timeouts)",
+        )
+    } else if e.is_connection_refusal() {
+        (
+            ErrorKind::Unavailable,
+            "Redis refused the connection; is it running? (scripts/services/redis.sh starts a local one)",
+        )
+    } else if e.is_io_error() || e.is_connection_dropped() {
+        (
+            ErrorKind::Unavailable,
+            "the connection to Redis failed; it reconnects by itself, retry",
+        )
+    } else {
+        match e.kind() {
+            K::Server(S::BusyLoading) => (
+                ErrorKind::Unavailable,
+                "Redis is loading its data set; retry shortly",
+            ),
+            K::Server(S::TryAgain | S::ClusterDown | S::MasterDown | S::Moved | S::Ask) => (
+                ErrorKind::Unavailable,
+                "the Redis cluster is changing (failover or resharding); retry",
+            ),
+            K::Server(S::ReadOnly) => (
+                ErrorKind::Unavailable,
+                "Redis is a read-only replica right now (failover in progress); retry",
+            ),
+            K::ClusterConnectionNotFound => (
+                ErrorKind::Unavailable,
+                "no connection to the cluster node that holds the key; retry",
+            ),
+            K::Server(S::NoPerm) => (
+                ErrorKind::PermissionDenied,
+                "the Redis user may not run this command; grant it in the ACL",
+            ),
+            K::AuthenticationFailed => (
+                ErrorKind::Internal,
+                "Redis refused the credentials; fix the user/password in `url`",
+            ),
+            K::InvalidClientConfig => (ErrorKind::InvalidInput, "the Redis config is not usable"),
+            K::Server(S::CrossSlot) => (
+                ErrorKind::Internal,
+                "a command spanned cluster slots (a key layout bug)",
+            ),
+            _ if e.code() == Some("OOM") => (
+                ErrorKind::Unavailable,
+                "Redis is out of memory (maxmemory with a noeviction policy); use allkeys-lru or volatile-lru",
+            ),
+            _ if e.code() == Some("BUSY") => (
+                ErrorKind::Unavailable,
+                "Redis is busy running a slow script; retry",
+            ),
+            _ => (ErrorKind::Internal, "Redis answered with an error"),
+        }
+    };
+    Error::new(kind, what).with_source(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: std::io::ErrorKind) -> RedisError {
+        RedisError::from(std::io::Error::new(kind, "test"))
+    }
+
+    #[test]
+    fn refused_and_dropped_connections_are_unavailable() {
+        for kind in [
+            std::io::ErrorKind::ConnectionRefused,
+            std::io::ErrorKind::ConnectionReset,
+            std::io::ErrorKind::BrokenPipe,
+            std::io::ErrorKind::UnexpectedEof,
+        ] {
+            let e = map_err(io(kind));
+            assert_eq!(e.kind(), ErrorKind::Unavailable, "{kind:?}");
+            assert!(e.is_retryable());
+        }
+    }
+
+    #[test]
+    fn a_timeout_is_a_timeout() {
+        assert_eq!(
+            map_err(io(std::io::ErrorKind::TimedOut)).kind(),
+            ErrorKind::Timeout
+        );
+    }
+
+    #[test]
+    fn cluster_changes_are_retryable() {
+        for kind in [S::TryAgain, S::ClusterDown, S::MasterDown, S::ReadOnly] {
+            let e = map_err(RedisError::from((K::Server(kind), "test")));
+            assert_eq!(e.kind(), ErrorKind::Unavailable, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn wrong_credentials_are_not_retryable() {
+        let e = map_err(RedisError::from((K::AuthenticationFailed, "test")));
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn the_driver_error_is_kept_as_the_source() {
+        let e = map_err(io(std::io::ErrorKind::ConnectionRefused));
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.message().contains("redis.sh"));
+    }
+}
