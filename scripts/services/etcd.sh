@@ -25,6 +25,22 @@ healthy() {
     [[ "$body" == *'"health":"true"'* ]]
 }
 
+apt_updated=""
+apt_install() {
+    export DEBIAN_FRONTEND=noninteractive
+    if [[ -z "$apt_updated" ]]; then
+        apt-get update -qq
+        apt_updated=1
+    fi
+    apt-get install -y -qq "$@" >/dev/null
+}
+
+# The health check needs curl.
+if ! command -v curl >/dev/null 2>&1; then
+    echo "etcd: curl missing; installing it"
+    apt_install curl
+fi
+
 if healthy; then
     echo "etcd: already answering on ${client_url}"
     exit 0
@@ -32,22 +48,17 @@ fi
 
 if ! command -v etcd >/dev/null 2>&1; then
     echo "etcd: not installed; installing Debian's etcd-server"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq etcd-server >/dev/null
+    apt_install etcd-server
+    # Where an init system runs, the package starts its own member on the
+    # default ports; give it a moment and use it if it answers.
+    for _ in 1 2 3; do
+        if healthy; then
+            echo "etcd: the package's etcd answers on ${client_url}"
+            exit 0
+        fi
+        sleep 1
+    done
 fi
-if ! command -v curl >/dev/null 2>&1; then
-    apt-get install -y -qq curl >/dev/null
-fi
-
-# The package may have started its own etcd (init script); give it a moment.
-for _ in 1 2 3; do
-    if healthy; then
-        echo "etcd: answering on ${client_url}"
-        exit 0
-    fi
-    sleep 1
-done
 
 data_dir="$(mktemp -d /tmp/bubble-etcd-data.XXXXXX)"
 echo "etcd: starting on ${client_url} (data ${data_dir}, log ${log})"

@@ -75,37 +75,27 @@ impl EtcdDiscoveryBuilder {
         }
         let endpoints = config.endpoints.join(", ");
         let client = timed(
-            "connect",
+            &format!("connect to {endpoints}"),
             config.connect_timeout() + config.request_timeout(),
             Client::connect(&config.endpoints, Some(options)),
         )
-        .await
-        .map_err(|e| with_context(e, &endpoints))?;
+        .await?;
         let d = EtcdDiscovery {
             inner: Arc::new(Inner { client, config }),
         };
         // A cheap read proves the endpoints answer (and the credentials work).
         let mut kv = d.inner.client.kv_client();
         timed(
-            "first read",
+            &format!("first read from {endpoints}"),
             d.inner.config.request_timeout(),
             kv.get(
                 keys::nodes_prefix(&d.inner.config.prefix),
                 Some(GetOptions::new().with_prefix().with_count_only()),
             ),
         )
-        .await
-        .map_err(|e| with_context(e, &endpoints))?;
+        .await?;
         Ok(d)
     }
-}
-
-fn with_context(e: Error, endpoints: &str) -> Error {
-    Error::new(
-        e.kind(),
-        format!("{} (endpoints: {endpoints})", e.message()),
-    )
-    .with_source(e)
 }
 
 /// Node discovery on etcd v3.

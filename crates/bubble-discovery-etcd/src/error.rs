@@ -55,7 +55,12 @@ pub(crate) fn map_err(op: &str, e: etcd_client::Error) -> Error {
                 code::UNAVAILABLE | code::CANCELLED | code::UNKNOWN => ErrorKind::Unavailable,
                 _ => ErrorKind::Internal,
             };
-            (kind, format!("etcd answered: {}", status.message()))
+            let hint = if kind == ErrorKind::Unavailable {
+                "; check `endpoints` and that etcd runs"
+            } else {
+                ""
+            };
+            (kind, format!("{}{hint}", status.message()))
         }
         E::Utf8Error(_) => (
             ErrorKind::Internal,
