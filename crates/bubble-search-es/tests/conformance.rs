@@ -13,11 +13,16 @@ use bubble_core::ports::{SearchDoc, SearchIndex, SearchQuery};
 use bubble_core::{AppId, Conversation, ErrorKind, MsgId, UserId};
 use bubble_search_es::EsSearch;
 
+/// `BUBBLE_ES_USERNAME` and `BUBBLE_ES_PASSWORD` log in to a cluster with security on.
 async fn connect(url: &str, index: &str) -> EsSearch {
-    EsSearch::builder()
-        .urls([url])
-        .index(index)
-        .shards(1, 0)
+    let mut builder = EsSearch::builder().urls([url]).index(index).shards(1, 0);
+    if let (Ok(user), Ok(password)) = (
+        std::env::var("BUBBLE_ES_USERNAME"),
+        std::env::var("BUBBLE_ES_PASSWORD"),
+    ) {
+        builder = builder.basic_auth(user, password);
+    }
+    builder
         .connect()
         .await
         .unwrap_or_else(|e| panic!("cannot reach Elasticsearch at {url}: {e}"))
@@ -111,12 +116,16 @@ async fn an_unmanaged_missing_index_is_not_found_at_connect() {
     let Some(url) = common::live_url("an_unmanaged_missing_index_is_not_found_at_connect") else {
         return;
     };
-    let e = EsSearch::builder()
+    let mut builder = EsSearch::builder()
         .urls([url.as_str()])
         .index(common::fresh_index())
-        .manage_index(false)
-        .connect()
-        .await
-        .unwrap_err();
+        .manage_index(false);
+    if let (Ok(user), Ok(password)) = (
+        std::env::var("BUBBLE_ES_USERNAME"),
+        std::env::var("BUBBLE_ES_PASSWORD"),
+    ) {
+        builder = builder.basic_auth(user, password);
+    }
+    let e = builder.connect().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }
