@@ -1,0 +1,237 @@
+//! What the adapter needs to reach Elasticsearch and shape its index: serde, for the server's config file.
+
+use std::fmt;
+use std::time::Duration;
+
+use bubble_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// Settings of [`crate::EsSearch`]. `Debug` hides the password and the API key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EsConfig {
+    /// Node URLs (`http://host:9200` or `https://...`); requests round-robin
+    /// over them.
+    pub urls: Vec<String>,
+    /// The index (or an alias of it) holding message history.
+    pub index: String,
+    /// Basic-auth user (with `password`).
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<String>,
+    /// An encoded API key (base64 of `id:key`), instead of a user.
+    pub api_key: Option<String>,
+    /// One request's deadline (ms); past it the call fails with `Timeout`.
+    pub timeout_ms: u64,
+    /// On connect, install the index template and create the index if it
+    /// is missing. Turn off where operators manage indices themselves.
+    pub manage_index: bool,
+    /// Primary shards of a created index. An owner's documents all live on
+    /// one shard (routing by app and owner), so a search touches one shard.
+    pub shards: u32,
+    /// Replicas of each shard.
+    pub replicas: u32,
+}
+
+impl Default for EsConfig {
+    fn default() -> Self {
+        EsConfig {
+            urls: vec!["http://127.0.0.1:9200".to_owned()],
+            index: "bubble-messages".to_owned(),
+            username: None,
+            password: None,
+            api_key: None,
+            timeout_ms: 10_000,
+            manage_index: true,
+            shards: 1,
+            replicas: 1,
+        }
+    }
+}
+
+impl fmt::Debug for EsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hidden = |s: &Option<String>| s.as_ref().map(|_| "<hidden>");
+        f.debug_struct("EsConfig")
+            .field("urls", &self.urls)
+            .field("index", &self.index)
+            .field("username", &self.username)
+            .field("password", &hidden(&self.password))
+            .field("api_key", &hidden(&self.api_key))
+            .field("timeout_ms", &self.timeout_ms)
+            .field("manage_index", &self.manage_index)
+            .field("shards", &self.shards)
+            .field("replicas", &self.replicas)
+            .finish()
+    }
+}
+
+impl EsConfig {
+    /// Checks every field, naming the first bad one in the error.
+    pub fn validate(&self) -> Result<()> {
+        fn bad(field: &str, why: impl fmt::Display) -> Error {
+            Error::invalid(format!("elasticsearch config: `{field}` {why}"))
+        }
+        if self.urls.is_empty() {
+            return Err(bad(
+                "urls",
+                "is empty; give at least one node URL such as http://127.0.0.1:9200",
+            ));
+        }
+        for u in &self.urls {
+            let parsed = elasticsearch::http::Url::parse(u)
+                .map_err(|e| bad("urls", format!("has {u:?}, which is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(bad(
+                    "urls",
+                    format!("has {u:?}; each must look like http://host:9200"),
+                ));
+            }
+        }
+        validate_index_name(&self.index).map_err(|why| bad("index", why))?;
+        match (&self.username, &self.password) {
+            (Some(u), Some(_)) if u.is_empty() => return Err(bad("username", "is empty")),
+            (Some(_), None) => return Err(bad("password", "is missing while `username` is set")),
+            (None, Some(_)) => return Err(bad("username", "is missing while `password` is set")),
+            _ => {}
+        }
+        if self.api_key.is_some() && self.username.is_some() {
+            return Err(bad(
+                "api_key",
+                "and `username` are both set; use one way to authenticate",
+            ));
+        }
+        if self.api_key.as_deref() == Some("") {
+            return Err(bad("api_key", "is empty"));
+        }
+        if self.timeout_ms == 0 {
+            return Err(bad("timeout_ms", "must be above 0"));
+        }
+        if self.shards == 0 {
+            return Err(bad("shards", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// Elasticsearch's rules for index names, checked before any request so the
+/// error names the config field rather than a 400 from the cluster.
+fn validate_index_name(name: &str) -> std::result::Result<(), String> {
+    if name.is_empty() || name.len() > 255 {
+        return Err(format!("must be 1 to 255 bytes, got {}", name.len()));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("cannot be {name:?}"));
+    }
+    if name.starts_with(['-', '_', '+']) {
+        return Err(format!("{name:?} cannot start with '-', '_' or '+'"));
+    }
+    if let Some(c) = name.chars().find(|c| {
+        c.is_uppercase()
+            || c.is_whitespace()
+            || c.is_control()
+            || matches!(
+                c,
+                '\\' | '/' | '*' | '?' | '"' | '<' | '>' | '|' | ',' | '#' | ':'
+            )
+    }) {
+        return Err(format!(
+            "{name:?} contains {c:?}; index names are lowercase without spaces or \\ / * ? \" < > | , # :"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(f: impl FnOnce(&mut EsConfig)) -> Result<()> {
+        let mut c = EsConfig::default();
+        f(&mut c);
+        c.validate()
+    }
+
+    fn field_named(r: Result<()>, field: &str) {
+        let e = r.expect_err("the config is rejected");
+        assert_eq!(e.kind(), bubble_core::ErrorKind::InvalidInput);
+        assert!(
+            e.message().contains(&format!("`{field}`")),
+            "the error names `{field}`: {e}"
+        );
+    }
+
+    #[test]
+    fn the_default_config_is_valid() {
+        EsConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn urls_must_be_present_and_http() {
+        field_named(with(|c| c.urls.clear()), "urls");
+        field_named(with(|c| c.urls = vec!["localhost:9200".into()]), "urls");
+        field_named(with(|c| c.urls = vec!["ftp://es:9200".into()]), "urls");
+        with(|c| c.urls = vec!["https://es.internal:9200".into()]).unwrap();
+    }
+
+    #[test]
+    fn index_names_follow_elasticsearch_rules() {
+        field_named(with(|c| c.index = "Messages".into()), "index");
+        field_named(with(|c| c.index = "_hidden".into()), "index");
+        field_named(with(|c| c.index = "a b".into()), "index");
+        field_named(with(|c| c.index = "a/b".into()), "index");
+        field_named(with(|c| c.index = String::new()), "index");
+        with(|c| c.index = "bubble-messages-2026".into()).unwrap();
+    }
+
+    #[test]
+    fn credentials_come_as_user_and_password_or_as_an_api_key() {
+        field_named(with(|c| c.username = Some("u".into())), "password");
+        field_named(with(|c| c.password = Some("p".into())), "username");
+        field_named(
+            with(|c| {
+                c.username = Some("u".into());
+                c.password = Some("p".into());
+                c.api_key = Some("k".into());
+            }),
+            "api_key",
+        );
+    }
+
+    #[test]
+    fn zero_timeout_and_zero_shards_are_rejected() {
+        field_named(with(|c| c.timeout_ms = 0), "timeout_ms");
+        field_named(with(|c| c.shards = 0), "shards");
+    }
+
+    #[test]
+    fn debug_hides_the_password_and_the_api_key() {
+        let c = EsConfig {
+            username: Some("elastic".into()),
+            password: Some("hunter2".into()),
+            api_key: Some("c2VjcmV0".into()),
+            ..EsConfig::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
+        assert!(shown.contains("elastic"));
+    }
+
+    #[test]
+    fn config_reads_from_json_with_defaults_for_missing_fields() {
+        let c: EsConfig =
+            serde_json::from_str(r#"{"urls":["http://es:9200"],"index":"chat"}"#).unwrap();
+        assert_eq!(c.index, "chat");
+        assert!(c.manage_index);
+        let typo: std::result::Result<EsConfig, _> = serde_json::from_str(r#"{"url":"x"}"#);
+        assert!(typo.is_err(), "unknown keys are rejected");
+    }
+}
