@@ -54,21 +54,45 @@ impl Backends {
             ),
             other => return Err(unsupported("store.kind", other)),
         };
+        let failed = |key: &str, e: bubble_core::Error| StartError::Backend(format!("{key}: {e}"));
+        let redis = |key: &'static str, url: String| async move {
+            bubble_store_redis::RedisBuilder::new()
+                .url(url)
+                .connect()
+                .await
+                .map_err(|e| failed(key, e))
+        };
         let cache: Arc<dyn Cache> = match config.cache.kind.as_str() {
             "memory" => Arc::new(MemoryCache::new()),
+            "redis" => Arc::new(redis("cache.url", config.cache.url.clone()).await?),
             other => return Err(unsupported("cache.kind", other)),
         };
         let presence: Arc<dyn Presence> = match config.presence.kind.as_str() {
             "memory" => Arc::new(MemoryPresence::new()),
+            "redis" => Arc::new(redis("presence.url", config.presence.url.clone()).await?),
             other => return Err(unsupported("presence.kind", other)),
         };
         let search: Option<Arc<dyn SearchIndex>> = match config.search.kind.as_str() {
             "off" => None,
             "memory" => Some(Arc::new(MemorySearch::new())),
+            "elasticsearch" => Some(Arc::new(
+                bubble_search_es::EsSearch::builder()
+                    .urls(config.search.url.split(',').map(str::trim))
+                    .connect()
+                    .await
+                    .map_err(|e| failed("search.url", e))?,
+            )),
             other => return Err(unsupported("search.kind", other)),
         };
         let discovery: Arc<dyn Discovery> = match config.discovery.kind.as_str() {
             "static" => crate::static_discovery(),
+            "etcd" => Arc::new(
+                bubble_discovery_etcd::EtcdDiscovery::builder()
+                    .endpoints(config.discovery.endpoints.split(',').map(str::trim))
+                    .connect()
+                    .await
+                    .map_err(|e| failed("discovery.endpoints", e))?,
+            ),
             other => return Err(unsupported("discovery.kind", other)),
         };
         Ok(Backends {

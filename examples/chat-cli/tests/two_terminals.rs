@@ -23,18 +23,16 @@ async fn server() -> (bubble_server::RunningServer, tempfile::TempDir) {
 }
 
 fn options(s: &bubble_server::RunningServer, user: &str) -> chat_cli::Options {
-    chat_cli::Options::parse(
-        [
-            "--server".to_string(),
-            format!("http://{}", s.http_addr.unwrap()),
-            "--admin-secret".into(),
-            s.admin_secret.clone(),
-            "--user".into(),
-            user.into(),
-            "--fingerprint".into(),
-            s.server_key_fingerprint.clone(),
-        ],
-    )
+    chat_cli::Options::parse([
+        "--server".to_string(),
+        format!("http://{}", s.http_addr.unwrap()),
+        "--admin-secret".into(),
+        s.admin_secret.clone(),
+        "--user".into(),
+        user.into(),
+        "--fingerprint".into(),
+        s.server_key_fingerprint.clone(),
+    ])
     .unwrap()
 }
 
