@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use sqlx::mysql::MySqlConnection;
 
 use bubble_core::ports::{ChannelAppend, ChannelLog};
-use bubble_core::{AppId, ChannelEntry, ChannelPage, Error, GroupId, MsgId, Result, SendReceipt, UserId};
+use bubble_core::{
+    AppId, ChannelEntry, ChannelPage, Error, GroupId, MsgId, Result, SendReceipt, UserId,
+};
 
 use crate::error::{is_duplicate, map_err};
 use crate::rows::{self, channel_columns};

@@ -101,8 +101,7 @@ impl MysqlConfig {
                 "mysql store: batch_max must be at least 1 (1 turns batching off)",
             ));
         }
-        if self.batch_writers == 0 || self.batch_writers as u64 >= u64::from(self.max_connections)
-        {
+        if self.batch_writers == 0 || self.batch_writers as u64 >= u64::from(self.max_connections) {
             return Err(Error::invalid(format!(
                 "mysql store: batch_writers must be 1 to max_connections - 1 ({}), got {}",
                 self.max_connections.saturating_sub(1),
@@ -306,8 +305,7 @@ mod tests {
     #[test]
     fn config_reads_from_serde_with_defaults() {
         let c: MysqlConfig =
-            serde_json::from_str(r#"{"url":"mysql://root@127.0.0.1/test","batch_max":4}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"url":"mysql://root@127.0.0.1/test","batch_max":4}"#).unwrap();
         assert_eq!(c.batch_max, 4);
         assert_eq!(c.max_connections, 16);
         assert!(

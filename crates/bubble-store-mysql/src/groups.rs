@@ -29,7 +29,10 @@ fn missing(id: &GroupId) -> Error {
 }
 
 fn corrupt(e: Error) -> Error {
-    Error::internal(format!("mysql: a stored group value is out of range: {}", e.message()))
+    Error::internal(format!(
+        "mysql: a stored group value is out of range: {}",
+        e.message()
+    ))
 }
 
 fn member_from(row: &sqlx::mysql::MySqlRow) -> Result<Member> {

@@ -32,12 +32,10 @@ use async_trait::async_trait;
 use sqlx::mysql::{MySql, MySqlConnection, MySqlPool};
 use sqlx::query::Query;
 
-use bubble_core::ports::{
-    AppendOutcome, Appended, Delivery, IndexTask, InboxStore, MarkedRead,
-};
+use bubble_core::ports::{AppendOutcome, Appended, Delivery, InboxStore, IndexTask, MarkedRead};
 use bubble_core::{
-    AppId, Conversation, ConversationKind, Direction, Error, InboxEntry, InboxPage, MsgId,
-    Result, SendReceipt, UnreadCount, UserId,
+    AppId, Conversation, ConversationKind, Direction, Error, InboxEntry, InboxPage, MsgId, Result,
+    SendReceipt, UnreadCount, UserId,
 };
 
 use crate::error::{is_duplicate, map_err};
@@ -158,7 +156,11 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
         if d.client_msg_id.is_empty() {
             continue;
         }
-        match firsts.entry((job.app.as_str(), d.sender.as_str(), d.client_msg_id.as_str())) {
+        match firsts.entry((
+            job.app.as_str(),
+            d.sender.as_str(),
+            d.client_msg_id.as_str(),
+        )) {
             MapEntry::Occupied(first) => plans[i] = Plan::SameAs(*first.get()),
             MapEntry::Vacant(slot) => {
                 slot.insert(i);
@@ -308,7 +310,9 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
     while start < pending.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < pending.len() && end - start < ROW_CHUNK && (end == start || bytes < BYTES_CHUNK)
+        while end < pending.len()
+            && end - start < ROW_CHUNK
+            && (end == start || bytes < BYTES_CHUNK)
         {
             bytes += pending[end].1.content.body.len();
             end += 1;
@@ -498,31 +502,44 @@ impl InboxStore for MysqlStore {
         conversation: &Conversation,
         up_to: u64,
     ) -> Result<MarkedRead> {
-        let marked = sqlx::query(queries::MARK_READ)
+        let versions: Vec<u64> = sqlx::query_scalar(queries::UNREAD_VERSIONS)
             .bind(b(app.as_str()))
             .bind(b(owner.as_str()))
             .bind(conversation.kind as u8)
             .bind(b(conversation.id()))
             .bind(up_to)
-            .execute(self.pool())
+            .fetch_all(self.pool())
             .await
-            .map_err(map_err)?
-            .rows_affected();
-        let last = sqlx::query(concat!(
-            "SELECT ",
-            inbox_columns!(),
-            " FROM inbox WHERE app = ? AND owner = ? AND conv_kind = ? AND conv_id = ? \
-             AND version <= ? AND direct = -1 AND entry_kind IN (1, 6) \
-             ORDER BY version DESC LIMIT 1"
-        ))
-        .bind(b(app.as_str()))
-        .bind(b(owner.as_str()))
-        .bind(conversation.kind as u8)
-        .bind(b(conversation.id()))
-        .bind(up_to)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err)?;
+            .map_err(map_err)?;
+        let mut marked = 0;
+        for chunk in versions.chunks(OWNER_CHUNK) {
+            // `status = 0` again: of two concurrent marks, one flips each row.
+            let sql = format!(
+                "UPDATE inbox SET status = 1 WHERE app = ? AND owner = ? AND status = 0 \
+                 AND version IN {}",
+                rows::row_placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(dynamic(sql))
+                .bind(b(app.as_str()))
+                .bind(b(owner.as_str()));
+            for v in chunk {
+                q = q.bind(*v);
+            }
+            marked += q
+                .execute(self.pool())
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+        }
+        let last = sqlx::query(queries::LAST_READ)
+            .bind(b(app.as_str()))
+            .bind(b(owner.as_str()))
+            .bind(conversation.kind as u8)
+            .bind(b(conversation.id()))
+            .bind(up_to)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(map_err)?;
         Ok(MarkedRead {
             marked,
             last_read: last.as_ref().map(rows::inbox_entry).transpose()?,

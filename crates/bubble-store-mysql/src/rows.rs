@@ -33,8 +33,11 @@ pub(crate) use channel_columns;
 /// A column holding UTF-8 bytes (an id) as text.
 pub(crate) fn text(row: &MySqlRow, col: &str) -> Result<String> {
     let raw: Vec<u8> = row.try_get(col).map_err(map_err)?;
-    String::from_utf8(raw)
-        .map_err(|_| Error::internal(format!("mysql: column {col} holds bytes that are not UTF-8")))
+    String::from_utf8(raw).map_err(|_| {
+        Error::internal(format!(
+            "mysql: column {col} holds bytes that are not UTF-8"
+        ))
+    })
 }
 
 /// A nullable id column; NULL reads as the empty string.
@@ -43,7 +46,9 @@ pub(crate) fn text_or_empty(row: &MySqlRow, col: &str) -> Result<String> {
     match raw {
         None => Ok(String::new()),
         Some(raw) => String::from_utf8(raw).map_err(|_| {
-            Error::internal(format!("mysql: column {col} holds bytes that are not UTF-8"))
+            Error::internal(format!(
+                "mysql: column {col} holds bytes that are not UTF-8"
+            ))
         }),
     }
 }
@@ -71,7 +76,10 @@ fn content(row: &MySqlRow) -> Result<Content> {
 }
 
 fn corrupt(e: Error) -> Error {
-    Error::internal(format!("mysql: a stored value is out of range: {}", e.message()))
+    Error::internal(format!(
+        "mysql: a stored value is out of range: {}",
+        e.message()
+    ))
 }
 
 /// One inbox row (selected with [`inbox_columns`]).

@@ -54,7 +54,10 @@ mod tests {
             .collect();
         files.sort();
         let listed: Vec<String> = MIGRATIONS.iter().map(|m| m.2.to_owned()).collect();
-        assert_eq!(files, listed, "list every file of migrations/ in MIGRATIONS");
+        assert_eq!(
+            files, listed,
+            "list every file of migrations/ in MIGRATIONS"
+        );
         for (version, description, file, _) in MIGRATIONS {
             assert_eq!(
                 *file,

@@ -120,16 +120,13 @@ impl MysqlStore {
     /// Applies the migrations the database lacks (what `connect` does unless
     /// `run_migrations` is off). Safe to run from several nodes at once.
     pub async fn migrate(&self) -> Result<()> {
-        schema::migrator()
-            .run(&self.inner.pool)
-            .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Internal,
-                    format!("mysql store: applying the schema migrations failed: {e}"),
-                )
-                .with_source(e)
-            })
+        schema::migrator().run(&self.inner.pool).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Internal,
+                format!("mysql store: applying the schema migrations failed: {e}"),
+            )
+            .with_source(e)
+        })
     }
 
     /// The settings this store runs with.

@@ -35,7 +35,9 @@ fn with_database(url: &str, db: &str) -> String {
     let path_start = url[authority_start..]
         .find(['/', '?'])
         .map_or(url.len(), |i| authority_start + i);
-    let query = url[path_start..].find('?').map_or("", |i| &url[path_start + i..]);
+    let query = url[path_start..]
+        .find('?')
+        .map_or("", |i| &url[path_start + i..]);
     format!("{}/{db}{query}", &url[..path_start])
 }
 
@@ -72,7 +74,9 @@ impl TestDb {
                 .unwrap_or(u64::MAX);
             if now.as_secs().saturating_sub(born) > STALE_AFTER.as_secs() {
                 let _ = conn
-                    .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{db}`")))
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS `{db}`"
+                    )))
                     .await;
             }
         }
