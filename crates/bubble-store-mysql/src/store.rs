@@ -177,3 +177,46 @@ fn backoff(tries: u32) -> Duration {
 pub(crate) fn dynamic(sql: String) -> impl SqlSafeStr {
     sqlx::AssertSqlSafe(sql)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestDb;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_connection_reads_committed_and_is_strict() {
+        let db = TestDb::create().await;
+        let store = db.store().await;
+        // MariaDB 10.11 names it tx_isolation, MySQL 8 transaction_isolation.
+        let mut isolation: Option<String> = None;
+        for var in ["@@SESSION.transaction_isolation", "@@SESSION.tx_isolation"] {
+            if let Ok(v) =
+                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("SELECT {var}")))
+                    .fetch_one(store.pool())
+                    .await
+            {
+                isolation = Some(v);
+                break;
+            }
+        }
+        let mode: String = sqlx::query_scalar("SELECT @@SESSION.sql_mode")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        store.close().await;
+        db.drop_db().await;
+        assert_eq!(isolation.as_deref(), Some("READ-COMMITTED"));
+        assert!(mode.contains("STRICT_ALL_TABLES"), "{mode}");
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_short() {
+        for tries in 1..10 {
+            let d = backoff(tries);
+            assert!(
+                d >= Duration::from_millis(1) && d < Duration::from_millis(130),
+                "{d:?}"
+            );
+        }
+    }
+}
