@@ -133,9 +133,42 @@ async fn find_sent_on(
 /// Any error fails the whole batch (nothing is written).
 pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Vec<AppendOutcome>> {
     let mut tx = pool.begin().await.map_err(map_err)?;
-    let mut plans = vec![Plan::Write; jobs.len()];
+    let (mut plans, keyed) = plan(&mut tx, jobs).await?;
+    claim_dedup_keys(&mut tx, jobs, &keyed, &mut plans).await?;
+    let writing: Vec<usize> = (0..jobs.len())
+        .filter(|&i| matches!(plans[i], Plan::Write))
+        .collect();
+    let mut appended = allocate_versions(&mut tx, jobs, &writing).await?;
+    insert_entries(&mut tx, jobs, &writing, &appended).await?;
+    insert_outbox(&mut tx, jobs, &writing, &appended).await?;
+    record_sender_versions(&mut tx, jobs, &keyed, &plans, &appended).await?;
+    tx.commit().await.map_err(map_err)?;
 
-    // 1. Dedup keys, first in the transaction and in sorted order.
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for (i, plan) in plans.into_iter().enumerate() {
+        let outcome = match plan {
+            Plan::Write => AppendOutcome::Appended(appended.remove(&i).unwrap_or_default()),
+            Plan::Duplicate(r) => AppendOutcome::Duplicate(r),
+            Plan::Done(outcome) => outcome,
+            Plan::SameAs(first) => match &outcomes[first] {
+                AppendOutcome::Appended(a) => AppendOutcome::Duplicate(first_receipt(
+                    jobs[first].delivery,
+                    sender_version(jobs[first].delivery, a),
+                )),
+                AppendOutcome::Duplicate(r) => AppendOutcome::Duplicate(*r),
+            },
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Decides what each job needs: empty deliveries are answered at once, a
+/// dedup key repeated within the batch answers as its first job. Returns the
+/// plans and the jobs whose keys must be claimed, in the keys' sorted order
+/// (every transaction takes these locks in the same order).
+async fn plan(conn: &mut MySqlConnection, jobs: &[Job<'_>]) -> Result<(Vec<Plan>, Vec<usize>)> {
+    let mut plans = vec![Plan::Write; jobs.len()];
     let mut firsts: HashMap<(&str, &str, &str), usize> = HashMap::new();
     let mut keyed: Vec<usize> = Vec::new();
     for (i, job) in jobs.iter().enumerate() {
@@ -145,92 +178,96 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
             let found = if d.client_msg_id.is_empty() {
                 None
             } else {
-                find_sent_on(&mut tx, job.app, &d.sender, &d.client_msg_id).await?
+                find_sent_on(conn, job.app, &d.sender, &d.client_msg_id).await?
             };
             plans[i] = Plan::Done(match found {
                 Some(r) => AppendOutcome::Duplicate(r),
                 None => AppendOutcome::Appended(Vec::new()),
             });
-            continue;
-        }
-        if d.client_msg_id.is_empty() {
-            continue;
-        }
-        match firsts.entry((
-            job.app.as_str(),
-            d.sender.as_str(),
-            d.client_msg_id.as_str(),
-        )) {
-            MapEntry::Occupied(first) => plans[i] = Plan::SameAs(*first.get()),
-            MapEntry::Vacant(slot) => {
-                slot.insert(i);
-                keyed.push(i);
+        } else if !d.client_msg_id.is_empty() {
+            match firsts.entry(dedup_key(job)) {
+                MapEntry::Occupied(first) => plans[i] = Plan::SameAs(*first.get()),
+                MapEntry::Vacant(slot) => {
+                    slot.insert(i);
+                    keyed.push(i);
+                }
             }
         }
     }
-    let key = |i: usize| {
-        let j = &jobs[i];
-        (
-            j.app.as_str(),
-            j.delivery.sender.as_str(),
-            j.delivery.client_msg_id.as_str(),
-        )
-    };
-    keyed.sort_by(|x, y| key(*x).cmp(&key(*y)));
+    keyed.sort_by(|x, y| dedup_key(&jobs[*x]).cmp(&dedup_key(&jobs[*y])));
+    Ok((plans, keyed))
+}
+
+fn dedup_key<'a>(job: &Job<'a>) -> (&'a str, &'a str, &'a str) {
+    (
+        job.app.as_str(),
+        job.delivery.sender.as_str(),
+        job.delivery.client_msg_id.as_str(),
+    )
+}
+
+const INSERT_SENT_HEAD: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, \
+    server_msg_id, version, server_time) VALUES ";
+
+/// Step 1: inserts the dedup keys. A key taken by an earlier transaction
+/// turns its job into a [`Plan::Duplicate`] with the stored receipt.
+async fn claim_dedup_keys(
+    conn: &mut MySqlConnection,
+    jobs: &[Job<'_>],
+    keyed: &[usize],
+    plans: &mut [Plan],
+) -> Result<()> {
     for chunk in keyed.chunks(SENT_CHUNK) {
-        let sql = format!(
-            "INSERT INTO inbox_sent (app, sender, client_msg_id, server_msg_id, version, \
-             server_time) VALUES {}",
-            rows::values(chunk.len(), 6)
-        );
+        let sql = format!("{INSERT_SENT_HEAD}{}", rows::values(chunk.len(), 6));
         let mut q = sqlx::query(dynamic(sql));
         for &i in chunk {
             q = bind_sent(q, jobs[i], 0);
         }
-        match q.execute(&mut *tx).await {
-            Ok(_) => {}
-            // Some key was accepted before. The failed statement wrote
-            // nothing; go key by key to learn which.
-            Err(e) if is_duplicate(&e) => {
-                for &i in chunk {
-                    let one = format!(
-                        "INSERT INTO inbox_sent (app, sender, client_msg_id, server_msg_id, \
-                         version, server_time) VALUES {}",
-                        rows::row_placeholders(6)
-                    );
-                    match bind_sent(sqlx::query(dynamic(one)), jobs[i], 0)
-                        .execute(&mut *tx)
-                        .await
-                    {
-                        Ok(_) => {}
-                        Err(e) if is_duplicate(&e) => {
-                            let d = jobs[i].delivery;
-                            let receipt =
-                                find_sent_on(&mut tx, jobs[i].app, &d.sender, &d.client_msg_id)
-                                    .await?
-                                    .ok_or_else(|| {
-                                        Error::internal(format!(
-                                            "mysql: inbox_sent reported {:?} of {} taken but \
-                                             holds no row for it",
-                                            d.client_msg_id, d.sender
-                                        ))
-                                    })?;
-                            plans[i] = Plan::Duplicate(receipt);
-                        }
-                        Err(e) => return Err(map_err(e)),
-                    }
-                }
-            }
+        match q.execute(&mut *conn).await {
+            Ok(_) => continue,
+            Err(e) if is_duplicate(&e) => {}
             Err(e) => return Err(map_err(e)),
         }
+        // Some key was accepted before. The failed statement wrote nothing
+        // (InnoDB rolls back the statement); go key by key to learn which.
+        for &i in chunk {
+            let one = format!("{INSERT_SENT_HEAD}{}", rows::row_placeholders(6));
+            match bind_sent(sqlx::query(dynamic(one)), jobs[i], 0)
+                .execute(&mut *conn)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_duplicate(&e) => {
+                    let d = jobs[i].delivery;
+                    let receipt = find_sent_on(conn, jobs[i].app, &d.sender, &d.client_msg_id)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::internal(format!(
+                                "mysql: inbox_sent reported {:?} of {} taken but holds no row \
+                                 for it",
+                                d.client_msg_id, d.sender
+                            ))
+                        })?;
+                    plans[i] = Plan::Duplicate(receipt);
+                }
+                Err(e) => return Err(map_err(e)),
+            }
+        }
     }
+    Ok(())
+}
 
-    // 2. Raise every owner's counter, owners in sorted order.
-    let writing: Vec<usize> = (0..jobs.len())
-        .filter(|&i| matches!(plans[i], Plan::Write))
-        .collect();
+/// Steps 2 and 3: raises every owner's counter by its number of entries
+/// (owners in sorted order), reads the new counters back under their locks,
+/// and gives each entry its version: the owner's entries take the versions
+/// just below its new counter, in job and entry order.
+async fn allocate_versions(
+    conn: &mut MySqlConnection,
+    jobs: &[Job<'_>],
+    writing: &[usize],
+) -> Result<HashMap<usize, Vec<Appended>>> {
     let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for &i in &writing {
+    for &i in writing {
         for e in &jobs[i].delivery.entries {
             *counts
                 .entry((jobs[i].app.as_str(), e.owner.as_str()))
@@ -248,15 +285,14 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
         for ((app, owner), n) in chunk {
             q = q.bind(b(app)).bind(b(owner)).bind(*n);
         }
-        q.execute(&mut *tx).await.map_err(map_err)?;
+        q.execute(&mut *conn).await.map_err(map_err)?;
     }
 
-    // 3. Read the new counters back (we hold their locks) and hand out versions.
-    let mut next: HashMap<(&str, &str), u64> = HashMap::with_capacity(owners.len());
     let mut by_app: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
     for ((app, owner), n) in &owners {
-        by_app.entry(app).or_default().push((owner, *n));
+        by_app.entry(*app).or_default().push((*owner, *n));
     }
+    let mut next: HashMap<(&str, &str), u64> = HashMap::with_capacity(owners.len());
     for (app, list) in &by_app {
         for chunk in list.chunks(OWNER_CHUNK) {
             let sql = format!(
@@ -268,7 +304,7 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
             for (owner, _) in chunk {
                 q = q.bind(b(owner));
             }
-            let found = q.fetch_all(&mut *tx).await.map_err(map_err)?;
+            let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
             let mut ends: HashMap<String, u64> = HashMap::with_capacity(found.len());
             for row in &found {
                 ends.insert(rows::text(row, "owner")?, rows::get(row, "version")?);
@@ -279,12 +315,13 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
                         "mysql: inbox_versions has no row for {owner} right after raising it"
                     ))
                 })?;
-                next.insert((app, owner), end - n + 1);
+                next.insert((*app, *owner), end - n + 1);
             }
         }
     }
-    let mut appended: HashMap<usize, Vec<Appended>> = HashMap::with_capacity(writing.len());
-    for &i in &writing {
+
+    let mut appended = HashMap::with_capacity(writing.len());
+    for &i in writing {
         let mut out = Vec::with_capacity(jobs[i].delivery.entries.len());
         for e in &jobs[i].delivery.entries {
             let slot = next
@@ -298,14 +335,27 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
         }
         appended.insert(i, out);
     }
+    Ok(appended)
+}
 
-    // 4. The entries, the outbox, the senders' versions; then commit.
-    let mut pending: Vec<(&AppId, &InboxEntry, u64)> = Vec::new();
-    for &i in &writing {
-        for (e, a) in jobs[i].delivery.entries.iter().zip(&appended[&i]) {
-            pending.push((jobs[i].app, e, a.version));
-        }
-    }
+/// Step 4a: the inbox rows, in multi-row inserts cut by row count and bytes.
+async fn insert_entries(
+    conn: &mut MySqlConnection,
+    jobs: &[Job<'_>],
+    writing: &[usize],
+    appended: &HashMap<usize, Vec<Appended>>,
+) -> Result<()> {
+    let pending: Vec<(&AppId, &InboxEntry, u64)> = writing
+        .iter()
+        .flat_map(|&i| {
+            jobs[i]
+                .delivery
+                .entries
+                .iter()
+                .zip(&appended[&i])
+                .map(move |(e, a)| (jobs[i].app, e, a.version))
+        })
+        .collect();
     let mut start = 0;
     while start < pending.len() {
         let mut end = start;
@@ -325,9 +375,19 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
         for (app, e, version) in &pending[start..end] {
             q = bind_entry(q, app, e, *version);
         }
-        q.execute(&mut *tx).await.map_err(map_err)?;
+        q.execute(&mut *conn).await.map_err(map_err)?;
         start = end;
     }
+    Ok(())
+}
+
+/// Step 4b: the search outbox rows of deliveries that want indexing.
+async fn insert_outbox(
+    conn: &mut MySqlConnection,
+    jobs: &[Job<'_>],
+    writing: &[usize],
+    appended: &HashMap<usize, Vec<Appended>>,
+) -> Result<()> {
     let outbox: Vec<(&AppId, &InboxEntry, u64)> = writing
         .iter()
         .filter(|&&i| jobs[i].delivery.index)
@@ -352,8 +412,19 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
                 .bind(b(e.owner.as_str()))
                 .bind(*version);
         }
-        q.execute(&mut *tx).await.map_err(map_err)?;
+        q.execute(&mut *conn).await.map_err(map_err)?;
     }
+    Ok(())
+}
+
+/// Step 4c: the sender's own version goes into the receipt a retry gets.
+async fn record_sender_versions(
+    conn: &mut MySqlConnection,
+    jobs: &[Job<'_>],
+    keyed: &[usize],
+    plans: &[Plan],
+    appended: &HashMap<usize, Vec<Appended>>,
+) -> Result<()> {
     let versions: Vec<(usize, u64)> = keyed
         .iter()
         .filter(|&&i| matches!(plans[i], Plan::Write))
@@ -362,35 +433,16 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
         .collect();
     for chunk in versions.chunks(SENT_CHUNK) {
         let sql = format!(
-            "INSERT INTO inbox_sent (app, sender, client_msg_id, server_msg_id, version, \
-             server_time) VALUES {} ON DUPLICATE KEY UPDATE version = VALUES(version)",
+            "{INSERT_SENT_HEAD}{} ON DUPLICATE KEY UPDATE version = VALUES(version)",
             rows::values(chunk.len(), 6)
         );
         let mut q = sqlx::query(dynamic(sql));
         for &(i, v) in chunk {
             q = bind_sent(q, jobs[i], v);
         }
-        q.execute(&mut *tx).await.map_err(map_err)?;
+        q.execute(&mut *conn).await.map_err(map_err)?;
     }
-    tx.commit().await.map_err(map_err)?;
-
-    // What each job gets back.
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for (i, plan) in plans.iter().enumerate() {
-        outcomes.push(match plan {
-            Plan::Write => AppendOutcome::Appended(appended.remove(&i).unwrap_or_default()),
-            Plan::Duplicate(r) => AppendOutcome::Duplicate(*r),
-            Plan::Done(outcome) => outcome.clone(),
-            Plan::SameAs(first) => match &outcomes[*first] {
-                AppendOutcome::Appended(a) => AppendOutcome::Duplicate(first_receipt(
-                    jobs[*first].delivery,
-                    sender_version(jobs[*first].delivery, a),
-                )),
-                AppendOutcome::Duplicate(r) => AppendOutcome::Duplicate(*r),
-            },
-        });
-    }
-    Ok(outcomes)
+    Ok(())
 }
 
 fn bind_sent<'q>(q: Query<'q, MySql, Args>, job: Job<'_>, version: u64) -> Query<'q, MySql, Args> {
