@@ -21,8 +21,8 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
     include_str!("../migrations/0001_init.sql"),
 )];
 
-/// The migrator for [`MIGRATIONS`] (runs under MySQL's `GET_LOCK`, so several
-/// nodes starting at once apply each migration once).
+/// The migrator for [`MIGRATIONS`]. `MysqlStore::migrate` runs it under its
+/// own advisory lock (sqlx's lock does not work on MariaDB).
 pub(crate) fn migrator() -> Migrator {
     Migrator::with_migrations(
         MIGRATIONS

@@ -118,9 +118,37 @@ impl MysqlStore {
     }
 
     /// Applies the migrations the database lacks (what `connect` does unless
-    /// `run_migrations` is off). Safe to run from several nodes at once.
+    /// `run_migrations` is off). Safe to run from several nodes at once: they
+    /// take turns under an advisory lock named after the database.
     pub async fn migrate(&self) -> Result<()> {
-        schema::migrator().run(&self.inner.pool).await.map_err(|e| {
+        // sqlx's own migration lock asks GET_LOCK for an endless wait with a
+        // negative timeout, which MariaDB answers at once with NULL (no lock),
+        // so two nodes starting together could both apply a migration. Take
+        // the lock here, with a timeout both servers understand, on a
+        // connection held until the migrations (run on another connection of
+        // the pool) are done.
+        let mut conn = self.inner.pool.acquire().await.map_err(map_err)?;
+        let got: Option<i64> =
+            sqlx::query_scalar("SELECT GET_LOCK(CONCAT('bubble_migrate_', SHA1(DATABASE())), ?)")
+                .bind(MIGRATION_LOCK_WAIT.as_secs())
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(map_err)?;
+        if got != Some(1) {
+            return Err(Error::unavailable(format!(
+                "mysql store: another node has held the migration lock for {}s; retry when it \
+                 is done",
+                MIGRATION_LOCK_WAIT.as_secs()
+            )));
+        }
+        let mut migrator = schema::migrator();
+        migrator.set_locking(false);
+        let applied = migrator.run(&self.inner.pool).await;
+        // Ending the session would release it too; a failure here is harmless.
+        let _ = sqlx::query("SELECT RELEASE_LOCK(CONCAT('bubble_migrate_', SHA1(DATABASE())))")
+            .execute(&mut *conn)
+            .await;
+        applied.map_err(|e| {
             Error::new(
                 ErrorKind::Internal,
                 format!("mysql store: applying the schema migrations failed: {e}"),
@@ -143,6 +171,9 @@ impl MysqlStore {
         &self.inner.pool
     }
 }
+
+/// How long a node waits for another node's migrations.
+const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(120);
 
 /// Runs `attempt` again while it fails with a deadlock (`Conflict`), at most
 /// `retries` more times, with a short randomised pause so the two sides of a

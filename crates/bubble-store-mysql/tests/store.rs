@@ -12,17 +12,29 @@ use common::on_fresh_db;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrations_apply_once_when_nodes_start_together() {
     on_fresh_db(|db| async move {
-        let (a, b) = tokio::join!(db.builder().connect(), db.builder().connect());
-        let (a, b) = (a.unwrap(), b.unwrap());
+        let starting: Vec<_> = (0..4)
+            .map(|_| {
+                let builder = db.builder();
+                tokio::spawn(async move { builder.connect().await })
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        for node in starting {
+            nodes.push(node.await.unwrap().expect("every node starts"));
+        }
         let mut conn = db.connection().await;
         let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
             .fetch_one(&mut conn)
             .await
             .unwrap();
         assert_eq!(applied, 1, "each migration is recorded once");
-        a.migrate().await.expect("migrating again is a no-op");
+        nodes[0]
+            .migrate()
+            .await
+            .expect("migrating again is a no-op");
         assert_eq!(
-            b.last_version(&AppId::new("a"), &UserId::new("u"))
+            nodes[3]
+                .last_version(&AppId::new("a"), &UserId::new("u"))
                 .await
                 .unwrap(),
             0
