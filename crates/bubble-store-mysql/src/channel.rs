@@ -1,0 +1,227 @@
+//! `ChannelLog`: super-group logs, one row per message with a per-group seq.
+//!
+//! An append raises the group's counter in `channel_seqs` with
+//! `LAST_INSERT_ID(seq + 1)` (one statement that takes the group's row lock
+//! and returns the new seq), then inserts the row; the lock is held to
+//! commit, so seqs of one group are consecutive on every node. The dedup key
+//! is a unique index on the log itself; a duplicate rolls the counter back.
+
+use async_trait::async_trait;
+use sqlx::mysql::MySqlConnection;
+
+use bubble_core::ports::{ChannelAppend, ChannelLog};
+use bubble_core::{
+    AppId, ChannelEntry, ChannelPage, Error, GroupId, MsgId, Result, SendReceipt, UserId,
+};
+
+use crate::error::{is_duplicate, map_err};
+use crate::rows::{self, channel_columns};
+use crate::store::{MysqlStore, retry_deadlocks};
+
+fn b(s: &str) -> &[u8] {
+    s.as_bytes()
+}
+
+async fn find_sent(
+    conn: &mut MySqlConnection,
+    app: &AppId,
+    group: &GroupId,
+    sender: &UserId,
+    client_msg_id: &str,
+) -> Result<Option<SendReceipt>> {
+    let row = sqlx::query(
+        "SELECT server_msg_id, CAST(0 AS UNSIGNED) AS version, seq, server_time FROM channel_log \
+         WHERE app = ? AND group_id = ? AND sender = ? AND client_msg_id = ?",
+    )
+    .bind(b(app.as_str()))
+    .bind(b(group.as_str()))
+    .bind(b(sender.as_str()))
+    .bind(b(client_msg_id))
+    .fetch_optional(conn)
+    .await
+    .map_err(map_err)?;
+    row.as_ref().map(rows::receipt).transpose()
+}
+
+impl MysqlStore {
+    async fn channel_append_once(&self, app: &AppId, e: &ChannelEntry) -> Result<ChannelAppend> {
+        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        let raised = sqlx::query(
+            "INSERT INTO channel_seqs (app, group_id, seq) VALUES (?, ?, 1) \
+             ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(seq + 1)",
+        )
+        .bind(b(app.as_str()))
+        .bind(b(e.group.as_str()))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        // 1 row affected: the counter was created at 1; 2: it was raised and
+        // LAST_INSERT_ID carries the new value.
+        let seq = if raised.rows_affected() == 1 {
+            1
+        } else {
+            raised.last_insert_id()
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO channel_log (app, group_id, seq, entry_kind, server_msg_id, sender, \
+             sender_device, client_msg_id, client_seq, create_time, server_time, content_type, \
+             content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(b(app.as_str()))
+        .bind(b(e.group.as_str()))
+        .bind(seq)
+        .bind(e.kind as u8)
+        .bind(&e.server_msg_id.0[..])
+        .bind(b(e.sender.as_str()))
+        .bind(b(e.sender_device.as_str()))
+        .bind((!e.client_msg_id.is_empty()).then(|| b(&e.client_msg_id)))
+        .bind(e.client_seq)
+        .bind(e.create_time)
+        .bind(e.server_time)
+        .bind(e.content.kind as u8)
+        .bind(&e.content.body[..])
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await.map_err(map_err)?;
+                Ok(ChannelAppend::Appended {
+                    seq,
+                    prev_seq: seq - 1,
+                })
+            }
+            Err(err) if is_duplicate(&err) && !e.client_msg_id.is_empty() => {
+                tx.rollback().await.map_err(map_err)?;
+                let mut conn = self.pool().acquire().await.map_err(map_err)?;
+                let receipt = find_sent(&mut conn, app, &e.group, &e.sender, &e.client_msg_id)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::internal(format!(
+                            "mysql: channel_log reported {:?} of {} taken but holds no row for it",
+                            e.client_msg_id, e.sender
+                        ))
+                    })?;
+                Ok(ChannelAppend::Duplicate(receipt))
+            }
+            Err(err) => Err(map_err(err)),
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelLog for MysqlStore {
+    async fn append(&self, app: &AppId, entry: &ChannelEntry) -> Result<ChannelAppend> {
+        retry_deadlocks(self.inner.config.deadlock_retries, || {
+            self.channel_append_once(app, entry)
+        })
+        .await
+    }
+
+    async fn range(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<ChannelPage> {
+        let found = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channel_log WHERE app = ? AND group_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(b(app.as_str()))
+        .bind(b(group.as_str()))
+        .bind(after_seq)
+        .bind((limit as u64).saturating_add(1))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        let has_more = found.len() > limit;
+        let entries = found
+            .iter()
+            .take(limit)
+            .map(rows::channel_entry)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ChannelPage { entries, has_more })
+    }
+
+    async fn last_seq(&self, app: &AppId, group: &GroupId) -> Result<u64> {
+        let seq: Option<u64> =
+            sqlx::query_scalar("SELECT seq FROM channel_seqs WHERE app = ? AND group_id = ?")
+                .bind(b(app.as_str()))
+                .bind(b(group.as_str()))
+                .fetch_optional(self.pool())
+                .await
+                .map_err(map_err)?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn get(&self, app: &AppId, group: &GroupId, id: &MsgId) -> Result<Option<ChannelEntry>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            channel_columns!(),
+            " FROM channel_log WHERE app = ? AND group_id = ? AND server_msg_id = ? \
+             AND entry_kind IN (1, 6) ORDER BY seq LIMIT 1"
+        ))
+        .bind(b(app.as_str()))
+        .bind(b(group.as_str()))
+        .bind(&id.0[..])
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(rows::channel_entry).transpose()
+    }
+
+    async fn count_messages_after(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        after_seq: u64,
+    ) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM channel_log \
+             WHERE app = ? AND group_id = ? AND seq > ? AND entry_kind IN (1, 6)",
+        )
+        .bind(b(app.as_str()))
+        .bind(b(group.as_str()))
+        .bind(after_seq)
+        .fetch_one(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(n as u64)
+    }
+
+    async fn set_read_seq(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        seq: u64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO channel_reads (app, group_id, user_id, read_seq) VALUES (?, ?, ?, ?) \
+             ON DUPLICATE KEY UPDATE read_seq = GREATEST(read_seq, VALUES(read_seq))",
+        )
+        .bind(b(app.as_str()))
+        .bind(b(group.as_str()))
+        .bind(b(user.as_str()))
+        .bind(seq)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn read_seq(&self, app: &AppId, group: &GroupId, user: &UserId) -> Result<u64> {
+        let seq: Option<u64> = sqlx::query_scalar(
+            "SELECT read_seq FROM channel_reads WHERE app = ? AND group_id = ? AND user_id = ?",
+        )
+        .bind(b(app.as_str()))
+        .bind(b(group.as_str()))
+        .bind(b(user.as_str()))
+        .fetch_optional(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(seq.unwrap_or(0))
+    }
+}

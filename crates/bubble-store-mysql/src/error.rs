@@ -1,0 +1,340 @@
+//! The edge where sqlx's errors and MySQL's vendor codes become core error kinds.
+
+use std::io;
+
+use bubble_core::{Error, ErrorKind};
+
+/// MySQL/MariaDB server error numbers this adapter tells apart.
+pub(crate) mod code {
+    /// ER_DUP_ENTRY: a unique or primary key is taken.
+    pub const DUP_ENTRY: u16 = 1062;
+    /// ER_DUP_ENTRY_WITH_KEY_NAME.
+    pub const DUP_ENTRY_WITH_KEY_NAME: u16 = 1586;
+    /// ER_LOCK_DEADLOCK: InnoDB rolled the whole transaction back.
+    pub const LOCK_DEADLOCK: u16 = 1213;
+    /// ER_LOCK_WAIT_TIMEOUT (`innodb_lock_wait_timeout`).
+    pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
+}
+
+/// The server's error number, when the database answered with one.
+pub(crate) fn vendor_code(e: &sqlx::Error) -> Option<u16> {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .map(|m| m.number()),
+        _ => None,
+    }
+}
+
+/// Whether `e` is a duplicate key (the dedup hit of an insert).
+pub(crate) fn is_duplicate(e: &sqlx::Error) -> bool {
+    matches!(
+        vendor_code(e),
+        Some(code::DUP_ENTRY | code::DUP_ENTRY_WITH_KEY_NAME)
+    )
+}
+
+/// Converts a driver error into the core's error, choosing the kind by what
+/// the caller can do: retry (`Unavailable`, `Timeout`, `Conflict`), fix the
+/// input (`InvalidInput`), or give up (`Internal`).
+pub(crate) fn map_err(e: sqlx::Error) -> Error {
+    let (kind, message) = match &e {
+        sqlx::Error::Database(db) => match vendor_code(&e) {
+            Some(code::DUP_ENTRY | code::DUP_ENTRY_WITH_KEY_NAME) => (
+                ErrorKind::AlreadyExists,
+                format!("mysql: duplicate key: {}", db.message()),
+            ),
+            Some(code::LOCK_DEADLOCK) => (
+                ErrorKind::Conflict,
+                "mysql: deadlock between concurrent writes; the transaction was rolled back, retry it"
+                    .to_owned(),
+            ),
+            Some(code::LOCK_WAIT_TIMEOUT) => (
+                ErrorKind::Timeout,
+                "mysql: waited too long for a row lock (innodb_lock_wait_timeout); retry later"
+                    .to_owned(),
+            ),
+            // ER_QUERY_TIMEOUT (MySQL), ER_STATEMENT_TIMEOUT (MariaDB)
+            Some(3024 | 1969) => (
+                ErrorKind::Timeout,
+                "mysql: the statement ran past its time limit".to_owned(),
+            ),
+            // Lost or refused connections, a shutting-down or read-only
+            // server, an interrupted query: another attempt, maybe on
+            // another connection or after a failover, can succeed.
+            // ER_CON_COUNT_ERROR, ER_TOO_MANY_USER_CONNECTIONS,
+            // ER_SERVER_SHUTDOWN, ER_QUERY_INTERRUPTED, ER_CONNECTION_KILLED,
+            // CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_OPTION_PREVENTS_STATEMENT
+            // (--read-only), ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION,
+            // ER_READ_ONLY_MODE.
+            Some(
+                1040 | 1203 | 1053 | 1317 | 1927 | 2006 | 2013 | 1290 | 1792 | 1836,
+            ) => (
+                ErrorKind::Unavailable,
+                format!("mysql: the server cannot serve this now: {}", db.message()),
+            ),
+            // ER_DATA_TOO_LONG, ER_WARN_DATA_OUT_OF_RANGE,
+            // ER_TRUNCATED_WRONG_VALUE_FOR_FIELD, ER_TRUNCATED_WRONG_VALUE,
+            // ER_BAD_NULL_ERROR.
+            Some(1406 | 1264 | 1366 | 1292 | 1048) => (
+                ErrorKind::InvalidInput,
+                format!(
+                    "mysql: a value does not fit its column (ids are at most 128 bytes): {}",
+                    db.message()
+                ),
+            ),
+            // ER_NO_SUCH_TABLE, ER_BAD_FIELD_ERROR.
+            Some(1146 | 1054) => (
+                ErrorKind::Internal,
+                format!(
+                    "mysql: the schema is missing or older than this build; run the migrations \
+                     (run_migrations = true): {}",
+                    db.message()
+                ),
+            ),
+            // ER_DBACCESS_DENIED_ERROR, ER_ACCESS_DENIED_ERROR,
+            // ER_TABLEACCESS_DENIED_ERROR, ER_BAD_DB_ERROR.
+            Some(1044 | 1045 | 1142 | 1049) => (
+                ErrorKind::Internal,
+                format!(
+                    "mysql: the server refused the configured user or database; check url and \
+                     grants: {}",
+                    db.message()
+                ),
+            ),
+            _ => (
+                ErrorKind::Internal,
+                format!("mysql: the server reported an error: {}", db.message()),
+            ),
+        },
+        sqlx::Error::Io(io) => (
+            ErrorKind::Unavailable,
+            match io.kind() {
+                io::ErrorKind::ConnectionRefused => "mysql: connection refused: is the server \
+                                                     running at the configured url? (tests: \
+                                                     scripts/services/mariadb.sh)"
+                    .to_owned(),
+                _ => "mysql: the connection to the server failed or was lost; retry".to_owned(),
+            },
+        ),
+        sqlx::Error::Tls(_) => (
+            ErrorKind::Unavailable,
+            "mysql: the TLS handshake with the server failed".to_owned(),
+        ),
+        sqlx::Error::PoolTimedOut => (
+            ErrorKind::Unavailable,
+            "mysql: every pooled connection stayed busy past acquire_timeout_ms (or the server \
+             is unreachable); retry, or raise max_connections"
+                .to_owned(),
+        ),
+        sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => (
+            ErrorKind::Unavailable,
+            "mysql: the connection pool is closed".to_owned(),
+        ),
+        sqlx::Error::Configuration(_) | sqlx::Error::InvalidArgument(_) => (
+            ErrorKind::InvalidInput,
+            "mysql: the connection settings are not valid".to_owned(),
+        ),
+        sqlx::Error::RowNotFound => (ErrorKind::NotFound, "mysql: no such row".to_owned()),
+        sqlx::Error::Migrate(_) => (
+            ErrorKind::Internal,
+            "mysql: applying the schema migrations failed".to_owned(),
+        ),
+        _ => (
+            ErrorKind::Internal,
+            "mysql: unexpected driver error".to_owned(),
+        ),
+    };
+    Error::new(kind, message).with_source(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_unavailable_and_retryable() {
+        for kind in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::UnexpectedEof,
+            io::ErrorKind::ConnectionRefused,
+        ] {
+            let e = map_err(sqlx::Error::Io(io::Error::new(kind, "gone")));
+            assert_eq!(e.kind(), ErrorKind::Unavailable, "{kind:?}");
+            assert!(e.is_retryable());
+        }
+    }
+
+    #[test]
+    fn a_busy_pool_is_unavailable() {
+        let e = map_err(sqlx::Error::PoolTimedOut);
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.message().contains("max_connections"));
+    }
+
+    #[test]
+    fn decode_trouble_is_internal_and_keeps_its_source() {
+        let e = map_err(sqlx::Error::ColumnNotFound("nope".into()));
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}
+
+/// Vendor errors produced by a real server (needs the MariaDB of the tests).
+#[cfg(test)]
+mod vendor_tests {
+    use std::time::Duration;
+
+    use sqlx::{Connection, Executor, MySqlConnection};
+
+    use super::*;
+    use crate::testing::TestDb;
+
+    async fn with_db<F, Fut>(test: F)
+    where
+        F: FnOnce(TestDb) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let db = TestDb::create().await;
+        db.store().await.close().await;
+        let outcome = tokio::spawn(test(db.clone())).await;
+        db.drop_db().await;
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+
+    async fn exec(conn: &mut MySqlConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+        conn.execute(sql).await.map(|_| ())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_duplicate_key_is_already_exists() {
+        with_db(|db| async move {
+            let mut c = db.connection().await;
+            let insert = "INSERT INTO inbox_versions (app, owner, version) VALUES ('a', 'o', 1)";
+            exec(&mut c, insert).await.unwrap();
+            let e = exec(&mut c, insert).await.unwrap_err();
+            assert!(is_duplicate(&e));
+            assert_eq!(map_err(e).kind(), ErrorKind::AlreadyExists);
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_value_too_long_for_its_column_is_invalid_input() {
+        with_db(|db| async move {
+            let mut c = db.connection().await;
+            let e =
+                sqlx::query("INSERT INTO inbox_versions (app, owner, version) VALUES ('a', ?, 1)")
+                    .bind("x".repeat(129).into_bytes())
+                    .execute(&mut c)
+                    .await
+                    .unwrap_err();
+            assert_eq!(vendor_code(&e), Some(1406));
+            assert_eq!(map_err(e).kind(), ErrorKind::InvalidInput);
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_deadlock_is_a_retryable_conflict() {
+        with_db(|db| async move {
+            let mut setup = db.connection().await;
+            exec(
+                &mut setup,
+                "INSERT INTO inbox_versions (app, owner, version) VALUES ('a', 'x', 1), ('a', 'y', 1)",
+            )
+            .await
+            .unwrap();
+            let mut a = db.connection().await;
+            let mut b = db.connection().await;
+            exec(&mut a, "BEGIN").await.unwrap();
+            exec(&mut a, "UPDATE inbox_versions SET version = 2 WHERE app = 'a' AND owner = 'x'")
+                .await
+                .unwrap();
+            exec(&mut b, "BEGIN").await.unwrap();
+            exec(&mut b, "UPDATE inbox_versions SET version = 2 WHERE app = 'a' AND owner = 'y'")
+                .await
+                .unwrap();
+            // a waits for b's row, then b asks for a's: a cycle.
+            let waiting = tokio::spawn(async move {
+                let r = exec(&mut a, "UPDATE inbox_versions SET version = 3 WHERE app = 'a' AND owner = 'y'").await;
+                let _ = exec(&mut a, "ROLLBACK").await;
+                r
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let closing = exec(&mut b, "UPDATE inbox_versions SET version = 3 WHERE app = 'a' AND owner = 'x'").await;
+            let _ = exec(&mut b, "ROLLBACK").await;
+            let waited = waiting.await.unwrap();
+            let victim = match (waited, closing) {
+                (Err(e), Ok(())) | (Ok(()), Err(e)) => e,
+                other => panic!("exactly one side must lose the deadlock: {other:?}"),
+            };
+            assert_eq!(vendor_code(&victim), Some(code::LOCK_DEADLOCK));
+            let e = map_err(victim);
+            assert_eq!(e.kind(), ErrorKind::Conflict);
+            assert!(e.is_retryable());
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lock_wait_timeout_is_a_timeout() {
+        with_db(|db| async move {
+            let mut a = db.connection().await;
+            let mut b = db.connection().await;
+            exec(
+                &mut a,
+                "INSERT INTO inbox_versions (app, owner, version) VALUES ('a', 'x', 1)",
+            )
+            .await
+            .unwrap();
+            exec(&mut a, "BEGIN").await.unwrap();
+            exec(
+                &mut a,
+                "UPDATE inbox_versions SET version = 2 WHERE app = 'a' AND owner = 'x'",
+            )
+            .await
+            .unwrap();
+            exec(&mut b, "SET SESSION innodb_lock_wait_timeout = 1")
+                .await
+                .unwrap();
+            let e = exec(
+                &mut b,
+                "UPDATE inbox_versions SET version = 3 WHERE app = 'a' AND owner = 'x'",
+            )
+            .await
+            .unwrap_err();
+            exec(&mut a, "ROLLBACK").await.unwrap();
+            assert_eq!(vendor_code(&e), Some(code::LOCK_WAIT_TIMEOUT));
+            let e = map_err(e);
+            assert_eq!(e.kind(), ErrorKind::Timeout);
+            assert!(e.is_retryable());
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_killed_connection_is_unavailable() {
+        with_db(|db| async move {
+            let mut victim = db.connection().await;
+            let mut killer = db.connection().await;
+            let id: i64 = sqlx::query_scalar("SELECT CAST(CONNECTION_ID() AS SIGNED)")
+                .fetch_one(&mut victim)
+                .await
+                .unwrap();
+            killer
+                .execute(sqlx::AssertSqlSafe(format!("KILL CONNECTION {id}")))
+                .await
+                .unwrap();
+            let e = exec(&mut victim, "SELECT 1").await.unwrap_err();
+            let e = map_err(e);
+            assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+            assert!(e.is_retryable());
+            let _ = killer.close().await;
+        })
+        .await;
+    }
+}

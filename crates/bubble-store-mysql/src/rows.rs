@@ -1,0 +1,160 @@
+//! Reading domain types out of result rows (ids are stored as bytes).
+
+use bytes::Bytes;
+use sqlx::Row;
+use sqlx::mysql::MySqlRow;
+
+use bubble_core::{
+    ChannelEntry, Content, ContentType, Conversation, ConversationKind, DeviceId, Direction,
+    EntryKind, Error, GroupId, InboxEntry, MsgId, Result, SendReceipt, UserId,
+};
+
+use crate::error::map_err;
+
+/// The columns [`inbox_entry`] reads, in a form `concat!` accepts.
+macro_rules! inbox_columns {
+    () => {
+        "owner, version, conv_kind, conv_id, direct, entry_kind, server_msg_id, sender, \
+         sender_device, client_msg_id, client_seq, create_time, server_time, read_up_to, \
+         content_type, content"
+    };
+}
+pub(crate) use inbox_columns;
+
+/// The columns [`channel_entry`] reads.
+macro_rules! channel_columns {
+    () => {
+        "group_id, seq, entry_kind, server_msg_id, sender, sender_device, client_msg_id, \
+         client_seq, create_time, server_time, content_type, content"
+    };
+}
+pub(crate) use channel_columns;
+
+/// A column holding UTF-8 bytes (an id) as text.
+pub(crate) fn text(row: &MySqlRow, col: &str) -> Result<String> {
+    let raw: Vec<u8> = row.try_get(col).map_err(map_err)?;
+    String::from_utf8(raw).map_err(|_| {
+        Error::internal(format!(
+            "mysql: column {col} holds bytes that are not UTF-8"
+        ))
+    })
+}
+
+/// A nullable id column; NULL reads as the empty string.
+pub(crate) fn text_or_empty(row: &MySqlRow, col: &str) -> Result<String> {
+    let raw: Option<Vec<u8>> = row.try_get(col).map_err(map_err)?;
+    match raw {
+        None => Ok(String::new()),
+        Some(raw) => String::from_utf8(raw).map_err(|_| {
+            Error::internal(format!(
+                "mysql: column {col} holds bytes that are not UTF-8"
+            ))
+        }),
+    }
+}
+
+pub(crate) fn get<'r, T>(row: &'r MySqlRow, col: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::MySql> + sqlx::Type<sqlx::MySql>,
+{
+    row.try_get(col).map_err(map_err)
+}
+
+pub(crate) fn msg_id(row: &MySqlRow, col: &str) -> Result<MsgId> {
+    let raw: Vec<u8> = get(row, col)?;
+    MsgId::from_slice(&raw)
+        .map_err(|e| Error::internal(format!("mysql: column {col}: {}", e.message())))
+}
+
+fn content(row: &MySqlRow) -> Result<Content> {
+    let kind = ContentType::from_u8(get(row, "content_type")?).map_err(corrupt)?;
+    let body: Vec<u8> = get(row, "content")?;
+    Ok(Content {
+        kind,
+        body: Bytes::from(body),
+    })
+}
+
+fn corrupt(e: Error) -> Error {
+    Error::internal(format!(
+        "mysql: a stored value is out of range: {}",
+        e.message()
+    ))
+}
+
+/// One inbox row (selected with [`inbox_columns`]).
+pub(crate) fn inbox_entry(row: &MySqlRow) -> Result<InboxEntry> {
+    let conv_kind = ConversationKind::from_u8(get(row, "conv_kind")?).map_err(corrupt)?;
+    Ok(InboxEntry {
+        owner: UserId::from(text(row, "owner")?),
+        version: get(row, "version")?,
+        kind: EntryKind::from_u8(get(row, "entry_kind")?).map_err(corrupt)?,
+        conversation: Conversation::from_parts(conv_kind, &text(row, "conv_id")?),
+        direction: Direction::from_i8(get(row, "direct")?).map_err(corrupt)?,
+        server_msg_id: msg_id(row, "server_msg_id")?,
+        sender: UserId::from(text(row, "sender")?),
+        sender_device: DeviceId::from(text(row, "sender_device")?),
+        client_msg_id: text(row, "client_msg_id")?,
+        client_seq: get(row, "client_seq")?,
+        create_time: get(row, "create_time")?,
+        server_time: get(row, "server_time")?,
+        content: content(row)?,
+        read_up_to: get(row, "read_up_to")?,
+    })
+}
+
+/// One channel-log row (selected with [`channel_columns`]).
+pub(crate) fn channel_entry(row: &MySqlRow) -> Result<ChannelEntry> {
+    Ok(ChannelEntry {
+        group: GroupId::from(text(row, "group_id")?),
+        seq: get(row, "seq")?,
+        kind: EntryKind::from_u8(get(row, "entry_kind")?).map_err(corrupt)?,
+        server_msg_id: msg_id(row, "server_msg_id")?,
+        sender: UserId::from(text(row, "sender")?),
+        sender_device: DeviceId::from(text(row, "sender_device")?),
+        client_msg_id: text_or_empty(row, "client_msg_id")?,
+        client_seq: get(row, "client_seq")?,
+        create_time: get(row, "create_time")?,
+        server_time: get(row, "server_time")?,
+        content: content(row)?,
+    })
+}
+
+/// A receipt from `server_msg_id`, `version`, `seq` and `server_time` columns,
+/// answering a retry (so `duplicate` is set).
+pub(crate) fn receipt(row: &MySqlRow) -> Result<SendReceipt> {
+    Ok(SendReceipt {
+        server_msg_id: msg_id(row, "server_msg_id")?,
+        version: get(row, "version")?,
+        seq: get(row, "seq")?,
+        server_time: get(row, "server_time")?,
+        duplicate: true,
+    })
+}
+
+/// `n` placeholders for one row: `(?, ?, …)`.
+pub(crate) fn row_placeholders(n: usize) -> String {
+    let mut s = String::with_capacity(n * 3 + 2);
+    s.push('(');
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('?');
+    }
+    s.push(')');
+    s
+}
+
+/// `rows` rows of `cols` placeholders: `(?, ?), (?, ?)`.
+pub(crate) fn values(rows: usize, cols: usize) -> String {
+    let one = row_placeholders(cols);
+    let mut s = String::with_capacity(rows * (one.len() + 2));
+    for i in 0..rows {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&one);
+    }
+    s
+}

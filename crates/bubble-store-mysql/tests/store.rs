@@ -1,0 +1,87 @@
+//! Connecting, migrating, and what a caller sees when the server is not there.
+
+mod common;
+
+use std::time::Duration;
+
+use bubble_core::ports::InboxStore;
+use bubble_core::{AppId, ErrorKind, UserId};
+use bubble_store_mysql::MysqlStore;
+use common::on_fresh_db;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_apply_once_when_nodes_start_together() {
+    on_fresh_db(|db| async move {
+        let starting: Vec<_> = (0..4)
+            .map(|_| {
+                let builder = db.builder();
+                tokio::spawn(async move { builder.connect().await })
+            })
+            .collect();
+        let mut nodes = Vec::new();
+        for node in starting {
+            nodes.push(node.await.unwrap().expect("every node starts"));
+        }
+        let mut conn = db.connection().await;
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(applied, 1, "each migration is recorded once");
+        nodes[0]
+            .migrate()
+            .await
+            .expect("migrating again is a no-op");
+        assert_eq!(
+            nodes[3]
+                .last_version(&AppId::new("a"), &UserId::new("u"))
+                .await
+                .unwrap(),
+            0
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_on_an_unmigrated_database_says_to_run_the_migrations() {
+    on_fresh_db(|db| async move {
+        let store = db.builder().run_migrations(false).connect().await.unwrap();
+        let e = store
+            .last_version(&AppId::new("a"), &UserId::new("u"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(e.message().contains("migrations"), "{e}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_unavailable_and_the_error_says_what_to_do() {
+    let e = MysqlStore::builder()
+        .url("mysql://root:pw@127.0.0.1:1/test")
+        .acquire_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.message().contains("scripts/services/mariadb.sh"), "{e}");
+    assert!(
+        !e.to_string().contains(":pw@"),
+        "the password stays hidden: {e}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_config_is_refused_before_connecting() {
+    let e = MysqlStore::builder()
+        .url("mysql://root@127.0.0.1:3306/test")
+        .max_connections(4)
+        .batch_writers(4)
+        .connect()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    assert!(e.message().contains("batch_writers"), "{e}");
+}
