@@ -35,6 +35,13 @@ pub struct Backends {
     pub search: Option<Arc<dyn SearchIndex>>,
     /// Discovery.
     pub discovery: Arc<dyn Discovery>,
+    /// Stores to close cleanly at shutdown.
+    closers: Vec<Closer>,
+}
+
+/// A store that wants an explicit close (flush, drain its writer).
+enum Closer {
+    Mysql(bubble_store_mysql::MysqlStore),
 }
 
 impl Backends {
@@ -45,6 +52,7 @@ impl Backends {
                 "{key} = {kind:?} is not built into this server yet"
             ))
         };
+        let mut closers = Vec::new();
         let (inbox, groups, channels, apps): Stores = match config.store.kind.as_str() {
             "memory" => (
                 Arc::new(MemoryInbox::new()),
@@ -52,6 +60,20 @@ impl Backends {
                 Arc::new(MemoryChannelLog::new()),
                 Arc::new(MemoryApps::new()),
             ),
+            "mysql" => {
+                let store = bubble_store_mysql::MysqlStore::connect(
+                    bubble_store_mysql::MysqlConfig::new(config.store.url.clone()),
+                )
+                .await
+                .map_err(|e| StartError::Backend(format!("store.url: {e}")))?;
+                closers.push(Closer::Mysql(store.clone()));
+                (
+                    Arc::new(store.clone()),
+                    Arc::new(store.clone()),
+                    Arc::new(store.clone()),
+                    Arc::new(store),
+                )
+            }
             other => return Err(unsupported("store.kind", other)),
         };
         let failed = |key: &str, e: bubble_core::Error| StartError::Backend(format!("{key}: {e}"));
@@ -104,6 +126,7 @@ impl Backends {
             presence,
             search,
             discovery,
+            closers,
         })
     }
 
@@ -128,6 +151,11 @@ impl Backends {
     pub async fn close(self) -> Result<()> {
         if let Some(search) = &self.search {
             search.flush().await?;
+        }
+        for closer in self.closers {
+            match closer {
+                Closer::Mysql(store) => store.close().await,
+            }
         }
         Ok(())
     }
