@@ -1717,6 +1717,11 @@ impl Engine {
                         }
                     }
                     EntryKind::Recall | EntryKind::Delete => {
+                        // Outbox order matters: a message and its recall in one
+                        // batch must end removed, so index what came before first.
+                        if !docs.is_empty() {
+                            index.index(&std::mem::take(&mut docs)).await?;
+                        }
                         index.remove(&t.app, &e.owner, &e.server_msg_id).await?;
                     }
                     _ => {}

@@ -860,6 +860,33 @@ async fn recall_within_the_window_reaches_every_owner_and_clears_unread_and_sear
 }
 
 #[tokio::test]
+async fn a_message_recalled_before_the_indexer_ran_is_never_found() {
+    let e = engine().await;
+    let (alice, _) = login(&e, "alice", "phone").await;
+    let (bob, _) = login(&e, "bob", "phone").await;
+    let sent = e
+        .send(&alice, to_user("bob", "m", "regrettable words"))
+        .await
+        .unwrap();
+    e.recall(
+        &alice,
+        &Conversation::direct(&bob.user),
+        &sent.server_msg_id,
+    )
+    .await
+    .unwrap();
+    // Message and recall are drained from the outbox in one batch.
+    e.index_pending().await.unwrap();
+    let q = HistoryQuery {
+        words: "regrettable".into(),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(e.search(&bob, q.clone()).await.unwrap().total, 0);
+    assert_eq!(e.search(&alice, q).await.unwrap().total, 0);
+}
+
+#[tokio::test]
 async fn recall_after_the_window_is_refused() {
     let e = engine_with(|s| s.recall_window_ms = 0).await;
     let (alice, _) = login(&e, "alice", "phone").await;
