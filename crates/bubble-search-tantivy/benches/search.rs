@@ -140,10 +140,16 @@ fn bench(c: &mut Criterion) {
         }
         index.flush().await.unwrap();
     });
+    let bytes: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
     eprintln!(
-        "indexed {} messages in {:.2?} (500 per index call, one flush)",
+        "indexed {} messages in {:.2?} (500 per index call, one flush); {:.1} MB on disk",
         docs.len(),
-        started.elapsed()
+        started.elapsed(),
+        bytes as f64 / 1e6
     );
 
     let mut g = c.benchmark_group("search query");

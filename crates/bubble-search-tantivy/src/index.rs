@@ -28,6 +28,10 @@ pub const MAX_RESULT_WINDOW: usize = 10_000;
 /// Most hits one page may hold.
 pub const MAX_PAGE: usize = 1_000;
 
+/// Longest query text, in characters: every character of a Chinese query
+/// is a term of a phrase, so unbounded input would be unbounded work.
+pub const MAX_QUERY_CHARS: usize = 256;
+
 /// Most indexing threads tantivy runs.
 const MAX_WRITER_THREADS: usize = 8;
 
@@ -385,6 +389,12 @@ impl Inner {
     }
 
     fn search(&self, q: &SearchQuery) -> Result<SearchResults> {
+        let chars = q.words.chars().count();
+        if chars > MAX_QUERY_CHARS {
+            return Err(Error::invalid(format!(
+                "words may be at most {MAX_QUERY_CHARS} characters, got {chars}"
+            )));
+        }
         let limit = q.limit.min(MAX_PAGE);
         if q.offset.saturating_add(limit) > MAX_RESULT_WINDOW {
             return Err(Error::invalid(format!(

@@ -42,4 +42,6 @@ mod tokenizer;
 pub use config::{
     DEFAULT_WRITER_MEMORY_BYTES, MIN_WRITER_MEMORY_BYTES_PER_THREAD, TantivyConfig, TokenizerKind,
 };
-pub use index::{MAX_PAGE, MAX_RESULT_WINDOW, TantivySearch, TantivySearchBuilder};
+pub use index::{
+    MAX_PAGE, MAX_QUERY_CHARS, MAX_RESULT_WINDOW, TantivySearch, TantivySearchBuilder,
+};

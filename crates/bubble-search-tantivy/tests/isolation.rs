@@ -111,3 +111,26 @@ async fn words_without_searchable_characters_find_nothing_rather_than_everything
         assert_eq!(r.total, 0, "{words:?}");
     }
 }
+
+#[tokio::test]
+async fn an_overlong_query_is_refused_as_invalid_input() {
+    let index = index().await;
+    let err = index
+        .search(&query(
+            "ann",
+            &"好".repeat(bubble_search_tantivy::MAX_QUERY_CHARS + 1),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), bubble_core::ErrorKind::InvalidInput);
+    assert!(err.message().starts_with("words"), "{err}");
+}
+
+#[tokio::test]
+async fn paging_deeper_than_the_result_window_is_refused_as_invalid_input() {
+    let index = index().await;
+    let mut q = query("ann", "note");
+    q.offset = bubble_search_tantivy::MAX_RESULT_WINDOW;
+    let err = index.search(&q).await.unwrap_err();
+    assert_eq!(err.kind(), bubble_core::ErrorKind::InvalidInput);
+}
