@@ -158,19 +158,19 @@ fn bench(c: &mut Criterion) {
         .sample_size(50);
     let cases: Vec<(&str, SearchQuery)> = vec![
         ("chinese word", query("会议")),
-        ("chinese phrase", query("明天下午开会")),
+        ("chinese phrase", query("明天下午")),
         ("single character", query("好")),
         ("english prefix", query("meet")),
         ("two words", query("报告 deadline")),
         ("word in one conversation and a time range", {
-            let mut q = query("火锅");
+            let mut q = query("好");
             q.conversation = Some(Conversation::direct(&UserId::new("user3")));
             q.from_time = Some(1_700_000_000_000);
             q.to_time = Some(1_700_000_000_000 + 500 * 60_000);
             q
         }),
-        ("page 10", {
-            let mut q = query("好的");
+        ("page 11 (offset 200)", {
+            let mut q = query("好");
             q.offset = 200;
             q
         }),
