@@ -1,0 +1,187 @@
+//! "search query": latency of one search over an index of 50,000 chat
+//! messages (50 owners with 1,000 each), on disk, through the async port
+//! (so the `spawn_blocking` hop is included).
+//!
+//! `cargo bench -p bubble-search-tantivy --bench search`
+
+use std::time::{Duration, Instant};
+
+use bubble_core::ports::{SearchDoc, SearchIndex, SearchQuery};
+use bubble_core::{AppId, Conversation, MsgId, UserId};
+use bubble_search_tantivy::TantivySearch;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const OWNERS: usize = 50;
+const PER_OWNER: usize = 1_000;
+
+const WORDS: &[&str] = &[
+    "大家好",
+    "今天",
+    "明天下午",
+    "开会",
+    "会议室",
+    "项目进度",
+    "报告",
+    "周末",
+    "爬山",
+    "吃饭",
+    "火锅",
+    "天气很好",
+    "下雨了",
+    "快递",
+    "地铁",
+    "上班",
+    "加班",
+    "老板",
+    "客户",
+    "合同",
+    "发票",
+    "报销",
+    "出差",
+    "机票",
+    "酒店",
+    "北京",
+    "上海",
+    "深圳",
+    "生日快乐",
+    "哈哈哈",
+    "没问题",
+    "好的",
+    "收到",
+    "谢谢",
+    "辛苦了",
+    "晚安",
+    "早上好",
+    "电脑坏了",
+    "手机",
+    "密码",
+    "meeting",
+    "report",
+    "deadline",
+    "lunch",
+    "coffee",
+    "review",
+    "deploy",
+    "release",
+    "bug",
+    "ticket",
+    "invoice",
+    "budget",
+    "weekend",
+    "hiking",
+    "thanks",
+    "ok",
+    "tomorrow",
+    "today",
+];
+
+/// A small deterministic generator (no dependency, same index every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n
+    }
+}
+
+fn docs() -> Vec<SearchDoc> {
+    let app = AppId::new("bench");
+    let mut rng = Lcg(42);
+    let mut out = Vec::with_capacity(OWNERS * PER_OWNER);
+    for o in 0..OWNERS {
+        let owner = UserId::new(format!("user{o}"));
+        for i in 0..PER_OWNER {
+            let peer = UserId::new(format!("user{}", rng.next(OWNERS)));
+            let n = 3 + rng.next(6);
+            let text: Vec<&str> = (0..n).map(|_| WORDS[rng.next(WORDS.len())]).collect();
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(o as u64).to_be_bytes());
+            id[8..].copy_from_slice(&(i as u64).to_be_bytes());
+            out.push(SearchDoc {
+                app: app.clone(),
+                owner: owner.clone(),
+                server_msg_id: MsgId(id),
+                conversation: Conversation::direct(&peer),
+                sender: peer,
+                server_time: 1_700_000_000_000 + (i as i64) * 60_000,
+                text: text.join(if rng.next(2) == 0 { "，" } else { " " }),
+            });
+        }
+    }
+    out
+}
+
+fn query(words: &str) -> SearchQuery {
+    SearchQuery {
+        app: AppId::new("bench"),
+        owner: UserId::new("user7"),
+        words: words.to_owned(),
+        conversation: None,
+        from_time: None,
+        to_time: None,
+        offset: 0,
+        limit: 20,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let index = TantivySearch::builder().path(dir.path()).build().unwrap();
+    let docs = docs();
+    let started = Instant::now();
+    rt.block_on(async {
+        for batch in docs.chunks(500) {
+            index.index(batch).await.unwrap();
+        }
+        index.flush().await.unwrap();
+    });
+    let bytes: u64 = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    eprintln!(
+        "indexed {} messages in {:.2?} (500 per index call, one flush); {:.1} MB on disk",
+        docs.len(),
+        started.elapsed(),
+        bytes as f64 / 1e6
+    );
+
+    let mut g = c.benchmark_group("search query");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50);
+    let cases: Vec<(&str, SearchQuery)> = vec![
+        ("chinese word", query("会议")),
+        ("chinese phrase", query("明天下午")),
+        ("single character", query("好")),
+        ("english prefix", query("meet")),
+        ("two words", query("报告 deadline")),
+        ("word in one conversation and a time range", {
+            let mut q = query("好");
+            q.conversation = Some(Conversation::direct(&UserId::new("user3")));
+            q.from_time = Some(1_700_000_000_000);
+            q.to_time = Some(1_700_000_000_000 + 500 * 60_000);
+            q
+        }),
+        ("page 11 (offset 200)", {
+            let mut q = query("好");
+            q.offset = 200;
+            q
+        }),
+    ];
+    for (name, q) in &cases {
+        let total = rt.block_on(index.search(q)).unwrap().total;
+        eprintln!("{name}: {total} matches for user7");
+        g.bench_function(*name, |b| b.iter(|| rt.block_on(index.search(q)).unwrap()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
