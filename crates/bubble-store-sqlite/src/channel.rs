@@ -1,16 +1,29 @@
 //! The super-group log's SQL: append with per-group seq and dedup, ranges,
 //! read seqs.
 
-use std::sync::OnceLock;
-
 use async_trait::async_trait;
 use bubble_core::ports::ChannelAppend;
 use bubble_core::{AppId, ChannelEntry, ChannelPage, GroupId, MsgId, Result, SendReceipt, UserId};
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
 use crate::error::map_err;
-use crate::rows::{self, CHANNEL_COLUMNS, bound, stored};
+use crate::rows::{self, bound, channel_columns, stored};
 use crate::writer::WriteOp;
+
+/// A page of the log: one range scan of `channel_log_range`.
+pub(crate) const RANGE: &str = concat!(
+    "SELECT ",
+    channel_columns!(),
+    " FROM channel_log WHERE app = ? AND group_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+);
+
+/// A message by id: `channel_log_by_msg` (insertion order = seq order).
+pub(crate) const GET: &str = concat!(
+    "SELECT ",
+    channel_columns!(),
+    " FROM channel_log WHERE app = ? AND group_id = ? AND server_msg_id = ? \
+     AND kind IN (1, 6) LIMIT 1"
+);
 
 /// [`ChannelLog::append`](bubble_core::ports::ChannelLog::append), applied by
 /// the writer inside its batch transaction.
@@ -149,14 +162,7 @@ pub(crate) async fn range(
             has_more: more,
         });
     }
-    static SQL: OnceLock<String> = OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        format!(
-            "SELECT {CHANNEL_COLUMNS} FROM channel_log WHERE app = ? AND group_id = ? AND seq > ? \
-             ORDER BY seq LIMIT ?"
-        )
-    });
-    let found = sqlx::query(sql.as_str())
+    let found = sqlx::query(RANGE)
         .bind(app.as_str())
         .bind(group.as_str())
         .bind(bound(after_seq))
@@ -192,14 +198,7 @@ pub(crate) async fn get(
     group: &GroupId,
     id: &MsgId,
 ) -> Result<Option<ChannelEntry>> {
-    static SQL: OnceLock<String> = OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        format!(
-            "SELECT {CHANNEL_COLUMNS} FROM channel_log WHERE app = ? AND group_id = ? \
-             AND server_msg_id = ? AND kind IN (1, 6) ORDER BY seq LIMIT 1"
-        )
-    });
-    let row = sqlx::query(sql.as_str())
+    let row = sqlx::query(GET)
         .bind(app.as_str())
         .bind(group.as_str())
         .bind(&id.0[..])

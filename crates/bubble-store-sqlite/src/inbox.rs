@@ -12,8 +12,54 @@ use bubble_core::{
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 
 use crate::error::map_err;
-use crate::rows::{self, INBOX_COLUMNS, bound, runs, stored};
+use crate::rows::{self, bound, inbox_columns, runs, stored};
 use crate::writer::{AppendRequest, WriteOp};
+
+/// Sync: one range scan of `inbox_pull`.
+pub(crate) const PULL: &str = concat!(
+    "SELECT ",
+    inbox_columns!(),
+    " FROM inbox WHERE app = ? AND owner = ? AND version > ? ORDER BY version LIMIT ?"
+);
+
+/// A message by id: `inbox_by_msg`. Rows of one id come back in insertion
+/// (= version) order without an ORDER BY, which would tempt the planner
+/// onto `inbox_pull`.
+pub(crate) const GET: &str = concat!(
+    "SELECT ",
+    inbox_columns!(),
+    " FROM inbox WHERE app = ? AND owner = ? AND server_msg_id = ? AND kind IN (1, 6) LIMIT 1"
+);
+
+/// Unread per conversation: the `inbox_unread` partial index alone.
+pub(crate) const UNREAD: &str = "SELECT conv_kind, peer, COUNT(*) FROM inbox \
+     WHERE app = ? AND owner = ? AND status = 0 AND direction = -1 AND kind IN (1, 6) \
+     GROUP BY conv_kind, peer ORDER BY conv_kind, peer";
+
+/// A read mark touches only the unread rows (`inbox_unread`).
+pub(crate) const MARK_READ: &str = "UPDATE inbox SET status = 1 WHERE app = ? AND owner = ? \
+     AND conv_kind = ? AND peer = ? AND version <= ? AND status = 0 AND direction = -1 \
+     AND kind IN (1, 6)";
+
+/// The newest received message a read mark covers (`inbox_conversation`).
+pub(crate) const LAST_READ: &str = concat!(
+    "SELECT ",
+    inbox_columns!(),
+    " FROM inbox WHERE app = ? AND owner = ? AND conv_kind = ? AND peer = ? AND version <= ? \
+     AND direction = -1 AND kind IN (1, 6) ORDER BY version DESC LIMIT 1"
+);
+
+/// One message stops counting (`inbox_by_msg`).
+pub(crate) const MARK_MESSAGE_READ: &str = "UPDATE inbox SET status = 1 WHERE app = ? \
+     AND owner = ? AND server_msg_id = ? AND status = 0 AND direction = -1 AND kind IN (1, 6)";
+
+/// The oldest outbox rows with their entries.
+pub(crate) const PENDING_INDEX: &str = concat!(
+    "SELECT o.id, o.app, ",
+    inbox_columns!("i"),
+    " FROM index_outbox o JOIN inbox i ON i.app = o.app AND i.owner = o.owner \
+     AND i.version = o.version ORDER BY o.id LIMIT ?"
+);
 
 /// `(app, sender, client_msg_id)`: the dedup key.
 type SentKey = (AppId, UserId, String);
@@ -298,8 +344,7 @@ pub(crate) async fn pull(
     }
     // One row more than asked tells whether more follow.
     let fetch = bound(limit as u64).saturating_add(1);
-    let sql = const_format_pull();
-    let found = sqlx::query(sql)
+    let found = sqlx::query(PULL)
         .bind(app.as_str())
         .bind(owner.as_str())
         .bind(bound(after_version))
@@ -314,16 +359,6 @@ pub(crate) async fn pull(
         .map(|row| rows::inbox_entry(row, 0))
         .collect::<Result<Vec<_>>>()?;
     Ok(InboxPage { entries, has_more })
-}
-
-fn const_format_pull() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        format!(
-            "SELECT {INBOX_COLUMNS} FROM inbox WHERE app = ? AND owner = ? AND version > ? \
-             ORDER BY version LIMIT ?"
-        )
-    })
 }
 
 /// The owner's newest version.
@@ -345,14 +380,7 @@ pub(crate) async fn get(
     owner: &UserId,
     id: &MsgId,
 ) -> Result<Option<InboxEntry>> {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        format!(
-            "SELECT {INBOX_COLUMNS} FROM inbox WHERE app = ? AND owner = ? AND server_msg_id = ? \
-             AND kind IN (1, 6) ORDER BY version LIMIT 1"
-        )
-    });
-    let row = sqlx::query(sql.as_str())
+    let row = sqlx::query(GET)
         .bind(app.as_str())
         .bind(owner.as_str())
         .bind(&id.0[..])
@@ -369,16 +397,12 @@ pub(crate) async fn unread(
     app: &AppId,
     owner: &UserId,
 ) -> Result<Vec<UnreadCount>> {
-    let found = sqlx::query(
-        "SELECT conv_kind, peer, COUNT(*) FROM inbox \
-         WHERE app = ? AND owner = ? AND status = 0 AND direction = -1 AND kind IN (1, 6) \
-         GROUP BY conv_kind, peer ORDER BY conv_kind, peer",
-    )
-    .bind(app.as_str())
-    .bind(owner.as_str())
-    .fetch_all(pool)
-    .await
-    .map_err(map_err)?;
+    let found = sqlx::query(UNREAD)
+        .bind(app.as_str())
+        .bind(owner.as_str())
+        .fetch_all(pool)
+        .await
+        .map_err(map_err)?;
     found
         .iter()
         .map(|row| {
@@ -422,20 +446,7 @@ pub(crate) async fn find_sent(
 
 /// The oldest outbox rows with their entries.
 pub(crate) async fn pending_index(pool: &SqlitePool, limit: usize) -> Result<Vec<IndexTask>> {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        let cols: Vec<String> = INBOX_COLUMNS
-            .split(',')
-            .map(|c| format!("i.{}", c.trim()))
-            .collect();
-        format!(
-            "SELECT o.id, o.app, {} FROM index_outbox o \
-             JOIN inbox i ON i.app = o.app AND i.owner = o.owner AND i.version = o.version \
-             ORDER BY o.id LIMIT ?",
-            cols.join(", ")
-        )
-    });
-    let found = sqlx::query(sql.as_str())
+    let found = sqlx::query(PENDING_INDEX)
         .bind(bound(limit as u64))
         .fetch_all(pool)
         .await
@@ -468,28 +479,17 @@ impl WriteOp for MarkRead {
 
     async fn apply(&self, conn: &mut SqliteConnection) -> Result<MarkedRead> {
         let kind = self.conversation.kind as u8 as i64;
-        let marked = sqlx::query(
-            "UPDATE inbox SET status = 1 WHERE app = ? AND owner = ? AND conv_kind = ? \
-             AND peer = ? AND version <= ? AND status = 0 AND direction = -1 AND kind IN (1, 6)",
-        )
-        .bind(self.app.as_str())
-        .bind(self.owner.as_str())
-        .bind(kind)
-        .bind(self.conversation.id())
-        .bind(bound(self.up_to))
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?
-        .rows_affected();
-        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let sql = SQL.get_or_init(|| {
-            format!(
-                "SELECT {INBOX_COLUMNS} FROM inbox WHERE app = ? AND owner = ? AND conv_kind = ? \
-                 AND peer = ? AND version <= ? AND direction = -1 AND kind IN (1, 6) \
-                 ORDER BY version DESC LIMIT 1"
-            )
-        });
-        let last = sqlx::query(sql.as_str())
+        let marked = sqlx::query(MARK_READ)
+            .bind(self.app.as_str())
+            .bind(self.owner.as_str())
+            .bind(kind)
+            .bind(self.conversation.id())
+            .bind(bound(self.up_to))
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        let last = sqlx::query(LAST_READ)
             .bind(self.app.as_str())
             .bind(self.owner.as_str())
             .bind(kind)
@@ -517,17 +517,14 @@ impl WriteOp for MarkMessageRead {
     type Output = bool;
 
     async fn apply(&self, conn: &mut SqliteConnection) -> Result<bool> {
-        let changed = sqlx::query(
-            "UPDATE inbox SET status = 1 WHERE app = ? AND owner = ? AND server_msg_id = ? \
-             AND status = 0 AND direction = -1 AND kind IN (1, 6)",
-        )
-        .bind(self.app.as_str())
-        .bind(self.owner.as_str())
-        .bind(&self.id.0[..])
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?
-        .rows_affected();
+        let changed = sqlx::query(MARK_MESSAGE_READ)
+            .bind(self.app.as_str())
+            .bind(self.owner.as_str())
+            .bind(&self.id.0[..])
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
         Ok(changed > 0)
     }
 }

@@ -52,3 +52,6 @@ mod writer;
 
 pub use config::{SqliteConfig, Synchronous};
 pub use store::{SqliteStore, SqliteStoreBuilder, WriterStats};
+
+#[cfg(test)]
+mod plans;

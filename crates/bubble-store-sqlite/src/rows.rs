@@ -12,14 +12,60 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::error::map_err;
 
-/// The inbox columns every read selects, in the order [`inbox_entry`] decodes.
-pub(crate) const INBOX_COLUMNS: &str = "owner, version, kind, conv_kind, peer, direction, \
-    server_msg_id, sender, sender_device, client_msg_id, client_seq, create_time, server_time, \
-    content_type, content, read_up_to";
+/// The inbox columns every read selects, in the order [`inbox_entry`]
+/// decodes (a macro so statements can be `concat!`-ed constants).
+macro_rules! inbox_columns {
+    () => {
+        "owner, version, kind, conv_kind, peer, direction, server_msg_id, sender, sender_device, \
+         client_msg_id, client_seq, create_time, server_time, content_type, content, read_up_to"
+    };
+    ($t:literal) => {
+        concat!(
+            $t,
+            ".owner, ",
+            $t,
+            ".version, ",
+            $t,
+            ".kind, ",
+            $t,
+            ".conv_kind, ",
+            $t,
+            ".peer, ",
+            $t,
+            ".direction, ",
+            $t,
+            ".server_msg_id, ",
+            $t,
+            ".sender, ",
+            $t,
+            ".sender_device, ",
+            $t,
+            ".client_msg_id, ",
+            $t,
+            ".client_seq, ",
+            $t,
+            ".create_time, ",
+            $t,
+            ".server_time, ",
+            $t,
+            ".content_type, ",
+            $t,
+            ".content, ",
+            $t,
+            ".read_up_to"
+        )
+    };
+}
+pub(crate) use inbox_columns;
 
 /// The channel-log columns every read selects, in the order [`channel_entry`] decodes.
-pub(crate) const CHANNEL_COLUMNS: &str = "group_id, seq, kind, server_msg_id, sender, \
-    sender_device, client_msg_id, client_seq, create_time, server_time, content_type, content";
+macro_rules! channel_columns {
+    () => {
+        "group_id, seq, kind, server_msg_id, sender, sender_device, client_msg_id, client_seq, \
+         create_time, server_time, content_type, content"
+    };
+}
+pub(crate) use channel_columns;
 
 /// A `u64` that SQLite compares (versions, seqs, limits): values beyond
 /// `i64::MAX` mean "everything", so they saturate instead of wrapping negative.
@@ -215,19 +261,22 @@ shapes!(
     " ON CONFLICT (app, owner) DO UPDATE SET last_version = excluded.last_version"
 );
 
+// (A join with the VALUES list, not `(app, owner) IN (VALUES ...)`: SQLite
+// plans the IN form as a scan of the whole table.)
 shapes!(
     select_versions,
-    "SELECT app, owner, last_version FROM inbox_versions WHERE (app, owner) IN (VALUES ",
+    "SELECT v.app, v.owner, v.last_version FROM (VALUES ",
     "(?,?)",
-    ")"
+    ") AS k JOIN inbox_versions v ON v.app = k.column1 AND v.owner = k.column2"
 );
 
 shapes!(
     select_sent,
-    "SELECT app, sender, client_msg_id, server_msg_id, version, server_time FROM inbox_sent \
-     WHERE (app, sender, client_msg_id) IN (VALUES ",
+    "SELECT s.app, s.sender, s.client_msg_id, s.server_msg_id, s.version, s.server_time \
+     FROM (VALUES ",
     "(?,?,?)",
-    ")"
+    ") AS k JOIN inbox_sent s ON s.app = k.column1 AND s.sender = k.column2 \
+     AND s.client_msg_id = k.column3"
 );
 
 shapes!(
