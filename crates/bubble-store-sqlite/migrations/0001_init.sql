@@ -10,11 +10,18 @@
 
 -- One row per owner of a message (the seed's message table): the sender's
 -- copy (direction 1) and each receiver's copy (direction -1).
+--
+-- What a write costs here is mostly how many B-tree pages it dirties: each
+-- commit appends every dirty page (4 KiB) to the WAL, and the checkpoint
+-- writes it again. Rows go to the end of the table (a rowid table, so a
+-- batch fills a few shared pages); each index below is one more page per
+-- row in a place that depends on the owner, so there are as few as the
+-- queries allow and the message-id index keeps one message's rows together.
 CREATE TABLE inbox (
     id            INTEGER PRIMARY KEY,   -- rowid: rows append at the end of the tree
     app           TEXT    NOT NULL,
     owner         TEXT    NOT NULL,      -- the seed's qID
-    version       INTEGER NOT NULL,      -- the owner's version (see inbox_versions)
+    version       INTEGER NOT NULL,      -- the owner's version
     peer          TEXT    NOT NULL,      -- the seed's pID: other user, or group id
     conv_kind     INTEGER NOT NULL,      -- ConversationKind: 1 direct, 2 group, 3 super, 4 system
     direction     INTEGER NOT NULL,      -- 1 sent by the owner, -1 received
@@ -32,16 +39,24 @@ CREATE TABLE inbox (
     read_up_to    INTEGER NOT NULL
 );
 
--- Sync: `pull(owner, after_version, limit)` is one range scan; unique, so
--- a version can never be given twice even by a buggy writer.
+-- Sync: `pull(owner, after_version, limit)` is one range scan. It is also
+-- the version counter: an append reads the owner's MAX(version) here (one
+-- seek to the page it is about to write anyway) inside the writer's
+-- transaction, so versions strictly increase without a counter table that
+-- would cost one more page per entry. Unique, so a version can never be
+-- given twice even by a buggy writer.
 CREATE UNIQUE INDEX inbox_pull ON inbox (app, owner, version);
 
--- `get(owner, server_msg_id)` and `mark_message_read`.
-CREATE INDEX inbox_by_msg ON inbox (app, owner, server_msg_id);
+-- `get(owner, server_msg_id)` and `mark_message_read`. The message id
+-- comes first so all copies of one message (sender, receiver, every group
+-- member) sit side by side: one page per message, not one per owner.
+CREATE INDEX inbox_by_msg ON inbox (app, server_msg_id, owner);
 
--- One conversation's history, newest first: the last message a read mark
--- covers (`mark_read` names it in the read receipt).
-CREATE INDEX inbox_conversation ON inbox (app, owner, conv_kind, peer, version);
+-- The newest received message a read mark covers (`mark_read` names it in
+-- the read receipt, also when it was read before). Received messages only:
+-- the sender's copies and receipts never need it.
+CREATE INDEX inbox_conversation ON inbox (app, owner, conv_kind, peer, version)
+    WHERE direction = -1 AND kind IN (1, 6);
 
 -- The seed's unread query (`direct = -1 AND qID = B AND status = 0`) as a
 -- partial index: it holds only unread received messages, so it shrinks as
@@ -49,16 +64,6 @@ CREATE INDEX inbox_conversation ON inbox (app, owner, conv_kind, peer, version);
 -- `mark_read` touches only what is still unread.
 CREATE INDEX inbox_unread ON inbox (app, owner, conv_kind, peer, version)
     WHERE status = 0 AND direction = -1 AND kind IN (1, 6);
-
--- Each owner's newest version. Appends read and advance it in the same
--- transaction as the rows they write, so versions strictly increase and a
--- rolled-back batch gives nothing away.
-CREATE TABLE inbox_versions (
-    app          TEXT    NOT NULL,
-    owner        TEXT    NOT NULL,
-    last_version INTEGER NOT NULL,
-    PRIMARY KEY (app, owner)
-) WITHOUT ROWID;
 
 -- Accepted client message ids: the dedup key is the primary key, so a
 -- second acceptance of (app, sender, client_msg_id) cannot be written.
@@ -128,19 +133,12 @@ CREATE TABLE channel_log (
     content       BLOB    NOT NULL
 );
 
--- `range(group, after_seq, limit)` and `count_messages_after`.
+-- `range(group, after_seq, limit)` and `count_messages_after`; also the seq
+-- counter (MAX(seq), read inside the writer's transaction).
 CREATE UNIQUE INDEX channel_log_range ON channel_log (app, group_id, seq);
 
 -- `get(group, server_msg_id)`.
 CREATE INDEX channel_log_by_msg ON channel_log (app, group_id, server_msg_id);
-
--- Each group's newest seq, advanced in the append's transaction.
-CREATE TABLE channel_seqs (
-    app      TEXT    NOT NULL,
-    group_id TEXT    NOT NULL,
-    last_seq INTEGER NOT NULL,
-    PRIMARY KEY (app, group_id)
-) WITHOUT ROWID;
 
 -- Channel dedup: (group, sender, client_msg_id) accepted once.
 CREATE TABLE channel_sent (

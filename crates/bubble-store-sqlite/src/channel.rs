@@ -61,10 +61,10 @@ impl WriteOp for Append {
                 }));
             }
         }
+        // The writer is the only writer, and this runs in its transaction:
+        // the newest seq plus one cannot be taken by anyone else.
         let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO channel_seqs (app, group_id, last_seq) VALUES (?, ?, 1) \
-             ON CONFLICT (app, group_id) DO UPDATE SET last_seq = last_seq + 1 \
-             RETURNING last_seq",
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM channel_log WHERE app = ? AND group_id = ?",
         )
         .bind(self.app.as_str())
         .bind(e.group.as_str())
@@ -182,7 +182,7 @@ pub(crate) async fn range(
 /// The group's newest seq.
 pub(crate) async fn last_seq(pool: &SqlitePool, app: &AppId, group: &GroupId) -> Result<u64> {
     let v: Option<i64> =
-        sqlx::query_scalar("SELECT last_seq FROM channel_seqs WHERE app = ? AND group_id = ?")
+        sqlx::query_scalar("SELECT MAX(seq) FROM channel_log WHERE app = ? AND group_id = ?")
             .bind(app.as_str())
             .bind(group.as_str())
             .fetch_optional(pool)

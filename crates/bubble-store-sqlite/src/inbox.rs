@@ -125,6 +125,7 @@ pub(crate) async fn write_batch(
         }
     }
     let mut last = load_versions(conn, &owners).await?;
+    // Owners seen for the first time start from 0.
 
     // 4. Versions, receipts and rows, in batch order.
     let mut outcomes = Vec::with_capacity(reqs.len());
@@ -184,7 +185,6 @@ pub(crate) async fn write_batch(
 
     // 5. Write it all.
     insert_rows(conn, &rows).await?;
-    save_versions(conn, &owners, &last).await?;
     insert_sent(conn, &sent).await?;
     insert_outbox(conn, &outbox).await?;
     Ok(outcomes)
@@ -237,7 +237,7 @@ async fn load_versions(
                 AppId::from(rows::text(&row, 0)?),
                 UserId::from(rows::text(&row, 1)?),
             );
-            out.insert(key, rows::from_stored(rows::int(&row, 2)?));
+            out.insert(key, rows::opt_int(&row, 2)?.map_or(0, rows::from_stored));
         }
     }
     Ok(out)
@@ -266,24 +266,6 @@ async fn insert_rows(conn: &mut SqliteConnection, new: &[NewRow<'_>]) -> Result<
                 .bind(e.content.kind as u8 as i64)
                 .bind(&e.content.body[..])
                 .bind(stored(e.read_up_to));
-        }
-        q.execute(&mut *conn).await.map_err(map_err)?;
-    }
-    Ok(())
-}
-
-async fn save_versions(
-    conn: &mut SqliteConnection,
-    owners: &[OwnerKey],
-    last: &HashMap<OwnerKey, u64>,
-) -> Result<()> {
-    for (start, len) in runs(owners.len()) {
-        let mut q = sqlx::query(rows::upsert_versions().get(len));
-        for k in &owners[start..start + len] {
-            q = q
-                .bind(k.0.as_str())
-                .bind(k.1.as_str())
-                .bind(bound(last.get(k).copied().unwrap_or(0)));
         }
         q.execute(&mut *conn).await.map_err(map_err)?;
     }
@@ -364,7 +346,7 @@ pub(crate) async fn pull(
 /// The owner's newest version.
 pub(crate) async fn last_version(pool: &SqlitePool, app: &AppId, owner: &UserId) -> Result<u64> {
     let v: Option<i64> =
-        sqlx::query_scalar("SELECT last_version FROM inbox_versions WHERE app = ? AND owner = ?")
+        sqlx::query_scalar("SELECT MAX(version) FROM inbox WHERE app = ? AND owner = ?")
             .bind(app.as_str())
             .bind(owner.as_str())
             .fetch_optional(pool)

@@ -53,7 +53,7 @@ async fn pull_is_a_range_of_inbox_pull() {
 async fn get_by_message_id_uses_inbox_by_msg() {
     assert_uses(
         inbox::GET,
-        "inbox_by_msg (app=? AND owner=? AND server_msg_id=?)",
+        "inbox_by_msg (app=? AND server_msg_id=? AND owner=?)",
     )
     .await;
 }
@@ -79,11 +79,11 @@ async fn mark_read_touches_only_unread_rows_of_the_conversation() {
 }
 
 #[tokio::test]
-async fn batch_lookups_search_by_primary_key() {
+async fn batch_lookups_seek_an_index_per_key() {
     for len in [1, 64] {
         let p = plan(rows::select_versions().get(len)).await;
         assert!(
-            p.contains("SEARCH v USING PRIMARY KEY (app=? AND owner=?)"),
+            p.contains("SEARCH inbox USING COVERING INDEX inbox_pull (app=? AND owner=?)"),
             "{p}"
         );
         let p = plan(rows::select_sent().get(len)).await;
@@ -115,6 +115,22 @@ async fn channel_reads_use_their_indexes() {
         "channel_log_by_msg (app=? AND group_id=? AND server_msg_id=?)",
     )
     .await;
+}
+
+#[tokio::test]
+async fn counters_are_one_seek_to_the_newest_row() {
+    let p = plan("SELECT MAX(version) FROM inbox WHERE app = ? AND owner = ?").await;
+    assert!(
+        p.contains("SEARCH inbox USING COVERING INDEX inbox_pull (app=? AND owner=?)"),
+        "{p}"
+    );
+    let p =
+        plan("SELECT COALESCE(MAX(seq), 0) + 1 FROM channel_log WHERE app = ? AND group_id = ?")
+            .await;
+    assert!(
+        p.contains("SEARCH channel_log USING COVERING INDEX channel_log_range"),
+        "{p}"
+    );
 }
 
 #[tokio::test]

@@ -159,6 +159,11 @@ pub(crate) fn msg_id(row: &SqliteRow, i: usize) -> Result<MsgId> {
     MsgId::from_slice(&raw)
 }
 
+/// An integer column that may be NULL.
+pub(crate) fn opt_int(row: &SqliteRow, i: usize) -> Result<Option<i64>> {
+    get(row, i)
+}
+
 /// An integer column.
 pub(crate) fn int(row: &SqliteRow, i: usize) -> Result<i64> {
     get(row, i)
@@ -254,20 +259,15 @@ shapes!(
     ""
 );
 
-shapes!(
-    upsert_versions,
-    "INSERT INTO inbox_versions (app, owner, last_version) VALUES ",
-    "(?,?,?)",
-    " ON CONFLICT (app, owner) DO UPDATE SET last_version = excluded.last_version"
-);
-
+// Each owner's newest version, from `inbox_pull` (NULL for a new owner).
 // (A join with the VALUES list, not `(app, owner) IN (VALUES ...)`: SQLite
 // plans the IN form as a scan of the whole table.)
 shapes!(
     select_versions,
-    "SELECT v.app, v.owner, v.last_version FROM (VALUES ",
+    "SELECT k.column1, k.column2, (SELECT MAX(version) FROM inbox \
+     WHERE app = k.column1 AND owner = k.column2) FROM (VALUES ",
     "(?,?)",
-    ") AS k JOIN inbox_versions v ON v.app = k.column1 AND v.owner = k.column2"
+    ") AS k"
 );
 
 shapes!(

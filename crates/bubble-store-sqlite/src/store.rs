@@ -154,6 +154,12 @@ impl SqliteStoreBuilder {
         let mut conn: SqliteConnection = base
             .clone()
             .create_if_missing(true)
+            .page_size(
+                std::env::var("PROBE_PAGE")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(4096),
+            )
             .journal_mode(SqliteJournalMode::Wal)
             .statement_cache_capacity(256)
             .pragma("cache_size", "-32768")
