@@ -14,6 +14,8 @@
 //!   answers the callers only after that transaction's COMMIT returned
 //!   (group commit: one fsync carries many messages, and an ack always
 //!   means durable).
+//! - `checkpoint`: folds the WAL into the main file in the background, so
+//!   no commit pays for a checkpoint.
 //! - `inbox`, `channel`, `groups`, `apps`: the SQL of each port, the
 //!   batched inbox append among it.
 //! - `rows`: binding and decoding rows, shared by those modules.
@@ -43,6 +45,7 @@ pub mod config;
 
 mod apps;
 mod channel;
+mod checkpoint;
 mod error;
 mod groups;
 mod inbox;

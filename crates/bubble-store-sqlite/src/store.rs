@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{map_err, writer_gone};
 use crate::writer::{self, AppendRequest, Counters, Request, WriteOp, Writer};
-use crate::{apps, channel, groups, inbox};
+use crate::{apps, channel, checkpoint, groups, inbox};
 
 /// The schema, oldest first. Embedded in the binary, so a server carries
 /// its migrations; sqlx records what ran in `_sqlx_migrations`, so opening
@@ -163,6 +163,13 @@ impl SqliteStoreBuilder {
             .journal_mode(SqliteJournalMode::Wal)
             .statement_cache_capacity(256)
             .pragma("cache_size", "-32768")
+            .pragma(
+                "wal_autocheckpoint",
+                checkpoint::WRITER_FALLBACK_PAGES.to_string(),
+            )
+            // After a checkpoint lets the WAL start over, a WAL that grew
+            // large under a burst is cut back to this size (64 MiB).
+            .pragma("journal_size_limit", "67108864")
             .connect()
             .await
             .map_err(cannot_open)?;
@@ -178,12 +185,22 @@ impl SqliteStoreBuilder {
             .min_connections(0)
             .acquire_timeout(config.busy_timeout())
             .connect_with(
-                base.create_if_missing(false)
+                base.clone()
+                    .create_if_missing(false)
                     .pragma("cache_size", "-8192")
                     .pragma("query_only", "ON"),
             )
             .await
             .map_err(cannot_open)?;
+
+        let checkpointer: SqliteConnection = base
+            .clone()
+            .create_if_missing(false)
+            .connect()
+            .await
+            .map_err(cannot_open)?;
+        let (stop_checkpoints, stop) = oneshot::channel();
+        let checkpoints = tokio::spawn(checkpoint::run(checkpointer, stop));
 
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel(config.queue_depth);
@@ -201,6 +218,7 @@ impl SqliteStoreBuilder {
             read,
             counters,
             writer: Mutex::new(Some(handle)),
+            checkpoints: Mutex::new(Some((stop_checkpoints, checkpoints))),
             path,
         })
     }
@@ -245,6 +263,7 @@ pub struct SqliteStore {
     read: SqlitePool,
     counters: Arc<Counters>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    checkpoints: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
     path: PathBuf,
 }
 
@@ -290,6 +309,10 @@ impl SqliteStore {
     /// the writer, in the background.
     pub async fn close(&self) {
         self.read.close().await;
+        if let Some((stop, handle)) = self.checkpoints.lock().await.take() {
+            let _ = stop.send(());
+            let _ = handle.await;
+        }
         let handle = self.writer.lock().await.take();
         if let Some(handle) = handle {
             let (stop, stopped) = oneshot::channel();

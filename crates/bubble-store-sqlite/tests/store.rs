@@ -406,3 +406,29 @@ async fn a_closed_store_answers_unavailable() {
         .expect_err("closed");
     assert_eq!(err.kind(), ErrorKind::Unavailable);
 }
+
+#[tokio::test]
+async fn the_wal_is_folded_into_the_file_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let store = open(&path).await;
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    for i in 0..200 {
+        store
+            .append(
+                &app(),
+                &direct_delivery("alice", "bob", &format!("{i}"), ""),
+            )
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing reached the main file while the store was open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
