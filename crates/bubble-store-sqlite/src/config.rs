@@ -59,6 +59,11 @@ pub struct SqliteConfig {
     /// How long a statement waits for a lock held by another process on the
     /// same file before failing with a retryable error, in milliseconds.
     pub busy_timeout_ms: u64,
+    /// The most the database may grow to, in MiB (0: no limit beyond the
+    /// disk). Past it, writes fail with a retryable "full" error while reads
+    /// go on, as they would on a full disk, but with room left for the rest
+    /// of the machine.
+    pub max_size_mb: u64,
 }
 
 impl Default for SqliteConfig {
@@ -70,6 +75,7 @@ impl Default for SqliteConfig {
             synchronous: Synchronous::Full,
             read_connections: 4,
             busy_timeout_ms: 5_000,
+            max_size_mb: 0,
         }
     }
 }
@@ -85,6 +91,7 @@ impl fmt::Debug for SqliteConfig {
             .field("synchronous", &self.synchronous)
             .field("read_connections", &self.read_connections)
             .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .field("max_size_mb", &self.max_size_mb)
             .finish()
     }
 }
@@ -142,6 +149,15 @@ impl SqliteConfig {
                 format!(
                     "must be 1 to 600000 (10 minutes), got {}",
                     self.busy_timeout_ms
+                ),
+            ));
+        }
+        if self.max_size_mb > 1 << 32 {
+            return Err(bad(
+                "max_size_mb",
+                format!(
+                    "must be 0 (no limit) up to 4294967296, got {}",
+                    self.max_size_mb
                 ),
             ));
         }

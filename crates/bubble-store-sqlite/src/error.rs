@@ -70,7 +70,7 @@ fn classify(code: i64) -> (ErrorKind, String) {
         ),
         SQLITE_FULL => (
             ErrorKind::Unavailable,
-            "the disk holding the SQLite database is full; free space and retry (nothing was written)",
+            "the SQLite database is full (its disk, or the max_size_mb limit); free space or raise the limit, then retry (nothing of this write was kept)",
         ),
         SQLITE_IOERR => (
             ErrorKind::Unavailable,
@@ -103,8 +103,7 @@ fn classify(code: i64) -> (ErrorKind, String) {
 }
 
 fn io_kind(io: &std::io::Error) -> (ErrorKind, String) {
-    // ENOSPC has no stable io::ErrorKind on every toolchain we support,
-    // so look at the raw code too.
+    // ENOSPC, whether or not the platform maps it to StorageFull.
     const ENOSPC: i32 = 28;
     if io.raw_os_error() == Some(ENOSPC) || io.kind() == std::io::ErrorKind::StorageFull {
         return (
@@ -158,6 +157,7 @@ mod tests {
         let (kind, msg) = classify(13);
         assert_eq!(kind, ErrorKind::Unavailable);
         assert!(msg.contains("disk"), "{msg}");
+        assert!(msg.contains("max_size_mb"), "{msg}");
         assert!(msg.contains("full"), "{msg}");
         let (kind, msg) = io_kind(&std::io::Error::from_raw_os_error(28));
         assert_eq!(kind, ErrorKind::Unavailable);

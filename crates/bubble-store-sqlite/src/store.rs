@@ -105,6 +105,12 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// The most the database may grow to, in MiB (0: no limit).
+    pub fn max_size_mb(mut self, mb: u64) -> Self {
+        self.config.max_size_mb = mb;
+        self
+    }
+
     /// How long to wait for another process's lock, in milliseconds.
     pub fn busy_timeout_ms(mut self, ms: u64) -> Self {
         self.config.busy_timeout_ms = ms;
@@ -151,15 +157,14 @@ impl SqliteStoreBuilder {
         // The writer: creates the file, turns WAL on (a lasting property of
         // the file), and keeps a bigger page cache since it touches every
         // index on each batch.
-        let mut conn: SqliteConnection = base
-            .clone()
+        let mut writer_options = base.clone();
+        if config.max_size_mb > 0 {
+            // In pages of the default 4 KiB.
+            writer_options =
+                writer_options.pragma("max_page_count", (config.max_size_mb * 256).to_string());
+        }
+        let mut conn: SqliteConnection = writer_options
             .create_if_missing(true)
-            .page_size(
-                std::env::var("PROBE_PAGE")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(4096),
-            )
             .journal_mode(SqliteJournalMode::Wal)
             .statement_cache_capacity(256)
             .pragma("cache_size", "-32768")

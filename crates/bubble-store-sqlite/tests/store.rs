@@ -302,6 +302,7 @@ async fn a_bad_setting_is_refused_naming_its_key() {
         (base().read_connections(0), "read_connections"),
         (base().queue_depth(10), "queue_depth"),
         (base().busy_timeout_ms(0), "busy_timeout_ms"),
+        (base().max_size_mb(u64::MAX), "max_size_mb"),
         (base().path(":memory:"), "path"),
         (base().path(""), "path"),
     ];
@@ -431,4 +432,39 @@ async fn the_wal_is_folded_into_the_file_in_the_background() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_full_database_refuses_writes_with_a_retryable_error_and_keeps_what_was_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::builder(SqliteConfig::new(dir.path().join("bubble.db")))
+        .max_size_mb(1)
+        .open()
+        .await
+        .unwrap();
+    let big = "x".repeat(60 * 1024);
+    let mut accepted = 0;
+    let err = loop {
+        match store
+            .append(&app(), &direct_delivery("alice", "bob", &big, ""))
+            .await
+        {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            accepted < 100,
+            "a 1 MiB database cannot take 100 messages of 60 KiB"
+        );
+    };
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("full"), "says why: {err}");
+    let bob = store.pull(&app(), &user("bob"), 0, 1000).await.unwrap();
+    assert_eq!(
+        bob.entries.len(),
+        accepted,
+        "every acknowledged message is there and the refused one left nothing"
+    );
+    assert!(store.stats().failed_batches >= 1);
 }
