@@ -152,7 +152,8 @@ impl SqliteStoreBuilder {
             })
             .foreign_keys(false)
             .pragma("temp_store", "memory")
-            .log_statements(tracing::log::LevelFilter::Trace);
+            // Batches are many statements each; logging them would drown the logs.
+            .disable_statement_logging();
 
         // The writer: creates the file, turns WAL on (a lasting property of
         // the file), and keeps a bigger page cache since it touches every
