@@ -1,0 +1,88 @@
+//! "SQLite append batch": durable 1:1 appends per second with many
+//! concurrent writers, the workload group commit exists for.
+//!
+//! Each writer is a task that sends one message after another, waiting for
+//! each ack (= COMMIT returned) like a gate connection does; every message
+//! carries a client message id, so the dedup lookup is on the path too.
+//!
+//! Run briefly with
+//! `cargo bench -p bubble-store-sqlite --bench append -- --warm-up-time 1 --measurement-time 5`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bubble_core::AppId;
+use bubble_core::ports::InboxStore;
+use bubble_core::testkit::direct_delivery;
+use bubble_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// `total` appends spread over `writers` tasks; the time they all took.
+async fn appends(store: Arc<SqliteStore>, writers: u64, total: u64) -> Duration {
+    let app = AppId::new("bench");
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let n = total / writers + u64::from(w < total % writers);
+        let store = store.clone();
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let from = format!("sender{w}");
+            let to = format!("receiver{w}");
+            for _ in 0..n {
+                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                let d = direct_delivery(&from, &to, "hello, this is a benchmark", &id.to_string());
+                store.append(&app, &d).await.expect("append");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer task");
+    }
+    start.elapsed()
+}
+
+fn append_batch(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("SQLite append batch");
+    group.throughput(Throughput::Elements(1));
+    group.sample_size(10);
+    let cases = [
+        ("64 writers, synchronous=FULL", 64, Synchronous::Full),
+        ("1024 writers, synchronous=FULL", 1024, Synchronous::Full),
+        ("64 writers, synchronous=NORMAL", 64, Synchronous::Normal),
+    ];
+    for (name, writers, sync) in cases {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = rt.block_on(async {
+            SqliteStore::builder(SqliteConfig::new(dir.path().join("bench.db")))
+                .synchronous(sync)
+                .open()
+                .await
+                .expect("open the store")
+        });
+        let store = Arc::new(store);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| rt.block_on(appends(store.clone(), writers, iters)))
+        });
+        let stats = store.stats();
+        eprintln!(
+            "{name}: {} writes in {} commits ({:.1} writes per commit)",
+            stats.writes,
+            stats.commits,
+            stats.writes as f64 / stats.commits.max(1) as f64
+        );
+        rt.block_on(store.close());
+    }
+    group.finish();
+}
+
+criterion_group!(benches, append_batch);
+criterion_main!(benches);

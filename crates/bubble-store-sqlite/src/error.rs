@@ -1,0 +1,178 @@
+//! The one place where SQLite's and sqlx's errors become core error kinds.
+
+use bubble_core::{Error, ErrorKind};
+
+// SQLite primary result codes (the low byte of an extended code).
+// https://www.sqlite.org/rescode.html
+const SQLITE_PERM: i64 = 3;
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+const SQLITE_NOMEM: i64 = 7;
+const SQLITE_READONLY: i64 = 8;
+const SQLITE_IOERR: i64 = 10;
+const SQLITE_CORRUPT: i64 = 11;
+const SQLITE_FULL: i64 = 13;
+const SQLITE_CANTOPEN: i64 = 14;
+const SQLITE_PROTOCOL: i64 = 15;
+const SQLITE_TOOBIG: i64 = 18;
+const SQLITE_CONSTRAINT: i64 = 19;
+const SQLITE_NOTADB: i64 = 26;
+// Extended codes of SQLITE_CONSTRAINT that mean "this key exists".
+const SQLITE_CONSTRAINT_PRIMARYKEY: i64 = 1555;
+const SQLITE_CONSTRAINT_UNIQUE: i64 = 2067;
+
+/// Converts a driver error into a core error whose kind says what the caller
+/// can do: retry (busy, locked, disk full, I/O), treat as a duplicate
+/// (unique key), or give up (corruption, bugs).
+pub(crate) fn map_err(e: sqlx::Error) -> Error {
+    let (kind, message) = match &e {
+        sqlx::Error::Database(db) => {
+            let code: i64 = db.code().and_then(|c| c.parse().ok()).unwrap_or(-1);
+            classify(code)
+        }
+        sqlx::Error::Io(io) => io_kind(io),
+        sqlx::Error::PoolTimedOut => (
+            ErrorKind::Unavailable,
+            "no SQLite read connection became free in time; the store is overloaded, retry later"
+                .to_owned(),
+        ),
+        sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => (
+            ErrorKind::Unavailable,
+            "the SQLite store is shut down".to_owned(),
+        ),
+        sqlx::Error::RowNotFound => (ErrorKind::NotFound, "no such row".to_owned()),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. } => (
+            ErrorKind::Internal,
+            "a stored SQLite row does not decode; the database may be from another program or corrupt"
+                .to_owned(),
+        ),
+        sqlx::Error::Configuration(_) => (
+            ErrorKind::InvalidInput,
+            "the SQLite connection settings are not valid".to_owned(),
+        ),
+        _ => (ErrorKind::Internal, "SQLite failed".to_owned()),
+    };
+    Error::new(kind, message).with_source(e)
+}
+
+/// Kind and advice for a SQLite (extended) result code.
+fn classify(code: i64) -> (ErrorKind, String) {
+    if code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY {
+        return (
+            ErrorKind::AlreadyExists,
+            "the key exists already".to_owned(),
+        );
+    }
+    let (kind, msg) = match code & 0xff {
+        SQLITE_BUSY | SQLITE_LOCKED => (
+            ErrorKind::Unavailable,
+            "the SQLite database is locked by another connection or process; retry later",
+        ),
+        SQLITE_FULL => (
+            ErrorKind::Unavailable,
+            "the SQLite database is full (its disk, or the max_size_mb limit); free space or raise the limit, then retry (nothing of this write was kept)",
+        ),
+        SQLITE_IOERR => (
+            ErrorKind::Unavailable,
+            "I/O error on the SQLite database file; check the disk (is it full or failing?) and retry",
+        ),
+        SQLITE_NOMEM => (
+            ErrorKind::Unavailable,
+            "SQLite ran out of memory; retry later",
+        ),
+        SQLITE_READONLY | SQLITE_PERM | SQLITE_CANTOPEN => (
+            ErrorKind::Unavailable,
+            "the SQLite database file cannot be opened for writing; check that its directory exists and is writable",
+        ),
+        SQLITE_CORRUPT | SQLITE_NOTADB => (
+            ErrorKind::Internal,
+            "the SQLite database file is corrupt or not a database; restore it from a backup",
+        ),
+        SQLITE_PROTOCOL => (
+            ErrorKind::Unavailable,
+            "SQLite's WAL lock protocol failed; retry",
+        ),
+        SQLITE_TOOBIG => (ErrorKind::TooLarge, "a value is larger than SQLite allows"),
+        SQLITE_CONSTRAINT => (
+            ErrorKind::InvalidInput,
+            "a stored value breaks a constraint of the schema",
+        ),
+        _ => (ErrorKind::Internal, "SQLite failed"),
+    };
+    (kind, msg.to_owned())
+}
+
+fn io_kind(io: &std::io::Error) -> (ErrorKind, String) {
+    // ENOSPC, whether or not the platform maps it to StorageFull.
+    const ENOSPC: i32 = 28;
+    if io.raw_os_error() == Some(ENOSPC) || io.kind() == std::io::ErrorKind::StorageFull {
+        return (
+            ErrorKind::Unavailable,
+            "the disk holding the SQLite database is full; free space and retry".to_owned(),
+        );
+    }
+    (
+        ErrorKind::Unavailable,
+        "I/O error on the SQLite database; check the disk and the path's permissions".to_owned(),
+    )
+}
+
+/// The error a caller gets when the writer could not be reached or
+/// stopped before answering.
+pub(crate) fn writer_gone() -> Error {
+    Error::unavailable(
+        "the SQLite writer has stopped (the store is closing or crashed); retry on a new store",
+    )
+}
+
+/// An error to hand to each caller of a failed batch (errors are not `Clone`).
+pub(crate) fn copy_for_caller(e: &Error) -> Error {
+    Error::new(e.kind(), format!("the batch this write was in failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_and_primary_key_violations_are_already_exists() {
+        assert_eq!(classify(2067).0, ErrorKind::AlreadyExists);
+        assert_eq!(classify(1555).0, ErrorKind::AlreadyExists);
+    }
+
+    #[test]
+    fn busy_and_locked_are_retryable() {
+        for code in [
+            5, 6, 517, /* BUSY_SNAPSHOT */
+            262, /* LOCKED_SHAREDCACHE */
+        ] {
+            let (kind, _) = classify(code);
+            assert_eq!(kind, ErrorKind::Unavailable, "code {code}");
+            assert!(kind.is_retryable());
+        }
+    }
+
+    #[test]
+    fn a_full_disk_is_retryable_and_says_so() {
+        let (kind, msg) = classify(13);
+        assert_eq!(kind, ErrorKind::Unavailable);
+        assert!(msg.contains("disk"), "{msg}");
+        assert!(msg.contains("max_size_mb"), "{msg}");
+        assert!(msg.contains("full"), "{msg}");
+        let (kind, msg) = io_kind(&std::io::Error::from_raw_os_error(28));
+        assert_eq!(kind, ErrorKind::Unavailable);
+        assert!(msg.contains("full"), "{msg}");
+    }
+
+    #[test]
+    fn io_errors_are_retryable() {
+        assert_eq!(classify(10).0, ErrorKind::Unavailable);
+        assert_eq!(classify(10 | (4 << 8)).0, ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn corruption_is_not_retryable() {
+        assert_eq!(classify(11).0, ErrorKind::Internal);
+        assert_eq!(classify(26).0, ErrorKind::Internal);
+    }
+}

@@ -1,0 +1,470 @@
+//! What the SQLite store promises beyond the ports: durability across
+//! restarts, group commit, idempotent migrations, and clear errors for bad
+//! settings and unusable paths.
+
+use std::sync::Arc;
+
+use bubble_core::ports::{AppendOutcome, InboxStore};
+use bubble_core::testkit::direct_delivery;
+use bubble_core::{AppId, ErrorKind, UserId};
+use bubble_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+
+fn app() -> AppId {
+    AppId::new("acme")
+}
+
+fn user(name: &str) -> UserId {
+    UserId::new(name)
+}
+
+async fn open(path: &std::path::Path) -> SqliteStore {
+    SqliteStore::open(path).await.expect("the store opens")
+}
+
+fn fresh_versions(outcome: AppendOutcome) -> Vec<u64> {
+    match outcome {
+        AppendOutcome::Appended(a) => a.iter().map(|a| a.version).collect(),
+        AppendOutcome::Duplicate(r) => panic!("expected a fresh append, got a duplicate of {r:?}"),
+    }
+}
+
+// ------------------------------------------------------------ durability
+
+#[tokio::test]
+async fn everything_acknowledged_is_there_after_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let store = open(&path).await;
+    let mut last = Vec::new();
+    for i in 0..5 {
+        let d = direct_delivery("alice", "bob", &format!("m{i}"), &format!("c{i}"));
+        last = fresh_versions(store.append(&app(), &d).await.unwrap());
+    }
+    store.close().await;
+    drop(store);
+
+    let store = open(&path).await;
+    let bob = store.pull(&app(), &user("bob"), 0, 100).await.unwrap();
+    let texts: Vec<&str> = bob
+        .entries
+        .iter()
+        .map(|e| e.content.as_text().unwrap())
+        .collect();
+    assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4"]);
+    assert_eq!(
+        store.last_version(&app(), &user("bob")).await.unwrap(),
+        last[1]
+    );
+    let unread = store.unread(&app(), &user("bob")).await.unwrap();
+    assert_eq!(unread[0].count, 5, "read status survives too");
+}
+
+#[tokio::test]
+async fn versions_keep_increasing_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let store = open(&path).await;
+    let before = fresh_versions(
+        store
+            .append(&app(), &direct_delivery("alice", "bob", "before", ""))
+            .await
+            .unwrap(),
+    );
+    store.close().await;
+    let store = open(&path).await;
+    let after = match store
+        .append(&app(), &direct_delivery("alice", "bob", "after", ""))
+        .await
+        .unwrap()
+    {
+        AppendOutcome::Appended(a) => a,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        after[0].version > before[0],
+        "alice's version space continues"
+    );
+    assert!(
+        after[1].version > before[1],
+        "bob's version space continues"
+    );
+    assert_eq!(
+        after[1].prev_version, before[1],
+        "prev_version links across the restart, so devices see no false gap"
+    );
+}
+
+#[tokio::test]
+async fn dedup_still_holds_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let store = open(&path).await;
+    let first = direct_delivery("alice", "bob", "once", "client-42");
+    let versions = fresh_versions(store.append(&app(), &first).await.unwrap());
+    store.close().await;
+
+    let store = open(&path).await;
+    let retry = direct_delivery("alice", "bob", "once", "client-42");
+    match store.append(&app(), &retry).await.unwrap() {
+        AppendOutcome::Duplicate(r) => {
+            assert_eq!(r.server_msg_id, first.entries[0].server_msg_id);
+            assert_eq!(r.version, versions[0]);
+            assert!(r.duplicate);
+        }
+        other => panic!("a retry after a restart must not be written again: {other:?}"),
+    }
+    let found = store
+        .find_sent(&app(), &user("alice"), "client-42")
+        .await
+        .unwrap();
+    assert_eq!(
+        found.map(|r| r.server_msg_id),
+        Some(first.entries[0].server_msg_id)
+    );
+    assert_eq!(
+        store
+            .pull(&app(), &user("bob"), 0, 10)
+            .await
+            .unwrap()
+            .entries
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_store_without_closing_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let store = open(&path).await;
+    store
+        .append(&app(), &direct_delivery("alice", "bob", "kept", ""))
+        .await
+        .unwrap();
+    drop(store);
+    let store = open(&path).await;
+    let bob = store.pull(&app(), &user("bob"), 0, 10).await.unwrap();
+    assert_eq!(bob.entries[0].content.as_text(), Some("kept"));
+}
+
+#[tokio::test]
+async fn an_ack_means_committed_another_connection_sees_it_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let writer = open(&path).await;
+    let other = open(&path).await;
+    for i in 0..3 {
+        writer
+            .append(
+                &app(),
+                &direct_delivery("alice", "bob", &format!("{i}"), ""),
+            )
+            .await
+            .unwrap();
+        let seen = other.pull(&app(), &user("bob"), 0, 10).await.unwrap();
+        assert_eq!(
+            seen.entries.len(),
+            i + 1,
+            "an acknowledged append is committed, not waiting in an open transaction"
+        );
+    }
+}
+
+// ---------------------------------------------------------- group commit
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_share_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir.path().join("bubble.db")).await);
+    let before = store.stats();
+    let appends = 200;
+    let mut tasks = Vec::new();
+    for i in 0..appends {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let d = direct_delivery(&format!("s{i}"), "hub", "hi", &format!("c{i}"));
+            store.append(&app(), &d).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        fresh_versions(t.await.unwrap());
+    }
+    let after = store.stats();
+    let commits = after.commits - before.commits;
+    assert_eq!(after.writes - before.writes, appends);
+    assert!(
+        commits * 4 <= appends,
+        "{appends} concurrent appends took {commits} commits; group commit should need far fewer"
+    );
+    let hub = store.pull(&app(), &user("hub"), 0, 1000).await.unwrap();
+    assert_eq!(
+        hub.entries.len() as u64,
+        appends,
+        "every append landed once"
+    );
+}
+
+#[tokio::test]
+async fn one_client_msg_id_twice_in_one_batch_is_written_once() {
+    // On a current-thread runtime the writer cannot run between the two
+    // sends below, so both land in one batch.
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("bubble.db")).await;
+    let before = store.stats().commits;
+    let first = direct_delivery("alice", "bob", "twice", "same");
+    let second = direct_delivery("alice", "bob", "twice", "same");
+    let acme = app();
+    let (a, b) = tokio::join!(store.append(&acme, &first), store.append(&acme, &second));
+    assert_eq!(
+        store.stats().commits - before,
+        1,
+        "both were in one transaction"
+    );
+    let versions = fresh_versions(a.unwrap());
+    match b.unwrap() {
+        AppendOutcome::Duplicate(r) => {
+            assert_eq!(
+                r.server_msg_id, first.entries[0].server_msg_id,
+                "the first's id"
+            );
+            assert_eq!(r.version, versions[0], "the first's version");
+            assert!(r.duplicate);
+        }
+        other => panic!("the second of a batch must answer the first's receipt: {other:?}"),
+    }
+    let bob = store.pull(&app(), &user("bob"), 0, 10).await.unwrap();
+    assert_eq!(bob.entries.len(), 1);
+}
+
+#[tokio::test]
+async fn a_lone_append_is_committed_without_waiting_for_company() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("bubble.db")).await;
+    let started = std::time::Instant::now();
+    store
+        .append(&app(), &direct_delivery("alice", "bob", "solo", ""))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the writer never sleeps to fill a batch"
+    );
+    assert_eq!(store.stats().commits, 1);
+}
+
+// ------------------------------------------------------------ migrations
+
+#[tokio::test]
+async fn migrations_run_once_however_often_the_file_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    for _ in 0..3 {
+        let store = open(&path).await;
+        store
+            .append(&app(), &direct_delivery("alice", "bob", "x", ""))
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let store = open(&path).await;
+    assert_eq!(
+        store
+            .pull(&app(), &user("bob"), 0, 10)
+            .await
+            .unwrap()
+            .entries
+            .len(),
+        3,
+        "reopening kept the data (no table was re-created)"
+    );
+    store.close().await;
+    let url = format!("sqlite://{}", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(applied, vec![1], "each migration is recorded once");
+    pool.close().await;
+}
+
+// ---------------------------------------------------------------- config
+
+#[tokio::test]
+async fn a_bad_setting_is_refused_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let base = || SqliteStore::builder(SqliteConfig::new(&path));
+    let cases = [
+        (base().max_batch(0), "max_batch"),
+        (base().max_batch(100_000), "max_batch"),
+        (base().read_connections(0), "read_connections"),
+        (base().queue_depth(10), "queue_depth"),
+        (base().busy_timeout_ms(0), "busy_timeout_ms"),
+        (base().max_size_mb(u64::MAX), "max_size_mb"),
+        (base().path(":memory:"), "path"),
+        (base().path(""), "path"),
+    ];
+    for (builder, key) in cases {
+        let err = builder.open().await.expect_err(key);
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{key}: {err}");
+        assert!(
+            err.to_string().contains(key),
+            "the error names `{key}`: {err}"
+        );
+    }
+    assert!(!path.exists(), "nothing is created for a refused config");
+}
+
+#[test]
+fn config_reads_from_serde_with_defaults_and_refuses_unknown_keys() {
+    let c: SqliteConfig =
+        serde_json::from_str(r#"{"path": "/data/im.db", "synchronous": "normal"}"#).unwrap();
+    assert_eq!(c.path, std::path::PathBuf::from("/data/im.db"));
+    assert_eq!(c.synchronous, Synchronous::Normal);
+    assert_eq!(c.max_batch, 256, "unset keys keep their defaults");
+    let err = serde_json::from_str::<SqliteConfig>(r#"{"path": "x.db", "max_bach": 5}"#)
+        .expect_err("a misspelled key");
+    assert!(err.to_string().contains("max_bach"), "{err}");
+    let err = serde_json::from_str::<SqliteConfig>(r#"{"synchronous": "sometimes"}"#)
+        .expect_err("an unknown durability");
+    assert!(err.to_string().contains("sometimes"), "{err}");
+}
+
+// ------------------------------------------------------------ bad paths
+
+#[tokio::test]
+async fn a_path_under_a_regular_file_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = SqliteStore::open(file.join("bubble.db"))
+        .await
+        .expect_err("a file cannot hold a directory");
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    let msg = err.to_string();
+    assert!(msg.contains("not-a-dir"), "names the directory: {msg}");
+    assert!(msg.contains("permissions"), "says what to check: {msg}");
+}
+
+#[tokio::test]
+async fn a_directory_in_place_of_the_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = SqliteStore::open(dir.path())
+        .await
+        .expect_err("a directory is not a database file");
+    let msg = err.to_string();
+    assert!(msg.contains("cannot open the SQLite database"), "{msg}");
+    assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+}
+
+#[tokio::test]
+async fn a_read_only_directory_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let writable = std::fs::write(locked.join("probe"), b"").is_ok();
+    let result = SqliteStore::open(locked.join("bubble.db")).await;
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    if writable {
+        // Root ignores directory permissions; the store must then simply work.
+        result.expect("a directory root can write to");
+    } else {
+        let err = result.expect_err("a read-only directory");
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.to_string().contains("writable"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_refused_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    let err = SqliteStore::open(&path)
+        .await
+        .expect_err("garbage is not a database");
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    assert!(err.to_string().contains("not a database"), "{err}");
+}
+
+#[tokio::test]
+async fn a_closed_store_answers_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("bubble.db")).await;
+    store.close().await;
+    let err = store
+        .append(&app(), &direct_delivery("alice", "bob", "late", ""))
+        .await
+        .expect_err("closed");
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    let err = store
+        .pull(&app(), &user("bob"), 0, 10)
+        .await
+        .expect_err("closed");
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+}
+
+#[tokio::test]
+async fn the_wal_is_folded_into_the_file_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let store = open(&path).await;
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    for i in 0..200 {
+        store
+            .append(
+                &app(),
+                &direct_delivery("alice", "bob", &format!("{i}"), ""),
+            )
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while size() <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing reached the main file while the store was open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_full_database_refuses_writes_with_a_retryable_error_and_keeps_what_was_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::builder(SqliteConfig::new(dir.path().join("bubble.db")))
+        .max_size_mb(1)
+        .open()
+        .await
+        .unwrap();
+    let big = "x".repeat(60 * 1024);
+    let mut accepted = 0;
+    let err = loop {
+        match store
+            .append(&app(), &direct_delivery("alice", "bob", &big, ""))
+            .await
+        {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            accepted < 100,
+            "a 1 MiB database cannot take 100 messages of 60 KiB"
+        );
+    };
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("full"), "says why: {err}");
+    let bob = store.pull(&app(), &user("bob"), 0, 1000).await.unwrap();
+    assert_eq!(
+        bob.entries.len(),
+        accepted,
+        "every acknowledged message is there and the refused one left nothing"
+    );
+    assert!(store.stats().failed_batches >= 1);
+}
