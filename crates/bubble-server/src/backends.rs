@@ -41,6 +41,7 @@ pub struct Backends {
 
 /// A store that wants an explicit close (flush, drain its writer).
 enum Closer {
+    Sqlite(Arc<bubble_store_sqlite::SqliteStore>),
     Mysql(bubble_store_mysql::MysqlStore),
 }
 
@@ -52,6 +53,7 @@ impl Backends {
                 "{key} = {kind:?} is not built into this server yet"
             ))
         };
+        let failed = |key: &str, e: bubble_core::Error| StartError::Backend(format!("{key}: {e}"));
         let mut closers = Vec::new();
         let (inbox, groups, channels, apps): Stores = match config.store.kind.as_str() {
             "memory" => (
@@ -60,6 +62,20 @@ impl Backends {
                 Arc::new(MemoryChannelLog::new()),
                 Arc::new(MemoryApps::new()),
             ),
+            "sqlite" => {
+                let path = if config.store.url.is_empty() {
+                    config.data_dir.join("bubble.db")
+                } else {
+                    std::path::PathBuf::from(&config.store.url)
+                };
+                let store = Arc::new(
+                    bubble_store_sqlite::SqliteStore::open(path)
+                        .await
+                        .map_err(|e| StartError::Backend(format!("store (sqlite): {e}")))?,
+                );
+                closers.push(Closer::Sqlite(store.clone()));
+                (store.clone(), store.clone(), store.clone(), store)
+            }
             "mysql" => {
                 let store = bubble_store_mysql::MysqlStore::connect(
                     bubble_store_mysql::MysqlConfig::new(config.store.url.clone()),
@@ -76,27 +92,54 @@ impl Backends {
             }
             other => return Err(unsupported("store.kind", other)),
         };
-        let failed = |key: &str, e: bubble_core::Error| StartError::Backend(format!("{key}: {e}"));
-        let redis = |key: &'static str, url: String| async move {
+        let redis = |key: &'static str, url: String, prefix: String| async move {
             bubble_store_redis::RedisBuilder::new()
                 .url(url)
+                .key_prefix(prefix)
                 .connect()
                 .await
                 .map_err(|e| failed(key, e))
         };
         let cache: Arc<dyn Cache> = match config.cache.kind.as_str() {
             "memory" => Arc::new(MemoryCache::new()),
-            "redis" => Arc::new(redis("cache.url", config.cache.url.clone()).await?),
+            "redis" => Arc::new(
+                redis(
+                    "cache.url",
+                    config.cache.url.clone(),
+                    config.cache.prefix.clone(),
+                )
+                .await?,
+            ),
             other => return Err(unsupported("cache.kind", other)),
         };
         let presence: Arc<dyn Presence> = match config.presence.kind.as_str() {
             "memory" => Arc::new(MemoryPresence::new()),
-            "redis" => Arc::new(redis("presence.url", config.presence.url.clone()).await?),
+            "redis" => Arc::new(
+                redis(
+                    "presence.url",
+                    config.presence.url.clone(),
+                    config.presence.prefix.clone(),
+                )
+                .await?,
+            ),
             other => return Err(unsupported("presence.kind", other)),
         };
         let search: Option<Arc<dyn SearchIndex>> = match config.search.kind.as_str() {
             "off" => None,
             "memory" => Some(Arc::new(MemorySearch::new())),
+            "tantivy" => {
+                let path = if config.search.url.is_empty() {
+                    config.data_dir.join("search")
+                } else {
+                    std::path::PathBuf::from(&config.search.url)
+                };
+                Some(Arc::new(
+                    bubble_search_tantivy::TantivySearch::open(
+                        bubble_search_tantivy::TantivyConfig::at(path),
+                    )
+                    .map_err(|e| failed("search (tantivy)", e))?,
+                ))
+            }
             "elasticsearch" => Some(Arc::new(
                 bubble_search_es::EsSearch::builder()
                     .urls(config.search.url.split(',').map(str::trim))
@@ -111,6 +154,7 @@ impl Backends {
             "etcd" => Arc::new(
                 bubble_discovery_etcd::EtcdDiscovery::builder()
                     .endpoints(config.discovery.endpoints.split(',').map(str::trim))
+                    .prefix(config.discovery.prefix.clone())
                     .connect()
                     .await
                     .map_err(|e| failed("discovery.endpoints", e))?,
@@ -154,6 +198,7 @@ impl Backends {
         }
         for closer in self.closers {
             match closer {
+                Closer::Sqlite(store) => store.close().await,
                 Closer::Mysql(store) => store.close().await,
             }
         }

@@ -201,6 +201,8 @@ pub struct CacheConfig {
     pub kind: String,
     /// For redis: `redis://host:6379`.
     pub url: String,
+    /// For redis: the prefix of every key (deployments sharing a Redis differ here).
+    pub prefix: String,
 }
 
 impl std::fmt::Debug for CacheConfig {
@@ -208,6 +210,7 @@ impl std::fmt::Debug for CacheConfig {
         f.debug_struct("CacheConfig")
             .field("kind", &self.kind)
             .field("url", &redact_url(&self.url))
+            .field("prefix", &self.prefix)
             .finish()
     }
 }
@@ -217,6 +220,7 @@ impl Default for CacheConfig {
         CacheConfig {
             kind: "memory".into(),
             url: String::new(),
+            prefix: "bubble".into(),
         }
     }
 }
@@ -230,6 +234,8 @@ pub struct PresenceConfig {
     pub kind: String,
     /// For redis: `redis://host:6379`.
     pub url: String,
+    /// For redis: the prefix of every key.
+    pub prefix: String,
 }
 
 impl std::fmt::Debug for PresenceConfig {
@@ -237,6 +243,7 @@ impl std::fmt::Debug for PresenceConfig {
         f.debug_struct("PresenceConfig")
             .field("kind", &self.kind)
             .field("url", &redact_url(&self.url))
+            .field("prefix", &self.prefix)
             .finish()
     }
 }
@@ -246,6 +253,7 @@ impl Default for PresenceConfig {
         PresenceConfig {
             kind: "memory".into(),
             url: String::new(),
+            prefix: "bubble".into(),
         }
     }
 }
@@ -280,6 +288,8 @@ pub struct DiscoveryConfig {
     pub kind: String,
     /// For etcd: comma-separated endpoints.
     pub endpoints: String,
+    /// For etcd: the key prefix (clusters sharing an etcd differ here).
+    pub prefix: String,
 }
 
 impl Default for DiscoveryConfig {
@@ -287,6 +297,7 @@ impl Default for DiscoveryConfig {
         DiscoveryConfig {
             kind: "static".into(),
             endpoints: String::new(),
+            prefix: "/bubble".into(),
         }
     }
 }
@@ -386,12 +397,15 @@ impl Config {
                 "store_url" => self.store.url = value,
                 "cache_kind" => self.cache.kind = value,
                 "cache_url" => self.cache.url = value,
+                "cache_prefix" => self.cache.prefix = value,
                 "presence_kind" => self.presence.kind = value,
                 "presence_url" => self.presence.url = value,
+                "presence_prefix" => self.presence.prefix = value,
                 "search_kind" => self.search.kind = value,
                 "search_url" => self.search.url = value,
                 "discovery_kind" => self.discovery.kind = value,
                 "discovery_endpoints" => self.discovery.endpoints = value,
+                "discovery_prefix" => self.discovery.prefix = value,
                 // Variables for other tools (e.g. BUBBLE_ES_URL for tests) are not ours.
                 _ => {}
             }

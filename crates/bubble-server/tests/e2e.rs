@@ -1,6 +1,7 @@
 //! End to end: the real server binary, real sockets, the Rust client SDK.
-//! Each test starts its own server (on the backends `BUBBLE_E2E_BACKENDS`
-//! names: the embedded default unless set to `memory` or `scale-out`).
+//! Each test starts its own server, on the backends `BUBBLE_E2E_BACKENDS`
+//! names: the embedded default (SQLite + tantivy) unless it is `memory` or
+//! `scale-out` (MariaDB + Redis + etcd).
 
 mod support;
 
@@ -12,20 +13,13 @@ use bubble_proto::pb;
 use serde_json::json;
 use support::*;
 
-fn backends() -> Vec<(String, String)> {
-    match std::env::var("BUBBLE_E2E_BACKENDS").as_deref() {
-        Ok("embedded") => Vec::new(),
-        _ => memory_backends(),
-    }
-}
-
 fn to(user: &str) -> Conversation {
     Conversation::direct(&UserId::new(user))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_to_one_over_tcp_reaches_a_client_on_websocket() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (alice, _alice_events) = server.client("alice", "laptop", false).await;
     let (_bob, mut bob_events) = server.client("bob", "browser", true).await;
     let ack = alice
@@ -40,7 +34,7 @@ async fn one_to_one_over_tcp_reaches_a_client_on_websocket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_user_syncs_everything_in_order_when_coming_online() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (alice, _e) = server.client("alice", "phone", false).await;
     for i in 0..30 {
         alice
@@ -60,7 +54,7 @@ async fn an_offline_user_syncs_everything_in_order_when_coming_online() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_of_one_user_see_everything_and_each_others_sends() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (alice, _a) = server.client("alice", "phone", false).await;
     let (bob_phone, mut phone_events) = server.client("bob", "phone", false).await;
     let (_bob_laptop, mut laptop_events) = server.client("bob", "laptop", true).await;
@@ -87,7 +81,7 @@ async fn two_devices_of_one_user_see_everything_and_each_others_sends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_normal_group_message_reaches_every_member() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (ann, _a) = server.client("ann", "phone", false).await;
     let (_bo, mut bo_events) = server.client("bo", "phone", false).await;
     let (_cy, mut cy_events) = server.client("cy", "phone", true).await;
@@ -114,7 +108,7 @@ async fn a_normal_group_message_reaches_every_member() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_super_group_of_a_thousand_members_is_read_by_seq() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let members: Vec<String> = (0..999).map(|i| format!("m{i:03}")).collect();
     let group = server
         .admin(
@@ -160,7 +154,7 @@ async fn a_super_group_of_a_thousand_members_is_read_by_seq() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_send_is_stored_once_and_answered_with_the_original_ack() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (alice, _a) = server.client("alice", "phone", false).await;
     let (bob, _b) = server.client("bob", "phone", false).await;
     let first = alice
@@ -179,7 +173,7 @@ async fn a_retried_send_is_stored_once_and_answered_with_the_original_ack() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mark_read_clears_unread_counts_and_sends_a_receipt() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (alice, mut alice_events) = server.client("alice", "phone", false).await;
     let (bob, mut bob_events) = server.client("bob", "phone", false).await;
     for i in 0..3 {
@@ -206,7 +200,7 @@ async fn mark_read_clears_unread_counts_and_sends_a_receipt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recall_reaches_the_receiver() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (alice, _a) = server.client("alice", "phone", false).await;
     let (_bob, mut bob_events) = server.client("bob", "phone", false).await;
     let ack = alice.send(to("bob"), Content::text("oops")).await.unwrap();
@@ -218,7 +212,7 @@ async fn a_recall_reaches_the_receiver() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_pushes_reach_a_user_and_the_whole_app() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (_bob, mut bob_events) = server.client("bob", "phone", false).await;
     server
         .admin(
@@ -247,7 +241,7 @@ async fn system_pushes_reach_a_user_and_the_whole_app() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_finds_a_chinese_message() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (alice, _a) = server.client("alice", "phone", false).await;
     let (bob, _b) = server.client("bob", "phone", false).await;
     alice
@@ -288,7 +282,7 @@ async fn search_finds_a_chinese_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_frames_and_bad_handshakes_close_only_that_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (alice, _a) = server.client("alice", "phone", false).await;
     // Garbage instead of a frame: one error frame, then the close.
     let mut raw = tokio::net::TcpStream::connect(&server.tcp).await.unwrap();
@@ -336,7 +330,7 @@ async fn malformed_frames_and_bad_handshakes_close_only_that_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_selector_hands_out_a_gate_and_metrics_count_messages() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let gate = bubble_client::transport::select_gate(&server.http)
         .await
         .unwrap();
@@ -365,7 +359,7 @@ async fn the_selector_hands_out_a_gate_and_metrics_count_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_refuses_callers_without_the_secret() {
-    let server = Server::start(backends());
+    let (server, _db) = start_server().await;
     let (status, body) = bubble_client::transport::http_request(
         &server.http,
         "POST",
@@ -377,4 +371,156 @@ async fn the_admin_api_refuses_callers_without_the_secret() {
     .unwrap();
     assert_eq!(status, 401);
     assert!(String::from_utf8_lossy(&body).contains("admin secret"));
+}
+
+fn durable_backends() -> bool {
+    if std::env::var("BUBBLE_E2E_BACKENDS").as_deref() == Ok("memory") {
+        eprintln!("SKIPPED: the memory backends keep nothing across a restart");
+        return false;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_keeps_history_versions_and_search() {
+    if !durable_backends() {
+        return;
+    }
+    let (mut server, _db) = start_server().await;
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    let mut acks = Vec::new();
+    for i in 0..20 {
+        acks.push(
+            alice
+                .send(
+                    to("bob"),
+                    Content::text(format!("before restart {i} 重启前")),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    alice.close();
+    server.stop();
+    server.restart();
+
+    let (bob, mut bob_events) = server.client("bob", "phone", false).await;
+    let got = entries(&mut bob_events, 20).await;
+    let ids: Vec<_> = got.iter().map(|e| e.server_msg_id).collect();
+    assert_eq!(
+        ids,
+        acks.iter().map(|a| a.server_msg_id).collect::<Vec<_>>(),
+        "every acknowledged message, in order"
+    );
+    let (alice, _a) = server.client("alice", "laptop", false).await;
+    let after = alice
+        .send(to("bob"), Content::text("after restart"))
+        .await
+        .unwrap();
+    assert!(
+        after.version > acks.last().unwrap().version,
+        "versions continue after a restart"
+    );
+    let mut found = 0;
+    for _ in 0..50 {
+        found = bob
+            .search(pb::SearchRequest {
+                words: "重启".into(),
+                limit: 50,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .total;
+        if found == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found, 20, "the search index survived the restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_loses_nothing_it_acknowledged() {
+    if !durable_backends() {
+        return;
+    }
+    let (mut server, _db) = start_server().await;
+    let mut senders = Vec::new();
+    for s in 0..4 {
+        let mut config = server.config(&format!("sender{s}"), "phone", false).await;
+        config.send_retry_for = Duration::ZERO; // stop at the first failure: the server is gone
+        config.request_timeout = Duration::from_secs(2);
+        let (client, _events) = bubble_client::Client::connect(config).await.unwrap();
+        senders.push(tokio::spawn(async move {
+            let _events = _events;
+            let mut acked = Vec::new();
+            for i in 0..10_000 {
+                match client
+                    .send(
+                        to("inbox-owner"),
+                        Content::text(format!("s{s} n{i} 崩溃测试")),
+                    )
+                    .await
+                {
+                    Ok(ack) => acked.push(ack.server_msg_id),
+                    Err(_) => break, // the server died under us
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.crash();
+    let mut acked = Vec::new();
+    for s in senders {
+        acked.extend(s.await.unwrap());
+    }
+    assert!(
+        !acked.is_empty(),
+        "some messages were acknowledged before the crash"
+    );
+    server.restart();
+    let (owner, _e) = server.client("inbox-owner", "phone", false).await;
+    let mut stored = std::collections::HashSet::new();
+    let mut after = 0;
+    loop {
+        let (page, has_more, _) = owner.sync(after, 500).await.unwrap();
+        for e in &page {
+            stored.insert(e.server_msg_id);
+            after = e.version;
+        }
+        if !has_more {
+            break;
+        }
+    }
+    let lost: Vec<_> = acked.iter().filter(|id| !stored.contains(id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged messages lost after kill -9",
+        lost.len(),
+        acked.len()
+    );
+    // What was acknowledged but not yet indexed is indexed after the restart.
+    let mut total = 0;
+    for _ in 0..100 {
+        total = owner
+            .search(pb::SearchRequest {
+                words: "崩溃测试".into(),
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .total;
+        if total >= acked.len() as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        total >= acked.len() as u64,
+        "indexed {total} of {} acknowledged",
+        acked.len()
+    );
 }

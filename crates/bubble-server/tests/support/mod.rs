@@ -44,6 +44,57 @@ pub fn memory_backends() -> Vec<(String, String)> {
     ]
 }
 
+/// Starts a server on the backends `BUBBLE_E2E_BACKENDS` names: the
+/// embedded default (SQLite + tantivy) unless it says `memory`, or
+/// `scale-out` (a fresh MariaDB database, Redis, etcd, each test in its own
+/// key prefix). Keep the returned guard alive as long as the server.
+pub async fn start_server() -> (Server, Option<bubble_store_mysql::testing::TestDb>) {
+    match std::env::var("BUBBLE_E2E_BACKENDS").as_deref() {
+        Ok("memory") => (Server::start(memory_backends()), None),
+        Ok("scale-out") => {
+            let db = bubble_store_mysql::testing::TestDb::create().await;
+            let unique = format!(
+                "e2e{:x}",
+                std::process::id() as u64 * 1_000_003 + rand_suffix()
+            );
+            let env = vec![
+                ("BUBBLE_STORE_KIND".into(), "mysql".into()),
+                ("BUBBLE_STORE_URL".into(), db.url().to_owned()),
+                ("BUBBLE_CACHE_KIND".into(), "redis".into()),
+                ("BUBBLE_CACHE_URL".into(), "redis://127.0.0.1:6379".into()),
+                ("BUBBLE_CACHE_PREFIX".into(), unique.clone()),
+                ("BUBBLE_PRESENCE_KIND".into(), "redis".into()),
+                (
+                    "BUBBLE_PRESENCE_URL".into(),
+                    "redis://127.0.0.1:6379".into(),
+                ),
+                ("BUBBLE_PRESENCE_PREFIX".into(), unique.clone()),
+                ("BUBBLE_DISCOVERY_KIND".into(), "etcd".into()),
+                (
+                    "BUBBLE_DISCOVERY_ENDPOINTS".into(),
+                    "http://127.0.0.1:2379".into(),
+                ),
+                ("BUBBLE_DISCOVERY_PREFIX".into(), format!("/{unique}")),
+                ("BUBBLE_NODE_ID".into(), unique),
+            ];
+            (Server::start(env), Some(db))
+        }
+        _ => (Server::start(Vec::new()), None),
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish() >> 16
+}
+
 impl Server {
     /// Starts a server in a fresh data directory with `env` overrides.
     pub fn start(env: Vec<(String, String)>) -> Server {
