@@ -524,3 +524,124 @@ async fn a_killed_server_loses_nothing_it_acknowledged() {
         acked.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_device_app_kicks_the_older_session() {
+    let (server, _db) = start_server().await;
+    server
+        .admin(
+            "POST",
+            "/v1/admin/apps",
+            Some(json!({"id": "bank", "settings": {"login_policy": "single"}})),
+        )
+        .await;
+    let token = |user: &'static str| {
+        let server = &server;
+        async move {
+            server
+                .admin(
+                    "POST",
+                    "/v1/admin/apps/bank/tokens",
+                    Some(json!({"user": user})),
+                )
+                .await["token"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let mut first = server.config("teller", "desk-1", false).await;
+    first.app = "bank".into();
+    first.token = token("teller").await;
+    let (_old, mut old_events) = bubble_client::Client::connect(first.clone()).await.unwrap();
+    assert!(matches!(
+        next_event(&mut old_events).await,
+        Event::Connected { .. }
+    ));
+    let mut second = first.clone();
+    second.device = "desk-2".into();
+    let (new, _new_events) = bubble_client::Client::connect(second).await.unwrap();
+    loop {
+        match next_event(&mut old_events).await {
+            Event::Kicked { reason } => {
+                assert!(reason.contains("desk-2"), "{reason}");
+                break;
+            }
+            Event::Connected { .. } => panic!("a kicked client must not reconnect by itself"),
+            _ => {}
+        }
+    }
+    new.ping().await.expect("the new session works");
+}
+
+/// A TCP proxy whose connections can be cut, to drop a client's connection
+/// without touching the server.
+async fn cuttable_proxy(target: String) -> (String, tokio::sync::watch::Sender<u32>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (cut_tx, cut_rx) = tokio::sync::watch::channel(0u32);
+    tokio::spawn(async move {
+        loop {
+            let (mut inbound, _) = listener.accept().await.unwrap();
+            let target = target.clone();
+            let mut cut = cut_rx.clone();
+            cut.borrow_and_update();
+            tokio::spawn(async move {
+                let mut outbound = tokio::net::TcpStream::connect(target).await.unwrap();
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = cut.changed() => {}
+                }
+            });
+        }
+    });
+    (addr, cut_tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_client_resumes_its_session_and_catches_up() {
+    let (server, _db) = start_server().await;
+    let (proxy, cut) = cuttable_proxy(server.tcp.clone()).await;
+    let mut config = server.config("bob", "phone", false).await;
+    config.endpoint = bubble_client::Endpoint::Tcp(proxy);
+    config.reconnect_min = Duration::from_millis(300);
+    let (_bob, mut bob_events) = bubble_client::Client::connect(config).await.unwrap();
+    assert_eq!(
+        next_event(&mut bob_events).await,
+        Event::Connected { resumed: false }
+    );
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    alice
+        .send(to("bob"), Content::text("before the cut"))
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(&entries(&mut bob_events, 1).await),
+        vec!["before the cut"]
+    );
+
+    cut.send_modify(|n| *n += 1);
+    // Sent while bob's connection is down: he must get them after resuming.
+    for i in 0..5 {
+        alice
+            .send(to("bob"), Content::text(format!("while away {i}")))
+            .await
+            .unwrap();
+    }
+    let mut resumed = false;
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        match next_event(&mut bob_events).await {
+            Event::Connected { resumed: r } => resumed = r,
+            Event::Entry(e) => got.push(e),
+            _ => {}
+        }
+    }
+    assert!(resumed, "the reconnect used the resumption ticket (no RSA)");
+    assert_eq!(
+        texts(&got),
+        (0..5)
+            .map(|i| format!("while away {i}"))
+            .collect::<Vec<_>>()
+    );
+}
