@@ -541,6 +541,11 @@ impl Engine {
                 nodes.push(r.node);
             }
         }
+        tracing::debug!(
+            users = users.len(),
+            nodes = nodes_of.len(),
+            "routing pushes"
+        );
         let mut by_node: HashMap<NodeId, Vec<Push>> = HashMap::new();
         for o in outgoing {
             let Some(nodes) = nodes_of.get(&o.user) else {

@@ -52,6 +52,8 @@ pub struct Config {
     pub search: SearchConfig,
     /// Node membership.
     pub discovery: DiscoveryConfig,
+    /// Node-to-node pushes.
+    pub cluster: ClusterConfig,
     /// A development app created on first start so the server is usable at once.
     pub dev_app: Option<String>,
 }
@@ -68,6 +70,7 @@ impl Default for Config {
             presence: PresenceConfig::default(),
             search: SearchConfig::default(),
             discovery: DiscoveryConfig::default(),
+            cluster: ClusterConfig::default(),
             dev_app: Some("demo".into()),
         }
     }
@@ -302,6 +305,19 @@ impl Default for DiscoveryConfig {
     }
 }
 
+/// Node-to-node pushes (gRPC).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ClusterConfig {
+    /// Where this node listens for pushes from its peers ("" = a single node).
+    /// Needs shared presence (`presence.kind = "redis"`) and discovery
+    /// (`discovery.kind = "etcd"`).
+    pub rpc: String,
+    /// The address peers are told to use (defaults to `rpc`).
+    pub public_rpc: Option<String>,
+}
+
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
@@ -406,6 +422,8 @@ impl Config {
                 "discovery_kind" => self.discovery.kind = value,
                 "discovery_endpoints" => self.discovery.endpoints = value,
                 "discovery_prefix" => self.discovery.prefix = value,
+                "cluster_rpc" => self.cluster.rpc = value,
+                "cluster_public_rpc" => self.cluster.public_rpc = Some(value),
                 // Variables for other tools (e.g. BUBBLE_ES_URL for tests) are not ours.
                 _ => {}
             }
@@ -429,6 +447,27 @@ impl Config {
         addr("gate.tcp", &self.gate.tcp)?;
         addr("gate.ws", &self.gate.ws)?;
         addr("http.addr", &self.http.addr)?;
+        addr("cluster.rpc", &self.cluster.rpc)?;
+        if !self.cluster.rpc.is_empty() {
+            if self.presence.kind != "redis" {
+                return Err(ConfigError::new(
+                    "presence.kind",
+                    "a cluster (cluster.rpc set) needs presence shared by every node: use \"redis\"",
+                ));
+            }
+            if matches!(self.search.kind.as_str(), "tantivy" | "memory") {
+                return Err(ConfigError::new(
+                    "search.kind",
+                    "a cluster needs one index every node writes and reads: use \"elasticsearch\" (or \"off\")",
+                ));
+            }
+            if self.discovery.kind != "etcd" {
+                return Err(ConfigError::new(
+                    "discovery.kind",
+                    "a cluster (cluster.rpc set) needs nodes to find each other: use \"etcd\"",
+                ));
+            }
+        }
         if self.gate.tcp.is_empty() && self.gate.ws.is_empty() {
             return Err(ConfigError::new(
                 "gate.tcp",
@@ -579,6 +618,17 @@ mod tests {
             .apply_env([("BUBBLE_GATE_PUSH_QUEUE".to_string(), "many".to_string())])
             .unwrap_err();
         assert_eq!(err.key, "gate.push_queue");
+    }
+
+    #[test]
+    fn a_cluster_needs_shared_presence_and_discovery() {
+        let c = Config::from_toml("[cluster]\nrpc = \"127.0.0.1:7790\"\n").unwrap();
+        assert_eq!(c.validate().unwrap_err().key, "presence.kind");
+        let c = Config::from_toml(
+            "[cluster]\nrpc = \"127.0.0.1:7790\"\n[presence]\nkind = \"redis\"\nurl = \"redis://x\"\n[search]\nkind = \"off\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.validate().unwrap_err().key, "discovery.kind");
     }
 
     #[test]

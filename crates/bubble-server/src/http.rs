@@ -374,14 +374,19 @@ async fn system_push(
             )));
         }
     };
+    // App-wide notices reach every gate; the others follow the routes.
+    let mut nodes: Vec<NodeId> = s
+        .discovery
+        .list("gate")
+        .await
+        .map(|list| list.into_iter().map(|n| n.id).collect())
+        .unwrap_or_default();
+    if !nodes.contains(&s.node) {
+        nodes.push(s.node.clone());
+    }
     let receipt = s
         .engine
-        .system_push(
-            &AppId::new(&app),
-            target,
-            Content::text(body.text),
-            std::slice::from_ref(&s.node),
-        )
+        .system_push(&AppId::new(&app), target, Content::text(body.text), &nodes)
         .await?;
     Ok(Json(json!({
         "server_msg_id": receipt.server_msg_id.to_hex(),

@@ -6,6 +6,7 @@
 //! - [`backends`]: builds the ports the config names (SQLite, MySQL, Redis…).
 //! - [`gate`]: TCP and WebSocket client connections.
 //! - [`http`]: selector, admin API, metrics.
+//! - [`cluster`]: node-to-node pushes over gRPC.
 //! - [`metrics`]: Prometheus counters and histograms.
 //!
 //! [`start`] binds everything and returns a [`RunningServer`];
@@ -13,6 +14,7 @@
 //! indexer's last pass and closes the stores.
 
 pub mod backends;
+pub mod cluster;
 pub mod config;
 pub mod gate;
 pub mod http;
@@ -207,8 +209,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let ws_addr = ws.as_ref().and_then(|l| l.local_addr().ok());
     let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
 
+    let rpc = bind("cluster.rpc", &config.cluster.rpc).await?;
+    let rpc_addr = rpc.as_ref().and_then(|l| l.local_addr().ok());
+
     let backends = backends::Backends::connect(&config).await?;
-    let engine = backends.engine_builder(&config).build()?;
+    let mut builder = backends.engine_builder(&config);
+    if rpc.is_some() {
+        builder = builder.bus(Arc::new(cluster::GrpcBus::new(
+            NodeId::new(&config.node_id),
+            backends.discovery.clone(),
+            "gate",
+        )));
+    }
+    let engine = builder.build()?;
     let tokens = Arc::new(TokenAuthenticator::new());
     for app in engine_apps(&backends).await? {
         tokens.set_secret(&app.id, &app.secret)?;
@@ -270,7 +283,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         role: "gate".into(),
         tcp_addr: public_tcp,
         ws_addr: public_ws,
-        rpc_addr: None,
+        rpc_addr: config
+            .cluster
+            .public_rpc
+            .clone()
+            .or_else(|| rpc_addr.map(|a| a.to_string())),
         load: 0,
     };
     let lease = discovery.register(&node, Duration::from_secs(10)).await?;
@@ -302,6 +319,22 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let engine = engine.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move { engine.run_indexer(shutdown.cancelled_owned()).await });
+    }
+    if let Some(listener) = rpc {
+        let service = cluster::ClusterService::new(engine.hub()).into_server();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let served = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(listener),
+                    shutdown.cancelled_owned(),
+                )
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "cluster listener stopped");
+            }
+        });
     }
     if let Some(listener) = tcp {
         tasks.spawn(gate::transport::run_tcp(gate.clone(), listener));

@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("BUBBLE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
     let mut args = std::env::args().skip(1);
     let mut path: Option<PathBuf> = None;

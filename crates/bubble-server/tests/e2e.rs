@@ -645,3 +645,37 @@ async fn a_dropped_client_resumes_its_session_and_catches_up() {
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_crosses_nodes_to_wherever_the_receiver_is_connected() {
+    let Some((nodes, _db)) = start_cluster(2).await else {
+        return;
+    };
+    let (alice, _a) = nodes[0].client("alice", "phone", false).await;
+    let (_bob, mut bob_events) = nodes[1].client("bob", "phone", true).await;
+    let ack = alice
+        .send(to("bob"), Content::text("from node one to node two"))
+        .await
+        .unwrap();
+    let got = entries(&mut bob_events, 1).await;
+    assert_eq!(got[0].server_msg_id, ack.server_msg_id);
+    // An app-wide notice sent through node one reaches bob on node two.
+    nodes[0]
+        .admin(
+            "POST",
+            "/v1/admin/apps/demo/push",
+            Some(json!({"target": "app", "text": "cluster-wide"})),
+        )
+        .await;
+    loop {
+        if let Event::Broadcast(e) = next_event(&mut bob_events).await {
+            assert_eq!(e.content.as_text(), Some("cluster-wide"));
+            break;
+        }
+    }
+    // The selector, asked on either node, knows both gates.
+    let gates = bubble_client::transport::http_get(&nodes[1].http, "/v1/gate")
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&gates).contains("\"node\""));
+}

@@ -54,7 +54,7 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
     gate.metrics.connections.fetch_add(1, Ordering::Relaxed);
     let _gauge = ConnectionGauge(gate.metrics.clone());
 
-    let Some(established) = handshake(&gate, conn.as_mut(), peer).await else {
+    let Some((established, seq)) = handshake(&gate, conn.as_mut(), peer).await else {
         gate.metrics
             .handshakes_failed
             .fetch_add(1, Ordering::Relaxed);
@@ -66,6 +66,8 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
         user: UserId::new(&info.user),
         expires_at: info.identity_expires_at_ms as i64,
     };
+    // Register before answering: once the client holds the answer, its
+    // session is live (routes, login policy), so nothing races it.
     let (session, queue) = match gate
         .engine
         .connect(&identity, &DeviceId::new(&info.device_id), &info.platform)
@@ -74,14 +76,22 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(%peer, error = %e, "session registration failed");
-            let (mut sealer, _) = established.channel.split();
-            if let Ok(f) = sealer.seal(&super::dispatch::error_frame(0, &e)) {
-                let _ = conn.write_frame(f).await;
-                let _ = conn.flush().await;
-            }
+            let _ = conn
+                .write_frame(super::dispatch::error_frame(seq, &e))
+                .await;
+            let _ = conn.flush().await;
             return;
         }
     };
+    if conn
+        .write_frame(established.answer_frame(seq))
+        .await
+        .is_err()
+        || conn.flush().await.is_err()
+    {
+        let _ = gate.engine.disconnect(&session).await;
+        return;
+    }
     tracing::debug!(%peer, app = %session.app, user = %session.user, device = %session.device, "session open");
     run_session(&gate, conn, established, &session, queue).await;
     if let Err(e) = gate.engine.disconnect(&session).await {
@@ -89,12 +99,13 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
     }
 }
 
-/// Runs the handshake; on failure sends one error frame and returns `None`.
+/// Runs the handshake up to (not including) the answer; on failure sends
+/// one error frame and returns `None`. The hello's seq comes back with it.
 async fn handshake(
     gate: &Gate,
     conn: &mut dyn FrameConnection,
     peer: SocketAddr,
-) -> Option<Established> {
+) -> Option<(Established, u32)> {
     let deadline = tokio::time::Instant::now() + gate.limits.handshake_timeout;
     let first = tokio::select! {
         read = tokio::time::timeout_at(deadline, conn.read_frame()) => read,
@@ -134,15 +145,7 @@ async fn handshake(
             } else {
                 gate.metrics.handshakes_full.fetch_add(1, Ordering::Relaxed);
             }
-            if conn
-                .write_frame(established.answer_frame(seq))
-                .await
-                .is_err()
-                || conn.flush().await.is_err()
-            {
-                return None;
-            }
-            Some(established)
+            Some((established, seq))
         }
         Err(answer) => {
             let _ = conn.write_frame(answer).await;

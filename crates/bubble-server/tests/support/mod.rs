@@ -83,6 +83,48 @@ pub async fn start_server() -> (Server, Option<bubble_store_mysql::testing::Test
     }
 }
 
+/// Two or more nodes of one cluster on MariaDB + Redis + etcd, pushing to
+/// each other over gRPC. `None` unless `BUBBLE_E2E_BACKENDS=scale-out`.
+pub async fn start_cluster(
+    nodes: usize,
+) -> Option<(Vec<Server>, bubble_store_mysql::testing::TestDb)> {
+    if std::env::var("BUBBLE_E2E_BACKENDS").as_deref() != Ok("scale-out") {
+        eprintln!(
+            "SKIPPED: the cluster test runs with BUBBLE_E2E_BACKENDS=scale-out (MariaDB + Redis + etcd)"
+        );
+        return None;
+    }
+    let db = bubble_store_mysql::testing::TestDb::create().await;
+    let unique = format!("cl{:x}", rand_suffix());
+    let mut servers = Vec::new();
+    for n in 0..nodes {
+        let env = vec![
+            ("BUBBLE_STORE_KIND".into(), "mysql".into()),
+            ("BUBBLE_STORE_URL".into(), db.url().to_owned()),
+            ("BUBBLE_CACHE_KIND".into(), "redis".into()),
+            ("BUBBLE_CACHE_URL".into(), "redis://127.0.0.1:6379".into()),
+            ("BUBBLE_CACHE_PREFIX".into(), unique.clone()),
+            ("BUBBLE_PRESENCE_KIND".into(), "redis".into()),
+            (
+                "BUBBLE_PRESENCE_URL".into(),
+                "redis://127.0.0.1:6379".into(),
+            ),
+            ("BUBBLE_PRESENCE_PREFIX".into(), unique.clone()),
+            ("BUBBLE_DISCOVERY_KIND".into(), "etcd".into()),
+            (
+                "BUBBLE_DISCOVERY_ENDPOINTS".into(),
+                "http://127.0.0.1:2379".into(),
+            ),
+            ("BUBBLE_DISCOVERY_PREFIX".into(), format!("/{unique}")),
+            ("BUBBLE_SEARCH_KIND".into(), "off".into()),
+            ("BUBBLE_CLUSTER_RPC".into(), "127.0.0.1:0".into()),
+            ("BUBBLE_NODE_ID".into(), format!("{unique}-n{n}")),
+        ];
+        servers.push(Server::start(env));
+    }
+    Some((servers, db))
+}
+
 fn rand_suffix() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -112,7 +154,10 @@ impl Server {
             .env("BUBBLE_GATE_TCP", "127.0.0.1:0")
             .env("BUBBLE_GATE_WS", "127.0.0.1:0")
             .env("BUBBLE_HTTP_ADDR", "127.0.0.1:0")
-            .env("BUBBLE_LOG", "warn")
+            .env(
+                "BUBBLE_LOG",
+                std::env::var("BUBBLE_E2E_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in &env {
