@@ -108,6 +108,23 @@ async fn group_of(e: &Engine, owner: &Session, id: &str, members: &[&str]) -> Gr
     .unwrap()
 }
 
+/// Creates a super group owned by `owner` and returns its conversation.
+async fn super_group_of(e: &Engine, owner: &Session, id: &str, members: &[&str]) -> Conversation {
+    e.create_group(
+        &owner.app,
+        &owner.user,
+        CreateGroup {
+            id: Some(GroupId::new(id)),
+            members: members.iter().map(|m| UserId::new(*m)).collect(),
+            super_group: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    Conversation::super_group(&GroupId::new(id))
+}
+
 // ------------------------------------------------------------------ 1:1
 
 #[tokio::test]
@@ -469,18 +486,7 @@ async fn dedup_holds_even_when_the_cache_has_forgotten() {
 async fn a_retry_into_a_super_group_gets_the_original_seq() {
     let e = engine().await;
     let (ann, _) = login(&e, "ann", "phone").await;
-    e.create_group(
-        &ann.app,
-        &ann.user,
-        CreateGroup {
-            id: Some(GroupId::new("t")),
-            super_group: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let to = Conversation::super_group(&GroupId::new("t"));
+    let to = super_group_of(&e, &ann, "t", &[]).await;
     let a = e.send(&ann, text_to(to.clone(), "k", "x")).await.unwrap();
     let b = e.send(&ann, text_to(to, "k", "x")).await.unwrap();
     assert_eq!((a.seq, b.seq), (1, 1));
@@ -924,18 +930,7 @@ async fn only_the_sender_may_recall() {
 async fn recall_in_a_super_group_appends_a_recall_entry() {
     let e = engine().await;
     let (ann, _) = login(&e, "ann", "phone").await;
-    e.create_group(
-        &ann.app,
-        &ann.user,
-        CreateGroup {
-            id: Some(GroupId::new("t")),
-            super_group: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let to = Conversation::super_group(&GroupId::new("t"));
+    let to = super_group_of(&e, &ann, "t", &[]).await;
     let sent = e.send(&ann, text_to(to.clone(), "k", "x")).await.unwrap();
     let r = e.recall(&ann, &to, &sent.server_msg_id).await.unwrap();
     assert_eq!(r.seq, 2);

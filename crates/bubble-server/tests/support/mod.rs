@@ -53,30 +53,9 @@ pub async fn start_server() -> (Server, Option<bubble_store_mysql::testing::Test
         Ok("memory") => (Server::start(memory_backends()), None),
         Ok("scale-out") => {
             let db = bubble_store_mysql::testing::TestDb::create().await;
-            let unique = format!(
-                "e2e{:x}",
-                std::process::id() as u64 * 1_000_003 + rand_suffix()
-            );
-            let env = vec![
-                ("BUBBLE_STORE_KIND".into(), "mysql".into()),
-                ("BUBBLE_STORE_URL".into(), db.url().to_owned()),
-                ("BUBBLE_CACHE_KIND".into(), "redis".into()),
-                ("BUBBLE_CACHE_URL".into(), "redis://127.0.0.1:6379".into()),
-                ("BUBBLE_CACHE_PREFIX".into(), unique.clone()),
-                ("BUBBLE_PRESENCE_KIND".into(), "redis".into()),
-                (
-                    "BUBBLE_PRESENCE_URL".into(),
-                    "redis://127.0.0.1:6379".into(),
-                ),
-                ("BUBBLE_PRESENCE_PREFIX".into(), unique.clone()),
-                ("BUBBLE_DISCOVERY_KIND".into(), "etcd".into()),
-                (
-                    "BUBBLE_DISCOVERY_ENDPOINTS".into(),
-                    "http://127.0.0.1:2379".into(),
-                ),
-                ("BUBBLE_DISCOVERY_PREFIX".into(), format!("/{unique}")),
-                ("BUBBLE_NODE_ID".into(), unique),
-            ];
+            let unique = format!("e2e{:x}", rand_suffix());
+            let mut env = scale_out_env(db.url(), &unique);
+            env.push(("BUBBLE_NODE_ID".into(), unique));
             (Server::start(env), Some(db))
         }
         _ => (Server::start(Vec::new()), None),
@@ -98,31 +77,37 @@ pub async fn start_cluster(
     let unique = format!("cl{:x}", rand_suffix());
     let mut servers = Vec::new();
     for n in 0..nodes {
-        let env = vec![
-            ("BUBBLE_STORE_KIND".into(), "mysql".into()),
-            ("BUBBLE_STORE_URL".into(), db.url().to_owned()),
-            ("BUBBLE_CACHE_KIND".into(), "redis".into()),
-            ("BUBBLE_CACHE_URL".into(), "redis://127.0.0.1:6379".into()),
-            ("BUBBLE_CACHE_PREFIX".into(), unique.clone()),
-            ("BUBBLE_PRESENCE_KIND".into(), "redis".into()),
-            (
-                "BUBBLE_PRESENCE_URL".into(),
-                "redis://127.0.0.1:6379".into(),
-            ),
-            ("BUBBLE_PRESENCE_PREFIX".into(), unique.clone()),
-            ("BUBBLE_DISCOVERY_KIND".into(), "etcd".into()),
-            (
-                "BUBBLE_DISCOVERY_ENDPOINTS".into(),
-                "http://127.0.0.1:2379".into(),
-            ),
-            ("BUBBLE_DISCOVERY_PREFIX".into(), format!("/{unique}")),
+        let mut env = scale_out_env(db.url(), &unique);
+        env.extend([
             ("BUBBLE_SEARCH_KIND".into(), "off".into()),
             ("BUBBLE_CLUSTER_RPC".into(), "127.0.0.1:0".into()),
             ("BUBBLE_NODE_ID".into(), format!("{unique}-n{n}")),
-        ];
+        ]);
         servers.push(Server::start(env));
     }
     Some((servers, db))
+}
+
+/// MariaDB (`db_url`), Redis and etcd, with keys under `unique` so
+/// concurrent tests never see each other.
+fn scale_out_env(db_url: &str, unique: &str) -> Vec<(String, String)> {
+    let redis = "redis://127.0.0.1:6379".to_string();
+    vec![
+        ("BUBBLE_STORE_KIND".into(), "mysql".into()),
+        ("BUBBLE_STORE_URL".into(), db_url.to_owned()),
+        ("BUBBLE_CACHE_KIND".into(), "redis".into()),
+        ("BUBBLE_CACHE_URL".into(), redis.clone()),
+        ("BUBBLE_CACHE_PREFIX".into(), unique.to_owned()),
+        ("BUBBLE_PRESENCE_KIND".into(), "redis".into()),
+        ("BUBBLE_PRESENCE_URL".into(), redis),
+        ("BUBBLE_PRESENCE_PREFIX".into(), unique.to_owned()),
+        ("BUBBLE_DISCOVERY_KIND".into(), "etcd".into()),
+        (
+            "BUBBLE_DISCOVERY_ENDPOINTS".into(),
+            "http://127.0.0.1:2379".into(),
+        ),
+        ("BUBBLE_DISCOVERY_PREFIX".into(), format!("/{unique}")),
+    ]
 }
 
 fn rand_suffix() -> u64 {
