@@ -107,6 +107,8 @@ pub struct GateConfig {
     pub push_queue: usize,
     /// Full handshakes per second per source address (RSA is costly).
     pub handshakes_per_second_per_ip: u32,
+    /// Full handshakes per second in all, whatever the source.
+    pub handshakes_per_second: u32,
     /// RSA modulus size for a newly generated server key.
     pub rsa_bits: usize,
     /// Resumption ticket lifetime in seconds (0 disables resumption).
@@ -129,6 +131,7 @@ impl Default for GateConfig {
             max_in_flight: 64,
             push_queue: 1024,
             handshakes_per_second_per_ip: 200,
+            handshakes_per_second: 5000,
             rsa_bits: bubble_proto::secure::DEFAULT_RSA_BITS,
             ticket_lifetime_secs: 3600,
         }
@@ -405,6 +408,10 @@ impl Config {
                 "gate_handshakes_per_second_per_ip" => {
                     self.gate.handshakes_per_second_per_ip =
                         num("gate.handshakes_per_second_per_ip", &value)? as u32
+                }
+                "gate_handshakes_per_second" => {
+                    self.gate.handshakes_per_second =
+                        num("gate.handshakes_per_second", &value)? as u32
                 }
                 "gate_rsa_bits" => self.gate.rsa_bits = num("gate.rsa_bits", &value)? as usize,
                 "http_addr" => self.http.addr = value,

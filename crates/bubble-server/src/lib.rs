@@ -261,6 +261,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         connections: Arc::new(Semaphore::new(config.gate.max_connections)),
         handshake_limiter: gate::limits::HandshakeLimiter::new(
             config.gate.handshakes_per_second_per_ip,
+            config.gate.handshakes_per_second,
         ),
         shutdown: shutdown.clone(),
         tasks: connections.clone(),

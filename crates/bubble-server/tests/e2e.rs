@@ -679,3 +679,25 @@ async fn a_push_crosses_nodes_to_wherever_the_receiver_is_connected() {
         .unwrap();
     assert!(String::from_utf8_lossy(&gates).contains("\"node\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_full_handshakes_from_one_address_is_refused_before_any_rsa() {
+    let server = Server::start(vec![(
+        "BUBBLE_GATE_HANDSHAKES_PER_SECOND_PER_IP".into(),
+        "1".into(),
+    )]);
+    let mut refused = None;
+    for i in 0..6 {
+        let config = server.config("alice", &format!("d{i}"), false).await;
+        if let Err(e) = bubble_client::Client::connect(config).await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let refused = refused.expect("the third hello within a second is refused");
+    assert!(refused.to_string().contains("RateLimited"), "{refused}");
+    let metrics = bubble_client::transport::http_get(&server.http, "/metrics")
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&metrics).contains("bubble_rate_limited_total 0"));
+}

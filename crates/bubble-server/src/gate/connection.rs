@@ -162,6 +162,18 @@ async fn complete_handshake(
 ) -> Result<Established, Frame> {
     let seq = frame.seq;
     let now = now_millis() as u64;
+    // Checked before any RSA work: a flood of hellos costs the server nothing.
+    if frame.command == bubble_proto::Command::HandshakeHello
+        && !gate.handshake_limiter.allow(peer.ip())
+    {
+        gate.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        return Err(protocol_error(
+            seq,
+            pb::ErrorCode::RateLimited,
+            "too many handshakes; resume with a ticket or retry later",
+            true,
+        ));
+    }
     let pending = bubble_proto::secure::server_receive(&gate.secure, frame, now).map_err(|e| {
         tracing::debug!(%peer, reason = e.reason(), "handshake refused");
         e.to_frame(seq)
@@ -169,15 +181,6 @@ async fn complete_handshake(
     let mut rng = OsRandom;
     match pending {
         Pending::Hello(hello) => {
-            if !gate.handshake_limiter.allow(peer.ip()) {
-                gate.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
-                return Err(protocol_error(
-                    seq,
-                    pb::ErrorCode::RateLimited,
-                    "too many handshakes from this address; resume with a ticket or retry later",
-                    true,
-                ));
-            }
             let app = AppId::new(&hello.meta().app_id);
             let device = DeviceId::new(&hello.meta().device_id);
             let identity = match gate.auth.authenticate(&app, hello.token(), &device).await {

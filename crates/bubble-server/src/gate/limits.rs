@@ -46,21 +46,26 @@ impl TokenBucket {
     }
 }
 
-/// Per-address buckets for handshakes, swept when the map grows.
+/// Per-address buckets for full handshakes, swept when the map grows, under
+/// one global ceiling (so many addresses together cannot make the server
+/// run unbounded RSA decryptions either).
 pub struct HandshakeLimiter {
     rate: u32,
     buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
+    global: Mutex<TokenBucket>,
 }
 
 /// Sweep idle buckets once this many addresses are tracked.
 const SWEEP_AT: usize = 65_536;
 
 impl HandshakeLimiter {
-    /// `rate` full handshakes a second per address, with a burst of twice that.
-    pub fn new(rate: u32) -> HandshakeLimiter {
+    /// `rate` full handshakes a second per address (burst: twice that), and
+    /// at most `global` a second in all.
+    pub fn new(rate: u32, global: u32) -> HandshakeLimiter {
         HandshakeLimiter {
             rate,
             buckets: Mutex::new(HashMap::new()),
+            global: Mutex::new(TokenBucket::new(global, global)),
         }
     }
 
@@ -72,10 +77,11 @@ impl HandshakeLimiter {
             // A bucket idle for 10 s is full again: forgetting it changes nothing.
             buckets.retain(|_, b| now.saturating_duration_since(b.last).as_secs() < 10);
         }
-        buckets
+        let allowed = buckets
             .entry(ip)
             .or_insert_with(|| TokenBucket::new(self.rate, self.rate.saturating_mul(2)))
-            .take()
+            .take();
+        allowed && self.global.lock().take()
     }
 }
 
@@ -101,7 +107,7 @@ mod tests {
 
     #[test]
     fn handshakes_are_limited_per_address() {
-        let l = HandshakeLimiter::new(2);
+        let l = HandshakeLimiter::new(2, 1000);
         let a: IpAddr = "127.0.0.2".parse().unwrap();
         let b: IpAddr = "127.0.0.3".parse().unwrap();
         assert_eq!(
@@ -110,5 +116,14 @@ mod tests {
             "burst of twice the rate"
         );
         assert!(l.allow(b), "another address has its own bucket");
+    }
+
+    #[test]
+    fn a_global_ceiling_caps_every_address_together() {
+        let l = HandshakeLimiter::new(100, 5);
+        let allowed = (0..20u8)
+            .filter(|i| l.allow(IpAddr::from([127, 0, 0, *i])))
+            .count();
+        assert_eq!(allowed, 5);
     }
 }
