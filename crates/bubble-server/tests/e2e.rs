@@ -701,3 +701,105 @@ async fn a_flood_of_full_handshakes_from_one_address_is_refused_before_any_rsa()
         .unwrap();
     assert!(!String::from_utf8_lossy(&metrics).contains("bubble_rate_limited_total 0"));
 }
+
+/// A TCP proxy that can be switched off (every connection dropped and new
+/// ones refused) and on again: a database that dies and comes back.
+async fn switchable_proxy(target: String) -> (String, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (up_tx, up_rx) = tokio::sync::watch::channel(true);
+    tokio::spawn(async move {
+        loop {
+            let (mut inbound, _) = listener.accept().await.unwrap();
+            let mut up = up_rx.clone();
+            if !*up.borrow_and_update() {
+                continue; // dropped at once: connection refused, in effect
+            }
+            let target = target.clone();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = up.wait_for(|up| !*up) => {}
+                }
+            });
+        }
+    });
+    (addr, up_tx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_database_is_an_error_to_the_sender_and_nothing_is_lost_when_it_returns() {
+    if std::env::var("BUBBLE_E2E_BACKENDS").as_deref() != Ok("scale-out") {
+        eprintln!(
+            "SKIPPED: the dead-database test runs with BUBBLE_E2E_BACKENDS=scale-out (MariaDB)"
+        );
+        return;
+    }
+    let db = bubble_store_mysql::testing::TestDb::create().await;
+    let (proxy, up) = switchable_proxy("127.0.0.1:3306".into()).await;
+    let url = db.url().replace("127.0.0.1:3306", &proxy);
+    let server = Server::start(vec![
+        ("BUBBLE_STORE_KIND".into(), "mysql".into()),
+        ("BUBBLE_STORE_URL".into(), url),
+        ("BUBBLE_SEARCH_KIND".into(), "off".into()),
+    ]);
+    let mut config = server.config("alice", "phone", false).await;
+    config.send_retry_for = Duration::ZERO;
+    config.request_timeout = Duration::from_secs(30);
+    let (alice, _a) = bubble_client::Client::connect(config).await.unwrap();
+    let first = alice
+        .send(to("bob"), Content::text("while the database lives"))
+        .await
+        .unwrap();
+
+    up.send_replace(false);
+    let err = alice
+        .send_with_id(
+            to("bob"),
+            "during-outage",
+            2,
+            Content::text("while it is dead"),
+        )
+        .await
+        .expect_err("a dead database is an error, not a silent drop");
+    assert!(err.is_retryable(), "the sender is told to retry: {err}");
+    assert!(
+        matches!(
+            err.code(),
+            Some(pb::ErrorCode::Unavailable) | Some(pb::ErrorCode::Timeout)
+        ),
+        "{err}"
+    );
+
+    up.send_replace(true);
+    // The client retries with the same id once the database is back.
+    let mut retried = None;
+    for _ in 0..50 {
+        match alice
+            .send_with_id(
+                to("bob"),
+                "during-outage",
+                2,
+                Content::text("while it is dead"),
+            )
+            .await
+        {
+            Ok(ack) => {
+                retried = Some(ack);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    retried.expect("accepted once the database is back");
+    let (bob, _b) = server.client("bob", "phone", false).await;
+    let (stored, _, _) = bob.sync(0, 100).await.unwrap();
+    assert_eq!(
+        texts(&stored),
+        vec!["while the database lives", "while it is dead"]
+    );
+    assert_eq!(stored[0].server_msg_id, first.server_msg_id);
+}
