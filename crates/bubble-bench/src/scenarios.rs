@@ -136,6 +136,7 @@ fn traffic_json(
         "drain_timed_out": o.drain_timed_out,
         "e2e": Percentiles::of(&o.report.e2e).json(),
         "ack": Percentiles::of(&o.report.ack).json(),
+        "send_lag": Percentiles::of(&o.send_lag).json(),
         "server_cpu_secs": round(cpu, 3),
         "server_cpu_us_per_delivery": if delivered > 0 { round(cpu * 1e6 / delivered as f64, 2) } else { 0.0 },
         "server_cpu_us_per_ack": if o.acked > 0 { round(cpu * 1e6 / o.acked as f64, 2) } else { 0.0 },

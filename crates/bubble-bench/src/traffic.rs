@@ -14,7 +14,9 @@ use tokio::task::JoinHandle;
 use bubble_proto::{Command, pb};
 
 use crate::conn::{self, ConnError, Established, Reader, Target, Writer};
-use crate::stats::{ReceiverReport, now_ns, record_ns};
+use hdrhistogram::Histogram;
+
+use crate::stats::{ReceiverReport, histogram, now_ns, record_ns};
 
 /// Send times are kept in a ring indexed by request seq; at most this many
 /// sends of one connection may be unanswered at once.
@@ -28,8 +30,11 @@ pub enum Load {
         /// Unacked sends per user.
         window: usize,
     },
-    /// Each user sends `per_user` messages a second on a fixed schedule;
-    /// latency counts from the scheduled time (no coordinated omission).
+    /// Each user sends `per_user` messages a second on a fixed schedule.
+    /// Latency counts from the moment the message is written; how late
+    /// that was against the schedule (tokio's timer has 1 ms ticks, and a
+    /// stalled server stalls the writer) is reported as the send lag, so a
+    /// server that stops reading cannot hide behind coordinated omission.
     Open {
         /// Messages per second per user.
         per_user: f64,
@@ -169,6 +174,8 @@ pub struct Outcome {
     pub last_delivery_ns: u64,
     /// Whether the run ended before every delivery arrived.
     pub drain_timed_out: bool,
+    /// Open loop: how late sends were against their schedule.
+    pub send_lag: Histogram<u64>,
 }
 
 impl Outcome {
@@ -222,7 +229,7 @@ pub async fn run(
     let start_ns = now_ns();
     let start = tokio::time::Instant::now();
     let users = participants.len().max(1) as u64;
-    let mut senders: Vec<JoinHandle<Writer>> = Vec::new();
+    let mut senders: Vec<JoinHandle<(Writer, Histogram<u64>)>> = Vec::new();
     let mut readers: Vec<JoinHandle<ReceiverReport>> = Vec::new();
     let mut windows = Vec::new();
     let mut sending = 0u64;
@@ -245,7 +252,7 @@ pub async fn run(
         )));
         let Some(to) = p.to else {
             // Receive-only: keep the write half open.
-            senders.push(tokio::spawn(async move { writer }));
+            senders.push(tokio::spawn(async move { (writer, histogram()) }));
             continue;
         };
         // Spread users over the first period so they do not send in step.
@@ -279,9 +286,11 @@ pub async fn run(
         w.close();
     }
     let mut writers = Vec::new();
+    let mut send_lag = histogram();
     for s in senders {
-        if let Ok(w) = s.await {
+        if let Ok((w, lag)) = s.await {
             writers.push(w);
+            send_lag.add(&lag).expect("same bounds");
         }
     }
     let deadline = Instant::now() + drain;
@@ -321,6 +330,7 @@ pub async fn run(
         last_ack_ns: shared.last_ack_ns.load(Ordering::Acquire),
         last_delivery_ns: shared.last_delivery_ns.load(Ordering::Acquire),
         drain_timed_out,
+        send_lag,
     }
 }
 
@@ -337,7 +347,8 @@ async fn send(
     window: Arc<Semaphore>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
-) -> Writer {
+) -> (Writer, Histogram<u64>) {
+    let mut lag = histogram();
     let mut seq: u64 = 0;
     loop {
         if *stop.borrow() {
@@ -366,7 +377,10 @@ async fn send(
                     Ok(p) => p.forget(),
                     Err(_) => break,
                 }
-                first_ns + (period * seq as f64 * 1e9) as u64
+                let now = now_ns();
+                let scheduled = first_ns + (period * seq as f64 * 1e9) as u64;
+                record_ns(&mut lag, now.saturating_sub(scheduled));
+                now
             }
         };
         let body = conn::send_body(
@@ -382,7 +396,7 @@ async fn send(
         shared.sent.fetch_add(1, Ordering::AcqRel);
         seq += 1;
     }
-    writer
+    (writer, lag)
 }
 
 async fn receive(
@@ -558,6 +572,7 @@ pub async fn one_to_all(
         last_ack_ns: shared.last_ack_ns.load(Ordering::Acquire),
         last_delivery_ns: shared.last_delivery_ns.load(Ordering::Acquire),
         drain_timed_out: timed_out,
+        send_lag: histogram(),
     };
     (to_last, outcome)
 }
