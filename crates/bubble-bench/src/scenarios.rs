@@ -132,6 +132,7 @@ fn traffic_json(
         "lost": o.lost(),
         "duplicates": o.report.seen.duplicates,
         "gaps": o.report.gaps,
+        "closed_by_server": o.report.closed,
         "errors": errors,
         "drain_timed_out": o.drain_timed_out,
         "e2e": Percentiles::of(&o.report.e2e).json(),
@@ -145,6 +146,16 @@ fn traffic_json(
         "server_includes_bench": server.in_process,
         "load_avg": machine_load(),
     })
+}
+
+/// The bench's own CPU per delivery over a run (its share of the machine).
+fn bench_cpu(v: &mut Value, before: Usage, delivered: u64) {
+    let cpu = Usage::of(std::process::id()).cpu_secs - before.cpu_secs;
+    v["bench_cpu_us_per_delivery"] = json!(if delivered > 0 {
+        round(cpu * 1e6 / delivered as f64, 2)
+    } else {
+        0.0
+    });
 }
 
 fn users_with_tokens(server: &Server, prefix: &str, n: usize) -> Vec<(String, String)> {
@@ -176,6 +187,7 @@ pub async fn pairs(server: &Server, opts: &Opts) -> Result<Value, String> {
         .collect();
     let load = opts.load(n);
     let before = server.usage();
+    let bench_before = Usage::of(std::process::id());
     let o = traffic::run(
         participants,
         load,
@@ -186,6 +198,7 @@ pub async fn pairs(server: &Server, opts: &Opts) -> Result<Value, String> {
     .await;
     let after = server.usage();
     let mut v = traffic_json(server, &o, before, after, "delivered");
+    bench_cpu(&mut v, bench_before, o.report.seen.unique);
     v["scenario"] = json!("pairs");
     v["users"] = json!(n);
     v["load"] = json!(load.to_string());
@@ -223,6 +236,7 @@ pub async fn groups(server: &Server, opts: &Opts) -> Result<Value, String> {
         .collect();
     let load = opts.load(n);
     let before = server.usage();
+    let bench_before = Usage::of(std::process::id());
     let o = traffic::run(
         participants,
         load,
@@ -233,6 +247,7 @@ pub async fn groups(server: &Server, opts: &Opts) -> Result<Value, String> {
     .await;
     let after = server.usage();
     let mut v = traffic_json(server, &o, before, after, "deliveries");
+    bench_cpu(&mut v, bench_before, o.report.seen.unique);
     v["scenario"] = json!(format!("group of {size}"));
     v["groups"] = json!(count);
     v["users"] = json!(n);

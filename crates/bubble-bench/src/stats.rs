@@ -115,8 +115,8 @@ pub struct ReceiverReport {
     /// of from its acks and pushes (stores may leave gaps; the memory store
     /// does not).
     pub gaps: u64,
-    /// Whether the server closed the connection.
-    pub closed: bool,
+    /// Connections the server closed (or that broke) before the end.
+    pub closed: u64,
 }
 
 impl ReceiverReport {
@@ -128,7 +128,7 @@ impl ReceiverReport {
             seen: Seen::default(),
             errors: HashMap::new(),
             gaps: 0,
-            closed: false,
+            closed: 0,
         }
     }
 
@@ -142,7 +142,7 @@ impl ReceiverReport {
             *self.errors.entry(code).or_default() += n;
         }
         self.gaps += other.gaps;
-        self.closed |= other.closed;
+        self.closed += other.closed;
     }
 }
 

@@ -419,7 +419,10 @@ async fn receive(
         let frame = match frame {
             Ok(Some(f)) => f,
             Ok(None) | Err(_) => {
-                report.closed = true;
+                if let Err(e) = &frame {
+                    eprintln!("bubble-bench: connection failed: {e}");
+                }
+                report.closed += 1;
                 // Wait for the end so the join does not race the drain.
                 let _ = done.changed().await;
                 break;
