@@ -19,7 +19,9 @@ use tokio::sync::{Semaphore, mpsc};
 use bubble_core::ports::{FrameConnection, Identity};
 use bubble_core::push::PushEvent;
 use bubble_core::{AppId, DeviceId, ErrorKind, Session, UserId, now_millis};
-use bubble_proto::secure::{Established, OsRandom, Pending, RecordSealer, SessionGrant};
+use bubble_proto::secure::{
+    Established, OsRandom, Pending, RecordSealer, SecureChannel, SessionGrant,
+};
 use bubble_proto::{Command, Frame, pb};
 
 use super::Gate;
@@ -54,7 +56,9 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
     gate.metrics.connections.fetch_add(1, Ordering::Relaxed);
     let _gauge = ConnectionGauge(gate.metrics.clone());
 
-    let Some(established) = handshake(&gate, conn.as_mut(), peer).await else {
+    // Boxed: the handshake's state (~4 KiB) is freed once it is done instead
+    // of staying reserved in this task for the connection's whole life.
+    let Some(established) = Box::pin(handshake(&gate, conn.as_mut(), peer)).await else {
         gate.metrics
             .handshakes_failed
             .fetch_add(1, Ordering::Relaxed);
@@ -83,7 +87,7 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
         }
     };
     tracing::debug!(%peer, app = %session.app, user = %session.user, device = %session.device, "session open");
-    run_session(&gate, conn, established, &session, queue).await;
+    run_session(&gate, conn, Box::new(established.channel), &session, queue).await;
     if let Err(e) = gate.engine.disconnect(&session).await {
         tracing::warn!(error = %e, "presence cleanup failed; the route expires by itself");
     }
@@ -230,13 +234,20 @@ async fn send(conn: &mut dyn FrameConnection, sealer: &mut RecordSealer, frame: 
 async fn run_session(
     gate: &Arc<Gate>,
     mut conn: Box<dyn FrameConnection>,
-    established: Established,
+    channel: Box<SecureChannel>,
     session: &Session,
     mut queue: bubble_core::push::SessionQueue,
 ) {
     let limits = &gate.limits;
-    let (mut sealer, mut opener) = established.channel.split();
-    let (answers_tx, mut answers_rx) = mpsc::channel::<Frame>(limits.max_in_flight * 2);
+    // The record states (~1.3 KiB) live on the heap so this future, held
+    // for the connection's whole life, stays small (memory per idle
+    // connection is what caps a box's connection count).
+    let (sealer, opener) = channel.split();
+    let (mut sealer, mut opener) = (Box::new(sealer), Box::new(opener));
+    // Made on the first request: an idle connection (pings are answered
+    // inline) then holds no answer queue (~2 KiB each).
+    let mut answers_tx: Option<mpsc::Sender<Frame>> = None;
+    let mut answers_rx: Option<mpsc::Receiver<Frame>> = None;
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     let mut bucket = TokenBucket::new(limits.requests_per_second, limits.request_burst);
     let mut last_seen = Instant::now();
@@ -294,7 +305,13 @@ async fn run_session(
                 };
                 let engine = gate.engine.clone();
                 let s = session.clone();
-                let tx = answers_tx.clone();
+                let tx = answers_tx
+                    .get_or_insert_with(|| {
+                        let (tx, rx) = mpsc::channel::<Frame>(limits.max_in_flight * 2);
+                        answers_rx = Some(rx);
+                        tx
+                    })
+                    .clone();
                 let metrics = gate.metrics.clone();
                 tokio::spawn(async move {
                     let is_send = frame.command == Command::Send;
@@ -316,12 +333,12 @@ async fn run_session(
                     drop(permit);
                 });
             }
-            Some(answer) = answers_rx.recv() => {
+            Some(answer) = next_answer(&mut answers_rx) => {
                 let mut ok = send(conn.as_mut(), &mut sealer, &answer).await;
                 while ok {
-                    match answers_rx.try_recv() {
-                        Ok(more) => ok = send(conn.as_mut(), &mut sealer, &more).await,
-                        Err(_) => break,
+                    match answers_rx.as_mut().map(|rx| rx.try_recv()) {
+                        Some(Ok(more)) => ok = send(conn.as_mut(), &mut sealer, &more).await,
+                        _ => break,
                     }
                 }
                 if !ok || conn.flush().await.is_err() {
@@ -360,7 +377,7 @@ async fn run_session(
     // Drain: let requests already accepted finish and answer them.
     drop(answers_tx);
     let drained = tokio::time::timeout(limits.drain_timeout, async {
-        while let Some(answer) = answers_rx.recv().await {
+        while let Some(answer) = next_answer(&mut answers_rx).await {
             if !send(conn.as_mut(), &mut sealer, &answer).await {
                 break;
             }
@@ -374,6 +391,14 @@ async fn run_session(
         let _ = send(conn.as_mut(), &mut sealer, &last).await;
     }
     let _ = conn.flush().await;
+}
+
+/// The next answer, or never when no request was ever made.
+async fn next_answer(rx: &mut Option<mpsc::Receiver<Frame>>) -> Option<Frame> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => None,
+    }
 }
 
 async fn write_push(
