@@ -406,8 +406,9 @@ async fn write_push(
     conn: &mut dyn FrameConnection,
     sealer: &mut RecordSealer,
     app: &AppId,
-    event: PushEvent,
+    event: Box<PushEvent>,
 ) -> (bool, bool) {
+    let event = *event;
     if let PushEvent::Entry { entry, .. } = &event {
         let delay = now_millis() - entry.server_time;
         gate.metrics
