@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use crate::conn::{self, Established};
 use crate::plot::{Series, line_chart};
 use crate::server::{Server, Usage};
-use crate::stats::{Percentiles, histogram};
+use crate::stats::Latency;
 use crate::traffic::{self, Load, Outcome, Participant};
 
 /// Every knob of every scenario (each scenario reads the ones it uses).
@@ -135,9 +135,9 @@ fn traffic_json(
         "closed_by_server": o.report.closed,
         "errors": errors,
         "drain_timed_out": o.drain_timed_out,
-        "e2e": Percentiles::of(&o.report.e2e).json(),
-        "ack": Percentiles::of(&o.report.ack).json(),
-        "send_lag": Percentiles::of(&o.send_lag).json(),
+        "e2e": o.report.e2e.percentiles().json(),
+        "ack": o.report.ack.percentiles().json(),
+        "send_lag": o.send_lag.percentiles().json(),
         "server_cpu_secs": round(cpu, 3),
         "server_cpu_us_per_delivery": if delivered > 0 { round(cpu * 1e6 / delivered as f64, 2) } else { 0.0 },
         "server_cpu_us_per_ack": if o.acked > 0 { round(cpu * 1e6 / o.acked as f64, 2) } else { 0.0 },
@@ -279,15 +279,15 @@ pub async fn supergroup(server: &Server, opts: &Opts) -> Result<Value, String> {
     )
     .await;
     let after = server.usage();
-    let mut h = histogram();
+    let mut h = Latency::new();
     for ms in &to_last {
-        crate::stats::record_ns(&mut h, (ms * 1e6) as u64);
+        h.record_ns((ms * 1e6) as u64);
     }
     let mut v = traffic_json(server, &o, before, after, "deliveries");
     v["scenario"] = json!("super group");
     v["members"] = json!(m);
     v["messages"] = json!(opts.messages);
-    v["to_last_member"] = Percentiles::of(&h).json();
+    v["to_last_member"] = h.percentiles().json();
     v["connect_secs"] = json!(round(hs_secs, 2));
     v["full_handshakes_per_sec"] = json!(round(m as f64 / hs_secs, 0));
     Ok(v)
@@ -342,7 +342,7 @@ pub async fn offline(server: &Server, opts: &Opts) -> Result<Value, String> {
         .map(|c| tokio::spawn(traffic::sync_all(c, 500)))
         .collect();
     let (mut entries, mut unique, mut dups, mut pages) = (0u64, 0u64, 0u64, 0u64);
-    let mut page_latency = histogram();
+    let mut page_latency = Latency::new();
     for h in handles {
         let s = h
             .await
@@ -352,7 +352,7 @@ pub async fn offline(server: &Server, opts: &Opts) -> Result<Value, String> {
         unique += s.seen.unique;
         dups += s.seen.duplicates;
         pages += s.pages;
-        page_latency.add(&s.page_latency).expect("same bounds");
+        page_latency.add(&s.page_latency);
     }
     let secs = started.elapsed().as_secs_f64();
     let after = server.usage();
@@ -364,7 +364,7 @@ pub async fn offline(server: &Server, opts: &Opts) -> Result<Value, String> {
         "stored": store.acked,
         "store_failed": store.failed,
         "store_per_sec": round(store.acked_per_sec(), 0),
-        "store_ack": Percentiles::of(&store.report.ack).json(),
+        "store_ack": store.report.ack.percentiles().json(),
         "store_server_cpu_us_per_message": round((mid.cpu_secs - before.cpu_secs) * 1e6 / store.acked.max(1) as f64, 2),
         "synced_entries": entries,
         "synced_messages": unique,
@@ -373,7 +373,7 @@ pub async fn offline(server: &Server, opts: &Opts) -> Result<Value, String> {
         "sync_pages": pages,
         "sync_secs": round(secs, 3),
         "synced_per_sec": round(entries as f64 / secs, 0),
-        "sync_page": Percentiles::of(&page_latency).json(),
+        "sync_page": page_latency.percentiles().json(),
         "sync_server_cpu_us_per_entry": round((after.cpu_secs - mid.cpu_secs) * 1e6 / entries.max(1) as f64, 2),
         "server_rss_mib": round(mib(after.rss), 1),
         "server_includes_bench": server.in_process,

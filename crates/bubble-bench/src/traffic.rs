@@ -14,9 +14,7 @@ use tokio::task::JoinHandle;
 use bubble_proto::{Command, pb};
 
 use crate::conn::{self, ConnError, Established, Reader, Target, Writer};
-use hdrhistogram::Histogram;
-
-use crate::stats::{ReceiverReport, histogram, now_ns, record_ns};
+use crate::stats::{Latency, ReceiverReport, now_ns};
 
 /// Send times are kept in a ring indexed by request seq; at most this many
 /// sends of one connection may be unanswered at once.
@@ -175,7 +173,7 @@ pub struct Outcome {
     /// Whether the run ended before every delivery arrived.
     pub drain_timed_out: bool,
     /// Open loop: how late sends were against their schedule.
-    pub send_lag: Histogram<u64>,
+    pub send_lag: Latency,
 }
 
 impl Outcome {
@@ -229,7 +227,7 @@ pub async fn run(
     let start_ns = now_ns();
     let start = tokio::time::Instant::now();
     let users = participants.len().max(1) as u64;
-    let mut senders: Vec<JoinHandle<(Writer, Histogram<u64>)>> = Vec::new();
+    let mut senders: Vec<JoinHandle<(Writer, Latency)>> = Vec::new();
     let mut readers: Vec<JoinHandle<ReceiverReport>> = Vec::new();
     let mut windows = Vec::new();
     let mut sending = 0u64;
@@ -252,7 +250,7 @@ pub async fn run(
         )));
         let Some(to) = p.to else {
             // Receive-only: keep the write half open.
-            senders.push(tokio::spawn(async move { (writer, histogram()) }));
+            senders.push(tokio::spawn(async move { (writer, Latency::new()) }));
             continue;
         };
         // Spread users over the first period so they do not send in step.
@@ -286,11 +284,11 @@ pub async fn run(
         w.close();
     }
     let mut writers = Vec::new();
-    let mut send_lag = histogram();
+    let mut send_lag = Latency::new();
     for s in senders {
         if let Ok((w, lag)) = s.await {
             writers.push(w);
-            send_lag.add(&lag).expect("same bounds");
+            send_lag.add(&lag);
         }
     }
     let deadline = Instant::now() + drain;
@@ -347,8 +345,8 @@ async fn send(
     window: Arc<Semaphore>,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
-) -> (Writer, Histogram<u64>) {
-    let mut lag = histogram();
+) -> (Writer, Latency) {
+    let mut lag = Latency::new();
     let mut seq: u64 = 0;
     loop {
         if *stop.borrow() {
@@ -379,7 +377,7 @@ async fn send(
                 }
                 let now = now_ns();
                 let scheduled = first_ns + (period * seq as f64 * 1e9) as u64;
-                record_ns(&mut lag, now.saturating_sub(scheduled));
+                lag.record_ns(now.saturating_sub(scheduled));
                 now
             }
         };
@@ -435,7 +433,7 @@ async fn receive(
                     versions.push(ack.version.max(ack.seq));
                 }
                 let sent = ring.get(frame.seq);
-                record_ns(&mut report.ack, now.saturating_sub(sent));
+                report.ack.record_ns(now.saturating_sub(sent));
                 shared.expected.fetch_add(recipients, Ordering::AcqRel);
                 shared.acked.fetch_add(1, Ordering::AcqRel);
                 shared.last_ack_ns.fetch_max(now, Ordering::AcqRel);
@@ -481,7 +479,7 @@ fn delivered(report: &mut ReceiverReport, shared: &Shared, body: &[u8], now: u64
     let Some((sender, seq, sent)) = conn::parse_payload(body) else {
         return;
     };
-    record_ns(&mut report.e2e, now.saturating_sub(sent));
+    report.e2e.record_ns(now.saturating_sub(sent));
     if report.seen.note(sender, seq) {
         shared.delivered.fetch_add(1, Ordering::AcqRel);
         shared.last_delivery_ns.fetch_max(now, Ordering::AcqRel);
@@ -575,7 +573,7 @@ pub async fn one_to_all(
         last_ack_ns: shared.last_ack_ns.load(Ordering::Acquire),
         last_delivery_ns: shared.last_delivery_ns.load(Ordering::Acquire),
         drain_timed_out: timed_out,
-        send_lag: histogram(),
+        send_lag: Latency::new(),
     };
     (to_last, outcome)
 }
@@ -589,7 +587,7 @@ pub struct Synced {
     /// Pages asked for.
     pub pages: u64,
     /// Latency of each page.
-    pub page_latency: hdrhistogram::Histogram<u64>,
+    pub page_latency: Latency,
 }
 
 /// Pulls a device's whole inbox in pages of `limit`.
@@ -599,7 +597,7 @@ pub async fn sync_all(conn: Established, limit: u32) -> Result<Synced, ConnError
         entries: 0,
         seen: crate::stats::Seen::default(),
         pages: 0,
-        page_latency: crate::stats::histogram(),
+        page_latency: Latency::new(),
     };
     let mut after = 0u64;
     loop {
@@ -631,7 +629,7 @@ pub async fn sync_all(conn: Established, limit: u32) -> Result<Synced, ConnError
                 _ => continue,
             }
         };
-        record_ns(&mut out.page_latency, now_ns() - started);
+        out.page_latency.record_ns(now_ns() - started);
         out.pages += 1;
         for e in &page.entries {
             out.entries += 1;
