@@ -74,17 +74,63 @@ impl Target {
     }
 }
 
+/// Source ports the bench hands out itself (per source address).
+const PORTS: std::ops::Range<u32> = 10_000..65_000;
+
+/// Next source port to try; starts at a random place so a run does not
+/// trip over the previous run's TIME_WAIT sockets.
+fn next_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = PORTS.end - PORTS.start;
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let _ = NEXT.compare_exchange(u32::MAX, seed % span, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    (PORTS.start + NEXT.fetch_add(1, Ordering::Relaxed) % span) as u16
+}
+
 /// Opens a TCP connection from `source` (any 127.x address on loopback).
+///
+/// The source port is chosen here rather than by `bind(ip, 0)`: the
+/// kernel's search for a free port on bind walks every port in use, which
+/// at tens of thousands of sockets cost more CPU than the handshakes being
+/// measured (`inet_bhash2_conflict` on top of the bench's profile).
 pub async fn open(addr: SocketAddr, source: IpAddr) -> io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.bind(SocketAddr::new(source, 0))?;
-    let stream = socket.connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
+    let mut last = None;
+    for _ in 0..32 {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // Lets a port still in TIME_WAIT from an earlier connection be reused.
+        socket.set_reuseaddr(true)?;
+        if let Err(e) = socket.bind(SocketAddr::new(source, next_port())) {
+            last = Some(e);
+            continue;
+        }
+        match socket.connect(addr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            // That 4-tuple is taken (another socket got the same port): next.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::AddrInUse | io::ErrorKind::AddrNotAvailable
+                ) =>
+            {
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no free source port")))
 }
 
 /// A connection that completed its handshake.
