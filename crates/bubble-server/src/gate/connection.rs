@@ -20,7 +20,8 @@ use bubble_core::ports::{FrameConnection, Identity};
 use bubble_core::push::PushEvent;
 use bubble_core::{AppId, DeviceId, ErrorKind, Session, UserId, now_millis};
 use bubble_proto::secure::{
-    Established, OsRandom, Pending, RecordSealer, SecureChannel, SessionGrant,
+    Established, OsRandom, Pending, RecordOpener, RecordSealer, SecureChannel, SessionGrant,
+    SessionInfo,
 };
 use bubble_proto::{Command, Frame, pb};
 
@@ -64,7 +65,12 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
             .fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let info = &established.session;
+    // Keep only what the session needs, and free the rest now: this task
+    // lives as long as the connection, and an idle connection's memory is
+    // what caps how many a box holds.
+    let (channel, info) = unbox(established);
+    let (sealer, opener) = channel.split();
+    let (mut sealer, opener) = (Box::new(sealer), Box::new(opener));
     let identity = Identity {
         app: AppId::new(&info.app_id),
         user: UserId::new(&info.user),
@@ -78,7 +84,6 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(%peer, error = %e, "session registration failed");
-            let (mut sealer, _) = established.channel.split();
             if let Ok(f) = sealer.seal(&super::dispatch::error_frame(0, &e)) {
                 let _ = conn.write_frame(f).await;
                 let _ = conn.flush().await;
@@ -86,11 +91,21 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
             return;
         }
     };
+    drop(info);
     tracing::debug!(%peer, app = %session.app, user = %session.user, device = %session.device, "session open");
-    run_session(&gate, conn, Box::new(established.channel), &session, queue).await;
+    run_session(&gate, conn, sealer, opener, &session, queue).await;
     if let Err(e) = gate.engine.disconnect(&session).await {
         tracing::warn!(error = %e, "presence cleanup failed; the route expires by itself");
     }
+}
+
+/// Takes the record state and the session out of the handshake's result,
+/// freeing its box here rather than when the caller's scope ends.
+fn unbox(established: Box<Established>) -> (SecureChannel, SessionInfo) {
+    let Established {
+        channel, session, ..
+    } = *established;
+    (channel, session)
 }
 
 /// Runs the handshake; on failure sends one error frame and returns `None`.
@@ -98,7 +113,7 @@ async fn handshake(
     gate: &Gate,
     conn: &mut dyn FrameConnection,
     peer: SocketAddr,
-) -> Option<Established> {
+) -> Option<Box<Established>> {
     let deadline = tokio::time::Instant::now() + gate.limits.handshake_timeout;
     let first = tokio::select! {
         read = tokio::time::timeout_at(deadline, conn.read_frame()) => read,
@@ -146,7 +161,9 @@ async fn handshake(
             {
                 return None;
             }
-            Some(established)
+            // Boxed so the caller's future, alive as long as the
+            // connection, does not reserve room for it (~1.4 KiB).
+            Some(Box::new(established))
         }
         Err(answer) => {
             let _ = conn.write_frame(answer).await;
@@ -234,16 +251,14 @@ async fn send(conn: &mut dyn FrameConnection, sealer: &mut RecordSealer, frame: 
 async fn run_session(
     gate: &Arc<Gate>,
     mut conn: Box<dyn FrameConnection>,
-    channel: Box<SecureChannel>,
+    // Boxed (~1.3 KiB) so this future, held for the connection's whole
+    // life, stays small.
+    mut sealer: Box<RecordSealer>,
+    mut opener: Box<RecordOpener>,
     session: &Session,
     mut queue: bubble_core::push::SessionQueue,
 ) {
     let limits = &gate.limits;
-    // The record states (~1.3 KiB) live on the heap so this future, held
-    // for the connection's whole life, stays small (memory per idle
-    // connection is what caps a box's connection count).
-    let (sealer, opener) = channel.split();
-    let (mut sealer, mut opener) = (Box::new(sealer), Box::new(opener));
     // Made on the first request: an idle connection (pings are answered
     // inline) then holds no answer queue (~2 KiB each).
     let mut answers_tx: Option<mpsc::Sender<Frame>> = None;
