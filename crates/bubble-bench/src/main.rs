@@ -162,12 +162,28 @@ fn server_mode(cli: &Cli) -> Result<Mode, String> {
     }
 }
 
-/// Lets the bench and the server it starts hold many sockets.
-fn raise_fd_limit() {
+/// Lets the bench and the server it starts hold many sockets; returns the
+/// open-file limit now in force.
+fn raise_fd_limit() -> u64 {
     let want = 1_048_576;
     if rlimit::setrlimit(rlimit::Resource::NOFILE, want, want).is_err() {
         let _ = rlimit::increase_nofile_limit(want);
     }
+    rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024)
+}
+
+/// Connections a scenario holds open at once.
+fn connections_needed(cli: &Cli) -> u64 {
+    let o = &cli.opts;
+    (match cli.scenario.as_str() {
+        "idle" | "reconnect" => o.connections,
+        "supergroup" => o.members,
+        "group" => o.group_size * o.groups,
+        "offline" => o.users * 2,
+        _ => o.users,
+    }) as u64
 }
 
 fn failed(v: &serde_json::Value) -> bool {
@@ -186,7 +202,16 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.is_empty() { 0 } else { 2 });
         }
     };
-    raise_fd_limit();
+    let limit = raise_fd_limit();
+    // The server and the bench each hold one descriptor per connection.
+    let needed = connections_needed(&cli) + 256;
+    if needed > limit {
+        eprintln!(
+            "bubble-bench: this scenario holds {} connections but a process may open only {limit} files here, and the hard limit cannot be raised (no CAP_SYS_RESOURCE): raise it (ulimit -Hn, LimitNOFILE) or ask for fewer connections",
+            needed - 256
+        );
+        return ExitCode::from(2);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("bench")

@@ -59,18 +59,49 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Renders a chart; axes start at 0.
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+/// The y axis of a chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scale {
+    /// From 0, evenly spaced ticks.
+    Linear,
+    /// Decades (latencies span 0.1 ms to seconds).
+    Log,
+}
+
+/// Renders a chart; the x axis starts at 0.
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    y_scale: Scale,
+    series: &[Series],
+) -> String {
     let (w, h) = (720.0, 420.0);
     let (left, right, top, bottom) = (80.0, 170.0, 40.0, 60.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
     let all = series.iter().flat_map(|s| s.points.iter());
     let x_max = all.clone().map(|p| p.0).fold(0.0, f64::max).max(1e-9);
-    let y_max = all.map(|p| p.1).fold(0.0, f64::max).max(1e-9);
+    let y_max = all.clone().map(|p| p.1).fold(0.0, f64::max).max(1e-9);
+    let y_min = all
+        .map(|p| p.1)
+        .filter(|y| *y > 0.0)
+        .fold(f64::MAX, f64::min)
+        .min(y_max);
     let (xs, ys) = (nice_step(x_max, 6.0), nice_step(y_max, 5.0));
     let (x_top, y_top) = ((x_max / xs).ceil() * xs, (y_max / ys).ceil() * ys);
+    // Log scale: whole decades around the data.
+    let (d_lo, d_hi) = (
+        y_min.log10().floor(),
+        y_max.log10().ceil().max(y_min.log10().floor() + 1.0),
+    );
     let px = |x: f64| left + x / x_top * pw;
-    let py = |y: f64| top + ph - y / y_top * ph;
+    let py = |y: f64| match y_scale {
+        Scale::Linear => top + ph - y / y_top * ph,
+        Scale::Log => {
+            let l = y.max(10f64.powf(d_lo)).log10();
+            top + ph - (l - d_lo) / (d_hi - d_lo) * ph
+        }
+    };
 
     let mut svg = String::new();
     let _ = writeln!(
@@ -97,8 +128,14 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         );
         x += xs;
     }
-    let mut y = 0.0;
-    while y <= y_top + ys / 2.0 {
+    let y_ticks: Vec<f64> = match y_scale {
+        Scale::Linear => (0..)
+            .map(|i| i as f64 * ys)
+            .take_while(|y| *y <= y_top + ys / 2.0)
+            .collect(),
+        Scale::Log => (d_lo as i32..=d_hi as i32).map(|d| 10f64.powi(d)).collect(),
+    };
+    for y in y_ticks {
         let _ = writeln!(
             svg,
             r##"<line x1="{0}" y1="{1}" x2="{2}" y2="{1}" stroke="#ddd"/><text x="{3}" y="{4}" text-anchor="end">{5}</text>"##,
@@ -109,7 +146,6 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
             py(y) + 4.0,
             label(y)
         );
-        y += ys;
     }
     let _ = writeln!(
         svg,
@@ -173,6 +209,7 @@ mod tests {
             "t",
             "x",
             "y",
+            Scale::Linear,
             &[
                 Series {
                     name: "a".into(),
@@ -188,6 +225,23 @@ mod tests {
         assert!(svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("b&lt;c"));
+    }
+
+    #[test]
+    fn a_log_axis_has_a_tick_per_decade() {
+        let svg = line_chart(
+            "t",
+            "x",
+            "ms",
+            Scale::Log,
+            &[Series {
+                name: "p99".into(),
+                points: vec![(1.0, 0.2), (2.0, 30.0)],
+            }],
+        );
+        for tick in [">0.1<", ">1<", ">10<", ">100<"] {
+            assert!(svg.contains(tick), "{tick} in {svg}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::conn::{self, Established};
-use crate::plot::{Series, line_chart};
+use crate::plot::{Scale, Series, line_chart};
 use crate::server::{Server, Usage};
 use crate::stats::Latency;
 use crate::traffic::{self, Load, Outcome, Participant};
@@ -435,6 +435,7 @@ pub async fn idle(server: &Server, opts: &Opts) -> Result<Value, String> {
         "Server memory against idle authenticated connections",
         "connections",
         "server RSS (MiB)",
+        Scale::Linear,
         &[Series {
             name: "RSS".into(),
             points: samples.clone(),
@@ -554,7 +555,8 @@ pub async fn sweep(server: &Server, opts: &Opts) -> Result<Value, String> {
     let svg = line_chart(
         "1:1 end-to-end latency against offered load (open loop)",
         "offered messages per second",
-        "latency (ms)",
+        "end-to-end latency (ms, log scale)",
+        Scale::Log,
         &[
             Series {
                 name: "p50".into(),
