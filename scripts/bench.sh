@@ -26,7 +26,7 @@ run() {
 
 scenarios=("$@")
 if [ ${#scenarios[@]} -eq 0 ]; then
-    scenarios=(pairs pairs-open group10 group100 supergroup offline reconnect sweep idle)
+    scenarios=(pairs pairs-open group10 group100 group100-nosearch supergroup offline reconnect sweep idle)
 fi
 for s in "${scenarios[@]}"; do
     case "$s" in
@@ -34,6 +34,9 @@ for s in "${scenarios[@]}"; do
         pairs-open) run pairs --users 100 --rate 5000 --duration 10 ;;
         group10)    run group --group-size 10 --groups 10 --window 4 --duration 10 ;;
         group100)   run group --group-size 100 --groups 2 --window 2 --duration 10 ;;
+        # The same with the search index off: what messaging alone costs.
+        group100-nosearch)
+                    BUBBLE_SEARCH_KIND=off run group --group-size 100 --groups 2 --window 2 --duration 10 ;;
         supergroup) run supergroup --members 10000 --messages 20 ;;
         offline)    run offline --users 100 --messages 2000 --window 16 ;;
         reconnect)  run reconnect --connections 5000 --concurrency 64 ;;
