@@ -40,7 +40,7 @@ for s in "${scenarios[@]}"; do
         supergroup) run supergroup --members 10000 --messages 20 ;;
         offline)    run offline --users 100 --messages 2000 --window 16 ;;
         reconnect)  run reconnect --connections 5000 --concurrency 64 ;;
-        sweep)      run sweep --users 100 --rates 1000,2000,5000,10000,20000,30000 --duration 5 ;;
+        sweep)      run sweep --users 100 --rates 1000,2000,5000,10000,20000,30000 --duration 10 ;;
         # Each process needs one descriptor per connection: IDLE_CONNECTIONS must
         # stay below `ulimit -Hn` (20000 on the machine of docs/benchmarks.md).
         idle)       run idle --connections "${IDLE_CONNECTIONS:-100000}" --concurrency 64 --hold 10 ;;

@@ -31,10 +31,6 @@ use std::process::ExitCode;
 
 use scenarios::Opts;
 
-/// The bench shares the machine with the server it measures: the cheaper
-/// its own allocations, the more CPU is left for the server.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use server::{Mode, Server};
 
 const USAGE: &str = "\
