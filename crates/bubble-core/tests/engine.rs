@@ -75,7 +75,7 @@ fn drain(q: &mut SessionQueue) -> Vec<PushEvent> {
     let mut out = Vec::new();
     loop {
         match q.rx.try_recv() {
-            Ok(ev) => out.push(ev),
+            Ok(ev) => out.push(*ev),
             Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return out,
         }
     }

@@ -44,10 +44,11 @@ async fn main() -> Result<()> {
         ack.server_msg_id, ack.version
     );
 
-    if let Some(PushEvent::Entry {
-        entry,
-        prev_version,
-    }) = bob_pushes.rx.recv().await
+    if let Some(event) = bob_pushes.rx.recv().await
+        && let PushEvent::Entry {
+            entry,
+            prev_version,
+        } = *event
     {
         println!(
             "bob was pushed v{} (previous v{}): {:?} from {}",

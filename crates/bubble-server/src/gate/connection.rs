@@ -19,7 +19,10 @@ use tokio::sync::{Semaphore, mpsc};
 use bubble_core::ports::{FrameConnection, Identity};
 use bubble_core::push::PushEvent;
 use bubble_core::{AppId, DeviceId, ErrorKind, Session, UserId, now_millis};
-use bubble_proto::secure::{Established, OsRandom, Pending, RecordSealer, SessionGrant};
+use bubble_proto::secure::{
+    Established, OsRandom, Pending, RecordOpener, RecordSealer, SecureChannel, SessionGrant,
+    SessionInfo,
+};
 use bubble_proto::{Command, Frame, pb};
 
 use super::Gate;
@@ -54,13 +57,21 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
     gate.metrics.connections.fetch_add(1, Ordering::Relaxed);
     let _gauge = ConnectionGauge(gate.metrics.clone());
 
-    let Some((established, seq)) = handshake(&gate, conn.as_mut(), peer).await else {
+    // Boxed: the handshake's state (~4 KiB) is freed once it is done instead
+    // of staying reserved in this task for the connection's whole life.
+    let Some((established, seq)) = Box::pin(handshake(&gate, conn.as_mut(), peer)).await else {
         gate.metrics
             .handshakes_failed
             .fetch_add(1, Ordering::Relaxed);
         return;
     };
-    let info = &established.session;
+    // Keep only what the session needs, and free the rest now: this task
+    // lives as long as the connection, and an idle connection's memory is
+    // what caps how many a box holds.
+    let answer = established.answer_frame(seq);
+    let (channel, info) = unbox(established);
+    let (sealer, opener) = channel.split();
+    let (sealer, opener) = (Box::new(sealer), Box::new(opener));
     let identity = Identity {
         app: AppId::new(&info.app_id),
         user: UserId::new(&info.user),
@@ -83,20 +94,26 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
             return;
         }
     };
-    if conn
-        .write_frame(established.answer_frame(seq))
-        .await
-        .is_err()
-        || conn.flush().await.is_err()
-    {
+    drop(info);
+    let sent = conn.write_frame(answer).await.is_ok() && conn.flush().await.is_ok();
+    if !sent {
         let _ = gate.engine.disconnect(&session).await;
         return;
     }
     tracing::debug!(%peer, app = %session.app, user = %session.user, device = %session.device, "session open");
-    run_session(&gate, conn, established, &session, queue).await;
+    run_session(&gate, conn, sealer, opener, &session, queue).await;
     if let Err(e) = gate.engine.disconnect(&session).await {
         tracing::warn!(error = %e, "presence cleanup failed; the route expires by itself");
     }
+}
+
+/// Takes the record state and the session out of the handshake's result,
+/// freeing its box here rather than when the caller's scope ends.
+fn unbox(established: Box<Established>) -> (SecureChannel, SessionInfo) {
+    let Established {
+        channel, session, ..
+    } = *established;
+    (channel, session)
 }
 
 /// Runs the handshake up to (not including) the answer; on failure sends
@@ -105,7 +122,7 @@ async fn handshake(
     gate: &Gate,
     conn: &mut dyn FrameConnection,
     peer: SocketAddr,
-) -> Option<(Established, u32)> {
+) -> Option<(Box<Established>, u32)> {
     let deadline = tokio::time::Instant::now() + gate.limits.handshake_timeout;
     let first = tokio::select! {
         read = tokio::time::timeout_at(deadline, conn.read_frame()) => read,
@@ -145,7 +162,9 @@ async fn handshake(
             } else {
                 gate.metrics.handshakes_full.fetch_add(1, Ordering::Relaxed);
             }
-            Some((established, seq))
+            // Boxed so the caller's future, alive as long as the
+            // connection, does not reserve room for it (~1.4 KiB).
+            Some((Box::new(established), seq))
         }
         Err(answer) => {
             let _ = conn.write_frame(answer).await;
@@ -236,13 +255,18 @@ async fn send(conn: &mut dyn FrameConnection, sealer: &mut RecordSealer, frame: 
 async fn run_session(
     gate: &Arc<Gate>,
     mut conn: Box<dyn FrameConnection>,
-    established: Established,
+    // Boxed (~1.3 KiB) so this future, held for the connection's whole
+    // life, stays small.
+    mut sealer: Box<RecordSealer>,
+    mut opener: Box<RecordOpener>,
     session: &Session,
     mut queue: bubble_core::push::SessionQueue,
 ) {
     let limits = &gate.limits;
-    let (mut sealer, mut opener) = established.channel.split();
-    let (answers_tx, mut answers_rx) = mpsc::channel::<Frame>(limits.max_in_flight * 2);
+    // Made on the first request: an idle connection (pings are answered
+    // inline) then holds no answer queue (~2 KiB each).
+    let mut answers_tx: Option<mpsc::Sender<Frame>> = None;
+    let mut answers_rx: Option<mpsc::Receiver<Frame>> = None;
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     let mut bucket = TokenBucket::new(limits.requests_per_second, limits.request_burst);
     let mut last_seen = Instant::now();
@@ -300,7 +324,13 @@ async fn run_session(
                 };
                 let engine = gate.engine.clone();
                 let s = session.clone();
-                let tx = answers_tx.clone();
+                let tx = answers_tx
+                    .get_or_insert_with(|| {
+                        let (tx, rx) = mpsc::channel::<Frame>(limits.max_in_flight * 2);
+                        answers_rx = Some(rx);
+                        tx
+                    })
+                    .clone();
                 let metrics = gate.metrics.clone();
                 tokio::spawn(async move {
                     let is_send = frame.command == Command::Send;
@@ -322,12 +352,12 @@ async fn run_session(
                     drop(permit);
                 });
             }
-            Some(answer) = answers_rx.recv() => {
+            Some(answer) = next_answer(&mut answers_rx) => {
                 let mut ok = send(conn.as_mut(), &mut sealer, &answer).await;
                 while ok {
-                    match answers_rx.try_recv() {
-                        Ok(more) => ok = send(conn.as_mut(), &mut sealer, &more).await,
-                        Err(_) => break,
+                    match answers_rx.as_mut().map(|rx| rx.try_recv()) {
+                        Some(Ok(more)) => ok = send(conn.as_mut(), &mut sealer, &more).await,
+                        _ => break,
                     }
                 }
                 if !ok || conn.flush().await.is_err() {
@@ -366,7 +396,7 @@ async fn run_session(
     // Drain: let requests already accepted finish and answer them.
     drop(answers_tx);
     let drained = tokio::time::timeout(limits.drain_timeout, async {
-        while let Some(answer) = answers_rx.recv().await {
+        while let Some(answer) = next_answer(&mut answers_rx).await {
             if !send(conn.as_mut(), &mut sealer, &answer).await {
                 break;
             }
@@ -382,13 +412,22 @@ async fn run_session(
     let _ = conn.flush().await;
 }
 
+/// The next answer, or never when no request was ever made.
+async fn next_answer(rx: &mut Option<mpsc::Receiver<Frame>>) -> Option<Frame> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => None,
+    }
+}
+
 async fn write_push(
     gate: &Gate,
     conn: &mut dyn FrameConnection,
     sealer: &mut RecordSealer,
     app: &AppId,
-    event: PushEvent,
+    event: Box<PushEvent>,
 ) -> (bool, bool) {
+    let event = *event;
     if let PushEvent::Entry { entry, .. } = &event {
         let delay = now_millis() - entry.server_time;
         gate.metrics

@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
-use futures_util::{SinkExt, StreamExt};
+use bytes::{Buf, BytesMut};
+use futures_util::SinkExt;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Decoder, Encoder};
 
 use bubble_core::ports::FrameConnection;
 use bubble_core::{Error, ErrorKind, Result};
@@ -26,10 +28,24 @@ fn frame_error(e: FrameError) -> Error {
 }
 
 /// A TCP stream of frames.
+///
+/// Buffers are taken only while there are bytes in them and given back
+/// when they empty (instead of `Framed`'s two 8 KiB buffers per
+/// connection for its whole life), so an idle connection holds none: at
+/// 100,000 connections that is 1.6 GB less resident memory.
 pub struct TcpConnection {
-    framed: Framed<TcpStream, FrameCodec>,
+    stream: TcpStream,
+    codec: FrameCodec,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
     peer: SocketAddr,
 }
+
+/// What one read asks room for: a typical request and then some.
+const READ_CHUNK: usize = 4096;
+
+/// Queued output above this is written out before more is queued.
+const WRITE_HIGH_WATER: usize = 64 * 1024;
 
 impl TcpConnection {
     /// Wraps an accepted stream.
@@ -37,30 +53,87 @@ impl TcpConnection {
         // Small frames must not wait for Nagle: latency is the product.
         let _ = stream.set_nodelay(true);
         TcpConnection {
-            framed: Framed::new(stream, FrameCodec::new(max_body)),
+            stream,
+            codec: FrameCodec::new(max_body),
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
             peer,
         }
+    }
+
+    async fn write_out(&mut self) -> Result<()> {
+        while !self.write_buf.is_empty() {
+            let n = self
+                .stream
+                .write(&self.write_buf)
+                .await
+                .map_err(|e| Error::unavailable(format!("connection failed: {e}")))?;
+            if n == 0 {
+                return Err(Error::unavailable("connection closed while writing"));
+            }
+            self.write_buf.advance(n);
+        }
+        // Give the buffer back: most connections are idle most of the time.
+        self.write_buf = BytesMut::new();
+        Ok(())
     }
 }
 
 #[async_trait]
 impl FrameConnection for TcpConnection {
     async fn read_frame(&mut self) -> Result<Option<Frame>> {
-        match self.framed.next().await {
-            Some(Ok(frame)) => Ok(Some(frame)),
-            Some(Err(e)) => Err(frame_error(e)),
-            None => Ok(None),
+        // Cancel safe: bytes read stay in `read_buf`, decoding is synchronous.
+        loop {
+            if let Some(frame) = self.codec.decode(&mut self.read_buf).map_err(frame_error)? {
+                if self.read_buf.is_empty() {
+                    self.read_buf = BytesMut::new();
+                }
+                return Ok(Some(frame));
+            }
+            // Wait for bytes without holding a buffer: an idle connection
+            // then owns no read memory at all.
+            self.stream
+                .readable()
+                .await
+                .map_err(|e| Error::unavailable(format!("connection failed: {e}")))?;
+            if self.read_buf.capacity() - self.read_buf.len() < HEADER_LEN {
+                self.read_buf.reserve(READ_CHUNK);
+            }
+            match self.stream.try_read_buf(&mut self.read_buf) {
+                Ok(0) => {
+                    return match self.codec.decode_eof(&mut self.read_buf) {
+                        Ok(Some(frame)) => Ok(Some(frame)),
+                        Ok(None) => Ok(None),
+                        Err(e) => Err(frame_error(e)),
+                    };
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if self.read_buf.is_empty() {
+                        self.read_buf = BytesMut::new();
+                    }
+                }
+                Err(e) => return Err(Error::unavailable(format!("connection failed: {e}"))),
+            }
         }
     }
 
     async fn write_frame(&mut self, frame: Frame) -> Result<()> {
-        self.framed.feed(frame).await.map_err(frame_error)
+        self.codec
+            .encode(frame, &mut self.write_buf)
+            .map_err(frame_error)?;
+        if self.write_buf.len() >= WRITE_HIGH_WATER {
+            self.write_out().await?;
+        }
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<()> {
-        SinkExt::<Frame>::flush(&mut self.framed)
+        self.write_out().await?;
+        self.stream
+            .flush()
             .await
-            .map_err(frame_error)
+            .map_err(|e| Error::unavailable(format!("connection failed: {e}")))
     }
 
     fn peer(&self) -> String {

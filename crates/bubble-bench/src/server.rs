@@ -1,0 +1,440 @@
+//! The server under test: started as a child process (the real
+//! `bubble-server` binary, measured through `/proc`) or in this process
+//! (for the smoke test), plus the admin calls the scenarios need.
+//!
+//! The backend comes from the environment exactly as for `bubble-server`
+//! (`BUBBLE_STORE_KIND`, `BUBBLE_STORE_URL`, `BUBBLE_SEARCH_KIND`, ...), so
+//! measuring another backend is a change of command line, not of code.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bubble_client::transport::http_request;
+use bubble_core::token::TokenAuthenticator;
+use bubble_core::{AppId, UserId};
+use bubble_proto::secure::PinnedServerKey;
+
+use crate::conn::Target;
+
+/// The RSA-3072 test key, so a fresh data directory does not wait for key
+/// generation (seconds). It is public: never use it outside tests/benches.
+const TEST_KEY: &str = include_str!("../../bubble-proto/tests/fixtures/server_key.pem");
+
+/// The app every bench user belongs to.
+pub const APP: &str = "bench";
+
+/// Settings the bench needs that differ from a production default: no
+/// per-connection request cap (the bench drives one connection far harder
+/// than a phone), no handshake cap per source address, heartbeats long
+/// enough for idle connections that never ping. Each is applied only when
+/// the environment does not already set it.
+const BENCH_DEFAULTS: &[(&str, &str)] = &[
+    ("BUBBLE_GATE_TCP", "127.0.0.1:0"),
+    ("BUBBLE_GATE_WS", ""),
+    ("BUBBLE_HTTP_ADDR", "127.0.0.1:0"),
+    ("BUBBLE_GATE_REQUESTS_PER_SECOND", "1000000"),
+    ("BUBBLE_GATE_REQUEST_BURST", "1000000"),
+    ("BUBBLE_GATE_HANDSHAKES_PER_SECOND_PER_IP", "1000000"),
+    ("BUBBLE_GATE_HEARTBEAT_TIMEOUT_MS", "3600000"),
+    ("BUBBLE_GATE_HANDSHAKE_TIMEOUT_MS", "60000"),
+    ("BUBBLE_GATE_MAX_CONNECTIONS", "400000"),
+    ("BUBBLE_GATE_PUSH_QUEUE", "4096"),
+    ("BUBBLE_LOG", "warn"),
+];
+
+/// How the server runs.
+pub enum Mode {
+    /// The `bubble-server` binary at this path.
+    Binary(PathBuf),
+    /// `bubble_server::start` on its own runtime inside the bench (CPU and
+    /// memory figures then include the bench itself).
+    InProcess,
+}
+
+enum Handle {
+    Child(Child),
+    InProcess {
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
+}
+
+/// A running server.
+pub struct Server {
+    handle: Handle,
+    /// The process to measure.
+    pub pid: u32,
+    /// Whether `pid` is the bench itself.
+    pub in_process: bool,
+    /// TCP gate.
+    pub tcp: SocketAddr,
+    /// HTTP base URL.
+    pub http: String,
+    admin_secret: String,
+    pin: PinnedServerKey,
+    tokens: TokenAuthenticator,
+    /// What the server reported about its backends.
+    pub backends: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn env_value(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
+/// The bench defaults plus the environment (the environment wins).
+fn settings(data_dir: &std::path::Path, admin_secret: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = BENCH_DEFAULTS
+        .iter()
+        .filter(|(k, _)| env_value(k).is_none())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    out.push(("BUBBLE_DATA_DIR".into(), data_dir.display().to_string()));
+    out.push(("BUBBLE_HTTP_ADMIN_SECRET".into(), admin_secret.into()));
+    out
+}
+
+fn install_key(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("server_key.pem");
+    if !path.exists() {
+        std::fs::write(&path, TEST_KEY)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory (or `data_dir`).
+    pub async fn start(mode: Mode, data_dir: Option<PathBuf>) -> Result<Server, String> {
+        let (dir, tmp) = match data_dir {
+            Some(d) => {
+                std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+                (d, None)
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("bubble-bench-")
+                    .tempdir()
+                    .map_err(|e| format!("temp dir: {e}"))?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        install_key(&dir).map_err(|e| format!("server key: {e}"))?;
+        let admin_secret = TokenAuthenticator::generate_secret();
+        let env = settings(&dir, &admin_secret);
+        let (handle, pid, tcp, http, backends, in_process) = match mode {
+            Mode::Binary(path) => {
+                let (child, tcp, http, backends) = spawn(&path, &env)?;
+                let pid = child.id();
+                (Handle::Child(child), pid, tcp, http, backends, false)
+            }
+            Mode::InProcess => {
+                let (handle, tcp, http, backends) = in_process(env)?;
+                (handle, std::process::id(), tcp, http, backends, true)
+            }
+        };
+        let key = bubble_proto::secure::ServerKey::from_pkcs8_pem(TEST_KEY)
+            .map_err(|e| format!("test key: {e}"))?;
+        let mut server = Server {
+            handle,
+            pid,
+            in_process,
+            tcp,
+            http,
+            admin_secret,
+            pin: key.pin(),
+            tokens: TokenAuthenticator::new(),
+            backends,
+            _dir: tmp,
+        };
+        server.check_key().await?;
+        server.create_app().await?;
+        Ok(server)
+    }
+
+    /// Makes sure the server uses the key the bench pins (a data directory
+    /// given with `--data-dir` may hold another one).
+    async fn check_key(&mut self) -> Result<(), String> {
+        let body = self.call("GET", "/v1/server-key", None).await?;
+        let fp = body["fingerprint_sha256"].as_str().unwrap_or_default();
+        let pem = body["pem"].as_str().unwrap_or_default();
+        if fp != self.pin_fingerprint() {
+            self.pin =
+                PinnedServerKey::from_pem(pem, fp).map_err(|e| format!("server key: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn pin_fingerprint(&self) -> String {
+        self.pin
+            .fingerprint()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    async fn create_app(&self) -> Result<(), String> {
+        let secret = TokenAuthenticator::generate_secret();
+        let body = serde_json::json!({"id": APP, "secret": secret});
+        match self.call("POST", "/v1/admin/apps", Some(body)).await {
+            Ok(_) => {}
+            Err(e) if e.contains("409") => {
+                return Err(format!(
+                    "app {APP:?} exists already in this data directory (its secret is unknown to the bench): use a fresh --data-dir"
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+        self.tokens
+            .set_secret(&AppId::new(APP), &secret)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Calls the admin API; the JSON answer of a 2xx, else an error with
+    /// the status.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, String> {
+        let body = body.map(|b| b.to_string());
+        let (status, answer) = http_request(
+            &self.http,
+            method,
+            path,
+            Some(&self.admin_secret),
+            body.as_deref(),
+        )
+        .await
+        .map_err(|e| format!("{method} {path}: {e}"))?;
+        let value = serde_json::from_slice(&answer).unwrap_or(serde_json::Value::Null);
+        if !(200..300).contains(&status) {
+            return Err(format!("{method} {path} -> {status}: {value}"));
+        }
+        Ok(value)
+    }
+
+    /// A token for `user` (signed here with the app secret: no round trip).
+    pub fn token(&self, user: &str) -> String {
+        self.tokens
+            .issue(
+                &AppId::new(APP),
+                &UserId::new(user),
+                Duration::from_secs(24 * 3600),
+                &[],
+            )
+            .expect("bench user ids are valid")
+    }
+
+    /// Where clients connect.
+    pub fn target(&self) -> Target {
+        Target {
+            addr: self.tcp,
+            pin: self.pin.clone(),
+            app: APP.into(),
+        }
+    }
+
+    /// Creates a group owned by `members[0]`.
+    pub async fn create_group(
+        &self,
+        id: &str,
+        members: &[String],
+        super_group: bool,
+    ) -> Result<(), String> {
+        let body = serde_json::json!({
+            "id": id,
+            "owner": members[0],
+            "members": members[1..],
+            "super_group": super_group,
+        });
+        self.call("POST", &format!("/v1/admin/apps/{APP}/groups"), Some(body))
+            .await
+            .map(|_| ())
+    }
+
+    /// CPU seconds and resident memory of the server process now.
+    pub fn usage(&self) -> Usage {
+        Usage::of(self.pid)
+    }
+
+    /// Stops the server (SIGTERM and wait for the child; cancel in process).
+    pub fn stop(mut self) {
+        match &mut self.handle {
+            Handle::Child(child) => {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &child.id().to_string()])
+                    .status();
+                for _ in 0..300 {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Handle::InProcess { stop, thread } => {
+                if let Some(s) = stop.take() {
+                    let _ = s.send(());
+                }
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Handle::Child(child) = &mut self.handle
+            && let Ok(None) = child.try_wait()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn(
+    path: &PathBuf,
+    env: &[(String, String)],
+) -> Result<(Child, SocketAddr, String, String), String> {
+    let mut cmd = Command::new(path);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut tcp, mut http, mut backends) = (None, String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.map_err(|e| format!("server banner: {e}"))?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["tcp", "gate", addr] => tcp = addr.parse().ok(),
+            ["http", url, ..] => http = url.to_string(),
+            ["data", _, rest @ ..] => backends = rest.join(" "),
+            ["server", "key", ..] => break,
+            _ => {}
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    match tcp {
+        Some(tcp) if !http.is_empty() => Ok((child, tcp, http, backends)),
+        _ => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!(
+                "{} did not print its TCP gate and HTTP address (see its stderr above)",
+                path.display()
+            ))
+        }
+    }
+}
+
+fn in_process(env: Vec<(String, String)>) -> Result<(Handle, SocketAddr, String, String), String> {
+    let mut config = bubble_server::Config::default();
+    config
+        .apply_env(std::env::vars().chain(env))
+        .map_err(|e| e.to_string())?;
+    config.validate().map_err(|e| e.to_string())?;
+    let backends = format!(
+        "(store {}, search {})",
+        config.store.kind, config.search.kind
+    );
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("server")
+            .build()
+            .expect("server runtime");
+        rt.block_on(async move {
+            match bubble_server::start(config).await {
+                Ok(server) => {
+                    let _ = ready_tx.send(Ok((server.tcp_addr, server.http_addr)));
+                    let _ = stop_rx.await;
+                    let _ = server.shutdown(Duration::from_secs(5)).await;
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                }
+            }
+        });
+    });
+    let (tcp, http) = ready_rx
+        .recv()
+        .map_err(|_| "the in-process server thread died".to_string())??;
+    let tcp = tcp.ok_or("the in-process server has no TCP gate")?;
+    let http = http.ok_or("the in-process server has no HTTP listener")?;
+    Ok((
+        Handle::InProcess {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        },
+        tcp,
+        format!("http://{http}"),
+        backends,
+    ))
+}
+
+/// CPU time and memory of a process, from `/proc`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// User + system CPU seconds since the process started.
+    pub cpu_secs: f64,
+    /// Resident set size in bytes.
+    pub rss: u64,
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+impl Usage {
+    /// Reads `/proc/<pid>/stat` and `/proc/<pid>/status`; zeros if gone.
+    pub fn of(pid: u32) -> Usage {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name (which may hold spaces) start at ")".
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime are fields 14 and 15 of stat; here 11 and 12 (0-based after ")").
+        let cpu_secs = (ticks(11) + ticks(12)) / clock_ticks();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024;
+        Usage { cpu_secs, rss }
+    }
+}
