@@ -363,20 +363,8 @@ async fn a_group_growing_past_the_threshold_becomes_a_super_group() {
 async fn online_super_group_members_get_a_notification_with_the_previous_seq() {
     let e = engine().await;
     let (ann, _) = login(&e, "ann", "phone").await;
-    let (bo, mut bo_q) = login(&e, "bo", "phone").await;
-    e.create_group(
-        &ann.app,
-        &ann.user,
-        CreateGroup {
-            id: Some(GroupId::new("town")),
-            members: vec![bo.user.clone()],
-            super_group: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let to = Conversation::super_group(&GroupId::new("town"));
+    let (_bo, mut bo_q) = login(&e, "bo", "phone").await;
+    let to = super_group_of(&e, &ann, "town", &["bo"]).await;
     e.send(&ann, text_to(to.clone(), "1", "a")).await.unwrap();
     e.send(&ann, text_to(to, "2", "b")).await.unwrap();
     let events = drain(&mut bo_q);
@@ -788,19 +776,7 @@ async fn super_group_unread_counts_come_from_the_read_seq() {
     let e = engine().await;
     let (ann, _) = login(&e, "ann", "phone").await;
     let (bo, _) = login(&e, "bo", "phone").await;
-    e.create_group(
-        &ann.app,
-        &ann.user,
-        CreateGroup {
-            id: Some(GroupId::new("town")),
-            members: vec![bo.user.clone()],
-            super_group: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let to = Conversation::super_group(&GroupId::new("town"));
+    let to = super_group_of(&e, &ann, "town", &["bo"]).await;
     for i in 0..5 {
         e.send(&ann, text_to(to.clone(), &format!("{i}"), "x"))
             .await
