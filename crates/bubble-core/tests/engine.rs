@@ -15,12 +15,17 @@ use bubble_proto::pb;
 
 const APP: &str = "acme";
 
-async fn engine_with(settings: impl FnOnce(&mut AppSettings)) -> Engine {
-    let engine = Engine::builder().build().unwrap();
+/// Builds the engine and creates the test app with `settings` applied.
+async fn engine_from(builder: EngineBuilder, settings: impl FnOnce(&mut AppSettings)) -> Engine {
+    let engine = builder.build().unwrap();
     let mut app = AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes");
     settings(&mut app.settings);
     engine.put_app(app).await.unwrap();
     engine
+}
+
+async fn engine_with(settings: impl FnOnce(&mut AppSettings)) -> Engine {
+    engine_from(Engine::builder(), settings).await
 }
 
 async fn engine() -> Engine {
@@ -454,13 +459,11 @@ async fn dedup_holds_even_when_the_cache_has_forgotten() {
             self.0.recent(a, o, v, l).await
         }
     }
-    let e = Engine::builder()
-        .cache(Arc::new(Forgetful(MemoryCache::new())))
-        .build()
-        .unwrap();
-    e.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
-        .await
-        .unwrap();
+    let e = engine_from(
+        Engine::builder().cache(Arc::new(Forgetful(MemoryCache::new()))),
+        |_| {},
+    )
+    .await;
     let (alice, _) = login(&e, "alice", "phone").await;
     let (bob, _) = login(&e, "bob", "phone").await;
     let a = e.send(&alice, to_user("bob", "k", "x")).await.unwrap();
@@ -557,16 +560,14 @@ async fn each_device_syncs_from_its_own_cursor() {
 
 #[tokio::test]
 async fn sync_is_served_correctly_past_the_recent_cache_window() {
-    let e = Engine::builder()
-        .config(EngineConfig {
+    let e = engine_from(
+        Engine::builder().config(EngineConfig {
             recent_cap: 4,
             ..Default::default()
-        })
-        .build()
-        .unwrap();
-    e.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
-        .await
-        .unwrap();
+        }),
+        |_| {},
+    )
+    .await;
     let (alice, _) = login(&e, "alice", "phone").await;
     let (bob, _) = login(&e, "bob", "phone").await;
     for i in 0..10 {
@@ -677,16 +678,14 @@ async fn login_policy_one_per_platform_keeps_other_platforms() {
 
 #[tokio::test]
 async fn a_slow_consumer_is_dropped_and_loses_nothing() {
-    let e = Engine::builder()
-        .config(EngineConfig {
+    let e = engine_from(
+        Engine::builder().config(EngineConfig {
             session_queue: 4,
             ..Default::default()
-        })
-        .build()
-        .unwrap();
-    e.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
-        .await
-        .unwrap();
+        }),
+        |_| {},
+    )
+    .await;
     let (alice, _) = login(&e, "alice", "phone").await;
     let (bob, mut bob_q) = login(&e, "bob", "phone").await;
     for i in 0..10 {
@@ -1084,18 +1083,17 @@ impl BusinessHandler for Echo {
 
 #[tokio::test]
 async fn business_commands_are_routed_to_the_apps_handler_then_the_default() {
-    let e = Engine::builder()
-        .business_handler(
-            Some(AppId::new(APP)),
-            0x8000..=0x80ff,
-            Arc::new(Echo("acme-orders")),
-        )
-        .business_handler(None, 0x8000..=0x8fff, Arc::new(Echo("shared")))
-        .build()
-        .unwrap();
-    e.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
-        .await
-        .unwrap();
+    let e = engine_from(
+        Engine::builder()
+            .business_handler(
+                Some(AppId::new(APP)),
+                0x8000..=0x80ff,
+                Arc::new(Echo("acme-orders")),
+            )
+            .business_handler(None, 0x8000..=0x8fff, Arc::new(Echo("shared"))),
+        |_| {},
+    )
+    .await;
     e.put_app(AppConfig::new(
         "other",
         "another-secret-of-thirty-two-bytes!",
