@@ -374,15 +374,19 @@ async fn system_push(
             )));
         }
     };
-    // App-wide notices reach every gate; the others follow the routes.
-    let mut nodes: Vec<NodeId> = s
-        .discovery
-        .list("gate")
-        .await
-        .map(|list| list.into_iter().map(|n| n.id).collect())
-        .unwrap_or_default();
-    if !nodes.contains(&s.node) {
-        nodes.push(s.node.clone());
+    // App-wide notices reach every gate (a discovery lookup); the others
+    // follow the recipients' routes and need no node list.
+    let mut nodes: Vec<NodeId> = Vec::new();
+    if target == SystemTarget::App {
+        nodes = s
+            .discovery
+            .list("gate")
+            .await
+            .map(|list| list.into_iter().map(|n| n.id).collect())
+            .unwrap_or_default();
+        if !nodes.contains(&s.node) {
+            nodes.push(s.node.clone());
+        }
     }
     let receipt = s
         .engine
