@@ -11,7 +11,7 @@
 //! pins, and encrypts on the client (where the OAEP seed must come from the
 //! injected [`Randomness`], which test vectors pin). AWS-LC (`aws-lc-rs`)
 //! runs the one private-key operation, OAEP decryption of every full hello:
-//! 2.5 to 3 times faster than `rsa`, blinded, with constant-time arithmetic
+//! 3 to 4 times faster than `rsa`, blinded, with constant-time arithmetic
 //! and padding check (see "RSA timing" in `docs/auth.md`).
 
 use std::fmt;
