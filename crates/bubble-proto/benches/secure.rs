@@ -1,4 +1,5 @@
-//! Secure channel throughput: full handshakes, resumptions, and record
+//! Secure channel throughput: full handshakes (RSA-3072, the default, and
+//! RSA-2048, the smallest key the spec allows), resumptions, and record
 //! seal/open for small and large bodies. Figures go in `docs/benchmarks.md`.
 //!
 //! Run with `cargo bench -p bubble-proto --bench secure`.
@@ -12,13 +13,21 @@ use bubble_proto::secure::{
     server_receive,
 };
 use bubble_proto::{Command, Frame};
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main,
+};
 
 const KEY_PEM: &str = include_str!("../tests/fixtures/server_key.pem");
+const KEY_2048_PEM: &str = include_str!("../tests/fixtures/server_key_2048.pem");
 const NOW_MS: u64 = 1_767_225_600_000;
 
 fn setup() -> (ServerConfig, ClientConfig) {
-    let key = ServerKey::from_pkcs8_pem(KEY_PEM).unwrap();
+    setup_with(KEY_PEM)
+}
+
+fn setup_with(key_pem: &str) -> (ServerConfig, ClientConfig) {
+    let key = ServerKey::from_pkcs8_pem(key_pem).unwrap();
     let pin = key.pin();
     let server = ServerConfig::new(ServerKeyRing::new(key))
         .with_tickets(TicketKeys::new(TicketKey::from_bytes([7u8; 32])));
@@ -57,19 +66,13 @@ fn full(server: &ServerConfig, client: &ClientConfig) -> Option<ResumeTicket> {
     hs.finish(&est.answer).unwrap().ticket
 }
 
-fn handshakes(c: &mut Criterion) {
-    let (server, client) = setup();
-    let mut group = c.benchmark_group("handshake");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(5));
-    group.throughput(Throughput::Elements(1));
-
-    group.bench_function("full (client + server)", |b| {
+fn bench_full(group: &mut BenchmarkGroup<'_, WallTime>, suffix: &str, key_pem: &str) {
+    let (server, client) = setup_with(key_pem);
+    group.bench_function(format!("full (client + server){suffix}"), |b| {
         b.iter(|| black_box(full(&server, &client)))
     });
 
-    group.bench_function("full (server side only)", |b| {
+    group.bench_function(format!("full (server side only){suffix}"), |b| {
         b.iter_batched(
             || {
                 ClientHandshake::start(&client, "v1.token-of-alice.0123456789", &mut OsRandom)
@@ -90,7 +93,20 @@ fn handshakes(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+}
 
+fn handshakes(c: &mut Criterion) {
+    let mut group = c.benchmark_group("handshake");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(1));
+
+    // The default key keeps the historical benchmark names.
+    bench_full(&mut group, "", KEY_PEM);
+    bench_full(&mut group, " rsa-2048", KEY_2048_PEM);
+
+    let (server, client) = setup();
     let used = UsedTickets::new(10_000_000);
     group.bench_function("resumption (client + server)", |b| {
         b.iter_batched(
@@ -109,6 +125,32 @@ fn handshakes(c: &mut Criterion) {
                     .unwrap();
                 let est = p.accept(&server, claim, NOW_MS, &mut OsRandom).unwrap();
                 black_box(hs.finish(&est.answer).unwrap())
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    // What a server spends on one resume hello: open the ticket and the
+    // proof, claim, fresh ECDH, new ticket, answer.
+    group.bench_function("resumption (server side only)", |b| {
+        b.iter_batched(
+            || {
+                let ticket = full(&server, &client).unwrap();
+                ClientHandshake::resume(&client.meta, &ticket, &mut OsRandom)
+                    .unwrap()
+                    .1
+            },
+            |hello| {
+                let Pending::Resume(p) =
+                    server_receive(&server, &Frame::new(Command::ResumeHello, 1, hello), NOW_MS)
+                        .unwrap()
+                else {
+                    unreachable!()
+                };
+                let claim = used
+                    .claim(p.ticket_id(), p.ticket_expires_at_ms(), NOW_MS)
+                    .unwrap();
+                black_box(p.accept(&server, claim, NOW_MS, &mut OsRandom).unwrap())
             },
             BatchSize::SmallInput,
         )

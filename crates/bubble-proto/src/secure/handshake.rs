@@ -24,8 +24,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use p256::elliptic_curve::sec1::ToSec1Point;
-use p256::{PublicKey, SecretKey};
+use aws_lc_rs::agreement::{self, ECDH_P256, ParsedPublicKey, PrivateKey, UnparsedPublicKey};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
@@ -108,6 +107,7 @@ impl std::error::Error for HandshakeError {}
 
 const MALFORMED: &str = "malformed handshake message";
 const DECRYPT: &str = "decryption failed";
+const ECDH: &str = "ECDH failed";
 
 /// Why a client could not build a hello.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -295,7 +295,7 @@ impl Established {
 pub struct PendingHello {
     token: Zeroizing<String>,
     meta: ClientMeta,
-    client_public: PublicKey,
+    client_public: ParsedPublicKey,
     random_key: Zeroizing<[u8; 32]>,
     transcript: [u8; 32],
 }
@@ -309,38 +309,55 @@ impl fmt::Debug for PendingHello {
     }
 }
 
-fn parse_point(bytes: &[u8]) -> Option<PublicKey> {
+// P-256 runs on AWS-LC (its assembly scalar multiplication is several times
+// faster than the `p256` crate's). The ephemeral scalars are still drawn
+// through `Randomness` and loaded with `from_private_key`, so the draws are
+// those `docs/auth.md` lists and the test vectors still pin every byte.
+
+fn parse_point(bytes: &[u8]) -> Option<ParsedPublicKey> {
     // Only the uncompressed form: every platform's ECDH API reads it.
+    // (AWS-LC would also take compressed and SPKI forms: refuse them first.)
     if bytes.len() != P256_PUBLIC_LEN || bytes[0] != 0x04 {
         return None;
     }
-    PublicKey::from_sec1_bytes(bytes).ok()
+    // Checks that the point is on the curve.
+    ParsedPublicKey::try_from(UnparsedPublicKey::new(&ECDH_P256, bytes)).ok()
 }
 
-fn encode_point(public: &PublicKey) -> [u8; P256_PUBLIC_LEN] {
-    public
-        .to_sec1_point(false)
-        .as_bytes()
+fn encode_point(secret: &PrivateKey) -> [u8; P256_PUBLIC_LEN] {
+    secret
+        .compute_public_key()
+        .expect("AWS-LC encodes the public key of a P-256 key it built")
+        .as_ref()
         .try_into()
         .expect("an uncompressed P-256 point is 65 bytes")
 }
 
-fn random_secret(rng: &mut dyn Randomness) -> SecretKey {
-    loop {
+/// Draws an ephemeral P-256 scalar: 32 bytes, drawn again if 0 or >= the
+/// group order (probability ~2^-32 per draw).
+fn random_secret(rng: &mut dyn Randomness) -> PrivateKey {
+    // AWS-LC also refuses a valid scalar when it cannot allocate; bound the
+    // loop so that such a failure panics instead of spinning (64 draws out of
+    // range in a row happen with probability 2^-2048).
+    for _ in 0..64 {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rng.fill(bytes.as_mut());
-        // Zero or >= the group order: draw again (probability ~2^-32).
-        if let Ok(secret) = SecretKey::from_slice(bytes.as_ref()) {
+        if let Ok(secret) = PrivateKey::from_private_key(&ECDH_P256, bytes.as_ref()) {
             return secret;
         }
     }
+    panic!("AWS-LC refused 64 P-256 scalars in a row");
 }
 
-fn ecdh(secret: &SecretKey, public: &PublicKey) -> Zeroizing<[u8; 32]> {
-    let shared = secret.diffie_hellman(public);
-    let mut out = Zeroizing::new([0u8; 32]);
-    out.copy_from_slice(shared.raw_secret_bytes());
-    out
+/// `Z`, the x-coordinate of `secret * public`. `None` only if AWS-LC fails
+/// internally: both keys were validated when they were built.
+fn ecdh(secret: &PrivateKey, public: ParsedPublicKey) -> Option<Zeroizing<[u8; 32]>> {
+    agreement::agree(secret, public, (), |z| {
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(z);
+        Ok(out)
+    })
+    .ok()
 }
 
 impl PendingHello {
@@ -371,10 +388,7 @@ impl PendingHello {
         // neither the answer nor the timing tells an OAEP failure from a GCM
         // failure (no Manger/Bleichenbacher-style oracle).
         let decrypted = key
-            .private()
-            .oaep_decrypt_with_rng::<Sha256, _>(&mut RngAdapter(&mut OsRandom), rsa_block)
-            .ok()
-            .map(Zeroizing::new)
+            .oaep_decrypt(rsa_block)
             .filter(|pt| pt.len() > RSA_BLOCK_FIXED);
         let rsa_ok = decrypted.is_some();
         let mut random_key = Zeroizing::new([0u8; 32]);
@@ -445,15 +459,15 @@ impl PendingHello {
             identity_expires_at_ms: grant.identity_expires_at_ms,
             resumed: false,
         };
-        Ok(answer(
+        answer(
             config,
             &self.transcript,
             &answer_key,
-            &self.client_public,
+            self.client_public,
             session,
             now_ms,
             rng,
-        ))
+        )
     }
 }
 
@@ -462,14 +476,14 @@ fn answer(
     config: &ServerConfig,
     transcript: &[u8; 32],
     answer_key: &[u8; 32],
-    client_public: &PublicKey,
+    client_public: ParsedPublicKey,
     session: SessionInfo,
     now_ms: u64,
     rng: &mut dyn Randomness,
-) -> Established {
+) -> Result<Established, HandshakeError> {
     let secret = random_secret(rng);
-    let server_public = encode_point(&secret.public_key());
-    let shared = ecdh(&secret, client_public);
+    let server_public = encode_point(&secret);
+    let shared = ecdh(&secret, client_public).ok_or(HandshakeError::new(ECDH))?;
     let wrap_key = hkdf32(shared.as_ref(), transcript, info::WRAP);
     let mut session_key = Zeroizing::new([0u8; 32]);
     rng.fill(session_key.as_mut());
@@ -516,11 +530,11 @@ fn answer(
     inner.extend_from_slice(&ticket);
     let mut answer = vec![HANDSHAKE_VERSION];
     answer.extend_from_slice(&seal_once(answer_key, &[HANDSHAKE_VERSION], &inner));
-    Established {
+    Ok(Established {
         answer,
         channel: SecureChannel::new(&keys.s2c, &keys.c2s),
         session,
-    }
+    })
 }
 
 struct SessionKeys {
@@ -544,7 +558,7 @@ impl SessionKeys {
 pub struct PendingResume {
     ticket: TicketContents,
     meta: ClientMeta,
-    client_public: PublicKey,
+    client_public: ParsedPublicKey,
     transcript: [u8; 32],
 }
 
@@ -681,15 +695,15 @@ impl PendingResume {
             identity_expires_at_ms: self.ticket.identity_expires_at_ms,
             resumed: true,
         };
-        Ok(answer(
+        answer(
             config,
             &self.transcript,
             &answer_key,
-            &self.client_public,
+            self.client_public,
             session,
             now_ms,
             rng,
-        ))
+        )
     }
 }
 
@@ -721,7 +735,7 @@ enum AnswerKey {
 /// A client waiting for the server's answer.
 pub struct ClientHandshake {
     answer_key: AnswerKey,
-    secret: SecretKey,
+    secret: PrivateKey,
     transcript: [u8; 32],
 }
 
@@ -764,7 +778,7 @@ impl ClientHandshake {
         let mut random_key = Zeroizing::new([0u8; 32]);
         rng.fill(random_key.as_mut());
         let secret = random_secret(rng);
-        let public = encode_point(&secret.public_key());
+        let public = encode_point(&secret);
         let mut block = Zeroizing::new(Vec::with_capacity(RSA_BLOCK_FIXED + token.len()));
         block.extend_from_slice(random_key.as_ref());
         block.extend_from_slice(&public);
@@ -810,7 +824,7 @@ impl ClientHandshake {
         let mut nonce = [0u8; 32];
         rng.fill(&mut nonce);
         let secret = random_secret(rng);
-        let public = encode_point(&secret.public_key());
+        let public = encode_point(&secret);
         let mut body =
             Vec::with_capacity(3 + ticket.ticket().len() + 32 + 65 + meta_plain.len() + TAG_LEN);
         body.push(HANDSHAKE_VERSION);
@@ -858,7 +872,7 @@ impl ClientHandshake {
             return Err(malformed());
         }
         let server_public = parse_point(point).ok_or_else(malformed)?;
-        let shared = ecdh(&self.secret, &server_public);
+        let shared = ecdh(&self.secret, server_public).ok_or(HandshakeError::new(ECDH))?;
         let wrap_key = hkdf32(shared.as_ref(), &self.transcript, info::WRAP);
         let unwrapped = open_once(&wrap_key, point, wrapped).ok_or(HandshakeError::new(DECRYPT))?;
         let mut session_key = Zeroizing::new([0u8; 32]);
