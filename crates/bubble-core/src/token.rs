@@ -5,7 +5,31 @@
 //! carries it in the handshake; the gate checks it here. Products with their
 //! own identity system implement [`Authenticator`] instead.
 //!
-//! # Format
+//! # Format (v2, what [`TokenAuthenticator::issue`] produces)
+//!
+//! ```text
+//! v2.<payload>.<mac>
+//!   payload = base64url-no-pad( u8 len(user) | user
+//!                             | u32 big-endian expiry (unix seconds)
+//!                             | u8 device count | count x (u8 len(device) | device) )
+//!   mac     = base64url-no-pad( first 16 bytes of
+//!                 HMAC-SHA256(app secret, u8 len(app) | app | ASCII "v2." + payload) )
+//! ```
+//!
+//! Ids are UTF-8. A device count of 0 means any device. Nothing may follow
+//! the last device. The app id is not carried (the client names its app in
+//! the hello) but is covered by the MAC, so a token only verifies for the app
+//! it was issued for, even when two apps share a secret by mistake.
+//!
+//! The token travels inside the handshake's RSA block, which holds 93 bytes
+//! with a 2048-bit server key and 221 with a 3072-bit one. A v2 token is
+//! `26 + ceil(4 * (6 + len(user) + devices) / 3)` bytes, where `devices` is
+//! the sum of `1 + len(device)` over the device list: 82 bytes for a
+//! 36-character UUID user without devices. A MAC truncated to 128 bits is
+//! standard (RFC 2104 section 5, NIST SP 800-107): a forger still has to
+//! guess 128 bits.
+//!
+//! # Format v1 (still verified, no longer issued)
 //!
 //! ```text
 //! v1.<payload>.<mac>
@@ -13,10 +37,7 @@
 //!   mac     = base64url-no-pad( HMAC-SHA256(app secret, ASCII "v1." + payload) )
 //! ```
 //!
-//! Short JSON keys keep tokens small: the token travels inside the
-//! handshake's RSA block, which holds 221 bytes with a 3072-bit server key.
-//! `d` is optional; when present and non-empty, only those devices may use
-//! the token.
+//! About 100 bytes for short ids: too long for a 2048-bit server key.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -27,15 +48,23 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, KeyInit, Mac};
 use parking_lot::RwLock;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ports::{Authenticator, Identity};
 use crate::types::{AppId, DeviceId, UserId, validate_id};
 
-/// The prefix of every token of this format (a version, covered by the MAC).
-pub const TOKEN_PREFIX: &str = "v1.";
+/// The prefix of the tokens [`TokenAuthenticator::issue`] produces (a
+/// version, covered by the MAC).
+pub const TOKEN_PREFIX: &str = "v2.";
+
+/// The prefix of the earlier JSON format, still accepted.
+pub const TOKEN_PREFIX_V1: &str = "v1.";
+
+/// Bytes of HMAC-SHA256 kept in a v2 token (the left-most 128 bits).
+pub const MAC_LEN: usize = 16;
 
 /// Shortest secret accepted: 32 bytes (256 bits, HMAC-SHA256's own strength).
 pub const MIN_SECRET_LEN: usize = 32;
@@ -45,16 +74,107 @@ pub const MAX_TOKEN_LEN: usize = 1024;
 
 type HmacSha256 = Hmac<Sha256>;
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Payload {
+/// A v1 payload (JSON).
+#[derive(Debug, Deserialize)]
+struct PayloadV1 {
     #[serde(rename = "a")]
     app: String,
     #[serde(rename = "u")]
     user: String,
     #[serde(rename = "e")]
     expires: i64,
-    #[serde(rename = "d", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "d", default)]
     devices: Vec<String>,
+}
+
+/// What a token says, whatever its version.
+struct Claims {
+    user: String,
+    /// Unix seconds.
+    expires: i64,
+    /// Empty: any device.
+    devices: Vec<String>,
+}
+
+/// Appends `u8 len | bytes`; ids longer than 255 bytes cannot be encoded.
+fn put_short(out: &mut Vec<u8>, what: &str, bytes: &[u8]) -> Result<()> {
+    let len = u8::try_from(bytes.len()).map_err(|_| {
+        Error::invalid(format!(
+            "{what} is {} bytes; a token holds ids of at most 255 bytes",
+            bytes.len()
+        ))
+    })?;
+    out.push(len);
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// The binary v2 payload.
+fn encode_v2(user: &UserId, expires: u32, devices: &[DeviceId]) -> Result<Vec<u8>> {
+    let count = u8::try_from(devices.len()).map_err(|_| {
+        Error::invalid(format!(
+            "a token may name at most 255 devices, got {}",
+            devices.len()
+        ))
+    })?;
+    let mut out = Vec::with_capacity(6 + user.as_str().len());
+    put_short(&mut out, "user id", user.as_str().as_bytes())?;
+    out.extend_from_slice(&expires.to_be_bytes());
+    out.push(count);
+    for device in devices {
+        put_short(&mut out, "device id", device.as_str().as_bytes())?;
+    }
+    Ok(out)
+}
+
+/// Reads a v2 payload; the error says what is wrong with the layout.
+fn decode_v2(payload: &[u8]) -> std::result::Result<Claims, String> {
+    struct Reader<'a>(&'a [u8]);
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize, what: &str) -> std::result::Result<&'a [u8], String> {
+            if self.0.len() < n {
+                return Err(format!(
+                    "payload is truncated in the {what} (needs {n} bytes, {} left)",
+                    self.0.len()
+                ));
+            }
+            let (head, rest) = self.0.split_at(n);
+            self.0 = rest;
+            Ok(head)
+        }
+        fn byte(&mut self, what: &str) -> std::result::Result<u8, String> {
+            Ok(self.take(1, what)?[0])
+        }
+        fn id(&mut self, what: &str) -> std::result::Result<String, String> {
+            let len = usize::from(self.byte(&format!("{what} length"))?);
+            if len == 0 {
+                return Err(format!("{what} is empty"));
+            }
+            let bytes = self.take(len, what)?;
+            String::from_utf8(bytes.to_vec()).map_err(|_| format!("{what} is not UTF-8"))
+        }
+    }
+    let mut r = Reader(payload);
+    let user = r.id("user id")?;
+    let expiry = r.take(4, "expiry")?;
+    let expires = i64::from(u32::from_be_bytes([
+        expiry[0], expiry[1], expiry[2], expiry[3],
+    ]));
+    let count = r.byte("device count")?;
+    let devices = (0..count)
+        .map(|_| r.id("device id"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    if !r.0.is_empty() {
+        return Err(format!(
+            "payload has {} bytes after the device list",
+            r.0.len()
+        ));
+    }
+    Ok(Claims {
+        user,
+        expires,
+        devices,
+    })
 }
 
 /// One app's secrets: tokens are issued under `current`; tokens issued
@@ -99,6 +219,21 @@ fn mac(secret: &[u8], signed: &str) -> HmacSha256 {
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(signed.as_bytes());
     mac
+}
+
+/// The truncated v2 MAC: `u8 len(app) | app | signed` under `secret`.
+fn mac_v2(secret: &[u8], app: &AppId, signed: &str) -> [u8; MAC_LEN] {
+    let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    // Ids are at most MAX_ID_LEN (128) bytes; an app id that is not could
+    // never have been issued a token, and the clamp keeps this total.
+    let app = app.as_str().as_bytes();
+    mac.update(&[u8::try_from(app.len()).unwrap_or(u8::MAX)]);
+    mac.update(app);
+    mac.update(signed.as_bytes());
+    let full = mac.finalize().into_bytes();
+    let mut out = [0u8; MAC_LEN];
+    out.copy_from_slice(&full[..MAC_LEN]);
+    out
 }
 
 fn unauthenticated(message: String) -> Error {
@@ -214,26 +349,36 @@ impl TokenAuthenticator {
             ));
         }
         let ttl_secs = i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX);
-        let payload = Payload {
-            app: app.to_string(),
-            user: user.to_string(),
-            expires: (now_ms / 1000).saturating_add(ttl_secs),
-            devices: devices.iter().map(|d| d.to_string()).collect(),
-        };
-        let json = serde_json::to_vec(&payload)
-            .map_err(|e| Error::internal(format!("token payload: {e}")))?;
-        let signed = format!("{TOKEN_PREFIX}{}", B64.encode(json));
+        let expires = (now_ms / 1000).saturating_add(ttl_secs);
+        let expires = u32::try_from(expires).map_err(|_| {
+            Error::invalid(format!(
+                "token would expire at unix second {expires}, outside what a token holds (0 to {}, early 2106): use a shorter ttl",
+                u32::MAX
+            ))
+        })?;
+        let payload = encode_v2(user, expires, devices)?;
+        let signed = format!("{TOKEN_PREFIX}{}", B64.encode(payload));
         let apps = self.apps.read();
         let secrets = apps.get(app).ok_or_else(|| {
             Error::not_found(format!(
                 "app {app} has no token secret: add one (set_secret) before issuing tokens"
             ))
         })?;
-        let tag = mac(&secrets.current, &signed).finalize().into_bytes();
-        Ok(format!("{signed}.{}", B64.encode(tag)))
+        let token = format!(
+            "{signed}.{}",
+            B64.encode(mac_v2(&secrets.current, app, &signed))
+        );
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Error::invalid(format!(
+                "the token would be {} bytes, more than the {MAX_TOKEN_LEN} a server accepts: bind it to fewer devices",
+                token.len()
+            )));
+        }
+        Ok(token)
     }
 
-    /// Verifies `token` for `app` and `device` at `now_ms` (ms since the epoch).
+    /// Verifies `token` (v2 or v1) for `app` and `device` at `now_ms` (ms
+    /// since the epoch).
     pub fn verify(
         &self,
         app: &AppId,
@@ -247,32 +392,102 @@ impl TokenAuthenticator {
                 token.len()
             )));
         }
+        let claims = if token.starts_with(TOKEN_PREFIX) {
+            self.verify_v2(app, token)?
+        } else {
+            self.verify_v1(app, token)?
+        };
+        let expires_at_ms = claims.expires.saturating_mul(1000);
+        if now_ms >= expires_at_ms {
+            return Err(unauthenticated(format!(
+                "token expired {} s ago: ask the app server for a new token",
+                (now_ms - expires_at_ms) / 1000
+            )));
+        }
+        if !claims.devices.is_empty() && !claims.devices.iter().any(|d| d == device.as_str()) {
+            return Err(unauthenticated(format!(
+                "token is not valid on device {device}: ask the app server for a token for this device"
+            )));
+        }
+        validate_id("user id in token", &claims.user)
+            .map_err(|e| unauthenticated(e.message().to_owned()))?;
+        Ok(Identity {
+            app: app.clone(),
+            user: UserId::new(&claims.user),
+            expires_at: expires_at_ms,
+        })
+    }
+
+    /// Runs `check` against `app`'s current and previous secret: whether
+    /// either one verifies.
+    fn any_secret(&self, app: &AppId, check: impl Fn(&[u8]) -> bool) -> Result<bool> {
+        let apps = self.apps.read();
+        let secrets = apps.get(app).ok_or_else(|| {
+            unauthenticated(format!(
+                "app {app} is not configured on this server: check the app id in the client config"
+            ))
+        })?;
+        Ok(std::iter::once(&secrets.current)
+            .chain(secrets.previous.iter())
+            .any(|secret| check(secret)))
+    }
+
+    /// A v2 token's claims once its layout and MAC check out.
+    fn verify_v2(&self, app: &AppId, token: &str) -> Result<Claims> {
+        let malformed = |why: &str| {
+            unauthenticated(format!(
+                "token is not a well-formed bubble v2 token (v2.<payload>.<mac>): {why}: ask the app server for a new token"
+            ))
+        };
+        let rest = &token[TOKEN_PREFIX.len()..];
+        let (payload_b64, mac_b64) = rest
+            .split_once('.')
+            .ok_or_else(|| malformed("no '.' before the MAC"))?;
+        let tag = B64
+            .decode(mac_b64)
+            .map_err(|_| malformed("the MAC is not base64url without padding"))?;
+        if tag.len() != MAC_LEN {
+            return Err(malformed(&format!(
+                "the MAC is {} bytes, not {MAC_LEN}",
+                tag.len()
+            )));
+        }
+        let payload = B64
+            .decode(payload_b64)
+            .map_err(|_| malformed("the payload is not base64url without padding"))?;
+        let claims = decode_v2(&payload).map_err(|why| malformed(&why))?;
+        let signed = &token[..TOKEN_PREFIX.len() + payload_b64.len()];
+        let authentic = self.any_secret(app, |secret| {
+            bool::from(mac_v2(secret, app, signed).as_slice().ct_eq(&tag))
+        })?;
+        if !authentic {
+            // v2 tokens do not carry the app (it is covered by the MAC), so a
+            // token of another app looks like a forgery.
+            return Err(unauthenticated(format!(
+                "token signature does not verify under app {app}'s secret (issued for another app, forged, corrupted, or signed with a retired secret): ask the app server for a new token"
+            )));
+        }
+        Ok(claims)
+    }
+
+    /// A v1 (JSON) token's claims once its MAC and app check out.
+    fn verify_v1(&self, app: &AppId, token: &str) -> Result<Claims> {
         let malformed = || {
             unauthenticated(
-                "token is not a bubble v1 token (v1.<payload>.<mac>): ask the app server for a new token".to_owned(),
+                "token is not a bubble token (v2.<payload>.<mac>, or the older v1.<payload>.<mac>): ask the app server for a new token".to_owned(),
             )
         };
-        let rest = token.strip_prefix(TOKEN_PREFIX).ok_or_else(malformed)?;
+        let rest = token.strip_prefix(TOKEN_PREFIX_V1).ok_or_else(malformed)?;
         let (payload_b64, mac_b64) = rest.split_once('.').ok_or_else(malformed)?;
         let tag = B64.decode(mac_b64).map_err(|_| malformed())?;
-        let signed = &token[..TOKEN_PREFIX.len() + payload_b64.len()];
-        let payload: Option<Payload> = B64
+        let signed = &token[..TOKEN_PREFIX_V1.len() + payload_b64.len()];
+        let payload: Option<PayloadV1> = B64
             .decode(payload_b64)
             .ok()
             .and_then(|json| serde_json::from_slice(&json).ok());
-
-        let authentic = {
-            let apps = self.apps.read();
-            let secrets = apps.get(app).ok_or_else(|| {
-                unauthenticated(format!(
-                    "app {app} is not configured on this server: check the app id in the client config"
-                ))
-            })?;
-            // `verify_slice` compares in constant time.
-            std::iter::once(&secrets.current)
-                .chain(secrets.previous.iter())
-                .any(|secret| mac(secret, signed).verify_slice(&tag).is_ok())
-        };
+        // `verify_slice` compares in constant time.
+        let authentic =
+            self.any_secret(app, |secret| mac(secret, signed).verify_slice(&tag).is_ok())?;
         if !authentic {
             // Say which mistake it is when the payload tells (it is the
             // client's own token, so this reveals nothing to it).
@@ -293,24 +508,10 @@ impl TokenAuthenticator {
                 payload.app
             )));
         }
-        let expires_at_ms = payload.expires.saturating_mul(1000);
-        if now_ms >= expires_at_ms {
-            return Err(unauthenticated(format!(
-                "token expired {} s ago: ask the app server for a new token",
-                (now_ms - expires_at_ms) / 1000
-            )));
-        }
-        if !payload.devices.is_empty() && !payload.devices.iter().any(|d| d == device.as_str()) {
-            return Err(unauthenticated(format!(
-                "token is not valid on device {device}: ask the app server for a token for this device"
-            )));
-        }
-        validate_id("user id in token", &payload.user)
-            .map_err(|e| unauthenticated(e.message().to_owned()))?;
-        Ok(Identity {
-            app: app.clone(),
-            user: UserId::new(&payload.user),
-            expires_at: expires_at_ms,
+        Ok(Claims {
+            user: payload.user,
+            expires: payload.expires,
+            devices: payload.devices,
         })
     }
 }

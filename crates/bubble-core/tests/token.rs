@@ -4,8 +4,11 @@ use std::time::Duration;
 
 use bubble_core::error::ErrorKind;
 use bubble_core::ports::Authenticator;
-use bubble_core::token::{MIN_SECRET_LEN, TokenAuthenticator};
+use bubble_core::token::{MAX_TOKEN_LEN, MIN_SECRET_LEN, TokenAuthenticator};
 use bubble_core::types::{AppId, DeviceId, UserId};
+use hmac::{Hmac, KeyInit, Mac};
+use proptest::prelude::*;
+use sha2::Sha256;
 
 const NOW_MS: i64 = 1_767_225_600_000;
 const DAY: Duration = Duration::from_secs(86_400);
@@ -49,8 +52,12 @@ fn token_has_the_documented_shape() {
     let token = token(&authenticator());
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
-    assert_eq!(parts[0], "v1");
-    assert_eq!(parts[2].len(), 43, "32-byte HMAC in unpadded base64url");
+    assert_eq!(parts[0], "v2");
+    assert_eq!(
+        parts[2].len(),
+        22,
+        "HMAC truncated to 16 bytes, unpadded base64url"
+    );
 }
 
 #[test]
@@ -59,13 +66,115 @@ fn token_for_short_ids_fits_the_rsa_3072_block() {
 }
 
 #[test]
+fn token_for_a_typical_app_and_uuid_user_fits_the_rsa_2048_block() {
+    // The token limit is k - 163 bytes: 93 for a 2048-bit server key.
+    let app = AppId::new("shop-production-");
+    assert_eq!(app.as_str().len(), 16);
+    let auth = TokenAuthenticator::new();
+    auth.set_secret(&app, [7u8; 32]).unwrap();
+    let user = UserId::new("123e4567-e89b-12d3-a456-426614174000");
+    let token = auth.issue_at(&app, &user, DAY, &[], NOW_MS).unwrap();
+    assert_eq!(token.len(), 82, "{token}");
+    assert!(token.len() <= 93);
+}
+
+#[test]
+fn token_length_follows_the_documented_formula() {
+    // 26 + ceil(4 * (6 + len(user) + sum(1 + len(device))) / 3), whatever the app.
+    let auth = authenticator();
+    for user_len in [1, 5, 36, 44, 45, 128] {
+        for devices in [
+            vec![],
+            vec![phone()],
+            vec![phone(), DeviceId::new("laptop")],
+        ] {
+            let user = UserId::new("u".repeat(user_len));
+            let token = auth.issue_at(&app(), &user, DAY, &devices, NOW_MS).unwrap();
+            let device_bytes: usize = devices.iter().map(|d| 1 + d.as_str().len()).sum();
+            let raw = 6 + user_len + device_bytes;
+            assert_eq!(token.len(), 26 + (4 * raw).div_ceil(3), "{token}");
+        }
+    }
+    // So user ids up to 44 bytes fit RSA-2048 when the token names no device.
+    let longest = auth
+        .issue_at(&app(), &UserId::new("u".repeat(44)), DAY, &[], NOW_MS)
+        .unwrap();
+    assert_eq!(longest.len(), 93);
+}
+
+#[test]
 fn token_matches_a_fixed_vector() {
-    // Checked with openssl: HMAC-SHA256(key = 32 x 0x01, ASCII "v1." + payload),
-    // payload = base64url of {"a":"demo","u":"alice","e":1767312000}.
+    // Checked with Python's hmac: payload = 05 "alice" 69570a80 00,
+    // mac = first 16 bytes of HMAC-SHA256(key = 32 x 0x01, 04 "demo" "v2." payload).
     assert_eq!(
         token(&authenticator()),
-        "v1.eyJhIjoiZGVtbyIsInUiOiJhbGljZSIsImUiOjE3NjczMTIwMDB9.S6di_ObC0azzCttmbKERCMBJabIAFGMeismEDlfRRgo"
+        "v2.BWFsaWNlaVcKgAA.1pSpk29448ap8t1IDOGIIw"
     );
+}
+
+#[test]
+fn token_is_the_documented_layout_signed_as_documented() {
+    let auth = authenticator();
+    let issued = auth
+        .issue_at(
+            &app(),
+            &alice(),
+            DAY,
+            &[phone(), DeviceId::new("laptop")],
+            NOW_MS,
+        )
+        .unwrap();
+    let mut payload = vec![5];
+    payload.extend_from_slice(b"alice");
+    payload.extend_from_slice(&1_767_312_000u32.to_be_bytes());
+    payload.push(2);
+    payload.push(7);
+    payload.extend_from_slice(b"phone-1");
+    payload.push(6);
+    payload.extend_from_slice(b"laptop");
+    assert_eq!(issued, sign_v2(&[1u8; 32], "demo", &payload));
+}
+
+#[test]
+fn v1_token_still_verifies() {
+    // A token handed out before v2, from the v1 vector.
+    let v1 = "v1.eyJhIjoiZGVtbyIsInUiOiJhbGljZSIsImUiOjE3NjczMTIwMDB9.S6di_ObC0azzCttmbKERCMBJabIAFGMeismEDlfRRgo";
+    let identity = authenticator()
+        .verify(&app(), v1, &phone(), NOW_MS)
+        .unwrap();
+    assert_eq!(identity.user, alice());
+    assert_eq!(identity.expires_at, 1_767_312_000_000);
+}
+
+#[test]
+fn v1_token_keeps_its_checks() {
+    let auth = authenticator();
+    let json = br#"{"a":"demo","u":"alice","e":1767312000,"d":["phone-1"]}"#;
+    let v1 = sign_v1(&[1u8; 32], json);
+    assert!(auth.verify(&app(), &v1, &phone(), NOW_MS).is_ok());
+    let err = auth
+        .verify(&app(), &v1, &DeviceId::new("laptop"), NOW_MS)
+        .unwrap_err();
+    assert!(err.message().contains("device laptop"), "{err}");
+    let err = auth
+        .verify(&app(), &v1, &phone(), 1_767_312_000_000)
+        .unwrap_err();
+    assert!(err.message().contains("expired"), "{err}");
+    let theirs = sign_v1(&[2u8; 32], br#"{"a":"other","u":"alice","e":1767312000}"#);
+    let err = auth.verify(&app(), &theirs, &phone(), NOW_MS).unwrap_err();
+    assert!(err.message().contains("issued for app \"other\""), "{err}");
+}
+
+#[test]
+fn v1_token_with_a_forged_payload_is_refused() {
+    let auth = authenticator();
+    let v1 = sign_v1(&[1u8; 32], br#"{"a":"demo","u":"alice","e":1767312000}"#);
+    let mac = v1.rsplit('.').next().unwrap();
+    let forged_payload = base64_url(br#"{"a":"demo","u":"admin","e":9999999999}"#);
+    let forged = format!("v1.{forged_payload}.{mac}");
+    let err = auth.verify(&app(), &forged, &phone(), NOW_MS).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert!(err.message().contains("signature"), "{err}");
 }
 
 #[test]
@@ -86,7 +195,7 @@ fn token_of_another_app_is_refused() {
         .unwrap();
     let err = auth.verify(&app(), &theirs, &phone(), NOW_MS).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthenticated);
-    assert!(err.message().contains("issued for app \"other\""), "{err}");
+    assert!(err.message().contains("issued for another app"), "{err}");
 }
 
 #[test]
@@ -105,12 +214,34 @@ fn token_of_another_app_signed_with_this_apps_secret_is_refused() {
 fn forged_payload_is_refused() {
     let auth = authenticator();
     let token = token(&auth);
-    let parts: Vec<&str> = token.split('.').collect();
-    let forged_payload = base64_url(br#"{"a":"demo","u":"admin","e":9999999999}"#);
-    let forged = format!("v1.{forged_payload}.{}", parts[2]);
+    let mac = token.rsplit('.').next().unwrap();
+    let mut payload = vec![5];
+    payload.extend_from_slice(b"admin");
+    payload.extend_from_slice(&u32::MAX.to_be_bytes());
+    payload.push(0);
+    let forged = format!("v2.{}.{mac}", base64_url(&payload));
     let err = auth.verify(&app(), &forged, &phone(), NOW_MS).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unauthenticated);
     assert!(err.message().contains("signature"), "{err}");
+}
+
+#[test]
+fn flipped_payload_byte_is_refused() {
+    let auth = authenticator();
+    let token = token(&auth);
+    // Every bit of the payload is covered: flip each byte in turn.
+    let mut payload = vec![5];
+    payload.extend_from_slice(b"alice");
+    payload.extend_from_slice(&1_767_312_000u32.to_be_bytes());
+    payload.push(0);
+    let mac = token.rsplit('.').next().unwrap();
+    for i in 0..payload.len() {
+        let mut flipped = payload.clone();
+        flipped[i] ^= 0x01;
+        let forged = format!("v2.{}.{mac}", base64_url(&flipped));
+        let err = auth.verify(&app(), &forged, &phone(), NOW_MS).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated, "byte {i}");
+    }
 }
 
 #[test]
@@ -251,6 +382,220 @@ async fn authenticator_port_accepts_a_fresh_token() {
     let token = auth.issue(&app(), &alice(), DAY, &[]).unwrap();
     let identity = auth.authenticate(&app(), &token, &phone()).await.unwrap();
     assert_eq!(identity.user, alice());
+}
+
+#[test]
+fn truncated_token_is_refused() {
+    let auth = authenticator();
+    let token = token(&auth);
+    for cut in 1..token.len() {
+        let err = auth
+            .verify(&app(), &token[..token.len() - cut], &phone(), NOW_MS)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated, "cut {cut}");
+    }
+}
+
+#[test]
+fn signed_but_truncated_payload_is_refused_as_truncated() {
+    // What an app server's buggy encoder could produce: a valid MAC over a
+    // payload that stops inside the expiry.
+    let truncated = sign_v2(&[1u8; 32], "demo", b"\x05alice\x69\x57");
+    let err = authenticator()
+        .verify(&app(), &truncated, &phone(), NOW_MS)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert!(err.message().contains("truncated in the expiry"), "{err}");
+}
+
+#[test]
+fn payload_with_trailing_bytes_is_refused() {
+    let trailing = sign_v2(&[1u8; 32], "demo", b"\x05alice\x69\x57\x0a\x80\x00\x00");
+    let err = authenticator()
+        .verify(&app(), &trailing, &phone(), NOW_MS)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert!(
+        err.message().contains("1 bytes after the device list"),
+        "{err}"
+    );
+}
+
+#[test]
+fn token_with_data_after_the_mac_is_refused() {
+    let auth = authenticator();
+    for suffix in ["A", ".x", "AAAA"] {
+        let token = format!("{}{suffix}", token(&auth));
+        let err = auth.verify(&app(), &token, &phone(), NOW_MS).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated, "{suffix}");
+    }
+}
+
+#[test]
+fn payload_lengths_that_overrun_are_refused() {
+    // The user id claims 6 bytes but 5 follow before the expiry ends the payload.
+    let overrun = sign_v2(&[1u8; 32], "demo", b"\x40alice");
+    let err = authenticator()
+        .verify(&app(), &overrun, &phone(), NOW_MS)
+        .unwrap_err();
+    assert!(err.message().contains("truncated in the user id"), "{err}");
+    // Two devices announced, one present.
+    let missing = sign_v2(
+        &[1u8; 32],
+        "demo",
+        b"\x05alice\x69\x57\x0a\x80\x02\x07phone-1",
+    );
+    let err = authenticator()
+        .verify(&app(), &missing, &phone(), NOW_MS)
+        .unwrap_err();
+    assert!(
+        err.message().contains("truncated in the device id"),
+        "{err}"
+    );
+}
+
+#[test]
+fn empty_ids_in_a_payload_are_refused() {
+    let empty_user = sign_v2(&[1u8; 32], "demo", b"\x00\x69\x57\x0a\x80\x00");
+    let err = authenticator()
+        .verify(&app(), &empty_user, &phone(), NOW_MS)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert!(err.message().contains("user id is empty"), "{err}");
+}
+
+#[test]
+fn non_utf8_ids_are_refused() {
+    let bad_user = sign_v2(&[1u8; 32], "demo", b"\x02\xff\xfe\x69\x57\x0a\x80\x00");
+    let err = authenticator()
+        .verify(&app(), &bad_user, &phone(), NOW_MS)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert!(err.message().contains("user id is not UTF-8"), "{err}");
+    let bad_device = sign_v2(&[1u8; 32], "demo", b"\x05alice\x69\x57\x0a\x80\x01\x01\xc3");
+    let err = authenticator()
+        .verify(&app(), &bad_device, &phone(), NOW_MS)
+        .unwrap_err();
+    assert!(err.message().contains("device id is not UTF-8"), "{err}");
+}
+
+#[test]
+fn untruncated_mac_is_refused() {
+    // A v2 token carries exactly 16 MAC bytes; the full 32 is not accepted.
+    let payload = b"\x05alice\x69\x57\x0a\x80\x00";
+    let signed = format!("v2.{}", base64_url(payload));
+    let full = hmac_sha256(&[1u8; 32], &[&[4], b"demo", signed.as_bytes()]);
+    let token = format!("{signed}.{}", base64_url(&full));
+    let err = authenticator()
+        .verify(&app(), &token, &phone(), NOW_MS)
+        .unwrap_err();
+    assert!(err.message().contains("MAC is 32 bytes"), "{err}");
+}
+
+#[test]
+fn id_longer_than_a_token_holds_is_refused_at_issue() {
+    let auth = authenticator();
+    let err = auth
+        .issue_at(&app(), &UserId::new("u".repeat(256)), DAY, &[], NOW_MS)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.message().contains("user id"), "{err}");
+    let err = auth
+        .issue_at(
+            &app(),
+            &alice(),
+            DAY,
+            &[DeviceId::new("d".repeat(300))],
+            NOW_MS,
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.message().contains("device id"), "{err}");
+}
+
+#[test]
+fn more_than_255_devices_are_refused_at_issue() {
+    let devices: Vec<DeviceId> = (0..256).map(|i| DeviceId::new(format!("d{i}"))).collect();
+    let err = authenticator()
+        .issue_at(&app(), &alice(), DAY, &devices, NOW_MS)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.message().contains("255 devices"), "{err}");
+}
+
+#[test]
+fn token_longer_than_a_server_accepts_is_refused_at_issue() {
+    let devices: Vec<DeviceId> = (0..200)
+        .map(|i| DeviceId::new(format!("device-{i:04}")))
+        .collect();
+    let err = authenticator()
+        .issue_at(&app(), &alice(), DAY, &devices, NOW_MS)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.message().contains(&MAX_TOKEN_LEN.to_string()), "{err}");
+}
+
+#[test]
+fn expiry_past_2106_is_refused_at_issue() {
+    let err = authenticator()
+        .issue_at(
+            &app(),
+            &alice(),
+            Duration::from_secs(u64::from(u32::MAX)),
+            &[],
+            NOW_MS,
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.message().contains("shorter ttl"), "{err}");
+}
+
+proptest! {
+    #[test]
+    fn verification_never_panics_on_arbitrary_text(text in "\\PC{0,200}") {
+        let _ = authenticator().verify(&app(), &text, &phone(), NOW_MS);
+    }
+
+    #[test]
+    fn verification_never_panics_on_arbitrary_v2_payloads(
+        payload in proptest::collection::vec(any::<u8>(), 0..120),
+        signed in any::<bool>(),
+    ) {
+        let token = if signed {
+            sign_v2(&[1u8; 32], "demo", &payload)
+        } else {
+            format!("v2.{}.AAAAAAAAAAAAAAAAAAAAAA", base64_url(&payload))
+        };
+        let result = authenticator().verify(&app(), &token, &phone(), NOW_MS);
+        if let Err(err) = result {
+            prop_assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+        }
+    }
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// A v2 token built from the documented format, independently of the crate.
+fn sign_v2(secret: &[u8], app: &str, payload: &[u8]) -> String {
+    let signed = format!("v2.{}", base64_url(payload));
+    let mac = hmac_sha256(
+        secret,
+        &[&[app.len() as u8], app.as_bytes(), signed.as_bytes()],
+    );
+    format!("{signed}.{}", base64_url(&mac[..16]))
+}
+
+/// A v1 token (the earlier JSON format) built by hand.
+fn sign_v1(secret: &[u8], json: &[u8]) -> String {
+    let signed = format!("v1.{}", base64_url(json));
+    let mac = hmac_sha256(secret, &[signed.as_bytes()]);
+    format!("{signed}.{}", base64_url(&mac))
 }
 
 fn base64_url(bytes: &[u8]) -> String {
