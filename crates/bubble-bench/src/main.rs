@@ -31,7 +31,7 @@ use std::process::ExitCode;
 
 use scenarios::Opts;
 
-use server::{Mode, Server};
+use server::{Mode, RsaBits, Server};
 
 const USAGE: &str = "\
 usage: bubble-bench SCENARIO [options]
@@ -65,6 +65,11 @@ options:
   --server-bin PATH  the server binary (default: bubble-server next to this binary)
   --in-process       run the server inside the bench (CPU/RSS then include the bench)
   --data-dir DIR     server data directory (default: a fresh temporary one)
+  --rsa-bits 2048|3072
+                     size of the test server key installed and pinned (default 3072,
+                     the server's default); 2048 needs tokens of at most 93 bytes,
+                     which the bench's v2 tokens are. A --data-dir that already
+                     holds a key keeps it (the bench then pins that key)
 
 The server's backends come from the environment, as for bubble-server:
   BUBBLE_STORE_KIND=sqlite|mysql|memory BUBBLE_STORE_URL=... BUBBLE_SEARCH_KIND=...
@@ -77,6 +82,7 @@ struct Cli {
     server_bin: Option<PathBuf>,
     in_process: bool,
     data_dir: Option<PathBuf>,
+    rsa_bits: RsaBits,
 }
 
 fn parse(args: Vec<String>) -> Result<Cli, String> {
@@ -91,6 +97,7 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
         server_bin: None,
         in_process: false,
         data_dir: None,
+        rsa_bits: RsaBits::default(),
     };
     while let Some(flag) = it.next() {
         if flag == "--in-process" {
@@ -129,6 +136,7 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             "--out" => o.out = PathBuf::from(value),
             "--server-bin" => cli.server_bin = Some(PathBuf::from(value)),
             "--data-dir" => cli.data_dir = Some(PathBuf::from(value)),
+            "--rsa-bits" => cli.rsa_bits = RsaBits::parse(&value)?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -229,7 +237,7 @@ async fn async_main(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match Server::start(mode, cli.data_dir.clone()).await {
+    let server = match Server::start(mode, cli.data_dir.clone(), cli.rsa_bits).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bubble-bench: cannot start the server: {e}");
@@ -237,8 +245,12 @@ async fn async_main(cli: Cli) -> ExitCode {
         }
     };
     eprintln!(
-        "bubble-bench: server pid {} on {} {}",
-        server.pid, server.tcp, server.backends
+        "bubble-bench: server pid {} on {} {}, RSA-{} test key, tokens of {} bytes (16-byte user id)",
+        server.pid,
+        server.tcp,
+        server.backends,
+        cli.rsa_bits.bits(),
+        server.token(&"u".repeat(16)).len()
     );
     let opts = &cli.opts;
     let result = match cli.scenario.as_str() {
@@ -261,6 +273,7 @@ async fn async_main(cli: Cli) -> ExitCode {
         }
     };
     value["backends"] = serde_json::json!(backends);
+    value["rsa_bits"] = serde_json::json!(cli.rsa_bits.bits());
     println!(
         "{}",
         serde_json::to_string_pretty(&value).unwrap_or_default()

@@ -21,7 +21,50 @@ use crate::conn::Target;
 
 /// The RSA-3072 test key, so a fresh data directory does not wait for key
 /// generation (seconds). It is public: never use it outside tests/benches.
-const TEST_KEY: &str = include_str!("../../bubble-proto/tests/fixtures/server_key.pem");
+const TEST_KEY_3072: &str = include_str!("../../bubble-proto/tests/fixtures/server_key.pem");
+
+/// The RSA-2048 test key (`--rsa-bits 2048`): a full handshake costs the
+/// server about a third of the 3072-bit one. Public too.
+const TEST_KEY_2048: &str = include_str!("../../bubble-proto/tests/fixtures/server_key_2048.pem");
+
+/// The size of the server key the bench installs and pins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RsaBits {
+    /// RSA-2048: tokens must fit 93 bytes (a v2 token for short ids does).
+    B2048,
+    /// RSA-3072, the server's own default.
+    #[default]
+    B3072,
+}
+
+impl RsaBits {
+    /// Parses `2048` or `3072`.
+    pub fn parse(value: &str) -> Result<RsaBits, String> {
+        match value {
+            "2048" => Ok(RsaBits::B2048),
+            "3072" => Ok(RsaBits::B3072),
+            other => Err(format!(
+                "--rsa-bits: {other:?} is not 2048 or 3072 (the test keys the bench has)"
+            )),
+        }
+    }
+
+    /// The modulus size in bits.
+    pub fn bits(self) -> u32 {
+        match self {
+            RsaBits::B2048 => 2048,
+            RsaBits::B3072 => 3072,
+        }
+    }
+
+    /// The PEM of the test key of this size.
+    fn test_key(self) -> &'static str {
+        match self {
+            RsaBits::B2048 => TEST_KEY_2048,
+            RsaBits::B3072 => TEST_KEY_3072,
+        }
+    }
+}
 
 /// The app every bench user belongs to.
 pub const APP: &str = "bench";
@@ -75,6 +118,8 @@ pub struct Server {
     pub http: String,
     admin_secret: String,
     pin: PinnedServerKey,
+    /// The test key asked for (what `pin` is unless the data dir had a key).
+    rsa_bits: RsaBits,
     tokens: TokenAuthenticator,
     /// What the server reported about its backends.
     pub backends: String,
@@ -97,19 +142,24 @@ fn settings(data_dir: &std::path::Path, admin_secret: &str) -> Vec<(String, Stri
     out
 }
 
-fn install_key(dir: &std::path::Path) -> std::io::Result<()> {
+fn install_key(dir: &std::path::Path, pem: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("server_key.pem");
     if !path.exists() {
-        std::fs::write(&path, TEST_KEY)?;
+        std::fs::write(&path, pem)?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(())
 }
 
 impl Server {
-    /// Starts a server on a fresh data directory (or `data_dir`).
-    pub async fn start(mode: Mode, data_dir: Option<PathBuf>) -> Result<Server, String> {
+    /// Starts a server on a fresh data directory (or `data_dir`) with the
+    /// test key of `rsa_bits` (a `data_dir` that holds a key keeps it).
+    pub async fn start(
+        mode: Mode,
+        data_dir: Option<PathBuf>,
+        rsa_bits: RsaBits,
+    ) -> Result<Server, String> {
         let (dir, tmp) = match data_dir {
             Some(d) => {
                 std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
@@ -123,7 +173,7 @@ impl Server {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        install_key(&dir).map_err(|e| format!("server key: {e}"))?;
+        install_key(&dir, rsa_bits.test_key()).map_err(|e| format!("server key: {e}"))?;
         let admin_secret = TokenAuthenticator::generate_secret();
         let env = settings(&dir, &admin_secret);
         let (handle, pid, tcp, http, backends, in_process) = match mode {
@@ -137,7 +187,7 @@ impl Server {
                 (handle, std::process::id(), tcp, http, backends, true)
             }
         };
-        let key = bubble_proto::secure::ServerKey::from_pkcs8_pem(TEST_KEY)
+        let key = bubble_proto::secure::ServerKey::from_pkcs8_pem(rsa_bits.test_key())
             .map_err(|e| format!("test key: {e}"))?;
         let mut server = Server {
             handle,
@@ -147,6 +197,7 @@ impl Server {
             http,
             admin_secret,
             pin: key.pin(),
+            rsa_bits,
             tokens: TokenAuthenticator::new(),
             backends,
             _dir: tmp,
@@ -163,6 +214,10 @@ impl Server {
         let fp = body["fingerprint_sha256"].as_str().unwrap_or_default();
         let pem = body["pem"].as_str().unwrap_or_default();
         if fp != self.pin_fingerprint() {
+            eprintln!(
+                "bubble-bench: the data directory holds its own server key (sha256 {fp}), not the bench's RSA-{} test key: pinning that key, so --rsa-bits has no effect",
+                self.rsa_bits.bits()
+            );
             self.pin =
                 PinnedServerKey::from_pem(pem, fp).map_err(|e| format!("server key: {e}"))?;
         }
@@ -436,5 +491,47 @@ impl Usage {
             .unwrap_or(0)
             * 1024;
         Usage { cpu_secs, rss }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_rsa_bits_option_installs_a_key_of_that_size() {
+        for bits in [RsaBits::B2048, RsaBits::B3072] {
+            let key = bubble_proto::secure::ServerKey::from_pkcs8_pem(bits.test_key()).unwrap();
+            assert_eq!(key.modulus_bytes() * 8, bits.bits() as usize);
+        }
+    }
+
+    #[test]
+    fn rsa_bits_defaults_to_the_servers_3072_and_refuses_other_sizes() {
+        assert_eq!(RsaBits::default(), RsaBits::B3072);
+        assert_eq!(RsaBits::parse("2048"), Ok(RsaBits::B2048));
+        assert!(RsaBits::parse("4096").is_err());
+    }
+
+    #[test]
+    fn bench_tokens_fit_the_rsa_2048_block() {
+        // The longest bench user ids are a letter or two, six digits, 'x'
+        // and a counter: 24 bytes leaves a wide margin.
+        let tokens = TokenAuthenticator::new();
+        let app = AppId::new(APP);
+        tokens
+            .set_secret(&app, TokenAuthenticator::generate_secret())
+            .unwrap();
+        let token = tokens
+            .issue(
+                &app,
+                &UserId::new("u".repeat(24)),
+                Duration::from_secs(86_400),
+                &[],
+            )
+            .unwrap();
+        let key = bubble_proto::secure::ServerKey::from_pkcs8_pem(TEST_KEY_2048).unwrap();
+        let capacity = bubble_proto::secure::keys::token_capacity(key.modulus_bytes());
+        assert!(token.len() <= capacity, "{} > {capacity}", token.len());
     }
 }
