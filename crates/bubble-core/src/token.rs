@@ -25,9 +25,9 @@
 //! with a 2048-bit server key and 221 with a 3072-bit one. A v2 token is
 //! `26 + ceil(4 * (6 + len(user) + devices) / 3)` bytes, where `devices` is
 //! the sum of `1 + len(device)` over the device list: 82 bytes for a
-//! 36-character UUID user without devices. A MAC truncated to 128 bits is
-//! standard (RFC 2104 section 5, NIST SP 800-107): a forger still has to
-//! guess 128 bits.
+//! 36-character UUID user without devices. Truncating the MAC to 128 bits
+//! is standard (RFC 2104 section 5 asks for at least half the hash and 80
+//! bits; NIST SP 800-107): a forger still has to guess 128 bits.
 //!
 //! # Format v1 (still verified, no longer issued)
 //!

@@ -311,7 +311,7 @@ async fn malformed_frames_and_bad_handshakes_close_only_that_connection() {
     assert_eq!(err.code, pb::ErrorCode::HandshakeFailed as i32);
     // A wrong token: refused the same way.
     let mut config = server.config("mallory", "x", false).await;
-    config.token = "v1.forged.token".into();
+    config.token = "v2.forged.token".into();
     let refused = bubble_client::Client::connect(config)
         .await
         .err()
