@@ -521,13 +521,71 @@ impl WriteOp for CompleteIndex {
     type Output = ();
 
     async fn apply(&self, conn: &mut SqliteConnection) -> Result<()> {
-        for (start, len) in runs(self.ids.len()) {
+        // The indexer completes the oldest rows, whose ids are nearly always
+        // one unbroken run: one range delete for each run of consecutive ids,
+        // the lone ids in lists.
+        let (ranges, singles) = id_runs(&self.ids);
+        for (first, last) in ranges {
+            sqlx::query(DELETE_OUTBOX_RANGE)
+                .bind(bound(first))
+                .bind(bound(last))
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+        }
+        for (start, len) in runs(singles.len()) {
             let mut q = sqlx::query(rows::delete_outbox().get(len));
-            for id in &self.ids[start..start + len] {
+            for id in &singles[start..start + len] {
                 q = q.bind(bound(*id));
             }
             q.execute(&mut *conn).await.map_err(map_err)?;
         }
         Ok(())
+    }
+}
+
+/// Completed outbox rows from the first id to the last of a run (the
+/// rowid's own B-tree: one seek, then neighbouring cells).
+pub(crate) const DELETE_OUTBOX_RANGE: &str = "DELETE FROM index_outbox WHERE id BETWEEN ? AND ?";
+
+/// Splits ids into runs of consecutive ids (`(first, last)`, two or more
+/// ids each) and the ids that stand alone.
+fn id_runs(ids: &[u64]) -> (Vec<(u64, u64)>, Vec<u64>) {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut ranges = Vec::new();
+    let mut singles = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let first = sorted[i];
+        let mut last = first;
+        while i + 1 < sorted.len() && sorted[i + 1] == last + 1 {
+            i += 1;
+            last += 1;
+        }
+        if last > first {
+            ranges.push((first, last));
+        } else {
+            singles.push(first);
+        }
+        i += 1;
+    }
+    (ranges, singles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_runs;
+
+    #[test]
+    fn completed_ids_split_into_runs_and_lone_ids() {
+        assert_eq!(id_runs(&[]), (vec![], vec![]));
+        assert_eq!(id_runs(&[3, 1, 2, 2]), (vec![(1, 3)], vec![]));
+        assert_eq!(
+            id_runs(&[1, 2, 3, 5, 7, 8, 10]),
+            (vec![(1, 3), (7, 8)], vec![5, 10])
+        );
+        assert_eq!(id_runs(&[u64::MAX]), (vec![], vec![u64::MAX]));
     }
 }
