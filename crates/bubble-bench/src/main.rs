@@ -59,7 +59,8 @@ options:
   --concurrency N    handshakes in flight (default 64)
   --sources N        source addresses 127.0.0.2.. (default one per 16000 connections)
   --hold S           idle: seconds to hold (default 5)
-  --drain S          seconds to wait for stragglers (default 15)
+  --drain S          after sending, give up on stragglers when none arrived for S seconds
+                     (at most 8 x S in all; default 15)
   --rates LIST       sweep: offered loads (default 1000,2000,5000,10000,20000)
   --out DIR          where results.jsonl and SVG plots go (default bench-results)
   --server-bin PATH  the server binary (default: bubble-server next to this binary)

@@ -66,8 +66,10 @@ impl RsaBits {
     }
 }
 
-/// The app every bench user belongs to.
-pub const APP: &str = "bench";
+/// How the bench's app ids begin. Each run makes its own app
+/// (`bench` + the wall clock in milliseconds), so runs against a shared store
+/// (MariaDB, Redis) never meet an app of an earlier run whose secret is lost.
+pub const APP_PREFIX: &str = "bench";
 
 /// Settings the bench needs that differ from a production default: no
 /// per-connection request cap (the bench drives one connection far harder
@@ -120,6 +122,8 @@ pub struct Server {
     pin: PinnedServerKey,
     /// The test key asked for (what `pin` is unless the data dir had a key).
     rsa_bits: RsaBits,
+    /// This run's app: every bench user belongs to it.
+    app: String,
     tokens: TokenAuthenticator,
     /// What the server reported about its backends.
     pub backends: String,
@@ -198,6 +202,13 @@ impl Server {
             admin_secret,
             pin: key.pin(),
             rsa_bits,
+            app: format!(
+                "{APP_PREFIX}{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_millis()
+            ),
             tokens: TokenAuthenticator::new(),
             backends,
             _dir: tmp,
@@ -234,18 +245,19 @@ impl Server {
 
     async fn create_app(&self) -> Result<(), String> {
         let secret = TokenAuthenticator::generate_secret();
-        let body = serde_json::json!({"id": APP, "secret": secret});
+        let body = serde_json::json!({"id": self.app, "secret": secret});
         match self.call("POST", "/v1/admin/apps", Some(body)).await {
             Ok(_) => {}
             Err(e) if e.contains("409") => {
                 return Err(format!(
-                    "app {APP:?} exists already in this data directory (its secret is unknown to the bench): use a fresh --data-dir"
+                    "app {:?} exists already in this store (its secret is unknown to the bench): use a fresh --data-dir or database",
+                    self.app
                 ));
             }
             Err(e) => return Err(e),
         }
         self.tokens
-            .set_secret(&AppId::new(APP), &secret)
+            .set_secret(&AppId::new(&self.app), &secret)
             .map_err(|e| e.to_string())
     }
 
@@ -278,7 +290,7 @@ impl Server {
     pub fn token(&self, user: &str) -> String {
         self.tokens
             .issue(
-                &AppId::new(APP),
+                &AppId::new(&self.app),
                 &UserId::new(user),
                 Duration::from_secs(24 * 3600),
                 &[],
@@ -291,7 +303,7 @@ impl Server {
         Target {
             addr: self.tcp,
             pin: self.pin.clone(),
-            app: APP.into(),
+            app: self.app.clone(),
         }
     }
 
@@ -308,9 +320,13 @@ impl Server {
             "members": members[1..],
             "super_group": super_group,
         });
-        self.call("POST", &format!("/v1/admin/apps/{APP}/groups"), Some(body))
-            .await
-            .map(|_| ())
+        self.call(
+            "POST",
+            &format!("/v1/admin/apps/{}/groups", self.app),
+            Some(body),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// CPU seconds and resident memory of the server process now.
@@ -518,7 +534,7 @@ mod tests {
         // The longest bench user ids are a letter or two, six digits, 'x'
         // and a counter: 24 bytes leaves a wide margin.
         let tokens = TokenAuthenticator::new();
-        let app = AppId::new(APP);
+        let app = AppId::new(APP_PREFIX);
         tokens
             .set_secret(&app, TokenAuthenticator::generate_secret())
             .unwrap();

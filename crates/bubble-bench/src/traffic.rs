@@ -209,8 +209,8 @@ impl Ring {
     }
 }
 
-/// Runs traffic for `duration`, then stops sending and waits (at most
-/// `drain`) for every answer and delivery.
+/// Runs traffic for `duration`, then stops sending and waits for every
+/// answer and delivery (until `drain` passes with none arriving).
 ///
 /// With `limit`, each user stops after that many messages and the run ends
 /// when every user has (or at `duration`, whichever is first).
@@ -291,7 +291,13 @@ pub async fn run(
             send_lag.add(&lag);
         }
     }
-    let deadline = Instant::now() + drain;
+    // An overloaded server (open loop past its capacity) answers and
+    // delivers seconds late but keeps going: wait as long as answers or
+    // deliveries keep arriving, and give up only after `drain` without any
+    // (or 8 × `drain` in all), so "lost" means lost, not late.
+    let hard_deadline = Instant::now() + drain * 8;
+    let mut last_progress = Instant::now();
+    let mut seen = (u64::MAX, u64::MAX);
     let mut drain_timed_out = false;
     loop {
         let sent = shared.sent.load(Ordering::Acquire);
@@ -301,7 +307,11 @@ pub async fn run(
         if answered >= sent && delivered >= expected {
             break;
         }
-        if Instant::now() > deadline {
+        if (answered, delivered) != seen {
+            seen = (answered, delivered);
+            last_progress = Instant::now();
+        }
+        if last_progress.elapsed() > drain || Instant::now() > hard_deadline {
             drain_timed_out = true;
             break;
         }
