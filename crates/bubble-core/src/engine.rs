@@ -47,19 +47,8 @@ pub struct EngineConfig {
     pub presence_ttl: Duration,
     /// Pushes queued per session before it counts as a slow consumer.
     pub session_queue: usize,
-    /// Outbox entries the indexer takes per batch. Each batch ends with a
-    /// search-index flush (for tantivy a commit: a new segment, several
-    /// fsyncs), so a batch should hold everything that arrives during one
-    /// `index_interval` under load.
+    /// Outbox entries the indexer takes per batch.
     pub index_batch: usize,
-    /// Least time between the starts of two indexer passes while messages
-    /// keep coming. Without it the indexer, woken by every send, would
-    /// flush the search index as fast as it can (hundreds of small commits
-    /// a second, each writing and fsyncing files beside the store's own
-    /// commits). A message arriving after a quiet period is indexed at once;
-    /// under load it becomes searchable within about this long after its
-    /// ack. Durability is unaffected: the outbox holds it until the flush.
-    pub index_interval: Duration,
     /// How long app settings are cached before re-reading the app store.
     pub app_cache_ttl: Duration,
 }
@@ -73,8 +62,7 @@ impl Default for EngineConfig {
             dedup_ttl: Duration::from_secs(24 * 3600),
             presence_ttl: Duration::from_secs(90),
             session_queue: 1024,
-            index_batch: 16_384,
-            index_interval: Duration::from_millis(500),
+            index_batch: 512,
             app_cache_ttl: Duration::from_secs(10),
         }
     }
@@ -1759,22 +1747,12 @@ impl Engine {
     pub async fn run_indexer(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let started = tokio::time::Instant::now();
             if let Err(e) = self.index_pending().await {
                 tracing::warn!(error = %e, "indexing failed; will retry");
             }
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = self.inner.index_wakeup.notified() => {
-                    // Under load the next wake-up is already there: let the
-                    // outbox fill for the rest of the interval, so the next
-                    // pass indexes a batch and commits once.
-                    let next = started + self.inner.config.index_interval;
-                    tokio::select! {
-                        _ = &mut shutdown => break,
-                        _ = tokio::time::sleep_until(next) => {}
-                    }
-                }
+                _ = self.inner.index_wakeup.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
