@@ -8,9 +8,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use bubble_proto::secure::{
-    ClientConfig, ClientHandshake, ClientMeta, OsRandom, Pending, ResumeTicket, SecureChannel,
-    ServerConfig, ServerKey, ServerKeyRing, SessionGrant, TicketKey, TicketKeys, UsedTickets,
-    server_receive,
+    ClientConfig, ClientHandshake, ClientMeta, Established, OsRandom, Pending, ResumeTicket,
+    SecureChannel, ServerConfig, ServerKey, ServerKeyRing, SessionGrant, TicketKey, TicketKeys,
+    UsedTickets, server_receive,
 };
 use bubble_proto::{Command, Frame};
 use criterion::measurement::WallTime;
@@ -66,6 +66,20 @@ fn full(server: &ServerConfig, client: &ClientConfig) -> Option<ResumeTicket> {
     hs.finish(&est.answer).unwrap().ticket
 }
 
+/// The server's whole answer to a resume hello: open the ticket and the
+/// proof, claim the ticket, fresh ECDH, new ticket, answer.
+fn resume(server: &ServerConfig, used: &UsedTickets, hello: Vec<u8>) -> Established {
+    let Pending::Resume(p) =
+        server_receive(server, &Frame::new(Command::ResumeHello, 1, hello), NOW_MS).unwrap()
+    else {
+        unreachable!()
+    };
+    let claim = used
+        .claim(p.ticket_id(), p.ticket_expires_at_ms(), NOW_MS)
+        .unwrap();
+    p.accept(server, claim, NOW_MS, &mut OsRandom).unwrap()
+}
+
 fn bench_full(group: &mut BenchmarkGroup<'_, WallTime>, suffix: &str, key_pem: &str) {
     let (server, client) = setup_with(key_pem);
     group.bench_function(format!("full (client + server){suffix}"), |b| {
@@ -114,16 +128,7 @@ fn handshakes(c: &mut Criterion) {
             |ticket| {
                 let (hs, hello) =
                     ClientHandshake::resume(&client.meta, &ticket, &mut OsRandom).unwrap();
-                let Pending::Resume(p) =
-                    server_receive(&server, &Frame::new(Command::ResumeHello, 1, hello), NOW_MS)
-                        .unwrap()
-                else {
-                    unreachable!()
-                };
-                let claim = used
-                    .claim(p.ticket_id(), p.ticket_expires_at_ms(), NOW_MS)
-                    .unwrap();
-                let est = p.accept(&server, claim, NOW_MS, &mut OsRandom).unwrap();
+                let est = resume(&server, &used, hello);
                 black_box(hs.finish(&est.answer).unwrap())
             },
             BatchSize::SmallInput,
@@ -140,18 +145,7 @@ fn handshakes(c: &mut Criterion) {
                     .unwrap()
                     .1
             },
-            |hello| {
-                let Pending::Resume(p) =
-                    server_receive(&server, &Frame::new(Command::ResumeHello, 1, hello), NOW_MS)
-                        .unwrap()
-                else {
-                    unreachable!()
-                };
-                let claim = used
-                    .claim(p.ticket_id(), p.ticket_expires_at_ms(), NOW_MS)
-                    .unwrap();
-                black_box(p.accept(&server, claim, NOW_MS, &mut OsRandom).unwrap())
-            },
+            |hello| black_box(resume(&server, &used, hello)),
             BatchSize::SmallInput,
         )
     });

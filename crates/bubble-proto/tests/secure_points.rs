@@ -63,19 +63,6 @@ fn seal(key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Vec<u8> {
         .unwrap()
 }
 
-fn str8(out: &mut Vec<u8>, s: &str) {
-    out.push(s.len() as u8);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn meta_bytes() -> Vec<u8> {
-    let mut m = Vec::new();
-    for s in ["demo", "phone-1", "ios", "1.0.0"] {
-        str8(&mut m, s);
-    }
-    m
-}
-
 /// A valid uncompressed point (a random key's public half).
 fn good_point() -> Vec<u8> {
     let secret = p256::SecretKey::from_slice(&[0x42; 32]).unwrap();

@@ -74,19 +74,6 @@ fn ecdh(scalar: [u8; 32], peer: &[u8]) -> Vec<u8> {
     sk.diffie_hellman(&pk).raw_secret_bytes().to_vec()
 }
 
-fn str8(out: &mut Vec<u8>, s: &str) {
-    out.push(s.len() as u8);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn meta_bytes() -> Vec<u8> {
-    let mut m = Vec::new();
-    for s in ["demo", "phone-1", "ios", "1.0.0"] {
-        str8(&mut m, s);
-    }
-    m
-}
-
 fn record_nonce(counter: u64) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&counter.to_be_bytes());

@@ -70,6 +70,21 @@ pub fn grant() -> SessionGrant {
     }
 }
 
+/// A length-prefixed string as the handshake's plaintexts carry it.
+pub fn str8(out: &mut Vec<u8>, s: &str) {
+    out.push(s.len() as u8);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// The encoded `meta()` (app, device, platform, client version).
+pub fn meta_bytes() -> Vec<u8> {
+    let mut m = Vec::new();
+    for s in ["demo", "phone-1", "ios", "1.0.0"] {
+        str8(&mut m, s);
+    }
+    m
+}
+
 pub fn hello_frame(body: Vec<u8>) -> Frame {
     Frame::new(Command::HandshakeHello, 1, body)
 }
