@@ -17,7 +17,6 @@ use bubble_proto::secure::{
     ClientConfig, ClientHandshake, OsRandom, Pending, ResumeTicket, ScriptedRandom, ServerConfig,
     ServerKey, ServerKeyRing, server_receive,
 };
-use hkdf::Hkdf;
 use p256::elliptic_curve::sec1::ToSec1Point;
 use rand_core::{TryCryptoRng, TryRng};
 use rsa::pkcs8::DecodePublicKey;
@@ -47,15 +46,6 @@ impl TryRng for OsRng {
 }
 
 impl TryCryptoRng for OsRng {}
-
-fn hkdf(ikm: &[u8], salt: &[u8], info: &str) -> [u8; 32] {
-    let salt = (!salt.is_empty()).then_some(salt);
-    let mut okm = [0u8; 32];
-    Hkdf::<Sha256>::new(salt, ikm)
-        .expand(info.as_bytes(), &mut okm)
-        .unwrap();
-    okm
-}
 
 fn seal(key: &[u8; 32], aad: &[u8], plain: &[u8]) -> Vec<u8> {
     Aes256Gcm::new(key.into())

@@ -16,7 +16,6 @@ use bubble_proto::secure::{
     server_receive,
 };
 use bubble_proto::{Command, Frame};
-use hkdf::Hkdf;
 use p256::SecretKey;
 use p256::elliptic_curve::sec1::ToSec1Point;
 use rsa::pkcs8::DecodePrivateKey;
@@ -40,15 +39,6 @@ impl Vectors {
         }
         out
     }
-}
-
-fn hkdf(ikm: &[u8], salt: &[u8], info: &str) -> [u8; 32] {
-    let salt = (!salt.is_empty()).then_some(salt);
-    let mut okm = [0u8; 32];
-    Hkdf::<Sha256>::new(salt, ikm)
-        .expand(info.as_bytes(), &mut okm)
-        .unwrap();
-    okm
 }
 
 fn gcm_open(key: &[u8; 32], nonce: [u8; 12], aad: &[u8], sealed: &[u8]) -> Vec<u8> {

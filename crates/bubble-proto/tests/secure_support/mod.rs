@@ -70,6 +70,17 @@ pub fn grant() -> SessionGrant {
     }
 }
 
+/// HKDF-SHA256 to 32 bytes, an empty salt meaning none (as the handshake
+/// derives its keys), computed independently of the crate.
+pub fn hkdf(ikm: &[u8], salt: &[u8], info: &str) -> [u8; 32] {
+    let salt = (!salt.is_empty()).then_some(salt);
+    let mut okm = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(salt, ikm)
+        .expand(info.as_bytes(), &mut okm)
+        .unwrap();
+    okm
+}
+
 /// A length-prefixed string as the handshake's plaintexts carry it.
 pub fn str8(out: &mut Vec<u8>, s: &str) {
     out.push(s.len() as u8);
