@@ -209,6 +209,26 @@ impl Ring {
     }
 }
 
+/// Ends a run: a grace period in which late duplicates would still show
+/// up, then stops the receivers and merges what they saw. The connections
+/// close after that, so nothing counts a close as a loss.
+async fn collect<W>(
+    readers: Vec<JoinHandle<ReceiverReport>>,
+    writers: Vec<W>,
+    done_tx: &watch::Sender<bool>,
+) -> ReceiverReport {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = done_tx.send(true);
+    let mut report = ReceiverReport::new();
+    for r in readers {
+        if let Ok(r) = r.await {
+            report.merge(r);
+        }
+    }
+    drop(writers);
+    report
+}
+
 /// Runs traffic for `duration`, then stops sending and waits for every
 /// answer and delivery (until `drain` passes with none arriving).
 ///
@@ -317,16 +337,7 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Late duplicates would show up in this grace period.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let _ = done_tx.send(true);
-    let mut report = ReceiverReport::new();
-    for r in readers {
-        if let Ok(r) = r.await {
-            report.merge(r);
-        }
-    }
-    drop(writers);
+    let report = collect(readers, writers, &done_tx).await;
     Outcome {
         start_ns,
         send_secs,
@@ -563,15 +574,7 @@ pub async fn one_to_all(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let send_secs = (now_ns() - start_ns) as f64 / 1e9;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let _ = done_tx.send(true);
-    let mut report = ReceiverReport::new();
-    for r in readers {
-        if let Ok(r) = r.await {
-            report.merge(r);
-        }
-    }
-    drop(writers);
+    let report = collect(readers, writers, &done_tx).await;
     let outcome = Outcome {
         start_ns,
         send_secs,
