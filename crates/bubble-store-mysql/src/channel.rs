@@ -136,12 +136,7 @@ impl ChannelLog for MysqlStore {
         .fetch_all(self.pool())
         .await
         .map_err(map_err)?;
-        let has_more = found.len() > limit;
-        let entries = found
-            .iter()
-            .take(limit)
-            .map(rows::channel_entry)
-            .collect::<Result<Vec<_>>>()?;
+        let (entries, has_more) = rows::page(&found, limit, rows::channel_entry)?;
         Ok(ChannelPage { entries, has_more })
     }
 

@@ -511,12 +511,7 @@ impl InboxStore for MysqlStore {
             .fetch_all(self.pool())
             .await
             .map_err(map_err)?;
-        let has_more = found.len() > limit;
-        let entries = found
-            .iter()
-            .take(limit)
-            .map(rows::inbox_entry)
-            .collect::<Result<Vec<_>>>()?;
+        let (entries, has_more) = rows::page(&found, limit, rows::inbox_entry)?;
         Ok(InboxPage { entries, has_more })
     }
 

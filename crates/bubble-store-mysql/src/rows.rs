@@ -83,6 +83,17 @@ fn corrupt(e: Error) -> Error {
 }
 
 /// One inbox row (selected with [`inbox_columns`]).
+/// A page from rows fetched with one more than `limit` asked for: the first
+/// `limit` mapped, and whether more follow.
+pub(crate) fn page<T>(
+    found: &[MySqlRow],
+    limit: usize,
+    map: impl Fn(&MySqlRow) -> Result<T>,
+) -> Result<(Vec<T>, bool)> {
+    let entries = found.iter().take(limit).map(map).collect::<Result<_>>()?;
+    Ok((entries, found.len() > limit))
+}
+
 pub(crate) fn inbox_entry(row: &MySqlRow) -> Result<InboxEntry> {
     let conv_kind = ConversationKind::from_u8(get(row, "conv_kind")?).map_err(corrupt)?;
     Ok(InboxEntry {

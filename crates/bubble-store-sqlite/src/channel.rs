@@ -170,12 +170,7 @@ pub(crate) async fn range(
         .fetch_all(pool)
         .await
         .map_err(map_err)?;
-    let has_more = found.len() > limit;
-    let entries = found
-        .iter()
-        .take(limit)
-        .map(rows::channel_entry)
-        .collect::<Result<Vec<_>>>()?;
+    let (entries, has_more) = rows::page(&found, limit, rows::channel_entry)?;
     Ok(ChannelPage { entries, has_more })
 }
 

@@ -334,12 +334,7 @@ pub(crate) async fn pull(
         .fetch_all(pool)
         .await
         .map_err(map_err)?;
-    let has_more = found.len() > limit;
-    let entries = found
-        .iter()
-        .take(limit)
-        .map(|row| rows::inbox_entry(row, 0))
-        .collect::<Result<Vec<_>>>()?;
+    let (entries, has_more) = rows::page(&found, limit, |row| rows::inbox_entry(row, 0))?;
     Ok(InboxPage { entries, has_more })
 }
 

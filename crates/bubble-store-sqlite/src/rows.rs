@@ -97,6 +97,17 @@ fn small(row: &SqliteRow, i: usize, what: &str) -> Result<u8> {
 }
 
 /// Decodes [`INBOX_COLUMNS`] starting at column `at`.
+/// A page from rows fetched with one more than `limit` asked for: the first
+/// `limit` mapped, and whether more follow.
+pub(crate) fn page<T>(
+    found: &[SqliteRow],
+    limit: usize,
+    map: impl Fn(&SqliteRow) -> Result<T>,
+) -> Result<(Vec<T>, bool)> {
+    let entries = found.iter().take(limit).map(map).collect::<Result<_>>()?;
+    Ok((entries, found.len() > limit))
+}
+
 pub(crate) fn inbox_entry(row: &SqliteRow, at: usize) -> Result<InboxEntry> {
     let owner: String = get(row, at)?;
     let conv_kind = ConversationKind::from_u8(small(row, at + 3, "conversation kind")?)?;
