@@ -1,10 +1,10 @@
 //! Apps and their settings (kept as JSON, so a new setting needs no migration).
 
-use async_trait::async_trait;
 use bubble_core::{AppConfig, AppId, Result};
-use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
+use rusqlite::{Connection, params};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
 
-use crate::error::map_err;
+use crate::error::{map_err, map_sqlite};
 use crate::rows;
 use crate::writer::WriteOp;
 
@@ -13,24 +13,25 @@ pub(crate) struct Put {
     pub app: AppConfig,
 }
 
-#[async_trait]
 impl WriteOp for Put {
     type Output = ();
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<()> {
+    fn apply(&self, conn: &Connection) -> Result<()> {
         let a = &self.app;
-        sqlx::query(
+        conn.prepare_cached(
             "INSERT INTO apps (id, name, secret, settings) VALUES (?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, secret = excluded.secret, \
              settings = excluded.settings",
         )
-        .bind(a.id.as_str())
-        .bind(a.name.as_str())
-        .bind(a.secret.as_str())
-        .bind(a.settings_json())
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
+        .and_then(|mut s| {
+            s.execute(params![
+                a.id.as_str(),
+                a.name.as_str(),
+                a.secret.as_str(),
+                a.settings_json()
+            ])
+        })
+        .map_err(map_sqlite)?;
         Ok(())
     }
 }

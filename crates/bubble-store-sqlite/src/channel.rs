@@ -1,12 +1,12 @@
 //! The super-group log's SQL: append with per-group seq and dedup, ranges,
 //! read seqs.
 
-use async_trait::async_trait;
 use bubble_core::ports::ChannelAppend;
 use bubble_core::{AppId, ChannelEntry, ChannelPage, GroupId, MsgId, Result, SendReceipt, UserId};
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::sqlite::SqlitePool;
 
-use crate::error::map_err;
+use crate::error::{map_err, map_sqlite};
 use crate::rows::{self, bound, channel_columns, stored};
 use crate::writer::WriteOp;
 
@@ -32,81 +32,91 @@ pub(crate) struct Append {
     pub entry: ChannelEntry,
 }
 
-#[async_trait]
 impl WriteOp for Append {
     type Output = ChannelAppend;
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<ChannelAppend> {
+    fn apply(&self, conn: &Connection) -> Result<ChannelAppend> {
         let e = &self.entry;
         let keyed = !e.client_msg_id.is_empty();
         if keyed {
-            let first = sqlx::query(
-                "SELECT server_msg_id, seq, server_time FROM channel_sent \
-                 WHERE app = ? AND group_id = ? AND sender = ? AND client_msg_id = ?",
-            )
-            .bind(self.app.as_str())
-            .bind(e.group.as_str())
-            .bind(e.sender.as_str())
-            .bind(e.client_msg_id.as_str())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(map_err)?;
-            if let Some(row) = first {
-                return Ok(ChannelAppend::Duplicate(SendReceipt {
-                    server_msg_id: rows::msg_id(&row, 0)?,
-                    version: 0,
-                    seq: rows::from_stored(rows::int(&row, 1)?),
-                    server_time: rows::int(&row, 2)?,
-                    duplicate: true,
-                }));
+            let first = conn
+                .prepare_cached(
+                    "SELECT server_msg_id, seq, server_time FROM channel_sent \
+                     WHERE app = ? AND group_id = ? AND sender = ? AND client_msg_id = ?",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![
+                            self.app.as_str(),
+                            e.group.as_str(),
+                            e.sender.as_str(),
+                            e.client_msg_id.as_str()
+                        ],
+                        |row| {
+                            Ok(SendReceipt {
+                                server_msg_id: rows::row_msg_id(row, 0)?,
+                                version: 0,
+                                seq: rows::from_stored(row.get(1)?),
+                                server_time: row.get(2)?,
+                                duplicate: true,
+                            })
+                        },
+                    )
+                    .optional()
+                })
+                .map_err(map_sqlite)?;
+            if let Some(receipt) = first {
+                return Ok(ChannelAppend::Duplicate(receipt));
             }
         }
         // The writer is the only writer, and this runs in its transaction:
         // the newest seq plus one cannot be taken by anyone else.
-        let seq: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM channel_log WHERE app = ? AND group_id = ?",
-        )
-        .bind(self.app.as_str())
-        .bind(e.group.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(
+        let seq: i64 = conn
+            .prepare_cached(NEXT_SEQ)
+            .and_then(|mut s| {
+                s.query_row(params![self.app.as_str(), e.group.as_str()], |r| r.get(0))
+            })
+            .map_err(map_sqlite)?;
+        conn.prepare_cached(
             "INSERT INTO channel_log (app, group_id, seq, kind, server_msg_id, sender, \
              sender_device, client_msg_id, client_seq, create_time, server_time, content_type, \
              content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(self.app.as_str())
-        .bind(e.group.as_str())
-        .bind(seq)
-        .bind(e.kind as u8 as i64)
-        .bind(&e.server_msg_id.0[..])
-        .bind(e.sender.as_str())
-        .bind(e.sender_device.as_str())
-        .bind(e.client_msg_id.as_str())
-        .bind(stored(e.client_seq))
-        .bind(e.create_time)
-        .bind(e.server_time)
-        .bind(e.content.kind as u8 as i64)
-        .bind(&e.content.body[..])
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
+        .and_then(|mut s| {
+            s.execute(params![
+                self.app.as_str(),
+                e.group.as_str(),
+                seq,
+                e.kind as u8 as i64,
+                &e.server_msg_id.0[..],
+                e.sender.as_str(),
+                e.sender_device.as_str(),
+                e.client_msg_id.as_str(),
+                stored(e.client_seq),
+                e.create_time,
+                e.server_time,
+                e.content.kind as u8 as i64,
+                &e.content.body[..],
+            ])
+        })
+        .map_err(map_sqlite)?;
         if keyed {
-            sqlx::query(
+            conn.prepare_cached(
                 "INSERT INTO channel_sent (app, group_id, sender, client_msg_id, server_msg_id, \
                  seq, server_time) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(self.app.as_str())
-            .bind(e.group.as_str())
-            .bind(e.sender.as_str())
-            .bind(e.client_msg_id.as_str())
-            .bind(&e.server_msg_id.0[..])
-            .bind(seq)
-            .bind(e.server_time)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.app.as_str(),
+                    e.group.as_str(),
+                    e.sender.as_str(),
+                    e.client_msg_id.as_str(),
+                    &e.server_msg_id.0[..],
+                    seq,
+                    e.server_time,
+                ])
+            })
+            .map_err(map_sqlite)?;
         }
         let seq = rows::from_stored(seq);
         Ok(ChannelAppend::Appended {
@@ -116,6 +126,10 @@ impl WriteOp for Append {
     }
 }
 
+/// The seq a new entry of a group gets (`channel_log_range`'s last key, plus one).
+pub(crate) const NEXT_SEQ: &str =
+    "SELECT COALESCE(MAX(seq), 0) + 1 FROM channel_log WHERE app = ? AND group_id = ?";
+
 /// [`ChannelLog::set_read_seq`](bubble_core::ports::ChannelLog::set_read_seq).
 pub(crate) struct SetReadSeq {
     pub app: AppId,
@@ -124,23 +138,24 @@ pub(crate) struct SetReadSeq {
     pub seq: u64,
 }
 
-#[async_trait]
 impl WriteOp for SetReadSeq {
     type Output = ();
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<()> {
-        sqlx::query(
+    fn apply(&self, conn: &Connection) -> Result<()> {
+        conn.prepare_cached(
             "INSERT INTO channel_reads (app, group_id, user, read_seq) VALUES (?, ?, ?, ?) \
              ON CONFLICT (app, group_id, user) \
              DO UPDATE SET read_seq = max(read_seq, excluded.read_seq)",
         )
-        .bind(self.app.as_str())
-        .bind(self.group.as_str())
-        .bind(self.user.as_str())
-        .bind(bound(self.seq))
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
+        .and_then(|mut s| {
+            s.execute(params![
+                self.app.as_str(),
+                self.group.as_str(),
+                self.user.as_str(),
+                bound(self.seq)
+            ])
+        })
+        .map_err(map_sqlite)?;
         Ok(())
     }
 }

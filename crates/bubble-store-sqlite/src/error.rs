@@ -55,6 +55,23 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
     Error::new(kind, message).with_source(e)
 }
 
+/// The same for the writer's driver (rusqlite, on the writer's own thread).
+pub(crate) fn map_sqlite(e: rusqlite::Error) -> Error {
+    let (kind, message) = match &e {
+        rusqlite::Error::SqliteFailure(failure, _) => classify(i64::from(failure.extended_code)),
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::Utf8Error(..)
+        | rusqlite::Error::InvalidColumnType(..) => (
+            ErrorKind::Internal,
+            "a stored SQLite row does not decode; the database may be from another program or corrupt"
+                .to_owned(),
+        ),
+        _ => (ErrorKind::Internal, "SQLite failed".to_owned()),
+    };
+    Error::new(kind, message).with_source(e)
+}
+
 /// Kind and advice for a SQLite (extended) result code.
 fn classify(code: i64) -> (ErrorKind, String) {
     if code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY {

@@ -1,13 +1,13 @@
 //! Groups and members: the writes the writer applies, and the reads.
 
-use async_trait::async_trait;
 use bubble_core::{
     AppId, Error, ErrorKind, Group, GroupId, GroupKind, Member, Result, Role, UserId,
 };
+use rusqlite::{Connection, params};
 use sqlx::Executor;
-use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool, SqliteRow};
+use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 
-use crate::error::map_err;
+use crate::error::{map_err, map_sqlite};
 use crate::rows;
 use crate::writer::WriteOp;
 
@@ -19,13 +19,12 @@ async fn exists<'e, E>(db: E, app: &AppId, id: &GroupId) -> Result<bool>
 where
     E: Executor<'e, Database = Sqlite>,
 {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM chat_groups WHERE app = ? AND id = ?")
-            .bind(app.as_str())
-            .bind(id.as_str())
-            .fetch_optional(db)
-            .await
-            .map_err(map_err)?;
+    let found: Option<i64> = sqlx::query_scalar(GROUP_EXISTS)
+        .bind(app.as_str())
+        .bind(id.as_str())
+        .fetch_optional(db)
+        .await
+        .map_err(map_err)?;
     Ok(found.is_some())
 }
 
@@ -37,6 +36,15 @@ fn member_of(row: &SqliteRow) -> Result<Member> {
     })
 }
 
+/// Whether the group exists, inside the writer's transaction.
+fn exists_in(conn: &Connection, app: &AppId, id: &GroupId) -> Result<bool> {
+    conn.prepare_cached(GROUP_EXISTS)
+        .and_then(|mut s| s.exists(params![app.as_str(), id.as_str()]))
+        .map_err(map_sqlite)
+}
+
+const GROUP_EXISTS: &str = "SELECT 1 FROM chat_groups WHERE app = ? AND id = ?";
+
 /// [`GroupStore::create_group`](bubble_core::ports::GroupStore::create_group).
 pub(crate) struct Create {
     pub app: AppId,
@@ -44,26 +52,27 @@ pub(crate) struct Create {
     pub members: Vec<Member>,
 }
 
-#[async_trait]
 impl WriteOp for Create {
     type Output = ();
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<()> {
+    fn apply(&self, conn: &Connection) -> Result<()> {
         let g = &self.group;
-        let inserted = sqlx::query(
-            "INSERT INTO chat_groups (app, id, name, kind, owner, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app, id) DO NOTHING",
-        )
-        .bind(self.app.as_str())
-        .bind(g.id.as_str())
-        .bind(g.name.as_str())
-        .bind(g.kind as u8 as i64)
-        .bind(g.owner.as_str())
-        .bind(g.created_at)
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?
-        .rows_affected();
+        let inserted = conn
+            .prepare_cached(
+                "INSERT INTO chat_groups (app, id, name, kind, owner, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app, id) DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.app.as_str(),
+                    g.id.as_str(),
+                    g.name.as_str(),
+                    g.kind as u8 as i64,
+                    g.owner.as_str(),
+                    g.created_at
+                ])
+            })
+            .map_err(map_sqlite)?;
         if inserted == 0 {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
@@ -71,21 +80,23 @@ impl WriteOp for Create {
             ));
         }
         // A user listed twice keeps the last listing, as a map would.
-        for m in &self.members {
-            sqlx::query(
+        let mut put = conn
+            .prepare_cached(
                 "INSERT INTO group_members (app, group_id, user, role, joined_at) \
                  VALUES (?, ?, ?, ?, ?) \
                  ON CONFLICT (app, group_id, user) DO UPDATE SET role = excluded.role, \
                  joined_at = excluded.joined_at",
             )
-            .bind(self.app.as_str())
-            .bind(g.id.as_str())
-            .bind(m.user.as_str())
-            .bind(m.role as u8 as i64)
-            .bind(m.joined_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
+            .map_err(map_sqlite)?;
+        for m in &self.members {
+            put.execute(params![
+                self.app.as_str(),
+                g.id.as_str(),
+                m.user.as_str(),
+                m.role as u8 as i64,
+                m.joined_at
+            ])
+            .map_err(map_sqlite)?;
         }
         Ok(())
     }
@@ -98,19 +109,20 @@ pub(crate) struct SetKind {
     pub kind: GroupKind,
 }
 
-#[async_trait]
 impl WriteOp for SetKind {
     type Output = ();
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<()> {
-        let changed = sqlx::query("UPDATE chat_groups SET kind = ? WHERE app = ? AND id = ?")
-            .bind(self.kind as u8 as i64)
-            .bind(self.app.as_str())
-            .bind(self.id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+    fn apply(&self, conn: &Connection) -> Result<()> {
+        let changed = conn
+            .prepare_cached("UPDATE chat_groups SET kind = ? WHERE app = ? AND id = ?")
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.kind as u8 as i64,
+                    self.app.as_str(),
+                    self.id.as_str()
+                ])
+            })
+            .map_err(map_sqlite)?;
         if changed == 0 {
             return Err(missing(&self.id));
         }
@@ -125,30 +137,31 @@ pub(crate) struct AddMembers {
     pub members: Vec<Member>,
 }
 
-#[async_trait]
 impl WriteOp for AddMembers {
     type Output = u64;
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<u64> {
-        if !exists(&mut *conn, &self.app, &self.id).await? {
+    fn apply(&self, conn: &Connection) -> Result<u64> {
+        if !exists_in(conn, &self.app, &self.id)? {
             return Err(missing(&self.id));
         }
-        let mut added = 0;
-        for m in &self.members {
-            // Existing members keep their role and join time.
-            added += sqlx::query(
+        // Existing members keep their role and join time.
+        let mut add = conn
+            .prepare_cached(
                 "INSERT INTO group_members (app, group_id, user, role, joined_at) \
                  VALUES (?, ?, ?, ?, ?) ON CONFLICT (app, group_id, user) DO NOTHING",
             )
-            .bind(self.app.as_str())
-            .bind(self.id.as_str())
-            .bind(m.user.as_str())
-            .bind(m.role as u8 as i64)
-            .bind(m.joined_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+            .map_err(map_sqlite)?;
+        let mut added = 0;
+        for m in &self.members {
+            added += add
+                .execute(params![
+                    self.app.as_str(),
+                    self.id.as_str(),
+                    m.user.as_str(),
+                    m.role as u8 as i64,
+                    m.joined_at
+                ])
+                .map_err(map_sqlite)? as u64;
         }
         Ok(added)
     }
@@ -161,26 +174,21 @@ pub(crate) struct RemoveMembers {
     pub users: Vec<UserId>,
 }
 
-#[async_trait]
 impl WriteOp for RemoveMembers {
     type Output = u64;
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<u64> {
-        if !exists(&mut *conn, &self.app, &self.id).await? {
+    fn apply(&self, conn: &Connection) -> Result<u64> {
+        if !exists_in(conn, &self.app, &self.id)? {
             return Err(missing(&self.id));
         }
+        let mut remove = conn
+            .prepare_cached("DELETE FROM group_members WHERE app = ? AND group_id = ? AND user = ?")
+            .map_err(map_sqlite)?;
         let mut removed = 0;
         for u in &self.users {
-            removed += sqlx::query(
-                "DELETE FROM group_members WHERE app = ? AND group_id = ? AND user = ?",
-            )
-            .bind(self.app.as_str())
-            .bind(self.id.as_str())
-            .bind(u.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+            removed += remove
+                .execute(params![self.app.as_str(), self.id.as_str(), u.as_str()])
+                .map_err(map_sqlite)? as u64;
         }
         Ok(removed)
     }

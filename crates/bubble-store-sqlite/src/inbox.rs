@@ -1,18 +1,19 @@
 //! The inbox's SQL: the batched append (versions, dedup, outbox) and the
 //! reads and read marks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
-use async_trait::async_trait;
 use bubble_core::ports::{AppendOutcome, Appended, IndexTask, MarkedRead};
 use bubble_core::{
     AppId, Conversation, ConversationKind, Direction, InboxEntry, InboxPage, MsgId, Result,
     SendReceipt, UnreadCount, UserId,
 };
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::sqlite::SqlitePool;
 
-use crate::error::map_err;
-use crate::rows::{self, bound, inbox_columns, runs, stored};
+use crate::error::{map_err, map_sqlite};
+use crate::rows::{self, bound, from_stored, inbox_columns, stored};
 use crate::writer::{AppendRequest, WriteOp};
 
 /// Sync: one range scan of `inbox_pull`.
@@ -61,105 +62,117 @@ pub(crate) const PENDING_INDEX: &str = concat!(
      AND i.version = o.version ORDER BY o.id LIMIT ?"
 );
 
-/// `(app, sender, client_msg_id)`: the dedup key.
-type SentKey = (AppId, UserId, String);
+/// The receipt of an accepted client message id (`inbox_sent`'s key).
+pub(crate) const FIND_SENT: &str = "SELECT server_msg_id, version, server_time FROM inbox_sent \
+     WHERE app = ? AND sender = ? AND client_msg_id = ?";
 
-/// `(app, owner)`: one version space.
-type OwnerKey = (AppId, UserId);
+/// The owner's newest version: one seek to the end of its `inbox_pull` range.
+pub(crate) const LAST_VERSION: &str = "SELECT MAX(version) FROM inbox WHERE app = ? AND owner = ?";
 
-/// One inbox row to insert.
-struct NewRow<'a> {
-    app: &'a AppId,
-    entry: &'a InboxEntry,
-    version: i64,
-}
+const INSERT_INBOX: &str = "INSERT INTO inbox (app, owner, version, peer, conv_kind, direction, \
+     kind, server_msg_id, sender, sender_device, client_msg_id, client_seq, create_time, \
+     server_time, content_type, content, read_up_to) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+const INSERT_SENT: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, server_msg_id, \
+     version, server_time) VALUES (?, ?, ?, ?, ?, ?)";
+
+const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (app, owner, version) VALUES (?, ?, ?)";
 
 /// Applies every append of a batch inside the writer's open transaction,
-/// with a handful of multi-row statements instead of several per message.
+/// one prepared statement per row on the writer's thread.
 ///
 /// Versions are assigned here from each owner's stored counter, in batch
 /// order; a delivery whose `(app, sender, client_msg_id)` was accepted
 /// before (in an earlier transaction, or earlier in this batch) writes
 /// nothing and answers the first receipt.
-pub(crate) async fn write_batch(
-    conn: &mut SqliteConnection,
-    reqs: &[AppendRequest],
-) -> Result<Vec<AppendOutcome>> {
+pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<Vec<AppendOutcome>> {
     if reqs.is_empty() {
         return Ok(Vec::new());
     }
-    let key_of = |r: &AppendRequest| -> Option<SentKey> {
-        (!r.delivery.client_msg_id.is_empty()).then(|| {
-            (
-                r.app.clone(),
-                r.delivery.sender.clone(),
-                r.delivery.client_msg_id.clone(),
-            )
-        })
-    };
-    let keys: Vec<Option<SentKey>> = reqs.iter().map(key_of).collect();
+    let mut find_sent = conn.prepare_cached(FIND_SENT).map_err(map_sqlite)?;
+    let mut last_version = conn.prepare_cached(LAST_VERSION).map_err(map_sqlite)?;
+    let mut insert_inbox = conn.prepare_cached(INSERT_INBOX).map_err(map_sqlite)?;
+    let mut insert_sent = conn.prepare_cached(INSERT_SENT).map_err(map_sqlite)?;
+    let mut insert_outbox = conn.prepare_cached(INSERT_OUTBOX).map_err(map_sqlite)?;
 
-    // 1. Receipts accepted by earlier transactions.
-    let lookup: Vec<&SentKey> = keys.iter().flatten().collect();
-    let mut receipts = load_sent(conn, &lookup).await?;
-
-    // 2. Which deliveries write: the first of each key not accepted before.
-    let mut seen = HashSet::new();
-    let writes: Vec<bool> = keys
-        .iter()
-        .map(|k| match k {
-            None => true,
-            Some(k) => !receipts.contains_key(k) && seen.insert(k),
-        })
-        .collect();
-
-    // 3. The current version of every owner about to get an entry.
-    let mut owners: Vec<OwnerKey> = Vec::new();
-    let mut owner_set = HashSet::new();
-    for (r, _) in reqs.iter().zip(&writes).filter(|(_, w)| **w) {
-        for e in &r.delivery.entries {
-            let k = (r.app.clone(), e.owner.clone());
-            if owner_set.insert(k.clone()) {
-                owners.push(k);
+    // Receipts given in this batch, by (app, sender, client_msg_id).
+    let mut given: HashMap<(&AppId, &UserId, &str), SendReceipt> = HashMap::new();
+    // Each owner's newest version so far in this batch.
+    let mut last: HashMap<(&AppId, &UserId), u64> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(reqs.len());
+    for r in reqs {
+        let d = &r.delivery;
+        let keyed = !d.client_msg_id.is_empty();
+        if keyed {
+            let key = (&r.app, &d.sender, d.client_msg_id.as_str());
+            let first = match given.get(&key) {
+                Some(receipt) => Some(*receipt),
+                None => find_sent
+                    .query_row(
+                        params![r.app.as_str(), d.sender.as_str(), d.client_msg_id],
+                        |row| {
+                            Ok(SendReceipt {
+                                server_msg_id: rows::row_msg_id(row, 0)?,
+                                version: from_stored(row.get(1)?),
+                                seq: 0,
+                                server_time: row.get(2)?,
+                                duplicate: false,
+                            })
+                        },
+                    )
+                    .optional()
+                    .map_err(map_sqlite)?,
+            };
+            if let Some(first) = first {
+                outcomes.push(AppendOutcome::Duplicate(SendReceipt {
+                    duplicate: true,
+                    ..first
+                }));
+                continue;
             }
         }
-    }
-    let mut last = load_versions(conn, &owners).await?;
-    // Owners seen for the first time start from 0.
-
-    // 4. Versions, receipts and rows, in batch order.
-    let mut outcomes = Vec::with_capacity(reqs.len());
-    let mut rows = Vec::new();
-    let mut outbox = Vec::new();
-    let mut sent = Vec::new();
-    for ((r, key), write) in reqs.iter().zip(keys).zip(writes) {
-        if !write {
-            let key = key.expect("only keyed deliveries are skipped");
-            let first = receipts
-                .get(&key)
-                .copied()
-                .expect("a skipped delivery has a receipt");
-            outcomes.push(AppendOutcome::Duplicate(SendReceipt {
-                duplicate: true,
-                ..first
-            }));
-            continue;
-        }
-        let d = &r.delivery;
         let mut appended = Vec::with_capacity(d.entries.len());
         let mut sender_version = 0;
         for e in &d.entries {
-            let counter = last.entry((r.app.clone(), e.owner.clone())).or_insert(0);
+            let counter = match last.entry((&r.app, &e.owner)) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => {
+                    let stored: Option<i64> = last_version
+                        .query_row(params![r.app.as_str(), e.owner.as_str()], |row| row.get(0))
+                        .map_err(map_sqlite)?;
+                    // Owners seen for the first time start from 0.
+                    v.insert(stored.map_or(0, from_stored))
+                }
+            };
             let prev_version = *counter;
             let version = prev_version + 1;
             *counter = version;
-            rows.push(NewRow {
-                app: &r.app,
-                entry: e,
-                version: bound(version),
-            });
+            insert_inbox
+                .execute(params![
+                    r.app.as_str(),
+                    e.owner.as_str(),
+                    bound(version),
+                    e.conversation.id(),
+                    e.conversation.kind as u8 as i64,
+                    e.direction.as_i8() as i64,
+                    e.kind as u8 as i64,
+                    &e.server_msg_id.0[..],
+                    e.sender.as_str(),
+                    e.sender_device.as_str(),
+                    e.client_msg_id.as_str(),
+                    stored(e.client_seq),
+                    e.create_time,
+                    e.server_time,
+                    e.content.kind as u8 as i64,
+                    &e.content.body[..],
+                    stored(e.read_up_to),
+                ])
+                .map_err(map_sqlite)?;
             if d.index {
-                outbox.push((&r.app, &e.owner, bound(version)));
+                insert_outbox
+                    .execute(params![r.app.as_str(), e.owner.as_str(), bound(version)])
+                    .map_err(map_sqlite)?;
             }
             if e.owner == d.sender && e.direction == Direction::Out {
                 sender_version = version;
@@ -169,7 +182,7 @@ pub(crate) async fn write_batch(
                 prev_version,
             });
         }
-        if let (Some(key), Some(first)) = (key, d.entries.first()) {
+        if let (true, Some(first)) = (keyed, d.entries.first()) {
             let receipt = SendReceipt {
                 server_msg_id: first.server_msg_id,
                 version: sender_version,
@@ -177,133 +190,21 @@ pub(crate) async fn write_batch(
                 server_time: first.server_time,
                 duplicate: false,
             };
-            sent.push((r, receipt));
-            receipts.insert(key, receipt);
+            insert_sent
+                .execute(params![
+                    r.app.as_str(),
+                    d.sender.as_str(),
+                    d.client_msg_id.as_str(),
+                    &receipt.server_msg_id.0[..],
+                    bound(receipt.version),
+                    receipt.server_time,
+                ])
+                .map_err(map_sqlite)?;
+            given.insert((&r.app, &d.sender, d.client_msg_id.as_str()), receipt);
         }
         outcomes.push(AppendOutcome::Appended(appended));
     }
-
-    // 5. Write it all.
-    insert_rows(conn, &rows).await?;
-    insert_sent(conn, &sent).await?;
-    insert_outbox(conn, &outbox).await?;
     Ok(outcomes)
-}
-
-async fn load_sent(
-    conn: &mut SqliteConnection,
-    keys: &[&SentKey],
-) -> Result<HashMap<SentKey, SendReceipt>> {
-    let mut out = HashMap::new();
-    for (start, len) in runs(keys.len()) {
-        let mut q = sqlx::query(rows::select_sent().get(len));
-        for (app, sender, cmid) in &keys[start..start + len] {
-            q = q
-                .bind(app.as_str())
-                .bind(sender.as_str())
-                .bind(cmid.as_str());
-        }
-        for row in q.fetch_all(&mut *conn).await.map_err(map_err)? {
-            let key = (
-                AppId::from(rows::text(&row, 0)?),
-                UserId::from(rows::text(&row, 1)?),
-                rows::text(&row, 2)?,
-            );
-            let receipt = SendReceipt {
-                server_msg_id: rows::msg_id(&row, 3)?,
-                version: rows::from_stored(rows::int(&row, 4)?),
-                seq: 0,
-                server_time: rows::int(&row, 5)?,
-                duplicate: false,
-            };
-            out.insert(key, receipt);
-        }
-    }
-    Ok(out)
-}
-
-async fn load_versions(
-    conn: &mut SqliteConnection,
-    owners: &[OwnerKey],
-) -> Result<HashMap<OwnerKey, u64>> {
-    let mut out = HashMap::with_capacity(owners.len());
-    for (start, len) in runs(owners.len()) {
-        let mut q = sqlx::query(rows::select_versions().get(len));
-        for (app, owner) in &owners[start..start + len] {
-            q = q.bind(app.as_str()).bind(owner.as_str());
-        }
-        for row in q.fetch_all(&mut *conn).await.map_err(map_err)? {
-            let key = (
-                AppId::from(rows::text(&row, 0)?),
-                UserId::from(rows::text(&row, 1)?),
-            );
-            out.insert(key, rows::opt_int(&row, 2)?.map_or(0, rows::from_stored));
-        }
-    }
-    Ok(out)
-}
-
-async fn insert_rows(conn: &mut SqliteConnection, new: &[NewRow<'_>]) -> Result<()> {
-    for (start, len) in runs(new.len()) {
-        let mut q = sqlx::query(rows::insert_inbox().get(len));
-        for r in &new[start..start + len] {
-            let e = r.entry;
-            q = q
-                .bind(r.app.as_str())
-                .bind(e.owner.as_str())
-                .bind(r.version)
-                .bind(e.conversation.id())
-                .bind(e.conversation.kind as u8 as i64)
-                .bind(e.direction.as_i8() as i64)
-                .bind(e.kind as u8 as i64)
-                .bind(&e.server_msg_id.0[..])
-                .bind(e.sender.as_str())
-                .bind(e.sender_device.as_str())
-                .bind(e.client_msg_id.as_str())
-                .bind(stored(e.client_seq))
-                .bind(e.create_time)
-                .bind(e.server_time)
-                .bind(e.content.kind as u8 as i64)
-                .bind(&e.content.body[..])
-                .bind(stored(e.read_up_to));
-        }
-        q.execute(&mut *conn).await.map_err(map_err)?;
-    }
-    Ok(())
-}
-
-async fn insert_sent(
-    conn: &mut SqliteConnection,
-    sent: &[(&AppendRequest, SendReceipt)],
-) -> Result<()> {
-    for (start, len) in runs(sent.len()) {
-        let mut q = sqlx::query(rows::insert_sent().get(len));
-        for (r, receipt) in &sent[start..start + len] {
-            q = q
-                .bind(r.app.as_str())
-                .bind(r.delivery.sender.as_str())
-                .bind(r.delivery.client_msg_id.as_str())
-                .bind(&receipt.server_msg_id.0[..])
-                .bind(bound(receipt.version))
-                .bind(receipt.server_time);
-        }
-        q.execute(&mut *conn).await.map_err(map_err)?;
-    }
-    Ok(())
-}
-
-async fn insert_outbox(
-    conn: &mut SqliteConnection,
-    outbox: &[(&AppId, &UserId, i64)],
-) -> Result<()> {
-    for (start, len) in runs(outbox.len()) {
-        let mut q = sqlx::query(rows::insert_outbox().get(len));
-        for (app, owner, version) in &outbox[start..start + len] {
-            q = q.bind(app.as_str()).bind(owner.as_str()).bind(*version);
-        }
-        q.execute(&mut *conn).await.map_err(map_err)?;
-    }
-    Ok(())
 }
 
 // ------------------------------------------------------------------ reads
@@ -340,13 +241,12 @@ pub(crate) async fn pull(
 
 /// The owner's newest version.
 pub(crate) async fn last_version(pool: &SqlitePool, app: &AppId, owner: &UserId) -> Result<u64> {
-    let v: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(version) FROM inbox WHERE app = ? AND owner = ?")
-            .bind(app.as_str())
-            .bind(owner.as_str())
-            .fetch_optional(pool)
-            .await
-            .map_err(map_err)?;
+    let v: Option<i64> = sqlx::query_scalar(LAST_VERSION)
+        .bind(app.as_str())
+        .bind(owner.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
     Ok(v.map_or(0, rows::from_stored))
 }
 
@@ -399,16 +299,13 @@ pub(crate) async fn find_sent(
     sender: &UserId,
     client_msg_id: &str,
 ) -> Result<Option<SendReceipt>> {
-    let row = sqlx::query(
-        "SELECT server_msg_id, version, server_time FROM inbox_sent \
-         WHERE app = ? AND sender = ? AND client_msg_id = ?",
-    )
-    .bind(app.as_str())
-    .bind(sender.as_str())
-    .bind(client_msg_id)
-    .fetch_optional(pool)
-    .await
-    .map_err(map_err)?;
+    let row = sqlx::query(FIND_SENT)
+        .bind(app.as_str())
+        .bind(sender.as_str())
+        .bind(client_msg_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?;
     row.map(|row| {
         Ok(SendReceipt {
             server_msg_id: rows::msg_id(&row, 0)?,
@@ -450,34 +347,33 @@ pub(crate) struct MarkRead {
     pub up_to: u64,
 }
 
-#[async_trait]
 impl WriteOp for MarkRead {
     type Output = MarkedRead;
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<MarkedRead> {
+    fn apply(&self, conn: &Connection) -> Result<MarkedRead> {
         let kind = self.conversation.kind as u8 as i64;
-        let marked = sqlx::query(MARK_READ)
-            .bind(self.app.as_str())
-            .bind(self.owner.as_str())
-            .bind(kind)
-            .bind(self.conversation.id())
-            .bind(bound(self.up_to))
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        let last = sqlx::query(LAST_READ)
-            .bind(self.app.as_str())
-            .bind(self.owner.as_str())
-            .bind(kind)
-            .bind(self.conversation.id())
-            .bind(bound(self.up_to))
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(map_err)?;
+        let args = params![
+            self.app.as_str(),
+            self.owner.as_str(),
+            kind,
+            self.conversation.id(),
+            bound(self.up_to)
+        ];
+        let marked = conn
+            .prepare_cached(MARK_READ)
+            .and_then(|mut s| s.execute(args))
+            .map_err(map_sqlite)?;
+        let last_read = conn
+            .prepare_cached(LAST_READ)
+            .and_then(|mut s| {
+                s.query_row(args, |row| Ok(rows::row_inbox_entry(row)))
+                    .optional()
+            })
+            .map_err(map_sqlite)?
+            .transpose()?;
         Ok(MarkedRead {
-            marked,
-            last_read: last.map(|r| rows::inbox_entry(&r, 0)).transpose()?,
+            marked: marked as u64,
+            last_read,
         })
     }
 }
@@ -489,19 +385,20 @@ pub(crate) struct MarkMessageRead {
     pub id: MsgId,
 }
 
-#[async_trait]
 impl WriteOp for MarkMessageRead {
     type Output = bool;
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<bool> {
-        let changed = sqlx::query(MARK_MESSAGE_READ)
-            .bind(self.app.as_str())
-            .bind(self.owner.as_str())
-            .bind(&self.id.0[..])
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
+    fn apply(&self, conn: &Connection) -> Result<bool> {
+        let changed = conn
+            .prepare_cached(MARK_MESSAGE_READ)
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.app.as_str(),
+                    self.owner.as_str(),
+                    &self.id.0[..]
+                ])
+            })
+            .map_err(map_sqlite)?;
         Ok(changed > 0)
     }
 }
@@ -511,29 +408,25 @@ pub(crate) struct CompleteIndex {
     pub ids: Vec<u64>,
 }
 
-#[async_trait]
 impl WriteOp for CompleteIndex {
     type Output = ();
 
-    async fn apply(&self, conn: &mut SqliteConnection) -> Result<()> {
+    fn apply(&self, conn: &Connection) -> Result<()> {
         // The indexer completes the oldest rows, whose ids are nearly always
         // one unbroken run: one range delete for each run of consecutive ids,
-        // the lone ids in lists.
+        // the lone ids one by one.
         let (ranges, singles) = id_runs(&self.ids);
+        let mut range = conn
+            .prepare_cached(DELETE_OUTBOX_RANGE)
+            .map_err(map_sqlite)?;
         for (first, last) in ranges {
-            sqlx::query(DELETE_OUTBOX_RANGE)
-                .bind(bound(first))
-                .bind(bound(last))
-                .execute(&mut *conn)
-                .await
-                .map_err(map_err)?;
+            range
+                .execute(params![bound(first), bound(last)])
+                .map_err(map_sqlite)?;
         }
-        for (start, len) in runs(singles.len()) {
-            let mut q = sqlx::query(rows::delete_outbox().get(len));
-            for id in &singles[start..start + len] {
-                q = q.bind(bound(*id));
-            }
-            q.execute(&mut *conn).await.map_err(map_err)?;
+        let mut one = conn.prepare_cached(DELETE_OUTBOX_ONE).map_err(map_sqlite)?;
+        for id in singles {
+            one.execute(params![bound(id)]).map_err(map_sqlite)?;
         }
         Ok(())
     }
@@ -542,6 +435,9 @@ impl WriteOp for CompleteIndex {
 /// Completed outbox rows from the first id to the last of a run (the
 /// rowid's own B-tree: one seek, then neighbouring cells).
 pub(crate) const DELETE_OUTBOX_RANGE: &str = "DELETE FROM index_outbox WHERE id BETWEEN ? AND ?";
+
+/// One completed outbox row.
+const DELETE_OUTBOX_ONE: &str = "DELETE FROM index_outbox WHERE id = ?";
 
 /// Splits ids into runs of consecutive ids (`(first, last)`, two or more
 /// ids each) and the ids that stand alone.

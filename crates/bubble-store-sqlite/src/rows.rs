@@ -1,7 +1,5 @@
 //! Rows to domain types and back, and the multi-row statements batches use.
 
-use std::sync::OnceLock;
-
 use bubble_core::{
     ChannelEntry, Content, ContentType, Conversation, ConversationKind, DeviceId, Direction,
     EntryKind, Error, GroupId, InboxEntry, MsgId, Result, UserId,
@@ -10,7 +8,7 @@ use bytes::Bytes;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::error::map_err;
+use crate::error::{map_err, map_sqlite};
 
 /// The inbox columns every read selects, in the order [`inbox_entry`]
 /// decodes (a macro so statements can be `concat!`-ed constants).
@@ -170,11 +168,6 @@ pub(crate) fn msg_id(row: &SqliteRow, i: usize) -> Result<MsgId> {
     MsgId::from_slice(&raw)
 }
 
-/// An integer column that may be NULL.
-pub(crate) fn opt_int(row: &SqliteRow, i: usize) -> Result<Option<i64>> {
-    get(row, i)
-}
-
 /// An integer column.
 pub(crate) fn int(row: &SqliteRow, i: usize) -> Result<i64> {
     get(row, i)
@@ -185,161 +178,51 @@ pub(crate) fn text(row: &SqliteRow, i: usize) -> Result<String> {
     get(row, i)
 }
 
-// ------------------------------------------------------------ multi-row
+// ------------------------------------------------- the writer's driver
 
-/// The most rows one multi-row statement carries. A batch of any size is
-/// cut into statements of 64, 32, 16, 8, 4, 2 and 1 rows, so each table has
-/// at most seven statement shapes and they all stay in the prepared
-/// statement cache. (64 rows of the widest table bind 1152 values, far
-/// below SQLite's limit of 32766.)
-pub(crate) const MAX_ROWS: usize = 64;
-
-/// Splits `n` rows into runs `(start, len)` whose lengths are 64 or a
-/// smaller power of two.
-pub(crate) fn runs(n: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < n {
-        let left = n - start;
-        let len = if left >= MAX_ROWS {
-            MAX_ROWS
-        } else {
-            1 << (usize::BITS - 1 - left.leading_zeros())
-        };
-        out.push((start, len));
-        start += len;
-    }
-    out
+fn row_small(row: &rusqlite::Row<'_>, i: usize, what: &str) -> Result<u8> {
+    let v: i64 = row.get(i).map_err(map_sqlite)?;
+    u8::try_from(v).map_err(|_| Error::internal(format!("stored {what} {v} is out of range")))
 }
 
-/// The seven shapes of one multi-row statement: `head` + `rows` groups of
-/// `group` joined by commas + `tail`.
-pub(crate) struct Shapes {
-    by_len: [String; 7],
+/// A message id read back from a blob column, for `query_row` closures.
+pub(crate) fn row_msg_id(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<MsgId> {
+    let raw: Vec<u8> = row.get(i)?;
+    MsgId::from_slice(&raw).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, Box::new(e))
+    })
 }
 
-impl Shapes {
-    fn new(head: &str, group: &str, tail: &str) -> Shapes {
-        let make = |n: usize| {
-            let mut s = String::with_capacity(head.len() + n * (group.len() + 1) + tail.len());
-            s.push_str(head);
-            for i in 0..n {
-                if i > 0 {
-                    s.push(',');
-                }
-                s.push_str(group);
-            }
-            s.push_str(tail);
-            s
-        };
-        Shapes {
-            by_len: [
-                make(1),
-                make(2),
-                make(4),
-                make(8),
-                make(16),
-                make(32),
-                make(64),
-            ],
-        }
-    }
-
-    /// The statement for `len` rows (a power of two up to 64).
-    pub(crate) fn get(&self, len: usize) -> &str {
-        debug_assert!(len.is_power_of_two() && len <= MAX_ROWS);
-        &self.by_len[len.trailing_zeros() as usize]
-    }
+/// [`inbox_entry`] on a row the writer read (inbox columns from 0).
+pub(crate) fn row_inbox_entry(row: &rusqlite::Row<'_>) -> Result<InboxEntry> {
+    let text = |i| -> Result<String> { row.get(i).map_err(map_sqlite) };
+    let int = |i| -> Result<i64> { row.get(i).map_err(map_sqlite) };
+    let blob = |i| -> Result<Vec<u8>> { row.get(i).map_err(map_sqlite) };
+    let conv_kind = ConversationKind::from_u8(row_small(row, 3, "conversation kind")?)?;
+    Ok(InboxEntry {
+        owner: UserId::from(text(0)?),
+        version: from_stored(int(1)?),
+        kind: EntryKind::from_u8(row_small(row, 2, "entry kind")?)?,
+        conversation: Conversation::from_parts(conv_kind, &text(4)?),
+        direction: Direction::from_i8(int(5)? as i8)?,
+        server_msg_id: MsgId::from_slice(&blob(6)?)?,
+        sender: UserId::from(text(7)?),
+        sender_device: DeviceId::from(text(8)?),
+        client_msg_id: text(9)?,
+        client_seq: from_stored(int(10)?),
+        create_time: int(11)?,
+        server_time: int(12)?,
+        content: Content {
+            kind: ContentType::from_u8(row_small(row, 13, "content type")?)?,
+            body: Bytes::from(blob(14)?),
+        },
+        read_up_to: from_stored(int(15)?),
+    })
 }
-
-macro_rules! shapes {
-    ($name:ident, $head:expr, $group:expr, $tail:expr) => {
-        pub(crate) fn $name() -> &'static Shapes {
-            static S: OnceLock<Shapes> = OnceLock::new();
-            S.get_or_init(|| Shapes::new($head, $group, $tail))
-        }
-    };
-}
-
-shapes!(
-    insert_inbox,
-    "INSERT INTO inbox (app, owner, version, peer, conv_kind, direction, kind, server_msg_id, \
-     sender, sender_device, client_msg_id, client_seq, create_time, server_time, content_type, \
-     content, read_up_to) VALUES ",
-    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    ""
-);
-
-// Each owner's newest version, from `inbox_pull` (NULL for a new owner).
-// (A join with the VALUES list, not `(app, owner) IN (VALUES ...)`: SQLite
-// plans the IN form as a scan of the whole table.)
-shapes!(
-    select_versions,
-    "SELECT k.column1, k.column2, (SELECT MAX(version) FROM inbox \
-     WHERE app = k.column1 AND owner = k.column2) FROM (VALUES ",
-    "(?,?)",
-    ") AS k"
-);
-
-shapes!(
-    select_sent,
-    "SELECT s.app, s.sender, s.client_msg_id, s.server_msg_id, s.version, s.server_time \
-     FROM (VALUES ",
-    "(?,?,?)",
-    ") AS k JOIN inbox_sent s ON s.app = k.column1 AND s.sender = k.column2 \
-     AND s.client_msg_id = k.column3"
-);
-
-shapes!(
-    insert_sent,
-    "INSERT INTO inbox_sent (app, sender, client_msg_id, server_msg_id, version, server_time) VALUES ",
-    "(?,?,?,?,?,?)",
-    ""
-);
-
-shapes!(
-    insert_outbox,
-    "INSERT INTO index_outbox (app, owner, version) VALUES ",
-    "(?,?,?)",
-    ""
-);
-
-shapes!(
-    delete_outbox,
-    "DELETE FROM index_outbox WHERE id IN (",
-    "?",
-    ")"
-);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn runs_cover_every_row_once_in_power_of_two_pieces() {
-        for n in 0..300 {
-            let r = runs(n);
-            let mut next = 0;
-            for (start, len) in &r {
-                assert_eq!(*start, next);
-                assert!(len.is_power_of_two() && *len <= MAX_ROWS);
-                next += len;
-            }
-            assert_eq!(next, n);
-        }
-        assert_eq!(runs(200), vec![(0, 64), (64, 64), (128, 64), (192, 8)]);
-    }
-
-    #[test]
-    fn shapes_have_one_group_per_row() {
-        let s = insert_outbox();
-        assert_eq!(s.get(1).matches("(?,?,?)").count(), 1);
-        assert_eq!(s.get(64).matches("(?,?,?)").count(), 64);
-        assert_eq!(
-            delete_outbox().get(4),
-            "DELETE FROM index_outbox WHERE id IN (?,?,?,?)"
-        );
-    }
 
     #[test]
     fn compared_values_saturate_and_stored_values_round_trip() {

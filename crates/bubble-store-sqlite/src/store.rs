@@ -15,12 +15,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions, SqlSafeStr};
+use sqlx::{ConnectOptions, Connection, SqlSafeStr};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{SqliteConfig, Synchronous};
-use crate::error::{map_err, writer_gone};
+use crate::error::{map_err, map_sqlite, writer_gone};
 use crate::writer::{self, AppendRequest, Counters, Request, WriteOp, Writer};
 use crate::{apps, channel, checkpoint, groups, inbox};
 
@@ -155,27 +155,12 @@ impl SqliteStoreBuilder {
             // Batches are many statements each; logging them would drown the logs.
             .disable_statement_logging();
 
-        // The writer: creates the file, turns WAL on (a lasting property of
-        // the file), and keeps a bigger page cache since it touches every
-        // index on each batch.
-        let mut writer_options = base.clone();
-        if config.max_size_mb > 0 {
-            // In pages of the default 4 KiB.
-            writer_options =
-                writer_options.pragma("max_page_count", (config.max_size_mb * 256).to_string());
-        }
-        let mut conn: SqliteConnection = writer_options
+        // Creates the file, turns WAL on (a lasting property of the file)
+        // and brings the schema up to date; then the writer takes over.
+        let mut conn: SqliteConnection = base
+            .clone()
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .statement_cache_capacity(256)
-            .pragma("cache_size", "-32768")
-            .pragma(
-                "wal_autocheckpoint",
-                checkpoint::WRITER_FALLBACK_PAGES.to_string(),
-            )
-            // After a checkpoint lets the WAL start over, a WAL that grew
-            // large under a burst is cut back to this size (64 MiB).
-            .pragma("journal_size_limit", "67108864")
             .connect()
             .await
             .map_err(cannot_open)?;
@@ -183,6 +168,13 @@ impl SqliteStoreBuilder {
             .run(&mut conn)
             .await
             .map_err(|e| migrate_err(&path, e))?;
+        conn.close().await.map_err(cannot_open)?;
+        let conn = open_writer(&config).map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!("cannot open the SQLite database {}: {e}", path.display()),
+            )
+        })?;
 
         // Readers: never write (query_only guards that), each with its own
         // snapshot, never blocked by the writer thanks to WAL.
@@ -216,7 +208,13 @@ impl SqliteStoreBuilder {
             max_batch: config.max_batch,
             counters: counters.clone(),
         };
-        let handle = tokio::spawn(writer.run());
+        let handle = std::thread::Builder::new()
+            .name("bubble-sqlite-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| {
+                Error::unavailable(format!("cannot start the SQLite writer thread: {e}"))
+                    .with_source(e)
+            })?;
         tracing::info!(path = %path.display(), synchronous = config.synchronous.as_str(),
             max_batch = config.max_batch, "SQLite store open");
         Ok(SqliteStore {
@@ -228,6 +226,49 @@ impl SqliteStoreBuilder {
             path,
         })
     }
+}
+
+/// The writer's connection: the one that writes, with a bigger page cache
+/// since it touches every index on each batch.
+fn open_writer(config: &SqliteConfig) -> Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        &config.path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(map_sqlite)?;
+    conn.busy_timeout(config.busy_timeout())
+        .map_err(map_sqlite)?;
+    // Every statement shape the writer runs stays prepared.
+    conn.set_prepared_statement_cache_capacity(64);
+    let mut pragmas = vec![
+        ("journal_mode", "WAL".to_owned()),
+        ("synchronous", config.synchronous.as_str().to_owned()),
+        ("foreign_keys", "OFF".to_owned()),
+        ("temp_store", "MEMORY".to_owned()),
+        ("cache_size", "-32768".to_owned()),
+        (
+            "wal_autocheckpoint",
+            checkpoint::WRITER_FALLBACK_PAGES.to_string(),
+        ),
+        // After a checkpoint lets the WAL start over, a WAL that grew
+        // large under a burst is cut back to this size (64 MiB).
+        ("journal_size_limit", "67108864".to_owned()),
+    ];
+    if config.max_size_mb > 0 {
+        // In pages of the default 4 KiB.
+        pragmas.push(("max_page_count", (config.max_size_mb * 256).to_string()));
+    }
+    for (name, value) in pragmas {
+        // Some pragmas answer with a row (the new value); that is ignored.
+        conn.pragma_update_and_check(None, name, &value, |_| Ok(()))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(()),
+                e => Err(e),
+            })
+            .map_err(map_sqlite)?;
+    }
+    Ok(conn)
 }
 
 fn migrate_err(path: &Path, e: sqlx::migrate::MigrateError) -> Error {
@@ -268,7 +309,7 @@ pub struct SqliteStore {
     tx: mpsc::Sender<Request>,
     read: SqlitePool,
     counters: Arc<Counters>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpoints: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
     path: PathBuf,
 }
@@ -325,7 +366,8 @@ impl SqliteStore {
             if self.tx.send(Request::Stop(stop)).await.is_ok() {
                 let _ = stopped.await;
             }
-            let _ = handle.await;
+            // The thread has closed its connection; it ends at once.
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
     }
 
