@@ -2,9 +2,8 @@
 
 use bubble_core::{AppConfig, AppId, Result};
 use rusqlite::{Connection, params};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
 
-use crate::error::{map_err, map_sqlite};
+use crate::error::map_sqlite;
 use crate::rows;
 use crate::writer::WriteOp;
 
@@ -36,7 +35,7 @@ impl WriteOp for Put {
     }
 }
 
-fn app_of(row: &SqliteRow) -> Result<AppConfig> {
+fn app_of(row: &rusqlite::Row<'_>) -> Result<AppConfig> {
     let mut app = AppConfig::new(AppId::from(rows::text(row, 0)?), rows::text(row, 2)?);
     app.name = rows::text(row, 1)?;
     app.settings = AppConfig::parse_settings(&rows::text(row, 3)?)?;
@@ -44,20 +43,17 @@ fn app_of(row: &SqliteRow) -> Result<AppConfig> {
 }
 
 /// One app.
-pub(crate) async fn get(pool: &SqlitePool, id: &AppId) -> Result<Option<AppConfig>> {
-    let row = sqlx::query("SELECT id, name, secret, settings FROM apps WHERE id = ?")
-        .bind(id.as_str())
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.map(|r| app_of(&r)).transpose()
+pub(crate) fn get(conn: &Connection, id: &AppId) -> Result<Option<AppConfig>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id, name, secret, settings FROM apps WHERE id = ?")
+        .map_err(map_sqlite)?;
+    rows::first(&mut stmt, params![id.as_str()], app_of)
 }
 
 /// Every app, in id order.
-pub(crate) async fn list(pool: &SqlitePool) -> Result<Vec<AppConfig>> {
-    let found = sqlx::query("SELECT id, name, secret, settings FROM apps ORDER BY id")
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)?;
-    found.iter().map(app_of).collect()
+pub(crate) fn list(conn: &Connection) -> Result<Vec<AppConfig>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id, name, secret, settings FROM apps ORDER BY id")
+        .map_err(map_sqlite)?;
+    rows::all(&mut stmt, [], app_of)
 }

@@ -3,10 +3,9 @@
 
 use bubble_core::ports::ChannelAppend;
 use bubble_core::{AppId, ChannelEntry, ChannelPage, GroupId, MsgId, Result, SendReceipt, UserId};
-use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::sqlite::SqlitePool;
+use rusqlite::{Connection, params};
 
-use crate::error::{map_err, map_sqlite};
+use crate::error::map_sqlite;
 use crate::rows::{self, bound, channel_columns, stored};
 use crate::writer::WriteOp;
 
@@ -39,32 +38,30 @@ impl WriteOp for Append {
         let e = &self.entry;
         let keyed = !e.client_msg_id.is_empty();
         if keyed {
-            let first = conn
+            let mut stmt = conn
                 .prepare_cached(
                     "SELECT server_msg_id, seq, server_time FROM channel_sent \
                      WHERE app = ? AND group_id = ? AND sender = ? AND client_msg_id = ?",
                 )
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![
-                            self.app.as_str(),
-                            e.group.as_str(),
-                            e.sender.as_str(),
-                            e.client_msg_id.as_str()
-                        ],
-                        |row| {
-                            Ok(SendReceipt {
-                                server_msg_id: rows::row_msg_id(row, 0)?,
-                                version: 0,
-                                seq: rows::from_stored(row.get(1)?),
-                                server_time: row.get(2)?,
-                                duplicate: true,
-                            })
-                        },
-                    )
-                    .optional()
-                })
                 .map_err(map_sqlite)?;
+            let first = rows::first(
+                &mut stmt,
+                params![
+                    self.app.as_str(),
+                    e.group.as_str(),
+                    e.sender.as_str(),
+                    e.client_msg_id.as_str()
+                ],
+                |row| {
+                    Ok(SendReceipt {
+                        server_msg_id: rows::msg_id(row, 0)?,
+                        version: 0,
+                        seq: rows::from_stored(rows::int(row, 1)?),
+                        server_time: rows::int(row, 2)?,
+                        duplicate: true,
+                    })
+                },
+            )?;
             if let Some(receipt) = first {
                 return Ok(ChannelAppend::Duplicate(receipt));
             }
@@ -163,96 +160,91 @@ impl WriteOp for SetReadSeq {
 // ------------------------------------------------------------------ reads
 
 /// Entries after `after_seq`, at most `limit`.
-pub(crate) async fn range(
-    pool: &SqlitePool,
+pub(crate) fn range(
+    conn: &Connection,
     app: &AppId,
     group: &GroupId,
     after_seq: u64,
     limit: usize,
 ) -> Result<ChannelPage> {
     if limit == 0 {
-        let more = last_seq(pool, app, group).await? > after_seq;
+        let more = last_seq(conn, app, group)? > after_seq;
         return Ok(ChannelPage {
             entries: Vec::new(),
             has_more: more,
         });
     }
-    let found = sqlx::query(RANGE)
-        .bind(app.as_str())
-        .bind(group.as_str())
-        .bind(bound(after_seq))
-        .bind(bound(limit as u64).saturating_add(1))
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)?;
-    let (entries, has_more) = rows::page(&found, limit, rows::channel_entry)?;
+    let mut stmt = conn.prepare_cached(RANGE).map_err(map_sqlite)?;
+    let (entries, has_more) = rows::page(
+        &mut stmt,
+        params![
+            app.as_str(),
+            group.as_str(),
+            bound(after_seq),
+            bound(limit as u64).saturating_add(1)
+        ],
+        limit,
+        rows::channel_entry,
+    )?;
     Ok(ChannelPage { entries, has_more })
 }
 
+/// One number a statement answers about a group (NULL reads as 0).
+fn number(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_sqlite)?;
+    let v = rows::first(&mut stmt, args, |row| rows::get::<Option<i64>>(row, 0))?;
+    Ok(v.flatten().map_or(0, rows::from_stored))
+}
+
 /// The group's newest seq.
-pub(crate) async fn last_seq(pool: &SqlitePool, app: &AppId, group: &GroupId) -> Result<u64> {
-    let v: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(seq) FROM channel_log WHERE app = ? AND group_id = ?")
-            .bind(app.as_str())
-            .bind(group.as_str())
-            .fetch_optional(pool)
-            .await
-            .map_err(map_err)?;
-    Ok(v.map_or(0, rows::from_stored))
+pub(crate) fn last_seq(conn: &Connection, app: &AppId, group: &GroupId) -> Result<u64> {
+    number(
+        conn,
+        "SELECT MAX(seq) FROM channel_log WHERE app = ? AND group_id = ?",
+        params![app.as_str(), group.as_str()],
+    )
 }
 
 /// The message or notice with this id.
-pub(crate) async fn get(
-    pool: &SqlitePool,
+pub(crate) fn get(
+    conn: &Connection,
     app: &AppId,
     group: &GroupId,
     id: &MsgId,
 ) -> Result<Option<ChannelEntry>> {
-    let row = sqlx::query(GET)
-        .bind(app.as_str())
-        .bind(group.as_str())
-        .bind(&id.0[..])
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.map(|r| rows::channel_entry(&r)).transpose()
+    let mut stmt = conn.prepare_cached(GET).map_err(map_sqlite)?;
+    rows::first(
+        &mut stmt,
+        params![app.as_str(), group.as_str(), &id.0[..]],
+        rows::channel_entry,
+    )
 }
 
 /// Messages and notices after `after_seq`.
-pub(crate) async fn count_messages_after(
-    pool: &SqlitePool,
+pub(crate) fn count_messages_after(
+    conn: &Connection,
     app: &AppId,
     group: &GroupId,
     after_seq: u64,
 ) -> Result<u64> {
-    let n: i64 = sqlx::query_scalar(
+    number(
+        conn,
         "SELECT COUNT(*) FROM channel_log WHERE app = ? AND group_id = ? AND seq > ? \
          AND kind IN (1, 6)",
+        params![app.as_str(), group.as_str(), bound(after_seq)],
     )
-    .bind(app.as_str())
-    .bind(group.as_str())
-    .bind(bound(after_seq))
-    .fetch_one(pool)
-    .await
-    .map_err(map_err)?;
-    Ok(rows::from_stored(n))
 }
 
 /// A member's read seq.
-pub(crate) async fn read_seq(
-    pool: &SqlitePool,
+pub(crate) fn read_seq(
+    conn: &Connection,
     app: &AppId,
     group: &GroupId,
     user: &UserId,
 ) -> Result<u64> {
-    let v: Option<i64> = sqlx::query_scalar(
+    number(
+        conn,
         "SELECT read_seq FROM channel_reads WHERE app = ? AND group_id = ? AND user = ?",
+        params![app.as_str(), group.as_str(), user.as_str()],
     )
-    .bind(app.as_str())
-    .bind(group.as_str())
-    .bind(user.as_str())
-    .fetch_optional(pool)
-    .await
-    .map_err(map_err)?;
-    Ok(v.map_or(0, rows::from_stored))
 }

@@ -4,10 +4,8 @@ use bubble_core::{
     AppId, Error, ErrorKind, Group, GroupId, GroupKind, Member, Result, Role, UserId,
 };
 use rusqlite::{Connection, params};
-use sqlx::Executor;
-use sqlx::sqlite::{Sqlite, SqlitePool, SqliteRow};
 
-use crate::error::{map_err, map_sqlite};
+use crate::error::map_sqlite;
 use crate::rows;
 use crate::writer::WriteOp;
 
@@ -15,20 +13,7 @@ fn missing(id: &GroupId) -> Error {
     Error::not_found(format!("group {id} does not exist"))
 }
 
-async fn exists<'e, E>(db: E, app: &AppId, id: &GroupId) -> Result<bool>
-where
-    E: Executor<'e, Database = Sqlite>,
-{
-    let found: Option<i64> = sqlx::query_scalar(GROUP_EXISTS)
-        .bind(app.as_str())
-        .bind(id.as_str())
-        .fetch_optional(db)
-        .await
-        .map_err(map_err)?;
-    Ok(found.is_some())
-}
-
-fn member_of(row: &SqliteRow) -> Result<Member> {
+fn member_of(row: &rusqlite::Row<'_>) -> Result<Member> {
     Ok(Member {
         user: UserId::from(rows::text(row, 0)?),
         role: Role::from_u8(rows::int(row, 1)? as u8)?,
@@ -197,98 +182,94 @@ impl WriteOp for RemoveMembers {
 // ------------------------------------------------------------------ reads
 
 /// One group.
-pub(crate) async fn group(pool: &SqlitePool, app: &AppId, id: &GroupId) -> Result<Option<Group>> {
-    let row = sqlx::query(
-        "SELECT id, name, kind, owner, created_at FROM chat_groups WHERE app = ? AND id = ?",
-    )
-    .bind(app.as_str())
-    .bind(id.as_str())
-    .fetch_optional(pool)
-    .await
-    .map_err(map_err)?;
-    row.map(|row| {
+pub(crate) fn group(conn: &Connection, app: &AppId, id: &GroupId) -> Result<Option<Group>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, name, kind, owner, created_at FROM chat_groups WHERE app = ? AND id = ?",
+        )
+        .map_err(map_sqlite)?;
+    rows::first(&mut stmt, params![app.as_str(), id.as_str()], |row| {
         Ok(Group {
-            id: GroupId::from(rows::text(&row, 0)?),
-            name: rows::text(&row, 1)?,
-            kind: GroupKind::from_u8(rows::int(&row, 2)? as u8)?,
-            owner: UserId::from(rows::text(&row, 3)?),
-            created_at: rows::int(&row, 4)?,
+            id: GroupId::from(rows::text(row, 0)?),
+            name: rows::text(row, 1)?,
+            kind: GroupKind::from_u8(rows::int(row, 2)? as u8)?,
+            owner: UserId::from(rows::text(row, 3)?),
+            created_at: rows::int(row, 4)?,
         })
     })
-    .transpose()
+}
+
+/// Runs `read` in one read transaction after checking the group exists, so
+/// "the group exists" and what `read` finds describe the same moment.
+fn in_existing_group<T>(
+    conn: &Connection,
+    app: &AppId,
+    id: &GroupId,
+    read: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let tx = conn.unchecked_transaction().map_err(map_sqlite)?;
+    if !exists_in(conn, app, id)? {
+        return Err(missing(id));
+    }
+    let found = read()?;
+    tx.commit().map_err(map_sqlite)?;
+    Ok(found)
 }
 
 /// Every member, in user order.
-pub(crate) async fn members(pool: &SqlitePool, app: &AppId, id: &GroupId) -> Result<Vec<Member>> {
-    // One read transaction, so "the group exists" and "these are its
-    // members" describe the same moment.
-    let mut tx = pool.begin().await.map_err(map_err)?;
-    if !exists(&mut *tx, app, id).await? {
-        return Err(missing(id));
-    }
-    let found = sqlx::query(
-        "SELECT user, role, joined_at FROM group_members WHERE app = ? AND group_id = ? \
-         ORDER BY user",
-    )
-    .bind(app.as_str())
-    .bind(id.as_str())
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(map_err)?;
-    tx.commit().await.map_err(map_err)?;
-    found.iter().map(member_of).collect()
+pub(crate) fn members(conn: &Connection, app: &AppId, id: &GroupId) -> Result<Vec<Member>> {
+    in_existing_group(conn, app, id, || {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT user, role, joined_at FROM group_members WHERE app = ? AND group_id = ? \
+                 ORDER BY user",
+            )
+            .map_err(map_sqlite)?;
+        rows::all(&mut stmt, params![app.as_str(), id.as_str()], member_of)
+    })
 }
 
 /// One member.
-pub(crate) async fn member(
-    pool: &SqlitePool,
+pub(crate) fn member(
+    conn: &Connection,
     app: &AppId,
     id: &GroupId,
     user: &UserId,
 ) -> Result<Option<Member>> {
-    let row = sqlx::query(
-        "SELECT user, role, joined_at FROM group_members \
-         WHERE app = ? AND group_id = ? AND user = ?",
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT user, role, joined_at FROM group_members \
+             WHERE app = ? AND group_id = ? AND user = ?",
+        )
+        .map_err(map_sqlite)?;
+    rows::first(
+        &mut stmt,
+        params![app.as_str(), id.as_str(), user.as_str()],
+        member_of,
     )
-    .bind(app.as_str())
-    .bind(id.as_str())
-    .bind(user.as_str())
-    .fetch_optional(pool)
-    .await
-    .map_err(map_err)?;
-    row.map(|r| member_of(&r)).transpose()
 }
 
 /// How many members.
-pub(crate) async fn member_count(pool: &SqlitePool, app: &AppId, id: &GroupId) -> Result<u64> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
-    if !exists(&mut *tx, app, id).await? {
-        return Err(missing(id));
-    }
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE app = ? AND group_id = ?")
-            .bind(app.as_str())
-            .bind(id.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-    tx.commit().await.map_err(map_err)?;
-    Ok(rows::from_stored(n))
+pub(crate) fn member_count(conn: &Connection, app: &AppId, id: &GroupId) -> Result<u64> {
+    in_existing_group(conn, app, id, || {
+        let mut stmt = conn
+            .prepare_cached("SELECT COUNT(*) FROM group_members WHERE app = ? AND group_id = ?")
+            .map_err(map_sqlite)?;
+        let n = rows::first(&mut stmt, params![app.as_str(), id.as_str()], |row| {
+            rows::int(row, 0)
+        })?;
+        Ok(n.map_or(0, rows::from_stored))
+    })
 }
 
 /// The groups a user is in, in id order.
-pub(crate) async fn groups_of(
-    pool: &SqlitePool,
-    app: &AppId,
-    user: &UserId,
-) -> Result<Vec<GroupId>> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT group_id FROM group_members WHERE app = ? AND user = ? ORDER BY group_id",
-    )
-    .bind(app.as_str())
-    .bind(user.as_str())
-    .fetch_all(pool)
-    .await
-    .map_err(map_err)?;
-    Ok(ids.into_iter().map(GroupId::from).collect())
+pub(crate) fn groups_of(conn: &Connection, app: &AppId, user: &UserId) -> Result<Vec<GroupId>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT group_id FROM group_members WHERE app = ? AND user = ? ORDER BY group_id",
+        )
+        .map_err(map_sqlite)?;
+    rows::all(&mut stmt, params![app.as_str(), user.as_str()], |row| {
+        Ok(GroupId::from(rows::text(row, 0)?))
+    })
 }

@@ -9,10 +9,9 @@ use bubble_core::{
     AppId, Conversation, ConversationKind, Direction, InboxEntry, InboxPage, MsgId, Result,
     SendReceipt, UnreadCount, UserId,
 };
-use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::sqlite::SqlitePool;
+use rusqlite::{Connection, params};
 
-use crate::error::{map_err, map_sqlite};
+use crate::error::map_sqlite;
 use crate::rows::{self, bound, from_stored, inbox_columns, stored};
 use crate::writer::{AppendRequest, WriteOp};
 
@@ -108,21 +107,11 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
             let key = (&r.app, &d.sender, d.client_msg_id.as_str());
             let first = match given.get(&key) {
                 Some(receipt) => Some(*receipt),
-                None => find_sent
-                    .query_row(
-                        params![r.app.as_str(), d.sender.as_str(), d.client_msg_id],
-                        |row| {
-                            Ok(SendReceipt {
-                                server_msg_id: rows::row_msg_id(row, 0)?,
-                                version: from_stored(row.get(1)?),
-                                seq: 0,
-                                server_time: row.get(2)?,
-                                duplicate: false,
-                            })
-                        },
-                    )
-                    .optional()
-                    .map_err(map_sqlite)?,
+                None => rows::first(
+                    &mut find_sent,
+                    params![r.app.as_str(), d.sender.as_str(), d.client_msg_id],
+                    receipt,
+                )?,
             };
             if let Some(first) = first {
                 outcomes.push(AppendOutcome::Duplicate(SendReceipt {
@@ -138,9 +127,12 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
             let counter = match last.entry((&r.app, &e.owner)) {
                 Entry::Occupied(o) => o.into_mut(),
                 Entry::Vacant(v) => {
-                    let stored: Option<i64> = last_version
-                        .query_row(params![r.app.as_str(), e.owner.as_str()], |row| row.get(0))
-                        .map_err(map_sqlite)?;
+                    let stored = rows::first(
+                        &mut last_version,
+                        params![r.app.as_str(), e.owner.as_str()],
+                        |row| rows::get::<Option<i64>>(row, 0),
+                    )?
+                    .flatten();
                     // Owners seen for the first time start from 0.
                     v.insert(stored.map_or(0, from_stored))
                 }
@@ -210,8 +202,8 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
 // ------------------------------------------------------------------ reads
 
 /// Entries after `after_version`, at most `limit`.
-pub(crate) async fn pull(
-    pool: &SqlitePool,
+pub(crate) fn pull(
+    conn: &Connection,
     app: &AppId,
     owner: &UserId,
     after_version: u64,
@@ -219,7 +211,7 @@ pub(crate) async fn pull(
 ) -> Result<InboxPage> {
     if limit == 0 {
         // Nothing asked for; say whether anything is there.
-        let more = last_version(pool, app, owner).await? > after_version;
+        let more = last_version(conn, app, owner)? > after_version;
         return Ok(InboxPage {
             entries: Vec::new(),
             has_more: more,
@@ -227,114 +219,89 @@ pub(crate) async fn pull(
     }
     // One row more than asked tells whether more follow.
     let fetch = bound(limit as u64).saturating_add(1);
-    let found = sqlx::query(PULL)
-        .bind(app.as_str())
-        .bind(owner.as_str())
-        .bind(bound(after_version))
-        .bind(fetch)
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)?;
-    let (entries, has_more) = rows::page(&found, limit, |row| rows::inbox_entry(row, 0))?;
+    let mut stmt = conn.prepare_cached(PULL).map_err(map_sqlite)?;
+    let (entries, has_more) = rows::page(
+        &mut stmt,
+        params![app.as_str(), owner.as_str(), bound(after_version), fetch],
+        limit,
+        |row| rows::inbox_entry(row, 0),
+    )?;
     Ok(InboxPage { entries, has_more })
 }
 
 /// The owner's newest version.
-pub(crate) async fn last_version(pool: &SqlitePool, app: &AppId, owner: &UserId) -> Result<u64> {
-    let v: Option<i64> = sqlx::query_scalar(LAST_VERSION)
-        .bind(app.as_str())
-        .bind(owner.as_str())
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    Ok(v.map_or(0, rows::from_stored))
+pub(crate) fn last_version(conn: &Connection, app: &AppId, owner: &UserId) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(LAST_VERSION).map_err(map_sqlite)?;
+    let v = rows::first(&mut stmt, params![app.as_str(), owner.as_str()], |row| {
+        rows::get::<Option<i64>>(row, 0)
+    })?;
+    Ok(v.flatten().map_or(0, from_stored))
 }
 
 /// The owner's message or notice with this id.
-pub(crate) async fn get(
-    pool: &SqlitePool,
+pub(crate) fn get(
+    conn: &Connection,
     app: &AppId,
     owner: &UserId,
     id: &MsgId,
 ) -> Result<Option<InboxEntry>> {
-    let row = sqlx::query(GET)
-        .bind(app.as_str())
-        .bind(owner.as_str())
-        .bind(&id.0[..])
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.map(|r| rows::inbox_entry(&r, 0)).transpose()
+    let mut stmt = conn.prepare_cached(GET).map_err(map_sqlite)?;
+    rows::first(
+        &mut stmt,
+        params![app.as_str(), owner.as_str(), &id.0[..]],
+        |row| rows::inbox_entry(row, 0),
+    )
 }
 
 /// Unread received messages per conversation, from the `inbox_unread`
 /// partial index alone.
-pub(crate) async fn unread(
-    pool: &SqlitePool,
-    app: &AppId,
-    owner: &UserId,
-) -> Result<Vec<UnreadCount>> {
-    let found = sqlx::query(UNREAD)
-        .bind(app.as_str())
-        .bind(owner.as_str())
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)?;
-    found
-        .iter()
-        .map(|row| {
-            let kind = ConversationKind::from_u8(rows::int(row, 0)? as u8)?;
-            Ok(UnreadCount {
-                conversation: Conversation::from_parts(kind, &rows::text(row, 1)?),
-                count: rows::from_stored(rows::int(row, 2)?),
-            })
+pub(crate) fn unread(conn: &Connection, app: &AppId, owner: &UserId) -> Result<Vec<UnreadCount>> {
+    let mut stmt = conn.prepare_cached(UNREAD).map_err(map_sqlite)?;
+    rows::all(&mut stmt, params![app.as_str(), owner.as_str()], |row| {
+        let kind = ConversationKind::from_u8(rows::int(row, 0)? as u8)?;
+        Ok(UnreadCount {
+            conversation: Conversation::from_parts(kind, &rows::text(row, 1)?),
+            count: from_stored(rows::int(row, 2)?),
         })
-        .collect()
+    })
 }
 
 /// The receipt of an accepted client message id.
-pub(crate) async fn find_sent(
-    pool: &SqlitePool,
+pub(crate) fn find_sent(
+    conn: &Connection,
     app: &AppId,
     sender: &UserId,
     client_msg_id: &str,
 ) -> Result<Option<SendReceipt>> {
-    let row = sqlx::query(FIND_SENT)
-        .bind(app.as_str())
-        .bind(sender.as_str())
-        .bind(client_msg_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?;
-    row.map(|row| {
-        Ok(SendReceipt {
-            server_msg_id: rows::msg_id(&row, 0)?,
-            version: rows::from_stored(rows::int(&row, 1)?),
-            seq: 0,
-            server_time: rows::int(&row, 2)?,
-            duplicate: true,
-        })
+    let mut stmt = conn.prepare_cached(FIND_SENT).map_err(map_sqlite)?;
+    rows::first(
+        &mut stmt,
+        params![app.as_str(), sender.as_str(), client_msg_id],
+        receipt,
+    )
+}
+
+/// A receipt from [`FIND_SENT`]'s columns, as a retry gets it back.
+fn receipt(row: &rusqlite::Row<'_>) -> Result<SendReceipt> {
+    Ok(SendReceipt {
+        server_msg_id: rows::msg_id(row, 0)?,
+        version: from_stored(rows::int(row, 1)?),
+        seq: 0,
+        server_time: rows::int(row, 2)?,
+        duplicate: true,
     })
-    .transpose()
 }
 
 /// The oldest outbox rows with their entries.
-pub(crate) async fn pending_index(pool: &SqlitePool, limit: usize) -> Result<Vec<IndexTask>> {
-    let found = sqlx::query(PENDING_INDEX)
-        .bind(bound(limit as u64))
-        .fetch_all(pool)
-        .await
-        .map_err(map_err)?;
-    found
-        .iter()
-        .map(|row| {
-            Ok(IndexTask {
-                id: rows::from_stored(rows::int(row, 0)?),
-                app: AppId::from(rows::text(row, 1)?),
-                entry: rows::inbox_entry(row, 2)?,
-            })
+pub(crate) fn pending_index(conn: &Connection, limit: usize) -> Result<Vec<IndexTask>> {
+    let mut stmt = conn.prepare_cached(PENDING_INDEX).map_err(map_sqlite)?;
+    rows::all(&mut stmt, params![bound(limit as u64)], |row| {
+        Ok(IndexTask {
+            id: from_stored(rows::int(row, 0)?),
+            app: AppId::from(rows::text(row, 1)?),
+            entry: rows::inbox_entry(row, 2)?,
         })
-        .collect()
+    })
 }
 
 // ----------------------------------------------------------------- writes
@@ -363,14 +330,8 @@ impl WriteOp for MarkRead {
             .prepare_cached(MARK_READ)
             .and_then(|mut s| s.execute(args))
             .map_err(map_sqlite)?;
-        let last_read = conn
-            .prepare_cached(LAST_READ)
-            .and_then(|mut s| {
-                s.query_row(args, |row| Ok(rows::row_inbox_entry(row)))
-                    .optional()
-            })
-            .map_err(map_sqlite)?
-            .transpose()?;
+        let mut last = conn.prepare_cached(LAST_READ).map_err(map_sqlite)?;
+        let last_read = rows::first(&mut last, args, |row| rows::inbox_entry(row, 0))?;
         Ok(MarkedRead {
             marked: marked as u64,
             last_read,

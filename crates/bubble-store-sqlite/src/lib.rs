@@ -9,7 +9,7 @@
 //! - `store`: [`SqliteStoreBuilder`] (validates, creates the directory, opens
 //!   the connections, runs the migrations) and [`SqliteStore`], which
 //!   implements the four ports.
-//! - `writer`: the single writer task. Every write goes through it; it
+//! - `writer`: the single writer thread. Every write goes through it; it
 //!   applies everything waiting (up to `max_batch`) in one transaction and
 //!   answers the callers only after that transaction's COMMIT returned
 //!   (group commit: one fsync carries many messages, and an ack always
@@ -18,12 +18,14 @@
 //!   no commit pays for a checkpoint.
 //! - `inbox`, `channel`, `groups`, `apps`: the SQL of each port, the
 //!   batched inbox append among it.
-//! - `rows`: binding and decoding rows, shared by those modules.
+//! - `read`: the read connections, each read one call on a blocking thread.
+//! - `rows`: decoding rows, shared by those modules.
 //! - `error`: the one function that turns SQLite's errors into core kinds.
 //!
 //! Reads (pull, unread, members, ranges...) go to a small pool of read
 //! connections that WAL lets run next to the writer, so syncing devices
-//! never wait for a commit.
+//! never wait for a commit. SQLite is driven with rusqlite; sqlx (on the
+//! same bundled SQLite) runs the migrations and the checkpointer.
 //!
 //! ```no_run
 //! # async fn demo() -> bubble_core::Result<()> {
@@ -49,6 +51,7 @@ mod checkpoint;
 mod error;
 mod groups;
 mod inbox;
+mod read;
 mod rows;
 mod store;
 mod writer;

@@ -5,10 +5,10 @@ use bubble_core::{
     EntryKind, Error, GroupId, InboxEntry, MsgId, Result, UserId,
 };
 use bytes::Bytes;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use rusqlite::types::FromSql;
+use rusqlite::{Params, Row, Statement};
 
-use crate::error::{map_err, map_sqlite};
+use crate::error::map_sqlite;
 
 /// The inbox columns every read selects, in the order [`inbox_entry`]
 /// decodes (a macro so statements can be `concat!`-ed constants).
@@ -82,142 +82,118 @@ pub(crate) fn from_stored(v: i64) -> u64 {
     v as u64
 }
 
-fn get<'r, T>(row: &'r SqliteRow, i: usize) -> Result<T>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(i).map_err(map_err)
+/// A column of a row, its SQLite error made a core one.
+pub(crate) fn get<T: FromSql>(row: &Row<'_>, i: usize) -> Result<T> {
+    row.get(i).map_err(map_sqlite)
 }
 
-fn small(row: &SqliteRow, i: usize, what: &str) -> Result<u8> {
+fn small(row: &Row<'_>, i: usize, what: &str) -> Result<u8> {
     let v: i64 = get(row, i)?;
     u8::try_from(v).map_err(|_| Error::internal(format!("stored {what} {v} is out of range")))
 }
 
-/// Decodes [`INBOX_COLUMNS`] starting at column `at`.
-/// A page from rows fetched with one more than `limit` asked for: the first
-/// `limit` mapped, and whether more follow.
-pub(crate) fn page<T>(
-    found: &[SqliteRow],
-    limit: usize,
-    map: impl Fn(&SqliteRow) -> Result<T>,
-) -> Result<(Vec<T>, bool)> {
-    let entries = found.iter().take(limit).map(map).collect::<Result<_>>()?;
-    Ok((entries, found.len() > limit))
+/// Every row a statement returns, each decoded by `map`.
+pub(crate) fn all<T>(
+    stmt: &mut Statement<'_>,
+    args: impl Params,
+    map: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut found = stmt.query(args).map_err(map_sqlite)?;
+    let mut out = Vec::new();
+    while let Some(row) = found.next().map_err(map_sqlite)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
 }
 
-pub(crate) fn inbox_entry(row: &SqliteRow, at: usize) -> Result<InboxEntry> {
-    let owner: String = get(row, at)?;
+/// The first row a statement returns, if any, decoded by `map`.
+pub(crate) fn first<T>(
+    stmt: &mut Statement<'_>,
+    args: impl Params,
+    map: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut found = stmt.query(args).map_err(map_sqlite)?;
+    found.next().map_err(map_sqlite)?.map(map).transpose()
+}
+
+/// A page from a statement asked for one row more than `limit`: the first
+/// `limit` rows decoded, and whether more follow.
+pub(crate) fn page<T>(
+    stmt: &mut Statement<'_>,
+    args: impl Params,
+    limit: usize,
+    map: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<(Vec<T>, bool)> {
+    let mut found = stmt.query(args).map_err(map_sqlite)?;
+    let mut out = Vec::with_capacity(limit.min(1024));
+    while let Some(row) = found.next().map_err(map_sqlite)? {
+        if out.len() == limit {
+            return Ok((out, true));
+        }
+        out.push(map(row)?);
+    }
+    Ok((out, false))
+}
+
+/// Decodes the inbox columns ([`inbox_columns`]) starting at column `at`.
+pub(crate) fn inbox_entry(row: &Row<'_>, at: usize) -> Result<InboxEntry> {
     let conv_kind = ConversationKind::from_u8(small(row, at + 3, "conversation kind")?)?;
     let peer: String = get(row, at + 4)?;
     let direction: i64 = get(row, at + 5)?;
-    let direction = Direction::from_i8(direction as i8)?;
-    let id: Vec<u8> = get(row, at + 6)?;
-    let sender: String = get(row, at + 7)?;
-    let device: String = get(row, at + 8)?;
-    let content: Vec<u8> = get(row, at + 14)?;
     Ok(InboxEntry {
-        owner: UserId::from(owner),
+        owner: UserId::from(get::<String>(row, at)?),
         version: from_stored(get(row, at + 1)?),
         kind: EntryKind::from_u8(small(row, at + 2, "entry kind")?)?,
         conversation: Conversation::from_parts(conv_kind, &peer),
-        direction,
-        server_msg_id: MsgId::from_slice(&id)?,
-        sender: UserId::from(sender),
-        sender_device: DeviceId::from(device),
+        direction: Direction::from_i8(direction as i8)?,
+        server_msg_id: msg_id(row, at + 6)?,
+        sender: UserId::from(get::<String>(row, at + 7)?),
+        sender_device: DeviceId::from(get::<String>(row, at + 8)?),
         client_msg_id: get(row, at + 9)?,
         client_seq: from_stored(get(row, at + 10)?),
         create_time: get(row, at + 11)?,
         server_time: get(row, at + 12)?,
         content: Content {
             kind: ContentType::from_u8(small(row, at + 13, "content type")?)?,
-            body: Bytes::from(content),
+            body: Bytes::from(get::<Vec<u8>>(row, at + 14)?),
         },
         read_up_to: from_stored(get(row, at + 15)?),
     })
 }
 
-/// Decodes [`CHANNEL_COLUMNS`].
-pub(crate) fn channel_entry(row: &SqliteRow) -> Result<ChannelEntry> {
-    let group: String = get(row, 0)?;
-    let id: Vec<u8> = get(row, 3)?;
-    let sender: String = get(row, 4)?;
-    let device: String = get(row, 5)?;
-    let content: Vec<u8> = get(row, 11)?;
+/// Decodes the channel-log columns ([`channel_columns`]).
+pub(crate) fn channel_entry(row: &Row<'_>) -> Result<ChannelEntry> {
     Ok(ChannelEntry {
-        group: GroupId::from(group),
+        group: GroupId::from(get::<String>(row, 0)?),
         seq: from_stored(get(row, 1)?),
         kind: EntryKind::from_u8(small(row, 2, "entry kind")?)?,
-        server_msg_id: MsgId::from_slice(&id)?,
-        sender: UserId::from(sender),
-        sender_device: DeviceId::from(device),
+        server_msg_id: msg_id(row, 3)?,
+        sender: UserId::from(get::<String>(row, 4)?),
+        sender_device: DeviceId::from(get::<String>(row, 5)?),
         client_msg_id: get(row, 6)?,
         client_seq: from_stored(get(row, 7)?),
         create_time: get(row, 8)?,
         server_time: get(row, 9)?,
         content: Content {
             kind: ContentType::from_u8(small(row, 10, "content type")?)?,
-            body: Bytes::from(content),
+            body: Bytes::from(get::<Vec<u8>>(row, 11)?),
         },
     })
 }
 
 /// A message id read back from a blob column.
-pub(crate) fn msg_id(row: &SqliteRow, i: usize) -> Result<MsgId> {
-    let raw: Vec<u8> = get(row, i)?;
-    MsgId::from_slice(&raw)
+pub(crate) fn msg_id(row: &Row<'_>, i: usize) -> Result<MsgId> {
+    MsgId::from_slice(&get::<Vec<u8>>(row, i)?)
 }
 
 /// An integer column.
-pub(crate) fn int(row: &SqliteRow, i: usize) -> Result<i64> {
+pub(crate) fn int(row: &Row<'_>, i: usize) -> Result<i64> {
     get(row, i)
 }
 
 /// A text column.
-pub(crate) fn text(row: &SqliteRow, i: usize) -> Result<String> {
+pub(crate) fn text(row: &Row<'_>, i: usize) -> Result<String> {
     get(row, i)
-}
-
-// ------------------------------------------------- the writer's driver
-
-fn row_small(row: &rusqlite::Row<'_>, i: usize, what: &str) -> Result<u8> {
-    let v: i64 = row.get(i).map_err(map_sqlite)?;
-    u8::try_from(v).map_err(|_| Error::internal(format!("stored {what} {v} is out of range")))
-}
-
-/// A message id read back from a blob column, for `query_row` closures.
-pub(crate) fn row_msg_id(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<MsgId> {
-    let raw: Vec<u8> = row.get(i)?;
-    MsgId::from_slice(&raw).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, Box::new(e))
-    })
-}
-
-/// [`inbox_entry`] on a row the writer read (inbox columns from 0).
-pub(crate) fn row_inbox_entry(row: &rusqlite::Row<'_>) -> Result<InboxEntry> {
-    let text = |i| -> Result<String> { row.get(i).map_err(map_sqlite) };
-    let int = |i| -> Result<i64> { row.get(i).map_err(map_sqlite) };
-    let blob = |i| -> Result<Vec<u8>> { row.get(i).map_err(map_sqlite) };
-    let conv_kind = ConversationKind::from_u8(row_small(row, 3, "conversation kind")?)?;
-    Ok(InboxEntry {
-        owner: UserId::from(text(0)?),
-        version: from_stored(int(1)?),
-        kind: EntryKind::from_u8(row_small(row, 2, "entry kind")?)?,
-        conversation: Conversation::from_parts(conv_kind, &text(4)?),
-        direction: Direction::from_i8(int(5)? as i8)?,
-        server_msg_id: MsgId::from_slice(&blob(6)?)?,
-        sender: UserId::from(text(7)?),
-        sender_device: DeviceId::from(text(8)?),
-        client_msg_id: text(9)?,
-        client_seq: from_stored(int(10)?),
-        create_time: int(11)?,
-        server_time: int(12)?,
-        content: Content {
-            kind: ContentType::from_u8(row_small(row, 13, "content type")?)?,
-            body: Bytes::from(blob(14)?),
-        },
-        read_up_to: from_stored(int(15)?),
-    })
 }
 
 #[cfg(test)]

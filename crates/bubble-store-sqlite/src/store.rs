@@ -11,16 +11,14 @@ use bubble_core::{
     InboxEntry, InboxPage, Member, MsgId, Result, SendReceipt, UnreadCount, UserId,
 };
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqlSafeStr};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{SqliteConfig, Synchronous};
 use crate::error::{map_err, map_sqlite, writer_gone};
+use crate::read::Readers;
 use crate::writer::{self, AppendRequest, Counters, Request, WriteOp, Writer};
 use crate::{apps, channel, checkpoint, groups, inbox};
 
@@ -178,18 +176,17 @@ impl SqliteStoreBuilder {
 
         // Readers: never write (query_only guards that), each with its own
         // snapshot, never blocked by the writer thanks to WAL.
-        let read = SqlitePoolOptions::new()
-            .max_connections(config.read_connections)
-            .min_connections(0)
-            .acquire_timeout(config.busy_timeout())
-            .connect_with(
-                base.clone()
-                    .create_if_missing(false)
-                    .pragma("cache_size", "-8192")
-                    .pragma("query_only", "ON"),
+        let read = Readers::open(
+            path.clone(),
+            config.read_connections as usize,
+            config.busy_timeout(),
+        )
+        .map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!("cannot open the SQLite database {}: {e}", path.display()),
             )
-            .await
-            .map_err(cannot_open)?;
+        })?;
 
         let checkpointer: SqliteConnection = base
             .clone()
@@ -219,7 +216,7 @@ impl SqliteStoreBuilder {
             max_batch = config.max_batch, "SQLite store open");
         Ok(SqliteStore {
             tx,
-            read,
+            read: Arc::new(read),
             counters,
             writer: Mutex::new(Some(handle)),
             checkpoints: Mutex::new(Some((stop_checkpoints, checkpoints))),
@@ -301,13 +298,13 @@ fn migrate_err(path: &Path, e: sqlx::migrate::MigrateError) -> Error {
 /// bubble's embedded store: [`InboxStore`], [`GroupStore`], [`ChannelLog`]
 /// and [`AppStore`] on one SQLite file.
 ///
-/// Every write goes to one writer task that commits whatever is waiting
+/// Every write goes to one writer thread that commits whatever is waiting
 /// in one transaction; each call returns only after its transaction
 /// committed. Reads use a pool of read connections. Share it as
 /// `Arc<SqliteStore>`; it coerces to each port's `Arc<dyn …>`.
 pub struct SqliteStore {
     tx: mpsc::Sender<Request>,
-    read: SqlitePool,
+    read: Arc<Readers>,
     counters: Arc<Counters>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpoints: Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
@@ -355,7 +352,7 @@ impl SqliteStore {
     /// `Unavailable`. Dropping the store without calling this also stops
     /// the writer, in the background.
     pub async fn close(&self) {
-        self.read.close().await;
+        self.read.close();
         if let Some((stop, handle)) = self.checkpoints.lock().await.take() {
             let _ = stop.send(());
             let _ = handle.await;
@@ -398,15 +395,28 @@ impl InboxStore for SqliteStore {
         after_version: u64,
         limit: usize,
     ) -> Result<InboxPage> {
-        inbox::pull(&self.read, app, owner, after_version, limit).await
+        let app = app.clone();
+        let owner = owner.clone();
+        self.read
+            .run(move |conn| inbox::pull(conn, &app, &owner, after_version, limit))
+            .await
     }
 
     async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64> {
-        inbox::last_version(&self.read, app, owner).await
+        let app = app.clone();
+        let owner = owner.clone();
+        self.read
+            .run(move |conn| inbox::last_version(conn, &app, &owner))
+            .await
     }
 
     async fn get(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<Option<InboxEntry>> {
-        inbox::get(&self.read, app, owner, id).await
+        let app = app.clone();
+        let owner = owner.clone();
+        let id = *id;
+        self.read
+            .run(move |conn| inbox::get(conn, &app, &owner, &id))
+            .await
     }
 
     async fn mark_read(
@@ -435,7 +445,11 @@ impl InboxStore for SqliteStore {
     }
 
     async fn unread(&self, app: &AppId, owner: &UserId) -> Result<Vec<UnreadCount>> {
-        inbox::unread(&self.read, app, owner).await
+        let app = app.clone();
+        let owner = owner.clone();
+        self.read
+            .run(move |conn| inbox::unread(conn, &app, &owner))
+            .await
     }
 
     async fn find_sent(
@@ -444,11 +458,18 @@ impl InboxStore for SqliteStore {
         sender: &UserId,
         client_msg_id: &str,
     ) -> Result<Option<SendReceipt>> {
-        inbox::find_sent(&self.read, app, sender, client_msg_id).await
+        let app = app.clone();
+        let sender = sender.clone();
+        let client_msg_id = client_msg_id.to_owned();
+        self.read
+            .run(move |conn| inbox::find_sent(conn, &app, &sender, &client_msg_id))
+            .await
     }
 
     async fn pending_index(&self, limit: usize) -> Result<Vec<IndexTask>> {
-        inbox::pending_index(&self.read, limit).await
+        self.read
+            .run(move |conn| inbox::pending_index(conn, limit))
+            .await
     }
 
     async fn complete_index(&self, ids: &[u64]) -> Result<()> {
@@ -471,7 +492,11 @@ impl GroupStore for SqliteStore {
     }
 
     async fn group(&self, app: &AppId, id: &GroupId) -> Result<Option<Group>> {
-        groups::group(&self.read, app, id).await
+        let app = app.clone();
+        let id = id.clone();
+        self.read
+            .run(move |conn| groups::group(conn, &app, &id))
+            .await
     }
 
     async fn set_kind(&self, app: &AppId, id: &GroupId, kind: GroupKind) -> Result<()> {
@@ -502,19 +527,36 @@ impl GroupStore for SqliteStore {
     }
 
     async fn members(&self, app: &AppId, id: &GroupId) -> Result<Vec<Member>> {
-        groups::members(&self.read, app, id).await
+        let app = app.clone();
+        let id = id.clone();
+        self.read
+            .run(move |conn| groups::members(conn, &app, &id))
+            .await
     }
 
     async fn member(&self, app: &AppId, id: &GroupId, user: &UserId) -> Result<Option<Member>> {
-        groups::member(&self.read, app, id, user).await
+        let app = app.clone();
+        let id = id.clone();
+        let user = user.clone();
+        self.read
+            .run(move |conn| groups::member(conn, &app, &id, &user))
+            .await
     }
 
     async fn member_count(&self, app: &AppId, id: &GroupId) -> Result<u64> {
-        groups::member_count(&self.read, app, id).await
+        let app = app.clone();
+        let id = id.clone();
+        self.read
+            .run(move |conn| groups::member_count(conn, &app, &id))
+            .await
     }
 
     async fn groups_of(&self, app: &AppId, user: &UserId) -> Result<Vec<GroupId>> {
-        groups::groups_of(&self.read, app, user).await
+        let app = app.clone();
+        let user = user.clone();
+        self.read
+            .run(move |conn| groups::groups_of(conn, &app, &user))
+            .await
     }
 }
 
@@ -535,15 +577,28 @@ impl ChannelLog for SqliteStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<ChannelPage> {
-        channel::range(&self.read, app, group, after_seq, limit).await
+        let app = app.clone();
+        let group = group.clone();
+        self.read
+            .run(move |conn| channel::range(conn, &app, &group, after_seq, limit))
+            .await
     }
 
     async fn last_seq(&self, app: &AppId, group: &GroupId) -> Result<u64> {
-        channel::last_seq(&self.read, app, group).await
+        let app = app.clone();
+        let group = group.clone();
+        self.read
+            .run(move |conn| channel::last_seq(conn, &app, &group))
+            .await
     }
 
     async fn get(&self, app: &AppId, group: &GroupId, id: &MsgId) -> Result<Option<ChannelEntry>> {
-        channel::get(&self.read, app, group, id).await
+        let app = app.clone();
+        let group = group.clone();
+        let id = *id;
+        self.read
+            .run(move |conn| channel::get(conn, &app, &group, &id))
+            .await
     }
 
     async fn count_messages_after(
@@ -552,7 +607,11 @@ impl ChannelLog for SqliteStore {
         group: &GroupId,
         after_seq: u64,
     ) -> Result<u64> {
-        channel::count_messages_after(&self.read, app, group, after_seq).await
+        let app = app.clone();
+        let group = group.clone();
+        self.read
+            .run(move |conn| channel::count_messages_after(conn, &app, &group, after_seq))
+            .await
     }
 
     async fn set_read_seq(
@@ -572,7 +631,12 @@ impl ChannelLog for SqliteStore {
     }
 
     async fn read_seq(&self, app: &AppId, group: &GroupId, user: &UserId) -> Result<u64> {
-        channel::read_seq(&self.read, app, group, user).await
+        let app = app.clone();
+        let group = group.clone();
+        let user = user.clone();
+        self.read
+            .run(move |conn| channel::read_seq(conn, &app, &group, &user))
+            .await
     }
 }
 
@@ -584,10 +648,11 @@ impl AppStore for SqliteStore {
     }
 
     async fn get_app(&self, id: &AppId) -> Result<Option<AppConfig>> {
-        apps::get(&self.read, id).await
+        let id = id.clone();
+        self.read.run(move |conn| apps::get(conn, &id)).await
     }
 
     async fn list_apps(&self) -> Result<Vec<AppConfig>> {
-        apps::list(&self.read).await
+        self.read.run(apps::list).await
     }
 }
