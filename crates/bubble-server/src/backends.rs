@@ -63,13 +63,10 @@ impl Backends {
                 Arc::new(MemoryApps::new()),
             ),
             "sqlite" => {
-                let path = if config.store.url.is_empty() {
-                    config.data_dir.join("bubble.db")
-                } else {
-                    std::path::PathBuf::from(&config.store.url)
-                };
+                let sqlite = config.store.sqlite_for(&config.data_dir);
                 let store = Arc::new(
-                    bubble_store_sqlite::SqliteStore::open(path)
+                    bubble_store_sqlite::SqliteStore::builder(sqlite)
+                        .open()
                         .await
                         .map_err(|e| StartError::Backend(format!("store (sqlite): {e}")))?,
                 );

@@ -178,6 +178,26 @@ pub struct StoreConfig {
     /// For mysql: `mysql://user:pass@host:3306/db`. For sqlite: the file
     /// (default `<data_dir>/bubble.db`).
     pub url: String,
+    /// `[store.sqlite]`: the embedded store's tuning (batch size,
+    /// durability, readers, size cap). Its `path`, when set, names the file
+    /// instead of `url`.
+    pub sqlite: bubble_store_sqlite::SqliteConfig,
+}
+
+impl StoreConfig {
+    /// The SQLite store's settings with the file resolved: `sqlite.path`,
+    /// else `url`, else `<data_dir>/bubble.db`.
+    pub fn sqlite_for(&self, data_dir: &std::path::Path) -> bubble_store_sqlite::SqliteConfig {
+        let mut c = self.sqlite.clone();
+        if c.path.as_os_str().is_empty() {
+            c.path = if self.url.is_empty() {
+                data_dir.join("bubble.db")
+            } else {
+                PathBuf::from(&self.url)
+            };
+        }
+        c
+    }
 }
 
 impl std::fmt::Debug for StoreConfig {
@@ -185,6 +205,7 @@ impl std::fmt::Debug for StoreConfig {
         f.debug_struct("StoreConfig")
             .field("kind", &self.kind)
             .field("url", &redact_url(&self.url))
+            .field("sqlite", &self.sqlite)
             .finish()
     }
 }
@@ -194,6 +215,8 @@ impl Default for StoreConfig {
         StoreConfig {
             kind: "sqlite".into(),
             url: String::new(),
+            // No path: `sqlite_for` resolves it.
+            sqlite: bubble_store_sqlite::SqliteConfig::default(),
         }
     }
 }
@@ -418,6 +441,33 @@ impl Config {
                 "http_admin_secret" => self.http.admin_secret = value,
                 "store_kind" => self.store.kind = value,
                 "store_url" => self.store.url = value,
+                "store_sqlite_path" => self.store.sqlite.path = PathBuf::from(value),
+                "store_sqlite_max_batch" => {
+                    self.store.sqlite.max_batch = num("store.sqlite.max_batch", &value)? as usize
+                }
+                "store_sqlite_queue_depth" => {
+                    self.store.sqlite.queue_depth =
+                        num("store.sqlite.queue_depth", &value)? as usize
+                }
+                "store_sqlite_synchronous" => {
+                    self.store.sqlite.synchronous = match value.as_str() {
+                        "full" => bubble_store_sqlite::Synchronous::Full,
+                        "normal" => bubble_store_sqlite::Synchronous::Normal,
+                        other => {
+                            return Err(ConfigError::new(
+                                "store.sqlite.synchronous",
+                                format!("{other:?} is not \"full\" or \"normal\" (from {name})"),
+                            ));
+                        }
+                    }
+                }
+                "store_sqlite_read_connections" => {
+                    self.store.sqlite.read_connections =
+                        num("store.sqlite.read_connections", &value)? as u32
+                }
+                "store_sqlite_max_size_mb" => {
+                    self.store.sqlite.max_size_mb = num("store.sqlite.max_size_mb", &value)?
+                }
                 "cache_kind" => self.cache.kind = value,
                 "cache_url" => self.cache.url = value,
                 "cache_prefix" => self.cache.prefix = value,
@@ -528,6 +578,21 @@ impl Config {
             &self.store.kind,
             &["sqlite", "mysql", "memory"],
         )?;
+        if self.store.kind == "sqlite" {
+            self.store
+                .sqlite_for(&self.data_dir)
+                .validate()
+                .map_err(|e| {
+                    // The store names the field between backticks.
+                    let field = e.message().split('`').nth(1).unwrap_or("");
+                    let key = if field.is_empty() {
+                        "store.sqlite".to_owned()
+                    } else {
+                        format!("store.sqlite.{field}")
+                    };
+                    ConfigError::new(&key, e.message().to_owned())
+                })?;
+        }
         one_of("cache.kind", &self.cache.kind, &["memory", "redis"])?;
         one_of("presence.kind", &self.presence.kind, &["memory", "redis"])?;
         one_of(
@@ -602,6 +667,52 @@ mod tests {
         assert_eq!(c.validate().unwrap_err().key, "store.kind");
         let c = Config::from_toml("[store]\nkind = \"mysql\"\n").unwrap();
         assert_eq!(c.validate().unwrap_err().key, "store.url");
+    }
+
+    #[test]
+    fn the_sqlite_section_tunes_the_embedded_store_and_names_a_bad_key() {
+        let c = Config::from_toml(
+            "data_dir = \"/srv/bubble\"\n[store.sqlite]\nmax_batch = 1024\nqueue_depth = 8192\nsynchronous = \"normal\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let s = c.store.sqlite_for(&c.data_dir);
+        assert_eq!(s.path, PathBuf::from("/srv/bubble/bubble.db"));
+        assert_eq!(s.max_batch, 1024);
+        assert_eq!(s.synchronous, bubble_store_sqlite::Synchronous::Normal);
+
+        let c = Config::from_toml("[store]\nurl = \"/tmp/x.db\"\n").unwrap();
+        assert_eq!(
+            c.store.sqlite_for(&c.data_dir).path,
+            PathBuf::from("/tmp/x.db")
+        );
+
+        let c = Config::from_toml("[store.sqlite]\nmax_batch = 0\n").unwrap();
+        let err = c.validate().unwrap_err();
+        assert_eq!(err.key, "store.sqlite.max_batch");
+        assert!(err.problem.contains("1 to 4096"), "{err}");
+
+        let mut c = Config::default();
+        c.apply_env([
+            (
+                "BUBBLE_STORE_SQLITE_MAX_BATCH".to_string(),
+                "2048".to_string(),
+            ),
+            (
+                "BUBBLE_STORE_SQLITE_QUEUE_DEPTH".to_string(),
+                "16384".to_string(),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.store.sqlite.max_batch, 2048);
+        c.validate().unwrap();
+        let err = c
+            .apply_env([(
+                "BUBBLE_STORE_SQLITE_SYNCHRONOUS".to_string(),
+                "off".to_string(),
+            )])
+            .unwrap_err();
+        assert_eq!(err.key, "store.sqlite.synchronous");
     }
 
     #[test]

@@ -69,7 +69,9 @@ pub struct SqliteConfig {
 impl Default for SqliteConfig {
     fn default() -> Self {
         SqliteConfig {
-            path: PathBuf::from("bubble.db"),
+            // No default file: `validate` asks for one (a server fills it
+            // in from its data directory).
+            path: PathBuf::new(),
             max_batch: 256,
             queue_depth: 4096,
             synchronous: Synchronous::Full,
