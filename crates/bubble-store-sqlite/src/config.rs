@@ -72,7 +72,7 @@ impl Default for SqliteConfig {
             // No default file: `validate` asks for one (a server fills it
             // in from its data directory).
             path: PathBuf::new(),
-            max_batch: 256,
+            max_batch: 1024,
             queue_depth: 4096,
             synchronous: Synchronous::Full,
             read_connections: 4,

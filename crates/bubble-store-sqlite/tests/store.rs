@@ -323,7 +323,7 @@ fn config_reads_from_serde_with_defaults_and_refuses_unknown_keys() {
         serde_json::from_str(r#"{"path": "/data/im.db", "synchronous": "normal"}"#).unwrap();
     assert_eq!(c.path, std::path::PathBuf::from("/data/im.db"));
     assert_eq!(c.synchronous, Synchronous::Normal);
-    assert_eq!(c.max_batch, 256, "unset keys keep their defaults");
+    assert_eq!(c.max_batch, 1024, "unset keys keep their defaults");
     let err = serde_json::from_str::<SqliteConfig>(r#"{"path": "x.db", "max_bach": 5}"#)
         .expect_err("a misspelled key");
     assert!(err.to_string().contains("max_bach"), "{err}");
