@@ -204,6 +204,46 @@ async fn concurrent_appends_share_transactions() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_reads_share_one_read_connection_while_writes_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::builder(SqliteConfig::new(dir.path().join("bubble.db")))
+            .read_connections(1)
+            .open()
+            .await
+            .unwrap(),
+    );
+    for i in 0..50 {
+        let d = direct_delivery("alice", "bob", "hi", &format!("seed{i}"));
+        store.append(&app(), &d).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 4 == 0 {
+                let d = direct_delivery("carol", "bob", "hi", &format!("more{i}"));
+                store.append(&app(), &d).await.map(|_| 0)
+            } else {
+                // Every read sees at least what was acknowledged before it began.
+                let page = store.pull(&app(), &user("bob"), 0, 1000).await?;
+                Ok(page.entries.len())
+            }
+        }));
+    }
+    for t in tasks {
+        let seen = t.await.unwrap().expect("each read and write is answered");
+        assert!(
+            seen == 0 || seen >= 50,
+            "a read saw {seen} of bob's 50+ entries"
+        );
+    }
+    let bob = store.pull(&app(), &user("bob"), 0, 1000).await.unwrap();
+    assert_eq!(bob.entries.len(), 75, "50 before, 25 during");
+    store.close().await;
+}
+
 #[tokio::test]
 async fn one_client_msg_id_twice_in_one_batch_is_written_once() {
     // On a current-thread runtime the writer cannot run between the two
