@@ -47,8 +47,19 @@ pub struct EngineConfig {
     pub presence_ttl: Duration,
     /// Pushes queued per session before it counts as a slow consumer.
     pub session_queue: usize,
-    /// Outbox entries the indexer takes per batch.
+    /// Outbox entries the indexer takes per batch. Each batch ends with a
+    /// search-index flush (for tantivy a commit: a new segment, several
+    /// fsyncs), so a batch should hold everything that arrives during one
+    /// `index_interval` under load.
     pub index_batch: usize,
+    /// Least time between the starts of two indexer passes while messages
+    /// keep coming. Without it the indexer, woken by every send, would
+    /// flush the search index as fast as it can (hundreds of small commits
+    /// a second, each writing and fsyncing files beside the store's own
+    /// commits). A message arriving after a quiet period is indexed at once;
+    /// under load it becomes searchable within about this long after its
+    /// ack. Durability is unaffected: the outbox holds it until the flush.
+    pub index_interval: Duration,
     /// How long app settings are cached before re-reading the app store.
     pub app_cache_ttl: Duration,
 }
@@ -62,7 +73,8 @@ impl Default for EngineConfig {
             dedup_ttl: Duration::from_secs(24 * 3600),
             presence_ttl: Duration::from_secs(90),
             session_queue: 1024,
-            index_batch: 512,
+            index_batch: 8_192,
+            index_interval: Duration::from_millis(250),
             app_cache_ttl: Duration::from_secs(10),
         }
     }
@@ -1689,7 +1701,9 @@ impl Engine {
     }
 
     /// Drains the search outbox once: indexes new messages, unindexes
-    /// recalled and deleted ones. Returns how many outbox entries it handled.
+    /// recalled and deleted ones, one flush per `index_batch` entries, until
+    /// a batch comes back less than full. Returns how many outbox entries it
+    /// handled.
     pub async fn index_pending(&self) -> Result<usize> {
         let Some(index) = &self.inner.search else {
             return Ok(0);
@@ -1737,6 +1751,13 @@ impl Engine {
             let ids: Vec<u64> = tasks.iter().map(|t| t.id).collect();
             self.inner.inbox.complete_index(&ids).await?;
             handled += tasks.len();
+            if tasks.len() < self.inner.config.index_batch {
+                // Everything that was waiting is done. What arrived during
+                // this flush waits for the next pass: looping on it would
+                // flush back to back under steady load, each flush a tiny
+                // segment that the search index then merges again and again.
+                break;
+            }
         }
         Ok(handled)
     }
@@ -1747,12 +1768,22 @@ impl Engine {
     pub async fn run_indexer(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
+            let started = tokio::time::Instant::now();
             if let Err(e) = self.index_pending().await {
                 tracing::warn!(error = %e, "indexing failed; will retry");
             }
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = self.inner.index_wakeup.notified() => {}
+                _ = self.inner.index_wakeup.notified() => {
+                    // Under load the next wake-up is already there: let the
+                    // outbox fill for the rest of the interval, so the next
+                    // pass indexes a batch and commits once.
+                    let next = started + self.inner.config.index_interval;
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep_until(next) => {}
+                    }
+                }
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }

@@ -792,6 +792,36 @@ async fn super_group_unread_counts_come_from_the_read_seq() {
     assert_eq!(e.unread(&bo).await.unwrap()[0].count, 2);
 }
 
+#[tokio::test]
+async fn one_indexer_pass_drains_a_backlog_of_full_batches() {
+    let e = engine_from(
+        Engine::builder().config(EngineConfig {
+            index_batch: 4,
+            ..Default::default()
+        }),
+        |_| {},
+    )
+    .await;
+    let (alice, _) = login(&e, "alice", "phone").await;
+    for i in 0..7 {
+        e.send(
+            &alice,
+            to_user("bob", &format!("m{i}"), "needle in a haystack"),
+        )
+        .await
+        .unwrap();
+    }
+    // Seven messages, two owners' copies each: batches of 4, 4, 4 and 2.
+    assert_eq!(e.index_pending().await.unwrap(), 14);
+    let q = HistoryQuery {
+        words: "needle".into(),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(e.search(&alice, q).await.unwrap().total, 7);
+    assert_eq!(e.index_pending().await.unwrap(), 0, "nothing left over");
+}
+
 // -------------------------------------------------------- recall, delete
 
 #[tokio::test]
