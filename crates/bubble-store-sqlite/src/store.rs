@@ -130,16 +130,14 @@ impl SqliteStoreBuilder {
                 .with_source(e)
             })?;
         }
-        let cannot_open = |e: sqlx::Error| {
-            let inner = map_err(e);
+        // The same words for every connection, whichever driver failed.
+        let cannot_open_here = |e: Error| {
             Error::new(
-                inner.kind(),
-                format!(
-                    "cannot open the SQLite database {}: {inner}",
-                    path.display()
-                ),
+                e.kind(),
+                format!("cannot open the SQLite database {}: {e}", path.display()),
             )
         };
+        let cannot_open = |e: sqlx::Error| cannot_open_here(map_err(e));
 
         let base = SqliteConnectOptions::new()
             .filename(&path)
@@ -167,12 +165,7 @@ impl SqliteStoreBuilder {
             .await
             .map_err(|e| migrate_err(&path, e))?;
         conn.close().await.map_err(cannot_open)?;
-        let conn = open_writer(&config).map_err(|e| {
-            Error::new(
-                e.kind(),
-                format!("cannot open the SQLite database {}: {e}", path.display()),
-            )
-        })?;
+        let conn = open_writer(&config).map_err(cannot_open_here)?;
 
         // Readers: never write (query_only guards that), each with its own
         // snapshot, never blocked by the writer thanks to WAL.
@@ -181,12 +174,7 @@ impl SqliteStoreBuilder {
             config.read_connections as usize,
             config.busy_timeout(),
         )
-        .map_err(|e| {
-            Error::new(
-                e.kind(),
-                format!("cannot open the SQLite database {}: {e}", path.display()),
-            )
-        })?;
+        .map_err(cannot_open_here)?;
 
         let checkpointer: SqliteConnection = base
             .clone()
