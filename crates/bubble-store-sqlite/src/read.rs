@@ -9,10 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bubble_core::{Error, Result};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use tokio::sync::Semaphore;
-
-use crate::error::map_sqlite;
 
 /// At most `size` connections, opened as reads need them and kept.
 pub(crate) struct Readers {
@@ -43,17 +41,13 @@ impl Readers {
     }
 
     fn connect(&self) -> Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(map_sqlite)?;
-        conn.busy_timeout(self.busy_timeout).map_err(map_sqlite)?;
-        conn.set_prepared_statement_cache_capacity(32);
         // query_only: a read connection can never write, whatever it runs.
-        conn.execute_batch("PRAGMA cache_size = -8192; PRAGMA query_only = ON;")
-            .map_err(map_sqlite)?;
-        Ok(conn)
+        crate::store::connect(
+            &self.path,
+            self.busy_timeout,
+            32,
+            "PRAGMA cache_size = -8192; PRAGMA query_only = ON;",
+        )
     }
 
     /// Runs `read` on a free connection, on a blocking thread.

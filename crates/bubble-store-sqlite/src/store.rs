@@ -213,47 +213,49 @@ impl SqliteStoreBuilder {
     }
 }
 
-/// The writer's connection: the one that writes, with a bigger page cache
-/// since it touches every index on each batch.
-fn open_writer(config: &SqliteConfig) -> Result<rusqlite::Connection> {
+/// A rusqlite connection to an existing file, with a statement cache of
+/// `statements` and `pragmas` (a `PRAGMA ...;` list) applied.
+pub(crate) fn connect(
+    path: &Path,
+    busy_timeout: std::time::Duration,
+    statements: usize,
+    pragmas: &str,
+) -> Result<rusqlite::Connection> {
     use rusqlite::OpenFlags;
     let conn = rusqlite::Connection::open_with_flags(
-        &config.path,
+        path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(map_sqlite)?;
-    conn.busy_timeout(config.busy_timeout())
-        .map_err(map_sqlite)?;
-    // Every statement shape the writer runs stays prepared.
-    conn.set_prepared_statement_cache_capacity(64);
-    let mut pragmas = vec![
-        ("journal_mode", "WAL".to_owned()),
-        ("synchronous", config.synchronous.as_str().to_owned()),
-        ("foreign_keys", "OFF".to_owned()),
-        ("temp_store", "MEMORY".to_owned()),
-        ("cache_size", "-32768".to_owned()),
-        (
-            "wal_autocheckpoint",
-            checkpoint::WRITER_FALLBACK_PAGES.to_string(),
-        ),
-        // After a checkpoint lets the WAL start over, a WAL that grew
-        // large under a burst is cut back to this size (64 MiB).
-        ("journal_size_limit", "67108864".to_owned()),
-    ];
+    conn.busy_timeout(busy_timeout).map_err(map_sqlite)?;
+    conn.set_prepared_statement_cache_capacity(statements);
+    // A batch, so pragmas that answer with a row (the new value) are fine.
+    conn.execute_batch(pragmas).map_err(map_sqlite)?;
+    Ok(conn)
+}
+
+/// The writer's connection: the one that writes, with a bigger page cache
+/// since it touches every index on each batch, and every statement shape it
+/// runs kept prepared.
+fn open_writer(config: &SqliteConfig) -> Result<rusqlite::Connection> {
+    let mut pragmas = format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF; \
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -32768; \
+         PRAGMA wal_autocheckpoint = {};",
+        config.synchronous.as_str(),
+        checkpoint::WRITER_FALLBACK_PAGES,
+    );
+    // After a checkpoint lets the WAL start over, a WAL that grew large
+    // under a burst is cut back to this size (64 MiB).
+    pragmas.push_str(" PRAGMA journal_size_limit = 67108864;");
     if config.max_size_mb > 0 {
         // In pages of the default 4 KiB.
-        pragmas.push(("max_page_count", (config.max_size_mb * 256).to_string()));
+        pragmas.push_str(&format!(
+            " PRAGMA max_page_count = {};",
+            config.max_size_mb * 256
+        ));
     }
-    for (name, value) in pragmas {
-        // Some pragmas answer with a row (the new value); that is ignored.
-        conn.pragma_update_and_check(None, name, &value, |_| Ok(()))
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(()),
-                e => Err(e),
-            })
-            .map_err(map_sqlite)?;
-    }
-    Ok(conn)
+    connect(&config.path, config.busy_timeout(), 64, &pragmas)
 }
 
 fn migrate_err(path: &Path, e: sqlx::migrate::MigrateError) -> Error {
