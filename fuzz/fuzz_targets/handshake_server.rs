@@ -11,7 +11,7 @@ use bubble_proto::secure::{
 use bubble_proto::{Command, Frame};
 use libfuzzer_sys::fuzz_target;
 
-const KEY_PEM: &str = include_str!("../../crates/bubble-proto/tests/fixtures/server_key.pem");
+const KEY_PEM: &str = include_str!("../../bubble-proto/tests/fixtures/server_key.pem");
 
 fn config() -> &'static ServerConfig {
     static CONFIG: OnceLock<ServerConfig> = OnceLock::new();

@@ -7,7 +7,7 @@ use tokio::io::{AsyncWriteExt, BufReader, duplex};
 
 async fn server() -> (bubble_server::RunningServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let key = include_str!("../../../crates/bubble-proto/tests/fixtures/server_key.pem");
+    let key = include_str!("../../../bubble-proto/tests/fixtures/server_key.pem");
     let path = dir.path().join("server_key.pem");
     std::fs::write(&path, key).unwrap();
     use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,7 @@
 //! The schema migrations, embedded in the binary.
 //!
 //! The files in `migrations/` follow sqlx's layout (`<version>_<description>.sql`),
-//! so `sqlx migrate run --source crates/bubble-store-mysql/migrations` applies
+//! so `sqlx migrate run --source bubble-store-mysql/migrations` applies
 //! the same schema with the same checksums. They are embedded with
 //! `include_str!` rather than `sqlx::migrate!` so the crate does not need
 //! sqlx's proc-macro crate (and the database drivers it would build for the
