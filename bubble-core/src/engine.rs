@@ -682,15 +682,8 @@ impl Engine {
                 ..out
             });
         }
-        self.deliver(
-            session,
-            settings.search,
-            entries,
-            &req.client_msg_id,
-            server_time,
-            id,
-        )
-        .await
+        self.deliver(session, settings.search, entries, &req.client_msg_id)
+            .await
     }
 
     async fn send_group(
@@ -715,15 +708,8 @@ impl Engine {
                 });
             }
         }
-        self.deliver(
-            session,
-            settings.search,
-            entries,
-            &req.client_msg_id,
-            server_time,
-            id,
-        )
-        .await
+        self.deliver(session, settings.search, entries, &req.client_msg_id)
+            .await
     }
 
     /// Appends a fan-out, then caches, wakes the indexer, pushes, and acks.
@@ -733,8 +719,6 @@ impl Engine {
         index: bool,
         entries: Vec<InboxEntry>,
         client_msg_id: &str,
-        server_time: i64,
-        id: MsgId,
     ) -> Result<SendReceipt> {
         let app = &session.app;
         let delivery = Delivery {
@@ -742,26 +726,17 @@ impl Engine {
             client_msg_id: client_msg_id.to_owned(),
             entries,
             index: index && self.inner.search.is_some(),
+            receipt_entry: Some(0),
         };
         let appended = match self.inner.inbox.append(app, &delivery).await? {
             AppendOutcome::Duplicate(receipt) => return Ok(receipt),
             AppendOutcome::Appended(a) => a,
         };
+        let receipt = delivery.receipt(&appended);
         let mut entries = delivery.entries;
-        let mut sender_version = 0;
         for (entry, a) in entries.iter_mut().zip(&appended) {
             entry.version = a.version;
-            if entry.owner == session.user && entry.direction == Direction::Out {
-                sender_version = a.version;
-            }
         }
-        let receipt = SendReceipt {
-            server_msg_id: id,
-            version: sender_version,
-            seq: 0,
-            server_time,
-            duplicate: false,
-        };
         if !client_msg_id.is_empty()
             && let Err(e) = self
                 .inner
@@ -1104,6 +1079,7 @@ impl Engine {
             client_msg_id: String::new(),
             entries,
             index: index && self.inner.search.is_some(),
+            receipt_entry: None,
         };
         let AppendOutcome::Appended(appended) = self.inner.inbox.append(app, &delivery).await?
         else {

@@ -29,6 +29,27 @@ pub struct Delivery {
     /// Whether the search indexer must see these entries (a durable outbox,
     /// written in the same transaction, so nothing acknowledged goes unindexed).
     pub index: bool,
+    /// The entry whose version the receipt names: the sender's own copy (for
+    /// a notice to one user, that user's). `None`: the receipt names none.
+    pub receipt_entry: Option<usize>,
+}
+
+impl Delivery {
+    /// The receipt of this delivery once appended with `appended`: the one
+    /// rule the engine answers with and every store keeps for a retry.
+    pub fn receipt(&self, appended: &[Appended]) -> SendReceipt {
+        let first = self.entries.first();
+        SendReceipt {
+            server_msg_id: first.map(|e| e.server_msg_id).unwrap_or_default(),
+            version: self
+                .receipt_entry
+                .and_then(|i| appended.get(i))
+                .map_or(0, |a| a.version),
+            seq: 0,
+            server_time: first.map_or(0, |e| e.server_time),
+            duplicate: false,
+        }
+    }
 }
 
 /// Where one owner's entry landed.

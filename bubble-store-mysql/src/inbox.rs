@@ -86,25 +86,11 @@ fn b(s: &str) -> &[u8] {
     s.as_bytes()
 }
 
-/// The sender's own version of a delivery (its last outgoing entry), as the receipt keeps it.
-fn sender_version(d: &Delivery, appended: &[Appended]) -> u64 {
-    d.entries
-        .iter()
-        .zip(appended)
-        .filter(|(e, _)| e.owner == d.sender && e.direction == Direction::Out)
-        .map(|(_, a)| a.version)
-        .last()
-        .unwrap_or(0)
-}
-
-fn first_receipt(d: &Delivery, version: u64) -> SendReceipt {
-    let first = &d.entries[0];
+/// The receipt a retry of `d` gets back once it was appended with `appended`.
+fn first_receipt(d: &Delivery, appended: &[Appended]) -> SendReceipt {
     SendReceipt {
-        server_msg_id: first.server_msg_id,
-        version,
-        seq: 0,
-        server_time: first.server_time,
         duplicate: true,
+        ..d.receipt(appended)
     }
 }
 
@@ -151,10 +137,9 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
             Plan::Duplicate(r) => AppendOutcome::Duplicate(r),
             Plan::Done(outcome) => outcome,
             Plan::SameAs(first) => match &outcomes[first] {
-                AppendOutcome::Appended(a) => AppendOutcome::Duplicate(first_receipt(
-                    jobs[first].delivery,
-                    sender_version(jobs[first].delivery, a),
-                )),
+                AppendOutcome::Appended(a) => {
+                    AppendOutcome::Duplicate(first_receipt(jobs[first].delivery, a))
+                }
                 AppendOutcome::Duplicate(r) => AppendOutcome::Duplicate(*r),
             },
         };
@@ -428,7 +413,7 @@ async fn record_sender_versions(
     let versions: Vec<(usize, u64)> = keyed
         .iter()
         .filter(|&&i| matches!(plans[i], Plan::Write))
-        .map(|&i| (i, sender_version(jobs[i].delivery, &appended[&i])))
+        .map(|&i| (i, jobs[i].delivery.receipt(&appended[&i]).version))
         .filter(|&(_, v)| v > 0)
         .collect();
     for chunk in versions.chunks(SENT_CHUNK) {

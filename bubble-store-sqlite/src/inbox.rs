@@ -6,8 +6,8 @@ use std::collections::hash_map::Entry;
 
 use bubble_core::ports::{AppendOutcome, Appended, IndexTask, MarkedRead};
 use bubble_core::{
-    AppId, Conversation, ConversationKind, Direction, InboxEntry, InboxPage, MsgId, Result,
-    SendReceipt, UnreadCount, UserId,
+    AppId, Conversation, ConversationKind, InboxEntry, InboxPage, MsgId, Result, SendReceipt,
+    UnreadCount, UserId,
 };
 use rusqlite::{Connection, params};
 
@@ -122,7 +122,6 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
             }
         }
         let mut appended = Vec::with_capacity(d.entries.len());
-        let mut sender_version = 0;
         for e in &d.entries {
             let counter = match last.entry((&r.app, &e.owner)) {
                 Entry::Occupied(o) => o.into_mut(),
@@ -166,22 +165,13 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
                     .execute(params![r.app.as_str(), e.owner.as_str(), bound(version)])
                     .map_err(map_sqlite)?;
             }
-            if e.owner == d.sender && e.direction == Direction::Out {
-                sender_version = version;
-            }
             appended.push(Appended {
                 version,
                 prev_version,
             });
         }
-        if let (true, Some(first)) = (keyed, d.entries.first()) {
-            let receipt = SendReceipt {
-                server_msg_id: first.server_msg_id,
-                version: sender_version,
-                seq: 0,
-                server_time: first.server_time,
-                duplicate: false,
-            };
+        if keyed && !d.entries.is_empty() {
+            let receipt = d.receipt(&appended);
             insert_sent
                 .execute(params![
                     r.app.as_str(),

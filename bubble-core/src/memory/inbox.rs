@@ -59,7 +59,6 @@ impl InboxStore for MemoryInbox {
             }));
         }
         let mut out = Vec::with_capacity(delivery.entries.len());
-        let mut sender_version = 0;
         for entry in &delivery.entries {
             let owner = state
                 .owners
@@ -75,9 +74,6 @@ impl InboxStore for MemoryInbox {
                 version,
                 prev_version,
             });
-            if entry.owner == delivery.sender && entry.direction == Direction::Out {
-                sender_version = version;
-            }
             if delivery.index {
                 let id = state.next_outbox;
                 state.next_outbox += 1;
@@ -86,17 +82,8 @@ impl InboxStore for MemoryInbox {
                     .insert(id, (app.clone(), entry.owner.clone(), version));
             }
         }
-        if let (Some(key), Some(first)) = (dedup_key, delivery.entries.first()) {
-            state.sent.insert(
-                key,
-                SendReceipt {
-                    server_msg_id: first.server_msg_id,
-                    version: sender_version,
-                    seq: 0,
-                    server_time: first.server_time,
-                    duplicate: false,
-                },
-            );
+        if let Some(key) = dedup_key {
+            state.sent.insert(key, delivery.receipt(&out));
         }
         Ok(AppendOutcome::Appended(out))
     }

@@ -63,6 +63,7 @@ pub fn direct_delivery(from: &str, to: &str, text: &str, client_msg_id: &str) ->
         client_msg_id: client_msg_id.to_owned(),
         entries: vec![out, inb],
         index: false,
+        receipt_entry: Some(0),
     }
 }
 
@@ -87,6 +88,7 @@ pub fn group_delivery(group: &str, from: &str, members: &[&str], text: &str) -> 
         client_msg_id: String::new(),
         entries,
         index: false,
+        receipt_entry: Some(0),
     }
 }
 
