@@ -4,6 +4,8 @@
 //! # Layout
 //!
 //! - [`types`]: apps, users, conversations, messages, inbox entries.
+//! - [`adapter`]: what every adapter's config has in common
+//!   ([`AdapterConfig`]: validate, then connect).
 //! - [`ports`]: the traits backends implement (`InboxStore`, `GroupStore`,
 //!   `ChannelLog`, `AppStore`, `Cache`, `Presence`, `SearchIndex`,
 //!   `Discovery`, `Authenticator`, `Transport`, `Bus`, `BusinessHandler`).
@@ -18,6 +20,7 @@
 //! No backend driver is a dependency of this crate: adapters convert their
 //! errors into [`Error`] at their own edge.
 
+pub mod adapter;
 pub mod apps;
 pub mod content;
 pub mod engine;
@@ -33,6 +36,7 @@ pub mod wire;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+pub use adapter::{AdapterConfig, InvalidConfig};
 pub use apps::{AppConfig, AppSettings, LoginPolicy};
 pub use engine::{
     CreateGroup, Engine, EngineBuilder, EngineConfig, HistoryQuery, SendRequest, Session, SyncPage,
