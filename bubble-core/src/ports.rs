@@ -185,6 +185,18 @@ pub trait GroupStore: Send + Sync + 'static {
 
     /// The groups a user belongs to, ordered by id.
     async fn groups_of(&self, app: &AppId, user: &UserId) -> Result<Vec<GroupId>>;
+
+    /// The group and all its members (ordered by user id), if it exists: what
+    /// a message to the group needs, in one read. The default asks
+    /// [`GroupStore::group`] and then [`GroupStore::members`]; a store that
+    /// can answer both at once (one lock, one round trip) should.
+    async fn roster(&self, app: &AppId, id: &GroupId) -> Result<Option<(Group, Vec<Member>)>> {
+        let Some(group) = self.group(app, id).await? else {
+            return Ok(None);
+        };
+        let members = self.members(app, id).await?;
+        Ok(Some((group, members)))
+    }
 }
 
 // ------------------------------------------------------------ channel log
@@ -550,4 +562,62 @@ pub struct Caller {
 pub trait BusinessHandler: Send + Sync + 'static {
     /// Handles one request; the answer body goes back with the same seq.
     async fn handle(&self, caller: &Caller, command: u16, body: Bytes) -> Result<Bytes>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(receipt_entry: Option<usize>) -> Delivery {
+        let entry = |owner: &str| InboxEntry {
+            owner: UserId::new(owner),
+            version: 0,
+            kind: EntryKind::Message,
+            conversation: Conversation::direct(&UserId::new("peer")),
+            direction: Direction::Out,
+            server_msg_id: MsgId([7; 16]),
+            sender: UserId::new("ann"),
+            sender_device: DeviceId::new("phone"),
+            client_msg_id: "c-1".into(),
+            client_seq: 1,
+            create_time: 1,
+            server_time: 1_700_000_000_000,
+            content: Content::text("hi"),
+            read_up_to: 0,
+        };
+        Delivery {
+            sender: UserId::new("ann"),
+            client_msg_id: "c-1".into(),
+            entries: vec![entry("ann"), entry("bo")],
+            index: false,
+            receipt_entry,
+        }
+    }
+
+    const APPENDED: [Appended; 2] = [
+        Appended {
+            version: 5,
+            prev_version: 4,
+        },
+        Appended {
+            version: 9,
+            prev_version: 8,
+        },
+    ];
+
+    #[test]
+    fn the_receipt_names_the_designated_entrys_version_and_the_messages_id_and_time() {
+        let r = delivery(Some(1)).receipt(&APPENDED);
+        assert_eq!(r.version, 9);
+        assert_eq!(r.server_msg_id, MsgId([7; 16]));
+        assert_eq!(r.server_time, 1_700_000_000_000);
+        assert_eq!((r.seq, r.duplicate), (0, false));
+        assert_eq!(delivery(Some(0)).receipt(&APPENDED).version, 5);
+    }
+
+    #[test]
+    fn a_receipt_without_a_designated_entry_names_no_version() {
+        assert_eq!(delivery(None).receipt(&APPENDED).version, 0);
+        assert_eq!(delivery(Some(7)).receipt(&APPENDED).version, 0);
+    }
 }

@@ -1389,3 +1389,155 @@ async fn a_push_crosses_to_the_node_that_holds_the_receivers_session() {
         .unwrap();
     assert_eq!(pushed_texts(&drain(&mut bob_q)), vec!["across nodes"]);
 }
+
+/// A group store that counts how often the engine asks it anything.
+struct CountingGroups {
+    inner: MemoryGroups,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingGroups {
+    fn read(&self) {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[async_trait::async_trait]
+impl GroupStore for CountingGroups {
+    async fn create_group(&self, app: &AppId, group: &Group, members: &[Member]) -> Result<()> {
+        self.inner.create_group(app, group, members).await
+    }
+    async fn group(&self, app: &AppId, id: &GroupId) -> Result<Option<Group>> {
+        self.read();
+        self.inner.group(app, id).await
+    }
+    async fn set_kind(&self, app: &AppId, id: &GroupId, kind: GroupKind) -> Result<()> {
+        self.inner.set_kind(app, id, kind).await
+    }
+    async fn add_members(&self, app: &AppId, id: &GroupId, members: &[Member]) -> Result<u64> {
+        self.inner.add_members(app, id, members).await
+    }
+    async fn remove_members(&self, app: &AppId, id: &GroupId, users: &[UserId]) -> Result<u64> {
+        self.inner.remove_members(app, id, users).await
+    }
+    async fn members(&self, app: &AppId, id: &GroupId) -> Result<Vec<Member>> {
+        self.read();
+        self.inner.members(app, id).await
+    }
+    async fn member(&self, app: &AppId, id: &GroupId, user: &UserId) -> Result<Option<Member>> {
+        self.read();
+        self.inner.member(app, id, user).await
+    }
+    async fn member_count(&self, app: &AppId, id: &GroupId) -> Result<u64> {
+        self.read();
+        self.inner.member_count(app, id).await
+    }
+    async fn groups_of(&self, app: &AppId, user: &UserId) -> Result<Vec<GroupId>> {
+        self.read();
+        self.inner.groups_of(app, user).await
+    }
+    async fn roster(&self, app: &AppId, id: &GroupId) -> Result<Option<(Group, Vec<Member>)>> {
+        self.read();
+        self.inner.roster(app, id).await
+    }
+}
+
+#[tokio::test]
+async fn a_group_send_reads_the_group_store_once() {
+    let groups = Arc::new(CountingGroups {
+        inner: MemoryGroups::new(),
+        reads: Default::default(),
+    });
+    let e = engine_from(Engine::builder().groups(groups.clone()), |_| {}).await;
+    let (ann, _) = login(&e, "ann", "phone").await;
+    group_of(&e, &ann, "team", &["bo", "cy"]).await;
+    let town = super_group_of(&e, &ann, "town", &["bo"]).await;
+
+    let before = groups.reads();
+    e.send(&ann, to_group("team", "g-1", "standup"))
+        .await
+        .unwrap();
+    assert_eq!(groups.reads() - before, 1, "a normal group: one read");
+    let before = groups.reads();
+    e.send(&ann, text_to(town, "s-1", "hello town"))
+        .await
+        .unwrap();
+    assert_eq!(groups.reads() - before, 1, "a super group: one read");
+}
+
+#[tokio::test]
+async fn a_normal_group_named_as_a_super_group_is_still_fanned_out_under_its_own_kind() {
+    let e = engine().await;
+    let (ann, _) = login(&e, "ann", "phone").await;
+    let (bo, _) = login(&e, "bo", "phone").await;
+    group_of(&e, &ann, "team", &["bo"]).await;
+    let r = e
+        .send(
+            &ann,
+            text_to(
+                Conversation::super_group(&GroupId::new("team")),
+                "k-1",
+                "which kind?",
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.seq, 0, "not written to a channel log");
+    let entries = all_entries(&e, &bo).await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0].conversation,
+        Conversation::group(&GroupId::new("team")),
+        "stored under the group's real kind, so read state and recall find it"
+    );
+}
+
+#[tokio::test]
+async fn a_recall_after_the_group_became_a_super_group_reaches_every_inbox_copy() {
+    let e = engine_with(|s| s.super_group_threshold = 3).await;
+    let (ann, _) = login(&e, "ann", "phone").await;
+    let (bo, _) = login(&e, "bo", "phone").await;
+    let g = group_of(&e, &ann, "grows", &["bo", "cy"]).await;
+    let sent = e
+        .send(&ann, to_group("grows", "before", "fanned out on write"))
+        .await
+        .unwrap();
+    e.add_members(&ann.app, Some(&ann.user), &g.id, &[UserId::new("di")])
+        .await
+        .unwrap();
+    assert_eq!(
+        e.group(&ann.app, &g.id).await.unwrap().kind,
+        GroupKind::Super
+    );
+    let r = e
+        .recall(&ann, &Conversation::group(&g.id), &sent.server_msg_id)
+        .await
+        .unwrap();
+    assert_eq!(r.seq, 0, "the recall went to the inboxes, not the log");
+    assert!(r.version > sent.version, "the sender's own recall entry");
+    let last = all_entries(&e, &bo).await.pop().unwrap();
+    assert_eq!(last.kind, EntryKind::Recall);
+    assert_eq!(last.server_msg_id, sent.server_msg_id);
+    let (log, _) = e.pull_channel(&bo, &g.id, 0, 10).await.unwrap();
+    assert!(log.entries.is_empty(), "nothing in the super group's log");
+}
+
+#[tokio::test]
+async fn a_delete_answers_with_the_version_of_the_callers_delete_entry() {
+    let e = engine().await;
+    let (alice, _) = login(&e, "alice", "phone").await;
+    let (bob, _) = login(&e, "bob", "phone").await;
+    let sent = e
+        .send(&alice, to_user("bob", "d-1", "delete me"))
+        .await
+        .unwrap();
+    let version = e.delete_for_me(&bob, &sent.server_msg_id).await.unwrap();
+    let last = all_entries(&e, &bob).await.pop().unwrap();
+    assert_eq!(last.kind, EntryKind::Delete);
+    assert_eq!(last.direction, Direction::In, "a received message's view");
+    assert_eq!(version, last.version);
+}

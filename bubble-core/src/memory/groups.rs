@@ -105,6 +105,14 @@ impl GroupStore for MemoryGroups {
         Ok(entry.members.values().cloned().collect())
     }
 
+    async fn roster(&self, app: &AppId, id: &GroupId) -> Result<Option<(Group, Vec<Member>)>> {
+        Ok(self
+            .groups
+            .lock()
+            .get(&(app.clone(), id.clone()))
+            .map(|e| (e.group.clone(), e.members.values().cloned().collect())))
+    }
+
     async fn member(&self, app: &AppId, id: &GroupId, user: &UserId) -> Result<Option<Member>> {
         Ok(self
             .groups

@@ -14,6 +14,7 @@ pub async fn groups(store: Arc<dyn GroupStore>) {
 
 const CHECKS: &[super::Check<dyn GroupStore>] = checks![dyn GroupStore;
     a_created_group_reads_back_with_its_members,
+    a_roster_is_the_group_with_its_members_in_one_read,
     creating_an_existing_group_is_already_exists,
     adding_members_keeps_existing_roles_and_counts_new_ones,
     removing_members_counts_removed_ones,
@@ -69,6 +70,42 @@ async fn a_created_group_reads_back_with_its_members(s: Arc<dyn GroupStore>, app
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+async fn a_roster_is_the_group_with_its_members_in_one_read(s: Arc<dyn GroupStore>, app: AppId) {
+    let g = group("team", "ann");
+    s.create_group(
+        &app,
+        &g,
+        &[member("bo", Role::Member), member("ann", Role::Owner)],
+    )
+    .await
+    .unwrap();
+    let (read, members) = s
+        .roster(&app, &g.id)
+        .await
+        .unwrap()
+        .expect("the group exists");
+    assert_eq!(read, g);
+    assert_eq!(
+        members,
+        vec![member("ann", Role::Owner), member("bo", Role::Member)],
+        "members ordered by user id"
+    );
+    assert!(
+        s.roster(&app, &GroupId::new("nobody-made-this"))
+            .await
+            .unwrap()
+            .is_none(),
+        "a missing group has no roster"
+    );
+    assert!(
+        s.roster(&AppId::new(format!("{app}-other")), &g.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "another app does not see the group"
     );
 }
 

@@ -1,0 +1,121 @@
+//! The engine: every messaging behaviour of the seed, built from ports.
+//!
+//! # The one delivery path
+//!
+//! Everything the engine stores for a user goes the same way, whether a
+//! message, a recall, a delete, a read cursor or receipt, or a system
+//! notice:
+//!
+//! 1. **Who holds a copy** (`audience`): from the conversation and the
+//!    sender, with one read of the group for group messages. A 1:1 message
+//!    has the sender's copy (*out*) and the peer's (*in*); a normal group
+//!    message one copy per member (fan-out on write); a super group's
+//!    message one entry in the group's log (fan-out on read).
+//! 2. **One routine delivers** (`deliver`): append (every copy at once,
+//!    durable before the ack; a retried client message id gets the original
+//!    receipt), stamp versions, remember the receipt for dedup, wake the
+//!    indexer, cache recent entries, push each copy to its owner's devices
+//!    with the owner's previous version, and return the receipt.
+//!
+//! # Layout
+//!
+//! - `builder`: [`EngineConfig`] and [`EngineBuilder`].
+//! - `requests`: what callers pass in and get back ([`Session`],
+//!   [`SendRequest`], [`SyncPage`], ...).
+//! - `audience`: who holds a copy of a message.
+//! - `deliver`: the delivery path above.
+//! - `route`: pushes to this node's sessions and, through the bus, to
+//!   other nodes.
+//! - By use case: `apps`, `sessions`, `send`, `sync`, `read` (read
+//!   state), `revise` (recall, delete), `groups`, `notices` (system and
+//!   business pushes), `presence` (and typing), `search` (and the
+//!   indexer), `business` (the router to product handlers).
+
+mod apps;
+mod audience;
+mod builder;
+mod business;
+mod deliver;
+mod groups;
+mod notices;
+mod presence;
+mod read;
+mod requests;
+mod revise;
+mod route;
+mod search;
+mod send;
+mod sessions;
+mod sync;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use parking_lot::RwLock;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::apps::AppConfig;
+use crate::ids::MsgIdGenerator;
+use crate::ports::*;
+use crate::push::SessionHub;
+use crate::types::AppId;
+
+pub use builder::{EngineBuilder, EngineConfig};
+pub use requests::{
+    CreateGroup, HistoryQuery, SendRequest, Session, SyncPage, SystemTarget, UserPresence,
+};
+
+/// The reserved channel log that holds app-wide system notices.
+pub const BROADCAST_CHANNEL: &str = "~broadcast";
+
+/// The user id system notices are sent from.
+pub const SYSTEM_SENDER: &str = "~system";
+
+/// The messaging engine. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// What every clone of an [`Engine`] shares.
+struct Inner {
+    config: EngineConfig,
+    inbox: Arc<dyn InboxStore>,
+    groups: Arc<dyn GroupStore>,
+    channels: Arc<dyn ChannelLog>,
+    apps: Arc<dyn AppStore>,
+    cache: Arc<dyn Cache>,
+    presence: Arc<dyn Presence>,
+    /// `None`: history search is off.
+    search: Option<Arc<dyn SearchIndex>>,
+    /// `None`: one node; pushes never leave this process.
+    bus: Option<Arc<dyn Bus>>,
+    handlers: business::Handlers,
+    ids: MsgIdGenerator,
+    /// This node's sessions.
+    hub: Arc<SessionHub>,
+    /// App settings read recently, so a send does not read the app store.
+    app_cache: RwLock<HashMap<AppId, (Arc<AppConfig>, Instant)>>,
+    next_session: AtomicU64,
+    /// Wakes the indexer when the outbox has new work.
+    index_wakeup: Notify,
+}
+
+impl Engine {
+    /// A builder with in-memory defaults for every port.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The engine's knobs.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// This node's session hub (a cluster's bus delivers into it).
+    pub fn hub(&self) -> Arc<SessionHub> {
+        self.inner.hub.clone()
+    }
+}

@@ -1,0 +1,107 @@
+//! What callers hand the engine and get back: the session of a connected
+//! device, requests, and answers that are not domain types of their own.
+
+use crate::ports::{Caller, Route};
+use crate::types::*;
+
+/// A connected device, as the engine knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The app.
+    pub app: AppId,
+    /// The user.
+    pub user: UserId,
+    /// The device.
+    pub device: DeviceId,
+    /// The device's platform.
+    pub platform: String,
+    /// This connection's id on this node.
+    pub id: u64,
+}
+
+impl Session {
+    /// The caller as business handlers see it.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            app: self.app.clone(),
+            user: self.user.clone(),
+            device: self.device.clone(),
+        }
+    }
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    /// Direct (receiver), group or super group.
+    pub to: Conversation,
+    /// The sender's dedup id (required, at most 128 bytes).
+    pub client_msg_id: String,
+    /// The sender's per-conversation counter.
+    pub client_seq: u64,
+    /// The sender's clock (ms).
+    pub create_time: i64,
+    /// What to send.
+    pub content: Content,
+}
+
+/// A page of a sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncPage {
+    /// Entries after the asked version, in order.
+    pub entries: Vec<InboxEntry>,
+    /// More follow: ask again after the last entry's version.
+    pub has_more: bool,
+    /// The owner's newest version when answering.
+    pub max_version: u64,
+}
+
+/// A group to create.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CreateGroup {
+    /// The id; `None` lets the engine pick one.
+    pub id: Option<GroupId>,
+    /// Display name.
+    pub name: String,
+    /// First members (the owner is added anyway).
+    pub members: Vec<UserId>,
+    /// Make it a super group from the start.
+    pub super_group: bool,
+}
+
+/// Who a system push goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemTarget {
+    /// One user (stored in their inbox).
+    User(UserId),
+    /// Every member of a group (normal: each inbox; super: the channel log).
+    Group(GroupId),
+    /// Every user of the app (the app's broadcast log, pushed to everyone online).
+    App,
+}
+
+/// A search of one's own history.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HistoryQuery {
+    /// Free text.
+    pub words: String,
+    /// Only this conversation.
+    pub conversation: Option<Conversation>,
+    /// Only at or after this time (ms).
+    pub from_time: Option<i64>,
+    /// Only at or before this time (ms).
+    pub to_time: Option<i64>,
+    /// Hits to skip.
+    pub offset: usize,
+    /// Hits to return (1 to 100).
+    pub limit: usize,
+}
+
+/// Whether a user is online, and on which devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPresence {
+    /// The user.
+    pub user: UserId,
+    /// Their live routes (empty: offline).
+    pub devices: Vec<Route>,
+}

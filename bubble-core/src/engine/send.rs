@@ -1,0 +1,66 @@
+//! Sending: validate, answer a retry from the dedup window, then deliver to
+//! whoever holds a copy in the conversation.
+
+use super::audience::Author;
+use super::deliver::{Envelope, Fanout};
+use super::{Engine, SendRequest, Session};
+use crate::error::{Error, Result};
+use crate::types::*;
+
+impl Engine {
+    /// Sends a message: durable in every owner's inbox (or the channel log)
+    /// before this returns. A retry with the same client message id returns
+    /// the original receipt and writes nothing.
+    pub async fn send(&self, session: &Session, req: SendRequest) -> Result<SendReceipt> {
+        let app = &session.app;
+        let settings = self.settings(app).await?;
+        if req.client_msg_id.is_empty() || req.client_msg_id.len() > MAX_ID_LEN {
+            return Err(Error::invalid(format!(
+                "client_msg_id must be 1 to {MAX_ID_LEN} bytes (a UUID is fine); it makes retries safe"
+            )));
+        }
+        validate_id("conversation id", req.to.id())?;
+        crate::content::validate(&settings, &req.content)?;
+
+        if let Some(receipt) = self.cached_receipt(session, &req.client_msg_id).await {
+            return Ok(receipt);
+        }
+        let audience = self
+            .audience(app, Author::User(&session.user), &req.to)
+            .await?;
+        let envelope = Envelope {
+            kind: EntryKind::Message,
+            server_msg_id: self
+                .inner
+                .ids
+                .next(app, &session.user, &audience.conversation),
+            sender: session.user.clone(),
+            sender_device: session.device.clone(),
+            client_msg_id: req.client_msg_id,
+            client_seq: req.client_seq,
+            create_time: req.create_time,
+            server_time: now_millis(),
+            content: req.content,
+            read_up_to: 0,
+        };
+        let fanout = Fanout::of(&envelope, audience).indexed(settings.search);
+        self.deliver(app, Some(session), fanout).await
+    }
+
+    /// The receipt of an earlier attempt, if the dedup window has it.
+    async fn cached_receipt(&self, session: &Session, client_msg_id: &str) -> Option<SendReceipt> {
+        match self
+            .inner
+            .cache
+            .dedup_get(&session.app, &session.user, client_msg_id)
+            .await
+        {
+            Ok(hit) => hit,
+            Err(e) => {
+                // The store still deduplicates; the cache only saves a round trip.
+                tracing::warn!(error = %e, "dedup cache unavailable");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! Sessions: a device connects (the app's login policy may displace older
+//! sessions), refreshes its route on every ping, and disconnects.
+
+use std::sync::atomic::Ordering;
+
+use super::{Engine, Session};
+use crate::apps::LoginPolicy;
+use crate::error::Result;
+use crate::ports::{Identity, Route};
+use crate::push::{Push, PushEvent, SessionQueue, Target};
+use crate::types::*;
+
+impl Engine {
+    /// Registers a connected device: applies the app's login policy (kicking
+    /// sessions it displaces), records the route, and returns the session
+    /// with its push queue.
+    pub async fn connect(
+        &self,
+        identity: &Identity,
+        device: &DeviceId,
+        platform: &str,
+    ) -> Result<(Session, SessionQueue)> {
+        validate_id("device id", device.as_str())?;
+        let settings = self.settings(&identity.app).await?;
+        let app = &identity.app;
+        let user = &identity.user;
+        let existing = self.inner.presence.routes(app, user).await?;
+        let displaced: Vec<&Route> = existing
+            .iter()
+            .filter(|r| match settings.login_policy {
+                LoginPolicy::AllDevices => r.device == *device,
+                LoginPolicy::OnePerPlatform => r.device == *device || r.platform == platform,
+                LoginPolicy::Single => true,
+            })
+            .collect();
+        for route in displaced {
+            let kick = Push {
+                app: app.clone(),
+                target: Target::Session {
+                    user: user.clone(),
+                    session: route.session,
+                },
+                event: PushEvent::Kick {
+                    reason: format!("signed in on another device ({device})"),
+                },
+            };
+            self.deliver_to_node(&route.node, vec![kick]).await;
+            self.inner
+                .presence
+                .unregister(app, user, &route.device, route.session)
+                .await?;
+        }
+        let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
+        let session = Session {
+            app: app.clone(),
+            user: user.clone(),
+            device: device.clone(),
+            platform: platform.to_owned(),
+            id,
+        };
+        let queue = self
+            .inner
+            .hub
+            .attach(app, user, device, id, self.inner.config.session_queue);
+        self.heartbeat(&session).await?;
+        Ok((session, queue))
+    }
+
+    /// Refreshes a session's route (call on every ping).
+    pub async fn heartbeat(&self, session: &Session) -> Result<()> {
+        let route = Route {
+            user: session.user.clone(),
+            device: session.device.clone(),
+            platform: session.platform.clone(),
+            node: self.inner.config.node.clone(),
+            session: session.id,
+            since: now_millis(),
+        };
+        self.inner
+            .presence
+            .register(&session.app, &route, self.inner.config.presence_ttl)
+            .await
+    }
+
+    /// Forgets a session (the connection closed).
+    pub async fn disconnect(&self, session: &Session) -> Result<()> {
+        self.inner
+            .hub
+            .detach(&session.app, &session.user, session.id);
+        self.inner
+            .presence
+            .unregister(&session.app, &session.user, &session.device, session.id)
+            .await?;
+        Ok(())
+    }
+}

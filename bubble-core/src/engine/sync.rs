@@ -1,0 +1,80 @@
+//! Sync: a device pulls its inbox after the version it holds, in pages,
+//! and a super group's log after the seq it holds.
+
+use super::{BROADCAST_CHANNEL, Engine, Session, SyncPage};
+use crate::error::Result;
+use crate::types::*;
+
+impl Engine {
+    /// Entries after `after_version`, in pages.
+    pub async fn sync(
+        &self,
+        session: &Session,
+        after_version: u64,
+        limit: usize,
+    ) -> Result<SyncPage> {
+        let limit = limit.clamp(1, self.inner.config.max_page);
+        let (app, user) = (&session.app, &session.user);
+        let max_version = self.inner.inbox.last_version(app, user).await?;
+        if after_version >= max_version {
+            return Ok(SyncPage {
+                entries: Vec::new(),
+                has_more: false,
+                max_version,
+            });
+        }
+        // The cache answers only when its window is contiguous up to the
+        // store's newest version; otherwise the store does.
+        if let Ok(Some(page)) = self
+            .inner
+            .cache
+            .recent(app, user, after_version, limit)
+            .await
+        {
+            let complete = page.has_more
+                || page
+                    .entries
+                    .last()
+                    .is_some_and(|e| e.version == max_version);
+            if complete {
+                return Ok(SyncPage {
+                    entries: page.entries,
+                    has_more: page.has_more,
+                    max_version,
+                });
+            }
+        }
+        let page = self
+            .inner
+            .inbox
+            .pull(app, user, after_version, limit)
+            .await?;
+        Ok(SyncPage {
+            entries: page.entries,
+            has_more: page.has_more,
+            max_version,
+        })
+    }
+
+    /// A super group's entries after `after_seq` (members only).
+    pub async fn pull_channel(
+        &self,
+        session: &Session,
+        group: &GroupId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<(ChannelPage, u64)> {
+        let limit = limit.clamp(1, self.inner.config.max_page);
+        if group.as_str() != BROADCAST_CHANNEL {
+            self.group_for_member(&session.app, group, &session.user)
+                .await?;
+        }
+        let page = self
+            .inner
+            .channels
+            .range(&session.app, group, after_seq, limit)
+            .await?;
+        let last = self.inner.channels.last_seq(&session.app, group).await?;
+        Ok((page, last))
+    }
+}
