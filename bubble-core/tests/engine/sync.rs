@@ -1,0 +1,191 @@
+//! Sync by version and pushes with gap detection, to every device, on any node.
+
+use super::*;
+
+#[tokio::test]
+async fn sync_pulls_by_version_in_pages_with_has_more() {
+    let e = engine().await;
+    let (alice, _) = login(&e, "alice", "phone").await;
+    let (bob, _) = login(&e, "bob", "phone").await;
+    for i in 0..12 {
+        e.send(&alice, to_user("bob", &format!("m{i}"), &format!("{i}")))
+            .await
+            .unwrap();
+    }
+    let mut after = 0;
+    let mut texts = Vec::new();
+    loop {
+        let page = e.sync(&bob, after, 5).await.unwrap();
+        assert_eq!(page.max_version, 12);
+        texts.extend(
+            page.entries
+                .iter()
+                .map(|x| x.content.as_text().unwrap().to_owned()),
+        );
+        if !page.has_more {
+            break;
+        }
+        after = page.entries.last().unwrap().version;
+    }
+    assert_eq!(texts, (0..12).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn each_device_syncs_from_its_own_cursor() {
+    let e = engine().await;
+    let (alice, _) = login(&e, "alice", "phone").await;
+    let (bob_phone, _) = login(&e, "bob", "phone").await;
+    let (bob_laptop, _) = login(&e, "bob", "laptop").await;
+    for i in 0..3 {
+        e.send(&alice, to_user("bob", &format!("m{i}"), &format!("{i}")))
+            .await
+            .unwrap();
+    }
+    let phone = e.sync(&bob_phone, 2, 10).await.unwrap();
+    let laptop = e.sync(&bob_laptop, 0, 10).await.unwrap();
+    assert_eq!(phone.entries.len(), 1, "the phone had up to version 2");
+    assert_eq!(laptop.entries.len(), 3, "the laptop had nothing");
+}
+
+#[tokio::test]
+async fn sync_is_served_correctly_past_the_recent_cache_window() {
+    let e = engine_from(
+        Engine::builder().config(EngineConfig {
+            recent_cap: 4,
+            ..Default::default()
+        }),
+        |_| {},
+    )
+    .await;
+    let (alice, _) = login(&e, "alice", "phone").await;
+    let (bob, _) = login(&e, "bob", "phone").await;
+    for i in 0..10 {
+        e.send(&alice, to_user("bob", &format!("m{i}"), &format!("{i}")))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        e.sync(&bob, 0, 100).await.unwrap().entries.len(),
+        10,
+        "from the store"
+    );
+    assert_eq!(
+        e.sync(&bob, 7, 100).await.unwrap().entries.len(),
+        3,
+        "from the cache"
+    );
+}
+
+#[tokio::test]
+async fn pushes_reach_every_device_of_the_receiver_and_the_senders_other_devices() {
+    let e = engine().await;
+    let (alice_phone, mut alice_phone_q) = login(&e, "alice", "phone").await;
+    let (_alice_laptop, mut alice_laptop_q) = login(&e, "alice", "laptop").await;
+    let (_bob_phone, mut bob_phone_q) = login(&e, "bob", "phone").await;
+    let (_bob_web, mut bob_web_q) = login(&e, "bob", "web").await;
+    e.send(&alice_phone, to_user("bob", "m", "hi"))
+        .await
+        .unwrap();
+    assert_eq!(pushed_texts(&drain(&mut bob_phone_q)), vec!["hi"]);
+    assert_eq!(pushed_texts(&drain(&mut bob_web_q)), vec!["hi"]);
+    assert_eq!(
+        pushed_texts(&drain(&mut alice_laptop_q)),
+        vec!["hi"],
+        "the sender's other device"
+    );
+    assert!(
+        drain(&mut alice_phone_q).is_empty(),
+        "the sending device has the ack, not a push"
+    );
+}
+
+#[tokio::test]
+async fn a_push_carries_the_previous_version_so_a_device_can_see_a_gap() {
+    let e = engine().await;
+    let (alice, _) = login(&e, "alice", "phone").await;
+    e.send(&alice, to_user("bob", "m1", "while offline"))
+        .await
+        .unwrap();
+    let (_bob, mut bob_q) = login(&e, "bob", "phone").await;
+    e.send(&alice, to_user("bob", "m2", "now online"))
+        .await
+        .unwrap();
+    let events = drain(&mut bob_q);
+    let PushEvent::Entry {
+        entry,
+        prev_version,
+    } = &events[0]
+    else {
+        panic!("expected an entry push, got {events:?}");
+    };
+    assert_eq!((entry.version, *prev_version), (2, 1));
+    // The device holds version 0; prev_version 1 > 0 tells it to pull (0, 1].
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_dropped_and_loses_nothing() {
+    let e = engine_from(
+        Engine::builder().config(EngineConfig {
+            session_queue: 4,
+            ..Default::default()
+        }),
+        |_| {},
+    )
+    .await;
+    let (alice, _) = login(&e, "alice", "phone").await;
+    let (bob, mut bob_q) = login(&e, "bob", "phone").await;
+    for i in 0..10 {
+        e.send(&alice, to_user("bob", &format!("m{i}"), &format!("{i}")))
+            .await
+            .unwrap();
+    }
+    assert!(
+        bob_q.overflowed.load(std::sync::atomic::Ordering::Acquire),
+        "flagged as slow"
+    );
+    let got = drain(&mut bob_q);
+    assert_eq!(got.len(), 4, "the queue stayed bounded");
+    assert!(
+        bob_q.rx.recv().await.is_none(),
+        "the queue is closed: the connection ends"
+    );
+    assert_eq!(
+        e.sync(&bob, 0, 100).await.unwrap().entries.len(),
+        10,
+        "a re-sync gets everything"
+    );
+}
+
+#[tokio::test]
+async fn a_push_crosses_to_the_node_that_holds_the_receivers_session() {
+    let inbox = Arc::new(MemoryInbox::new());
+    let apps = Arc::new(MemoryApps::new());
+    let presence = Arc::new(MemoryPresence::new());
+    let bus = Arc::new(MemoryBus::new());
+    let node = |name: &str| {
+        Engine::builder()
+            .config(EngineConfig {
+                node: NodeId::new(name),
+                ..Default::default()
+            })
+            .inbox(inbox.clone())
+            .apps(apps.clone())
+            .presence(presence.clone())
+            .bus(bus.clone())
+            .build()
+            .unwrap()
+    };
+    let n1 = node("n1");
+    let n2 = node("n2");
+    bus.attach(NodeId::new("n1"), n1.hub());
+    bus.attach(NodeId::new("n2"), n2.hub());
+    n1.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
+        .await
+        .unwrap();
+    let (alice, _) = login(&n1, "alice", "phone").await;
+    let (_bob, mut bob_q) = login(&n2, "bob", "phone").await;
+    n1.send(&alice, to_user("bob", "m", "across nodes"))
+        .await
+        .unwrap();
+    assert_eq!(pushed_texts(&drain(&mut bob_q)), vec!["across nodes"]);
+}
