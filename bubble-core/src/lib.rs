@@ -13,7 +13,8 @@
 //!   groups, recall, system push, presence, search), built from ports.
 //! - [`push`]: pushes and the hub of this node's sessions.
 //! - [`memory`]: an in-memory adapter for every port.
-//! - [`token`]: the default `Authenticator` (HMAC-signed tokens per app).
+//! - [`token`]: the default `Authenticator` (HMAC-signed tokens per app,
+//!   secrets from a `SecretSource`).
 //! - [`wire`]: conversions between domain types and protobuf bodies.
 //! - `testkit` (feature `testkit`): the conformance suite.
 //!

@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq;
 
 use bubble_core::engine::HistoryQuery;
 use bubble_core::ports::Discovery;
-use bubble_core::token::TokenAuthenticator;
+use bubble_core::token::{TokenAuthenticator, generate_secret};
 use bubble_core::*;
 
 use crate::metrics::Metrics;
@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 pub struct HttpState {
     /// The engine.
     pub engine: Engine,
-    /// Issues tokens and knows app secrets.
+    /// Issues tokens under the secrets of the engine's app store.
     pub tokens: Arc<TokenAuthenticator>,
     /// Bearer secret of the admin API.
     pub admin_secret: String,
@@ -175,9 +175,7 @@ async fn create_app(
     State(s): State<Arc<HttpState>>,
     Json(body): Json<CreateApp>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let secret = body
-        .secret
-        .unwrap_or_else(TokenAuthenticator::generate_secret);
+    let secret = body.secret.unwrap_or_else(generate_secret);
     let mut app = AppConfig::new(body.id.as_str(), secret.clone());
     if let Some(name) = body.name {
         app.name = name;
@@ -187,7 +185,6 @@ async fn create_app(
     }
     app.validate()?;
     s.engine.put_app(app.clone()).await?;
-    s.tokens.set_secret(&app.id, &secret)?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": app.id.to_string(), "secret": secret})),
@@ -217,26 +214,16 @@ async fn issue_token(
     Json(body): Json<IssueToken>,
 ) -> ApiResult {
     let app = AppId::new(&app);
-    ensure_secret(&s, &app).await?;
     validate_id("user", &body.user)?;
     let ttl = Duration::from_secs(body.ttl_secs.unwrap_or(24 * 3600));
     let devices: Vec<DeviceId> = body.devices.iter().map(DeviceId::new).collect();
     let token = s
         .tokens
-        .issue(&app, &UserId::new(&body.user), ttl, &devices)?;
+        .issue(&app, &UserId::new(&body.user), ttl, &devices)
+        .await?;
     Ok(Json(
         json!({"token": token, "expires_at": now_millis() + ttl.as_millis() as i64}),
     ))
-}
-
-/// Loads an app's secret into the token authenticator if it is not there
-/// (an app created on another node).
-pub async fn ensure_secret(s: &HttpState, app: &AppId) -> Result<()> {
-    if !s.tokens.has_app(app) {
-        let config = s.engine.app(app).await?;
-        s.tokens.set_secret(app, &config.secret)?;
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
