@@ -8,7 +8,7 @@
 //!   ([`AdapterConfig`]: validate, then connect).
 //! - [`ports`]: the traits backends implement (`InboxStore`, `GroupStore`,
 //!   `ChannelLog`, `AppStore`, `Cache`, `Presence`, `SearchIndex`,
-//!   `Discovery`, `Authenticator`, `Transport`, `Bus`, `BusinessHandler`).
+//!   `Discovery`, `Authenticator`, `Bus`, `BusinessHandler`).
 //! - [`engine`]: the messaging behaviour (send, sync, read, groups, super
 //!   groups, recall, system push, presence, search), built from ports.
 //! - [`push`]: pushes and the hub of this node's sessions.

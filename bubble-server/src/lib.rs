@@ -298,10 +298,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 }
-                info.load = metrics
-                    .connections
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    .max(0) as u64;
+                info.load = metrics.connections.get().max(0) as u64;
                 if let Err(e) = lease.update(&info).await {
                     tracing::warn!(error = %e, "cannot publish this gate's load");
                 }
