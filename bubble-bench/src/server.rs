@@ -44,7 +44,7 @@ impl RsaBits {
             "2048" => Ok(RsaBits::B2048),
             "3072" => Ok(RsaBits::B3072),
             other => Err(format!(
-                "--rsa-bits: {other:?} is not 2048 or 3072 (the test keys the bench has)"
+                "{other:?} is not 2048 or 3072 (the test keys the bench has)"
             )),
         }
     }
