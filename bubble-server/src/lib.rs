@@ -129,11 +129,6 @@ impl RunningServer {
         self.engine.index_pending().await?;
         self.backends.close().await
     }
-
-    /// Resolves when shutdown has been asked for.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
-    }
 }
 
 async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, StartError> {

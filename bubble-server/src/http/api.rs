@@ -51,11 +51,6 @@ impl ApiError {
         };
         ApiError::new(status, kind, message)
     }
-
-    /// The status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl From<Error> for ApiError {
