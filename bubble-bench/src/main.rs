@@ -29,56 +29,114 @@ mod traffic;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, ValueEnum};
+
 use scenarios::Opts;
 
 use server::{Mode, RsaBits, Server};
 
-const USAGE: &str = "\
-usage: bubble-bench SCENARIO [options]
+/// What to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// 1:1 pairs (user 2i <-> 2i+1): --users --window | --rate, --duration
+    Pairs,
+    /// Normal groups, every member sends: --group-size --groups --window | --rate, --duration
+    Group,
+    /// One super group, all members online: --members --messages
+    Supergroup,
+    /// Receivers offline, then connect and sync: --users --messages (per receiver) --window
+    Offline,
+    /// Hold idle authenticated connections: --connections --concurrency --hold
+    Idle,
+    /// Connect, drop all, resume all: --connections --concurrency
+    Reconnect,
+    /// Open-loop pairs at several loads: --users --rates a,b,c --duration
+    Sweep,
+    /// A tiny pairs run (CI): 20 users, 2 s, open loop
+    Smoke,
+}
 
-scenarios:
-  pairs        1:1 pairs (user 2i <-> 2i+1)          --users --window | --rate, --duration
-  group        normal groups, every member sends      --group-size --groups --window | --rate, --duration
-  supergroup   one super group, all members online    --members --messages
-  offline      receivers offline, then connect + sync --users --messages (per receiver) --window
-  idle         hold idle authenticated connections    --connections --concurrency --hold
-  reconnect    connect, drop all, resume all          --connections --concurrency
-  sweep        open-loop pairs at several loads       --users --rates a,b,c --duration
-  smoke        a tiny pairs run (CI): 20 users, 2 s, open loop
-
-options:
-  --users N          users (default 100)
-  --window N         closed loop: unacked sends per user (default 32)
-  --rate R           open loop: total messages per second offered (default: closed loop)
-  --duration S       seconds of sending (default 10)
-  --group-size N     members per normal group (default 10)
-  --groups N         number of normal groups (default 10)
-  --members N        super group members (default 10000)
-  --messages N       super group: messages sent; offline: messages per receiver (default 20)
-  --connections N    idle / reconnect connections (default 10000)
-  --concurrency N    handshakes in flight (default 64)
-  --sources N        source addresses 127.0.0.2.. (default one per 16000 connections)
-  --hold S           idle: seconds to hold (default 5)
-  --drain S          after sending, give up on stragglers when none arrived for S seconds
-                     (at most 8 x S in all; default 15)
-  --rates LIST       sweep: offered loads (default 1000,2000,5000,10000,20000)
-  --out DIR          where results.jsonl and SVG plots go (default bench-results)
-  --server-bin PATH  the server binary (default: bubble-server next to this binary)
-  --in-process       run the server inside the bench (CPU/RSS then include the bench)
-  --data-dir DIR     server data directory (default: a fresh temporary one)
-  --rsa-bits 2048|3072
-                     size of the test server key installed and pinned (default 3072,
-                     the server's default); 2048 needs tokens of at most 93 bytes,
-                     which the bench's v2 tokens are. A --data-dir that already
-                     holds a key keeps it (the bench then pins that key)
-
+/// A load generator that speaks bubble's real protocol (handshake included)
+/// against a bubble-server on loopback, and reports throughput, end-to-end
+/// latency, loss, duplicates, server CPU and memory as JSON.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "\
 The server's backends come from the environment, as for bubble-server:
   BUBBLE_STORE_KIND=sqlite|mysql|memory BUBBLE_STORE_URL=... BUBBLE_SEARCH_KIND=...
   BUBBLE_CACHE_KIND=redis BUBBLE_CACHE_URL=redis://127.0.0.1:6379 ...
-Exit status 1 when any message was lost, duplicated or refused.";
+Exit status 1 when any message was lost, duplicated or refused."
+)]
+struct Args {
+    /// The scenario.
+    scenario: Scenario,
+    /// Users (default 100).
+    #[arg(long, value_name = "N")]
+    users: Option<usize>,
+    /// Closed loop: unacked sends per user (default 32).
+    #[arg(long, value_name = "N")]
+    window: Option<usize>,
+    /// Open loop: total messages per second offered (default: closed loop).
+    #[arg(long, value_name = "R")]
+    rate: Option<f64>,
+    /// Seconds of sending (default 10).
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
+    /// Members per normal group (default 10).
+    #[arg(long, value_name = "N")]
+    group_size: Option<usize>,
+    /// Number of normal groups (default 10).
+    #[arg(long, value_name = "N")]
+    groups: Option<usize>,
+    /// Super group members (default 10000).
+    #[arg(long, value_name = "N")]
+    members: Option<usize>,
+    /// Super group: messages sent; offline: messages per receiver (default 20).
+    #[arg(long, value_name = "N")]
+    messages: Option<u64>,
+    /// Idle / reconnect connections (default 10000).
+    #[arg(long, value_name = "N")]
+    connections: Option<usize>,
+    /// Handshakes in flight (default 64).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// Source addresses 127.0.0.2.. (default one per 16000 connections).
+    #[arg(long, value_name = "N")]
+    sources: Option<usize>,
+    /// Idle: seconds to hold (default 5).
+    #[arg(long, value_name = "S")]
+    hold: Option<f64>,
+    /// After sending, give up on stragglers when none arrived for S seconds
+    /// (at most 8 x S in all; default 15).
+    #[arg(long, value_name = "S")]
+    drain: Option<f64>,
+    /// Sweep: offered loads (default 1000,2000,5000,10000,20000).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    rates: Option<Vec<f64>>,
+    /// Where results.jsonl and SVG plots go (default bench-results).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The server binary (default: bubble-server next to this binary).
+    #[arg(long, value_name = "PATH")]
+    server_bin: Option<PathBuf>,
+    /// Run the server inside the bench (CPU/RSS then include the bench).
+    #[arg(long)]
+    in_process: bool,
+    /// Server data directory (default: a fresh temporary one).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Size of the test server key installed and pinned (default 3072, the
+    /// server's default); 2048 needs tokens of at most 93 bytes, which the
+    /// bench's v2 tokens are. A --data-dir that already holds a key keeps
+    /// it (the bench then pins that key).
+    #[arg(long, value_name = "2048|3072", value_parser = RsaBits::parse)]
+    rsa_bits: Option<RsaBits>,
+}
 
+/// What a run is: the scenario (smoke resolved to pairs) and its options.
 struct Cli {
-    scenario: String,
+    scenario: Scenario,
     opts: Opts,
     server_bin: Option<PathBuf>,
     in_process: bool,
@@ -86,71 +144,47 @@ struct Cli {
     rsa_bits: RsaBits,
 }
 
-fn parse(args: Vec<String>) -> Result<Cli, String> {
-    let mut it = args.into_iter();
-    let scenario = it.next().ok_or("no scenario given")?;
-    if scenario == "--help" || scenario == "-h" {
-        return Err(String::new());
-    }
-    let mut cli = Cli {
-        scenario,
-        opts: Opts::default(),
-        server_bin: None,
-        in_process: false,
-        data_dir: None,
-        rsa_bits: RsaBits::default(),
-    };
-    while let Some(flag) = it.next() {
-        if flag == "--in-process" {
-            cli.in_process = true;
-            continue;
+impl From<Args> for Cli {
+    fn from(a: Args) -> Cli {
+        let mut o = Opts::default();
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = a.$field { o.$field = v; } )* };
         }
-        if flag == "--help" || flag == "-h" {
-            return Err(String::new());
+        set!(
+            users,
+            window,
+            duration,
+            group_size,
+            groups,
+            members,
+            messages,
+            connections,
+            concurrency,
+            hold,
+            drain,
+            rates,
+            out
+        );
+        o.rate = a.rate.or(o.rate);
+        o.sources = a.sources.or(o.sources);
+        let mut scenario = a.scenario;
+        if scenario == Scenario::Smoke {
+            scenario = Scenario::Pairs;
+            o.users = 20;
+            o.rate = Some(400.0);
+            o.duration = 2.0;
+            o.drain = 10.0;
+            o.concurrency = 8;
         }
-        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let num = |v: &str| -> Result<f64, String> {
-            v.parse::<f64>()
-                .map_err(|_| format!("{flag}: {v:?} is not a number"))
-        };
-        let o = &mut cli.opts;
-        match flag.as_str() {
-            "--users" => o.users = num(&value)? as usize,
-            "--window" => o.window = num(&value)? as usize,
-            "--rate" => o.rate = Some(num(&value)?),
-            "--duration" => o.duration = num(&value)?,
-            "--group-size" => o.group_size = num(&value)? as usize,
-            "--groups" => o.groups = num(&value)? as usize,
-            "--members" => o.members = num(&value)? as usize,
-            "--messages" => o.messages = num(&value)? as u64,
-            "--connections" => o.connections = num(&value)? as usize,
-            "--concurrency" => o.concurrency = num(&value)? as usize,
-            "--sources" => o.sources = Some(num(&value)? as usize),
-            "--hold" => o.hold = num(&value)?,
-            "--drain" => o.drain = num(&value)?,
-            "--rates" => {
-                o.rates = value
-                    .split(',')
-                    .map(|r| num(r.trim()))
-                    .collect::<Result<_, _>>()?
-            }
-            "--out" => o.out = PathBuf::from(value),
-            "--server-bin" => cli.server_bin = Some(PathBuf::from(value)),
-            "--data-dir" => cli.data_dir = Some(PathBuf::from(value)),
-            "--rsa-bits" => cli.rsa_bits = RsaBits::parse(&value)?,
-            other => return Err(format!("unknown option {other}")),
+        Cli {
+            scenario,
+            opts: o,
+            server_bin: a.server_bin,
+            in_process: a.in_process,
+            data_dir: a.data_dir,
+            rsa_bits: a.rsa_bits.unwrap_or_default(),
         }
     }
-    if cli.scenario == "smoke" {
-        cli.scenario = "pairs".into();
-        let o = &mut cli.opts;
-        o.users = 20;
-        o.rate = Some(400.0);
-        o.duration = 2.0;
-        o.drain = 10.0;
-        o.concurrency = 8;
-    }
-    Ok(cli)
 }
 
 fn server_mode(cli: &Cli) -> Result<Mode, String> {
@@ -187,12 +221,12 @@ fn raise_fd_limit() -> u64 {
 /// Connections a scenario holds open at once.
 fn connections_needed(cli: &Cli) -> u64 {
     let o = &cli.opts;
-    (match cli.scenario.as_str() {
-        "idle" | "reconnect" => o.connections,
-        "supergroup" => o.members,
-        "group" => o.group_size * o.groups,
-        "offline" => o.users * 2,
-        _ => o.users,
+    (match cli.scenario {
+        Scenario::Idle | Scenario::Reconnect => o.connections,
+        Scenario::Supergroup => o.members,
+        Scenario::Group => o.group_size * o.groups,
+        Scenario::Offline => o.users * 2,
+        Scenario::Pairs | Scenario::Sweep | Scenario::Smoke => o.users,
     }) as u64
 }
 
@@ -202,16 +236,7 @@ fn failed(v: &serde_json::Value) -> bool {
 }
 
 fn main() -> ExitCode {
-    let cli = match parse(std::env::args().skip(1).collect()) {
-        Ok(c) => c,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("bubble-bench: {e}\n");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(if e.is_empty() { 0 } else { 2 });
-        }
-    };
+    let cli = Cli::from(Args::parse());
     let limit = raise_fd_limit();
     // The server and the bench each hold one descriptor per connection.
     let needed = connections_needed(&cli) + 256;
@@ -254,15 +279,14 @@ async fn async_main(cli: Cli) -> ExitCode {
         server.token(&"u".repeat(16)).len()
     );
     let opts = &cli.opts;
-    let result = match cli.scenario.as_str() {
-        "pairs" => scenarios::pairs(&server, opts).await,
-        "group" => scenarios::groups(&server, opts).await,
-        "supergroup" => scenarios::supergroup(&server, opts).await,
-        "offline" => scenarios::offline(&server, opts).await,
-        "idle" => scenarios::idle(&server, opts).await,
-        "reconnect" => scenarios::reconnect(&server, opts).await,
-        "sweep" => scenarios::sweep(&server, opts).await,
-        other => Err(format!("unknown scenario {other:?} (see --help)")),
+    let result = match cli.scenario {
+        Scenario::Pairs | Scenario::Smoke => scenarios::pairs(&server, opts).await,
+        Scenario::Group => scenarios::groups(&server, opts).await,
+        Scenario::Supergroup => scenarios::supergroup(&server, opts).await,
+        Scenario::Offline => scenarios::offline(&server, opts).await,
+        Scenario::Idle => scenarios::idle(&server, opts).await,
+        Scenario::Reconnect => scenarios::reconnect(&server, opts).await,
+        Scenario::Sweep => scenarios::sweep(&server, opts).await,
     };
     let backends = server.backends.clone();
     server.stop();
@@ -294,4 +318,54 @@ async fn async_main(cli: Cli) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn options_override_the_defaults_and_smoke_is_a_small_pairs_run() {
+        let cli = Cli::from(
+            Args::try_parse_from([
+                "bubble-bench",
+                "sweep",
+                "--users",
+                "8",
+                "--rates",
+                "10,20",
+                "--rsa-bits",
+                "2048",
+                "--in-process",
+            ])
+            .unwrap(),
+        );
+        assert_eq!(cli.scenario, Scenario::Sweep);
+        assert_eq!(cli.opts.users, 8);
+        assert_eq!(cli.opts.rates, vec![10.0, 20.0]);
+        assert_eq!(cli.opts.window, Opts::default().window);
+        assert_eq!(cli.rsa_bits, RsaBits::B2048);
+        assert!(cli.in_process);
+        let smoke = Cli::from(Args::try_parse_from(["bubble-bench", "smoke"]).unwrap());
+        assert_eq!(smoke.scenario, Scenario::Pairs);
+        assert_eq!((smoke.opts.users, smoke.opts.rate), (20, Some(400.0)));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_flag() {
+        let err = Args::try_parse_from(["bubble-bench", "pairs", "--users", "many"]).unwrap_err();
+        assert!(err.to_string().contains("--users"), "{err}");
+        let err =
+            Args::try_parse_from(["bubble-bench", "pairs", "--rsa-bits", "4096"]).unwrap_err();
+        assert!(err.to_string().contains("--rsa-bits"), "{err}");
+        let err = Args::try_parse_from(["bubble-bench", "pairs", "--user", "1"]).unwrap_err();
+        assert!(err.to_string().contains("--user"), "{err}");
+        assert!(Args::try_parse_from(["bubble-bench", "chess"]).is_err());
+    }
 }

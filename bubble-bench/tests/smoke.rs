@@ -34,3 +34,29 @@ fn a_tiny_one_to_one_run_delivers_every_message_exactly_once() {
         "the result is appended to results.jsonl"
     );
 }
+
+#[test]
+fn help_lists_the_scenarios_and_options_and_a_bad_flag_is_named() {
+    let help = Command::new(env!("CARGO_BIN_EXE_bubble-bench"))
+        .arg("--help")
+        .output()
+        .expect("bubble-bench runs");
+    assert!(help.status.success(), "{help:?}");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for word in [
+        "pairs",
+        "supergroup",
+        "sweep",
+        "--users",
+        "--rsa-bits",
+        "--in-process",
+    ] {
+        assert!(text.contains(word), "{word} missing from\n{text}");
+    }
+    let bad = Command::new(env!("CARGO_BIN_EXE_bubble-bench"))
+        .args(["pairs", "--window", "wide"])
+        .output()
+        .expect("bubble-bench runs");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--window"));
+}

@@ -8,12 +8,13 @@
 //!   ([`AdapterConfig`]: validate, then connect).
 //! - [`ports`]: the traits backends implement (`InboxStore`, `GroupStore`,
 //!   `ChannelLog`, `AppStore`, `Cache`, `Presence`, `SearchIndex`,
-//!   `Discovery`, `Authenticator`, `Transport`, `Bus`, `BusinessHandler`).
+//!   `Discovery`, `Authenticator`, `Bus`, `BusinessHandler`).
 //! - [`engine`]: the messaging behaviour (send, sync, read, groups, super
 //!   groups, recall, system push, presence, search), built from ports.
 //! - [`push`]: pushes and the hub of this node's sessions.
 //! - [`memory`]: an in-memory adapter for every port.
-//! - [`token`]: the default `Authenticator` (HMAC-signed tokens per app).
+//! - [`token`]: the default `Authenticator` (HMAC-signed tokens per app,
+//!   secrets from a `SecretSource`).
 //! - [`wire`]: conversions between domain types and protobuf bodies.
 //! - `testkit` (feature `testkit`): the conformance suite.
 //!

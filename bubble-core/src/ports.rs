@@ -510,29 +510,6 @@ pub trait Authenticator: Send + Sync + 'static {
     async fn authenticate(&self, app: &AppId, token: &str, device: &DeviceId) -> Result<Identity>;
 }
 
-// -------------------------------------------------------------- transport
-
-/// A framed duplex connection: TCP and WebSocket look the same from here.
-#[async_trait]
-pub trait FrameConnection: Send {
-    /// The next frame, `None` at a clean end of stream.
-    async fn read_frame(&mut self) -> Result<Option<bubble_proto::Frame>>;
-    /// Queues one frame for sending; [`FrameConnection::flush`] sends what is
-    /// queued (so a burst of pushes costs one write).
-    async fn write_frame(&mut self, frame: bubble_proto::Frame) -> Result<()>;
-    /// Sends every queued frame.
-    async fn flush(&mut self) -> Result<()>;
-    /// The peer's address, for logs and rate limits.
-    fn peer(&self) -> String;
-}
-
-/// Accepts framed connections.
-#[async_trait]
-pub trait Transport: Send + Sync + 'static {
-    /// Waits for the next connection.
-    async fn accept(&self) -> Result<Box<dyn FrameConnection>>;
-}
-
 // -------------------------------------------------------------------- bus
 
 /// Carries pushes to the node that holds the sessions (in-process on one

@@ -8,7 +8,7 @@ use prost::Message;
 
 use bubble_proto::pb;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::types::*;
 
 /// A conversation for the wire.
@@ -197,24 +197,95 @@ pub fn decode_entry(mut bytes: &[u8]) -> Result<InboxEntry> {
     entry_from_pb(&owner, &entry)
 }
 
+/// How one [`ErrorKind`] travels: its code in the client protocol, its
+/// HTTP status in the admin API, and its name in metrics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorWire {
+    /// The kind.
+    pub kind: ErrorKind,
+    /// The protocol's code for it (`Error.code`).
+    pub code: pb::ErrorCode,
+    /// The admin API's HTTP status for it.
+    pub http_status: u16,
+    /// Its name in snake case (`bubble_errors_total{kind="…"}`).
+    pub name: &'static str,
+}
+
+const fn row(
+    kind: ErrorKind,
+    code: pb::ErrorCode,
+    http_status: u16,
+    name: &'static str,
+) -> ErrorWire {
+    ErrorWire {
+        kind,
+        code,
+        http_status,
+        name,
+    }
+}
+
+/// Every error kind and how it travels: the one place the mapping is
+/// written, read in both directions. Two kinds share a code only where the
+/// client acts the same (a conflict is retried like an outage); reading a
+/// code back gives the first kind that has it.
+pub const ERROR_TABLE: [ErrorWire; 12] = {
+    use ErrorKind as K;
+    use pb::ErrorCode as C;
+    [
+        row(K::InvalidInput, C::InvalidArgument, 400, "invalid_input"),
+        row(K::TooLarge, C::TooLarge, 400, "too_large"),
+        row(K::NotFound, C::NotFound, 404, "not_found"),
+        row(K::AlreadyExists, C::AlreadyExists, 409, "already_exists"),
+        row(
+            K::Unauthenticated,
+            C::Unauthenticated,
+            401,
+            "unauthenticated",
+        ),
+        row(
+            K::PermissionDenied,
+            C::PermissionDenied,
+            403,
+            "permission_denied",
+        ),
+        row(K::RateLimited, C::RateLimited, 429, "rate_limited"),
+        row(K::Unavailable, C::Unavailable, 503, "unavailable"),
+        row(K::Timeout, C::Timeout, 503, "timeout"),
+        row(K::Expired, C::RecallExpired, 400, "expired"),
+        row(K::Conflict, C::Unavailable, 409, "conflict"),
+        row(K::Internal, C::Internal, 500, "internal"),
+    ]
+};
+
+/// The table's row for `kind` (a kind added later travels as `Internal`).
+pub fn error_wire(kind: ErrorKind) -> &'static ErrorWire {
+    ERROR_TABLE
+        .iter()
+        .find(|w| w.kind == kind)
+        .unwrap_or(&ERROR_TABLE[ERROR_TABLE.len() - 1])
+}
+
+/// The protocol code an error of `kind` is answered with.
+pub fn error_code(kind: ErrorKind) -> pb::ErrorCode {
+    error_wire(kind).code
+}
+
+/// The kind a protocol code stands for: the first row with that code.
+/// Protocol-level codes (`MALFORMED_FRAME`, `UNKNOWN_COMMAND`,
+/// `HANDSHAKE_FAILED`, `GOING_AWAY`) and codes this version does not know
+/// have no kind of their own: `Internal`.
+pub fn error_kind(code: i32) -> ErrorKind {
+    ERROR_TABLE
+        .iter()
+        .find(|w| w.code as i32 == code)
+        .map_or(ErrorKind::Internal, |w| w.kind)
+}
+
 /// An error for the wire.
 pub fn error_to_pb(e: &Error) -> pb::Error {
-    use crate::error::ErrorKind as K;
-    let code = match e.kind() {
-        K::InvalidInput => pb::ErrorCode::InvalidArgument,
-        K::TooLarge => pb::ErrorCode::TooLarge,
-        K::NotFound => pb::ErrorCode::NotFound,
-        K::AlreadyExists => pb::ErrorCode::AlreadyExists,
-        K::Unauthenticated => pb::ErrorCode::Unauthenticated,
-        K::PermissionDenied => pb::ErrorCode::PermissionDenied,
-        K::RateLimited => pb::ErrorCode::RateLimited,
-        K::Unavailable | K::Conflict => pb::ErrorCode::Unavailable,
-        K::Timeout => pb::ErrorCode::Timeout,
-        K::Expired => pb::ErrorCode::RecallExpired,
-        _ => pb::ErrorCode::Internal,
-    };
     pb::Error {
-        code: code as i32,
+        code: error_code(e.kind()) as i32,
         message: e.message().to_owned(),
         retryable: e.is_retryable(),
     }

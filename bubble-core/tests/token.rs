@@ -1,10 +1,14 @@
 //! The default token authenticator: what it accepts and what it refuses.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bubble_core::error::ErrorKind;
 use bubble_core::ports::Authenticator;
-use bubble_core::token::{MAX_TOKEN_LEN, MIN_SECRET_LEN, TokenAuthenticator};
+use bubble_core::token::{
+    Keyring, MAX_TOKEN_LEN, MIN_SECRET_LEN, Secrets, TokenAuthenticator, generate_secret, issue,
+    verify,
+};
 use bubble_core::types::{AppId, DeviceId, UserId};
 use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
@@ -25,14 +29,14 @@ fn phone() -> DeviceId {
     DeviceId::new("phone-1")
 }
 
-fn authenticator() -> TokenAuthenticator {
-    let auth = TokenAuthenticator::new();
+fn authenticator() -> Keyring {
+    let auth = Keyring::new();
     auth.set_secret(&app(), [1u8; 32]).unwrap();
     auth.set_secret(&AppId::new("other"), [2u8; 32]).unwrap();
     auth
 }
 
-fn token(auth: &TokenAuthenticator) -> String {
+fn token(auth: &Keyring) -> String {
     auth.issue_at(&app(), &alice(), DAY, &[], NOW_MS).unwrap()
 }
 
@@ -70,7 +74,7 @@ fn token_for_a_typical_app_and_uuid_user_fits_the_rsa_2048_block() {
     // The token limit is k - 163 bytes: 93 for a 2048-bit server key.
     let app = AppId::new("shop-production-");
     assert_eq!(app.as_str().len(), 16);
-    let auth = TokenAuthenticator::new();
+    let auth = Keyring::new();
     auth.set_secret(&app, [7u8; 32]).unwrap();
     let user = UserId::new("123e4567-e89b-12d3-a456-426614174000");
     let token = auth.issue_at(&app, &user, DAY, &[], NOW_MS).unwrap();
@@ -201,7 +205,7 @@ fn token_of_another_app_is_refused() {
 #[test]
 fn token_of_another_app_signed_with_this_apps_secret_is_refused() {
     // Two apps sharing a secret by mistake must still not accept each other's tokens.
-    let auth = TokenAuthenticator::new();
+    let auth = Keyring::new();
     auth.set_secret(&app(), [3u8; 32]).unwrap();
     auth.set_secret(&AppId::new("twin"), [3u8; 32]).unwrap();
     let twin = auth
@@ -256,7 +260,7 @@ fn flipped_mac_character_is_refused() {
 
 #[test]
 fn token_signed_with_an_unknown_secret_is_refused() {
-    let stranger = TokenAuthenticator::new();
+    let stranger = Keyring::new();
     stranger.set_secret(&app(), [9u8; 32]).unwrap();
     let token = stranger
         .issue_at(&app(), &alice(), DAY, &[], NOW_MS)
@@ -338,7 +342,7 @@ fn removed_app_tokens_are_refused() {
 
 #[test]
 fn short_secret_is_refused() {
-    let err = TokenAuthenticator::new()
+    let err = Keyring::new()
         .set_secret(&app(), [1u8; MIN_SECRET_LEN - 1])
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -346,16 +350,16 @@ fn short_secret_is_refused() {
 
 #[test]
 fn generated_secret_is_64_hex_digits_and_usable() {
-    let secret = TokenAuthenticator::generate_secret();
+    let secret = generate_secret();
     assert_eq!(secret.len(), 64);
-    TokenAuthenticator::new()
+    Keyring::new()
         .set_secret(&app(), secret.as_bytes())
         .unwrap();
 }
 
 #[test]
 fn issuing_for_an_app_without_a_secret_fails() {
-    let err = TokenAuthenticator::new()
+    let err = Keyring::new()
         .issue_at(&app(), &alice(), DAY, &[], NOW_MS)
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
@@ -378,10 +382,78 @@ fn debug_output_hides_secrets() {
 
 #[tokio::test]
 async fn authenticator_port_accepts_a_fresh_token() {
-    let auth = authenticator();
-    let token = auth.issue(&app(), &alice(), DAY, &[]).unwrap();
+    let auth = TokenAuthenticator::new(Arc::new(authenticator()));
+    let token = auth.issue(&app(), &alice(), DAY, &[]).await.unwrap();
     let identity = auth.authenticate(&app(), &token, &phone()).await.unwrap();
     assert_eq!(identity.user, alice());
+}
+
+#[tokio::test]
+async fn the_authenticator_reads_each_apps_secret_from_its_source_every_time() {
+    let keyring = Arc::new(authenticator());
+    let auth = TokenAuthenticator::new(keyring.clone());
+    let old = auth
+        .issue_at(&app(), &alice(), DAY, &[], NOW_MS)
+        .await
+        .unwrap();
+    assert_eq!(old, token(&keyring), "the same bytes as the keyring's own");
+    // The source changes: nothing to sync, the next call sees it.
+    keyring.set_secret(&app(), [6u8; 32]).unwrap();
+    assert!(auth.verify(&app(), &old, &phone(), NOW_MS).await.is_err());
+    let new = auth
+        .issue_at(&app(), &alice(), DAY, &[], NOW_MS)
+        .await
+        .unwrap();
+    assert!(auth.verify(&app(), &new, &phone(), NOW_MS).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_app_the_source_does_not_know_is_unauthenticated_to_clients_and_not_found_to_issuers() {
+    let auth = TokenAuthenticator::new(Arc::new(authenticator()));
+    let nope = AppId::new("nope");
+    let err = auth
+        .verify(&nope, &token(&authenticator()), &phone(), NOW_MS)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    assert!(err.message().contains("not configured"), "{err}");
+    let err = auth.issue(&nope, &alice(), DAY, &[]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn the_pure_functions_are_the_format_without_any_store() {
+    let secret = [1u8; 32];
+    let issued = issue(&secret, &app(), &alice(), DAY, &[], NOW_MS).unwrap();
+    assert_eq!(issued, "v2.BWFsaWNlaVcKgAA.1pSpk29448ap8t1IDOGIIw");
+    let secrets = Secrets::new(&app(), secret).unwrap();
+    let identity = verify(&secrets, &app(), &issued, &phone(), NOW_MS).unwrap();
+    assert_eq!(identity.user, alice());
+    // A rotation: the previous secret still verifies.
+    let rotated = Secrets::new(&app(), [4u8; 32])
+        .unwrap()
+        .with_previous(&app(), secret)
+        .unwrap();
+    assert!(verify(&rotated, &app(), &issued, &phone(), NOW_MS).is_ok());
+    let err = issue(&[1u8; 31], &app(), &alice(), DAY, &[], NOW_MS).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn a_secret_string_is_the_key_as_its_utf8_bytes_not_decoded_from_hex() {
+    // The vector of docs/auth.md: a 64-hex-digit secret string, all 64 bytes the key.
+    let hex_string = "0123456789abcdef".repeat(4);
+    assert_eq!(
+        issue(hex_string.as_bytes(), &app(), &alice(), DAY, &[], NOW_MS).unwrap(),
+        "v2.BWFsaWNlaVcKgAA.XnoOkmfyzJkhB-wWnwdFFw"
+    );
+    let secret = generate_secret();
+    let from_string = issue(secret.as_bytes(), &app(), &alice(), DAY, &[], NOW_MS).unwrap();
+    let mac = hmac_sha256(secret.as_bytes(), &[&[4], b"demo", b"v2.BWFsaWNlaVcKgAA"]);
+    assert_eq!(
+        from_string,
+        format!("v2.BWFsaWNlaVcKgAA.{}", base64_url(&mac[..16]))
+    );
 }
 
 #[test]

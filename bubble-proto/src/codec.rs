@@ -99,6 +99,7 @@ impl Encoder<&Frame> for FrameCodec {
             return Err(FrameError::TooLarge {
                 len: frame.body.len(),
                 max: self.max_body,
+                seq: frame.seq,
             });
         }
         frame.encode_into(dst);

@@ -15,6 +15,13 @@ macro_rules! commands {
             $( $(#[$doc])* $name, )*
             /// A product-defined command (code >= [`BUSINESS_FIRST`]).
             Business(u16),
+            /// A code below [`BUSINESS_FIRST`] that this version does not know
+            /// (a newer peer's command). Frames carry it rather than failing,
+            /// so a server answers `UNKNOWN_COMMAND` and keeps the connection,
+            /// and a newer client can tell it talks to an older server.
+            /// [`Command::from_wire`] makes one only for codes no other
+            /// variant has.
+            Unknown(u16),
         }
 
         impl Command {
@@ -25,7 +32,7 @@ macro_rules! commands {
             pub const fn code(self) -> u16 {
                 match self {
                     $( Command::$name => $code, )*
-                    Command::Business(code) => code,
+                    Command::Business(code) | Command::Unknown(code) => code,
                 }
             }
 
@@ -36,6 +43,16 @@ macro_rules! commands {
                     $( $code => Some(Command::$name), )*
                     c if c >= BUSINESS_FIRST => Some(Command::Business(c)),
                     _ => None,
+                }
+            }
+
+            /// The command a frame header names: [`Command::from_code`], or
+            /// [`Command::Unknown`] for a reserved code this version does not
+            /// know.
+            pub const fn from_wire(code: u16) -> Command {
+                match Command::from_code(code) {
+                    Some(command) => command,
+                    None => Command::Unknown(code),
                 }
             }
         }
@@ -124,12 +141,18 @@ impl Command {
     pub const fn is_business(self) -> bool {
         matches!(self, Command::Business(_))
     }
+
+    /// Whether this version does not know the command (see [`Command::Unknown`]).
+    pub const fn is_unknown(self) -> bool {
+        matches!(self, Command::Unknown(_))
+    }
 }
 
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Command::Business(code) => write!(f, "Business({code:#06x})"),
+            Command::Unknown(code) => write!(f, "Unknown({code})"),
             other => write!(f, "{other:?}"),
         }
     }

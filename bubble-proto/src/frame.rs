@@ -77,6 +77,10 @@ impl Header {
 
     /// Parses a header from exactly [`HEADER_LEN`] bytes and checks it
     /// against `max_body`. Never allocates.
+    ///
+    /// A code this version does not know is not an error: it comes back as
+    /// [`Command::Unknown`], for the receiver to answer. Errors about a
+    /// header whose layout is version 1's carry its seq ([`FrameError::seq`]).
     pub fn parse(mut src: &[u8], max_body: usize) -> Result<Header, FrameError> {
         if src.len() < HEADER_LEN {
             return Err(FrameError::Incomplete);
@@ -90,17 +94,17 @@ impl Header {
             return Err(FrameError::UnsupportedVersion(version));
         }
         let flags = src.get_u8();
-        if flags & !flags::KNOWN != 0 {
-            return Err(FrameError::UnknownFlags(flags));
-        }
-        let code = src.get_u16();
-        let command = Command::from_code(code).ok_or(FrameError::UnknownCommand(code))?;
+        let command = Command::from_wire(src.get_u16());
         let seq = src.get_u32();
         let body_len = src.get_u32();
+        if flags & !flags::KNOWN != 0 {
+            return Err(FrameError::UnknownFlags { flags, seq });
+        }
         if body_len as usize > max_body {
             return Err(FrameError::TooLarge {
                 len: body_len as usize,
                 max: max_body,
+                seq,
             });
         }
         Ok(Header {
@@ -195,6 +199,7 @@ impl Frame {
             return Err(FrameError::LengthMismatch {
                 declared: header.body_len as usize,
                 actual: body.len(),
+                seq: header.seq,
             });
         }
         Ok(Frame {

@@ -64,7 +64,10 @@ fn an_oversized_body_is_refused_from_the_header_alone() {
     }
     .put(&mut buf);
     let err = c.decode(&mut buf).unwrap_err();
-    assert!(matches!(err, FrameError::TooLarge { len, max: 1024 } if len == u32::MAX as usize));
+    assert!(
+        matches!(err, FrameError::TooLarge { len, max: 1024, seq: 1 } if len == u32::MAX as usize)
+    );
+    assert_eq!(err.seq(), Some(1), "the answer can carry the frame's seq");
     assert!(
         buf.capacity() < 4096,
         "nothing was reserved for the declared body"
@@ -72,21 +75,57 @@ fn an_oversized_body_is_refused_from_the_header_alone() {
 }
 
 #[test]
-fn bad_magic_version_flags_and_command_are_errors() {
-    let good = Frame::new(Command::Ping, 1, &b""[..]).to_bytes();
+fn bad_magic_version_and_flags_are_errors() {
+    let good = Frame::new(Command::Ping, 7, &b""[..]).to_bytes();
     type IsExpected = fn(&FrameError) -> bool;
-    let cases: [(usize, u8, IsExpected); 4] = [
-        (0, 0x47, |e| matches!(e, FrameError::BadMagic(_))),
-        (2, 9, |e| matches!(e, FrameError::UnsupportedVersion(9))),
-        (3, 0x80, |e| matches!(e, FrameError::UnknownFlags(0x80))),
-        (5, 0x7f, |e| matches!(e, FrameError::UnknownCommand(0x7f))),
+    let cases: [(usize, u8, IsExpected, Option<u32>); 3] = [
+        (0, 0x47, |e| matches!(e, FrameError::BadMagic(_)), None),
+        (
+            2,
+            9,
+            |e| matches!(e, FrameError::UnsupportedVersion(9)),
+            None,
+        ),
+        (
+            3,
+            0x80,
+            |e| {
+                matches!(
+                    e,
+                    FrameError::UnknownFlags {
+                        flags: 0x80,
+                        seq: 7
+                    }
+                )
+            },
+            Some(7),
+        ),
     ];
-    for (at, value, is_expected) in cases {
+    for (at, value, is_expected, seq) in cases {
         let mut bytes = BytesMut::from(&good[..]);
         bytes[at] = value;
         let err = codec().decode(&mut bytes).unwrap_err();
         assert!(is_expected(&err), "byte {at} = {value:#x} gave {err:?}");
+        assert_eq!(err.seq(), seq, "byte {at} = {value:#x}: {err:?}");
     }
+}
+
+#[test]
+fn an_unknown_command_below_the_business_range_is_carried_not_refused() {
+    let mut bytes = BytesMut::from(&Frame::new(Command::Ping, 9, &b"hi"[..]).to_bytes()[..]);
+    bytes[5] = 0x7f;
+    let frame = codec().decode(&mut bytes).unwrap().expect("a whole frame");
+    assert_eq!(frame.command, Command::Unknown(0x7f));
+    assert!(frame.command.is_unknown());
+    assert_eq!(frame.seq, 9);
+    assert_eq!(&frame.body[..], b"hi");
+    // It re-encodes to the same code, so a sealed record's header (its
+    // associated data) is the same bytes on both sides.
+    assert_eq!(frame.to_bytes()[4..6], [0x00, 0x7f]);
+    assert_eq!(
+        Frame::parse_exact(&frame.to_bytes(), 1024).unwrap().command,
+        Command::Unknown(0x7f)
+    );
 }
 
 #[test]
@@ -112,7 +151,8 @@ fn a_websocket_message_must_be_exactly_one_frame() {
         Frame::parse_exact(&extra, 1024),
         Err(FrameError::LengthMismatch {
             declared: 3,
-            actual: 4
+            actual: 4,
+            seq: 9
         })
     ));
     assert!(matches!(
@@ -130,6 +170,13 @@ fn every_builtin_command_round_trips_through_its_code() {
     assert_eq!(Command::from_code(0x8000), Some(Command::Business(0x8000)));
     assert_eq!(Command::from_code(0xffff), Some(Command::Business(0xffff)));
     assert_eq!(Command::from_code(0), None);
+    assert_eq!(Command::from_wire(0), Command::Unknown(0));
+    assert_eq!(Command::from_wire(0x7fff), Command::Unknown(0x7fff));
+    assert_eq!(Command::from_wire(16), Command::Send);
+    assert_eq!(Command::from_wire(0x8001), Command::Business(0x8001));
+    for c in Command::BUILTIN {
+        assert_eq!(Command::from_wire(c.code()), *c);
+    }
 }
 
 #[test]

@@ -1,30 +1,42 @@
 //! The HTTP listener: the selector (`/v1/gate`), the server key, the admin
 //! API (`/v1/admin/*`, bearer secret), `/metrics` and `/healthz`.
+//!
+//! Every refusal is the JSON error of [`api`], whichever layer refuses.
+
+pub mod api;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use bubble_core::engine::HistoryQuery;
 use bubble_core::ports::Discovery;
-use bubble_core::token::TokenAuthenticator;
+use bubble_core::token::{TokenAuthenticator, generate_secret};
 use bubble_core::*;
 
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
+pub use api::ApiError;
+use api::{Json, Path, Query};
+
+/// Largest request body the API reads; a longer one is a 413.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// What the HTTP handlers share.
 pub struct HttpState {
     /// The engine.
     pub engine: Engine,
-    /// Issues tokens and knows app secrets.
+    /// Issues tokens under the secrets of the engine's app store.
     pub tokens: Arc<TokenAuthenticator>,
     /// Bearer secret of the admin API.
     pub admin_secret: String,
@@ -65,6 +77,10 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/v1/gate", get(select_gate))
         .route("/v1/server-key", get(server_key))
         .merge(admin)
+        // After every route: each gets the JSON 405.
+        .method_not_allowed_fallback(api::wrong_method)
+        .fallback(api::no_route)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
@@ -79,33 +95,7 @@ async fn admin_only(
     }
 }
 
-/// An API error: an HTTP status and `{"error": {"kind", "message"}}`.
-pub struct ApiError(StatusCode, String, String);
-
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        let status = match e.kind() {
-            ErrorKind::InvalidInput | ErrorKind::TooLarge => StatusCode::BAD_REQUEST,
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::AlreadyExists | ErrorKind::Conflict => StatusCode::CONFLICT,
-            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
-            ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorKind::Unavailable | ErrorKind::Timeout => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, format!("{:?}", e.kind()), e.message().to_owned())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({"error": {"kind": self.1, "message": self.2}});
-        (self.0, Json(body)).into_response()
-    }
-}
-
-type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+type ApiResult<T = axum::Json<Value>> = Result<T, ApiError>;
 
 fn require_admin(state: &HttpState, headers: &HeaderMap) -> ApiResult<()> {
     let given = headers
@@ -117,10 +107,10 @@ fn require_admin(state: &HttpState, headers: &HeaderMap) -> ApiResult<()> {
     if ok && !state.admin_secret.is_empty() {
         Ok(())
     } else {
-        Err(ApiError(
+        Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "Unauthenticated".into(),
-            "send the admin secret as `Authorization: Bearer <secret>`".into(),
+            ErrorKind::Unauthenticated,
+            "send the admin secret as `Authorization: Bearer <secret>`",
         ))
     }
 }
@@ -131,16 +121,14 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 
 async fn metrics(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
+        [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         s.metrics.render(),
     )
 }
 
-async fn server_key(State(s): State<Arc<HttpState>>) -> Json<Value> {
-    Json(json!({"pem": s.server_key_pem, "fingerprint_sha256": s.server_key_fingerprint}))
+/// `GET /v1/server-key`: `{"pem", "fingerprint_sha256"}`.
+async fn server_key(State(s): State<Arc<HttpState>>) -> axum::Json<Value> {
+    axum::Json(json!({"pem": s.server_key_pem, "fingerprint_sha256": s.server_key_fingerprint}))
 }
 
 /// `GET /v1/gate`: the least loaded gate's endpoints.
@@ -150,7 +138,7 @@ async fn select_gate(State(s): State<Arc<HttpState>>) -> ApiResult {
         .iter()
         .min_by_key(|n| (n.load, n.id.clone()))
         .ok_or_else(|| Error::unavailable("no gate is registered; try again shortly"))?;
-    Ok(Json(json!({
+    Ok(axum::Json(json!({
         "node": best.id.to_string(),
         "tcp": best.tcp_addr,
         "ws": best.ws_addr,
@@ -174,10 +162,8 @@ struct CreateApp {
 async fn create_app(
     State(s): State<Arc<HttpState>>,
     Json(body): Json<CreateApp>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let secret = body
-        .secret
-        .unwrap_or_else(TokenAuthenticator::generate_secret);
+) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    let secret = body.secret.unwrap_or_else(generate_secret);
     let mut app = AppConfig::new(body.id.as_str(), secret.clone());
     if let Some(name) = body.name {
         app.name = name;
@@ -187,16 +173,15 @@ async fn create_app(
     }
     app.validate()?;
     s.engine.put_app(app.clone()).await?;
-    s.tokens.set_secret(&app.id, &secret)?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": app.id.to_string(), "secret": secret})),
+        axum::Json(json!({"id": app.id.to_string(), "secret": secret})),
     ))
 }
 
 async fn get_app(State(s): State<Arc<HttpState>>, Path(app): Path<String>) -> ApiResult {
     let app = s.engine.app(&AppId::new(&app)).await?;
-    Ok(Json(
+    Ok(axum::Json(
         json!({"id": app.id.to_string(), "name": app.name, "settings": app.settings}),
     ))
 }
@@ -217,26 +202,16 @@ async fn issue_token(
     Json(body): Json<IssueToken>,
 ) -> ApiResult {
     let app = AppId::new(&app);
-    ensure_secret(&s, &app).await?;
     validate_id("user", &body.user)?;
     let ttl = Duration::from_secs(body.ttl_secs.unwrap_or(24 * 3600));
     let devices: Vec<DeviceId> = body.devices.iter().map(DeviceId::new).collect();
     let token = s
         .tokens
-        .issue(&app, &UserId::new(&body.user), ttl, &devices)?;
-    Ok(Json(
+        .issue(&app, &UserId::new(&body.user), ttl, &devices)
+        .await?;
+    Ok(axum::Json(
         json!({"token": token, "expires_at": now_millis() + ttl.as_millis() as i64}),
     ))
-}
-
-/// Loads an app's secret into the token authenticator if it is not there
-/// (an app created on another node).
-pub async fn ensure_secret(s: &HttpState, app: &AppId) -> Result<()> {
-    if !s.tokens.has_app(app) {
-        let config = s.engine.app(app).await?;
-        s.tokens.set_secret(app, &config.secret)?;
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -273,7 +248,7 @@ async fn create_group(
     State(s): State<Arc<HttpState>>,
     Path(app): Path<String>,
     Json(body): Json<CreateGroupBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     validate_id("owner", &body.owner)?;
     let group = s
         .engine
@@ -288,7 +263,7 @@ async fn create_group(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(group_json(&group))))
+    Ok((StatusCode::CREATED, axum::Json(group_json(&group))))
 }
 
 #[derive(Deserialize)]
@@ -309,7 +284,9 @@ async fn add_members(
         .add_members(&app, None, &gid, &user_ids(&body.users)?)
         .await?;
     let group = s.engine.group(&app, &gid).await?;
-    Ok(Json(json!({"added": added, "group": group_json(&group)})))
+    Ok(axum::Json(
+        json!({"added": added, "group": group_json(&group)}),
+    ))
 }
 
 async fn remove_members(
@@ -326,7 +303,7 @@ async fn remove_members(
             &user_ids(&body.users)?,
         )
         .await?;
-    Ok(Json(json!({"removed": removed})))
+    Ok(axum::Json(json!({"removed": removed})))
 }
 
 async fn list_members(
@@ -341,7 +318,7 @@ async fn list_members(
         .iter()
         .map(|m| json!({"user": m.user.to_string(), "role": format!("{:?}", m.role).to_lowercase(), "joined_at": m.joined_at}))
         .collect();
-    Ok(Json(json!({"members": list})))
+    Ok(axum::Json(json!({"members": list})))
 }
 
 #[derive(Deserialize)]
@@ -392,7 +369,7 @@ async fn system_push(
         .engine
         .system_push(&AppId::new(&app), target, Content::text(body.text), &nodes)
         .await?;
-    Ok(Json(json!({
+    Ok(axum::Json(json!({
         "server_msg_id": receipt.server_msg_id.to_hex(),
         "version": receipt.version,
         "seq": receipt.seq,
@@ -432,7 +409,7 @@ async fn presence(
             })
         })
         .collect();
-    Ok(Json(json!({"users": list})))
+    Ok(axum::Json(json!({"users": list})))
 }
 
 #[derive(Deserialize)]
@@ -480,5 +457,5 @@ async fn search(
             })
         })
         .collect();
-    Ok(Json(json!({"total": results.total, "hits": hits})))
+    Ok(axum::Json(json!({"total": results.total, "hits": hits})))
 }

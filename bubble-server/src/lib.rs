@@ -31,8 +31,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use bubble_core::ports::{Authenticator, Discovery, Identity, NodeInfo};
-use bubble_core::token::TokenAuthenticator;
+use bubble_core::ports::{Discovery, NodeInfo};
+use bubble_core::token::{SecretSource, Secrets, TokenAuthenticator, generate_secret};
 use bubble_core::*;
 use bubble_proto::secure::{
     OsRandom, ServerConfig, ServerKeyRing, TicketKey, TicketKeys, UsedTickets,
@@ -67,29 +67,25 @@ impl From<Error> for StartError {
     }
 }
 
-/// Verifies tokens against app secrets, loading an app's secret from the
-/// app store the first time it is seen (apps created on another node).
-pub struct AppTokens {
-    tokens: Arc<TokenAuthenticator>,
+/// Token secrets straight from the engine's app store (through
+/// [`Engine::app`], which caches each app briefly): the one place an app's
+/// secret lives, whichever node created or changed it.
+pub struct AppSecrets {
     engine: Engine,
 }
 
+impl AppSecrets {
+    /// Secrets read through `engine`.
+    pub fn new(engine: Engine) -> AppSecrets {
+        AppSecrets { engine }
+    }
+}
+
 #[async_trait]
-impl Authenticator for AppTokens {
-    async fn authenticate(&self, app: &AppId, token: &str, device: &DeviceId) -> Result<Identity> {
-        if !self.tokens.has_app(app) {
-            match self.engine.app(app).await {
-                Ok(config) => self.tokens.set_secret(app, &config.secret)?,
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    return Err(Error::new(
-                        ErrorKind::Unauthenticated,
-                        format!("unknown app {app}"),
-                    ));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.tokens.authenticate(app, token, device).await
+impl SecretSource for AppSecrets {
+    async fn secrets(&self, app: &AppId) -> Result<Secrets> {
+        let config = self.engine.app(app).await?;
+        Secrets::new(app, config.secret.as_bytes())
     }
 }
 
@@ -133,11 +129,6 @@ impl RunningServer {
         self.engine.index_pending().await?;
         self.backends.close().await
     }
-
-    /// Resolves when shutdown has been asked for.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
-    }
 }
 
 async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, StartError> {
@@ -162,7 +153,7 @@ fn load_admin_secret(config: &Config) -> Result<String, StartError> {
     if let Ok(existing) = std::fs::read_to_string(&path) {
         return Ok(existing.trim().to_owned());
     }
-    let secret = TokenAuthenticator::generate_secret();
+    let secret = generate_secret();
     write_private(&path, &secret)?;
     Ok(secret)
 }
@@ -222,16 +213,19 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         )));
     }
     let engine = builder.build()?;
-    let tokens = Arc::new(TokenAuthenticator::new());
-    for app in engine_apps(&backends).await? {
-        tokens.set_secret(&app.id, &app.secret)?;
-    }
+    let tokens = Arc::new(TokenAuthenticator::new(Arc::new(AppSecrets::new(
+        engine.clone(),
+    ))));
     if let Some(dev) = &config.dev_app {
         let id = AppId::new(dev);
-        if engine.app(&id).await.is_err() {
-            let app = AppConfig::new(id.clone(), TokenAuthenticator::generate_secret());
-            tokens.set_secret(&id, &app.secret)?;
-            engine.put_app(app).await?;
+        match engine.app(&id).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                engine
+                    .put_app(AppConfig::new(id, generate_secret()))
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     let admin_secret = load_admin_secret(&config)?;
@@ -242,10 +236,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let metrics = Arc::new(metrics::Metrics::default());
     let gate = Arc::new(gate::Gate {
         engine: engine.clone(),
-        auth: Arc::new(AppTokens {
-            tokens: tokens.clone(),
-            engine: engine.clone(),
-        }),
+        auth: tokens.clone(),
         secure,
         used_tickets: UsedTickets::new(1_000_000),
         limits: gate::GateLimits {
@@ -302,10 +293,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 }
-                info.load = metrics
-                    .connections
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    .max(0) as u64;
+                info.load = metrics.connections.get().max(0) as u64;
                 if let Err(e) = lease.update(&info).await {
                     tracing::warn!(error = %e, "cannot publish this gate's load");
                 }
@@ -378,10 +366,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         connections,
         backends,
     })
-}
-
-async fn engine_apps(backends: &backends::Backends) -> Result<Vec<AppConfig>> {
-    backends.apps.list_apps().await
 }
 
 /// The discovery to use when the config says "static": this process only.

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
+
 use bubble_server::Config;
 
 /// mimalloc instead of the system allocator: a server fans every message
@@ -13,15 +15,22 @@ use bubble_server::Config;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn usage() -> ExitCode {
-    eprintln!(
-        "usage: bubble-server [--config FILE]\n\nWith no file, the embedded default: data in ./bubble-data. BUBBLE_* variables override the file (e.g. BUBBLE_GATE_TCP=0.0.0.0:7100)."
-    );
-    ExitCode::from(2)
+/// bubble's reference server: the gate (TCP + WebSocket), the selector and
+/// admin API, metrics.
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    after_help = "With no file, the embedded default: data in ./bubble-data. BUBBLE_* variables override the file (e.g. BUBBLE_GATE_TCP=0.0.0.0:7100)."
+)]
+struct Args {
+    /// The config file (TOML); without it, the defaults and BUBBLE_* variables.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BUBBLE_LOG")
@@ -29,22 +38,7 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut args = std::env::args().skip(1);
-    let mut path: Option<PathBuf> = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" | "-c" => match args.next() {
-                Some(p) => path = Some(PathBuf::from(p)),
-                None => return usage(),
-            },
-            "--help" | "-h" => {
-                usage();
-                return ExitCode::SUCCESS;
-            }
-            _ => return usage(),
-        }
-    }
-    let config = match Config::load(path.as_deref()) {
+    let config = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bubble-server: bad configuration: {e}");
@@ -118,4 +112,35 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn config_takes_a_file_long_or_short() {
+        for flag in ["--config", "-c"] {
+            let args = Args::try_parse_from(["bubble-server", flag, "bubble.toml"]).unwrap();
+            assert_eq!(args.config, Some(PathBuf::from("bubble.toml")));
+        }
+        assert_eq!(
+            Args::try_parse_from(["bubble-server"]).unwrap().config,
+            None
+        );
+    }
+
+    #[test]
+    fn a_bad_flag_is_named() {
+        let err = Args::try_parse_from(["bubble-server", "--confg", "x"]).unwrap_err();
+        assert!(err.to_string().contains("--confg"), "{err}");
+        let err = Args::try_parse_from(["bubble-server", "--config"]).unwrap_err();
+        assert!(err.to_string().contains("--config"), "{err}");
+    }
 }

@@ -1,194 +1,187 @@
-//! Prometheus metrics, kept as atomics and rendered in the text format.
+//! Prometheus metrics: counters, a gauge and histograms kept by
+//! `prometheus-client`, exposed in the Prometheus text format.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
 use bubble_core::ErrorKind;
+use bubble_core::wire::{ERROR_TABLE, error_wire};
+
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-/// A latency histogram.
-#[derive(Default)]
-pub struct Histogram {
-    counts: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_micros: AtomicU64,
-}
+/// A latency histogram in seconds.
+#[derive(Debug, Clone)]
+pub struct Seconds(Histogram);
 
-impl Histogram {
+impl Seconds {
+    fn new() -> Seconds {
+        Seconds(Histogram::new(BUCKETS))
+    }
+
     /// Records one observation.
     pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
-            self.counts[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, b) in BUCKETS.iter().enumerate() {
-            cumulative += self.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+        self.0.observe(d.as_secs_f64());
     }
 }
 
-const ERROR_KINDS: [(ErrorKind, &str); 12] = [
-    (ErrorKind::InvalidInput, "invalid_input"),
-    (ErrorKind::TooLarge, "too_large"),
-    (ErrorKind::NotFound, "not_found"),
-    (ErrorKind::AlreadyExists, "already_exists"),
-    (ErrorKind::Unauthenticated, "unauthenticated"),
-    (ErrorKind::PermissionDenied, "permission_denied"),
-    (ErrorKind::RateLimited, "rate_limited"),
-    (ErrorKind::Unavailable, "unavailable"),
-    (ErrorKind::Timeout, "timeout"),
-    (ErrorKind::Expired, "expired"),
-    (ErrorKind::Conflict, "conflict"),
-    (ErrorKind::Internal, "internal"),
-];
+/// One label, as families of this server have.
+type Label = [(&'static str, &'static str); 1];
 
-/// Everything the server counts.
-#[derive(Default)]
+/// Everything the server counts. The handles share their values with the
+/// registry, so counting is one atomic add.
 pub struct Metrics {
+    registry: Registry,
     /// Open client connections.
-    pub connections: AtomicI64,
+    pub connections: Gauge,
     /// Connections accepted since start.
-    pub connections_total: AtomicU64,
+    pub connections_total: Counter,
     /// Completed handshakes (full).
-    pub handshakes_full: AtomicU64,
+    pub handshakes_full: Counter,
     /// Completed resumptions.
-    pub handshakes_resumed: AtomicU64,
+    pub handshakes_resumed: Counter,
     /// Failed handshakes.
-    pub handshakes_failed: AtomicU64,
+    pub handshakes_failed: Counter,
     /// Messages accepted (send acks).
-    pub messages_in: AtomicU64,
+    pub messages_in: Counter,
     /// Push frames written to clients.
-    pub pushes_out: AtomicU64,
-    /// Frames that could not be decoded.
-    pub malformed_frames: AtomicU64,
+    pub pushes_out: Counter,
+    /// Frames that could not be decoded (unknown commands included).
+    pub malformed_frames: Counter,
     /// Connections closed for being too slow.
-    pub slow_consumers: AtomicU64,
+    pub slow_consumers: Counter,
     /// Requests refused by the rate limit.
-    pub rate_limited: AtomicU64,
-    errors: [AtomicU64; ERROR_KINDS.len()],
+    pub rate_limited: Counter,
+    /// Error answers, one per row of the error table.
+    errors: [Counter; ERROR_TABLE.len()],
     /// Time an engine send took (store commit included).
-    pub send_latency: Histogram,
+    pub send_latency: Seconds,
     /// Time from a message's server time to its push being written.
-    pub push_delay: Histogram,
+    pub push_delay: Seconds,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
 }
 
 impl Metrics {
-    /// Counts an error answer by kind.
-    pub fn error(&self, kind: ErrorKind) {
-        if let Some(i) = ERROR_KINDS.iter().position(|(k, _)| *k == kind) {
-            self.errors[i].fetch_add(1, Ordering::Relaxed);
+    /// Every family registered, every label present (at zero).
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        // Help texts without their final period: the registry adds it.
+        let connections = Gauge::default();
+        registry.register(
+            "bubble_connections",
+            "Open client connections",
+            connections.clone(),
+        );
+        let connections_total = counter(
+            &mut registry,
+            "bubble_connections",
+            "Client connections accepted",
+        );
+        let handshakes = Family::<Label, Counter>::default();
+        registry.register(
+            "bubble_handshakes",
+            "Handshakes by result",
+            handshakes.clone(),
+        );
+        let result = |r: &'static str| handshakes.get_or_create(&[("result", r)]).clone();
+        let (handshakes_full, handshakes_resumed, handshakes_failed) =
+            (result("full"), result("resumed"), result("failed"));
+        let messages_in = counter(
+            &mut registry,
+            "bubble_messages_in",
+            "Messages accepted and acknowledged",
+        );
+        let pushes_out = counter(
+            &mut registry,
+            "bubble_pushes_out",
+            "Push frames written to clients",
+        );
+        let malformed_frames = counter(
+            &mut registry,
+            "bubble_malformed_frames",
+            "Frames that could not be decoded",
+        );
+        let slow_consumers = counter(
+            &mut registry,
+            "bubble_slow_consumers",
+            "Connections closed for reading too slowly",
+        );
+        let rate_limited = counter(
+            &mut registry,
+            "bubble_rate_limited",
+            "Requests refused by the rate limit",
+        );
+        let errors_family = Family::<Label, Counter>::default();
+        registry.register(
+            "bubble_errors",
+            "Error answers by kind",
+            errors_family.clone(),
+        );
+        let errors =
+            ERROR_TABLE.map(|row| errors_family.get_or_create(&[("kind", row.name)]).clone());
+        let send_latency = Seconds::new();
+        registry.register(
+            "bubble_send_seconds",
+            "Engine send latency, store commit included",
+            send_latency.0.clone(),
+        );
+        let push_delay = Seconds::new();
+        registry.register(
+            "bubble_push_delay_seconds",
+            "From a message's server time to its push being written",
+            push_delay.0.clone(),
+        );
+        Metrics {
+            registry,
+            connections,
+            connections_total,
+            handshakes_full,
+            handshakes_resumed,
+            handshakes_failed,
+            messages_in,
+            pushes_out,
+            malformed_frames,
+            slow_consumers,
+            rate_limited,
+            errors,
+            send_latency,
+            push_delay,
         }
     }
 
-    /// The Prometheus text exposition.
+    /// Counts an error answer by its kind.
+    pub fn error(&self, kind: ErrorKind) {
+        let row = error_wire(kind);
+        if let Some(i) = ERROR_TABLE.iter().position(|r| r == row) {
+            self.errors[i].inc();
+        }
+    }
+
+    /// The Prometheus text exposition ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
-        let gauge = |out: &mut String, name: &str, help: &str, v: i64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        };
-        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
-        };
-        gauge(
-            &mut out,
-            "bubble_connections",
-            "Open client connections.",
-            self.connections.load(Ordering::Relaxed),
-        );
-        counter(
-            &mut out,
-            "bubble_connections_total",
-            "Client connections accepted.",
-            &self.connections_total,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP bubble_handshakes_total Handshakes by result.\n# TYPE bubble_handshakes_total counter"
-        );
-        for (result, v) in [
-            ("full", &self.handshakes_full),
-            ("resumed", &self.handshakes_resumed),
-            ("failed", &self.handshakes_failed),
-        ] {
-            let _ = writeln!(
-                out,
-                "bubble_handshakes_total{{result=\"{result}\"}} {}",
-                v.load(Ordering::Relaxed)
-            );
-        }
-        counter(
-            &mut out,
-            "bubble_messages_in_total",
-            "Messages accepted and acknowledged.",
-            &self.messages_in,
-        );
-        counter(
-            &mut out,
-            "bubble_pushes_out_total",
-            "Push frames written to clients.",
-            &self.pushes_out,
-        );
-        counter(
-            &mut out,
-            "bubble_malformed_frames_total",
-            "Frames that could not be decoded.",
-            &self.malformed_frames,
-        );
-        counter(
-            &mut out,
-            "bubble_slow_consumers_total",
-            "Connections closed for reading too slowly.",
-            &self.slow_consumers,
-        );
-        counter(
-            &mut out,
-            "bubble_rate_limited_total",
-            "Requests refused by the rate limit.",
-            &self.rate_limited,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP bubble_errors_total Error answers by kind.\n# TYPE bubble_errors_total counter"
-        );
-        for (i, (_, name)) in ERROR_KINDS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "bubble_errors_total{{kind=\"{name}\"}} {}",
-                self.errors[i].load(Ordering::Relaxed)
-            );
-        }
-        self.send_latency.render(
-            &mut out,
-            "bubble_send_seconds",
-            "Engine send latency, store commit included.",
-        );
-        self.push_delay.render(
-            &mut out,
-            "bubble_push_delay_seconds",
-            "From a message's server time to its push being written.",
-        );
+        prometheus_text::encode(&mut out, &self.registry).expect("a String takes any text");
         out
     }
 }
@@ -197,24 +190,122 @@ impl Metrics {
 mod tests {
     use super::*;
 
+    /// Every family with its type, help text and labels, as dashboards know them.
+    const FAMILIES: [(&str, &str, &str); 11] = [
+        ("bubble_connections", "gauge", "Open client connections."),
+        (
+            "bubble_connections_total",
+            "counter",
+            "Client connections accepted.",
+        ),
+        (
+            "bubble_handshakes_total",
+            "counter",
+            "Handshakes by result.",
+        ),
+        (
+            "bubble_messages_in_total",
+            "counter",
+            "Messages accepted and acknowledged.",
+        ),
+        (
+            "bubble_pushes_out_total",
+            "counter",
+            "Push frames written to clients.",
+        ),
+        (
+            "bubble_malformed_frames_total",
+            "counter",
+            "Frames that could not be decoded.",
+        ),
+        (
+            "bubble_slow_consumers_total",
+            "counter",
+            "Connections closed for reading too slowly.",
+        ),
+        (
+            "bubble_rate_limited_total",
+            "counter",
+            "Requests refused by the rate limit.",
+        ),
+        ("bubble_errors_total", "counter", "Error answers by kind."),
+        (
+            "bubble_send_seconds",
+            "histogram",
+            "Engine send latency, store commit included.",
+        ),
+        (
+            "bubble_push_delay_seconds",
+            "histogram",
+            "From a message's server time to its push being written.",
+        ),
+    ];
+
     #[test]
-    fn the_exposition_has_every_family_and_cumulative_buckets() {
-        let m = Metrics::default();
+    fn every_family_is_exported_with_its_type_and_help() {
+        let text = Metrics::new().render();
+        for (name, kind, help) in FAMILIES {
+            assert!(
+                text.contains(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n")),
+                "missing {name} in\n{text}"
+            );
+        }
+        assert_eq!(
+            text.matches("# TYPE ").count(),
+            FAMILIES.len(),
+            "no other family:\n{text}"
+        );
+    }
+
+    #[test]
+    fn labelled_families_list_every_label_from_the_start() {
+        let text = Metrics::new().render();
+        for result in ["full", "resumed", "failed"] {
+            assert!(
+                text.contains(&format!(
+                    "bubble_handshakes_total{{result=\"{result}\"}} 0\n"
+                )),
+                "{text}"
+            );
+        }
+        for row in &ERROR_TABLE {
+            assert!(
+                text.contains(&format!("bubble_errors_total{{kind=\"{}\"}} 0\n", row.name)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_exposition_counts_and_has_cumulative_buckets() {
+        let m = Metrics::new();
+        m.connections.inc();
+        m.messages_in.inc();
         m.send_latency.observe(Duration::from_micros(300));
         m.send_latency.observe(Duration::from_millis(3));
         m.error(ErrorKind::Unavailable);
+        m.error(ErrorKind::Conflict);
         let text = m.render();
-        for family in [
-            "bubble_connections ",
-            "bubble_messages_in_total",
-            "bubble_pushes_out_total",
-            "bubble_errors_total{kind=\"unavailable\"} 1",
-            "bubble_send_seconds_bucket{le=\"0.0005\"} 1",
-            "bubble_send_seconds_bucket{le=\"0.005\"} 2",
-            "bubble_send_seconds_count 2",
-            "bubble_push_delay_seconds_count 0",
+        for line in [
+            "bubble_connections 1\n",
+            "bubble_messages_in_total 1\n",
+            "bubble_pushes_out_total 0\n",
+            "bubble_errors_total{kind=\"unavailable\"} 1\n",
+            "bubble_errors_total{kind=\"conflict\"} 1\n",
+            "bubble_send_seconds_bucket{le=\"0.0001\"} 0\n",
+            "bubble_send_seconds_bucket{le=\"0.0005\"} 1\n",
+            "bubble_send_seconds_bucket{le=\"0.005\"} 2\n",
+            "bubble_send_seconds_bucket{le=\"5\"} 2\n",
+            "bubble_send_seconds_bucket{le=\"+Inf\"} 2\n",
+            "bubble_send_seconds_count 2\n",
+            "bubble_push_delay_seconds_count 0\n",
         ] {
-            assert!(text.contains(family), "missing {family} in\n{text}");
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn the_content_type_is_the_prometheus_text_format() {
+        assert!(CONTENT_TYPE.starts_with("text/plain; version=0.0.4"));
     }
 }

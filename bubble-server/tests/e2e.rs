@@ -803,3 +803,204 @@ async fn a_dead_database_is_an_error_to_the_sender_and_nothing_is_lost_when_it_r
     );
     assert_eq!(stored[0].server_msg_id, first.server_msg_id);
 }
+
+// ----------------------------------------------------------------------
+// What a client written from docs/protocol.md alone found, one test each.
+
+fn ping_body() -> Vec<u8> {
+    use prost::Message;
+    pb::Ping { client_time: 1 }.encode_to_vec()
+}
+
+/// A ping answered with a pong: the connection is still open and in step.
+async fn still_open(conn: &mut RawConn, seq: u32) {
+    conn.request(bubble_proto::Command::Ping, seq, ping_body())
+        .await;
+    let pong = conn.frame().await;
+    assert_eq!(pong.command, bubble_proto::Command::Pong);
+    assert_eq!(pong.seq, seq);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_whose_body_does_not_decode_is_invalid_argument_and_the_connection_stays_open() {
+    let (server, _db) = start_server().await;
+    let mut conn = RawConn::session(&server, "alice", "raw", false).await;
+    conn.request(bubble_proto::Command::Send, 5, vec![0xff, 0xff, 0xff])
+        .await;
+    let answer = conn.frame().await;
+    assert_eq!(answer.seq, 5);
+    assert!(answer.is_response());
+    assert_eq!(
+        error_of(&answer).code,
+        pb::ErrorCode::InvalidArgument as i32
+    );
+    still_open(&mut conn, 6).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_command_is_unknown_command_with_its_seq_and_the_connection_stays_open() {
+    let (server, _db) = start_server().await;
+    let mut conn = RawConn::session(&server, "alice", "raw", false).await;
+    conn.request(bubble_proto::Command::Unknown(0x7f), 9, vec![1, 2, 3])
+        .await;
+    let answer = conn.frame().await;
+    assert_eq!(answer.seq, 9);
+    assert!(answer.is_response());
+    let err = error_of(&answer);
+    assert_eq!(err.code, pb::ErrorCode::UnknownCommand as i32);
+    assert!(!err.retryable);
+    still_open(&mut conn, 10).await;
+    let metrics = bubble_client::transport::http_get(&server.http, "/metrics")
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&metrics).contains("bubble_malformed_frames_total 1"),
+        "an unknown command counts as a frame that could not be decoded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_frame_whose_header_was_read_is_answered_with_its_seq() {
+    let (server, _db) = start_server().await;
+    // Before the handshake: unknown flag bits, then a body over the maximum.
+    let cases: [(u8, u32, u32); 2] = [(0x80, 42, 0), (0x00, 43, u32::MAX)];
+    for (flags, seq, body_len) in cases {
+        let mut conn = RawConn::tcp(&server).await;
+        let mut header = vec![0xb0, 0xbb, 1, flags, 0, 2];
+        header.extend_from_slice(&seq.to_be_bytes());
+        header.extend_from_slice(&body_len.to_be_bytes());
+        conn.send_bytes(&header).await;
+        let answer = conn.frame().await;
+        assert_eq!(answer.seq, seq, "flags {flags:#x}, length {body_len}");
+        assert_eq!(error_of(&answer).code, pb::ErrorCode::MalformedFrame as i32);
+        assert!(matches!(conn.recv().await, Received::End), "then the close");
+    }
+    // In a session the answer is sealed like every record.
+    let mut conn = RawConn::session(&server, "alice", "raw", false).await;
+    let mut header = vec![0xb0, 0xbb, 1, 0x01, 0, 16];
+    header.extend_from_slice(&44u32.to_be_bytes());
+    header.extend_from_slice(&u32::MAX.to_be_bytes());
+    conn.send_bytes(&header).await;
+    let answer = conn.frame().await;
+    assert_eq!(answer.seq, 44);
+    assert_eq!(error_of(&answer).code, pb::ErrorCode::MalformedFrame as i32);
+    assert!(matches!(conn.recv().await, Received::End));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_fails_is_answered_with_a_sealed_malformed_frame_then_a_close_frame() {
+    let (server, _db) = start_server().await;
+    let mut conn = RawConn::session(&server, "alice", "raw", true).await;
+    // A plain frame where a sealed record must be.
+    conn.send_frame(&bubble_proto::Frame::new(
+        bubble_proto::Command::Ping,
+        7,
+        ping_body(),
+    ))
+    .await;
+    let answer = conn.frame().await;
+    assert!(answer.is_response());
+    assert_eq!(answer.seq, 7);
+    assert_eq!(error_of(&answer).code, pb::ErrorCode::MalformedFrame as i32);
+    match conn.recv().await {
+        Received::Close(code) => assert_eq!(code, Some(1002), "protocol error"),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_of_zero_asks_for_the_default_page() {
+    let (server, _db) = start_server().await;
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    let (bob, _b) = server.client("bob", "phone", false).await;
+    for i in 0..105 {
+        alice
+            .send(to("bob"), Content::text(format!("word {i}")))
+            .await
+            .unwrap();
+    }
+    let (page, has_more, _) = bob.sync(0, 0).await.unwrap();
+    assert_eq!(page.len(), 100, "0 is the default page of 100");
+    assert!(has_more);
+    let (page, _, _) = bob.sync(0, 3).await.unwrap();
+    assert_eq!(page.len(), 3, "any other limit is what it says");
+
+    server
+        .admin(
+            "POST",
+            "/v1/admin/apps/demo/groups",
+            Some(json!({"id": "hall", "owner": "alice", "members": ["bob"], "super_group": true})),
+        )
+        .await;
+    let hall = Conversation::super_group(&GroupId::new("hall"));
+    for i in 0..3 {
+        alice
+            .send(hall.clone(), Content::text(format!("hall {i}")))
+            .await
+            .unwrap();
+    }
+    let (page, last) = bob.pull_channel("hall", 0, 0).await.unwrap();
+    assert_eq!((page.entries.len(), last), (3, 3));
+
+    let mut hits = 0;
+    for _ in 0..50 {
+        let found = bob
+            .search(pb::SearchRequest {
+                words: "word".into(),
+                limit: 0,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        hits = found.hits.len();
+        if found.total >= 105 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hits, 20, "0 is the default of 20 hits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_shutdown_a_websocket_gets_going_away_then_a_close_frame() {
+    let (server, _db) = start_server().await;
+    let mut conn = RawConn::session(&server, "alice", "raw", true).await;
+    still_open(&mut conn, 2).await;
+    let mut server = server;
+    let server = tokio::task::spawn_blocking(move || {
+        server.stop();
+        server
+    })
+    .await
+    .unwrap();
+    let last = conn.frame().await;
+    assert_eq!(last.seq, 0);
+    assert_eq!(error_of(&last).code, pb::ErrorCode::GoingAway as i32);
+    match conn.recv().await {
+        Received::Close(code) => assert_eq!(code, Some(1001), "going away"),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    drop(server);
+}
+
+#[test]
+fn the_server_binary_answers_help_and_version_and_names_a_bad_flag() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bubble-server"))
+            .args(args)
+            .output()
+            .expect("bubble-server runs")
+    };
+    let help = run(&["--help"]);
+    assert!(help.status.success(), "{help:?}");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(text.contains("--config <FILE>"), "{text}");
+    assert!(text.contains("-c"), "{text}");
+    assert!(text.contains("BUBBLE_"), "{text}");
+    let version = run(&["--version"]);
+    assert!(version.status.success());
+    assert!(String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let bad = run(&["--confg", "bubble.toml"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--confg"));
+}

@@ -1,14 +1,23 @@
 //! The gate: client connections over TCP and WebSocket, one frame format.
 //!
-//! - [`transport`]: TCP and WebSocket as [`FrameConnection`]s.
-//! - [`connection`]: one connection's life: handshake, requests, pushes,
-//!   heartbeats, limits, drain.
-//! - [`dispatch`]: requests to engine calls, pushes to frames.
+//! - [`connection`]: the seam, [`FrameConnection`]: frames in and out,
+//!   whichever transport carries them.
+//! - [`transport`]: TCP and WebSocket as `FrameConnection`s, and their
+//!   listeners.
+//! - [`handler`]: one connection's life: a slot, the handshake, then the
+//!   [`handler::Handler`] (requests, pushes, heartbeats, limits, drain,
+//!   close).
+//! - [`handshake`]: the first frame: a full handshake or a resumption.
+//! - [`cmd`]: the requests, decoded, applied and answered per command group.
+//! - [`push`]: engine pushes as frames.
 //! - [`limits`]: token buckets.
 
+pub mod cmd;
 pub mod connection;
-pub mod dispatch;
+pub mod handler;
+pub mod handshake;
 pub mod limits;
+pub mod push;
 pub mod transport;
 
 use std::sync::Arc;
@@ -19,10 +28,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use bubble_core::Engine;
-use bubble_core::ports::{Authenticator, FrameConnection};
+use bubble_core::ports::Authenticator;
 use bubble_proto::secure::{ServerConfig, UsedTickets};
 
 use crate::metrics::Metrics;
+pub use connection::FrameConnection;
 use limits::HandshakeLimiter;
 
 /// Limits and timeouts of client connections.
@@ -73,6 +83,6 @@ impl Gate {
     pub fn spawn(self: &Arc<Self>, conn: Box<dyn FrameConnection>, peer: std::net::SocketAddr) {
         let gate = self.clone();
         self.tasks
-            .spawn(async move { connection::serve(gate, conn, peer).await });
+            .spawn(async move { handler::serve(gate, conn, peer).await });
     }
 }

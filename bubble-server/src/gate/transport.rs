@@ -1,11 +1,11 @@
-//! TCP and WebSocket as framed connections, so the connection loop does not
-//! care which one a client chose.
+//! TCP and WebSocket as [`FrameConnection`]s, and their listeners.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::response::Response;
 use bytes::{Buf, BytesMut};
@@ -14,17 +14,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{Decoder, Encoder};
 
-use bubble_core::ports::FrameConnection;
-use bubble_core::{Error, ErrorKind, Result};
 use bubble_proto::{Frame, FrameCodec, FrameError, HEADER_LEN};
 
 use super::Gate;
+use super::connection::{CloseReason, ConnError, FrameConnection};
 
-fn frame_error(e: FrameError) -> Error {
-    match e {
-        FrameError::Io(msg) => Error::unavailable(format!("connection failed: {msg}")),
-        other => Error::new(ErrorKind::InvalidInput, other.to_string()),
-    }
+fn broken(e: impl std::fmt::Display) -> ConnError {
+    ConnError::Broken(e.to_string())
 }
 
 /// A TCP stream of frames.
@@ -38,7 +34,6 @@ pub struct TcpConnection {
     codec: FrameCodec,
     read_buf: BytesMut,
     write_buf: BytesMut,
-    peer: SocketAddr,
 }
 
 /// What one read asks room for: a typical request and then some.
@@ -49,7 +44,7 @@ const WRITE_HIGH_WATER: usize = 64 * 1024;
 
 impl TcpConnection {
     /// Wraps an accepted stream.
-    pub fn new(stream: TcpStream, peer: SocketAddr, max_body: usize) -> TcpConnection {
+    pub fn new(stream: TcpStream, max_body: usize) -> TcpConnection {
         // Small frames must not wait for Nagle: latency is the product.
         let _ = stream.set_nodelay(true);
         TcpConnection {
@@ -57,19 +52,14 @@ impl TcpConnection {
             codec: FrameCodec::new(max_body),
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
-            peer,
         }
     }
 
-    async fn write_out(&mut self) -> Result<()> {
+    async fn write_out(&mut self) -> Result<(), ConnError> {
         while !self.write_buf.is_empty() {
-            let n = self
-                .stream
-                .write(&self.write_buf)
-                .await
-                .map_err(|e| Error::unavailable(format!("connection failed: {e}")))?;
+            let n = self.stream.write(&self.write_buf).await.map_err(broken)?;
             if n == 0 {
-                return Err(Error::unavailable("connection closed while writing"));
+                return Err(broken("connection closed while writing"));
             }
             self.write_buf.advance(n);
         }
@@ -81,10 +71,10 @@ impl TcpConnection {
 
 #[async_trait]
 impl FrameConnection for TcpConnection {
-    async fn read_frame(&mut self) -> Result<Option<Frame>> {
+    async fn read_frame(&mut self) -> Result<Option<Frame>, ConnError> {
         // Cancel safe: bytes read stay in `read_buf`, decoding is synchronous.
         loop {
-            if let Some(frame) = self.codec.decode(&mut self.read_buf).map_err(frame_error)? {
+            if let Some(frame) = self.codec.decode(&mut self.read_buf)? {
                 if self.read_buf.is_empty() {
                     self.read_buf = BytesMut::new();
                 }
@@ -92,125 +82,148 @@ impl FrameConnection for TcpConnection {
             }
             // Wait for bytes without holding a buffer: an idle connection
             // then owns no read memory at all.
-            self.stream
-                .readable()
-                .await
-                .map_err(|e| Error::unavailable(format!("connection failed: {e}")))?;
+            self.stream.readable().await.map_err(broken)?;
             if self.read_buf.capacity() - self.read_buf.len() < HEADER_LEN {
                 self.read_buf.reserve(READ_CHUNK);
             }
             match self.stream.try_read_buf(&mut self.read_buf) {
-                Ok(0) => {
-                    return match self.codec.decode_eof(&mut self.read_buf) {
-                        Ok(Some(frame)) => Ok(Some(frame)),
-                        Ok(None) => Ok(None),
-                        Err(e) => Err(frame_error(e)),
-                    };
-                }
+                Ok(0) => return Ok(self.codec.decode_eof(&mut self.read_buf)?),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     if self.read_buf.is_empty() {
                         self.read_buf = BytesMut::new();
                     }
                 }
-                Err(e) => return Err(Error::unavailable(format!("connection failed: {e}"))),
+                Err(e) => return Err(broken(e)),
             }
         }
     }
 
-    async fn write_frame(&mut self, frame: Frame) -> Result<()> {
+    async fn write_frame(&mut self, frame: Frame) -> Result<(), ConnError> {
+        // Refused only for a body over the limit: our own bug, not the peer's.
         self.codec
             .encode(frame, &mut self.write_buf)
-            .map_err(frame_error)?;
+            .map_err(broken)?;
         if self.write_buf.len() >= WRITE_HIGH_WATER {
             self.write_out().await?;
         }
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<()> {
+    async fn flush(&mut self) -> Result<(), ConnError> {
         self.write_out().await?;
-        self.stream
-            .flush()
-            .await
-            .map_err(|e| Error::unavailable(format!("connection failed: {e}")))
+        self.stream.flush().await.map_err(broken)
     }
 
-    fn peer(&self) -> String {
-        self.peer.to_string()
+    async fn close(&mut self, _reason: CloseReason) -> Result<(), ConnError> {
+        self.write_out().await?;
+        // FIN after the last frame; the socket itself closes on drop.
+        self.stream.shutdown().await.map_err(broken)
     }
 }
 
 /// One WebSocket: one binary message per frame.
 pub struct WsConnection {
     socket: WebSocket,
-    peer: SocketAddr,
     max_body: usize,
+    /// The peer sent its close frame (the library answers it by itself).
+    closed_by_peer: bool,
 }
+
+/// How long a closing server waits for the client's close frame, which
+/// completes the closing handshake, before dropping the connection.
+const WS_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 #[async_trait]
 impl FrameConnection for WsConnection {
-    async fn read_frame(&mut self) -> Result<Option<Frame>> {
+    async fn read_frame(&mut self) -> Result<Option<Frame>, ConnError> {
         loop {
             match self.socket.recv().await {
                 Some(Ok(Message::Binary(bytes))) => {
-                    return Frame::parse_exact(&bytes, self.max_body).map(Some).map_err(
-                        |e| match e {
-                            FrameError::Incomplete => {
-                                Error::invalid("a WebSocket message shorter than a frame header")
-                            }
-                            other => frame_error(other),
-                        },
-                    );
+                    return match Frame::parse_exact(&bytes, self.max_body) {
+                        Ok(frame) => Ok(Some(frame)),
+                        Err(FrameError::Incomplete) => Err(ConnError::Malformed {
+                            seq: 0,
+                            message: "a WebSocket message shorter than a frame header".into(),
+                        }),
+                        Err(other) => Err(other.into()),
+                    };
                 }
                 Some(Ok(Message::Text(_))) => {
-                    return Err(Error::invalid(
-                        "text WebSocket messages are not frames: send binary messages",
-                    ));
+                    return Err(ConnError::Malformed {
+                        seq: 0,
+                        message: "text WebSocket messages are not frames: send binary messages"
+                            .into(),
+                    });
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(_))) | None => return Ok(None),
-                Some(Err(e)) => return Err(Error::unavailable(format!("websocket failed: {e}"))),
+                Some(Ok(Message::Close(_))) | None => {
+                    self.closed_by_peer = true;
+                    return Ok(None);
+                }
+                Some(Err(e)) => return Err(broken(format!("websocket failed: {e}"))),
             }
         }
     }
 
-    async fn write_frame(&mut self, frame: Frame) -> Result<()> {
+    async fn write_frame(&mut self, frame: Frame) -> Result<(), ConnError> {
         self.socket
             .feed(Message::Binary(frame.to_bytes()))
             .await
-            .map_err(|e| Error::unavailable(format!("websocket write failed: {e}")))
+            .map_err(|e| broken(format!("websocket write failed: {e}")))
     }
 
-    async fn flush(&mut self) -> Result<()> {
+    async fn flush(&mut self) -> Result<(), ConnError> {
         self.socket
             .flush()
             .await
-            .map_err(|e| Error::unavailable(format!("websocket flush failed: {e}")))
+            .map_err(|e| broken(format!("websocket flush failed: {e}")))
     }
 
-    fn peer(&self) -> String {
-        self.peer.to_string()
+    async fn close(&mut self, reason: CloseReason) -> Result<(), ConnError> {
+        if self.closed_by_peer {
+            // Our answer to the peer's close is queued already.
+            return self.flush().await;
+        }
+        let close = CloseFrame {
+            code: reason.ws_code(),
+            reason: "".into(),
+        };
+        self.socket
+            .send(Message::Close(Some(close)))
+            .await
+            .map_err(|e| broken(format!("websocket close failed: {e}")))?;
+        // Let the client answer (the closing handshake), briefly: whatever
+        // else it still sends is dropped.
+        let _ = tokio::time::timeout(WS_CLOSE_WAIT, async {
+            while let Some(Ok(message)) = self.socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+        Ok(())
     }
 }
 
 /// Accepts TCP clients until shutdown, backing off when accept fails (out
 /// of file descriptors) instead of spinning.
 pub async fn run_tcp(gate: Arc<Gate>, listener: TcpListener) {
-    let mut backoff = std::time::Duration::from_millis(5);
+    let mut backoff = Duration::from_millis(5);
     loop {
         tokio::select! {
             _ = gate.shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    backoff = std::time::Duration::from_millis(5);
-                    let conn = TcpConnection::new(stream, peer, gate.limits.max_frame_bytes);
+                    backoff = Duration::from_millis(5);
+                    let conn = TcpConnection::new(stream, gate.limits.max_frame_bytes);
                     gate.spawn(Box::new(conn), peer);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed; backing off");
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
                 }
             }
         }
@@ -230,8 +243,8 @@ pub async fn ws_upgrade(
         .on_upgrade(move |socket| async move {
             let conn = WsConnection {
                 socket,
-                peer,
                 max_body,
+                closed_by_peer: false,
             };
             gate.spawn(Box::new(conn), peer);
         })

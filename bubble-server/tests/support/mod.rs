@@ -347,3 +347,205 @@ pub fn texts(entries: &[InboxEntry]) -> Vec<String> {
         .filter_map(|e| e.content.as_text().map(str::to_owned))
         .collect()
 }
+
+/// What a raw connection read next.
+#[derive(Debug)]
+pub enum Received {
+    /// A frame (opened, once the session is established).
+    Frame(bubble_proto::Frame),
+    /// A WebSocket close frame, with its status code.
+    Close(Option<u16>),
+    /// The connection ended without (another) close frame.
+    End,
+}
+
+/// A connection that speaks the protocol by hand, as a client written from
+/// the docs would: raw frames over TCP or WebSocket, and after
+/// [`RawConn::handshake`] sealed records.
+pub struct RawConn {
+    io: RawIo,
+    sealer: Option<bubble_proto::secure::RecordSealer>,
+    opener: Option<bubble_proto::secure::RecordOpener>,
+}
+
+enum RawIo {
+    Tcp {
+        stream: tokio::net::TcpStream,
+        buf: bytes::BytesMut,
+        codec: bubble_proto::FrameCodec,
+    },
+    Ws(
+        Box<
+            tokio_tungstenite::WebSocketStream<
+                tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+            >,
+        >,
+    ),
+}
+
+impl RawConn {
+    /// A TCP connection to the gate, before any handshake.
+    pub async fn tcp(server: &Server) -> RawConn {
+        let stream = tokio::net::TcpStream::connect(&server.tcp).await.unwrap();
+        RawConn {
+            io: RawIo::Tcp {
+                stream,
+                buf: bytes::BytesMut::new(),
+                codec: bubble_proto::FrameCodec::new(1 << 20),
+            },
+            sealer: None,
+            opener: None,
+        }
+    }
+
+    /// A WebSocket connection to the gate, before any handshake.
+    pub async fn ws(server: &Server) -> RawConn {
+        let (socket, _) = tokio_tungstenite::connect_async(server.ws.as_str())
+            .await
+            .unwrap();
+        RawConn {
+            io: RawIo::Ws(Box::new(socket)),
+            sealer: None,
+            opener: None,
+        }
+    }
+
+    /// A connection of `user` on `device` after a full handshake.
+    pub async fn session(server: &Server, user: &str, device: &str, ws: bool) -> RawConn {
+        let mut conn = if ws {
+            RawConn::ws(server).await
+        } else {
+            RawConn::tcp(server).await
+        };
+        conn.handshake(server, user, device).await;
+        conn
+    }
+
+    /// Runs a full handshake for `user` of app "demo".
+    pub async fn handshake(&mut self, server: &Server, user: &str, device: &str) {
+        use bubble_proto::secure::{
+            ClientConfig, ClientHandshake, ClientMeta, OsRandom, PinnedServerKey,
+        };
+        let config = ClientConfig {
+            server_key: PinnedServerKey::from_pem(&server.key_pem, &server.fingerprint).unwrap(),
+            meta: ClientMeta {
+                app_id: "demo".into(),
+                device_id: device.into(),
+                platform: "test".into(),
+                client_version: "raw".into(),
+            },
+        };
+        let token = server.token(user).await;
+        let (handshake, hello) = ClientHandshake::start(&config, &token, &mut OsRandom).unwrap();
+        self.send_frame(&bubble_proto::Frame::new(
+            bubble_proto::Command::HandshakeHello,
+            1,
+            hello,
+        ))
+        .await;
+        let answer = match self.recv().await {
+            Received::Frame(f) => f,
+            other => panic!("expected the handshake answer, got {other:?}"),
+        };
+        assert_eq!(answer.command, bubble_proto::Command::HandshakeAnswer);
+        let (sealer, opener) = handshake.finish(&answer.body).unwrap().channel.split();
+        self.sealer = Some(sealer);
+        self.opener = Some(opener);
+    }
+
+    /// Writes `bytes` as they are (on WebSocket: one binary message).
+    pub async fn send_bytes(&mut self, bytes: &[u8]) {
+        use futures_util::SinkExt;
+        use tokio::io::AsyncWriteExt;
+        match &mut self.io {
+            RawIo::Tcp { stream, .. } => stream.write_all(bytes).await.unwrap(),
+            RawIo::Ws(socket) => socket
+                .send(tokio_tungstenite::tungstenite::Message::Binary(
+                    bytes.to_vec().into(),
+                ))
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Writes one frame as it is (no sealing).
+    pub async fn send_frame(&mut self, frame: &bubble_proto::Frame) {
+        self.send_bytes(&frame.to_bytes()).await;
+    }
+
+    /// Seals and writes a request.
+    pub async fn request(&mut self, command: bubble_proto::Command, seq: u32, body: Vec<u8>) {
+        let frame = bubble_proto::Frame::new(command, seq, body);
+        let sealed = self
+            .sealer
+            .as_mut()
+            .expect("handshake first")
+            .seal(&frame)
+            .unwrap();
+        self.send_frame(&sealed).await;
+    }
+
+    /// The next frame (opened when the session is established), a close
+    /// frame, or the end; a panic after 20 s.
+    pub async fn recv(&mut self) -> Received {
+        let read = tokio::time::timeout(Duration::from_secs(20), self.read_raw())
+            .await
+            .expect("something to read in time");
+        match (read, self.opener.as_mut()) {
+            (Received::Frame(frame), Some(opener)) => {
+                Received::Frame(opener.open(&frame).expect("a record that opens"))
+            }
+            (other, _) => other,
+        }
+    }
+
+    /// The next frame; a panic on anything else.
+    pub async fn frame(&mut self) -> bubble_proto::Frame {
+        match self.recv().await {
+            Received::Frame(frame) => frame,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    async fn read_raw(&mut self) -> Received {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncReadExt;
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_util::codec::Decoder;
+        match &mut self.io {
+            RawIo::Tcp { stream, buf, codec } => loop {
+                if let Some(frame) = codec.decode(buf).unwrap() {
+                    return Received::Frame(frame);
+                }
+                match stream.read_buf(buf).await {
+                    Ok(0) | Err(_) => return Received::End,
+                    Ok(_) => {}
+                }
+            },
+            RawIo::Ws(socket) => loop {
+                match socket.next().await {
+                    Some(Ok(Message::Binary(bytes))) => {
+                        return Received::Frame(
+                            bubble_proto::Frame::parse_exact(&bytes, 1 << 20).unwrap(),
+                        );
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        return Received::Close(frame.map(|f| u16::from(f.code)));
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return Received::End,
+                }
+            },
+        }
+    }
+}
+
+/// The error an answer frame carries; a panic if it is not one.
+pub fn error_of(frame: &bubble_proto::Frame) -> bubble_proto::pb::Error {
+    assert_eq!(
+        frame.command,
+        bubble_proto::Command::Error,
+        "expected an error frame, got {frame:?}"
+    );
+    frame.decode_body().unwrap()
+}

@@ -21,6 +21,7 @@
 
 use std::time::Duration;
 
+use clap::{CommandFactory, Parser};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 use bubble_client::transport::{http_get, http_request};
@@ -29,55 +30,73 @@ use bubble_core::{Content, Conversation, ConversationKind, EntryKind, GroupId, U
 use bubble_proto::pb;
 
 /// Command-line options.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "chat-cli",
+    version,
+    about = "A terminal chat client for a running bubble server (development mode: it gets its token from the admin API).",
+    after_help = "\
+Once connected, lines are sent to the current conversation; commands start with /:
+  /to bob            talk to bob (1:1)
+  /group team        talk in group \"team\"
+  /create team a,b   create group \"team\" with members a and b
+  /join team         join a group
+  /unread            unread counts
+  /read              mark the current conversation read
+  /search words      search your history
+  /who a,b           who is online
+  /quit"
+)]
 pub struct Options {
     /// The server's HTTP base URL (selector + admin API).
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:7780")]
     pub server: String,
-    /// The admin secret (development: to issue a token).
+    /// The admin secret, to issue a token (development mode) [default: $BUBBLE_ADMIN_SECRET].
+    #[arg(
+        long,
+        value_name = "SECRET",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub admin_secret: String,
     /// The app.
+    #[arg(long, value_name = "APP", default_value = "demo")]
     pub app: String,
     /// Who you are.
+    #[arg(long, value_name = "NAME")]
     pub user: String,
     /// This device.
+    #[arg(long, value_name = "DEVICE", default_value = "cli")]
     pub device: String,
-    /// The server key fingerprint to pin (empty: trust what the server announces).
+    /// The server key fingerprint to pin (the server prints it at start) [default: trust what the server announces].
+    #[arg(
+        long,
+        value_name = "HEX",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub fingerprint: String,
     /// Use WebSocket instead of TCP.
+    #[arg(long = "ws")]
     pub websocket: bool,
 }
 
 impl Options {
-    /// Parses `--server URL --admin-secret S --user U [--app A] [--device D] [--fingerprint F] [--ws]`.
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
-        let mut o = Options {
-            server: "http://127.0.0.1:7780".into(),
-            admin_secret: std::env::var("BUBBLE_ADMIN_SECRET").unwrap_or_default(),
-            app: "demo".into(),
-            user: String::new(),
-            device: "cli".into(),
-            fingerprint: String::new(),
-            websocket: false,
-        };
-        let mut args = args.into_iter();
-        while let Some(a) = args.next() {
-            let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-            match a.as_str() {
-                "--server" => o.server = value("--server")?,
-                "--admin-secret" => o.admin_secret = value("--admin-secret")?,
-                "--app" => o.app = value("--app")?,
-                "--user" => o.user = value("--user")?,
-                "--device" => o.device = value("--device")?,
-                "--fingerprint" => o.fingerprint = value("--fingerprint")?,
-                "--ws" => o.websocket = true,
-                other => return Err(format!("unknown option {other}")),
-            }
-        }
-        if o.user.is_empty() {
-            return Err("--user is required".into());
+    /// Parses the arguments after the program's name: `--user U
+    /// [--admin-secret S] [--server URL] [--app A] [--device D]
+    /// [--fingerprint F] [--ws]`. The admin secret falls back to
+    /// `BUBBLE_ADMIN_SECRET`. `--help` and `--version` come back as errors
+    /// whose `exit` prints them.
+    pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Options, clap::Error> {
+        let mut o = Options::try_parse_from(std::iter::once("chat-cli".to_owned()).chain(args))?;
+        if o.admin_secret.is_empty() {
+            o.admin_secret = std::env::var("BUBBLE_ADMIN_SECRET").unwrap_or_default();
         }
         if o.admin_secret.is_empty() {
-            return Err("--admin-secret (or BUBBLE_ADMIN_SECRET) is required in development mode: the server prints where it keeps it".into());
+            return Err(Options::command().error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--admin-secret (or BUBBLE_ADMIN_SECRET) is required in development mode: the server prints where it keeps it",
+            ));
         }
         Ok(o)
     }

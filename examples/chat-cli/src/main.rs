@@ -4,14 +4,10 @@ use tokio::io::BufReader;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let options = match chat_cli::Options::parse(std::env::args().skip(1)) {
+    let options = match chat_cli::Options::from_args(std::env::args().skip(1)) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!(
-                "chat-cli: {e}\nusage: chat-cli --user NAME --admin-secret SECRET [--server http://127.0.0.1:7780] [--app demo] [--device cli] [--fingerprint HEX] [--ws]"
-            );
-            return std::process::ExitCode::from(2);
-        }
+        // Help and version to stdout (exit 0), errors to stderr (exit 2).
+        Err(e) => e.exit(),
     };
     match chat_cli::run(
         options,

@@ -23,7 +23,7 @@ async fn server() -> (bubble_server::RunningServer, tempfile::TempDir) {
 }
 
 fn options(s: &bubble_server::RunningServer, user: &str) -> chat_cli::Options {
-    chat_cli::Options::parse([
+    chat_cli::Options::from_args([
         "--server".to_string(),
         format!("http://{}", s.http_addr.unwrap()),
         "--admin-secret".into(),

@@ -1,0 +1,199 @@
+//! The requests a client sends after the handshake: each decoded from its
+//! frame (`parse`), run against the engine (`apply`) and answered with a
+//! [`Reply`], one module per command group.
+//!
+//! - [`messages`]: send, recall, delete.
+//! - [`sync`]: sync pages of the inbox.
+//! - [`read`]: mark read, unread counts.
+//! - [`groups`]: create, join, leave, members.
+//! - [`channel`]: super group pulls.
+//! - [`presence`]: who is online.
+//! - [`search`]: history search.
+//! - [`typing`]: typing notices (no answer on success).
+//! - [`business`]: products' own commands.
+//! - [`ping`]: heartbeats, answered inline by the handler.
+//!
+//! A body that does not decode is `INVALID_ARGUMENT` and the connection
+//! stays open: the frame and its record were fine, only the request is
+//! wrong.
+
+pub mod business;
+pub mod channel;
+pub mod groups;
+pub mod messages;
+pub mod ping;
+pub mod presence;
+pub mod read;
+pub mod search;
+pub mod sync;
+pub mod typing;
+
+use bytes::Bytes;
+
+use bubble_core::wire::error_to_pb;
+use bubble_core::{Engine, Error, Result, Session, UserId, validate_id};
+use bubble_proto::{Command, Frame, pb};
+
+/// An answer's command and body, before it is stamped with the request's seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    command: Command,
+    body: Bytes,
+}
+
+impl Reply {
+    /// `message` as the body of `command`.
+    pub fn message(command: Command, message: &impl prost::Message) -> Reply {
+        Reply::raw(command, message.encode_to_vec())
+    }
+
+    /// A body as it is (business commands).
+    pub fn raw(command: Command, body: impl Into<Bytes>) -> Reply {
+        Reply {
+            command,
+            body: body.into(),
+        }
+    }
+
+    /// The answer frame to request `seq`.
+    pub fn into_frame(self, seq: u32) -> Frame {
+        Frame::new(self.command, seq, self.body).into_response()
+    }
+}
+
+/// An error answer to request `seq`.
+pub fn error_frame(seq: u32, error: &Error) -> Frame {
+    Frame::from_message(Command::Error, seq, &error_to_pb(error)).into_response()
+}
+
+/// An error answer with a protocol-level code (malformed frames, unknown
+/// commands, limits, closing): failures of the connection, not of a request
+/// the engine ran.
+pub fn protocol_error(
+    seq: u32,
+    code: pb::ErrorCode,
+    message: impl Into<String>,
+    retryable: bool,
+) -> Frame {
+    let body = pb::Error {
+        code: code as i32,
+        message: message.into(),
+        retryable,
+    };
+    Frame::from_message(Command::Error, seq, &body).into_response()
+}
+
+/// A frame's body as protobuf message `M`, or `INVALID_ARGUMENT` saying why not.
+fn decode<M: prost::Message + Default>(frame: &Frame) -> Result<M> {
+    frame
+        .decode_body::<M>()
+        .map_err(|e| Error::invalid(e.to_string()))
+}
+
+/// User ids from the wire, each checked.
+fn user_ids(list: &[String]) -> Result<Vec<UserId>> {
+    list.iter()
+        .map(|u| validate_id("user id", u).map(|_| UserId::new(u)))
+        .collect()
+}
+
+/// A page size from the wire: 0 asks for `default`. The engine caps what is
+/// left.
+fn page_limit(limit: u32, default: usize) -> usize {
+    if limit == 0 { default } else { limit as usize }
+}
+
+/// A request a client may send after the handshake (pings aside: the
+/// handler answers those inline).
+#[derive(Debug)]
+pub enum Request {
+    /// Send (16).
+    Send(messages::Send),
+    /// Recall (25).
+    Recall(messages::Recall),
+    /// Delete (26).
+    Delete(messages::Delete),
+    /// Sync (19).
+    Sync(sync::Sync),
+    /// MarkRead (21).
+    MarkRead(read::MarkRead),
+    /// Unread (23).
+    Unread(read::Unread),
+    /// GroupCreate (32).
+    GroupCreate(groups::Create),
+    /// GroupJoin (34).
+    GroupJoin(groups::Join),
+    /// GroupLeave (35).
+    GroupLeave(groups::Leave),
+    /// GroupMembersQuery (36).
+    GroupMembers(groups::Members),
+    /// ChannelPull (48).
+    ChannelPull(channel::Pull),
+    /// PresenceQuery (64).
+    Presence(presence::Query),
+    /// Search (80).
+    Search(search::Search),
+    /// Typing (27).
+    Typing(typing::Typing),
+    /// A business command (>= 0x8000).
+    Business(business::Business),
+}
+
+impl Request {
+    /// Decodes `frame` as the request its command names. A known command a
+    /// client may not send (an answer, a push, a handshake) is
+    /// `INVALID_ARGUMENT`; the handler answers unknown commands itself.
+    pub fn parse(frame: &Frame) -> Result<Request> {
+        Ok(match frame.command {
+            Command::Send => Request::Send(messages::Send::parse(frame)?),
+            Command::Recall => Request::Recall(messages::Recall::parse(frame)?),
+            Command::Delete => Request::Delete(messages::Delete::parse(frame)?),
+            Command::Sync => Request::Sync(sync::Sync::parse(frame)?),
+            Command::MarkRead => Request::MarkRead(read::MarkRead::parse(frame)?),
+            Command::Unread => Request::Unread(read::Unread::parse(frame)?),
+            Command::GroupCreate => Request::GroupCreate(groups::Create::parse(frame)?),
+            Command::GroupJoin => Request::GroupJoin(groups::Join::parse(frame)?),
+            Command::GroupLeave => Request::GroupLeave(groups::Leave::parse(frame)?),
+            Command::GroupMembersQuery => Request::GroupMembers(groups::Members::parse(frame)?),
+            Command::ChannelPull => Request::ChannelPull(channel::Pull::parse(frame)?),
+            Command::PresenceQuery => Request::Presence(presence::Query::parse(frame)?),
+            Command::Search => Request::Search(search::Search::parse(frame)?),
+            Command::Typing => Request::Typing(typing::Typing::parse(frame)?),
+            Command::Business(_) => Request::Business(business::Business::parse(frame)?),
+            other => {
+                return Err(Error::invalid(format!(
+                    "{other} is not a request a client may send after the handshake"
+                )));
+            }
+        })
+    }
+
+    /// Runs the request; `None` when it has no answer (a typing notice).
+    pub async fn apply(self, engine: &Engine, session: &Session) -> Result<Option<Reply>> {
+        Ok(Some(match self {
+            Request::Send(cmd) => cmd.apply(engine, session).await?,
+            Request::Recall(cmd) => cmd.apply(engine, session).await?,
+            Request::Delete(cmd) => cmd.apply(engine, session).await?,
+            Request::Sync(cmd) => cmd.apply(engine, session).await?,
+            Request::MarkRead(cmd) => cmd.apply(engine, session).await?,
+            Request::Unread(cmd) => cmd.apply(engine, session).await?,
+            Request::GroupCreate(cmd) => cmd.apply(engine, session).await?,
+            Request::GroupJoin(cmd) => cmd.apply(engine, session).await?,
+            Request::GroupLeave(cmd) => cmd.apply(engine, session).await?,
+            Request::GroupMembers(cmd) => cmd.apply(engine, session).await?,
+            Request::ChannelPull(cmd) => cmd.apply(engine, session).await?,
+            Request::Presence(cmd) => cmd.apply(engine, session).await?,
+            Request::Search(cmd) => cmd.apply(engine, session).await?,
+            Request::Typing(cmd) => {
+                cmd.apply(engine, session).await?;
+                return Ok(None);
+            }
+            Request::Business(cmd) => cmd.apply(engine, session).await?,
+        }))
+    }
+
+    /// Whether this is a send (counted and timed as messages in).
+    pub fn is_send(&self) -> bool {
+        matches!(self, Request::Send(_))
+    }
+}

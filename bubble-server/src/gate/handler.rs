@@ -1,0 +1,478 @@
+//! One client connection, from the first byte to the close.
+//!
+//! 1. [`serve`] takes a connection slot or refuses with an error frame.
+//! 2. It runs the [`handshake`](super::handshake) within the timeout (full,
+//!    or resumption with a ticket) and registers the session.
+//! 3. [`Handler::run`] is then one loop: read requests (run them
+//!    concurrently, bounded), write answers and pushes (batched per flush),
+//!    check heartbeats, and drain on shutdown.
+//!
+//! Every failure closes this connection only, after an error frame where the
+//! peer can still read one, and on WebSocket with a close frame.
+
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc};
+
+use bubble_core::ports::Identity;
+use bubble_core::push::{PushEvent, SessionQueue};
+use bubble_core::{AppId, DeviceId, Session, UserId, now_millis};
+use bubble_proto::secure::{Established, RecordOpener, RecordSealer, SecureChannel, SessionInfo};
+use bubble_proto::{Command, Frame, pb};
+
+use super::Gate;
+use super::cmd::{Request, error_frame, ping::Ping, protocol_error};
+use super::connection::{CloseReason, ConnError, FrameConnection};
+use super::handshake;
+use super::limits::TokenBucket;
+use super::push::push_frame;
+
+/// Decrements the open-connections gauge however the task ends.
+struct ConnectionGauge(Arc<crate::metrics::Metrics>);
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        self.0.connections.dec();
+    }
+}
+
+/// Sends `last` (when there is one) and closes the connection.
+async fn close(conn: &mut dyn FrameConnection, last: Option<Frame>, reason: CloseReason) {
+    if let Some(frame) = last {
+        let _ = conn.write_frame(frame).await;
+    }
+    let _ = conn.close(reason).await;
+}
+
+/// Serves one accepted connection to its end.
+pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: SocketAddr) {
+    gate.metrics.connections_total.inc();
+    let Ok(_slot) = gate.connections.clone().try_acquire_owned() else {
+        let full = protocol_error(
+            0,
+            pb::ErrorCode::Unavailable,
+            "this gate is at its connection limit; ask the selector for another",
+            true,
+        );
+        close(conn.as_mut(), Some(full), CloseReason::TryAgainLater).await;
+        return;
+    };
+    gate.metrics.connections.inc();
+    let _gauge = ConnectionGauge(gate.metrics.clone());
+
+    // Boxed: the handshake's state (~4 KiB) is freed once it is done instead
+    // of staying reserved in this task for the connection's whole life.
+    let (established, seq) = match Box::pin(handshake::run(&gate, conn.as_mut(), peer)).await {
+        Ok(done) => done,
+        Err(refused) => {
+            gate.metrics.handshakes_failed.inc();
+            close(conn.as_mut(), refused.answer, refused.reason).await;
+            return;
+        }
+    };
+    // Keep only what the session needs, and free the rest now: this task
+    // lives as long as the connection, and an idle connection's memory is
+    // what caps how many a box holds.
+    let answer = established.answer_frame(seq);
+    let (channel, info) = unbox(established);
+    let (sealer, opener) = channel.split();
+    let identity = Identity {
+        app: AppId::new(&info.app_id),
+        user: UserId::new(&info.user),
+        expires_at: info.identity_expires_at_ms as i64,
+    };
+    // Register before answering: once the client holds the answer, its
+    // session is live (routes, login policy), so nothing races it.
+    let (session, queue) = match gate
+        .engine
+        .connect(&identity, &DeviceId::new(&info.device_id), &info.platform)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "session registration failed");
+            let reason = if e.is_retryable() {
+                CloseReason::TryAgainLater
+            } else {
+                CloseReason::PolicyViolation
+            };
+            close(conn.as_mut(), Some(error_frame(seq, &e)), reason).await;
+            return;
+        }
+    };
+    drop(info);
+    let sent = conn.write_frame(answer).await.is_ok() && conn.flush().await.is_ok();
+    if !sent {
+        let _ = gate.engine.disconnect(&session).await;
+        return;
+    }
+    tracing::debug!(%peer, app = %session.app, user = %session.user, device = %session.device, "session open");
+    Handler::new(gate.clone(), conn, sealer, opener, session.clone(), queue)
+        .run()
+        .await;
+    if let Err(e) = gate.engine.disconnect(&session).await {
+        tracing::warn!(error = %e, "presence cleanup failed; the route expires by itself");
+    }
+}
+
+/// Takes the record state and the session out of the handshake's result,
+/// freeing its box here rather than when the caller's scope ends.
+fn unbox(established: Box<Established>) -> (SecureChannel, SessionInfo) {
+    let Established {
+        channel, session, ..
+    } = *established;
+    (channel, session)
+}
+
+/// How a session ends: a last frame for the client (an error, sealed), and
+/// the close.
+struct Closing {
+    last: Option<Frame>,
+    reason: CloseReason,
+}
+
+impl Closing {
+    /// Closes without a last word (the peer left, or cannot be written to).
+    fn quietly(reason: CloseReason) -> Closing {
+        Closing { last: None, reason }
+    }
+
+    /// `GOING_AWAY`: reconnect (elsewhere) and sync.
+    fn going_away(message: &str) -> Closing {
+        Closing {
+            last: Some(protocol_error(0, pb::ErrorCode::GoingAway, message, true)),
+            reason: CloseReason::GoingAway,
+        }
+    }
+
+    /// `MALFORMED_FRAME` for request `seq`: the peer broke the protocol.
+    fn malformed(seq: u32, message: impl Into<String>) -> Closing {
+        Closing {
+            last: Some(protocol_error(
+                seq,
+                pb::ErrorCode::MalformedFrame,
+                message,
+                false,
+            )),
+            reason: CloseReason::ProtocolError,
+        }
+    }
+}
+
+/// What the session loop does after one event.
+type Step = ControlFlow<Closing>;
+
+/// One established session: the connection, its record keys, the session
+/// and its push queue, the answers of requests in flight, and the limits
+/// the client is held to.
+pub struct Handler {
+    /// What every connection shares: engine, limits, metrics, shutdown.
+    gate: Arc<Gate>,
+    /// The frames, TCP or WebSocket.
+    conn: Box<dyn FrameConnection>,
+    /// Seals what we send. Boxed with the opener (~1.3 KiB together) so the
+    /// task, held for the connection's whole life, stays small.
+    sealer: Box<RecordSealer>,
+    /// Opens what the client sends; a record that fails ends the session.
+    opener: Box<RecordOpener>,
+    /// Who is connected.
+    session: Session,
+    /// Pushes for this session; closed by the engine when it overflows.
+    queue: SessionQueue,
+    /// Where request tasks put their answers. Made on the first request:
+    /// an idle connection (pings are answered inline) then holds no answer
+    /// queue (~2 KiB each).
+    answers_tx: Option<mpsc::Sender<Frame>>,
+    /// The other end, read by the loop.
+    answers_rx: Option<mpsc::Receiver<Frame>>,
+    /// Requests in flight; a full window stops reading (backpressure).
+    in_flight: Arc<Semaphore>,
+    /// The request rate of this connection.
+    bucket: TokenBucket,
+    /// When the client was last heard from (heartbeat timeout).
+    last_seen: Instant,
+}
+
+impl Handler {
+    /// A handler for an established session.
+    pub fn new(
+        gate: Arc<Gate>,
+        conn: Box<dyn FrameConnection>,
+        sealer: RecordSealer,
+        opener: RecordOpener,
+        session: Session,
+        queue: SessionQueue,
+    ) -> Handler {
+        let limits = &gate.limits;
+        Handler {
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+            bucket: TokenBucket::new(limits.requests_per_second, limits.request_burst),
+            gate,
+            conn,
+            sealer: Box::new(sealer),
+            opener: Box::new(opener),
+            session,
+            queue,
+            answers_tx: None,
+            answers_rx: None,
+            last_seen: Instant::now(),
+        }
+    }
+
+    /// Serves the session until the client leaves, breaks the protocol,
+    /// falls behind or goes silent, or the server shuts down; then drains
+    /// the requests already accepted and closes.
+    pub async fn run(mut self) {
+        let mut heartbeat = tokio::time::interval(self.gate.limits.heartbeat_timeout / 3);
+        heartbeat.tick().await;
+        let closing = loop {
+            let step = tokio::select! {
+                read = self.conn.read_frame() => self.on_read(read).await,
+                Some(answer) = next_answer(&mut self.answers_rx) => self.write_answers(answer).await,
+                pushed = self.queue.rx.recv() => self.write_pushes(pushed).await,
+                _ = heartbeat.tick() => self.check_heartbeat(),
+                _ = self.gate.shutdown.cancelled() => {
+                    Step::Break(Closing::going_away("server shutting down; reconnect to another gate"))
+                }
+            };
+            if let Step::Break(closing) = step {
+                break closing;
+            }
+        };
+        self.drain(closing).await;
+    }
+
+    /// One read: a request to run, a ping or an unknown command to answer
+    /// inline, or the end of the session.
+    async fn on_read(&mut self, read: Result<Option<Frame>, ConnError>) -> Step {
+        let frame = match read {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Step::Break(Closing::quietly(CloseReason::Normal)),
+            Err(ConnError::Malformed { seq, message }) => {
+                self.gate.metrics.malformed_frames.inc();
+                return Step::Break(Closing::malformed(seq, message));
+            }
+            Err(ConnError::Broken(_)) => return Step::Break(Closing::quietly(CloseReason::Normal)),
+        };
+        self.last_seen = Instant::now();
+        let Ok(frame) = self.opener.open(&frame) else {
+            // A replayed, reordered or forged record: the stream is no longer trustworthy.
+            self.gate.metrics.malformed_frames.inc();
+            return Step::Break(Closing::malformed(
+                frame.seq,
+                "record failed authentication",
+            ));
+        };
+        if !self.bucket.take() {
+            self.gate.metrics.rate_limited.inc();
+            let answer = protocol_error(
+                frame.seq,
+                pb::ErrorCode::RateLimited,
+                "too many requests on this connection; slow down",
+                true,
+            );
+            return self.answer_now(answer).await;
+        }
+        match frame.command {
+            Command::Ping => {
+                let pong = Ping::parse(&frame).apply(&self.gate.engine, &self.session);
+                self.answer_now(pong.into_frame(frame.seq)).await
+            }
+            Command::Unknown(code) => {
+                // A newer client's command: say so and keep the connection.
+                self.gate.metrics.malformed_frames.inc();
+                let answer = protocol_error(
+                    frame.seq,
+                    pb::ErrorCode::UnknownCommand,
+                    format!("command {code} is unknown to this server"),
+                    false,
+                );
+                self.answer_now(answer).await
+            }
+            _ => self.spawn_request(frame).await,
+        }
+    }
+
+    /// Runs a request in its own task, within the in-flight window; its
+    /// answer comes back through the answer queue.
+    async fn spawn_request(&mut self, frame: Frame) -> Step {
+        let permit = tokio::select! {
+            p = self.in_flight.clone().acquire_owned() => p.expect("never closed"),
+            _ = self.gate.shutdown.cancelled() => {
+                return Step::Break(Closing::going_away("server shutting down; reconnect to another gate"));
+            }
+        };
+        let tx = self.answer_sender();
+        let engine = self.gate.engine.clone();
+        let session = self.session.clone();
+        let metrics = self.gate.metrics.clone();
+        tokio::spawn(async move {
+            let seq = frame.seq;
+            let started = Instant::now();
+            let outcome = match Request::parse(&frame) {
+                Ok(request) => {
+                    let is_send = request.is_send();
+                    let outcome = request.apply(&engine, &session).await;
+                    if is_send && outcome.is_ok() {
+                        metrics.messages_in.inc();
+                        metrics.send_latency.observe(started.elapsed());
+                    }
+                    outcome
+                }
+                Err(e) => Err(e),
+            };
+            let answer = match outcome {
+                Ok(reply) => reply.map(|r| r.into_frame(seq)),
+                Err(e) => {
+                    metrics.error(e.kind());
+                    Some(error_frame(seq, &e))
+                }
+            };
+            if let Some(answer) = answer {
+                let _ = tx.send(answer).await;
+            }
+            drop(permit);
+        });
+        Step::Continue(())
+    }
+
+    /// The answer queue's sender, made on first use.
+    fn answer_sender(&mut self) -> mpsc::Sender<Frame> {
+        let capacity = self.gate.limits.max_in_flight * 2;
+        let rx = &mut self.answers_rx;
+        self.answers_tx
+            .get_or_insert_with(|| {
+                let (tx, new_rx) = mpsc::channel::<Frame>(capacity);
+                *rx = Some(new_rx);
+                tx
+            })
+            .clone()
+    }
+
+    /// Seals and queues one frame; false when the connection is broken.
+    async fn send(&mut self, frame: &Frame) -> bool {
+        match self.sealer.seal(frame) {
+            Ok(sealed) => self.conn.write_frame(sealed).await.is_ok(),
+            Err(e) => {
+                tracing::warn!(error = %e, "sealing a record failed");
+                false
+            }
+        }
+    }
+
+    /// Sends one answer at once (pings, refusals): the loop goes on unless
+    /// the connection broke.
+    async fn answer_now(&mut self, answer: Frame) -> Step {
+        if self.send(&answer).await && self.conn.flush().await.is_ok() {
+            Step::Continue(())
+        } else {
+            Step::Break(Closing::quietly(CloseReason::Normal))
+        }
+    }
+
+    /// Writes an answer and every other one ready, then flushes once.
+    async fn write_answers(&mut self, first: Frame) -> Step {
+        let mut ok = self.send(&first).await;
+        while ok {
+            match self.answers_rx.as_mut().map(|rx| rx.try_recv()) {
+                Some(Ok(more)) => ok = self.send(&more).await,
+                _ => break,
+            }
+        }
+        if ok && self.conn.flush().await.is_ok() {
+            Step::Continue(())
+        } else {
+            Step::Break(Closing::quietly(CloseReason::Normal))
+        }
+    }
+
+    /// Writes a push and every other one queued, then flushes once. A
+    /// closed queue is a slow consumer (it overflowed) or a replaced session.
+    async fn write_pushes(&mut self, pushed: Option<Box<PushEvent>>) -> Step {
+        let Some(event) = pushed else {
+            if self
+                .queue
+                .overflowed
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                self.gate.metrics.slow_consumers.inc();
+                return Step::Break(Closing::going_away(
+                    "you read too slowly; reconnect and sync",
+                ));
+            }
+            return Step::Break(Closing::quietly(CloseReason::Normal));
+        };
+        let (mut ok, mut kicked) = self.write_push(event).await;
+        while ok && !kicked {
+            match self.queue.rx.try_recv() {
+                Ok(more) => (ok, kicked) = self.write_push(more).await,
+                Err(_) => break,
+            }
+        }
+        if !ok || self.conn.flush().await.is_err() {
+            Step::Break(Closing::quietly(CloseReason::Normal))
+        } else if kicked {
+            // The kick frame is out: the session is over.
+            Step::Break(Closing::quietly(CloseReason::Normal))
+        } else {
+            Step::Continue(())
+        }
+    }
+
+    /// Writes one push; whether it went out, and whether it was a kick.
+    async fn write_push(&mut self, event: Box<PushEvent>) -> (bool, bool) {
+        let event = *event;
+        if let PushEvent::Entry { entry, .. } = &event {
+            let delay = now_millis() - entry.server_time;
+            self.gate
+                .metrics
+                .push_delay
+                .observe(Duration::from_millis(delay.max(0) as u64));
+        }
+        let (frame, kick) = push_frame(&self.session.app, event);
+        self.gate.metrics.pushes_out.inc();
+        (self.send(&frame).await, kick)
+    }
+
+    /// Ends a session silent for longer than the heartbeat timeout.
+    fn check_heartbeat(&self) -> Step {
+        if self.last_seen.elapsed() > self.gate.limits.heartbeat_timeout {
+            Step::Break(Closing::going_away("no heartbeat; reconnect and sync"))
+        } else {
+            Step::Continue(())
+        }
+    }
+
+    /// Lets requests already accepted finish and answers them, sends the
+    /// last frame, and closes.
+    async fn drain(mut self, closing: Closing) {
+        drop(self.answers_tx.take());
+        let drain_timeout = self.gate.limits.drain_timeout;
+        let drained = tokio::time::timeout(drain_timeout, async {
+            while let Some(answer) = next_answer(&mut self.answers_rx).await {
+                if !self.send(&answer).await {
+                    break;
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(user = %self.session.user, "requests still running at close");
+        }
+        if let Some(last) = closing.last {
+            let _ = self.send(&last).await;
+        }
+        let _ = self.conn.close(closing.reason).await;
+    }
+}
+
+/// The next answer, or never when no request was ever made.
+async fn next_answer(rx: &mut Option<mpsc::Receiver<Frame>>) -> Option<Frame> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => None,
+    }
+}
