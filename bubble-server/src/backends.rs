@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bubble_core::memory::*;
 use bubble_core::ports::*;
-use bubble_core::{Engine, EngineBuilder, EngineConfig, NodeId, Result};
+use bubble_core::{AdapterConfig, Engine, EngineBuilder, EngineConfig, NodeId, Result};
 
 use crate::StartError;
 use crate::config::Config;
@@ -65,8 +65,8 @@ impl Backends {
             "sqlite" => {
                 let sqlite = config.store.sqlite_for(&config.data_dir);
                 let store = Arc::new(
-                    bubble_store_sqlite::SqliteStore::builder(sqlite)
-                        .open()
+                    sqlite
+                        .connect()
                         .await
                         .map_err(|e| StartError::Backend(format!("store (sqlite): {e}")))?,
                 );

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use bubble_core::ports::Identity;
 use bubble_core::*;
 use bubble_search_tantivy::{TantivyConfig, TantivySearch};
-use bubble_store_sqlite::SqliteStore;
+use bubble_store_sqlite::{SqliteConfig, SqliteStore};
 
 async fn open_engine(dir: &std::path::Path) -> Result<(Engine, Arc<SqliteStore>)> {
-    let store = Arc::new(SqliteStore::open(dir.join("bubble.db")).await?);
+    let store = Arc::new(SqliteConfig::new(dir.join("bubble.db")).connect().await?);
     let search = Arc::new(TantivySearch::open(TantivyConfig::at(dir.join("search")))?);
     let engine = Engine::builder()
         .inbox(store.clone())
