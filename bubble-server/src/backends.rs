@@ -74,10 +74,9 @@ impl Backends {
                 (store.clone(), store.clone(), store.clone(), store)
             }
             "mysql" => {
-                let store = bubble_store_mysql::MysqlStore::connect(
-                    bubble_store_mysql::MysqlConfig::new(config.store.url.clone()),
-                )
-                .await
+                let store = bubble_store_mysql::MysqlConfig::new(config.store.url.clone())
+                    .connect()
+                    .await
                 .map_err(|e| StartError::Backend(format!("store.url: {e}")))?;
                 closers.push(Closer::Mysql(store.clone()));
                 (
