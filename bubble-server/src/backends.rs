@@ -89,9 +89,8 @@ impl Backends {
             other => return Err(unsupported("store.kind", other)),
         };
         let redis = |key: &'static str, url: String, prefix: String| async move {
-            bubble_store_redis::RedisBuilder::new()
-                .url(url)
-                .key_prefix(prefix)
+            bubble_store_redis::RedisConfig::new(url)
+                .with_key_prefix(prefix)
                 .connect()
                 .await
                 .map_err(|e| failed(key, e))
