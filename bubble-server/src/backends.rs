@@ -147,10 +147,11 @@ impl Backends {
         let discovery: Arc<dyn Discovery> = match config.discovery.kind.as_str() {
             "static" => crate::static_discovery(),
             "etcd" => Arc::new(
-                bubble_discovery_etcd::EtcdDiscovery::builder()
-                    .endpoints(config.discovery.endpoints.split(',').map(str::trim))
-                    .prefix(config.discovery.prefix.clone())
-                    .connect()
+                bubble_discovery_etcd::EtcdConfig::new(
+                    config.discovery.endpoints.split(',').map(str::trim),
+                )
+                .with_prefix(config.discovery.prefix.clone())
+                .connect()
                     .await
                     .map_err(|e| failed("discovery.endpoints", e))?,
             ),
