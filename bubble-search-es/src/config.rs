@@ -1,12 +1,22 @@
-//! What the adapter needs to reach Elasticsearch and shape its index: serde, for the server's config file.
+//! [`EsConfig`]: what the adapter needs to reach Elasticsearch and shape
+//! its index (serde, for the server's config file), its defaults, and the
+//! rule of every field.
 
 use std::fmt;
 use std::time::Duration;
 
-use bubble_core::{Error, Result};
+use bubble_core::InvalidConfig;
 use serde::{Deserialize, Serialize};
 
-/// Settings of [`crate::EsSearch`]. `Debug` hides the password and the API key.
+/// Settings of [`crate::EsSearch`].
+///
+/// Build one with [`EsConfig::new`] and the `with_*` setters, or from serde.
+/// [`AdapterConfig::validate`] names the first bad field;
+/// [`AdapterConfig::connect`] validates and reaches the cluster. `Debug`
+/// hides the password and the API key.
+///
+/// [`AdapterConfig::validate`]: bubble_core::AdapterConfig::validate
+/// [`AdapterConfig::connect`]: bubble_core::AdapterConfig::connect
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -68,10 +78,71 @@ impl fmt::Debug for EsConfig {
 }
 
 impl EsConfig {
-    /// Checks every field, naming the first bad one in the error.
-    pub fn validate(&self) -> Result<()> {
-        fn bad(field: &str, why: impl fmt::Display) -> Error {
-            Error::invalid(format!("elasticsearch config: `{field}` {why}"))
+    /// The defaults with these node URLs (`http://host:9200`).
+    pub fn new<S: Into<String>>(urls: impl IntoIterator<Item = S>) -> EsConfig {
+        EsConfig::default().with_urls(urls)
+    }
+
+    /// Sets [`urls`](EsConfig::urls).
+    pub fn with_urls<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
+        self.urls = urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`index`](EsConfig::index).
+    pub fn with_index(mut self, index: impl Into<String>) -> Self {
+        self.index = index.into();
+        self
+    }
+
+    /// Sets [`username`](EsConfig::username).
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Sets [`password`](EsConfig::password).
+    pub fn with_password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Sets [`api_key`](EsConfig::api_key).
+    pub fn with_api_key(mut self, api_key: impl Into<String>) -> Self {
+        self.api_key = Some(api_key.into());
+        self
+    }
+
+    /// Sets [`timeout_ms`](EsConfig::timeout_ms).
+    pub fn with_timeout_ms(mut self, timeout_ms: u64) -> Self {
+        self.timeout_ms = timeout_ms;
+        self
+    }
+
+    /// Sets [`manage_index`](EsConfig::manage_index).
+    pub fn with_manage_index(mut self, manage_index: bool) -> Self {
+        self.manage_index = manage_index;
+        self
+    }
+
+    /// Sets [`shards`](EsConfig::shards).
+    pub fn with_shards(mut self, shards: u32) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Sets [`replicas`](EsConfig::replicas).
+    pub fn with_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// Every field's rule, naming the first bad field: what
+    /// [`AdapterConfig::validate`](bubble_core::AdapterConfig::validate)
+    /// runs (its impl sits in `client`, beside `connect`).
+    pub(crate) fn check(&self) -> Result<(), InvalidConfig> {
+        fn bad(field: &str, why: impl fmt::Display) -> InvalidConfig {
+            InvalidConfig::new(field, why.to_string())
         }
         if self.urls.is_empty() {
             return Err(bad(
@@ -151,14 +222,16 @@ fn validate_index_name(name: &str) -> std::result::Result<(), String> {
 mod tests {
     use super::*;
 
-    fn with(f: impl FnOnce(&mut EsConfig)) -> Result<()> {
+    fn with(f: impl FnOnce(&mut EsConfig)) -> Result<(), InvalidConfig> {
         let mut c = EsConfig::default();
         f(&mut c);
-        c.validate()
+        c.check()
     }
 
-    fn field_named(r: Result<()>, field: &str) {
+    fn field_named(r: Result<(), InvalidConfig>, field: &str) {
         let e = r.expect_err("the config is rejected");
+        assert_eq!(e.field, field, "{e}");
+        let e = bubble_core::Error::from(e);
         assert_eq!(e.kind(), bubble_core::ErrorKind::InvalidInput);
         assert!(
             e.message().contains(&format!("`{field}`")),
@@ -168,7 +241,7 @@ mod tests {
 
     #[test]
     fn the_default_config_is_valid() {
-        EsConfig::default().validate().unwrap();
+        EsConfig::default().check().unwrap();
     }
 
     #[test]
@@ -204,6 +277,18 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_username_or_api_key_is_rejected() {
+        field_named(
+            with(|c| {
+                c.username = Some(String::new());
+                c.password = Some("p".into());
+            }),
+            "username",
+        );
+        field_named(with(|c| c.api_key = Some(String::new())), "api_key");
+    }
+
+    #[test]
     fn zero_timeout_and_zero_shards_are_rejected() {
         field_named(with(|c| c.timeout_ms = 0), "timeout_ms");
         field_named(with(|c| c.shards = 0), "shards");
@@ -211,12 +296,10 @@ mod tests {
 
     #[test]
     fn debug_hides_the_password_and_the_api_key() {
-        let c = EsConfig {
-            username: Some("elastic".into()),
-            password: Some("hunter2".into()),
-            api_key: Some("c2VjcmV0".into()),
-            ..EsConfig::default()
-        };
+        let c = EsConfig::default()
+            .with_username("elastic")
+            .with_password("hunter2")
+            .with_api_key("c2VjcmV0");
         let shown = format!("{c:?}");
         assert!(
             !shown.contains("hunter2") && !shown.contains("c2VjcmV0"),

@@ -136,8 +136,7 @@ impl Backends {
                 ))
             }
             "elasticsearch" => Some(Arc::new(
-                bubble_search_es::EsSearch::builder()
-                    .urls(config.search.url.split(',').map(str::trim))
+                bubble_search_es::EsConfig::new(config.search.url.split(',').map(str::trim))
                     .connect()
                     .await
                     .map_err(|e| failed("search.url", e))?,
