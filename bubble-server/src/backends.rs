@@ -129,10 +129,10 @@ impl Backends {
                     std::path::PathBuf::from(&config.search.url)
                 };
                 Some(Arc::new(
-                    bubble_search_tantivy::TantivySearch::open(
-                        bubble_search_tantivy::TantivyConfig::at(path),
-                    )
-                    .map_err(|e| failed("search (tantivy)", e))?,
+                    bubble_search_tantivy::TantivyConfig::new(path)
+                        .connect()
+                        .await
+                        .map_err(|e| failed("search (tantivy)", e))?,
                 ))
             }
             "elasticsearch" => Some(Arc::new(
