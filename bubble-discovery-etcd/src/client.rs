@@ -10,7 +10,7 @@ use bubble_core::ports::NodeInfo;
 use bubble_core::{AdapterConfig, InvalidConfig, Result};
 use etcd_client::{Client, ConnectOptions, GetOptions, PutOptions};
 
-use crate::config::EtcdConfig;
+use crate::config::{EtcdConfig, redact_url};
 use crate::error::timed;
 use crate::keys;
 
@@ -70,7 +70,12 @@ impl EtcdDiscovery {
         if let (Some(u), Some(p)) = (&config.username, &config.password) {
             options = options.with_user(u.clone(), p.clone());
         }
-        let endpoints = config.endpoints.join(", ");
+        let endpoints = config
+            .endpoints
+            .iter()
+            .map(|e| redact_url(e))
+            .collect::<Vec<_>>()
+            .join(", ");
         let client = timed(
             &format!("connect to {endpoints}"),
             config.connect_timeout() + config.request_timeout(),

@@ -60,7 +60,14 @@ impl Default for EtcdConfig {
 impl fmt::Debug for EtcdConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EtcdConfig")
-            .field("endpoints", &self.endpoints)
+            .field(
+                "endpoints",
+                &self
+                    .endpoints
+                    .iter()
+                    .map(|e| redact_url(e))
+                    .collect::<Vec<_>>(),
+            )
             .field("prefix", &self.prefix)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
@@ -140,18 +147,25 @@ impl EtcdConfig {
                 return Err(bad(
                     "endpoints",
                     format!(
-                        "has {e:?}: TLS is not built into this adapter; use http:// (loopback or a private network)"
+                        "has {:?}: TLS is not built into this adapter; use http:// (loopback or a private network)",
+                        redact_url(e)
                     ),
                 ));
             }
             let Some(rest) = e.strip_prefix("http://") else {
                 return Err(bad(
                     "endpoints",
-                    format!("has {e:?}; each must look like http://host:port"),
+                    format!(
+                        "has {:?}; each must look like http://host:port",
+                        redact_url(e)
+                    ),
                 ));
             };
             if rest.is_empty() || rest.starts_with('/') {
-                return Err(bad("endpoints", format!("has {e:?} without a host")));
+                return Err(bad(
+                    "endpoints",
+                    format!("has {:?} without a host", redact_url(e)),
+                ));
             }
         }
         if !self.prefix.starts_with('/') || self.prefix.ends_with('/') || self.prefix.len() < 2 {
@@ -191,6 +205,27 @@ impl EtcdConfig {
     pub(crate) fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
+}
+
+/// The URL with the credentials it may carry (`user:password@`) hidden,
+/// for `Debug`, logs and error messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = authority.split_at(at);
+    let shown = match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{user}:<hidden>"),
+        // A lone userinfo may well be a token.
+        None => "<hidden>".to_owned(),
+    };
+    format!("{scheme}{shown}{host}{tail}")
 }
 
 #[cfg(test)]
@@ -289,6 +324,19 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<hidden>"));
+    }
+
+    #[test]
+    fn debug_and_errors_hide_credentials_inside_endpoints() {
+        let c = EtcdConfig::new(["http://root:hunter2@etcd:2379"]);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("http://root:<hidden>@etcd:2379"), "{shown}");
+        let e = EtcdConfig::new(["https://root:hunter2@etcd:2379"])
+            .check()
+            .unwrap_err();
+        assert_eq!(e.field, "endpoints");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]

@@ -64,7 +64,10 @@ impl fmt::Debug for EsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hidden = |s: &Option<String>| s.as_ref().map(|_| "<hidden>");
         f.debug_struct("EsConfig")
-            .field("urls", &self.urls)
+            .field(
+                "urls",
+                &self.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+            )
             .field("index", &self.index)
             .field("username", &self.username)
             .field("password", &hidden(&self.password))
@@ -151,12 +154,19 @@ impl EsConfig {
             ));
         }
         for u in &self.urls {
-            let parsed = elasticsearch::http::Url::parse(u)
-                .map_err(|e| bad("urls", format!("has {u:?}, which is not a URL: {e}")))?;
+            let parsed = elasticsearch::http::Url::parse(u).map_err(|e| {
+                bad(
+                    "urls",
+                    format!("has {:?}, which is not a URL: {e}", redact_url(u)),
+                )
+            })?;
             if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
                 return Err(bad(
                     "urls",
-                    format!("has {u:?}; each must look like http://host:9200"),
+                    format!(
+                        "has {:?}; each must look like http://host:9200",
+                        redact_url(u)
+                    ),
                 ));
             }
         }
@@ -188,6 +198,27 @@ impl EsConfig {
     pub(crate) fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
+}
+
+/// The URL with the credentials it may carry (`user:password@`) hidden,
+/// for `Debug`, logs and error messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = authority.split_at(at);
+    let shown = match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{user}:<hidden>"),
+        // A lone userinfo may well be a token.
+        None => "<hidden>".to_owned(),
+    };
+    format!("{scheme}{shown}{host}{tail}")
 }
 
 /// Elasticsearch's rules for index names, checked before any request so the
@@ -306,6 +337,30 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("elastic"));
+    }
+
+    #[test]
+    fn debug_and_errors_hide_credentials_inside_urls() {
+        let c = EsConfig::new(["https://elastic:hunter2@es.internal:9200"]);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("https://elastic:<hidden>@es.internal:9200"),
+            "{shown}"
+        );
+        let e = EsConfig::new(["ftp://u:hunter2@es:9200"])
+            .check()
+            .unwrap_err();
+        assert_eq!(e.field, "urls");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert_eq!(
+            redact_url("http://es:9200/x?a=b@c"),
+            "http://es:9200/x?a=b@c"
+        );
+        assert_eq!(
+            redact_url("http://token@es:9200"),
+            "http://<hidden>@es:9200"
+        );
     }
 
     #[test]
