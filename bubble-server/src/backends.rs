@@ -77,7 +77,7 @@ impl Backends {
                 let store = bubble_store_mysql::MysqlConfig::new(config.store.url.clone())
                     .connect()
                     .await
-                .map_err(|e| StartError::Backend(format!("store.url: {e}")))?;
+                    .map_err(|e| StartError::Backend(format!("store.url: {e}")))?;
                 closers.push(Closer::Mysql(store.clone()));
                 (
                     Arc::new(store.clone()),
@@ -151,8 +151,8 @@ impl Backends {
                 )
                 .with_prefix(config.discovery.prefix.clone())
                 .connect()
-                    .await
-                    .map_err(|e| failed("discovery.endpoints", e))?,
+                .await
+                .map_err(|e| failed("discovery.endpoints", e))?,
             ),
             other => return Err(unsupported("discovery.kind", other)),
         };
