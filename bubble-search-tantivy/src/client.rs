@@ -43,6 +43,8 @@ impl AdapterConfig for TantivyConfig {
 /// reloads the reader (visible to searches) before it returns.
 ///
 /// Cheap to clone: clones share one index and one writer.
+///
+/// [`SearchIndex::flush`]: bubble_core::ports::SearchIndex::flush
 #[derive(Clone)]
 pub struct TantivySearch {
     inner: Arc<Inner>,
