@@ -1,16 +1,24 @@
-//! What the adapter needs to know to reach etcd: serde, so it sits in the server's config file.
+//! [`EtcdConfig`]: what the adapter needs to know to reach etcd (serde, so
+//! it sits in the server's config file), its defaults, and the rule of
+//! every field.
 
 use std::fmt;
 use std::time::Duration;
 
-use bubble_core::{Error, Result};
+use bubble_core::InvalidConfig;
 use serde::{Deserialize, Serialize};
 
 /// Settings of [`crate::EtcdDiscovery`].
 ///
 /// Every field has a default that works against `scripts/services/etcd.sh`
 /// (one member on loopback, no auth), so `EtcdConfig::default()` is a
-/// working test setup. `Debug` hides the password.
+/// working test setup. Build one with [`EtcdConfig::new`] and the `with_*`
+/// setters, or from serde. [`AdapterConfig::validate`] names the first bad
+/// field; [`AdapterConfig::connect`] validates, connects and checks that
+/// etcd answers. `Debug` hides the password.
+///
+/// [`AdapterConfig::validate`]: bubble_core::AdapterConfig::validate
+/// [`AdapterConfig::connect`]: bubble_core::AdapterConfig::connect
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -52,7 +60,14 @@ impl Default for EtcdConfig {
 impl fmt::Debug for EtcdConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EtcdConfig")
-            .field("endpoints", &self.endpoints)
+            .field(
+                "endpoints",
+                &self
+                    .endpoints
+                    .iter()
+                    .map(|e| redact_url(e))
+                    .collect::<Vec<_>>(),
+            )
             .field("prefix", &self.prefix)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
@@ -64,10 +79,62 @@ impl fmt::Debug for EtcdConfig {
 }
 
 impl EtcdConfig {
-    /// Checks every field, naming the first bad one in the error.
-    pub fn validate(&self) -> Result<()> {
-        fn bad(field: &str, why: impl fmt::Display) -> Error {
-            Error::invalid(format!("etcd config: `{field}` {why}"))
+    /// The defaults with these etcd client URLs (`http://host:2379`).
+    pub fn new<S: Into<String>>(endpoints: impl IntoIterator<Item = S>) -> EtcdConfig {
+        EtcdConfig::default().with_endpoints(endpoints)
+    }
+
+    /// Sets [`endpoints`](EtcdConfig::endpoints).
+    pub fn with_endpoints<S: Into<String>>(
+        mut self,
+        endpoints: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.endpoints = endpoints.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`prefix`](EtcdConfig::prefix).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets [`username`](EtcdConfig::username).
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Sets [`password`](EtcdConfig::password).
+    pub fn with_password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Sets [`connect_timeout_ms`](EtcdConfig::connect_timeout_ms).
+    pub fn with_connect_timeout_ms(mut self, connect_timeout_ms: u64) -> Self {
+        self.connect_timeout_ms = connect_timeout_ms;
+        self
+    }
+
+    /// Sets [`request_timeout_ms`](EtcdConfig::request_timeout_ms).
+    pub fn with_request_timeout_ms(mut self, request_timeout_ms: u64) -> Self {
+        self.request_timeout_ms = request_timeout_ms;
+        self
+    }
+
+    /// Sets [`watch_buffer`](EtcdConfig::watch_buffer).
+    pub fn with_watch_buffer(mut self, watch_buffer: usize) -> Self {
+        self.watch_buffer = watch_buffer;
+        self
+    }
+
+    /// Every field's rule, naming the first bad field: what
+    /// [`AdapterConfig::validate`](bubble_core::AdapterConfig::validate)
+    /// runs (its impl sits in `client`, beside `connect`).
+    pub(crate) fn check(&self) -> Result<(), InvalidConfig> {
+        fn bad(field: &str, why: impl fmt::Display) -> InvalidConfig {
+            InvalidConfig::new(field, why.to_string())
         }
         if self.endpoints.is_empty() {
             return Err(bad(
@@ -80,18 +147,25 @@ impl EtcdConfig {
                 return Err(bad(
                     "endpoints",
                     format!(
-                        "has {e:?}: TLS is not built into this adapter; use http:// (loopback or a private network)"
+                        "has {:?}: TLS is not built into this adapter; use http:// (loopback or a private network)",
+                        redact_url(e)
                     ),
                 ));
             }
             let Some(rest) = e.strip_prefix("http://") else {
                 return Err(bad(
                     "endpoints",
-                    format!("has {e:?}; each must look like http://host:port"),
+                    format!(
+                        "has {:?}; each must look like http://host:port",
+                        redact_url(e)
+                    ),
                 ));
             };
             if rest.is_empty() || rest.starts_with('/') {
-                return Err(bad("endpoints", format!("has {e:?} without a host")));
+                return Err(bad(
+                    "endpoints",
+                    format!("has {:?} without a host", redact_url(e)),
+                ));
             }
         }
         if !self.prefix.starts_with('/') || self.prefix.ends_with('/') || self.prefix.len() < 2 {
@@ -133,18 +207,41 @@ impl EtcdConfig {
     }
 }
 
+/// The URL with the credentials it may carry (`user:password@`) hidden,
+/// for `Debug`, logs and error messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = authority.split_at(at);
+    let shown = match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{user}:<hidden>"),
+        // A lone userinfo may well be a token.
+        None => "<hidden>".to_owned(),
+    };
+    format!("{scheme}{shown}{host}{tail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn with(f: impl FnOnce(&mut EtcdConfig)) -> Result<()> {
+    fn with(f: impl FnOnce(&mut EtcdConfig)) -> Result<(), InvalidConfig> {
         let mut c = EtcdConfig::default();
         f(&mut c);
-        c.validate()
+        c.check()
     }
 
-    fn field_named(r: Result<()>, field: &str) {
+    fn field_named(r: Result<(), InvalidConfig>, field: &str) {
         let e = r.expect_err("the config is rejected");
+        assert_eq!(e.field, field, "{e}");
+        let e = bubble_core::Error::from(e);
         assert_eq!(e.kind(), bubble_core::ErrorKind::InvalidInput);
         assert!(
             e.message().contains(&format!("`{field}`")),
@@ -154,7 +251,7 @@ mod tests {
 
     #[test]
     fn the_default_config_is_valid() {
-        EtcdConfig::default().validate().unwrap();
+        EtcdConfig::default().check().unwrap();
     }
 
     #[test]
@@ -192,21 +289,54 @@ mod tests {
     }
 
     #[test]
-    fn zero_timeouts_are_rejected() {
+    fn an_endpoint_without_a_host_is_rejected() {
+        field_named(with(|c| c.endpoints = vec!["http://".into()]), "endpoints");
+    }
+
+    #[test]
+    fn a_prefix_with_control_characters_is_rejected() {
+        field_named(with(|c| c.prefix = "/bub\nble".into()), "prefix");
+    }
+
+    #[test]
+    fn an_empty_username_is_rejected() {
+        field_named(
+            with(|c| {
+                c.username = Some(String::new());
+                c.password = Some("pw".into());
+            }),
+            "username",
+        );
+    }
+
+    #[test]
+    fn zero_timeouts_and_a_zero_watch_buffer_are_rejected() {
         field_named(with(|c| c.request_timeout_ms = 0), "request_timeout_ms");
         field_named(with(|c| c.connect_timeout_ms = 0), "connect_timeout_ms");
+        field_named(with(|c| c.watch_buffer = 0), "watch_buffer");
     }
 
     #[test]
     fn debug_hides_the_password() {
-        let c = EtcdConfig {
-            username: Some("bubble".into()),
-            password: Some("hunter2".into()),
-            ..EtcdConfig::default()
-        };
+        let c = EtcdConfig::default()
+            .with_username("bubble")
+            .with_password("hunter2");
         let shown = format!("{c:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("<hidden>"));
+    }
+
+    #[test]
+    fn debug_and_errors_hide_credentials_inside_endpoints() {
+        let c = EtcdConfig::new(["http://root:hunter2@etcd:2379"]);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("http://root:<hidden>@etcd:2379"), "{shown}");
+        let e = EtcdConfig::new(["https://root:hunter2@etcd:2379"])
+            .check()
+            .unwrap_err();
+        assert_eq!(e.field, "endpoints");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use etcd_client::{LeaseKeepAliveStream, LeaseKeeper};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::discovery::{Inner, lease_seconds, put_node};
+use crate::client::{Inner, lease_seconds, put_node};
 use crate::error::{map_err, timed};
 
 /// A registered node; see the module docs.

@@ -1,34 +1,40 @@
-//! bubble's node discovery on etcd v3: every server node registers under a
-//! lease that a background task keeps alive, the selector lists nodes by
-//! role, and peers watch joins and leaves. A node that dies stops its
-//! keep-alive, its lease runs out, and etcd deletes its key: every watcher
-//! hears `Down` without anyone cleaning up.
+//! bubble's node discovery on etcd v3 ([`Discovery`]): every server node
+//! registers under a lease that a background task keeps alive, the selector
+//! lists nodes by role, and peers watch joins and leaves. A node that dies
+//! stops its keep-alive, its lease runs out, and etcd deletes its key: every
+//! watcher hears `Down` without anyone cleaning up.
 //!
 //! # Layout
 //!
-//! - [`config`]: [`EtcdConfig`], the serde settings (endpoints, key prefix,
-//!   credentials, timeouts), validated field by field.
-//! - `discovery`: [`EtcdDiscovery`], the [`Discovery`](bubble_core::ports::Discovery)
-//!   port, and [`EtcdDiscoveryBuilder`], whose `connect()` validates the config
-//!   and checks that etcd answers.
+//! From the bottom up; a module uses only modules listed before it.
+//!
+//! - `config`: [`EtcdConfig`], the serde settings (endpoints, key prefix,
+//!   credentials, timeouts; `Debug` hides the password), its defaults and
+//!   the rule of every field.
+//! - `error`: `map_err` and `timed`, the one place etcd-client errors and
+//!   deadlines become core error kinds.
+//! - `keys`: the key layout (`<prefix>/nodes/<role>/<node id>`) and the
+//!   JSON value.
+//! - `client`: [`EtcdDiscovery`], the etcd client and settings everything
+//!   below shares, writing a node's key, and `connect` (the
+//!   [`AdapterConfig`] impl of [`EtcdConfig`]).
 //! - `lease`: a registration: the lease, the node key attached to it, and
 //!   the keep-alive task (which re-registers if etcd lost the lease).
 //! - `watch`: a prefix watch per role turning PUT into `Up` and DELETE into
 //!   `Down`, resyncing from a snapshot when the stream breaks.
-//! - `keys`: the key layout (`<prefix>/nodes/<role>/<node id>`) and the
-//!   JSON value.
-//! - `error`: `map_err`, the one place etcd-client errors become core
-//!   error kinds.
+//! - `discovery`: the port, its impl on [`EtcdDiscovery`].
+//!
+//! # Example
 //!
 //! ```no_run
 //! # async fn demo() -> bubble_core::Result<()> {
 //! use std::time::Duration;
+//! use bubble_core::AdapterConfig;
 //! use bubble_core::ports::{Discovery, NodeInfo};
-//! use bubble_discovery_etcd::EtcdDiscovery;
+//! use bubble_discovery_etcd::EtcdConfig;
 //!
-//! let discovery = EtcdDiscovery::builder()
-//!     .endpoints(["http://127.0.0.1:2379"])
-//!     .prefix("/bubble")
+//! let discovery = EtcdConfig::new(["http://127.0.0.1:2379"])
+//!     .with_prefix("/bubble")
 //!     .connect()
 //!     .await?;
 //! let me = NodeInfo {
@@ -43,16 +49,23 @@
 //! let gates = discovery.list("gate").await?;
 //! # drop(gates);
 //! lease.revoke().await?; // a clean shutdown; dropping it instead acts like a crash
-//! # Ok(())
-//! # }
+//! # Ok(()) }
 //! ```
+//!
+//! [`Discovery`]: bubble_core::ports::Discovery
+//! [`AdapterConfig`]: bubble_core::AdapterConfig
 
-pub mod config;
-mod discovery;
+mod config;
 mod error;
+
 mod keys;
+
+mod client;
+
 mod lease;
 mod watch;
 
+mod discovery;
+
+pub use client::EtcdDiscovery;
 pub use config::EtcdConfig;
-pub use discovery::{EtcdDiscovery, EtcdDiscoveryBuilder};

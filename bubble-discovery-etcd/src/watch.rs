@@ -17,7 +17,7 @@ use bubble_core::{NodeId, Result};
 use etcd_client::{Event, EventType, GetOptions, WatchOptions, WatchStream};
 use tokio::sync::mpsc;
 
-use crate::discovery::Inner;
+use crate::client::Inner;
 use crate::error::timed;
 use crate::keys;
 

@@ -6,9 +6,10 @@ mod common;
 
 use std::time::Duration;
 
+use bubble_core::AdapterConfig;
 use bubble_core::ErrorKind;
 use bubble_core::ports::{Discovery, NodeEvent, NodeInfo};
-use bubble_discovery_etcd::EtcdDiscovery;
+use bubble_discovery_etcd::{EtcdConfig, EtcdDiscovery};
 use etcd_client::GetOptions;
 use tokio::sync::mpsc;
 
@@ -219,10 +220,9 @@ async fn ids_and_roles_that_would_break_the_key_layout_are_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connecting_to_an_address_where_no_etcd_runs_fails_as_unavailable() {
     let started = std::time::Instant::now();
-    let e = EtcdDiscovery::builder()
-        .endpoints(["http://127.0.0.1:1"])
-        .connect_timeout(Duration::from_millis(500))
-        .request_timeout(Duration::from_millis(500))
+    let e = EtcdConfig::new(["http://127.0.0.1:1"])
+        .with_connect_timeout_ms(500)
+        .with_request_timeout_ms(500)
         .connect()
         .await
         .unwrap_err();

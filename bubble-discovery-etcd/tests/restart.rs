@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bubble_core::AdapterConfig;
 use bubble_core::ports::{Discovery, NodeEvent, NodeInfo};
-use bubble_discovery_etcd::EtcdDiscovery;
+use bubble_discovery_etcd::{EtcdConfig, EtcdDiscovery};
 
 /// One etcd member owned by the test; killed and its data removed on drop.
 struct Member {
@@ -78,10 +79,9 @@ impl Member {
     async fn connect(&self) -> EtcdDiscovery {
         let started = Instant::now();
         loop {
-            match EtcdDiscovery::builder()
-                .endpoints([self.url()])
-                .connect_timeout(Duration::from_millis(500))
-                .request_timeout(Duration::from_secs(2))
+            match EtcdConfig::new([self.url()])
+                .with_connect_timeout_ms(500)
+                .with_request_timeout_ms(2_000)
                 .connect()
                 .await
             {

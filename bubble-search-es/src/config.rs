@@ -1,12 +1,22 @@
-//! What the adapter needs to reach Elasticsearch and shape its index: serde, for the server's config file.
+//! [`EsConfig`]: what the adapter needs to reach Elasticsearch and shape
+//! its index (serde, for the server's config file), its defaults, and the
+//! rule of every field.
 
 use std::fmt;
 use std::time::Duration;
 
-use bubble_core::{Error, Result};
+use bubble_core::InvalidConfig;
 use serde::{Deserialize, Serialize};
 
-/// Settings of [`crate::EsSearch`]. `Debug` hides the password and the API key.
+/// Settings of [`crate::EsSearch`].
+///
+/// Build one with [`EsConfig::new`] and the `with_*` setters, or from serde.
+/// [`AdapterConfig::validate`] names the first bad field;
+/// [`AdapterConfig::connect`] validates and reaches the cluster. `Debug`
+/// hides the password and the API key.
+///
+/// [`AdapterConfig::validate`]: bubble_core::AdapterConfig::validate
+/// [`AdapterConfig::connect`]: bubble_core::AdapterConfig::connect
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -54,7 +64,10 @@ impl fmt::Debug for EsConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hidden = |s: &Option<String>| s.as_ref().map(|_| "<hidden>");
         f.debug_struct("EsConfig")
-            .field("urls", &self.urls)
+            .field(
+                "urls",
+                &self.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+            )
             .field("index", &self.index)
             .field("username", &self.username)
             .field("password", &hidden(&self.password))
@@ -68,10 +81,71 @@ impl fmt::Debug for EsConfig {
 }
 
 impl EsConfig {
-    /// Checks every field, naming the first bad one in the error.
-    pub fn validate(&self) -> Result<()> {
-        fn bad(field: &str, why: impl fmt::Display) -> Error {
-            Error::invalid(format!("elasticsearch config: `{field}` {why}"))
+    /// The defaults with these node URLs (`http://host:9200`).
+    pub fn new<S: Into<String>>(urls: impl IntoIterator<Item = S>) -> EsConfig {
+        EsConfig::default().with_urls(urls)
+    }
+
+    /// Sets [`urls`](EsConfig::urls).
+    pub fn with_urls<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
+        self.urls = urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`index`](EsConfig::index).
+    pub fn with_index(mut self, index: impl Into<String>) -> Self {
+        self.index = index.into();
+        self
+    }
+
+    /// Sets [`username`](EsConfig::username).
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Sets [`password`](EsConfig::password).
+    pub fn with_password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// Sets [`api_key`](EsConfig::api_key).
+    pub fn with_api_key(mut self, api_key: impl Into<String>) -> Self {
+        self.api_key = Some(api_key.into());
+        self
+    }
+
+    /// Sets [`timeout_ms`](EsConfig::timeout_ms).
+    pub fn with_timeout_ms(mut self, timeout_ms: u64) -> Self {
+        self.timeout_ms = timeout_ms;
+        self
+    }
+
+    /// Sets [`manage_index`](EsConfig::manage_index).
+    pub fn with_manage_index(mut self, manage_index: bool) -> Self {
+        self.manage_index = manage_index;
+        self
+    }
+
+    /// Sets [`shards`](EsConfig::shards).
+    pub fn with_shards(mut self, shards: u32) -> Self {
+        self.shards = shards;
+        self
+    }
+
+    /// Sets [`replicas`](EsConfig::replicas).
+    pub fn with_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// Every field's rule, naming the first bad field: what
+    /// [`AdapterConfig::validate`](bubble_core::AdapterConfig::validate)
+    /// runs (its impl sits in `client`, beside `connect`).
+    pub(crate) fn check(&self) -> Result<(), InvalidConfig> {
+        fn bad(field: &str, why: impl fmt::Display) -> InvalidConfig {
+            InvalidConfig::new(field, why.to_string())
         }
         if self.urls.is_empty() {
             return Err(bad(
@@ -80,12 +154,19 @@ impl EsConfig {
             ));
         }
         for u in &self.urls {
-            let parsed = elasticsearch::http::Url::parse(u)
-                .map_err(|e| bad("urls", format!("has {u:?}, which is not a URL: {e}")))?;
+            let parsed = elasticsearch::http::Url::parse(u).map_err(|e| {
+                bad(
+                    "urls",
+                    format!("has {:?}, which is not a URL: {e}", redact_url(u)),
+                )
+            })?;
             if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
                 return Err(bad(
                     "urls",
-                    format!("has {u:?}; each must look like http://host:9200"),
+                    format!(
+                        "has {:?}; each must look like http://host:9200",
+                        redact_url(u)
+                    ),
                 ));
             }
         }
@@ -117,6 +198,27 @@ impl EsConfig {
     pub(crate) fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
     }
+}
+
+/// The URL with the credentials it may carry (`user:password@`) hidden,
+/// for `Debug`, logs and error messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = authority.split_at(at);
+    let shown = match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{user}:<hidden>"),
+        // A lone userinfo may well be a token.
+        None => "<hidden>".to_owned(),
+    };
+    format!("{scheme}{shown}{host}{tail}")
 }
 
 /// Elasticsearch's rules for index names, checked before any request so the
@@ -151,14 +253,16 @@ fn validate_index_name(name: &str) -> std::result::Result<(), String> {
 mod tests {
     use super::*;
 
-    fn with(f: impl FnOnce(&mut EsConfig)) -> Result<()> {
+    fn with(f: impl FnOnce(&mut EsConfig)) -> Result<(), InvalidConfig> {
         let mut c = EsConfig::default();
         f(&mut c);
-        c.validate()
+        c.check()
     }
 
-    fn field_named(r: Result<()>, field: &str) {
+    fn field_named(r: Result<(), InvalidConfig>, field: &str) {
         let e = r.expect_err("the config is rejected");
+        assert_eq!(e.field, field, "{e}");
+        let e = bubble_core::Error::from(e);
         assert_eq!(e.kind(), bubble_core::ErrorKind::InvalidInput);
         assert!(
             e.message().contains(&format!("`{field}`")),
@@ -168,7 +272,7 @@ mod tests {
 
     #[test]
     fn the_default_config_is_valid() {
-        EsConfig::default().validate().unwrap();
+        EsConfig::default().check().unwrap();
     }
 
     #[test]
@@ -204,6 +308,18 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_username_or_api_key_is_rejected() {
+        field_named(
+            with(|c| {
+                c.username = Some(String::new());
+                c.password = Some("p".into());
+            }),
+            "username",
+        );
+        field_named(with(|c| c.api_key = Some(String::new())), "api_key");
+    }
+
+    #[test]
     fn zero_timeout_and_zero_shards_are_rejected() {
         field_named(with(|c| c.timeout_ms = 0), "timeout_ms");
         field_named(with(|c| c.shards = 0), "shards");
@@ -211,18 +327,40 @@ mod tests {
 
     #[test]
     fn debug_hides_the_password_and_the_api_key() {
-        let c = EsConfig {
-            username: Some("elastic".into()),
-            password: Some("hunter2".into()),
-            api_key: Some("c2VjcmV0".into()),
-            ..EsConfig::default()
-        };
+        let c = EsConfig::default()
+            .with_username("elastic")
+            .with_password("hunter2")
+            .with_api_key("c2VjcmV0");
         let shown = format!("{c:?}");
         assert!(
             !shown.contains("hunter2") && !shown.contains("c2VjcmV0"),
             "{shown}"
         );
         assert!(shown.contains("elastic"));
+    }
+
+    #[test]
+    fn debug_and_errors_hide_credentials_inside_urls() {
+        let c = EsConfig::new(["https://elastic:hunter2@es.internal:9200"]);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("https://elastic:<hidden>@es.internal:9200"),
+            "{shown}"
+        );
+        let e = EsConfig::new(["ftp://u:hunter2@es:9200"])
+            .check()
+            .unwrap_err();
+        assert_eq!(e.field, "urls");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert_eq!(
+            redact_url("http://es:9200/x?a=b@c"),
+            "http://es:9200/x?a=b@c"
+        );
+        assert_eq!(
+            redact_url("http://token@es:9200"),
+            "http://<hidden>@es:9200"
+        );
     }
 
     #[test]

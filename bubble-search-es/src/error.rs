@@ -1,9 +1,8 @@
-//! The edge where the client's errors and Elasticsearch's error statuses become core error kinds.
+//! The edge where the client's errors, Elasticsearch's error statuses and
+//! error bodies, and answers that do not read become core error kinds.
 
 use bubble_core::{Error, ErrorKind};
 use serde_json::Value;
-
-use crate::response::describe;
 
 /// Converts a client error (the request never got an HTTP answer) from
 /// operation `op` into a core error.
@@ -47,8 +46,57 @@ pub(crate) fn status_error(op: &str, status: u16, body: &[u8]) -> Error {
     )
 }
 
+/// The error of a bulk request whose failed items answered `statuses`;
+/// `detail` names the first failure. The kind follows the most retryable
+/// failure: any 429 makes it `RateLimited`, any 5xx `Unavailable`
+/// (retrying the whole batch is safe: ids make it idempotent), otherwise
+/// the documents themselves were refused (`InvalidInput`).
+pub(crate) fn bulk_failed(statuses: &[u16], detail: String) -> Error {
+    let kind = if statuses.contains(&429) {
+        ErrorKind::RateLimited
+    } else if statuses.iter().any(|&s| s >= 500) {
+        ErrorKind::Unavailable
+    } else {
+        ErrorKind::InvalidInput
+    };
+    Error::new(kind, detail)
+}
+
+/// An answer (`what`: "search answer", "bulk answer") that does not read.
+pub(crate) fn unreadable(what: &str, e: serde_json::Error) -> Error {
+    Error::internal(format!("elasticsearch: unreadable {what}: {e}")).with_source(e)
+}
+
+/// The HTTP client could not be built from the settings.
+pub(crate) fn cannot_build_client(e: elasticsearch::http::transport::BuildError) -> Error {
+    Error::invalid(format!("elasticsearch: cannot build the HTTP client: {e}")).with_source(e)
+}
+
+/// `type: reason` of an Elasticsearch error object (or of a whole error body).
+pub(crate) fn describe(error: Option<&Value>) -> String {
+    let Some(e) = error else {
+        return "(no error detail)".to_owned();
+    };
+    let e = e.get("error").unwrap_or(e);
+    match (
+        e.get("type").and_then(Value::as_str),
+        e.get("reason").and_then(Value::as_str),
+    ) {
+        (Some(t), Some(r)) => format!("{t}: {r}"),
+        (Some(t), None) => t.to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// The `error.type` of an error body, if it has one.
+pub(crate) fn error_type(body: &Value) -> Option<&str> {
+    body.get("error")?.get("type")?.as_str()
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn kind_of(status: u16) -> ErrorKind {
@@ -95,5 +143,15 @@ mod tests {
     fn a_body_that_is_not_json_is_quoted() {
         let e = status_error("search", 502, b"Bad Gateway");
         assert!(e.message().contains("Bad Gateway"), "{e}");
+    }
+
+    #[test]
+    fn an_error_body_is_described_by_type_and_reason() {
+        let body = json!({ "error": { "type": "index_not_found_exception", "reason": "no such index [chat]" }, "status": 404 });
+        assert_eq!(
+            describe(Some(&body)),
+            "index_not_found_exception: no such index [chat]"
+        );
+        assert_eq!(error_type(&body), Some("index_not_found_exception"));
     }
 }

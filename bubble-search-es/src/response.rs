@@ -1,11 +1,12 @@
 //! Reading Elasticsearch's answers: search hits, bulk item failures, error bodies.
 
 use bubble_core::ports::{SearchDoc, SearchHit, SearchResults};
-use bubble_core::{AppId, Conversation, ConversationKind, Error, ErrorKind, MsgId, Result, UserId};
+use bubble_core::{AppId, Conversation, ConversationKind, Error, MsgId, Result, UserId};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::body::StoredDoc;
+use crate::error::{bulk_failed, describe, unreadable};
 
 #[derive(Deserialize)]
 struct SearchResponse {
@@ -39,9 +40,8 @@ struct Hit {
 
 /// Hits and total of a search answer.
 pub(crate) fn parse_search(body: &[u8]) -> Result<SearchResults> {
-    let resp: SearchResponse = serde_json::from_slice(body).map_err(|e| {
-        Error::internal(format!("elasticsearch: unreadable search answer: {e}")).with_source(e)
-    })?;
+    let resp: SearchResponse =
+        serde_json::from_slice(body).map_err(|e| unreadable("search answer", e))?;
     let mut hits = Vec::with_capacity(resp.hits.hits.len());
     for hit in resp.hits.hits {
         let doc = to_search_doc(hit.source).map_err(|e| {
@@ -94,14 +94,11 @@ struct BulkItem {
 }
 
 /// `Ok` when every item of a bulk answer succeeded; otherwise an error
-/// naming the first failure and counting the rest. Its kind follows the
-/// most retryable failure: any 429 makes it `RateLimited`, any 5xx
-/// `Unavailable` (retrying the whole batch is safe: ids make it idempotent),
-/// otherwise the documents themselves were refused (`InvalidInput`).
+/// naming the first failure and counting the rest, its kind chosen by
+/// [`bulk_failed`] from the items' statuses.
 pub(crate) fn check_bulk(body: &[u8]) -> Result<()> {
-    let resp: BulkResponse = serde_json::from_slice(body).map_err(|e| {
-        Error::internal(format!("elasticsearch: unreadable bulk answer: {e}")).with_source(e)
-    })?;
+    let resp: BulkResponse =
+        serde_json::from_slice(body).map_err(|e| unreadable("bulk answer", e))?;
     if !resp.errors {
         return Ok(());
     }
@@ -117,15 +114,9 @@ pub(crate) fn check_bulk(body: &[u8]) -> Result<()> {
             "elasticsearch: bulk answer says errors but names no failed item",
         ));
     };
-    let kind = if failed.iter().any(|(_, i)| i.status == 429) {
-        ErrorKind::RateLimited
-    } else if failed.iter().any(|(_, i)| i.status >= 500) {
-        ErrorKind::Unavailable
-    } else {
-        ErrorKind::InvalidInput
-    };
-    Err(Error::new(
-        kind,
+    let statuses: Vec<u16> = failed.iter().map(|(_, i)| i.status).collect();
+    Err(bulk_failed(
+        &statuses,
         format!(
             "elasticsearch: {} of {} bulk items failed; first: {action} of {} -> {} {}",
             failed.len(),
@@ -137,30 +128,11 @@ pub(crate) fn check_bulk(body: &[u8]) -> Result<()> {
     ))
 }
 
-/// `type: reason` of an Elasticsearch error object (or of a whole error body).
-pub(crate) fn describe(error: Option<&Value>) -> String {
-    let Some(e) = error else {
-        return "(no error detail)".to_owned();
-    };
-    let e = e.get("error").unwrap_or(e);
-    match (
-        e.get("type").and_then(Value::as_str),
-        e.get("reason").and_then(Value::as_str),
-    ) {
-        (Some(t), Some(r)) => format!("{t}: {r}"),
-        (Some(t), None) => t.to_owned(),
-        _ => e.to_string(),
-    }
-}
-
-/// The `error.type` of an error body, if it has one.
-pub(crate) fn error_type(body: &Value) -> Option<&str> {
-    body.get("error")?.get("type")?.as_str()
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    use bubble_core::ErrorKind;
 
     use super::*;
 
@@ -306,15 +278,5 @@ mod tests {
                 .kind(),
             ErrorKind::Unavailable
         );
-    }
-
-    #[test]
-    fn an_error_body_is_described_by_type_and_reason() {
-        let body = json!({ "error": { "type": "index_not_found_exception", "reason": "no such index [chat]" }, "status": 404 });
-        assert_eq!(
-            describe(Some(&body)),
-            "index_not_found_exception: no such index [chat]"
-        );
-        assert_eq!(error_type(&body), Some("index_not_found_exception"));
     }
 }

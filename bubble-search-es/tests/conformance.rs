@@ -9,20 +9,24 @@ mod common;
 
 use std::sync::Arc;
 
+use bubble_core::AdapterConfig;
 use bubble_core::ports::{SearchDoc, SearchIndex, SearchQuery};
 use bubble_core::{AppId, Conversation, ErrorKind, MsgId, UserId};
-use bubble_search_es::EsSearch;
+use bubble_search_es::{EsConfig, EsSearch};
 
 /// `BUBBLE_ES_USERNAME` and `BUBBLE_ES_PASSWORD` log in to a cluster with security on.
 async fn connect(url: &str, index: &str) -> EsSearch {
-    let mut builder = EsSearch::builder().urls([url]).index(index).shards(1, 0);
+    let mut config = EsConfig::new([url])
+        .with_index(index)
+        .with_shards(1)
+        .with_replicas(0);
     if let (Ok(user), Ok(password)) = (
         std::env::var("BUBBLE_ES_USERNAME"),
         std::env::var("BUBBLE_ES_PASSWORD"),
     ) {
-        builder = builder.basic_auth(user, password);
+        config = config.with_username(user).with_password(password);
     }
-    builder
+    config
         .connect()
         .await
         .unwrap_or_else(|e| panic!("cannot reach Elasticsearch at {url}: {e}"))
@@ -116,16 +120,15 @@ async fn an_unmanaged_missing_index_is_not_found_at_connect() {
     let Some(url) = common::live_url("an_unmanaged_missing_index_is_not_found_at_connect") else {
         return;
     };
-    let mut builder = EsSearch::builder()
-        .urls([url.as_str()])
-        .index(common::fresh_index())
-        .manage_index(false);
+    let mut config = EsConfig::new([url.as_str()])
+        .with_index(common::fresh_index())
+        .with_manage_index(false);
     if let (Ok(user), Ok(password)) = (
         std::env::var("BUBBLE_ES_USERNAME"),
         std::env::var("BUBBLE_ES_PASSWORD"),
     ) {
-        builder = builder.basic_auth(user, password);
+        config = config.with_username(user).with_password(password);
     }
-    let e = builder.connect().await.unwrap_err();
+    let e = config.connect().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 }

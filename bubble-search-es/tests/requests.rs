@@ -5,18 +5,18 @@
 
 mod common;
 
+use bubble_core::AdapterConfig;
 use bubble_core::ports::{SearchDoc, SearchIndex, SearchQuery};
 use bubble_core::{AppId, Conversation, ErrorKind, MsgId, UserId};
-use bubble_search_es::EsSearch;
+use bubble_search_es::{EsConfig, EsSearch};
 use common::{FakeEs, Recorded, healthy};
 use serde_json::json;
 
 const INDEX: &str = "chat";
 
 async fn connect(fake: &FakeEs) -> EsSearch {
-    EsSearch::builder()
-        .urls([fake.url.as_str()])
-        .index(INDEX)
+    EsConfig::new([fake.url.as_str()])
+        .with_index(INDEX)
         .connect()
         .await
         .unwrap()
@@ -128,9 +128,8 @@ async fn a_refused_template_fails_connect_with_the_reason() {
         r#"{"error":{"type":"security_exception","reason":"action [indices:admin/index_template/put] is unauthorized"},"status":403}"#,
     ))
     .await;
-    let e = EsSearch::builder()
-        .urls([fake.url.as_str()])
-        .index(INDEX)
+    let e = EsConfig::new([fake.url.as_str()])
+        .with_index(INDEX)
         .connect()
         .await
         .unwrap_err();
@@ -145,10 +144,9 @@ async fn without_managing_the_index_connect_only_checks_that_it_exists() {
         _ => healthy(r),
     })
     .await;
-    let e = EsSearch::builder()
-        .urls([fake.url.as_str()])
-        .index(INDEX)
-        .manage_index(false)
+    let e = EsConfig::new([fake.url.as_str()])
+        .with_index(INDEX)
+        .with_manage_index(false)
         .connect()
         .await
         .unwrap_err();
@@ -160,10 +158,10 @@ async fn without_managing_the_index_connect_only_checks_that_it_exists() {
 #[tokio::test]
 async fn basic_auth_credentials_are_sent() {
     let fake = FakeEs::start(healthy).await;
-    EsSearch::builder()
-        .urls([fake.url.as_str()])
-        .index(INDEX)
-        .basic_auth("elastic", "changeme")
+    EsConfig::new([fake.url.as_str()])
+        .with_index(INDEX)
+        .with_username("elastic")
+        .with_password("changeme")
         .connect()
         .await
         .unwrap();
@@ -409,8 +407,7 @@ async fn connecting_where_nothing_listens_is_unavailable() {
         .local_addr()
         .unwrap()
         .port();
-    let e = EsSearch::builder()
-        .urls([format!("http://127.0.0.1:{port}")])
+    let e = EsConfig::new([format!("http://127.0.0.1:{port}")])
         .connect()
         .await
         .unwrap_err();
@@ -420,12 +417,9 @@ async fn connecting_where_nothing_listens_is_unavailable() {
 
 #[tokio::test]
 async fn a_bad_config_is_refused_before_any_request() {
-    let e = EsSearch::builder()
-        .urls(["http://127.0.0.1:9"])
-        .index("Not A Valid Name")
-        .connect()
-        .await
-        .unwrap_err();
+    let config = EsConfig::new(["http://127.0.0.1:9"]).with_index("Not A Valid Name");
+    assert_eq!(config.validate().unwrap_err().field, "index");
+    let e = config.connect().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.message().contains("`index`"), "{e}");
 }

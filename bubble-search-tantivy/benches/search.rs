@@ -6,9 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use bubble_core::AdapterConfig;
 use bubble_core::ports::{SearchDoc, SearchIndex, SearchQuery};
 use bubble_core::{AppId, Conversation, MsgId, UserId};
-use bubble_search_tantivy::TantivySearch;
+use bubble_search_tantivy::TantivyConfig;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const OWNERS: usize = 50;
@@ -131,7 +132,9 @@ fn query(words: &str) -> SearchQuery {
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let index = TantivySearch::builder().path(dir.path()).build().unwrap();
+    let index = rt
+        .block_on(TantivyConfig::new(dir.path()).connect())
+        .unwrap();
     let docs = docs();
     let started = Instant::now();
     rt.block_on(async {

@@ -34,18 +34,15 @@ const MAX_PREFIX_EXPANSIONS: u32 = 2_000;
 const JIEBA: &str = "bubble_jieba";
 
 impl Analyzer {
-    /// The analyzer for `kind`, or why this build cannot use it.
-    pub fn new(kind: TokenizerKind) -> Result<Analyzer, String> {
+    /// The analyzer for `kind`; `None` when this build does not have it
+    /// (the config's check refuses such a `tokenizer` first).
+    pub fn new(kind: TokenizerKind) -> Option<Analyzer> {
         match kind {
-            TokenizerKind::CjkBigram => Ok(Analyzer::CjkBigram),
+            TokenizerKind::CjkBigram => Some(Analyzer::CjkBigram),
             #[cfg(feature = "jieba")]
-            TokenizerKind::Jieba => Ok(Analyzer::Jieba),
+            TokenizerKind::Jieba => Some(Analyzer::Jieba),
             #[cfg(not(feature = "jieba"))]
-            TokenizerKind::Jieba => Err(
-                "tokenizer: \"jieba\" needs bubble-search-tantivy built with the `jieba` feature; \
-                 use \"cjk_bigram\" or enable the feature"
-                    .into(),
-            ),
+            TokenizerKind::Jieba => None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The one place tantivy's errors become core error kinds.
+//! The one place tantivy's errors (and the file system's, for the index
+//! directory) become core error kinds.
 
 use bubble_core::{Error, ErrorKind};
 use tantivy::TantivyError;
@@ -38,4 +39,22 @@ pub(crate) fn map_err(what: &str, e: TantivyError) -> Error {
 /// A blocking task that did not finish (panicked or was cancelled).
 pub(crate) fn join_err(what: &str, e: tokio::task::JoinError) -> Error {
     Error::internal(format!("search index: {what} did not finish")).with_source(e)
+}
+
+/// The index directory could not be created.
+pub(crate) fn cannot_create_dir(path: &std::path::Path, e: std::io::Error) -> Error {
+    Error::unavailable(format!(
+        "path: cannot create the index directory {}; check permissions",
+        path.display()
+    ))
+    .with_source(e)
+}
+
+/// The index's schema lacks a field this version needs.
+pub(crate) fn missing_field(name: &str, e: TantivyError) -> Error {
+    Error::internal(format!(
+        "the search index has no field {name:?}: it was not made by this version \
+         of bubble; move the directory away and re-index"
+    ))
+    .with_source(e)
 }

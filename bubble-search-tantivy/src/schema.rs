@@ -8,6 +8,8 @@ use tantivy::schema::{
 };
 use tantivy::{TantivyDocument, Term};
 
+use crate::error::missing_field;
+
 /// Field names, in one place: they are the on-disk format.
 pub(crate) mod names {
     pub const KEY: &str = "key";
@@ -67,14 +69,7 @@ impl Fields {
 
     /// Resolves the fields of `schema`.
     pub fn of(schema: &Schema) -> Result<Fields> {
-        let get = |name: &str| {
-            schema.get_field(name).map_err(|_| {
-                Error::internal(format!(
-                    "the search index has no field {name:?}: it was not made by this version \
-                     of bubble; move the directory away and re-index"
-                ))
-            })
-        };
+        let get = |name: &str| schema.get_field(name).map_err(|e| missing_field(name, e));
         Ok(Fields {
             key: get(names::KEY)?,
             app: get(names::APP)?,

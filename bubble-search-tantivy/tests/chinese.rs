@@ -6,9 +6,10 @@
 
 mod corpus;
 
+use bubble_core::AdapterConfig;
 use bubble_core::ports::{SearchDoc, SearchIndex, SearchQuery};
 use bubble_core::{AppId, Conversation, MsgId, UserId};
-use bubble_search_tantivy::{TantivySearch, TokenizerKind};
+use bubble_search_tantivy::{TantivyConfig, TokenizerKind};
 use corpus::{MESSAGES, QUERIES, Score};
 
 fn msg_id(i: usize) -> MsgId {
@@ -18,10 +19,11 @@ fn msg_id(i: usize) -> MsgId {
 }
 
 async fn measure(tokenizer: TokenizerKind) -> Score {
-    let index = TantivySearch::builder()
-        .in_memory()
-        .tokenizer(tokenizer)
-        .build()
+    let index = TantivyConfig::default()
+        .with_in_memory(true)
+        .with_tokenizer(tokenizer)
+        .connect()
+        .await
         .unwrap();
     let app = AppId::new("corpus");
     let owner = UserId::new("ann");

@@ -1,9 +1,10 @@
 //! What survives a restart: flushed documents, and nothing twice when a
 //! batch is replayed after a crash.
 
+use bubble_core::AdapterConfig;
 use bubble_core::ports::{SearchDoc, SearchIndex, SearchQuery};
 use bubble_core::{AppId, Conversation, ErrorKind, MsgId, UserId};
-use bubble_search_tantivy::{TantivySearch, TokenizerKind};
+use bubble_search_tantivy::{TantivyConfig, TantivySearch, TokenizerKind};
 
 fn doc(id: u8, text: &str) -> SearchDoc {
     SearchDoc {
@@ -30,19 +31,19 @@ fn query(words: &str) -> SearchQuery {
     }
 }
 
-fn open(dir: &std::path::Path) -> TantivySearch {
-    TantivySearch::builder().path(dir).build().unwrap()
+async fn open(dir: &std::path::Path) -> TantivySearch {
+    TantivyConfig::new(dir).connect().await.unwrap()
 }
 
 #[tokio::test]
 async fn flushed_documents_are_found_after_reopening_the_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let index = open(dir.path());
+    let index = open(dir.path()).await;
     index.index(&[doc(1, "大家好，周末去爬山")]).await.unwrap();
     index.flush().await.unwrap();
     drop(index);
 
-    let index = open(dir.path());
+    let index = open(dir.path()).await;
     let r = index.search(&query("爬山")).await.unwrap();
     assert_eq!(r.total, 1);
     assert_eq!(
@@ -55,7 +56,7 @@ async fn flushed_documents_are_found_after_reopening_the_directory() {
 #[tokio::test]
 async fn documents_not_flushed_are_not_visible_and_not_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let index = open(dir.path());
+    let index = open(dir.path()).await;
     index.index(&[doc(1, "unflushed words")]).await.unwrap();
     assert_eq!(
         index.search(&query("unflushed")).await.unwrap().total,
@@ -65,7 +66,7 @@ async fn documents_not_flushed_are_not_visible_and_not_kept() {
     // A crash before the flush: the engine's outbox still holds the entry
     // and replays it on start.
     drop(index);
-    let index = open(dir.path());
+    let index = open(dir.path()).await;
     assert_eq!(index.search(&query("unflushed")).await.unwrap().total, 0);
 }
 
@@ -76,13 +77,13 @@ async fn a_batch_replayed_after_a_restart_is_not_duplicated() {
         doc(1, "replayed message"),
         doc(2, "another replayed message"),
     ];
-    let index = open(dir.path());
+    let index = open(dir.path()).await;
     index.index(&batch).await.unwrap();
     index.flush().await.unwrap();
     // The process died before the outbox rows were deleted: the engine
     // indexes the same batch again on start.
     drop(index);
-    let index = open(dir.path());
+    let index = open(dir.path()).await;
     index.index(&batch).await.unwrap();
     index.flush().await.unwrap();
     assert_eq!(index.search(&query("replayed")).await.unwrap().total, 2);
@@ -91,7 +92,11 @@ async fn a_batch_replayed_after_a_restart_is_not_duplicated() {
 
 #[tokio::test]
 async fn the_same_message_twice_in_one_batch_keeps_the_last() {
-    let index = TantivySearch::in_memory();
+    let index = TantivyConfig::default()
+        .with_in_memory(true)
+        .connect()
+        .await
+        .unwrap();
     index
         .index(&[doc(1, "first words"), doc(1, "second words")])
         .await
@@ -104,7 +109,11 @@ async fn the_same_message_twice_in_one_batch_keeps_the_last() {
 
 #[tokio::test]
 async fn a_remove_after_an_index_in_one_flush_wins() {
-    let index = TantivySearch::in_memory();
+    let index = TantivyConfig::default()
+        .with_in_memory(true)
+        .connect()
+        .await
+        .unwrap();
     index.index(&[doc(1, "recalled soon")]).await.unwrap();
     index
         .remove(&AppId::new("app"), &UserId::new("ann"), &MsgId([1; 16]))
@@ -117,11 +126,8 @@ async fn a_remove_after_an_index_in_one_flush_wins() {
 #[tokio::test]
 async fn a_second_writer_on_the_same_directory_is_refused_as_unavailable() {
     let dir = tempfile::tempdir().unwrap();
-    let _first = open(dir.path());
-    let err = TantivySearch::builder()
-        .path(dir.path())
-        .build()
-        .unwrap_err();
+    let _first = open(dir.path()).await;
+    let err = TantivyConfig::new(dir.path()).connect().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
 }
 
@@ -129,11 +135,11 @@ async fn a_second_writer_on_the_same_directory_is_refused_as_unavailable() {
 #[tokio::test]
 async fn an_index_refuses_to_open_with_another_tokenizer() {
     let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path()));
-    let err = TantivySearch::builder()
-        .path(dir.path())
-        .tokenizer(TokenizerKind::Jieba)
-        .build()
+    drop(open(dir.path()).await);
+    let err = TantivyConfig::new(dir.path())
+        .with_tokenizer(TokenizerKind::Jieba)
+        .connect()
+        .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.message().contains("tokenizer"), "{err}");
@@ -142,6 +148,6 @@ async fn an_index_refuses_to_open_with_another_tokenizer() {
 #[tokio::test]
 async fn reopening_keeps_the_tokenizer_the_index_was_built_with() {
     let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path()));
-    assert_eq!(open(dir.path()).tokenizer(), TokenizerKind::CjkBigram);
+    drop(open(dir.path()).await);
+    assert_eq!(open(dir.path()).await.tokenizer(), TokenizerKind::CjkBigram);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bubble_core::memory::{MemoryApps, MemoryInbox};
 use bubble_core::ports::{InboxStore, SearchDoc, SearchIndex};
 use bubble_core::*;
-use bubble_search_tantivy::TantivySearch;
+use bubble_search_tantivy::{TantivyConfig, TantivySearch};
 
 const APP: &str = "acme";
 
@@ -55,7 +55,7 @@ async fn messages_acknowledged_before_a_crash_are_indexed_on_the_next_start() {
     let inbox = Arc::new(MemoryInbox::new());
     let apps = Arc::new(MemoryApps::new());
 
-    let index = TantivySearch::builder().path(dir.path()).build().unwrap();
+    let index = TantivyConfig::new(dir.path()).connect().await.unwrap();
     let first = engine(&inbox, &apps, &index);
     first
         .put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
@@ -71,7 +71,7 @@ async fn messages_acknowledged_before_a_crash_are_indexed_on_the_next_start() {
     drop(first);
     drop(index);
 
-    let index = TantivySearch::builder().path(dir.path()).build().unwrap();
+    let index = TantivyConfig::new(dir.path()).connect().await.unwrap();
     let second = engine(&inbox, &apps, &index);
     assert_eq!(
         second.index_pending().await.unwrap(),
@@ -89,7 +89,11 @@ async fn messages_acknowledged_before_a_crash_are_indexed_on_the_next_start() {
 async fn an_outbox_batch_indexed_twice_is_found_once() {
     let inbox = Arc::new(MemoryInbox::new());
     let apps = Arc::new(MemoryApps::new());
-    let index = TantivySearch::in_memory();
+    let index = TantivyConfig::default()
+        .with_in_memory(true)
+        .connect()
+        .await
+        .unwrap();
     let e = engine(&inbox, &apps, &index);
     e.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
         .await
@@ -129,7 +133,11 @@ async fn an_outbox_batch_indexed_twice_is_found_once() {
 async fn a_message_recalled_before_the_indexer_ran_is_not_found() {
     let inbox = Arc::new(MemoryInbox::new());
     let apps = Arc::new(MemoryApps::new());
-    let index = TantivySearch::in_memory();
+    let index = TantivyConfig::default()
+        .with_in_memory(true)
+        .connect()
+        .await
+        .unwrap();
     let e = engine(&inbox, &apps, &index);
     e.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
         .await

@@ -1,8 +1,9 @@
 //! Nobody finds a message they do not own, whatever they type.
 
+use bubble_core::AdapterConfig;
 use bubble_core::ports::{SearchDoc, SearchIndex, SearchQuery};
 use bubble_core::{AppId, Conversation, MsgId, UserId};
-use bubble_search_tantivy::TantivySearch;
+use bubble_search_tantivy::{TantivyConfig, TantivySearch};
 
 fn doc(owner: &str, id: u8, text: &str) -> SearchDoc {
     SearchDoc {
@@ -32,7 +33,11 @@ fn query(owner: &str, words: &str) -> SearchQuery {
 /// Ann owns one message; bob owns messages that mention everything an
 /// attacker might type.
 async fn index() -> TantivySearch {
-    let index = TantivySearch::in_memory();
+    let index = TantivyConfig::default()
+        .with_in_memory(true)
+        .connect()
+        .await
+        .unwrap();
     index
         .index(&[
             doc("ann", 1, "ann's note"),

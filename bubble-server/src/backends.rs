@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bubble_core::memory::*;
 use bubble_core::ports::*;
-use bubble_core::{Engine, EngineBuilder, EngineConfig, NodeId, Result};
+use bubble_core::{AdapterConfig, Engine, EngineBuilder, EngineConfig, NodeId, Result};
 
 use crate::StartError;
 use crate::config::Config;
@@ -65,8 +65,8 @@ impl Backends {
             "sqlite" => {
                 let sqlite = config.store.sqlite_for(&config.data_dir);
                 let store = Arc::new(
-                    bubble_store_sqlite::SqliteStore::builder(sqlite)
-                        .open()
+                    sqlite
+                        .connect()
                         .await
                         .map_err(|e| StartError::Backend(format!("store (sqlite): {e}")))?,
                 );
@@ -74,11 +74,10 @@ impl Backends {
                 (store.clone(), store.clone(), store.clone(), store)
             }
             "mysql" => {
-                let store = bubble_store_mysql::MysqlStore::connect(
-                    bubble_store_mysql::MysqlConfig::new(config.store.url.clone()),
-                )
-                .await
-                .map_err(|e| StartError::Backend(format!("store.url: {e}")))?;
+                let store = bubble_store_mysql::MysqlConfig::new(config.store.url.clone())
+                    .connect()
+                    .await
+                    .map_err(|e| StartError::Backend(format!("store.url: {e}")))?;
                 closers.push(Closer::Mysql(store.clone()));
                 (
                     Arc::new(store.clone()),
@@ -90,9 +89,8 @@ impl Backends {
             other => return Err(unsupported("store.kind", other)),
         };
         let redis = |key: &'static str, url: String, prefix: String| async move {
-            bubble_store_redis::RedisBuilder::new()
-                .url(url)
-                .key_prefix(prefix)
+            bubble_store_redis::RedisConfig::new(url)
+                .with_key_prefix(prefix)
                 .connect()
                 .await
                 .map_err(|e| failed(key, e))
@@ -131,15 +129,14 @@ impl Backends {
                     std::path::PathBuf::from(&config.search.url)
                 };
                 Some(Arc::new(
-                    bubble_search_tantivy::TantivySearch::open(
-                        bubble_search_tantivy::TantivyConfig::at(path),
-                    )
-                    .map_err(|e| failed("search (tantivy)", e))?,
+                    bubble_search_tantivy::TantivyConfig::new(path)
+                        .connect()
+                        .await
+                        .map_err(|e| failed("search (tantivy)", e))?,
                 ))
             }
             "elasticsearch" => Some(Arc::new(
-                bubble_search_es::EsSearch::builder()
-                    .urls(config.search.url.split(',').map(str::trim))
+                bubble_search_es::EsConfig::new(config.search.url.split(',').map(str::trim))
                     .connect()
                     .await
                     .map_err(|e| failed("search.url", e))?,
@@ -149,12 +146,13 @@ impl Backends {
         let discovery: Arc<dyn Discovery> = match config.discovery.kind.as_str() {
             "static" => crate::static_discovery(),
             "etcd" => Arc::new(
-                bubble_discovery_etcd::EtcdDiscovery::builder()
-                    .endpoints(config.discovery.endpoints.split(',').map(str::trim))
-                    .prefix(config.discovery.prefix.clone())
-                    .connect()
-                    .await
-                    .map_err(|e| failed("discovery.endpoints", e))?,
+                bubble_discovery_etcd::EtcdConfig::new(
+                    config.discovery.endpoints.split(',').map(str::trim),
+                )
+                .with_prefix(config.discovery.prefix.clone())
+                .connect()
+                .await
+                .map_err(|e| failed("discovery.endpoints", e))?,
             ),
             other => return Err(unsupported("discovery.kind", other)),
         };

@@ -579,19 +579,12 @@ impl Config {
             &["sqlite", "mysql", "memory"],
         )?;
         if self.store.kind == "sqlite" {
-            self.store
-                .sqlite_for(&self.data_dir)
-                .validate()
-                .map_err(|e| {
-                    // The store names the field between backticks.
-                    let field = e.message().split('`').nth(1).unwrap_or("");
-                    let key = if field.is_empty() {
-                        "store.sqlite".to_owned()
-                    } else {
-                        format!("store.sqlite.{field}")
-                    };
-                    ConfigError::new(&key, e.message().to_owned())
-                })?;
+            bubble_core::AdapterConfig::validate(&self.store.sqlite_for(&self.data_dir)).map_err(
+                |e| {
+                    let e = e.within("store.sqlite");
+                    ConfigError::new(&e.field, e.problem)
+                },
+            )?;
         }
         one_of("cache.kind", &self.cache.kind, &["memory", "redis"])?;
         one_of("presence.kind", &self.presence.kind, &["memory", "redis"])?;

@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use bubble_core::ports::AppStore;
 use bubble_core::{AppConfig, AppId, Result};
 
+use crate::client::MysqlStore;
 use crate::error::map_err;
 use crate::rows;
-use crate::store::MysqlStore;
 
 fn app_from(row: &sqlx::mysql::MySqlRow) -> Result<AppConfig> {
     let settings: String = rows::get(row, "settings")?;

@@ -2,7 +2,7 @@
 //!
 //! Callers queue their delivery and wait for its answer; `batch_writers`
 //! tasks each take whatever is queued (up to `batch_max`) and write it in one
-//! transaction (see [`crate::inbox`]). Under light load a batch holds one
+//! transaction (see `append`). Under light load a batch holds one
 //! delivery and nothing changes; under load, one commit (one log flush) and
 //! one lock of each owner's counter serve many deliveries, which is what lets
 //! a user who receives from many senders at once keep up. A batch that fails
@@ -17,8 +17,8 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use bubble_core::ports::{AppendOutcome, Delivery};
 use bubble_core::{AppId, Error, Result};
 
-use crate::inbox::{Job, write_batch};
-use crate::store::retry_deadlocks;
+use crate::append::{Job, write_batch};
+use crate::retry::retry_deadlocks;
 
 struct Queued {
     app: AppId,

@@ -14,9 +14,10 @@ use bubble_core::{
     AppId, ChannelEntry, ChannelPage, Error, GroupId, MsgId, Result, SendReceipt, UserId,
 };
 
+use crate::client::MysqlStore;
 use crate::error::{is_duplicate, map_err};
+use crate::retry::retry_deadlocks;
 use crate::rows::{self, channel_columns};
-use crate::store::{MysqlStore, retry_deadlocks};
 
 fn b(s: &str) -> &[u8] {
     s.as_bytes()

@@ -1,18 +1,22 @@
-//! What a deployment chooses about its MySQL/MariaDB store, and the builder that checks it.
+//! [`MysqlConfig`]: what a deployment chooses about its MySQL/MariaDB
+//! store, its defaults, and the rule of every field.
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use bubble_core::{Error, Result};
-
-use crate::store::MysqlStore;
+use bubble_core::InvalidConfig;
 
 /// The store's settings, as read from a server's config file (`[store.mysql]`).
 ///
-/// Build one with [`MysqlConfig::new`] or from serde, or use [`MysqlStore::builder`].
-/// Its `Debug` hides the password in `url`.
+/// Build one with [`MysqlConfig::new`] and the `with_*` setters, or from
+/// serde. [`AdapterConfig::validate`] names the first bad field;
+/// [`AdapterConfig::connect`] validates, connects and migrates. Its `Debug`
+/// hides the password in `url`.
+///
+/// [`AdapterConfig::validate`]: bubble_core::AdapterConfig::validate
+/// [`AdapterConfig::connect`]: bubble_core::AdapterConfig::connect
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -67,46 +71,103 @@ impl MysqlConfig {
         }
     }
 
-    /// Checks every field, naming the first bad one.
-    pub fn validate(&self) -> Result<()> {
+    /// Sets [`url`](MysqlConfig::url).
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// Sets [`max_connections`](MysqlConfig::max_connections).
+    pub fn with_max_connections(mut self, max_connections: u32) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// Sets [`min_connections`](MysqlConfig::min_connections).
+    pub fn with_min_connections(mut self, min_connections: u32) -> Self {
+        self.min_connections = min_connections;
+        self
+    }
+
+    /// Sets [`acquire_timeout_ms`](MysqlConfig::acquire_timeout_ms).
+    pub fn with_acquire_timeout_ms(mut self, acquire_timeout_ms: u64) -> Self {
+        self.acquire_timeout_ms = acquire_timeout_ms;
+        self
+    }
+
+    /// Sets [`run_migrations`](MysqlConfig::run_migrations).
+    pub fn with_run_migrations(mut self, run_migrations: bool) -> Self {
+        self.run_migrations = run_migrations;
+        self
+    }
+
+    /// Sets [`deadlock_retries`](MysqlConfig::deadlock_retries).
+    pub fn with_deadlock_retries(mut self, deadlock_retries: u32) -> Self {
+        self.deadlock_retries = deadlock_retries;
+        self
+    }
+
+    /// Sets [`batch_max`](MysqlConfig::batch_max).
+    pub fn with_batch_max(mut self, batch_max: usize) -> Self {
+        self.batch_max = batch_max;
+        self
+    }
+
+    /// Sets [`batch_writers`](MysqlConfig::batch_writers).
+    pub fn with_batch_writers(mut self, batch_writers: usize) -> Self {
+        self.batch_writers = batch_writers;
+        self
+    }
+
+    /// Every field's rule, naming the first bad field: what
+    /// [`AdapterConfig::validate`](bubble_core::AdapterConfig::validate)
+    /// runs (its impl sits in `client`, beside `connect`).
+    pub(crate) fn check(&self) -> Result<(), InvalidConfig> {
         if self.url.is_empty() {
-            return Err(Error::invalid(
-                "mysql store: url must be set, e.g. mysql://bubble:secret@127.0.0.1:3306/bubble",
+            return Err(InvalidConfig::new(
+                "url",
+                "must be set, e.g. mysql://bubble:secret@127.0.0.1:3306/bubble",
             ));
         }
         if !(self.url.starts_with("mysql://") || self.url.starts_with("mariadb://")) {
-            return Err(Error::invalid(format!(
-                "mysql store: url must start with mysql:// or mariadb://, got {}",
-                redact_url(&self.url)
-            )));
+            return Err(InvalidConfig::new(
+                "url",
+                format!(
+                    "must start with mysql:// or mariadb://, got {}",
+                    redact_url(&self.url)
+                ),
+            ));
         }
         if self.max_connections == 0 {
-            return Err(Error::invalid(
-                "mysql store: max_connections must be at least 1",
-            ));
+            return Err(InvalidConfig::new("max_connections", "must be at least 1"));
         }
         if self.min_connections > self.max_connections {
-            return Err(Error::invalid(format!(
-                "mysql store: min_connections ({}) must not exceed max_connections ({})",
-                self.min_connections, self.max_connections
-            )));
-        }
-        if self.acquire_timeout_ms == 0 {
-            return Err(Error::invalid(
-                "mysql store: acquire_timeout_ms must be above 0",
+            return Err(InvalidConfig::new(
+                "min_connections",
+                format!(
+                    "must not exceed max_connections ({}), got {}",
+                    self.max_connections, self.min_connections
+                ),
             ));
         }
+        if self.acquire_timeout_ms == 0 {
+            return Err(InvalidConfig::new("acquire_timeout_ms", "must be above 0"));
+        }
         if self.batch_max == 0 {
-            return Err(Error::invalid(
-                "mysql store: batch_max must be at least 1 (1 turns batching off)",
+            return Err(InvalidConfig::new(
+                "batch_max",
+                "must be at least 1 (1 turns batching off)",
             ));
         }
         if self.batch_writers == 0 || self.batch_writers as u64 >= u64::from(self.max_connections) {
-            return Err(Error::invalid(format!(
-                "mysql store: batch_writers must be 1 to max_connections - 1 ({}), got {}",
-                self.max_connections.saturating_sub(1),
-                self.batch_writers
-            )));
+            return Err(InvalidConfig::new(
+                "batch_writers",
+                format!(
+                    "must be 1 to max_connections - 1 ({}), got {}",
+                    self.max_connections.saturating_sub(1),
+                    self.batch_writers
+                ),
+            ));
         }
         Ok(())
     }
@@ -152,87 +213,6 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-/// Builds a [`MysqlStore`]: set what differs from the defaults, then `connect`.
-///
-/// ```no_run
-/// # async fn f() -> bubble_core::Result<()> {
-/// let store = bubble_store_mysql::MysqlStore::builder()
-///     .url("mysql://bubble:secret@127.0.0.1:3306/bubble")
-///     .max_connections(32)
-///     .connect()
-///     .await?;
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct MysqlStoreBuilder {
-    config: MysqlConfig,
-}
-
-impl MysqlStoreBuilder {
-    /// Starts from `config` (for example one read from a file).
-    pub fn from_config(config: MysqlConfig) -> MysqlStoreBuilder {
-        MysqlStoreBuilder { config }
-    }
-
-    /// See [`MysqlConfig::url`].
-    pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.config.url = url.into();
-        self
-    }
-
-    /// See [`MysqlConfig::max_connections`].
-    pub fn max_connections(mut self, n: u32) -> Self {
-        self.config.max_connections = n;
-        self
-    }
-
-    /// See [`MysqlConfig::min_connections`].
-    pub fn min_connections(mut self, n: u32) -> Self {
-        self.config.min_connections = n;
-        self
-    }
-
-    /// See [`MysqlConfig::acquire_timeout_ms`].
-    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
-        self.config.acquire_timeout_ms = timeout.as_millis().try_into().unwrap_or(u64::MAX);
-        self
-    }
-
-    /// See [`MysqlConfig::run_migrations`].
-    pub fn run_migrations(mut self, run: bool) -> Self {
-        self.config.run_migrations = run;
-        self
-    }
-
-    /// See [`MysqlConfig::deadlock_retries`].
-    pub fn deadlock_retries(mut self, n: u32) -> Self {
-        self.config.deadlock_retries = n;
-        self
-    }
-
-    /// See [`MysqlConfig::batch_max`].
-    pub fn batch_max(mut self, n: usize) -> Self {
-        self.config.batch_max = n;
-        self
-    }
-
-    /// See [`MysqlConfig::batch_writers`].
-    pub fn batch_writers(mut self, n: usize) -> Self {
-        self.config.batch_writers = n;
-        self
-    }
-
-    /// The settings so far, unchecked.
-    pub fn config(&self) -> &MysqlConfig {
-        &self.config
-    }
-
-    /// Checks the settings, connects, and (unless turned off) migrates the schema.
-    pub async fn connect(self) -> Result<MysqlStore> {
-        MysqlStore::connect(self.config).await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,48 +238,31 @@ mod tests {
     #[test]
     fn validation_names_the_bad_field() {
         let bad = |c: MysqlConfig, field: &str| {
-            let e = c.validate().expect_err(field);
-            assert!(e.message().contains(field), "{field}: {}", e.message());
+            let e = c.check().expect_err(field);
+            assert_eq!(e.field, field, "{e}");
         };
         bad(MysqlConfig::default(), "url");
         bad(MysqlConfig::new("postgres://x/y"), "url");
         let ok = MysqlConfig::new("mysql://root@127.0.0.1/test");
-        ok.validate().unwrap();
-        bad(
-            MysqlConfig {
-                max_connections: 0,
-                ..ok.clone()
-            },
-            "max_connections",
-        );
-        bad(
-            MysqlConfig {
-                min_connections: 99,
-                ..ok.clone()
-            },
-            "min_connections",
-        );
-        bad(
-            MysqlConfig {
-                acquire_timeout_ms: 0,
-                ..ok.clone()
-            },
-            "acquire_timeout_ms",
-        );
-        bad(
-            MysqlConfig {
-                batch_max: 0,
-                ..ok.clone()
-            },
-            "batch_max",
-        );
-        bad(
-            MysqlConfig {
-                batch_writers: 16,
-                ..ok.clone()
-            },
-            "batch_writers",
-        );
+        ok.check().unwrap();
+        MysqlConfig::new("mariadb://root@127.0.0.1/test")
+            .check()
+            .unwrap();
+        bad(ok.clone().with_max_connections(0), "max_connections");
+        bad(ok.clone().with_min_connections(99), "min_connections");
+        bad(ok.clone().with_acquire_timeout_ms(0), "acquire_timeout_ms");
+        bad(ok.clone().with_batch_max(0), "batch_max");
+        bad(ok.clone().with_batch_writers(0), "batch_writers");
+        bad(ok.clone().with_batch_writers(16), "batch_writers");
+    }
+
+    #[test]
+    fn a_refused_url_does_not_show_its_password() {
+        let e = MysqlConfig::new("postgres://u:s3cret@h/db")
+            .check()
+            .unwrap_err();
+        assert_eq!(e.field, "url");
+        assert!(!e.to_string().contains("s3cret"), "{e}");
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::io;
 
 use bubble_core::{Error, ErrorKind};
 
+use crate::config::redact_url;
+
 /// MySQL/MariaDB server error numbers this adapter tells apart.
 pub(crate) mod code {
     /// ER_DUP_ENTRY: a unique or primary key is taken.
@@ -148,6 +150,38 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
     Error::new(kind, message).with_source(e)
 }
 
+/// The configured `url` does not parse as MySQL connection options.
+pub(crate) fn bad_url(url: &str, e: sqlx::Error) -> Error {
+    Error::invalid(format!(
+        "mysql store: url {} does not parse: {e}",
+        redact_url(url)
+    ))
+}
+
+/// The server at `url` could not be reached (the first connection of the pool).
+pub(crate) fn cannot_connect(url: &str, e: sqlx::Error) -> Error {
+    let mapped = map_err(e);
+    Error::new(
+        mapped.kind(),
+        format!(
+            "cannot connect to MySQL/MariaDB at {}: {} (is the server running? for \
+             the tests: scripts/services/mariadb.sh)",
+            redact_url(url),
+            mapped.message()
+        ),
+    )
+    .with_source(mapped)
+}
+
+/// Applying the schema migrations failed.
+pub(crate) fn migrate_err(e: sqlx::migrate::MigrateError) -> Error {
+    Error::new(
+        ErrorKind::Internal,
+        format!("mysql store: applying the schema migrations failed: {e}"),
+    )
+    .with_source(e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,163 +212,5 @@ mod tests {
         let e = map_err(sqlx::Error::ColumnNotFound("nope".into()));
         assert_eq!(e.kind(), ErrorKind::Internal);
         assert!(std::error::Error::source(&e).is_some());
-    }
-}
-
-/// Vendor errors produced by a real server (needs the MariaDB of the tests).
-#[cfg(test)]
-mod vendor_tests {
-    use std::time::Duration;
-
-    use sqlx::{Connection, Executor, MySqlConnection};
-
-    use super::*;
-    use crate::testing::TestDb;
-
-    async fn with_db<F, Fut>(test: F)
-    where
-        F: FnOnce(TestDb) -> Fut,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let db = TestDb::create().await;
-        db.store().await.close().await;
-        let outcome = tokio::spawn(test(db.clone())).await;
-        db.drop_db().await;
-        if let Err(e) = outcome {
-            std::panic::resume_unwind(e.into_panic());
-        }
-    }
-
-    async fn exec(conn: &mut MySqlConnection, sql: &'static str) -> Result<(), sqlx::Error> {
-        conn.execute(sql).await.map(|_| ())
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_duplicate_key_is_already_exists() {
-        with_db(|db| async move {
-            let mut c = db.connection().await;
-            let insert = "INSERT INTO inbox_versions (app, owner, version) VALUES ('a', 'o', 1)";
-            exec(&mut c, insert).await.unwrap();
-            let e = exec(&mut c, insert).await.unwrap_err();
-            assert!(is_duplicate(&e));
-            assert_eq!(map_err(e).kind(), ErrorKind::AlreadyExists);
-        })
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_value_too_long_for_its_column_is_invalid_input() {
-        with_db(|db| async move {
-            let mut c = db.connection().await;
-            let e =
-                sqlx::query("INSERT INTO inbox_versions (app, owner, version) VALUES ('a', ?, 1)")
-                    .bind("x".repeat(129).into_bytes())
-                    .execute(&mut c)
-                    .await
-                    .unwrap_err();
-            assert_eq!(vendor_code(&e), Some(1406));
-            assert_eq!(map_err(e).kind(), ErrorKind::InvalidInput);
-        })
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_deadlock_is_a_retryable_conflict() {
-        with_db(|db| async move {
-            let mut setup = db.connection().await;
-            exec(
-                &mut setup,
-                "INSERT INTO inbox_versions (app, owner, version) VALUES ('a', 'x', 1), ('a', 'y', 1)",
-            )
-            .await
-            .unwrap();
-            let mut a = db.connection().await;
-            let mut b = db.connection().await;
-            exec(&mut a, "BEGIN").await.unwrap();
-            exec(&mut a, "UPDATE inbox_versions SET version = 2 WHERE app = 'a' AND owner = 'x'")
-                .await
-                .unwrap();
-            exec(&mut b, "BEGIN").await.unwrap();
-            exec(&mut b, "UPDATE inbox_versions SET version = 2 WHERE app = 'a' AND owner = 'y'")
-                .await
-                .unwrap();
-            // a waits for b's row, then b asks for a's: a cycle.
-            let waiting = tokio::spawn(async move {
-                let r = exec(&mut a, "UPDATE inbox_versions SET version = 3 WHERE app = 'a' AND owner = 'y'").await;
-                let _ = exec(&mut a, "ROLLBACK").await;
-                r
-            });
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let closing = exec(&mut b, "UPDATE inbox_versions SET version = 3 WHERE app = 'a' AND owner = 'x'").await;
-            let _ = exec(&mut b, "ROLLBACK").await;
-            let waited = waiting.await.unwrap();
-            let victim = match (waited, closing) {
-                (Err(e), Ok(())) | (Ok(()), Err(e)) => e,
-                other => panic!("exactly one side must lose the deadlock: {other:?}"),
-            };
-            assert_eq!(vendor_code(&victim), Some(code::LOCK_DEADLOCK));
-            let e = map_err(victim);
-            assert_eq!(e.kind(), ErrorKind::Conflict);
-            assert!(e.is_retryable());
-        })
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_lock_wait_timeout_is_a_timeout() {
-        with_db(|db| async move {
-            let mut a = db.connection().await;
-            let mut b = db.connection().await;
-            exec(
-                &mut a,
-                "INSERT INTO inbox_versions (app, owner, version) VALUES ('a', 'x', 1)",
-            )
-            .await
-            .unwrap();
-            exec(&mut a, "BEGIN").await.unwrap();
-            exec(
-                &mut a,
-                "UPDATE inbox_versions SET version = 2 WHERE app = 'a' AND owner = 'x'",
-            )
-            .await
-            .unwrap();
-            exec(&mut b, "SET SESSION innodb_lock_wait_timeout = 1")
-                .await
-                .unwrap();
-            let e = exec(
-                &mut b,
-                "UPDATE inbox_versions SET version = 3 WHERE app = 'a' AND owner = 'x'",
-            )
-            .await
-            .unwrap_err();
-            exec(&mut a, "ROLLBACK").await.unwrap();
-            assert_eq!(vendor_code(&e), Some(code::LOCK_WAIT_TIMEOUT));
-            let e = map_err(e);
-            assert_eq!(e.kind(), ErrorKind::Timeout);
-            assert!(e.is_retryable());
-        })
-        .await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_killed_connection_is_unavailable() {
-        with_db(|db| async move {
-            let mut victim = db.connection().await;
-            let mut killer = db.connection().await;
-            let id: i64 = sqlx::query_scalar("SELECT CAST(CONNECTION_ID() AS SIGNED)")
-                .fetch_one(&mut victim)
-                .await
-                .unwrap();
-            killer
-                .execute(sqlx::AssertSqlSafe(format!("KILL CONNECTION {id}")))
-                .await
-                .unwrap();
-            let e = exec(&mut victim, "SELECT 1").await.unwrap_err();
-            let e = map_err(e);
-            assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
-            assert!(e.is_retryable());
-            let _ = killer.close().await;
-        })
-        .await;
     }
 }

@@ -14,9 +14,9 @@ use bubble_core::{
     AppId, Error, ErrorKind, Group, GroupId, GroupKind, Member, Result, Role, UserId,
 };
 
-use crate::error::{is_duplicate, map_err};
-use crate::rows;
-use crate::store::{MysqlStore, dynamic};
+use crate::client::MysqlStore;
+use crate::error::map_err;
+use crate::rows::{self, dynamic};
 
 const MEMBER_CHUNK: usize = 1000;
 
@@ -97,15 +97,16 @@ impl GroupStore for MysqlStore {
         .bind(group.created_at)
         .execute(&mut *tx)
         .await;
-        match created {
+        match created.map_err(map_err) {
             Ok(_) => {}
-            Err(e) if is_duplicate(&e) => {
+            // The id is the key: say which group, not which index.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 return Err(Error::new(
                     ErrorKind::AlreadyExists,
                     format!("group {} exists already", group.id),
                 ));
             }
-            Err(e) => return Err(map_err(e)),
+            Err(e) => return Err(e),
         }
         // The same user twice: the last one wins, as in a map.
         let unique: BTreeMap<&UserId, &Member> = members.iter().map(|m| (&m.user, m)).collect();

@@ -1,42 +1,85 @@
-//! bubble's durable store on MySQL 8 and MariaDB 10.11 (sqlx): inboxes,
-//! groups, super-group logs and apps, for deployments that outgrow one machine.
+//! bubble's durable store on MySQL 8 and MariaDB 10.11 (sqlx): inboxes
+//! ([`InboxStore`]), groups ([`GroupStore`]), super-group logs
+//! ([`ChannelLog`]) and apps ([`AppStore`]), for deployments that outgrow one
+//! machine. Every node of a cluster opens its own store on the same
+//! database; row locks keep versions and seqs ordered across nodes.
 //!
 //! # Layout
 //!
-//! - [`config`]: [`MysqlConfig`] (serde, password hidden in `Debug`) and the
-//!   [`MysqlStoreBuilder`] that checks it and connects.
-//! - `store`: [`MysqlStore`], the connection pool every port shares, the
-//!   session settings, migrations on connect, deadlock retries.
-//! - `inbox`: [`InboxStore`](bubble_core::ports::InboxStore), the seed's
-//!   message table with per-owner versions ordered by row locks.
-//! - `batch`: group commit: concurrent appends share one transaction.
-//! - `groups`: [`GroupStore`](bubble_core::ports::GroupStore).
-//! - `channel`: [`ChannelLog`](bubble_core::ports::ChannelLog), super-group logs.
-//! - `apps`: [`AppStore`](bubble_core::ports::AppStore).
-//! - `schema`: the migrations in `migrations/`, embedded.
-//! - [`queries`]: the SQL of the hot reads, for `EXPLAIN`.
-//! - `rows`: reading domain types out of rows.
+//! From the bottom up; a module uses only modules listed before it.
+//!
+//! - `config`: [`MysqlConfig`] (serde, password hidden in `Debug`), its
+//!   defaults and the rule of every field.
 //! - `error`: the one place where sqlx errors and vendor codes become
 //!   [`bubble_core::ErrorKind`]s (duplicate key -> `AlreadyExists`, deadlock
 //!   -> `Conflict`, lost connection -> `Unavailable`).
+//! - `rows`: reading domain types out of rows; placeholder lists.
+//! - [`queries`]: the SQL of the hot reads, public for `EXPLAIN`.
+//! - `schema`: the migrations in `migrations/`, embedded.
+//! - `retry`: running a transaction again after InnoDB chose it as a
+//!   deadlock victim.
+//! - `append`: the inbox append, one transaction for a batch of deliveries,
+//!   with per-owner versions ordered by row locks.
+//! - `batch`: group commit: concurrent appends share one transaction.
+//! - `client`: [`MysqlStore`], the connection pool and batch writers every
+//!   port shares (session settings, migrations on connect), and `connect`
+//!   (the [`AdapterConfig`] impl of [`MysqlConfig`]).
+//! - `inbox`, `groups`, `channel`, `apps`: one port each, its impl on
+//!   [`MysqlStore`] and its SQL.
+//! - `testing` (feature `testing`): fresh throwaway databases for tests.
+//! - `live_tests` (tests only): what needs a real server and the crate's
+//!   insides (vendor error codes as `error` maps them, session settings).
 //!
 //! No sqlx type appears in the public API. The schema and its indexes are
 //! described in `docs/storage/mysql.md`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> bubble_core::Result<()> {
+//! use std::sync::Arc;
+//! use bubble_core::AdapterConfig;
+//! use bubble_core::ports::InboxStore;
+//! use bubble_store_mysql::MysqlConfig;
+//!
+//! let store = MysqlConfig::new("mysql://bubble:secret@127.0.0.1:3306/bubble")
+//!     .with_max_connections(32)
+//!     .connect()
+//!     .await?;
+//! let inbox: Arc<dyn InboxStore> = Arc::new(store.clone()); // also GroupStore, ChannelLog, AppStore
+//! # drop(inbox);
+//! store.close().await;
+//! # Ok(()) }
+//! ```
+//!
+//! [`InboxStore`]: bubble_core::ports::InboxStore
+//! [`GroupStore`]: bubble_core::ports::GroupStore
+//! [`ChannelLog`]: bubble_core::ports::ChannelLog
+//! [`AppStore`]: bubble_core::ports::AppStore
+//! [`AdapterConfig`]: bubble_core::AdapterConfig
 
-mod apps;
-mod batch;
-mod channel;
-pub mod config;
+mod config;
 mod error;
-mod groups;
-mod inbox;
+
+mod append;
+mod batch;
 pub mod queries;
+mod retry;
 mod rows;
 mod schema;
-mod store;
+
+mod client;
+
+mod apps;
+mod channel;
+mod groups;
+mod inbox;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use config::{MysqlConfig, MysqlStoreBuilder};
-pub use store::MysqlStore;
+#[cfg(test)]
+mod live_tests;
+
+pub use client::MysqlStore;
+pub use config::MysqlConfig;

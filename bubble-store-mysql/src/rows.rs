@@ -1,8 +1,9 @@
-//! Reading domain types out of result rows (ids are stored as bytes).
+//! Reading domain types out of result rows (ids are stored as bytes), and
+//! the placeholder lists of statements assembled at run time.
 
 use bytes::Bytes;
-use sqlx::Row;
 use sqlx::mysql::MySqlRow;
+use sqlx::{Row, SqlSafeStr};
 
 use bubble_core::{
     ChannelEntry, Content, ContentType, Conversation, ConversationKind, DeviceId, Direction,
@@ -168,4 +169,10 @@ pub(crate) fn values(rows: usize, cols: usize) -> String {
         s.push_str(&one);
     }
     s
+}
+
+/// Runs a statement whose text was assembled from fixed fragments and
+/// placeholders only (multi-row inserts, `IN (…)` lists): never from input.
+pub(crate) fn dynamic(sql: String) -> impl SqlSafeStr {
+    sqlx::AssertSqlSafe(sql)
 }

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::{Connection, Executor, MySqlConnection};
 
-use crate::{MysqlStore, MysqlStoreBuilder};
+use bubble_core::AdapterConfig;
+
+use crate::{MysqlConfig, MysqlStore};
 
 /// The server tests use when `BUBBLE_MYSQL_URL` is not set.
 pub const DEFAULT_URL: &str = "mysql://root@127.0.0.1:3306/test";
@@ -108,14 +110,14 @@ impl TestDb {
         &self.name
     }
 
-    /// A builder for a store on this database (default settings).
-    pub fn builder(&self) -> MysqlStoreBuilder {
-        MysqlStore::builder().url(self.url.clone())
+    /// The default settings for a store on this database.
+    pub fn config(&self) -> MysqlConfig {
+        MysqlConfig::new(self.url.clone())
     }
 
     /// A migrated store on this database with default settings.
     pub async fn store(&self) -> MysqlStore {
-        self.builder()
+        self.config()
             .connect()
             .await
             .unwrap_or_else(|e| panic!("cannot open a store on {}: {e}", self.name))

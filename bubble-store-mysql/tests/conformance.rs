@@ -4,6 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
+use bubble_core::AdapterConfig;
 use bubble_core::testkit;
 use common::on_fresh_db;
 
@@ -18,7 +19,7 @@ async fn mysql_inbox_conforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mysql_inbox_conforms_without_batching() {
     on_fresh_db(|db| async move {
-        let store = db.builder().batch_max(1).connect().await.unwrap();
+        let store = db.config().with_batch_max(1).connect().await.unwrap();
         testkit::inbox(Arc::new(store)).await;
     })
     .await;

@@ -7,6 +7,7 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
+use bubble_core::AdapterConfig;
 use bubble_core::ports::{AppendOutcome, Appended, Delivery, InboxStore};
 use bubble_core::testkit::{direct_delivery, group_delivery};
 use bubble_core::{AppId, Conversation, ErrorKind, GroupId, UserId};
@@ -54,7 +55,7 @@ async fn two_nodes_appending_to_the_same_owners_keep_every_chain_intact() {
         // Two stores with their own pools are two server nodes; one batches,
         // the other writes every delivery on its own.
         let node_a = db.store().await;
-        let node_b = db.builder().batch_max(1).connect().await.unwrap();
+        let node_b = db.config().with_batch_max(1).connect().await.unwrap();
         let app = AppId::new("multi-node");
         let members = ["m0", "m1", "m2", "m3", "m4", "m5"];
         let mut tasks = Vec::new();
@@ -146,7 +147,12 @@ async fn assert_nothing_of(store: &MysqlStore, app: &AppId, members: &[&str]) {
 async fn a_delivery_is_in_every_inbox_or_in_none() {
     on_fresh_db(|db| async move {
         for batch_max in [1, 32] {
-            let store = db.builder().batch_max(batch_max).connect().await.unwrap();
+            let store = db
+                .config()
+                .with_batch_max(batch_max)
+                .connect()
+                .await
+                .unwrap();
             let app = AppId::new(format!("atomic-{batch_max}"));
             let members = ["ann", "bo", "cy"];
             let err = store
@@ -175,9 +181,9 @@ async fn a_delivery_is_in_every_inbox_or_in_none() {
 async fn a_bad_delivery_fails_alone_in_a_batch() {
     on_fresh_db(|db| async move {
         let store = db
-            .builder()
-            .batch_max(64)
-            .batch_writers(1)
+            .config()
+            .with_batch_max(64)
+            .with_batch_writers(1)
             .connect()
             .await
             .unwrap();
@@ -213,9 +219,9 @@ async fn a_bad_delivery_fails_alone_in_a_batch() {
 async fn retries_racing_in_one_batch_write_once() {
     on_fresh_db(|db| async move {
         let store = db
-            .builder()
-            .batch_max(64)
-            .batch_writers(1)
+            .config()
+            .with_batch_max(64)
+            .with_batch_writers(1)
             .connect()
             .await
             .unwrap();

@@ -2,11 +2,10 @@
 
 mod common;
 
-use std::time::Duration;
-
+use bubble_core::AdapterConfig;
 use bubble_core::ports::InboxStore;
 use bubble_core::{AppId, ErrorKind, UserId};
-use bubble_store_mysql::MysqlStore;
+use bubble_store_mysql::MysqlConfig;
 use common::on_fresh_db;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,7 +13,7 @@ async fn migrations_apply_once_when_nodes_start_together() {
     on_fresh_db(|db| async move {
         let starting: Vec<_> = (0..4)
             .map(|_| {
-                let builder = db.builder();
+                let builder = db.config();
                 tokio::spawn(async move { builder.connect().await })
             })
             .collect();
@@ -46,7 +45,12 @@ async fn migrations_apply_once_when_nodes_start_together() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_on_an_unmigrated_database_says_to_run_the_migrations() {
     on_fresh_db(|db| async move {
-        let store = db.builder().run_migrations(false).connect().await.unwrap();
+        let store = db
+            .config()
+            .with_run_migrations(false)
+            .connect()
+            .await
+            .unwrap();
         let e = store
             .last_version(&AppId::new("a"), &UserId::new("u"))
             .await
@@ -59,9 +63,8 @@ async fn a_store_on_an_unmigrated_database_says_to_run_the_migrations() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_unavailable_and_the_error_says_what_to_do() {
-    let e = MysqlStore::builder()
-        .url("mysql://root:pw@127.0.0.1:1/test")
-        .acquire_timeout(Duration::from_secs(2))
+    let e = MysqlConfig::new("mysql://root:pw@127.0.0.1:1/test")
+        .with_acquire_timeout_ms(2_000)
         .connect()
         .await
         .unwrap_err();
@@ -75,13 +78,11 @@ async fn an_unreachable_server_is_unavailable_and_the_error_says_what_to_do() {
 
 #[tokio::test]
 async fn a_bad_config_is_refused_before_connecting() {
-    let e = MysqlStore::builder()
-        .url("mysql://root@127.0.0.1:3306/test")
-        .max_connections(4)
-        .batch_writers(4)
-        .connect()
-        .await
-        .unwrap_err();
+    let config = MysqlConfig::new("mysql://root@127.0.0.1:3306/test")
+        .with_max_connections(4)
+        .with_batch_writers(4);
+    assert_eq!(config.validate().unwrap_err().field, "batch_writers");
+    let e = config.connect().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.message().contains("batch_writers"), "{e}");
 }

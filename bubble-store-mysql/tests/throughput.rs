@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bubble_core::AdapterConfig;
 use bubble_core::AppId;
 use bubble_core::ports::InboxStore;
 use bubble_core::testkit::{direct_delivery, group_delivery};
@@ -97,10 +98,10 @@ async fn appends_per_second_with_64_writers() {
                 ),
             ] {
                 let store = db
-                    .builder()
-                    .batch_max(batch_max)
-                    .batch_writers(writers)
-                    .max_connections(max_connections)
+                    .config()
+                    .with_batch_max(batch_max)
+                    .with_batch_writers(writers)
+                    .with_max_connections(max_connections)
                     .connect()
                     .await
                     .unwrap();

@@ -14,10 +14,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bubble_core::AdapterConfig;
 use bubble_core::ports::{Cache, Presence, Route};
 use bubble_core::testkit::{direct_message, test_msg_id};
 use bubble_core::{AppId, DeviceId, NodeId, SendReceipt, UserId};
-use bubble_store_redis::RedisBuilder;
+use bubble_store_redis::RedisConfig;
 
 const TASKS: usize = 64;
 const RUN_FOR: Duration = Duration::from_secs(5);
@@ -28,19 +29,19 @@ const LOOKUPS: u32 = 100;
 async fn main() -> bubble_core::Result<()> {
     let cluster = std::env::args().any(|a| a == "cluster");
     let prefix = format!("bench{:08x}", rand::random::<u32>());
-    let builder = if cluster {
-        RedisBuilder::new().cluster([
+    let config = if cluster {
+        RedisConfig::default().with_cluster(true).with_urls([
             "redis://127.0.0.1:7101",
             "redis://127.0.0.1:7102",
             "redis://127.0.0.1:7103",
         ])
     } else {
-        RedisBuilder::new().url("redis://127.0.0.1:6379")
+        RedisConfig::new("redis://127.0.0.1:6379")
     };
     let store = Arc::new(
-        builder
-            .key_prefix(prefix)
-            .recent_ttl(Duration::from_secs(60))
+        config
+            .with_key_prefix(prefix)
+            .with_recent_ttl_secs(60)
             .connect()
             .await?,
     );

@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use bubble_core::ports::Cache;
 use bubble_core::{AppId, InboxEntry, InboxPage, Result, SendReceipt, UserId};
 
+use crate::client::{RedisStore, Repeat, duration_ms};
 use crate::codec::{decode_element, decode_receipt, digits, encode_element, encode_receipt};
 use crate::scripts::{PUSH_RECENT, RECENT};
-use crate::store::{RedisStore, Repeat, duration_ms};
 
 /// Most elements one `recent` call brings back; the engine asks for pages
 /// far smaller than this.

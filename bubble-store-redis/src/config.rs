@@ -1,15 +1,22 @@
-//! What a deployment writes down to reach Redis: [`RedisConfig`].
+//! [`RedisConfig`]: what a deployment writes down to reach Redis, its
+//! defaults, and the rule of every field.
 
 use std::fmt;
 use std::time::Duration;
 
-use bubble_core::{Error, Result};
+use bubble_core::InvalidConfig;
 use serde::{Deserialize, Serialize};
 
 /// How to reach Redis and how to lay out keys there.
 ///
 /// Read it from the server's config file (serde, every field optional) or
-/// fill it through [`crate::RedisBuilder`]. `Debug` never shows a password.
+/// build it with [`RedisConfig::new`] and the `with_*` setters.
+/// [`AdapterConfig::validate`] names the first bad field;
+/// [`AdapterConfig::connect`] validates, connects and checks that Redis
+/// answers. `Debug` never shows a password.
+///
+/// [`AdapterConfig::validate`]: bubble_core::AdapterConfig::validate
+/// [`AdapterConfig::connect`]: bubble_core::AdapterConfig::connect
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
@@ -56,6 +63,57 @@ impl Default for RedisConfig {
 }
 
 impl RedisConfig {
+    /// The defaults with one server at `url`,
+    /// `redis://[user[:password]@]host[:port][/db]`.
+    pub fn new(url: impl Into<String>) -> RedisConfig {
+        RedisConfig {
+            url: url.into(),
+            ..RedisConfig::default()
+        }
+    }
+
+    /// Sets [`url`](RedisConfig::url).
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = url.into();
+        self
+    }
+
+    /// Sets [`urls`](RedisConfig::urls), the cluster's seed nodes.
+    pub fn with_urls<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
+        self.urls = urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`cluster`](RedisConfig::cluster).
+    pub fn with_cluster(mut self, cluster: bool) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
+    /// Sets [`key_prefix`](RedisConfig::key_prefix).
+    pub fn with_key_prefix(mut self, key_prefix: impl Into<String>) -> Self {
+        self.key_prefix = key_prefix.into();
+        self
+    }
+
+    /// Sets [`connect_timeout_ms`](RedisConfig::connect_timeout_ms).
+    pub fn with_connect_timeout_ms(mut self, connect_timeout_ms: u64) -> Self {
+        self.connect_timeout_ms = connect_timeout_ms;
+        self
+    }
+
+    /// Sets [`response_timeout_ms`](RedisConfig::response_timeout_ms).
+    pub fn with_response_timeout_ms(mut self, response_timeout_ms: u64) -> Self {
+        self.response_timeout_ms = response_timeout_ms;
+        self
+    }
+
+    /// Sets [`recent_ttl_secs`](RedisConfig::recent_ttl_secs).
+    pub fn with_recent_ttl_secs(mut self, recent_ttl_secs: u64) -> Self {
+        self.recent_ttl_secs = recent_ttl_secs;
+        self
+    }
+
     /// The seed URLs to connect to: `urls` in cluster mode (or `url` when
     /// it is empty), else `url`.
     pub(crate) fn seeds(&self) -> Vec<&str> {
@@ -66,51 +124,54 @@ impl RedisConfig {
         }
     }
 
-    /// [`RedisConfig::connect_timeout_ms`] as a duration.
-    pub fn connect_timeout(&self) -> Duration {
+    pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
 
-    /// [`RedisConfig::response_timeout_ms`] as a duration.
-    pub fn response_timeout(&self) -> Duration {
+    pub(crate) fn response_timeout(&self) -> Duration {
         Duration::from_millis(self.response_timeout_ms)
     }
 
-    /// [`RedisConfig::recent_ttl_secs`] as a duration.
-    pub fn recent_ttl(&self) -> Duration {
+    pub(crate) fn recent_ttl(&self) -> Duration {
         Duration::from_secs(self.recent_ttl_secs)
     }
 
-    /// Checks every field; the error names the first bad one and says
-    /// what is accepted.
-    pub fn validate(&self) -> Result<()> {
-        let bad =
-            |field: &str, why: String| Error::invalid(format!("redis config `{field}`: {why}"));
-        validate_prefix(&self.key_prefix).map_err(|why| bad("key_prefix", why))?;
+    /// Every field's rule, naming the first bad field and saying what is
+    /// accepted: what
+    /// [`AdapterConfig::validate`](bubble_core::AdapterConfig::validate)
+    /// runs (its impl sits in `client`, beside `connect`).
+    pub(crate) fn check(&self) -> Result<(), InvalidConfig> {
+        validate_prefix(&self.key_prefix).map_err(|why| InvalidConfig::new("key_prefix", why))?;
         if self.cluster && !self.urls.is_empty() {
             for (i, url) in self.urls.iter().enumerate() {
-                validate_url(url).map_err(|why| bad(&format!("urls[{i}]"), why))?;
+                validate_url(url)
+                    .map_err(|why| InvalidConfig::new("urls", format!("item {i}: {why}")))?;
             }
         } else {
-            validate_url(&self.url).map_err(|why| bad("url", why))?;
+            validate_url(&self.url).map_err(|why| InvalidConfig::new("url", why))?;
         }
         if !self.cluster && !self.urls.is_empty() {
-            return Err(bad(
+            return Err(InvalidConfig::new(
                 "urls",
-                "seed nodes are only used in cluster mode: set `cluster = true` or use `url`"
-                    .into(),
+                "seed nodes are only used in cluster mode: set `cluster = true` or use `url`",
             ));
         }
         if self.connect_timeout_ms == 0 {
-            return Err(bad("connect_timeout_ms", "must be at least 1".into()));
+            return Err(InvalidConfig::new(
+                "connect_timeout_ms",
+                "must be at least 1",
+            ));
         }
         if self.response_timeout_ms == 0 {
-            return Err(bad("response_timeout_ms", "must be at least 1".into()));
+            return Err(InvalidConfig::new(
+                "response_timeout_ms",
+                "must be at least 1",
+            ));
         }
         if self.recent_ttl_secs == 0 {
-            return Err(bad(
+            return Err(InvalidConfig::new(
                 "recent_ttl_secs",
-                "must be at least 1 (a window that expires at once is no cache)".into(),
+                "must be at least 1 (a window that expires at once is no cache)",
             ));
         }
         Ok(())
@@ -151,7 +212,7 @@ fn validate_url(url: &str) -> std::result::Result<(), String> {
 }
 
 /// The URL with any password replaced by `***`, for logs and errors.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };
@@ -220,85 +281,62 @@ mod tests {
 
     #[test]
     fn the_default_config_is_valid() {
-        RedisConfig::default().validate().unwrap();
+        RedisConfig::default().check().unwrap();
+        RedisConfig::default()
+            .with_cluster(true)
+            .with_urls(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+            .check()
+            .unwrap();
     }
 
     #[test]
     fn validation_names_the_bad_field() {
+        let d = RedisConfig::default;
         let cases: Vec<(RedisConfig, &str)> = vec![
+            (d().with_key_prefix("a{b"), "key_prefix"),
+            (d().with_key_prefix("has space"), "key_prefix"),
+            (d().with_key_prefix(""), "key_prefix"),
             (
-                RedisConfig {
-                    key_prefix: "a{b".into(),
-                    ..RedisConfig::default()
-                },
-                "`key_prefix`",
+                d().with_key_prefix("x".repeat(MAX_PREFIX_LEN + 1)),
+                "key_prefix",
             ),
+            (d().with_url("http://nope"), "url"),
+            (d().with_url(""), "url"),
+            (d().with_urls(["redis://127.0.0.1:7000"]), "urls"),
             (
-                RedisConfig {
-                    key_prefix: String::new(),
-                    ..RedisConfig::default()
-                },
-                "`key_prefix`",
+                d().with_cluster(true)
+                    .with_urls(["redis://127.0.0.1:7000", ""]),
+                "urls",
             ),
-            (
-                RedisConfig {
-                    url: "http://nope".into(),
-                    ..RedisConfig::default()
-                },
-                "`url`",
-            ),
-            (
-                RedisConfig {
-                    urls: vec!["redis://127.0.0.1:7000".into()],
-                    ..RedisConfig::default()
-                },
-                "`urls`",
-            ),
-            (
-                RedisConfig {
-                    cluster: true,
-                    urls: vec!["redis://127.0.0.1:7000".into(), "".into()],
-                    ..RedisConfig::default()
-                },
-                "`urls[1]`",
-            ),
-            (
-                RedisConfig {
-                    response_timeout_ms: 0,
-                    ..RedisConfig::default()
-                },
-                "`response_timeout_ms`",
-            ),
-            (
-                RedisConfig {
-                    connect_timeout_ms: 0,
-                    ..RedisConfig::default()
-                },
-                "`connect_timeout_ms`",
-            ),
-            (
-                RedisConfig {
-                    recent_ttl_secs: 0,
-                    ..RedisConfig::default()
-                },
-                "`recent_ttl_secs`",
-            ),
+            (d().with_response_timeout_ms(0), "response_timeout_ms"),
+            (d().with_connect_timeout_ms(0), "connect_timeout_ms"),
+            (d().with_recent_ttl_secs(0), "recent_ttl_secs"),
         ];
         for (config, field) in cases {
-            let err = config.validate().expect_err(field);
+            let err = config.check().expect_err(field);
+            assert_eq!(err.field, field, "{err}");
+            let err = bubble_core::Error::from(err);
             assert_eq!(err.kind(), bubble_core::ErrorKind::InvalidInput);
-            assert!(err.message().contains(field), "{field}: {err}");
+            assert!(err.message().contains(&format!("`{field}`")), "{err}");
         }
     }
 
     #[test]
+    fn a_bad_seed_node_is_named_by_its_place_in_the_list() {
+        let err = RedisConfig::default()
+            .with_cluster(true)
+            .with_urls(["redis://127.0.0.1:7000", ""])
+            .check()
+            .unwrap_err();
+        assert_eq!(err.field, "urls");
+        assert!(err.problem.starts_with("item 1:"), "{err}");
+    }
+
+    #[test]
     fn an_invalid_url_error_does_not_leak_its_password() {
-        let err = RedisConfig {
-            url: "redis://u:hunter2@host:notaport".into(),
-            ..RedisConfig::default()
-        }
-        .validate()
-        .expect_err("bad port");
+        let err = RedisConfig::new("redis://u:hunter2@host:notaport")
+            .check()
+            .expect_err("bad port");
         assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 

@@ -69,6 +69,16 @@ pub(crate) fn map_err(e: RedisError) -> Error {
     Error::new(kind, what).with_source(e)
 }
 
+/// Connecting to the servers `shown` (their URLs, passwords hidden) failed.
+pub(crate) fn cannot_connect(shown: &str, e: RedisError) -> Error {
+    let mapped = map_err(e);
+    Error::new(
+        mapped.kind(),
+        format!("cannot connect to Redis at {shown}: {}", mapped.message()),
+    )
+    .with_source(mapped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,53 +1,61 @@
-//! bubble's hot state on Redis: recent-message windows, the dedup window and
-//! online routes, shared by every node of a cluster.
+//! bubble's hot state on Redis: recent-message windows and the dedup window
+//! ([`Cache`]) and online routes ([`Presence`]), shared by every node of a
+//! cluster, on one Redis server or a Redis Cluster.
 //!
 //! # Layout
 //!
-//! - [`config`]: [`RedisConfig`], what a deployment writes down (serde; its
-//!   `Debug` hides passwords).
-//! - `builder`: [`RedisBuilder`], which validates the config, naming the bad
-//!   field, and connects.
-//! - `store`: [`RedisStore`], the adapter; it implements
-//!   [`bubble_core::ports::Cache`] (`cache`) and
-//!   [`bubble_core::ports::Presence`] (`presence`).
+//! From the bottom up; a module uses only modules listed before it.
+//!
+//! - `config`: [`RedisConfig`], what a deployment writes down (serde; its
+//!   `Debug` hides passwords), its defaults and the rule of every field.
+//! - `error`: the one place where driver errors become core kinds.
 //! - `keys`: the key layout. One user's keys share a hash tag, so they sit
 //!   on one cluster slot and one Lua script may update them together.
 //! - `scripts`: the Lua scripts that make multi-step updates atomic.
 //! - `codec`: the bytes stored in values.
-//! - `conn`: one handle over a single server (`ConnectionManager`, which
-//!   reconnects) or a cluster (`ClusterConnection`).
-//! - `error`: the one function that turns driver errors into core kinds.
+//! - `client`: [`RedisStore`], the one connection handle every port uses (a
+//!   reconnecting `ConnectionManager` on one server, a `ClusterConnection`
+//!   on a cluster), and `connect` (the [`AdapterConfig`] impl of
+//!   [`RedisConfig`]).
+//! - `cache`, `presence`: one port each, its impl on [`RedisStore`].
+//!
+//! # Example
 //!
 //! ```no_run
 //! # async fn demo() -> bubble_core::Result<()> {
 //! use std::sync::Arc;
-//! use bubble_store_redis::RedisBuilder;
+//! use bubble_core::AdapterConfig;
+//! use bubble_core::ports::{Cache, Presence};
+//! use bubble_store_redis::RedisConfig;
 //!
-//! let redis = Arc::new(
-//!     RedisBuilder::new()
-//!         .url("redis://127.0.0.1:6379")
-//!         .key_prefix("bubble")
-//!         .connect()
-//!         .await?,
-//! );
-//! let cache: Arc<dyn bubble_core::ports::Cache> = redis.clone();
-//! let presence: Arc<dyn bubble_core::ports::Presence> = redis;
-//! # let _ = (cache, presence);
-//! # Ok(())
-//! # }
+//! let redis = RedisConfig::new("redis://127.0.0.1:6379")
+//!     .with_key_prefix("bubble")
+//!     .connect()
+//!     .await?;
+//! let redis = Arc::new(redis);
+//! let cache: Arc<dyn Cache> = redis.clone();
+//! let presence: Arc<dyn Presence> = redis;
+//! # drop((cache, presence));
+//! # Ok(()) }
 //! ```
+//!
+//! A cluster: `RedisConfig::default().with_cluster(true).with_urls([...])`.
+//!
+//! [`Cache`]: bubble_core::ports::Cache
+//! [`Presence`]: bubble_core::ports::Presence
+//! [`AdapterConfig`]: bubble_core::AdapterConfig
 
-mod builder;
-mod cache;
-mod codec;
-pub mod config;
-mod conn;
+mod config;
 mod error;
-mod keys;
-mod presence;
-mod scripts;
-mod store;
 
-pub use builder::RedisBuilder;
+mod codec;
+mod keys;
+mod scripts;
+
+mod client;
+
+mod cache;
+mod presence;
+
+pub use client::RedisStore;
 pub use config::RedisConfig;
-pub use store::RedisStore;

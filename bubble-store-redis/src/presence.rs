@@ -10,10 +10,10 @@ use bubble_core::{AppId, DeviceId, Result, UserId};
 use futures_util::future::try_join_all;
 use redis::cluster_routing::Slot;
 
+use crate::client::{RedisStore, Repeat, duration_ms};
 use crate::codec::{decode_route, digits, encode_route};
 use crate::keys::device_member;
 use crate::scripts::{REGISTER, ROUTES, UNREGISTER};
-use crate::store::{RedisStore, Repeat, duration_ms};
 
 /// Users per `ROUTES` call on a single server: large enough that a big
 /// group costs few calls, small enough that one call never blocks Redis

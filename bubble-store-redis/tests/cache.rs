@@ -10,7 +10,7 @@ use bubble_core::memory::MemoryCache;
 use bubble_core::ports::Cache;
 use bubble_core::testkit::{direct_message, test_msg_id};
 use bubble_core::{AppId, InboxEntry, SendReceipt, UserId};
-use bubble_store_redis::{RedisBuilder, RedisStore};
+use bubble_store_redis::{RedisConfig, RedisStore};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redis::AsyncCommands;
@@ -41,10 +41,9 @@ fn versions(page: &bubble_core::InboxPage) -> Vec<u64> {
 async fn keys_carry_the_prefix_the_app_and_the_user() {
     let prefix = common::fresh_prefix();
     let store = common::connect(
-        RedisBuilder::new()
-            .url(common::url())
-            .key_prefix(&prefix)
-            .recent_ttl(common::TEST_RECENT_TTL),
+        RedisConfig::new(common::url())
+            .with_key_prefix(&prefix)
+            .with_recent_ttl_secs(common::TEST_RECENT_TTL.as_secs()),
     )
     .await;
     let app = AppId::new("shop");

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use bubble_core::AdapterConfig;
 use bubble_core::ErrorKind;
 use bubble_core::ports::{Cache, Presence, Route};
 use bubble_core::{AppId, DeviceId, NodeId, SendReceipt, UserId};
-use bubble_store_redis::RedisBuilder;
+use bubble_store_redis::RedisConfig;
 use redis::aio::MultiplexedConnection;
 
 mod common;
@@ -48,9 +49,8 @@ async fn a_killed_connection_reconnects_and_the_adapter_keeps_working() {
     let mut raw = common::raw().await;
     let (user, password) = own_user(&mut raw).await;
     let store = common::connect(
-        RedisBuilder::new()
-            .url(with_credentials(&common::url(), &user, &password))
-            .key_prefix(common::fresh_prefix()),
+        RedisConfig::new(with_credentials(&common::url(), &user, &password))
+            .with_key_prefix(common::fresh_prefix()),
     )
     .await;
     let app = AppId::new("shop");
@@ -110,9 +110,8 @@ async fn a_killed_connection_reconnects_and_the_adapter_keeps_working() {
 
 #[tokio::test]
 async fn an_unreachable_redis_is_unavailable_and_says_how_to_start_it() {
-    let err = RedisBuilder::new()
-        .url("redis://127.0.0.1:1")
-        .connect_timeout(Duration::from_millis(500))
+    let err = RedisConfig::new("redis://127.0.0.1:1")
+        .with_connect_timeout_ms(500)
         .connect()
         .await
         .expect_err("nothing listens on port 1");
@@ -123,15 +122,14 @@ async fn an_unreachable_redis_is_unavailable_and_says_how_to_start_it() {
 
 #[tokio::test]
 async fn wrong_credentials_fail_without_showing_the_password() {
-    let err = RedisBuilder::new()
-        .url(with_credentials(
-            &common::url(),
-            "nobody-like-this",
-            "not-the-password",
-        ))
-        .connect()
-        .await
-        .expect_err("no such user");
+    let err = RedisConfig::new(with_credentials(
+        &common::url(),
+        "nobody-like-this",
+        "not-the-password",
+    ))
+    .connect()
+    .await
+    .expect_err("no such user");
     assert!(!err.is_retryable(), "{err}");
     assert!(
         !format!("{err} {err:?}").contains("not-the-password"),
@@ -141,8 +139,9 @@ async fn wrong_credentials_fail_without_showing_the_password() {
 
 #[tokio::test]
 async fn a_bad_config_fails_before_connecting_and_names_the_field() {
-    let err = RedisBuilder::new()
-        .key_prefix("a}b")
+    let config = RedisConfig::default().with_key_prefix("a}b");
+    assert_eq!(config.validate().unwrap_err().field, "key_prefix");
+    let err = config
         .connect()
         .await
         .expect_err("braces would break the hash tag");
@@ -193,11 +192,10 @@ impl Proxy {
 async fn losing_redis_is_unavailable_and_the_store_recovers_when_it_returns() {
     let proxy = Proxy::start(0).await;
     let store = common::connect(
-        RedisBuilder::new()
-            .url(format!("redis://127.0.0.1:{}", proxy.port))
-            .key_prefix(common::fresh_prefix())
-            .connect_timeout(Duration::from_millis(300))
-            .response_timeout(Duration::from_millis(500)),
+        RedisConfig::new(format!("redis://127.0.0.1:{}", proxy.port))
+            .with_key_prefix(common::fresh_prefix())
+            .with_connect_timeout_ms(300)
+            .with_response_timeout_ms(500),
     )
     .await;
     let app = AppId::new("shop");

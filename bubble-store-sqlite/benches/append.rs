@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bubble_core::AppId;
 use bubble_core::ports::InboxStore;
 use bubble_core::testkit::direct_delivery;
+use bubble_core::{AdapterConfig, AppId};
 use bubble_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -62,9 +62,9 @@ fn append_batch(c: &mut Criterion) {
     for (name, writers, sync) in cases {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store = rt.block_on(async {
-            SqliteStore::builder(SqliteConfig::new(dir.path().join("bench.db")))
-                .synchronous(sync)
-                .open()
+            SqliteConfig::new(dir.path().join("bench.db"))
+                .with_synchronous(sync)
+                .connect()
                 .await
                 .expect("open the store")
         });

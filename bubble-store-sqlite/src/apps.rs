@@ -1,11 +1,32 @@
-//! Apps and their settings (kept as JSON, so a new setting needs no migration).
+//! [`AppStore`] on SQLite: apps and their settings (kept as JSON, so a new
+//! setting needs no migration).
 
+use async_trait::async_trait;
+use bubble_core::ports::AppStore;
 use bubble_core::{AppConfig, AppId, Result};
 use rusqlite::{Connection, params};
 
+use crate::client::SqliteStore;
 use crate::error::map_sqlite;
 use crate::rows;
 use crate::writer::WriteOp;
+
+#[async_trait]
+impl AppStore for SqliteStore {
+    async fn put_app(&self, app: &AppConfig) -> Result<()> {
+        app.validate()?;
+        self.write(Put { app: app.clone() }).await
+    }
+
+    async fn get_app(&self, id: &AppId) -> Result<Option<AppConfig>> {
+        let id = id.clone();
+        self.read(move |conn| get(conn, &id)).await
+    }
+
+    async fn list_apps(&self) -> Result<Vec<AppConfig>> {
+        self.read(list).await
+    }
+}
 
 /// [`AppStore::put_app`](bubble_core::ports::AppStore::put_app).
 pub(crate) struct Put {

@@ -1,13 +1,88 @@
-//! The super-group log's SQL: append with per-group seq and dedup, ranges,
-//! read seqs.
+//! [`ChannelLog`] on SQLite: super-group logs, the append with per-group
+//! seq and dedup, ranges, read seqs.
 
-use bubble_core::ports::ChannelAppend;
+use async_trait::async_trait;
+use bubble_core::ports::{ChannelAppend, ChannelLog};
 use bubble_core::{AppId, ChannelEntry, ChannelPage, GroupId, MsgId, Result, SendReceipt, UserId};
 use rusqlite::{Connection, params};
 
+use crate::client::SqliteStore;
 use crate::error::map_sqlite;
 use crate::rows::{self, bound, channel_columns, stored};
 use crate::writer::WriteOp;
+
+#[async_trait]
+impl ChannelLog for SqliteStore {
+    async fn append(&self, app: &AppId, entry: &ChannelEntry) -> Result<ChannelAppend> {
+        self.write(Append {
+            app: app.clone(),
+            entry: entry.clone(),
+        })
+        .await
+    }
+
+    async fn range(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<ChannelPage> {
+        let app = app.clone();
+        let group = group.clone();
+        self.read(move |conn| range(conn, &app, &group, after_seq, limit))
+            .await
+    }
+
+    async fn last_seq(&self, app: &AppId, group: &GroupId) -> Result<u64> {
+        let app = app.clone();
+        let group = group.clone();
+        self.read(move |conn| last_seq(conn, &app, &group)).await
+    }
+
+    async fn get(&self, app: &AppId, group: &GroupId, id: &MsgId) -> Result<Option<ChannelEntry>> {
+        let app = app.clone();
+        let group = group.clone();
+        let id = *id;
+        self.read(move |conn| get(conn, &app, &group, &id)).await
+    }
+
+    async fn count_messages_after(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        after_seq: u64,
+    ) -> Result<u64> {
+        let app = app.clone();
+        let group = group.clone();
+        self.read(move |conn| count_messages_after(conn, &app, &group, after_seq))
+            .await
+    }
+
+    async fn set_read_seq(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        user: &UserId,
+        seq: u64,
+    ) -> Result<()> {
+        self.write(SetReadSeq {
+            app: app.clone(),
+            group: group.clone(),
+            user: user.clone(),
+            seq,
+        })
+        .await
+    }
+
+    async fn read_seq(&self, app: &AppId, group: &GroupId, user: &UserId) -> Result<u64> {
+        let app = app.clone();
+        let group = group.clone();
+        let user = user.clone();
+        self.read(move |conn| read_seq(conn, &app, &group, &user))
+            .await
+    }
+}
 
 /// A page of the log: one range scan of `channel_log_range`.
 pub(crate) const RANGE: &str = concat!(

@@ -1,4 +1,8 @@
-//! The one place where SQLite's and sqlx's errors become core error kinds.
+//! The one place where SQLite's errors (rusqlite's, for reads and writes;
+//! sqlx's, for the migrations and the checkpointer) and the file system's
+//! become core error kinds.
+
+use std::path::Path;
 
 use bubble_core::{Error, ErrorKind};
 
@@ -21,41 +25,76 @@ const SQLITE_NOTADB: i64 = 26;
 const SQLITE_CONSTRAINT_PRIMARYKEY: i64 = 1555;
 const SQLITE_CONSTRAINT_UNIQUE: i64 = 2067;
 
-/// Converts a driver error into a core error whose kind says what the caller
-/// can do: retry (busy, locked, disk full, I/O), treat as a duplicate
-/// (unique key), or give up (corruption, bugs).
-pub(crate) fn map_err(e: sqlx::Error) -> Error {
+/// Converts an error of sqlx, which here only opens the file, runs the
+/// migrations and drives the checkpointer (one connection each, no pool),
+/// into a core error whose kind says what the caller can do: retry (busy,
+/// locked, disk full, I/O), or give up (corruption, bugs).
+pub(crate) fn map_sqlx(e: sqlx::Error) -> Error {
     let (kind, message) = match &e {
         sqlx::Error::Database(db) => {
             let code: i64 = db.code().and_then(|c| c.parse().ok()).unwrap_or(-1);
             classify(code)
         }
         sqlx::Error::Io(io) => io_kind(io),
-        sqlx::Error::PoolTimedOut => (
+        // sqlx drives each SQLite connection from a thread of its own.
+        sqlx::Error::WorkerCrashed => (
             ErrorKind::Unavailable,
-            "no SQLite read connection became free in time; the store is overloaded, retry later"
-                .to_owned(),
+            "the thread driving a SQLite connection stopped; retry on a new store".to_owned(),
         ),
-        sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => (
-            ErrorKind::Unavailable,
-            "the SQLite store is shut down".to_owned(),
-        ),
-        sqlx::Error::RowNotFound => (ErrorKind::NotFound, "no such row".to_owned()),
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. } => (
             ErrorKind::Internal,
             "a stored SQLite row does not decode; the database may be from another program or corrupt"
                 .to_owned(),
-        ),
-        sqlx::Error::Configuration(_) => (
-            ErrorKind::InvalidInput,
-            "the SQLite connection settings are not valid".to_owned(),
         ),
         _ => (ErrorKind::Internal, "SQLite failed".to_owned()),
     };
     Error::new(kind, message).with_source(e)
 }
 
-/// The same for the writer's driver (rusqlite, on the writer's own thread).
+/// Why the migrations could not bring the file at `path` up to date.
+pub(crate) fn migrate_err(path: &Path, e: sqlx::migrate::MigrateError) -> Error {
+    use sqlx::migrate::MigrateError;
+    let why = match e {
+        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => {
+            let inner = map_sqlx(e);
+            return Error::new(
+                inner.kind(),
+                format!(
+                    "migrating the SQLite database {} failed: {inner}",
+                    path.display()
+                ),
+            );
+        }
+        MigrateError::VersionMissing(v) => format!(
+            "it was migrated by a newer bubble (migration {v} is unknown here); run that version"
+        ),
+        MigrateError::VersionMismatch(v) => {
+            format!("migration {v} was changed after it ran on this file")
+        }
+        other => other.to_string(),
+    };
+    Error::internal(format!(
+        "cannot use the SQLite database {}: {why}",
+        path.display()
+    ))
+}
+
+/// The directory meant to hold the database file could not be created.
+pub(crate) fn cannot_create_dir(dir: &Path, e: std::io::Error) -> Error {
+    Error::unavailable(format!(
+        "cannot create the directory {} for the SQLite database: {e}; \
+         check the `path` setting and the directory's permissions",
+        dir.display()
+    ))
+    .with_source(e)
+}
+
+/// The writer's thread could not be started.
+pub(crate) fn cannot_start_writer(e: std::io::Error) -> Error {
+    Error::unavailable(format!("cannot start the SQLite writer thread: {e}")).with_source(e)
+}
+
+/// The same for rusqlite, which drives every read and write.
 pub(crate) fn map_sqlite(e: rusqlite::Error) -> Error {
     let (kind, message) = match &e {
         rusqlite::Error::SqliteFailure(failure, _) => classify(i64::from(failure.extended_code)),

@@ -1,13 +1,87 @@
-//! Groups and members: the writes the writer applies, and the reads.
+//! [`GroupStore`] on SQLite: groups and members, the writes the writer
+//! applies and the reads.
 
+use async_trait::async_trait;
+use bubble_core::ports::GroupStore;
 use bubble_core::{
     AppId, Error, ErrorKind, Group, GroupId, GroupKind, Member, Result, Role, UserId,
 };
 use rusqlite::{Connection, params};
 
+use crate::client::SqliteStore;
 use crate::error::map_sqlite;
 use crate::rows;
 use crate::writer::WriteOp;
+
+#[async_trait]
+impl GroupStore for SqliteStore {
+    async fn create_group(&self, app: &AppId, group: &Group, members: &[Member]) -> Result<()> {
+        self.write(Create {
+            app: app.clone(),
+            group: group.clone(),
+            members: members.to_vec(),
+        })
+        .await
+    }
+
+    async fn group(&self, app: &AppId, id: &GroupId) -> Result<Option<Group>> {
+        let app = app.clone();
+        let id = id.clone();
+        self.read(move |conn| group(conn, &app, &id)).await
+    }
+
+    async fn set_kind(&self, app: &AppId, id: &GroupId, kind: GroupKind) -> Result<()> {
+        self.write(SetKind {
+            app: app.clone(),
+            id: id.clone(),
+            kind,
+        })
+        .await
+    }
+
+    async fn add_members(&self, app: &AppId, id: &GroupId, members: &[Member]) -> Result<u64> {
+        self.write(AddMembers {
+            app: app.clone(),
+            id: id.clone(),
+            members: members.to_vec(),
+        })
+        .await
+    }
+
+    async fn remove_members(&self, app: &AppId, id: &GroupId, users: &[UserId]) -> Result<u64> {
+        self.write(RemoveMembers {
+            app: app.clone(),
+            id: id.clone(),
+            users: users.to_vec(),
+        })
+        .await
+    }
+
+    async fn members(&self, app: &AppId, id: &GroupId) -> Result<Vec<Member>> {
+        let app = app.clone();
+        let id = id.clone();
+        self.read(move |conn| members(conn, &app, &id)).await
+    }
+
+    async fn member(&self, app: &AppId, id: &GroupId, user: &UserId) -> Result<Option<Member>> {
+        let app = app.clone();
+        let id = id.clone();
+        let user = user.clone();
+        self.read(move |conn| member(conn, &app, &id, &user)).await
+    }
+
+    async fn member_count(&self, app: &AppId, id: &GroupId) -> Result<u64> {
+        let app = app.clone();
+        let id = id.clone();
+        self.read(move |conn| member_count(conn, &app, &id)).await
+    }
+
+    async fn groups_of(&self, app: &AppId, user: &UserId) -> Result<Vec<GroupId>> {
+        let app = app.clone();
+        let user = user.clone();
+        self.read(move |conn| groups_of(conn, &app, &user)).await
+    }
+}
 
 fn missing(id: &GroupId) -> Error {
     Error::not_found(format!("group {id} does not exist"))

@@ -1,19 +1,109 @@
-//! The inbox's SQL: the batched append (versions, dedup, outbox) and the
-//! reads and read marks.
+//! [`InboxStore`] on SQLite: appends go to the writer (the batched append
+//! is in `append`), reads to the read connections; the SQL of the reads and
+//! read marks is here.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-
-use bubble_core::ports::{AppendOutcome, Appended, IndexTask, MarkedRead};
+use async_trait::async_trait;
+use bubble_core::ports::{AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead};
 use bubble_core::{
     AppId, Conversation, ConversationKind, InboxEntry, InboxPage, MsgId, Result, SendReceipt,
     UnreadCount, UserId,
 };
 use rusqlite::{Connection, params};
 
+use crate::append::{self, FIND_SENT, LAST_VERSION};
+use crate::client::SqliteStore;
 use crate::error::map_sqlite;
-use crate::rows::{self, bound, from_stored, inbox_columns, stored};
-use crate::writer::{AppendRequest, WriteOp};
+use crate::rows::{self, bound, from_stored, inbox_columns};
+use crate::writer::WriteOp;
+
+#[async_trait]
+impl InboxStore for SqliteStore {
+    async fn append(&self, app: &AppId, delivery: &Delivery) -> Result<AppendOutcome> {
+        self.append_to_inbox(app, delivery).await
+    }
+
+    async fn pull(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        after_version: u64,
+        limit: usize,
+    ) -> Result<InboxPage> {
+        let app = app.clone();
+        let owner = owner.clone();
+        self.read(move |conn| pull(conn, &app, &owner, after_version, limit))
+            .await
+    }
+
+    async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64> {
+        let app = app.clone();
+        let owner = owner.clone();
+        self.read(move |conn| last_version(conn, &app, &owner))
+            .await
+    }
+
+    async fn get(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<Option<InboxEntry>> {
+        let app = app.clone();
+        let owner = owner.clone();
+        let id = *id;
+        self.read(move |conn| get(conn, &app, &owner, &id)).await
+    }
+
+    async fn mark_read(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+        up_to: u64,
+    ) -> Result<MarkedRead> {
+        self.write(MarkRead {
+            app: app.clone(),
+            owner: owner.clone(),
+            conversation: conversation.clone(),
+            up_to,
+        })
+        .await
+    }
+
+    async fn mark_message_read(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<bool> {
+        self.write(MarkMessageRead {
+            app: app.clone(),
+            owner: owner.clone(),
+            id: *id,
+        })
+        .await
+    }
+
+    async fn unread(&self, app: &AppId, owner: &UserId) -> Result<Vec<UnreadCount>> {
+        let app = app.clone();
+        let owner = owner.clone();
+        self.read(move |conn| unread(conn, &app, &owner)).await
+    }
+
+    async fn find_sent(
+        &self,
+        app: &AppId,
+        sender: &UserId,
+        client_msg_id: &str,
+    ) -> Result<Option<SendReceipt>> {
+        let app = app.clone();
+        let sender = sender.clone();
+        let client_msg_id = client_msg_id.to_owned();
+        self.read(move |conn| find_sent(conn, &app, &sender, &client_msg_id))
+            .await
+    }
+
+    async fn pending_index(&self, limit: usize) -> Result<Vec<IndexTask>> {
+        self.read(move |conn| pending_index(conn, limit)).await
+    }
+
+    async fn complete_index(&self, ids: &[u64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(CompleteIndex { ids: ids.to_vec() }).await
+    }
+}
 
 /// Sync: one range scan of `inbox_pull`.
 pub(crate) const PULL: &str = concat!(
@@ -60,134 +150,6 @@ pub(crate) const PENDING_INDEX: &str = concat!(
     " FROM index_outbox o JOIN inbox i ON i.app = o.app AND i.owner = o.owner \
      AND i.version = o.version ORDER BY o.id LIMIT ?"
 );
-
-/// The receipt of an accepted client message id (`inbox_sent`'s key).
-pub(crate) const FIND_SENT: &str = "SELECT server_msg_id, version, server_time FROM inbox_sent \
-     WHERE app = ? AND sender = ? AND client_msg_id = ?";
-
-/// The owner's newest version: one seek to the end of its `inbox_pull` range.
-pub(crate) const LAST_VERSION: &str = "SELECT MAX(version) FROM inbox WHERE app = ? AND owner = ?";
-
-const INSERT_INBOX: &str = "INSERT INTO inbox (app, owner, version, peer, conv_kind, direction, \
-     kind, server_msg_id, sender, sender_device, client_msg_id, client_seq, create_time, \
-     server_time, content_type, content, read_up_to) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
-const INSERT_SENT: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, server_msg_id, \
-     version, server_time) VALUES (?, ?, ?, ?, ?, ?)";
-
-const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (app, owner, version) VALUES (?, ?, ?)";
-
-/// Applies every append of a batch inside the writer's open transaction,
-/// one prepared statement per row on the writer's thread.
-///
-/// Versions are assigned here from each owner's stored counter, in batch
-/// order; a delivery whose `(app, sender, client_msg_id)` was accepted
-/// before (in an earlier transaction, or earlier in this batch) writes
-/// nothing and answers the first receipt.
-pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<Vec<AppendOutcome>> {
-    if reqs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut find_sent = conn.prepare_cached(FIND_SENT).map_err(map_sqlite)?;
-    let mut last_version = conn.prepare_cached(LAST_VERSION).map_err(map_sqlite)?;
-    let mut insert_inbox = conn.prepare_cached(INSERT_INBOX).map_err(map_sqlite)?;
-    let mut insert_sent = conn.prepare_cached(INSERT_SENT).map_err(map_sqlite)?;
-    let mut insert_outbox = conn.prepare_cached(INSERT_OUTBOX).map_err(map_sqlite)?;
-
-    // Receipts given in this batch, by (app, sender, client_msg_id).
-    let mut given: HashMap<(&AppId, &UserId, &str), SendReceipt> = HashMap::new();
-    // Each owner's newest version so far in this batch.
-    let mut last: HashMap<(&AppId, &UserId), u64> = HashMap::new();
-    let mut outcomes = Vec::with_capacity(reqs.len());
-    for r in reqs {
-        let d = &r.delivery;
-        let keyed = !d.client_msg_id.is_empty();
-        if keyed {
-            let key = (&r.app, &d.sender, d.client_msg_id.as_str());
-            let first = match given.get(&key) {
-                Some(receipt) => Some(*receipt),
-                None => rows::first(
-                    &mut find_sent,
-                    params![r.app.as_str(), d.sender.as_str(), d.client_msg_id],
-                    receipt,
-                )?,
-            };
-            if let Some(first) = first {
-                outcomes.push(AppendOutcome::Duplicate(SendReceipt {
-                    duplicate: true,
-                    ..first
-                }));
-                continue;
-            }
-        }
-        let mut appended = Vec::with_capacity(d.entries.len());
-        for e in &d.entries {
-            let counter = match last.entry((&r.app, &e.owner)) {
-                Entry::Occupied(o) => o.into_mut(),
-                Entry::Vacant(v) => {
-                    let stored = rows::first(
-                        &mut last_version,
-                        params![r.app.as_str(), e.owner.as_str()],
-                        |row| rows::get::<Option<i64>>(row, 0),
-                    )?
-                    .flatten();
-                    // Owners seen for the first time start from 0.
-                    v.insert(stored.map_or(0, from_stored))
-                }
-            };
-            let prev_version = *counter;
-            let version = prev_version + 1;
-            *counter = version;
-            insert_inbox
-                .execute(params![
-                    r.app.as_str(),
-                    e.owner.as_str(),
-                    bound(version),
-                    e.conversation.id(),
-                    e.conversation.kind as u8 as i64,
-                    e.direction.as_i8() as i64,
-                    e.kind as u8 as i64,
-                    &e.server_msg_id.0[..],
-                    e.sender.as_str(),
-                    e.sender_device.as_str(),
-                    e.client_msg_id.as_str(),
-                    stored(e.client_seq),
-                    e.create_time,
-                    e.server_time,
-                    e.content.kind as u8 as i64,
-                    &e.content.body[..],
-                    stored(e.read_up_to),
-                ])
-                .map_err(map_sqlite)?;
-            if d.index {
-                insert_outbox
-                    .execute(params![r.app.as_str(), e.owner.as_str(), bound(version)])
-                    .map_err(map_sqlite)?;
-            }
-            appended.push(Appended {
-                version,
-                prev_version,
-            });
-        }
-        if keyed && !d.entries.is_empty() {
-            let receipt = d.receipt(&appended);
-            insert_sent
-                .execute(params![
-                    r.app.as_str(),
-                    d.sender.as_str(),
-                    d.client_msg_id.as_str(),
-                    &receipt.server_msg_id.0[..],
-                    bound(receipt.version),
-                    receipt.server_time,
-                ])
-                .map_err(map_sqlite)?;
-            given.insert((&r.app, &d.sender, d.client_msg_id.as_str()), receipt);
-        }
-        outcomes.push(AppendOutcome::Appended(appended));
-    }
-    Ok(outcomes)
-}
 
 // ------------------------------------------------------------------ reads
 
@@ -267,19 +229,8 @@ pub(crate) fn find_sent(
     rows::first(
         &mut stmt,
         params![app.as_str(), sender.as_str(), client_msg_id],
-        receipt,
+        append::receipt,
     )
-}
-
-/// A receipt from [`FIND_SENT`]'s columns, as a retry gets it back.
-fn receipt(row: &rusqlite::Row<'_>) -> Result<SendReceipt> {
-    Ok(SendReceipt {
-        server_msg_id: rows::msg_id(row, 0)?,
-        version: from_stored(rows::int(row, 1)?),
-        seq: 0,
-        server_time: rows::int(row, 2)?,
-        duplicate: true,
-    })
 }
 
 /// The oldest outbox rows with their entries.

@@ -2,39 +2,55 @@
 //! ([`GroupStore`]), super-group logs ([`ChannelLog`]) and apps
 //! ([`AppStore`]) in one SQLite file, in WAL mode, with migrations.
 //!
+//! Every write goes through one writer thread that commits whatever is
+//! waiting in one transaction (group commit), and answers only after COMMIT
+//! returned; reads go to a small pool of read connections that WAL lets run
+//! next to the writer. SQLite is driven with rusqlite; sqlx (on the same
+//! bundled SQLite) runs the migrations and the checkpointer.
+//!
 //! # Layout
 //!
-//! - [`config`]: [`SqliteConfig`], what an operator sets (file, batch size,
-//!   durability, readers), and its validation.
-//! - `store`: [`SqliteStoreBuilder`] (validates, creates the directory, opens
-//!   the connections, runs the migrations) and [`SqliteStore`], which
-//!   implements the four ports.
-//! - `writer`: the single writer thread. Every write goes through it; it
-//!   applies everything waiting (up to `max_batch`) in one transaction and
-//!   answers the callers only after that transaction's COMMIT returned
-//!   (group commit: one fsync carries many messages, and an ack always
-//!   means durable).
+//! From the bottom up; a module uses only modules listed before it.
+//!
+//! - `config`: [`SqliteConfig`], what an operator sets (file, batch size,
+//!   durability, readers), its defaults and the rule of every field.
+//! - `error`: the one place where rusqlite's, sqlx's and the file system's
+//!   errors become core error kinds.
+//! - `rows`: decoding rows into domain types, shared by the SQL below.
+//! - `schema`: the migrations in `migrations/`, embedded.
 //! - `checkpoint`: folds the WAL into the main file in the background, so
 //!   no commit pays for a checkpoint.
-//! - `inbox`, `channel`, `groups`, `apps`: the SQL of each port, the
-//!   batched inbox append among it.
+//! - `connection`: opening connections with the writer's, the readers' and
+//!   sqlx's settings.
+//! - `append`: the batched inbox append (versions, dedup, outbox rows).
+//! - `writer`: the single writer thread. It applies everything waiting (up
+//!   to `max_batch`) in one transaction and answers the callers only after
+//!   that transaction's COMMIT returned (one fsync carries many messages,
+//!   and an ack always means durable).
 //! - `read`: the read connections, each read one call on a blocking thread.
-//! - `rows`: decoding rows, shared by those modules.
-//! - `error`: the one function that turns SQLite's errors into core kinds.
+//! - `client`: [`SqliteStore`], the handles every port uses (the writer's
+//!   queue, the readers, the checkpointer), and `connect` (the
+//!   [`AdapterConfig`] impl of [`SqliteConfig`]).
+//! - `inbox`, `groups`, `channel`, `apps`: one port each, its impl on
+//!   [`SqliteStore`] and its SQL.
 //!
-//! Reads (pull, unread, members, ranges...) go to a small pool of read
-//! connections that WAL lets run next to the writer, so syncing devices
-//! never wait for a commit. SQLite is driven with rusqlite; sqlx (on the
-//! same bundled SQLite) runs the migrations and the checkpointer.
+//! # Example
 //!
 //! ```no_run
 //! # async fn demo() -> bubble_core::Result<()> {
 //! use std::sync::Arc;
+//! use bubble_core::AdapterConfig;
 //! use bubble_core::ports::InboxStore;
-//! use bubble_store_sqlite::{SqliteConfig, SqliteStore};
+//! use bubble_store_sqlite::SqliteConfig;
 //!
-//! let store = Arc::new(SqliteStore::builder(SqliteConfig::new("/var/lib/bubble/bubble.db")).open().await?);
-//! let inbox: Arc<dyn InboxStore> = store.clone();
+//! let store = SqliteConfig::new("/var/lib/bubble/bubble.db")
+//!     .with_max_batch(1024)
+//!     .connect()
+//!     .await?;
+//! let store = Arc::new(store);
+//! let inbox: Arc<dyn InboxStore> = store.clone(); // also GroupStore, ChannelLog, AppStore
+//! # drop(inbox);
+//! store.close().await;
 //! # Ok(()) }
 //! ```
 //!
@@ -42,22 +58,28 @@
 //! [`GroupStore`]: bubble_core::ports::GroupStore
 //! [`ChannelLog`]: bubble_core::ports::ChannelLog
 //! [`AppStore`]: bubble_core::ports::AppStore
+//! [`AdapterConfig`]: bubble_core::AdapterConfig
 
-pub mod config;
+mod config;
+mod error;
+
+mod append;
+mod checkpoint;
+mod connection;
+mod read;
+mod rows;
+mod schema;
+mod writer;
+
+mod client;
 
 mod apps;
 mod channel;
-mod checkpoint;
-mod error;
 mod groups;
 mod inbox;
-mod read;
-mod rows;
-mod store;
-mod writer;
 
+pub use client::{SqliteStore, WriterStats};
 pub use config::{SqliteConfig, Synchronous};
-pub use store::{SqliteStore, SqliteStoreBuilder, WriterStats};
 
 #[cfg(test)]
 mod plans;

@@ -5,7 +5,7 @@
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, Row};
 
-use crate::{channel, inbox};
+use crate::{append, channel, inbox};
 
 async fn plan(sql: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -80,12 +80,12 @@ async fn mark_read_touches_only_unread_rows_of_the_conversation() {
 
 #[tokio::test]
 async fn batch_lookups_seek_an_index_per_key() {
-    let p = plan(inbox::LAST_VERSION).await;
+    let p = plan(append::LAST_VERSION).await;
     assert!(
         p.contains("SEARCH inbox USING COVERING INDEX inbox_pull (app=? AND owner=?)"),
         "{p}"
     );
-    let p = plan(inbox::FIND_SENT).await;
+    let p = plan(append::FIND_SENT).await;
     assert!(
         p.contains("SEARCH inbox_sent USING PRIMARY KEY (app=? AND sender=? AND client_msg_id=?)"),
         "{p}"

@@ -12,6 +12,8 @@ use bubble_core::{Error, Result};
 use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
+use crate::connection;
+
 /// At most `size` connections, opened as reads need them and kept.
 pub(crate) struct Readers {
     path: PathBuf,
@@ -41,13 +43,7 @@ impl Readers {
     }
 
     fn connect(&self) -> Result<Connection> {
-        // query_only: a read connection can never write, whatever it runs.
-        crate::store::connect(
-            &self.path,
-            self.busy_timeout,
-            32,
-            "PRAGMA cache_size = -8192; PRAGMA query_only = ON;",
-        )
+        connection::open_reader(&self.path, self.busy_timeout)
     }
 
     /// Runs `read` on a free connection, on a blocking thread.

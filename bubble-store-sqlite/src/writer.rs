@@ -18,24 +18,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use bubble_core::ports::{AppendOutcome, Delivery};
-use bubble_core::{AppId, Error, ErrorKind, Result};
+use bubble_core::ports::AppendOutcome;
+use bubble_core::{Error, ErrorKind, Result};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::append::{self, AppendRequest};
 use crate::error::{copy_for_caller, map_sqlite};
-use crate::inbox;
 
 /// Where an answer goes.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
-
-/// One inbox append waiting for the writer. Appends of a batch are applied
-/// together with multi-row statements ([`inbox::write_batch`]).
-pub(crate) struct AppendRequest {
-    pub app: AppId,
-    pub delivery: Delivery,
-    pub reply: Reply<AppendOutcome>,
-}
 
 /// Any other write: a unit applied inside the batch's transaction under
 /// its own savepoint, so a refused one (a missing group, an existing id)
@@ -276,7 +268,7 @@ impl Writer {
         // same file waits (busy_timeout) here rather than failing mid-batch.
         self.exec("BEGIN IMMEDIATE")?;
         let result = (|| {
-            let outcomes = inbox::write_batch(&self.conn, appends)?;
+            let outcomes = append::write_batch(&self.conn, appends)?;
             for job in jobs.iter_mut() {
                 self.exec("SAVEPOINT op")?;
                 if let Applied::Refused = job.run(&self.conn)? {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bubble_core::AdapterConfig;
 use bubble_core::testkit;
 use bubble_store_sqlite::{SqliteConfig, SqliteStore};
 
@@ -9,8 +10,8 @@ use bubble_store_sqlite::{SqliteConfig, SqliteStore};
 /// returned guard).
 async fn fresh_store() -> (Arc<SqliteStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = SqliteStore::builder(SqliteConfig::new(dir.path().join("bubble.db")))
-        .open()
+    let store = SqliteConfig::new(dir.path().join("bubble.db"))
+        .connect()
         .await
         .expect("the store opens");
     (Arc::new(store), dir)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bubble_core::ports::{AppendOutcome, InboxStore};
 use bubble_core::testkit::direct_delivery;
-use bubble_core::{AppId, ErrorKind, UserId};
+use bubble_core::{AdapterConfig, AppId, ErrorKind, UserId};
 use bubble_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
 fn app() -> AppId {
@@ -18,7 +18,10 @@ fn user(name: &str) -> UserId {
 }
 
 async fn open(path: &std::path::Path) -> SqliteStore {
-    SqliteStore::open(path).await.expect("the store opens")
+    SqliteConfig::new(path)
+        .connect()
+        .await
+        .expect("the store opens")
 }
 
 fn fresh_versions(outcome: AppendOutcome) -> Vec<u64> {
@@ -208,9 +211,9 @@ async fn concurrent_appends_share_transactions() {
 async fn many_reads_share_one_read_connection_while_writes_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
-        SqliteStore::builder(SqliteConfig::new(dir.path().join("bubble.db")))
-            .read_connections(1)
-            .open()
+        SqliteConfig::new(dir.path().join("bubble.db"))
+            .with_read_connections(1)
+            .connect()
             .await
             .unwrap(),
     );
@@ -335,19 +338,20 @@ async fn migrations_run_once_however_often_the_file_is_opened() {
 async fn a_bad_setting_is_refused_naming_its_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bubble.db");
-    let base = || SqliteStore::builder(SqliteConfig::new(&path));
+    let base = || SqliteConfig::new(&path);
     let cases = [
-        (base().max_batch(0), "max_batch"),
-        (base().max_batch(100_000), "max_batch"),
-        (base().read_connections(0), "read_connections"),
-        (base().queue_depth(10), "queue_depth"),
-        (base().busy_timeout_ms(0), "busy_timeout_ms"),
-        (base().max_size_mb(u64::MAX), "max_size_mb"),
-        (base().path(":memory:"), "path"),
-        (base().path(""), "path"),
+        (base().with_max_batch(0), "max_batch"),
+        (base().with_max_batch(100_000), "max_batch"),
+        (base().with_read_connections(0), "read_connections"),
+        (base().with_queue_depth(10), "queue_depth"),
+        (base().with_busy_timeout_ms(0), "busy_timeout_ms"),
+        (base().with_max_size_mb(u64::MAX), "max_size_mb"),
+        (base().with_path(":memory:"), "path"),
+        (base().with_path(""), "path"),
     ];
-    for (builder, key) in cases {
-        let err = builder.open().await.expect_err(key);
+    for (config, key) in cases {
+        assert_eq!(config.validate().expect_err(key).field, key);
+        let err = config.connect().await.expect_err(key);
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{key}: {err}");
         assert!(
             err.to_string().contains(key),
@@ -379,7 +383,8 @@ async fn a_path_under_a_regular_file_is_a_clear_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
-    let err = SqliteStore::open(file.join("bubble.db"))
+    let err = SqliteConfig::new(file.join("bubble.db"))
+        .connect()
         .await
         .expect_err("a file cannot hold a directory");
     assert_eq!(err.kind(), ErrorKind::Unavailable);
@@ -391,7 +396,8 @@ async fn a_path_under_a_regular_file_is_a_clear_error_not_a_panic() {
 #[tokio::test]
 async fn a_directory_in_place_of_the_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = SqliteStore::open(dir.path())
+    let err = SqliteConfig::new(dir.path())
+        .connect()
         .await
         .expect_err("a directory is not a database file");
     let msg = err.to_string();
@@ -407,7 +413,7 @@ async fn a_read_only_directory_is_a_clear_error() {
     std::fs::create_dir(&locked).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
     let writable = std::fs::write(locked.join("probe"), b"").is_ok();
-    let result = SqliteStore::open(locked.join("bubble.db")).await;
+    let result = SqliteConfig::new(locked.join("bubble.db")).connect().await;
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
     if writable {
         // Root ignores directory permissions; the store must then simply work.
@@ -424,7 +430,8 @@ async fn a_file_that_is_not_a_database_is_refused_as_corrupt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bubble.db");
     std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
-    let err = SqliteStore::open(&path)
+    let err = SqliteConfig::new(&path)
+        .connect()
         .await
         .expect_err("garbage is not a database");
     assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
@@ -477,9 +484,9 @@ async fn the_wal_is_folded_into_the_file_in_the_background() {
 #[tokio::test]
 async fn a_full_database_refuses_writes_with_a_retryable_error_and_keeps_what_was_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::builder(SqliteConfig::new(dir.path().join("bubble.db")))
-        .max_size_mb(1)
-        .open()
+    let store = SqliteConfig::new(dir.path().join("bubble.db"))
+        .with_max_size_mb(1)
+        .connect()
         .await
         .unwrap();
     let big = "x".repeat(60 * 1024);

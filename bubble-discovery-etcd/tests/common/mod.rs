@@ -3,7 +3,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bubble_discovery_etcd::EtcdDiscovery;
+use bubble_core::AdapterConfig;
+use bubble_discovery_etcd::{EtcdConfig, EtcdDiscovery};
 
 /// etcd client URLs: `BUBBLE_ETCD_ENDPOINTS` (comma-separated) or the
 /// member `scripts/services/etcd.sh` starts.
@@ -28,9 +29,8 @@ pub fn fresh_prefix() -> String {
 /// Connects under `prefix`, or fails saying how to start etcd.
 pub async fn connect_with_prefix(prefix: &str) -> EtcdDiscovery {
     let endpoints = endpoints();
-    match EtcdDiscovery::builder()
-        .endpoints(endpoints.clone())
-        .prefix(prefix)
+    match EtcdConfig::new(endpoints.clone())
+        .with_prefix(prefix)
         .connect()
         .await
     {

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use bubble_store_redis::{RedisBuilder, RedisStore};
+use bubble_core::AdapterConfig;
+use bubble_store_redis::{RedisConfig, RedisStore};
 use redis::aio::MultiplexedConnection;
 
 /// The single server (override with `BUBBLE_REDIS_URL`).
@@ -32,10 +33,10 @@ pub fn fresh_prefix() -> String {
 /// Short-lived windows: whatever a test leaves behind expires soon.
 pub const TEST_RECENT_TTL: Duration = Duration::from_secs(300);
 
-/// Connects `builder`, or fails saying how to start Redis.
-pub async fn connect(builder: RedisBuilder) -> RedisStore {
-    let shown = format!("{:?}", builder.config());
-    builder.connect().await.unwrap_or_else(|e| {
+/// Connects with `config`, or fails saying how to start Redis.
+pub async fn connect(config: RedisConfig) -> RedisStore {
+    let shown = format!("{config:?}");
+    config.connect().await.unwrap_or_else(|e| {
         panic!(
             "cannot connect to Redis ({e}) with {shown}.\n\
              Start the local server and cluster with: bash scripts/services/redis.sh"
@@ -46,10 +47,9 @@ pub async fn connect(builder: RedisBuilder) -> RedisStore {
 /// The adapter on the single server, under a fresh prefix.
 pub async fn single() -> RedisStore {
     connect(
-        RedisBuilder::new()
-            .url(url())
-            .key_prefix(fresh_prefix())
-            .recent_ttl(TEST_RECENT_TTL),
+        RedisConfig::new(url())
+            .with_key_prefix(fresh_prefix())
+            .with_recent_ttl_secs(TEST_RECENT_TTL.as_secs()),
     )
     .await
 }
@@ -57,10 +57,11 @@ pub async fn single() -> RedisStore {
 /// The adapter on the cluster, under a fresh prefix.
 pub async fn cluster() -> RedisStore {
     connect(
-        RedisBuilder::new()
-            .cluster(cluster_urls())
-            .key_prefix(fresh_prefix())
-            .recent_ttl(TEST_RECENT_TTL),
+        RedisConfig::default()
+            .with_cluster(true)
+            .with_urls(cluster_urls())
+            .with_key_prefix(fresh_prefix())
+            .with_recent_ttl_secs(TEST_RECENT_TTL.as_secs()),
     )
     .await
 }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use bubble_core::ports::Identity;
 use bubble_core::*;
-use bubble_search_tantivy::{TantivyConfig, TantivySearch};
-use bubble_store_sqlite::SqliteStore;
+use bubble_search_tantivy::TantivyConfig;
+use bubble_store_sqlite::{SqliteConfig, SqliteStore};
 
 async fn open_engine(dir: &std::path::Path) -> Result<(Engine, Arc<SqliteStore>)> {
-    let store = Arc::new(SqliteStore::open(dir.join("bubble.db")).await?);
-    let search = Arc::new(TantivySearch::open(TantivyConfig::at(dir.join("search")))?);
+    let store = Arc::new(SqliteConfig::new(dir.join("bubble.db")).connect().await?);
+    let search = Arc::new(TantivyConfig::new(dir.join("search")).connect().await?);
     let engine = Engine::builder()
         .inbox(store.clone())
         .groups(store.clone())

@@ -1,20 +1,37 @@
-//! The store: one connection pool serving every port, connected and migrated here.
+//! [`MysqlStore`]: the connection pool and the batch writers every port
+//! uses, connected and migrated by
+//! [`MysqlConfig::connect`](bubble_core::AdapterConfig::connect).
 
-use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use sqlx::Executor;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::{Executor, SqlSafeStr};
 
-use bubble_core::{Error, ErrorKind, Result};
+use bubble_core::{AdapterConfig, Error, InvalidConfig, Result};
 
 use crate::batch::Batcher;
-use crate::config::{MysqlConfig, MysqlStoreBuilder, redact_url};
-use crate::error::map_err;
+use crate::config::MysqlConfig;
+use crate::error::{bad_url, cannot_connect, map_err, migrate_err};
 use crate::schema;
+
+#[async_trait]
+impl AdapterConfig for MysqlConfig {
+    type Adapter = MysqlStore;
+
+    fn validate(&self) -> std::result::Result<(), InvalidConfig> {
+        self.check()
+    }
+
+    /// Validates, connects, and (unless `run_migrations` is off) brings the
+    /// schema up to date.
+    async fn connect(&self) -> Result<MysqlStore> {
+        self.validate()?;
+        MysqlStore::open(self.clone()).await
+    }
+}
 
 /// bubble's durable store on MySQL 8 or MariaDB 10.11.
 ///
@@ -31,7 +48,9 @@ pub struct MysqlStore {
 }
 
 pub(crate) struct Inner {
+    /// Every port's connections.
     pub(crate) pool: MySqlPool,
+    /// The settings it runs with (deadlock retries are read per call).
     pub(crate) config: MysqlConfig,
     /// Groups concurrent appends into shared transactions (`None` when `batch_max` is 1).
     pub(crate) batcher: Option<Batcher>,
@@ -46,21 +65,11 @@ impl std::fmt::Debug for MysqlStore {
 }
 
 impl MysqlStore {
-    /// A builder starting from the default settings.
-    pub fn builder() -> MysqlStoreBuilder {
-        MysqlStoreBuilder::default()
-    }
-
-    /// Checks `config`, connects, and (unless `run_migrations` is off) brings
-    /// the schema up to date.
-    pub async fn connect(config: MysqlConfig) -> Result<MysqlStore> {
-        config.validate()?;
-        let options = MySqlConnectOptions::from_str(&config.url).map_err(|e| {
-            Error::invalid(format!(
-                "mysql store: url {} does not parse: {e}",
-                redact_url(&config.url)
-            ))
-        })?;
+    /// Connects with `config` (already validated), and (unless
+    /// `run_migrations` is off) brings the schema up to date.
+    async fn open(config: MysqlConfig) -> Result<MysqlStore> {
+        let options =
+            MySqlConnectOptions::from_str(&config.url).map_err(|e| bad_url(&config.url, e))?;
         let pool = MySqlPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
@@ -83,19 +92,7 @@ impl MysqlStore {
             })
             .connect_with(options)
             .await
-            .map_err(|e| {
-                let mapped = map_err(e);
-                Error::new(
-                    mapped.kind(),
-                    format!(
-                        "cannot connect to MySQL/MariaDB at {}: {} (is the server running? for \
-                         the tests: scripts/services/mariadb.sh)",
-                        redact_url(&config.url),
-                        mapped.message()
-                    ),
-                )
-                .with_source(mapped)
-            })?;
+            .map_err(|e| cannot_connect(&config.url, e))?;
         let batcher = (config.batch_max > 1).then(|| {
             Batcher::start(
                 pool.clone(),
@@ -148,13 +145,7 @@ impl MysqlStore {
         let _ = sqlx::query("SELECT RELEASE_LOCK(CONCAT('bubble_migrate_', SHA1(DATABASE())))")
             .execute(&mut *conn)
             .await;
-        applied.map_err(|e| {
-            Error::new(
-                ErrorKind::Internal,
-                format!("mysql store: applying the schema migrations failed: {e}"),
-            )
-            .with_source(e)
-        })
+        applied.map_err(migrate_err)
     }
 
     /// The settings this store runs with.
@@ -174,80 +165,3 @@ impl MysqlStore {
 
 /// How long a node waits for another node's migrations.
 const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(120);
-
-/// Runs `attempt` again while it fails with a deadlock (`Conflict`), at most
-/// `retries` more times, with a short randomised pause so the two sides of a
-/// deadlock do not collide again.
-pub(crate) async fn retry_deadlocks<T, F, Fut>(retries: u32, mut attempt: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    let mut tries = 0;
-    loop {
-        match attempt().await {
-            Err(e) if e.kind() == ErrorKind::Conflict && tries < retries => {
-                tries += 1;
-                tracing::debug!(tries, "mysql: retrying after a deadlock");
-                tokio::time::sleep(backoff(tries)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-fn backoff(tries: u32) -> Duration {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(tries);
-    let base_us = 1_000u64 << tries.min(6);
-    Duration::from_micros(base_us + h.finish() % base_us)
-}
-
-/// Runs a statement whose text was assembled from fixed fragments and
-/// placeholders only (multi-row inserts, `IN (…)` lists): never from input.
-pub(crate) fn dynamic(sql: String) -> impl SqlSafeStr {
-    sqlx::AssertSqlSafe(sql)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::TestDb;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn every_connection_reads_committed_and_is_strict() {
-        let db = TestDb::create().await;
-        let store = db.store().await;
-        // MariaDB 10.11 names it tx_isolation, MySQL 8 transaction_isolation.
-        let mut isolation: Option<String> = None;
-        for var in ["@@SESSION.transaction_isolation", "@@SESSION.tx_isolation"] {
-            if let Ok(v) =
-                sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!("SELECT {var}")))
-                    .fetch_one(store.pool())
-                    .await
-            {
-                isolation = Some(v);
-                break;
-            }
-        }
-        let mode: String = sqlx::query_scalar("SELECT @@SESSION.sql_mode")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
-        store.close().await;
-        db.drop_db().await;
-        assert_eq!(isolation.as_deref(), Some("READ-COMMITTED"));
-        assert!(mode.contains("STRICT_ALL_TABLES"), "{mode}");
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_short() {
-        for tries in 1..10 {
-            let d = backoff(tries);
-            assert!(
-                d >= Duration::from_millis(1) && d < Duration::from_millis(130),
-                "{d:?}"
-            );
-        }
-    }
-}
