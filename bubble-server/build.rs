@@ -1,6 +1,12 @@
 //! Generates the node-to-node gRPC service (`cluster.proto`), reusing the
 //! client protocol's messages from `bubble_proto::pb`.
 
+//! Only with the `cluster` feature: a single node needs no gRPC.
+
+#[cfg(not(feature = "cluster"))]
+fn main() {}
+
+#[cfg(feature = "cluster")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=../bubble-proto/proto/cluster.proto");
     let mut config = tonic_prost_build::Config::new();

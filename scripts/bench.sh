@@ -8,15 +8,15 @@
 #
 # The server's backends come from the environment, as for bubble-server:
 #   BUBBLE_STORE_KIND=memory BUBBLE_SEARCH_KIND=memory scripts/bench.sh
-#   BUBBLE_STORE_KIND=mysql BUBBLE_STORE_URL=mysql://root@127.0.0.1:3306/test \
-#     BUBBLE_CACHE_KIND=redis BUBBLE_CACHE_URL=redis://127.0.0.1:6379 \
-#     BUBBLE_PRESENCE_KIND=redis BUBBLE_PRESENCE_URL=redis://127.0.0.1:6379 scripts/bench.sh
+#   BUBBLE_STORE_KIND=mysql BUBBLE_STORE_MYSQL_URL=mysql://root@127.0.0.1:3306/test \
+#     BUBBLE_CACHE_KIND=redis BUBBLE_CACHE_REDIS_URL=redis://127.0.0.1:6379 \
+#     BUBBLE_PRESENCE_KIND=redis BUBBLE_PRESENCE_REDIS_URL=redis://127.0.0.1:6379 scripts/bench.sh
 # With none set, the server's default (the embedded SQLite + tantivy) is measured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUT=${OUT:-bench-results}
-cargo build --release --locked -p bubble-server -p bubble-bench
+cargo build --release --locked -p bubble-server -p bubble-bench --features bubble-server/scale-out
 BENCH=target/release/bubble-bench
 
 run() {

@@ -3,7 +3,7 @@
 //! (for the smoke test), plus the admin calls the scenarios need.
 //!
 //! The backend comes from the environment exactly as for `bubble-server`
-//! (`BUBBLE_STORE_KIND`, `BUBBLE_STORE_URL`, `BUBBLE_SEARCH_KIND`, ...), so
+//! (`BUBBLE_STORE_KIND`, `BUBBLE_STORE_MYSQL_URL`, `BUBBLE_SEARCH_KIND`, ...), so
 //! measuring another backend is a change of command line, not of code.
 
 use std::io::{BufRead, BufReader};
@@ -415,14 +415,13 @@ fn spawn(
 }
 
 fn in_process(env: Vec<(String, String)>) -> Result<(Handle, SocketAddr, String, String), String> {
-    let mut config = bubble_server::Config::default();
-    config
-        .apply_env(std::env::vars().chain(env))
-        .map_err(|e| e.to_string())?;
+    let config =
+        bubble_server::Config::from_env(std::env::vars().chain(env)).map_err(|e| e.to_string())?;
     config.validate().map_err(|e| e.to_string())?;
     let backends = format!(
         "(store {}, search {})",
-        config.store.kind, config.search.kind
+        config.store.kind.as_str(),
+        config.search.kind.as_str()
     );
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

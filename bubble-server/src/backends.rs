@@ -1,21 +1,15 @@
-//! Builds the ports the configuration names.
+//! Connects the backends the configuration chooses, each from its own
+//! section, the same way for all: validate, then connect
+//! ([`AdapterConfig`]).
 
 use std::sync::Arc;
 
 use bubble_core::memory::*;
 use bubble_core::ports::*;
-use bubble_core::{AdapterConfig, Engine, EngineBuilder, EngineConfig, NodeId, Result};
+use bubble_core::{AdapterConfig, Engine, EngineBuilder, Result};
 
 use crate::StartError;
-use crate::config::Config;
-
-/// The four durable ports, which one backend always provides together.
-type Stores = (
-    Arc<dyn InboxStore>,
-    Arc<dyn GroupStore>,
-    Arc<dyn ChannelLog>,
-    Arc<dyn AppStore>,
-);
+use crate::config::*;
 
 /// The adapters of one server.
 pub struct Backends {
@@ -42,125 +36,115 @@ pub struct Backends {
 /// A store that wants an explicit close (flush, drain its writer).
 enum Closer {
     Sqlite(Arc<bubble_store_sqlite::SqliteStore>),
+    #[cfg(feature = "mysql")]
     Mysql(bubble_store_mysql::MysqlStore),
 }
 
+/// The four durable ports, which one backend always provides together.
+struct Stores {
+    inbox: Arc<dyn InboxStore>,
+    groups: Arc<dyn GroupStore>,
+    channels: Arc<dyn ChannelLog>,
+    apps: Arc<dyn AppStore>,
+}
+
+impl Stores {
+    fn of<S: InboxStore + GroupStore + ChannelLog + AppStore>(store: Arc<S>) -> Stores {
+        Stores {
+            inbox: store.clone(),
+            groups: store.clone(),
+            channels: store.clone(),
+            apps: store,
+        }
+    }
+}
+
+/// Connects one adapter from its section, naming the section on failure.
+async fn connect<C: AdapterConfig>(section: &str, config: &C) -> Result<C::Adapter, StartError> {
+    config
+        .connect()
+        .await
+        .map_err(|e| StartError::Backend(format!("{section}: {e}")))
+}
+
+/// The refusal of a backend this binary was built without (validation
+/// catches it first; this keeps the match whole).
+#[allow(dead_code)]
+fn not_built(refused: std::result::Result<(), ConfigError>) -> StartError {
+    match refused {
+        Err(e) => StartError::Config(e),
+        Ok(()) => StartError::Backend("a backend is missing from this build".into()),
+    }
+}
+
 impl Backends {
-    /// Connects every backend the config names.
+    /// Connects every backend the config chooses.
     pub async fn connect(config: &Config) -> Result<Backends, StartError> {
-        let unsupported = |key: &str, kind: &str| {
-            StartError::Backend(format!(
-                "{key} = {kind:?} is not built into this server yet"
-            ))
-        };
-        let failed = |key: &str, e: bubble_core::Error| StartError::Backend(format!("{key}: {e}"));
         let mut closers = Vec::new();
-        let (inbox, groups, channels, apps): Stores = match config.store.kind.as_str() {
-            "memory" => (
-                Arc::new(MemoryInbox::new()),
-                Arc::new(MemoryGroups::new()),
-                Arc::new(MemoryChannelLog::new()),
-                Arc::new(MemoryApps::new()),
-            ),
-            "sqlite" => {
-                let sqlite = config.store.sqlite_for(&config.data_dir);
-                let store = Arc::new(
-                    sqlite
-                        .connect()
-                        .await
-                        .map_err(|e| StartError::Backend(format!("store (sqlite): {e}")))?,
-                );
+        let stores = match config.store.kind {
+            StoreKind::Memory => Stores {
+                inbox: Arc::new(MemoryInbox::new()),
+                groups: Arc::new(MemoryGroups::new()),
+                channels: Arc::new(MemoryChannelLog::new()),
+                apps: Arc::new(MemoryApps::new()),
+            },
+            StoreKind::Sqlite => {
+                let store = Arc::new(connect("store.sqlite", &config.sqlite()).await?);
                 closers.push(Closer::Sqlite(store.clone()));
-                (store.clone(), store.clone(), store.clone(), store)
+                Stores::of(store)
             }
-            "mysql" => {
-                let store = bubble_store_mysql::MysqlConfig::new(config.store.url.clone())
-                    .connect()
-                    .await
-                    .map_err(|e| StartError::Backend(format!("store.url: {e}")))?;
+            #[cfg(feature = "mysql")]
+            StoreKind::Mysql => {
+                let store = connect("store.mysql", &config.store.mysql).await?;
                 closers.push(Closer::Mysql(store.clone()));
-                (
-                    Arc::new(store.clone()),
-                    Arc::new(store.clone()),
-                    Arc::new(store.clone()),
-                    Arc::new(store),
-                )
+                Stores::of(Arc::new(store))
             }
-            other => return Err(unsupported("store.kind", other)),
+            #[cfg(not(feature = "mysql"))]
+            kind @ StoreKind::Mysql => return Err(not_built(kind.built_in())),
         };
-        let redis = |key: &'static str, url: String, prefix: String| async move {
-            bubble_store_redis::RedisConfig::new(url)
-                .with_key_prefix(prefix)
-                .connect()
-                .await
-                .map_err(|e| failed(key, e))
+        let cache: Arc<dyn Cache> = match config.cache.kind {
+            CacheKind::Memory => Arc::new(MemoryCache::new()),
+            #[cfg(feature = "redis")]
+            CacheKind::Redis => Arc::new(connect("cache.redis", &config.cache.redis).await?),
+            #[cfg(not(feature = "redis"))]
+            kind @ CacheKind::Redis => return Err(not_built(kind.built_in())),
         };
-        let cache: Arc<dyn Cache> = match config.cache.kind.as_str() {
-            "memory" => Arc::new(MemoryCache::new()),
-            "redis" => Arc::new(
-                redis(
-                    "cache.url",
-                    config.cache.url.clone(),
-                    config.cache.prefix.clone(),
-                )
-                .await?,
-            ),
-            other => return Err(unsupported("cache.kind", other)),
-        };
-        let presence: Arc<dyn Presence> = match config.presence.kind.as_str() {
-            "memory" => Arc::new(MemoryPresence::new()),
-            "redis" => Arc::new(
-                redis(
-                    "presence.url",
-                    config.presence.url.clone(),
-                    config.presence.prefix.clone(),
-                )
-                .await?,
-            ),
-            other => return Err(unsupported("presence.kind", other)),
-        };
-        let search: Option<Arc<dyn SearchIndex>> = match config.search.kind.as_str() {
-            "off" => None,
-            "memory" => Some(Arc::new(MemorySearch::new())),
-            "tantivy" => {
-                let path = if config.search.url.is_empty() {
-                    config.data_dir.join("search")
-                } else {
-                    std::path::PathBuf::from(&config.search.url)
-                };
-                Some(Arc::new(
-                    bubble_search_tantivy::TantivyConfig::new(path)
-                        .connect()
-                        .await
-                        .map_err(|e| failed("search (tantivy)", e))?,
-                ))
+        let presence: Arc<dyn Presence> = match config.presence.kind {
+            PresenceKind::Memory => Arc::new(MemoryPresence::new()),
+            #[cfg(feature = "redis")]
+            PresenceKind::Redis => {
+                Arc::new(connect("presence.redis", &config.presence.redis).await?)
             }
-            "elasticsearch" => Some(Arc::new(
-                bubble_search_es::EsConfig::new(config.search.url.split(',').map(str::trim))
-                    .connect()
-                    .await
-                    .map_err(|e| failed("search.url", e))?,
+            #[cfg(not(feature = "redis"))]
+            kind @ PresenceKind::Redis => return Err(not_built(kind.built_in())),
+        };
+        let search: Option<Arc<dyn SearchIndex>> = match config.search.kind {
+            SearchKind::Off => None,
+            SearchKind::Memory => Some(Arc::new(MemorySearch::new())),
+            SearchKind::Tantivy => Some(Arc::new(
+                connect("search.tantivy", &config.tantivy()).await?,
             )),
-            other => return Err(unsupported("search.kind", other)),
+            #[cfg(feature = "elasticsearch")]
+            SearchKind::Elasticsearch => Some(Arc::new(
+                connect("search.elasticsearch", &config.search.elasticsearch).await?,
+            )),
+            #[cfg(not(feature = "elasticsearch"))]
+            kind @ SearchKind::Elasticsearch => return Err(not_built(kind.built_in())),
         };
-        let discovery: Arc<dyn Discovery> = match config.discovery.kind.as_str() {
-            "static" => crate::static_discovery(),
-            "etcd" => Arc::new(
-                bubble_discovery_etcd::EtcdConfig::new(
-                    config.discovery.endpoints.split(',').map(str::trim),
-                )
-                .with_prefix(config.discovery.prefix.clone())
-                .connect()
-                .await
-                .map_err(|e| failed("discovery.endpoints", e))?,
-            ),
-            other => return Err(unsupported("discovery.kind", other)),
+        let discovery: Arc<dyn Discovery> = match config.discovery.kind {
+            DiscoveryKind::Static => Arc::new(MemoryDiscovery::new()),
+            #[cfg(feature = "etcd")]
+            DiscoveryKind::Etcd => {
+                Arc::new(connect("discovery.etcd", &config.discovery.etcd).await?)
+            }
+            #[cfg(not(feature = "etcd"))]
+            kind @ DiscoveryKind::Etcd => return Err(not_built(kind.built_in())),
         };
         Ok(Backends {
-            inbox,
-            groups,
-            channels,
-            apps,
+            inbox: stores.inbox,
+            groups: stores.groups,
+            channels: stores.channels,
+            apps: stores.apps,
             cache,
             presence,
             search,
@@ -172,11 +156,11 @@ impl Backends {
     /// An engine builder wired to these backends.
     pub fn engine_builder(&self, config: &Config) -> EngineBuilder {
         Engine::builder()
-            .config(EngineConfig {
-                node: NodeId::new(&config.node_id),
-                session_queue: config.gate.push_queue,
-                ..EngineConfig::default()
-            })
+            .config(
+                config
+                    .engine
+                    .engine_config(&config.node_id, config.gate.push_queue),
+            )
             .inbox(self.inbox.clone())
             .groups(self.groups.clone())
             .channels(self.channels.clone())
@@ -194,6 +178,7 @@ impl Backends {
         for closer in self.closers {
             match closer {
                 Closer::Sqlite(store) => store.close().await,
+                #[cfg(feature = "mysql")]
                 Closer::Mysql(store) => store.close().await,
             }
         }

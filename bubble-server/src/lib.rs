@@ -2,18 +2,26 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: TOML + `BUBBLE_*` environment, validated key by key.
-//! - [`backends`]: builds the ports the config names (SQLite, MySQL, Redis…).
+//! - [`config`]: defaults, a TOML file, `BUBBLE_*` variables and `--set`,
+//!   layered with figment; each backend's section is its adapter's own
+//!   config; validated key by key.
+//! - [`backends`]: connects the backends the config chooses (SQLite, MySQL,
+//!   Redis…), each through its `AdapterConfig`.
 //! - [`gate`]: TCP and WebSocket client connections.
 //! - [`http`]: selector, admin API, metrics.
-//! - [`cluster`]: node-to-node pushes over gRPC.
+//! - `cluster` (feature `cluster`): node-to-node pushes over gRPC.
 //! - [`metrics`]: Prometheus counters and histograms.
+//!
+//! The embedded default is always built in; each scale-out backend is a
+//! cargo feature (`mysql`, `redis`, `elasticsearch`, `etcd`, `cluster`, or
+//! all of them as `scale-out`).
 //!
 //! [`start`] binds everything and returns a [`RunningServer`];
 //! [`RunningServer::shutdown`] stops accepting, drains connections, runs the
 //! indexer's last pass and closes the stores.
 
 pub mod backends;
+#[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod config;
 pub mod gate;
@@ -204,7 +212,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let rpc_addr = rpc.as_ref().and_then(|l| l.local_addr().ok());
 
     let backends = backends::Backends::connect(&config).await?;
+    #[allow(unused_mut)]
     let mut builder = backends.engine_builder(&config);
+    #[cfg(feature = "cluster")]
     if rpc.is_some() {
         builder = builder.bus(Arc::new(cluster::GrpcBus::new(
             NodeId::new(&config.node_id),
@@ -216,8 +226,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let tokens = Arc::new(TokenAuthenticator::new(Arc::new(AppSecrets::new(
         engine.clone(),
     ))));
-    if let Some(dev) = &config.dev_app {
-        let id = AppId::new(dev);
+    if !config.dev_app.is_empty() {
+        let id = AppId::new(&config.dev_app);
         match engine.app(&id).await {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -260,25 +270,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
     // This node as a gate, for the selector.
     let discovery = backends.discovery.clone();
-    let public_tcp = config
-        .gate
-        .public_tcp
-        .clone()
-        .or_else(|| tcp_addr.map(|a| a.to_string()));
-    let public_ws = config
-        .gate
-        .public_ws
-        .clone()
-        .or_else(|| ws_addr.map(|a| format!("ws://{a}/")));
+    let configured = |s: &String| (!s.is_empty()).then(|| s.clone());
+    let public_tcp =
+        configured(&config.gate.public_tcp).or_else(|| tcp_addr.map(|a| a.to_string()));
+    let public_ws =
+        configured(&config.gate.public_ws).or_else(|| ws_addr.map(|a| format!("ws://{a}/")));
     let node = NodeInfo {
         id: NodeId::new(&config.node_id),
         role: "gate".into(),
         tcp_addr: public_tcp,
         ws_addr: public_ws,
-        rpc_addr: config
-            .cluster
-            .public_rpc
-            .clone()
+        rpc_addr: configured(&config.cluster.public_rpc)
             .or_else(|| rpc_addr.map(|a| a.to_string())),
         load: 0,
     };
@@ -309,6 +311,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let shutdown = shutdown.clone();
         tasks.spawn(async move { engine.run_indexer(shutdown.cancelled_owned()).await });
     }
+    #[cfg(feature = "cluster")]
     if let Some(listener) = rpc {
         let service = cluster::ClusterService::new(engine.hub()).into_server();
         let shutdown = shutdown.clone();

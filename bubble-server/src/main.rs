@@ -20,12 +20,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(
     version,
-    after_help = "With no file, the embedded default: data in ./bubble-data. BUBBLE_* variables override the file (e.g. BUBBLE_GATE_TCP=0.0.0.0:7100)."
+    after_help = "With no file, the embedded default: data in ./bubble-data. Each layer overrides the one before: the defaults, the file, BUBBLE_* variables (BUBBLE_ + the dotted key in capitals, `.` as `_`: BUBBLE_GATE_TCP=0.0.0.0:7100, BUBBLE_STORE_SQLITE_MAX_BATCH=1024), then --set. Every key: docs/configuration.md."
 )]
 struct Args {
     /// The config file (TOML); without it, the defaults and BUBBLE_* variables.
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Sets one config key, over the file and the environment
+    /// (repeatable): --set gate.tcp=0.0.0.0:7700
+    #[arg(short, long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 #[tokio::main]
@@ -38,7 +42,7 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = match Config::load(args.config.as_deref()) {
+    let config = match Config::load(args.config.as_deref(), &args.set) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bubble-server: bad configuration: {e}");
@@ -83,11 +87,12 @@ fn print_banner(config: &Config, s: &bubble_server::RunningServer) {
     println!(
         "  data            {} (store {}, search {})",
         config.data_dir.display(),
-        config.store.kind,
-        config.search.kind
+        config.store.kind.as_str(),
+        config.search.kind.as_str()
     );
     println!("  server key      sha256 {}", s.server_key_fingerprint);
-    if let (Some(app), Some(http)) = (&config.dev_app, s.http_addr) {
+    if let (false, Some(http)) = (config.dev_app.is_empty(), s.http_addr) {
+        let app = &config.dev_app;
         println!("\nA test token for user alice of app {app:?}:");
         println!(
             "  curl -s -X POST http://{http}/v1/admin/apps/{app}/tokens \\\n    -H 'Authorization: Bearer {}' -H 'Content-Type: application/json' \\\n    -d '{{\"user\":\"alice\"}}'",

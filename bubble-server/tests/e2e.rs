@@ -743,7 +743,7 @@ async fn a_dead_database_is_an_error_to_the_sender_and_nothing_is_lost_when_it_r
     let url = db.url().replace("127.0.0.1:3306", &proxy);
     let server = Server::start(vec![
         ("BUBBLE_STORE_KIND".into(), "mysql".into()),
-        ("BUBBLE_STORE_URL".into(), url),
+        ("BUBBLE_STORE_MYSQL_URL".into(), url),
         ("BUBBLE_SEARCH_KIND".into(), "off".into()),
     ]);
     let mut config = server.config("alice", "phone", false).await;

@@ -94,19 +94,19 @@ fn scale_out_env(db_url: &str, unique: &str) -> Vec<(String, String)> {
     let redis = "redis://127.0.0.1:6379".to_string();
     vec![
         ("BUBBLE_STORE_KIND".into(), "mysql".into()),
-        ("BUBBLE_STORE_URL".into(), db_url.to_owned()),
+        ("BUBBLE_STORE_MYSQL_URL".into(), db_url.to_owned()),
         ("BUBBLE_CACHE_KIND".into(), "redis".into()),
-        ("BUBBLE_CACHE_URL".into(), redis.clone()),
-        ("BUBBLE_CACHE_PREFIX".into(), unique.to_owned()),
+        ("BUBBLE_CACHE_REDIS_URL".into(), redis.clone()),
+        ("BUBBLE_CACHE_REDIS_KEY_PREFIX".into(), unique.to_owned()),
         ("BUBBLE_PRESENCE_KIND".into(), "redis".into()),
-        ("BUBBLE_PRESENCE_URL".into(), redis),
-        ("BUBBLE_PRESENCE_PREFIX".into(), unique.to_owned()),
+        ("BUBBLE_PRESENCE_REDIS_URL".into(), redis),
+        ("BUBBLE_PRESENCE_REDIS_KEY_PREFIX".into(), unique.to_owned()),
         ("BUBBLE_DISCOVERY_KIND".into(), "etcd".into()),
         (
-            "BUBBLE_DISCOVERY_ENDPOINTS".into(),
+            "BUBBLE_DISCOVERY_ETCD_ENDPOINTS".into(),
             "http://127.0.0.1:2379".into(),
         ),
-        ("BUBBLE_DISCOVERY_PREFIX".into(), format!("/{unique}")),
+        ("BUBBLE_DISCOVERY_ETCD_PREFIX".into(), format!("/{unique}")),
     ]
 }
 

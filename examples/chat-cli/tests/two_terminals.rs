@@ -17,8 +17,8 @@ async fn server() -> (bubble_server::RunningServer, tempfile::TempDir) {
     config.gate.tcp = "127.0.0.1:0".into();
     config.gate.ws = "127.0.0.1:0".into();
     config.http.addr = "127.0.0.1:0".into();
-    config.store.kind = "memory".into();
-    config.search.kind = "memory".into();
+    config.store.kind = bubble_server::config::StoreKind::Memory;
+    config.search.kind = bubble_server::config::SearchKind::Memory;
     (bubble_server::start(config).await.unwrap(), dir)
 }
 

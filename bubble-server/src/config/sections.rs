@@ -1,0 +1,404 @@
+//! The sections of the configuration: the server's own (gate, http,
+//! engine, cluster) and, for each port, which backend and that backend's
+//! own config.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// Client listeners and their limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GateConfig {
+    /// TCP listener ("" to disable).
+    pub tcp: String,
+    /// WebSocket listener ("" to disable).
+    pub ws: String,
+    /// The address clients are told to use for TCP (empty: `tcp`).
+    pub public_tcp: String,
+    /// The URL clients are told to use for WebSocket (empty: `ws://<ws>/`).
+    pub public_ws: String,
+    /// Largest frame body accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Time allowed to complete the handshake.
+    pub handshake_timeout_ms: u64,
+    /// A connection silent this long is closed.
+    pub heartbeat_timeout_ms: u64,
+    /// Most connections at once; further ones are refused with an error frame.
+    pub max_connections: usize,
+    /// Sustained requests per second per connection.
+    pub requests_per_second: u32,
+    /// Burst above the sustained rate.
+    pub request_burst: u32,
+    /// Requests one connection may have in flight.
+    pub max_in_flight: usize,
+    /// Pushes queued per connection before it counts as a slow consumer.
+    pub push_queue: usize,
+    /// Full handshakes per second per source address (RSA is costly).
+    pub handshakes_per_second_per_ip: u32,
+    /// Full handshakes per second in all, whatever the source.
+    pub handshakes_per_second: u32,
+    /// RSA modulus size for a newly generated server key.
+    pub rsa_bits: usize,
+    /// Resumption ticket lifetime in seconds (0 disables resumption).
+    pub ticket_lifetime_secs: u64,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            tcp: "127.0.0.1:7700".into(),
+            ws: "127.0.0.1:7701".into(),
+            public_tcp: String::new(),
+            public_ws: String::new(),
+            max_frame_bytes: bubble_proto::DEFAULT_MAX_BODY,
+            handshake_timeout_ms: 10_000,
+            heartbeat_timeout_ms: 90_000,
+            max_connections: 200_000,
+            requests_per_second: 200,
+            request_burst: 400,
+            max_in_flight: 64,
+            push_queue: 1024,
+            handshakes_per_second_per_ip: 200,
+            handshakes_per_second: 5000,
+            rsa_bits: bubble_proto::secure::DEFAULT_RSA_BITS,
+            ticket_lifetime_secs: 3600,
+        }
+    }
+}
+
+impl GateConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("gate.max_frame_bytes", self.max_frame_bytes as u64),
+            ("gate.handshake_timeout_ms", self.handshake_timeout_ms),
+            ("gate.heartbeat_timeout_ms", self.heartbeat_timeout_ms),
+            ("gate.max_connections", self.max_connections as u64),
+            ("gate.requests_per_second", self.requests_per_second as u64),
+            ("gate.max_in_flight", self.max_in_flight as u64),
+            ("gate.push_queue", self.push_queue as u64),
+            (
+                "gate.handshakes_per_second_per_ip",
+                self.handshakes_per_second_per_ip as u64,
+            ),
+            (
+                "gate.handshakes_per_second",
+                self.handshakes_per_second as u64,
+            ),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return Err(ConfigError::new(key, "must be above 0"));
+            }
+        }
+        if self.max_frame_bytes > 64 << 20 {
+            return Err(ConfigError::new(
+                "gate.max_frame_bytes",
+                "must be at most 64 MiB; send large content by reference",
+            ));
+        }
+        if self.rsa_bits < 2048 {
+            return Err(ConfigError::new("gate.rsa_bits", "must be at least 2048"));
+        }
+        Ok(())
+    }
+}
+
+/// The HTTP listener.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HttpConfig {
+    /// Listen address ("" to disable).
+    pub addr: String,
+    /// Bearer secret for `/v1/admin/*`. Empty: generated on first start and
+    /// kept in `<data_dir>/admin_secret`.
+    pub admin_secret: String,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("addr", &self.addr)
+            .field("admin_secret", &"<hidden>")
+            .finish()
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: "127.0.0.1:7780".into(),
+            admin_secret: String::new(),
+        }
+    }
+}
+
+/// The engine's knobs ([`bubble_core::EngineConfig`]); the node id comes
+/// from `node_id` and each session's push queue from `gate.push_queue`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct EngineSection {
+    /// The largest sync page a client may ask for.
+    pub max_page: usize,
+    /// Entries kept per user in the recent cache.
+    pub recent_cap: usize,
+    /// How long the cache remembers a receipt for dedup.
+    pub dedup_ttl_secs: u64,
+    /// How long a route lives without a heartbeat.
+    pub presence_ttl_secs: u64,
+    /// Search-outbox entries the indexer takes per batch (one index flush each).
+    pub index_batch: usize,
+    /// Least time between two indexer passes under load: how long a
+    /// message may take to become searchable after its ack.
+    pub index_interval_ms: u64,
+    /// How long app settings are cached before re-reading the app store.
+    pub app_cache_ttl_ms: u64,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        let d = bubble_core::EngineConfig::default();
+        EngineSection {
+            max_page: d.max_page,
+            recent_cap: d.recent_cap,
+            dedup_ttl_secs: d.dedup_ttl.as_secs(),
+            presence_ttl_secs: d.presence_ttl.as_secs(),
+            index_batch: d.index_batch,
+            index_interval_ms: d.index_interval.as_millis() as u64,
+            app_cache_ttl_ms: d.app_cache_ttl.as_millis() as u64,
+        }
+    }
+}
+
+impl EngineSection {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("engine.max_page", self.max_page as u64),
+            ("engine.recent_cap", self.recent_cap as u64),
+            ("engine.dedup_ttl_secs", self.dedup_ttl_secs),
+            ("engine.presence_ttl_secs", self.presence_ttl_secs),
+            ("engine.index_batch", self.index_batch as u64),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::new(key, "must be above 0"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine's config for node `node` with `session_queue` pushes per session.
+    pub fn engine_config(&self, node: &str, session_queue: usize) -> bubble_core::EngineConfig {
+        bubble_core::EngineConfig {
+            node: bubble_core::NodeId::new(node),
+            max_page: self.max_page,
+            recent_cap: self.recent_cap,
+            dedup_ttl: Duration::from_secs(self.dedup_ttl_secs),
+            presence_ttl: Duration::from_secs(self.presence_ttl_secs),
+            session_queue,
+            index_batch: self.index_batch,
+            index_interval: Duration::from_millis(self.index_interval_ms),
+            app_cache_ttl: Duration::from_millis(self.app_cache_ttl_ms),
+        }
+    }
+}
+
+/// Declares a backend choice: an enum of kinds, each with the cargo feature
+/// that builds it in (`None`: always there).
+macro_rules! backend_kind {
+    ($(#[$doc:meta])* $name:ident, $key:literal,
+     { $($(#[$vdoc:meta])* $variant:ident = $text:literal $(feature $feature:literal)?),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* $(#[doc = concat!("Needs the `", $feature, "` feature.")])?
+              #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// What the config file calls it.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+
+            /// Refuses a backend this binary was built without, saying how
+            /// to build it in.
+            pub fn built_in(self) -> Result<(), ConfigError> {
+                match self {
+                    $($name::$variant => {
+                        $(
+                            #[cfg(not(feature = $feature))]
+                            return Err(ConfigError::new($key, format!(
+                                "{:?} is not built into this server: build it with `--features {}` (or `--features scale-out` for every scale-out backend)",
+                                $text, $feature
+                            )));
+                        )?
+                        #[allow(unreachable_code)]
+                        Ok(())
+                    })+
+                }
+            }
+        }
+    };
+}
+
+backend_kind!(
+    /// Which durable store.
+    StoreKind, "store.kind", {
+        /// SQLite, embedded (`[store.sqlite]`).
+        #[default] Sqlite = "sqlite",
+        /// MySQL or MariaDB (`[store.mysql]`).
+        Mysql = "mysql" feature "mysql",
+        /// In memory: tests only, nothing survives a restart.
+        Memory = "memory",
+    }
+);
+
+backend_kind!(
+    /// Which cache.
+    CacheKind, "cache.kind", {
+        /// In this process.
+        #[default] Memory = "memory",
+        /// Redis (`[cache.redis]`).
+        Redis = "redis" feature "redis",
+    }
+);
+
+backend_kind!(
+    /// Where online routes live.
+    PresenceKind, "presence.kind", {
+        /// In this process (one node).
+        #[default] Memory = "memory",
+        /// Redis (`[presence.redis]`): needed by a cluster.
+        Redis = "redis" feature "redis",
+    }
+);
+
+backend_kind!(
+    /// Which search index.
+    SearchKind, "search.kind", {
+        /// tantivy, embedded (`[search.tantivy]`).
+        #[default] Tantivy = "tantivy",
+        /// Elasticsearch (`[search.elasticsearch]`).
+        Elasticsearch = "elasticsearch" feature "elasticsearch",
+        /// In memory: tests only.
+        Memory = "memory",
+        /// No history search.
+        Off = "off",
+    }
+);
+
+backend_kind!(
+    /// Which discovery.
+    DiscoveryKind, "discovery.kind", {
+        /// This node only.
+        #[default] Static = "static",
+        /// etcd (`[discovery.etcd]`): needed by a cluster.
+        Etcd = "etcd" feature "etcd",
+    }
+);
+
+/// The section of a backend this binary was built without: any table is
+/// accepted and ignored (choosing the backend is refused, naming the
+/// feature that builds it in).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NotBuilt {}
+
+impl super::Section for NotBuilt {
+    fn check(&self, _at: &str) -> Result<(), ConfigError> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "mysql")]
+type MysqlSection = bubble_store_mysql::MysqlConfig;
+#[cfg(not(feature = "mysql"))]
+type MysqlSection = NotBuilt;
+#[cfg(feature = "redis")]
+type RedisSection = bubble_store_redis::RedisConfig;
+#[cfg(not(feature = "redis"))]
+type RedisSection = NotBuilt;
+#[cfg(feature = "elasticsearch")]
+type EsSection = bubble_search_es::EsConfig;
+#[cfg(not(feature = "elasticsearch"))]
+type EsSection = NotBuilt;
+#[cfg(feature = "etcd")]
+type EtcdSection = bubble_discovery_etcd::EtcdConfig;
+#[cfg(not(feature = "etcd"))]
+type EtcdSection = NotBuilt;
+
+/// Which durable store, and each store's own settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StoreConfig {
+    /// "sqlite" (default), "mysql" or "memory".
+    pub kind: StoreKind,
+    /// The embedded store (its `path` defaults to `<data_dir>/bubble.db`).
+    pub sqlite: bubble_store_sqlite::SqliteConfig,
+    /// MySQL / MariaDB.
+    pub mysql: MysqlSection,
+}
+
+/// Which cache, and Redis's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CacheConfig {
+    /// "memory" (default) or "redis".
+    pub kind: CacheKind,
+    /// Redis for the cache.
+    pub redis: RedisSection,
+}
+
+/// Where online routes live, and Redis's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PresenceConfig {
+    /// "memory" (default, one node) or "redis" (a cluster).
+    pub kind: PresenceKind,
+    /// Redis for presence.
+    pub redis: RedisSection,
+}
+
+/// Which search index, and each index's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SearchConfig {
+    /// "tantivy" (default), "elasticsearch", "memory" or "off".
+    pub kind: SearchKind,
+    /// The embedded index (its `path` defaults to `<data_dir>/search`).
+    pub tantivy: bubble_search_tantivy::TantivyConfig,
+    /// Elasticsearch.
+    pub elasticsearch: EsSection,
+}
+
+/// Which discovery, and etcd's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DiscoveryConfig {
+    /// "static" (default: this node only) or "etcd".
+    pub kind: DiscoveryKind,
+    /// etcd.
+    pub etcd: EtcdSection,
+}
+
+/// Node-to-node pushes (gRPC).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ClusterConfig {
+    /// Where this node listens for pushes from its peers ("" = a single node).
+    /// Needs shared presence (`presence.kind = "redis"`) and discovery
+    /// (`discovery.kind = "etcd"`).
+    pub rpc: String,
+    /// The address peers are told to use (empty: `rpc`).
+    pub public_rpc: String,
+}

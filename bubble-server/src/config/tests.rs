@@ -1,0 +1,243 @@
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use super::layers::{Shape, load};
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn no_config_at_all_is_the_embedded_default() {
+    let c = Config::default();
+    c.validate().unwrap();
+    assert_eq!(c.store.kind, StoreKind::Sqlite);
+    assert_eq!(c.search.kind, SearchKind::Tantivy);
+    assert_eq!(c.data_dir, PathBuf::from("./bubble-data"));
+    assert_eq!(c.sqlite().path, PathBuf::from("./bubble-data/bubble.db"));
+    assert_eq!(c.tantivy().path, PathBuf::from("./bubble-data/search"));
+}
+
+#[test]
+fn an_unknown_key_is_named() {
+    let err = Config::from_toml("[gate]\ntcpp = \"1.2.3.4:5\"\n").unwrap_err();
+    assert_eq!(err.key, "gate.tcpp", "{err}");
+}
+
+#[test]
+fn a_key_that_moved_into_a_backends_section_says_where_to() {
+    let err = Config::from_toml("[store]\nurl = \"mysql://db/x\"\n").unwrap_err();
+    assert_eq!(err.key, "store.url");
+    assert!(err.problem.contains("store.mysql.url"), "{err}");
+}
+
+#[test]
+fn a_bad_value_names_its_key() {
+    let c = Config::from_toml("[gate]\ntcp = \"not-an-address\"\n").unwrap();
+    assert_eq!(c.validate().unwrap_err().key, "gate.tcp");
+    let err = Config::from_toml("[store]\nkind = \"oracle\"\n").unwrap_err();
+    assert_eq!(err.key, "store.kind");
+    assert!(
+        err.problem.contains("sqlite"),
+        "lists what is allowed: {err}"
+    );
+}
+
+#[test]
+fn a_mistyped_value_is_named_with_where_it_came_from() {
+    let err = Config::from_toml("[gate]\nmax_connections = \"lots\"\n").unwrap_err();
+    assert_eq!(err.key, "gate.max_connections", "{err}");
+    let err =
+        Config::from_toml_and_env("", env(&[("BUBBLE_GATE_PUSH_QUEUE", "many")])).unwrap_err();
+    assert_eq!(err.key, "gate.push_queue");
+    assert!(err.problem.contains("BUBBLE_GATE_PUSH_QUEUE"), "{err}");
+}
+
+#[test]
+fn the_sqlite_section_tunes_the_embedded_store_and_names_a_bad_key() {
+    let c = Config::from_toml(
+        "data_dir = \"/srv/bubble\"\n[store.sqlite]\nmax_batch = 1024\nqueue_depth = 8192\nsynchronous = \"normal\"\n",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    let s = c.sqlite();
+    assert_eq!(s.path, PathBuf::from("/srv/bubble/bubble.db"));
+    assert_eq!(s.max_batch, 1024);
+    assert_eq!(s.synchronous, bubble_store_sqlite::Synchronous::Normal);
+
+    let c = Config::from_toml("[store.sqlite]\npath = \"/tmp/x.db\"\n").unwrap();
+    assert_eq!(c.sqlite().path, PathBuf::from("/tmp/x.db"));
+
+    let c = Config::from_toml("[store.sqlite]\nmax_batch = 0\n").unwrap();
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.key, "store.sqlite.max_batch");
+
+    let err = Config::from_toml_and_env("", env(&[("BUBBLE_STORE_SQLITE_SYNCHRONOUS", "off")]))
+        .unwrap_err();
+    assert_eq!(err.key, "store.sqlite.synchronous");
+}
+
+#[test]
+fn environment_variables_override_the_file_and_set_overrides_both() {
+    let vars = env(&[
+        ("BUBBLE_GATE_TCP", "127.0.0.1:2"),
+        ("BUBBLE_STORE_KIND", "memory"),
+        ("BUBBLE_GATE_MAX_IN_FLIGHT", "8"),
+        ("BUBBLE_STORE_SQLITE_BUSY_TIMEOUT_MS", "250"),
+        ("PATH", "/bin"),
+        // Other tools' variables are theirs.
+        ("BUBBLE_LOG", "debug"),
+        ("BUBBLE_E2E_BACKENDS", "scale-out"),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bubble.toml");
+    std::fs::write(
+        &file,
+        "[gate]\ntcp = \"127.0.0.1:1\"\nws = \"127.0.0.1:3\"\n",
+    )
+    .unwrap();
+    let c = load(Some(&file), vars.clone(), &[]).unwrap();
+    assert_eq!(
+        c.gate.tcp, "127.0.0.1:2",
+        "the environment wins over the file"
+    );
+    assert_eq!(c.gate.ws, "127.0.0.1:3", "the file wins over the defaults");
+    assert_eq!(c.store.kind, StoreKind::Memory);
+    assert_eq!(c.gate.max_in_flight, 8);
+    assert_eq!(c.store.sqlite.busy_timeout_ms, 250);
+    let c = load(Some(&file), vars, &["gate.tcp=127.0.0.1:4".to_string()]).unwrap();
+    assert_eq!(c.gate.tcp, "127.0.0.1:4", "--set wins over the environment");
+}
+
+#[test]
+fn text_that_looks_like_a_number_stays_text() {
+    let c = Config::from_toml_and_env(
+        "",
+        env(&[
+            ("BUBBLE_NODE_ID", "7"),
+            ("BUBBLE_HTTP_ADMIN_SECRET", "0123456789"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.node_id, "7");
+    assert_eq!(c.http.admin_secret, "0123456789");
+}
+
+#[test]
+fn a_misspelt_variable_under_a_section_is_refused_not_ignored() {
+    let err = Config::from_toml_and_env("", env(&[("BUBBLE_GATE_MAX_INFLIGHT", "8")])).unwrap_err();
+    assert_eq!(err.key, "gate");
+    assert!(err.problem.contains("BUBBLE_GATE_MAX_INFLIGHT"), "{err}");
+    let err = load(None, Vec::new(), &["gate.nope=1".to_string()]).unwrap_err();
+    assert_eq!(err.key, "gate.nope");
+}
+
+#[test]
+fn a_cluster_needs_shared_presence_and_discovery() {
+    let c = Config::from_toml("[cluster]\nrpc = \"127.0.0.1:7790\"\n").unwrap();
+    let err = c.validate().unwrap_err();
+    assert!(
+        err.key == "presence.kind" || err.key == "cluster.rpc",
+        "{err}"
+    );
+}
+
+#[test]
+fn secrets_and_passwords_stay_out_of_debug_output() {
+    let mut c = Config::default();
+    c.http.admin_secret = "s3cr3t".into();
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}
+
+/// A value for `key` of `shape` that differs from `default`, valid for
+/// the key's type (the few keys that take one of a set of words are named).
+fn sample(key: &str, shape: Shape, default: &Value) -> Value {
+    let word = |w: &str| json!(w);
+    match key {
+        "store.kind" => return word("memory"),
+        "cache.kind" | "presence.kind" => return word("redis"),
+        "search.kind" => return word("off"),
+        "discovery.kind" => return word("etcd"),
+        "store.sqlite.synchronous" => return word("normal"),
+        "search.tantivy.tokenizer" => return word("jieba"),
+        _ => {}
+    }
+    match shape {
+        Shape::Text => json!(format!("sample-{}", key.replace('.', "-"))),
+        Shape::Number => json!(default.as_u64().unwrap_or(0) + 7),
+        Shape::Flag => json!(!default.as_bool().unwrap_or(false)),
+        Shape::List => json!(["sample-a", "sample-b"]),
+    }
+}
+
+fn as_env_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn every_key_of_the_config_is_settable_through_the_environment() {
+    let keys = config_keys();
+    assert!(keys.len() > 40, "found only {} keys", keys.len());
+    let defaults = serde_json::to_value(Config::default()).unwrap();
+    let pointer = |key: &str| format!("/{}", key.replace('.', "/"));
+    let mut vars: Vec<&str> = keys.iter().map(|k| k.var.as_str()).collect();
+    vars.sort();
+    vars.dedup();
+    assert_eq!(vars.len(), keys.len(), "two keys share a variable name");
+    for k in &keys {
+        assert_eq!(
+            k.var,
+            format!("BUBBLE_{}", k.key.replace('.', "_").to_uppercase())
+        );
+        let default = defaults
+            .pointer(&pointer(&k.key))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let want = sample(&k.key, k.shape, &default);
+        assert_ne!(
+            want, default,
+            "{}: the sample must differ from the default",
+            k.key
+        );
+        let c = Config::from_toml_and_env("", vec![(k.var.clone(), as_env_text(&want))])
+            .unwrap_or_else(|e| panic!("{} from {}: {e}", k.key, k.var));
+        let got = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            got.pointer(&pointer(&k.key)),
+            Some(&want),
+            "{} set through {}",
+            k.key,
+            k.var
+        );
+    }
+}
+
+#[test]
+fn a_list_takes_commas_or_brackets() {
+    for text in ["a:1,b:2", "[a:1, b:2]", "[\"a:1\", \"b:2\"]"] {
+        let list = super::layers::config_keys()
+            .into_iter()
+            .find(|k| k.shape == Shape::List);
+        let Some(list) = list else {
+            return; // no list-valued key in this build
+        };
+        let c = Config::from_toml_and_env("", vec![(list.var.clone(), text.to_string())]).unwrap();
+        let got = serde_json::to_value(&c).unwrap();
+        let ptr = format!("/{}", list.key.replace('.', "/"));
+        assert_eq!(got.pointer(&ptr), Some(&json!(["a:1", "b:2"])), "{text}");
+    }
+}
