@@ -35,6 +35,16 @@ fn corrupt(e: Error) -> Error {
     ))
 }
 
+fn group_from(row: &sqlx::mysql::MySqlRow) -> Result<Group> {
+    Ok(Group {
+        id: GroupId::from(rows::text(row, "id")?),
+        name: rows::get(row, "name")?,
+        kind: GroupKind::from_u8(rows::get(row, "kind")?).map_err(corrupt)?,
+        owner: UserId::from(rows::text(row, "owner")?),
+        created_at: rows::get(row, "created_at")?,
+    })
+}
+
 fn member_from(row: &sqlx::mysql::MySqlRow) -> Result<Member> {
     Ok(Member {
         user: UserId::from(rows::text(row, "user_id")?),
@@ -124,16 +134,7 @@ impl GroupStore for MysqlStore {
         .fetch_optional(self.pool())
         .await
         .map_err(map_err)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        Ok(Some(Group {
-            id: GroupId::from(rows::text(&row, "id")?),
-            name: rows::get(&row, "name")?,
-            kind: GroupKind::from_u8(rows::get(&row, "kind")?).map_err(corrupt)?,
-            owner: UserId::from(rows::text(&row, "owner")?),
-            created_at: rows::get(&row, "created_at")?,
-        }))
+        row.as_ref().map(group_from).transpose()
     }
 
     async fn set_kind(&self, app: &AppId, id: &GroupId, kind: GroupKind) -> Result<()> {
@@ -226,6 +227,32 @@ impl GroupStore for MysqlStore {
             }
         }
         Ok(members)
+    }
+
+    async fn roster(&self, app: &AppId, id: &GroupId) -> Result<Option<(Group, Vec<Member>)>> {
+        // One round trip: the group's columns repeat on every member row.
+        let found = sqlx::query(
+            "SELECT g.id, g.name, g.kind, g.owner, g.created_at, m.user_id, m.role, m.joined_at \
+             FROM chat_groups g LEFT JOIN group_members m ON m.app = g.app AND m.group_id = g.id \
+             WHERE g.app = ? AND g.id = ? ORDER BY m.user_id",
+        )
+        .bind(b(app.as_str()))
+        .bind(b(id.as_str()))
+        .fetch_all(self.pool())
+        .await
+        .map_err(map_err)?;
+        let Some(first) = found.first() else {
+            return Ok(None);
+        };
+        let group = group_from(first)?;
+        let mut members = Vec::with_capacity(found.len());
+        for row in &found {
+            let user: Option<Vec<u8>> = rows::get(row, "user_id")?;
+            if user.is_some() {
+                members.push(member_from(row)?);
+            }
+        }
+        Ok(Some((group, members)))
     }
 
     async fn member(&self, app: &AppId, id: &GroupId, user: &UserId) -> Result<Option<Member>> {

@@ -211,7 +211,7 @@ fn env_layers(
                     return Err(ConfigError::new(
                         &section.to_ascii_lowercase(),
                         format!(
-                            "the environment variable {var} names no config key; the rule is BUBBLE_ + the dotted key in capitals with `.` as `_` (see docs/operations.md)"
+                            "the environment variable {var} names no config key; the rule is BUBBLE_ + the dotted key in capitals with `.` as `_` (see docs/configuration.md)"
                         ),
                     ));
                 }

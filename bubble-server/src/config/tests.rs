@@ -241,3 +241,16 @@ fn a_list_takes_commas_or_brackets() {
         assert_eq!(got.pointer(&ptr), Some(&json!(["a:1", "b:2"])), "{text}");
     }
 }
+
+#[test]
+fn the_configuration_reference_lists_every_key_and_its_variable() {
+    let doc = include_str!("../../../docs/configuration.md");
+    for k in config_keys() {
+        assert!(
+            doc.contains(&format!("`{}`", k.key)) && doc.contains(&format!("`{}`", k.var)),
+            "docs/configuration.md does not list {} ({})",
+            k.key,
+            k.var
+        );
+    }
+}
