@@ -5,8 +5,9 @@
 # binaries), then the end-to-end suite a second time on the scale-out
 # backends. Safe to re-run.
 #
-# Every cargo call selects the whole workspace, so features unify the same
-# way each time and nothing is compiled twice.
+# Every cargo call selects the whole workspace with the same features (the
+# server's scale-out backends on, which bubble-bench turns on anyway), so
+# features unify the same way each time and nothing is compiled twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +24,7 @@ for service in scripts/services/*.sh; do
 done
 
 echo "==> cargo test --workspace (embedded default backends)"
-cargo test --workspace --locked
+cargo test --workspace --locked --features bubble-server/scale-out
 
 echo "==> end-to-end suite on MariaDB + Redis + etcd"
-BUBBLE_E2E_BACKENDS=scale-out cargo test --workspace --locked --test e2e
+BUBBLE_E2E_BACKENDS=scale-out cargo test --workspace --locked --features bubble-server/scale-out --test e2e
