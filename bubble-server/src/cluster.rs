@@ -140,6 +140,24 @@ pub struct ClusterService {
     hub: Arc<SessionHub>,
 }
 
+/// Serves this node's hub to its peers on `listener` until `shutdown`.
+pub async fn serve(
+    hub: Arc<SessionHub>,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let served = tonic::transport::Server::builder()
+        .add_service(ClusterService::new(hub).into_server())
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown.cancelled_owned(),
+        )
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "cluster listener stopped");
+    }
+}
+
 impl ClusterService {
     /// Serves `hub`.
     pub fn new(hub: Arc<SessionHub>) -> ClusterService {

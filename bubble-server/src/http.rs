@@ -52,6 +52,20 @@ pub struct HttpState {
     pub node: NodeId,
 }
 
+/// Serves the HTTP API on `listener` until `shutdown`.
+pub async fn serve(
+    state: Arc<HttpState>,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "http listener stopped");
+    }
+}
+
 /// The router.
 pub fn router(state: Arc<HttpState>) -> Router {
     let admin = Router::new()

@@ -27,20 +27,21 @@ pub mod config;
 pub mod gate;
 pub mod http;
 pub mod metrics;
+mod secrets;
+
+pub use secrets::AppSecrets;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use bubble_core::ports::{Discovery, NodeInfo};
-use bubble_core::token::{SecretSource, Secrets, TokenAuthenticator, generate_secret};
+use bubble_core::ports::NodeInfo;
+use bubble_core::token::{TokenAuthenticator, generate_secret};
 use bubble_core::*;
 use bubble_proto::secure::{
     OsRandom, ServerConfig, ServerKeyRing, TicketKey, TicketKeys, UsedTickets,
@@ -72,28 +73,6 @@ pub enum StartError {
 impl From<Error> for StartError {
     fn from(e: Error) -> Self {
         StartError::Backend(e.to_string())
-    }
-}
-
-/// Token secrets straight from the engine's app store (through
-/// [`Engine::app`], which caches each app briefly): the one place an app's
-/// secret lives, whichever node created or changed it.
-pub struct AppSecrets {
-    engine: Engine,
-}
-
-impl AppSecrets {
-    /// Secrets read through `engine`.
-    pub fn new(engine: Engine) -> AppSecrets {
-        AppSecrets { engine }
-    }
-}
-
-#[async_trait]
-impl SecretSource for AppSecrets {
-    async fn secrets(&self, app: &AppId) -> Result<Secrets> {
-        let config = self.engine.app(app).await?;
-        Secrets::new(app, config.secret.as_bytes())
     }
 }
 
@@ -153,35 +132,8 @@ async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, Star
         })
 }
 
-fn load_admin_secret(config: &Config) -> Result<String, StartError> {
-    if !config.http.admin_secret.is_empty() {
-        return Ok(config.http.admin_secret.clone());
-    }
-    let path = config.data_dir.join("admin_secret");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        return Ok(existing.trim().to_owned());
-    }
-    let secret = generate_secret();
-    write_private(&path, &secret)?;
-    Ok(secret)
-}
-
-fn write_private(path: &Path, text: &str) -> Result<(), StartError> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut f = options
-        .open(path)
-        .map_err(|e| StartError::Backend(format!("cannot write {}: {e}", path.display())))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| StartError::Backend(format!("cannot write {}: {e}", path.display())))
-}
-
-/// Starts a server as configured.
+/// Starts a server as configured: binds the listeners, connects the
+/// backends, builds the engine, announces this gate, and serves.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
@@ -194,28 +146,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Backend(format!("server key: {e}")))?;
     let server_key_pem = keys.current().public_pem();
     let server_key_fingerprint = keys.current().fingerprint_hex();
-    let mut secure = ServerConfig::new(keys).with_handshake_timeout(config.handshake_timeout());
-    if config.gate.ticket_lifetime_secs > 0 {
-        secure = secure
-            .with_tickets(TicketKeys::new(TicketKey::generate(&mut OsRandom)))
-            .with_ticket_lifetime(Duration::from_secs(config.gate.ticket_lifetime_secs));
-    }
-
-    let tcp = bind("gate.tcp", &config.gate.tcp).await?;
-    let ws = bind("gate.ws", &config.gate.ws).await?;
-    let http = bind("http.addr", &config.http.addr).await?;
-    let tcp_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
-    let ws_addr = ws.as_ref().and_then(|l| l.local_addr().ok());
-    let http_addr = http.as_ref().and_then(|l| l.local_addr().ok());
-
-    let rpc = bind("cluster.rpc", &config.cluster.rpc).await?;
-    let rpc_addr = rpc.as_ref().and_then(|l| l.local_addr().ok());
+    let secure = secure_channel(&config, keys);
+    let listeners = Listeners::bind(&config).await?;
 
     let backends = backends::Backends::connect(&config).await?;
     #[allow(unused_mut)]
     let mut builder = backends.engine_builder(&config);
     #[cfg(feature = "cluster")]
-    if rpc.is_some() {
+    if listeners.rpc.is_some() {
         builder = builder.bus(Arc::new(cluster::GrpcBus::new(
             NodeId::new(&config.node_id),
             backends.discovery.clone(),
@@ -223,22 +161,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         )));
     }
     let engine = builder.build()?;
+    ensure_dev_app(&engine, &config.dev_app).await?;
     let tokens = Arc::new(TokenAuthenticator::new(Arc::new(AppSecrets::new(
         engine.clone(),
     ))));
-    if !config.dev_app.is_empty() {
-        let id = AppId::new(&config.dev_app);
-        match engine.app(&id).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                engine
-                    .put_app(AppConfig::new(id, generate_secret()))
-                    .await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let admin_secret = load_admin_secret(&config)?;
+    let admin_secret = secrets::load_admin_secret(&config)?;
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -249,15 +176,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         auth: tokens.clone(),
         secure,
         used_tickets: UsedTickets::new(1_000_000),
-        limits: gate::GateLimits {
-            max_frame_bytes: config.gate.max_frame_bytes,
-            handshake_timeout: config.handshake_timeout(),
-            heartbeat_timeout: config.heartbeat_timeout(),
-            requests_per_second: config.gate.requests_per_second,
-            request_burst: config.gate.request_burst,
-            max_in_flight: config.gate.max_in_flight,
-            drain_timeout: Duration::from_secs(5),
-        },
+        limits: gate_limits(&config),
         metrics: metrics.clone(),
         connections: Arc::new(Semaphore::new(config.gate.max_connections)),
         handshake_limiter: gate::limits::HandshakeLimiter::new(
@@ -268,73 +187,34 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         tasks: connections.clone(),
     });
 
-    // This node as a gate, for the selector.
     let discovery = backends.discovery.clone();
-    let configured = |s: &String| (!s.is_empty()).then(|| s.clone());
-    let public_tcp =
-        configured(&config.gate.public_tcp).or_else(|| tcp_addr.map(|a| a.to_string()));
-    let public_ws =
-        configured(&config.gate.public_ws).or_else(|| ws_addr.map(|a| format!("ws://{a}/")));
-    let node = NodeInfo {
-        id: NodeId::new(&config.node_id),
-        role: "gate".into(),
-        tcp_addr: public_tcp,
-        ws_addr: public_ws,
-        rpc_addr: configured(&config.cluster.public_rpc)
-            .or_else(|| rpc_addr.map(|a| a.to_string())),
-        load: 0,
-    };
-    let lease = discovery.register(&node, Duration::from_secs(10)).await?;
-    {
-        let metrics = metrics.clone();
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            let mut info = node;
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                }
-                info.load = metrics.connections.get().max(0) as u64;
-                if let Err(e) = lease.update(&info).await {
-                    tracing::warn!(error = %e, "cannot publish this gate's load");
-                }
-            }
-            if let Err(e) = lease.revoke().await {
-                tracing::warn!(error = %e, "cannot deregister; the lease will expire");
-            }
-        });
-    }
-
+    let lease = discovery
+        .register(&listeners.announcement(&config), ANNOUNCE_TTL)
+        .await?;
+    tasks.spawn(announce_load(
+        lease,
+        listeners.announcement(&config),
+        metrics.clone(),
+        shutdown.clone(),
+    ));
     {
         let engine = engine.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move { engine.run_indexer(shutdown.cancelled_owned()).await });
     }
+    let (tcp_addr, ws_addr, http_addr) =
+        (listeners.tcp_addr, listeners.ws_addr, listeners.http_addr);
     #[cfg(feature = "cluster")]
-    if let Some(listener) = rpc {
-        let service = cluster::ClusterService::new(engine.hub()).into_server();
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            let served = tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(listener),
-                    shutdown.cancelled_owned(),
-                )
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "cluster listener stopped");
-            }
-        });
+    if let Some(listener) = listeners.rpc {
+        tasks.spawn(cluster::serve(engine.hub(), listener, shutdown.clone()));
     }
-    if let Some(listener) = tcp {
+    if let Some(listener) = listeners.tcp {
         tasks.spawn(gate::transport::run_tcp(gate.clone(), listener));
     }
-    if let Some(listener) = ws {
+    if let Some(listener) = listeners.ws {
         tasks.spawn(gate::transport::run_ws(gate.clone(), listener));
     }
-    if let Some(listener) = http {
+    if let Some(listener) = listeners.http {
         let state = Arc::new(http::HttpState {
             engine: engine.clone(),
             tokens: tokens.clone(),
@@ -345,15 +225,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             server_key_fingerprint: server_key_fingerprint.clone(),
             node: NodeId::new(&config.node_id),
         });
-        let shutdown = shutdown.clone();
-        tasks.spawn(async move {
-            let served = axum::serve(listener, http::router(state))
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "http listener stopped");
-            }
-        });
+        tasks.spawn(http::serve(state, listener, shutdown.clone()));
     }
 
     Ok(RunningServer {
@@ -371,7 +243,118 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     })
 }
 
-/// The discovery to use when the config says "static": this process only.
-pub fn static_discovery() -> Arc<dyn Discovery> {
-    Arc::new(bubble_core::memory::MemoryDiscovery::new())
+/// How long this gate's registration outlives its last load update.
+const ANNOUNCE_TTL: Duration = Duration::from_secs(10);
+
+/// The handshake's keys, timeout and resumption tickets.
+fn secure_channel(config: &Config, keys: ServerKeyRing) -> ServerConfig {
+    let secure = ServerConfig::new(keys).with_handshake_timeout(config.handshake_timeout());
+    if config.gate.ticket_lifetime_secs == 0 {
+        return secure;
+    }
+    secure
+        .with_tickets(TicketKeys::new(TicketKey::generate(&mut OsRandom)))
+        .with_ticket_lifetime(Duration::from_secs(config.gate.ticket_lifetime_secs))
+}
+
+fn gate_limits(config: &Config) -> gate::GateLimits {
+    gate::GateLimits {
+        max_frame_bytes: config.gate.max_frame_bytes,
+        handshake_timeout: config.handshake_timeout(),
+        heartbeat_timeout: config.heartbeat_timeout(),
+        requests_per_second: config.gate.requests_per_second,
+        request_burst: config.gate.request_burst,
+        max_in_flight: config.gate.max_in_flight,
+        drain_timeout: Duration::from_secs(5),
+    }
+}
+
+/// Creates the development app on first start (`dev_app`; empty: none).
+/// A store that cannot say whether it exists stops the start rather than
+/// overwrite it.
+async fn ensure_dev_app(engine: &Engine, dev_app: &str) -> Result<(), StartError> {
+    if dev_app.is_empty() {
+        return Ok(());
+    }
+    let id = AppId::new(dev_app);
+    match engine.app(&id).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(engine
+            .put_app(AppConfig::new(id, generate_secret()))
+            .await?),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The server's listeners, bound before anything else starts so a busy
+/// port fails the start at once, naming its key.
+struct Listeners {
+    tcp: Option<TcpListener>,
+    ws: Option<TcpListener>,
+    http: Option<TcpListener>,
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    rpc: Option<TcpListener>,
+    tcp_addr: Option<SocketAddr>,
+    ws_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    rpc_addr: Option<SocketAddr>,
+}
+
+impl Listeners {
+    async fn bind(config: &Config) -> Result<Listeners, StartError> {
+        let tcp = bind("gate.tcp", &config.gate.tcp).await?;
+        let ws = bind("gate.ws", &config.gate.ws).await?;
+        let http = bind("http.addr", &config.http.addr).await?;
+        let rpc = bind("cluster.rpc", &config.cluster.rpc).await?;
+        let addr = |l: &Option<TcpListener>| l.as_ref().and_then(|l| l.local_addr().ok());
+        Ok(Listeners {
+            tcp_addr: addr(&tcp),
+            ws_addr: addr(&ws),
+            http_addr: addr(&http),
+            rpc_addr: addr(&rpc),
+            tcp,
+            ws,
+            http,
+            rpc,
+        })
+    }
+
+    /// This node as a gate, for the selector: where clients and peers reach it.
+    fn announcement(&self, config: &Config) -> NodeInfo {
+        let configured = |s: &String| (!s.is_empty()).then(|| s.clone());
+        NodeInfo {
+            id: NodeId::new(&config.node_id),
+            role: "gate".into(),
+            tcp_addr: configured(&config.gate.public_tcp)
+                .or_else(|| self.tcp_addr.map(|a| a.to_string())),
+            ws_addr: configured(&config.gate.public_ws)
+                .or_else(|| self.ws_addr.map(|a| format!("ws://{a}/"))),
+            rpc_addr: configured(&config.cluster.public_rpc)
+                .or_else(|| self.rpc_addr.map(|a| a.to_string())),
+            load: 0,
+        }
+    }
+}
+
+/// Publishes this gate's open connections every 2 s (the selector hands
+/// out the least loaded gate) until shutdown, then deregisters.
+async fn announce_load(
+    lease: Box<dyn bubble_core::ports::Lease>,
+    mut info: NodeInfo,
+    metrics: Arc<metrics::Metrics>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        info.load = metrics.connections.get().max(0) as u64;
+        if let Err(e) = lease.update(&info).await {
+            tracing::warn!(error = %e, "cannot publish this gate's load");
+        }
+    }
+    if let Err(e) = lease.revoke().await {
+        tracing::warn!(error = %e, "cannot deregister; the lease will expire");
+    }
 }

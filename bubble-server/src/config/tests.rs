@@ -188,8 +188,19 @@ fn as_env_text(v: &Value) -> String {
     }
 }
 
+/// A TOML file that sets only `key` to `value`.
+fn toml_with(key: &str, value: &Value) -> String {
+    let mut leaf: toml::Value = serde_json::from_value(value.clone()).unwrap();
+    for part in key.rsplit('.') {
+        let mut table = toml::Table::new();
+        table.insert(part.to_owned(), leaf);
+        leaf = toml::Value::Table(table);
+    }
+    toml::to_string(&leaf).unwrap()
+}
+
 #[test]
-fn every_key_of_the_config_is_settable_through_the_environment() {
+fn every_key_of_the_config_is_settable_from_the_file_and_through_the_environment() {
     let keys = config_keys();
     assert!(keys.len() > 40, "found only {} keys", keys.len());
     let defaults = serde_json::to_value(Config::default()).unwrap();
@@ -222,6 +233,15 @@ fn every_key_of_the_config_is_settable_through_the_environment() {
             "{} set through {}",
             k.key,
             k.var
+        );
+        let file = toml_with(&k.key, &want);
+        let c = Config::from_toml(&file).unwrap_or_else(|e| panic!("{} from {file:?}: {e}", k.key));
+        let got = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            got.pointer(&pointer(&k.key)),
+            Some(&want),
+            "{} set in a file",
+            k.key
         );
     }
 }
