@@ -77,9 +77,51 @@ pub trait AdapterConfig:
     async fn connect(&self) -> Result<Self::Adapter>;
 }
 
+/// `url` with the credentials it may carry (`user:password@`) hidden, for
+/// `Debug`, logs and error messages: `mysql://bubble:<hidden>@db/bubble`.
+/// A lone userinfo (`redis://token@host`) may well be the secret: hidden too.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let (userinfo, host) = authority.split_at(at);
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}{user}:<hidden>{host}{tail}"),
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_redacted_url_keeps_everything_but_the_credentials() {
+        assert_eq!(
+            redact_url("mysql://bubble:s3cret@db.internal:3306/bubble"),
+            "mysql://bubble:<hidden>@db.internal:3306/bubble"
+        );
+        assert_eq!(redact_url("mysql://u:p@ss@h/db"), "mysql://u:<hidden>@h/db");
+        assert_eq!(
+            redact_url("redis://:pw@10.0.0.1:7000"),
+            "redis://:<hidden>@10.0.0.1:7000"
+        );
+        assert_eq!(redact_url("mysql://root@db/test"), "mysql://root@db/test");
+        assert_eq!(
+            redact_url("http://es:9200/?q=a@b"),
+            "http://es:9200/?q=a@b",
+            "an @ after the authority is not a credential"
+        );
+        for plain in ["mysql://db/bubble", "not a url", "redis://h:6379/2"] {
+            assert_eq!(redact_url(plain), plain);
+        }
+    }
 
     #[test]
     fn a_refused_field_is_named_from_where_its_section_sits() {

@@ -37,7 +37,7 @@ pub mod wire;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use adapter::{AdapterConfig, InvalidConfig};
+pub use adapter::{AdapterConfig, InvalidConfig, redact_url};
 pub use apps::{AppConfig, AppSettings, LoginPolicy};
 pub use engine::{
     CreateGroup, Engine, EngineBuilder, EngineConfig, HistoryQuery, SendRequest, Session, SyncPage,

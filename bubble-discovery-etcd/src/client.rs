@@ -10,9 +10,10 @@ use bubble_core::ports::NodeInfo;
 use bubble_core::{AdapterConfig, InvalidConfig, Result};
 use etcd_client::{Client, ConnectOptions, GetOptions, PutOptions};
 
-use crate::config::{EtcdConfig, redact_url};
+use crate::config::EtcdConfig;
 use crate::error::timed;
 use crate::keys;
+use bubble_core::redact_url;
 
 #[async_trait]
 impl AdapterConfig for EtcdConfig {

@@ -2,6 +2,7 @@
 //! it sits in the server's config file), its defaults, and the rule of
 //! every field.
 
+use bubble_core::redact_url;
 use std::fmt;
 use std::time::Duration;
 
@@ -205,27 +206,6 @@ impl EtcdConfig {
     pub(crate) fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
-}
-
-/// The URL with the credentials it may carry (`user:password@`) hidden,
-/// for `Debug`, logs and error messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let (scheme, rest) = url.split_at(scheme_end + 3);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let (userinfo, host) = authority.split_at(at);
-    let shown = match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{user}:<hidden>"),
-        // A lone userinfo may well be a token.
-        None => "<hidden>".to_owned(),
-    };
-    format!("{scheme}{shown}{host}{tail}")
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! its index (serde, for the server's config file), its defaults, and the
 //! rule of every field.
 
+use bubble_core::redact_url;
 use std::fmt;
 use std::time::Duration;
 
@@ -200,27 +201,6 @@ impl EsConfig {
     }
 }
 
-/// The URL with the credentials it may carry (`user:password@`) hidden,
-/// for `Debug`, logs and error messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let (scheme, rest) = url.split_at(scheme_end + 3);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let (userinfo, host) = authority.split_at(at);
-    let shown = match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{user}:<hidden>"),
-        // A lone userinfo may well be a token.
-        None => "<hidden>".to_owned(),
-    };
-    format!("{scheme}{shown}{host}{tail}")
-}
-
 /// Elasticsearch's rules for index names, checked before any request so the
 /// error names the config field rather than a 400 from the cluster.
 fn validate_index_name(name: &str) -> std::result::Result<(), String> {
@@ -358,8 +338,9 @@ mod tests {
             "http://es:9200/x?a=b@c"
         );
         assert_eq!(
-            redact_url("http://token@es:9200"),
-            "http://<hidden>@es:9200"
+            redact_url("http://elastic@es:9200"),
+            "http://elastic@es:9200",
+            "a user name alone is no secret"
         );
     }
 

@@ -1,6 +1,7 @@
 //! [`MysqlConfig`]: what a deployment chooses about its MySQL/MariaDB
 //! store, its defaults, and the rule of every field.
 
+use bubble_core::redact_url;
 use std::fmt;
 use std::time::Duration;
 
@@ -189,27 +190,6 @@ impl fmt::Debug for MysqlConfig {
             .field("batch_max", &self.batch_max)
             .field("batch_writers", &self.batch_writers)
             .finish()
-    }
-}
-
-/// The URL with its password replaced, fit for logs and error messages.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    match rest[..at].find(':') {
-        Some(colon) => format!(
-            "{}{}:<hidden>{}",
-            &url[..scheme_end],
-            &rest[..colon],
-            &rest[at..]
-        ),
-        None => url.to_owned(),
     }
 }
 

@@ -4,7 +4,7 @@ use std::io;
 
 use bubble_core::{Error, ErrorKind};
 
-use crate::config::redact_url;
+use bubble_core::redact_url;
 
 /// MySQL/MariaDB server error numbers this adapter tells apart.
 pub(crate) mod code {

@@ -51,7 +51,7 @@ async fn admin() -> MySqlConnection {
             "MySQL/MariaDB is not reachable at {} ({e}). Start it with \
              `scripts/services/mariadb.sh`, or point BUBBLE_MYSQL_URL at a MySQL 8 / \
              MariaDB 10.11 server whose user may create databases.",
-            crate::config::redact_url(&url)
+            bubble_core::redact_url(&url)
         ),
     }
 }

@@ -16,9 +16,10 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
 
-use crate::config::{RedisConfig, redact_url};
+use crate::config::RedisConfig;
 use crate::error::{cannot_connect, map_err};
 use crate::keys::Keys;
+use bubble_core::redact_url;
 
 #[async_trait]
 impl AdapterConfig for RedisConfig {

