@@ -314,6 +314,7 @@ async fn a_migration_marked_failed_is_refused_naming_its_version() {
     assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
     let msg = err.to_string();
     assert!(msg.contains("migration 1 "), "names the version: {msg}");
+    assert!(msg.contains("failed"), "says why: {msg}");
 }
 
 #[tokio::test]
