@@ -10,16 +10,12 @@ use async_trait::async_trait;
 use bubble_core::ports::{AppendOutcome, Delivery};
 use bubble_core::{AdapterConfig, AppId, Error, InvalidConfig, Result};
 use rusqlite::Connection;
-use sqlx::ConnectOptions;
-use sqlx::sqlite::SqliteConnection;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::append::AppendRequest;
 use crate::config::SqliteConfig;
-use crate::error::{
-    cannot_create_dir, cannot_start_writer, map_sqlite, map_sqlx, migrate_err, writer_gone,
-};
+use crate::error::{cannot_create_dir, cannot_start_writer, map_sqlite, migrate_err, writer_gone};
 use crate::read::Readers;
 use crate::writer::{self, Counters, Request, WriteOp, Writer};
 use crate::{checkpoint, connection, schema};
@@ -98,22 +94,12 @@ impl SqliteStore {
         // Creating, migrating and opening the file block; on the blocking
         // pool like every read.
         let setup = config.clone();
-        let (conn, readers) =
+        let (conn, readers, checkpointer) =
             match tokio::task::spawn_blocking(move || open_connections(&setup)).await {
                 Ok(opened) => opened?,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(_) => return Err(Error::unavailable("the runtime is shutting down")),
             };
-        let checkpointer: SqliteConnection = connection::sqlx_options(&config)
-            .connect()
-            .await
-            .map_err(|e| {
-                let e = map_sqlx(e);
-                Error::new(
-                    e.kind(),
-                    format!("cannot open the SQLite database {}: {e}", path.display()),
-                )
-            })?;
         let (stop_checkpoints, stop) = oneshot::channel();
         let checkpoints = tokio::spawn(checkpoint::run(checkpointer, stop));
 
@@ -210,8 +196,9 @@ impl SqliteStore {
 }
 
 /// Creates the directory and the file if missing, brings the schema up to
-/// date, then opens the writer's and the first reader's connections. Blocks.
-fn open_connections(config: &SqliteConfig) -> Result<(Connection, Readers)> {
+/// date, then opens the writer's, the first reader's and the checkpointer's
+/// connections. Blocks.
+fn open_connections(config: &SqliteConfig) -> Result<(Connection, Readers, Connection)> {
     let path = &config.path;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| cannot_create_dir(dir, e))?;
@@ -239,5 +226,7 @@ fn open_connections(config: &SqliteConfig) -> Result<(Connection, Readers)> {
         config.busy_timeout(),
     )
     .map_err(cannot_open)?;
-    Ok((writer, readers))
+
+    let checkpointer = connection::open_checkpointer(config).map_err(cannot_open)?;
+    Ok((writer, readers, checkpointer))
 }

@@ -1,17 +1,15 @@
 //! Opening SQLite connections, each with the settings of its job: the one
-//! that creates and migrates the file, the writer's and the readers'
-//! (rusqlite), and the one sqlx uses for the checkpointer.
+//! that creates and migrates the file, the writer's, the readers' and the
+//! checkpointer's.
 
 use std::path::Path;
 use std::time::Duration;
 
 use bubble_core::Result;
 use rusqlite::{Connection, OpenFlags};
-use sqlx::ConnectOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
 
 use crate::checkpoint;
-use crate::config::{SqliteConfig, Synchronous};
+use crate::config::SqliteConfig;
 use crate::error::map_sqlite;
 
 /// A connection to an existing file, with a statement cache of
@@ -97,17 +95,12 @@ pub(crate) fn open_setup(config: &SqliteConfig) -> Result<Connection> {
     )
 }
 
-/// The options of sqlx's connection (the checkpointer's).
-pub(crate) fn sqlx_options(config: &SqliteConfig) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(&config.path)
-        .busy_timeout(config.busy_timeout())
-        .synchronous(match config.synchronous {
-            Synchronous::Full => SqliteSynchronous::Full,
-            Synchronous::Normal => SqliteSynchronous::Normal,
-        })
-        .foreign_keys(false)
-        .pragma("temp_store", "memory")
-        // Batches are many statements each; logging them would drown the logs.
-        .disable_statement_logging()
+/// The checkpointer's connection. `synchronous` as configured: a
+/// checkpoint fsyncs the WAL and the main file unless it is `OFF`.
+pub(crate) fn open_checkpointer(config: &SqliteConfig) -> Result<Connection> {
+    let pragmas = format!(
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;",
+        config.synchronous.as_str(),
+    );
+    open(&config.path, config.busy_timeout(), 1, &pragmas)
 }

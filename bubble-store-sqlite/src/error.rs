@@ -1,6 +1,5 @@
-//! The one place where SQLite's errors (rusqlite's, for everything but the
-//! checkpointer; sqlx's, for the checkpointer) and the file system's become
-//! core error kinds, and where the migrations' refusals are worded.
+//! The one place where SQLite's errors (rusqlite's) and the file system's
+//! become core error kinds, and where the migrations' refusals are worded.
 
 use std::path::Path;
 
@@ -24,32 +23,6 @@ const SQLITE_NOTADB: i64 = 26;
 // Extended codes of SQLITE_CONSTRAINT that mean "this key exists".
 const SQLITE_CONSTRAINT_PRIMARYKEY: i64 = 1555;
 const SQLITE_CONSTRAINT_UNIQUE: i64 = 2067;
-
-/// Converts an error of sqlx, which here only drives the checkpointer (one
-/// connection, no pool),
-/// into a core error whose kind says what the caller can do: retry (busy,
-/// locked, disk full, I/O), or give up (corruption, bugs).
-pub(crate) fn map_sqlx(e: sqlx::Error) -> Error {
-    let (kind, message) = match &e {
-        sqlx::Error::Database(db) => {
-            let code: i64 = db.code().and_then(|c| c.parse().ok()).unwrap_or(-1);
-            classify(code)
-        }
-        sqlx::Error::Io(io) => io_kind(io),
-        // sqlx drives each SQLite connection from a thread of its own.
-        sqlx::Error::WorkerCrashed => (
-            ErrorKind::Unavailable,
-            "the thread driving a SQLite connection stopped; retry on a new store".to_owned(),
-        ),
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. } => (
-            ErrorKind::Internal,
-            "a stored SQLite row does not decode; the database may be from another program or corrupt"
-                .to_owned(),
-        ),
-        _ => (ErrorKind::Internal, "SQLite failed".to_owned()),
-    };
-    Error::new(kind, message).with_source(e)
-}
 
 /// Why a file could not be brought up to date (`migrate_err` turns it into
 /// a core error naming the file).
@@ -201,21 +174,6 @@ fn classify(code: i64) -> (ErrorKind, String) {
     (kind, msg.to_owned())
 }
 
-fn io_kind(io: &std::io::Error) -> (ErrorKind, String) {
-    // ENOSPC, whether or not the platform maps it to StorageFull.
-    const ENOSPC: i32 = 28;
-    if io.raw_os_error() == Some(ENOSPC) || io.kind() == std::io::ErrorKind::StorageFull {
-        return (
-            ErrorKind::Unavailable,
-            "the disk holding the SQLite database is full; free space and retry".to_owned(),
-        );
-    }
-    (
-        ErrorKind::Unavailable,
-        "I/O error on the SQLite database; check the disk and the path's permissions".to_owned(),
-    )
-}
-
 /// The error a caller gets when the writer could not be reached or
 /// stopped before answering.
 pub(crate) fn writer_gone() -> Error {
@@ -257,9 +215,6 @@ mod tests {
         assert_eq!(kind, ErrorKind::Unavailable);
         assert!(msg.contains("disk"), "{msg}");
         assert!(msg.contains("max_size_mb"), "{msg}");
-        assert!(msg.contains("full"), "{msg}");
-        let (kind, msg) = io_kind(&std::io::Error::from_raw_os_error(28));
-        assert_eq!(kind, ErrorKind::Unavailable);
         assert!(msg.contains("full"), "{msg}");
     }
 

@@ -20,7 +20,8 @@ use crate::error::MigrateError;
 pub(crate) struct Migration {
     /// Its number: migrations run in this order, each once per file.
     pub version: i64,
-    /// Recorded with it (sqlx's name for the file's words after the number).
+    /// Recorded with it; sqlx took it from the file's name (`0001_init.sql`:
+    /// `init`).
     pub description: &'static str,
     /// The statements, as in the file: the checksum is over this text.
     pub sql: &'static str,
@@ -36,7 +37,8 @@ impl Migration {
 
 /// The schema, oldest first. A migration that has shipped is never edited:
 /// files record its checksum and refuse to open with a changed one. A
-/// change is a new file `NNNN_what.sql` and a line here.
+/// change is a new file `NNNN_what.sql` and a line here. Its SQL must not
+/// BEGIN or COMMIT: it runs inside the transaction that records it.
 pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
     version: 1,
     description: "init",
