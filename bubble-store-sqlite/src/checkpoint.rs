@@ -12,9 +12,10 @@
 
 use std::time::Duration;
 
-use sqlx::Connection;
-use sqlx::sqlite::SqliteConnection;
+use rusqlite::Connection;
 use tokio::sync::oneshot;
+
+use crate::error::map_sqlite;
 
 /// How often the WAL is folded back.
 pub(crate) const INTERVAL: Duration = Duration::from_millis(200);
@@ -23,8 +24,10 @@ pub(crate) const INTERVAL: Duration = Duration::from_millis(200);
 /// pages): reached only if this task cannot keep up.
 pub(crate) const WRITER_FALLBACK_PAGES: u32 = 16_384;
 
-/// Checkpoints every [`INTERVAL`] until `stop` fires or is dropped.
-pub(crate) async fn run(mut conn: SqliteConnection, mut stop: oneshot::Receiver<()>) {
+/// Checkpoints every [`INTERVAL`] until `stop` fires or is dropped. Each
+/// checkpoint runs on tokio's blocking pool (it reads and writes the file),
+/// taking the connection there and back.
+pub(crate) async fn run(mut conn: Connection, mut stop: oneshot::Receiver<()>) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -32,16 +35,43 @@ pub(crate) async fn run(mut conn: SqliteConnection, mut stop: oneshot::Receiver<
             _ = &mut stop => break,
             _ = tick.tick() => {}
         }
-        let result: Result<(i64, i64, i64), sqlx::Error> =
-            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&mut conn)
-                .await;
+        let done = tokio::task::spawn_blocking(move || {
+            let result = checkpoint(&conn);
+            (conn, result)
+        })
+        .await;
+        let result;
+        (conn, result) = match done {
+            Ok(done) => done,
+            // The runtime is shutting down (or the checkpoint panicked): the
+            // connection went with the task, and the writer's fallback
+            // checkpoint takes over.
+            Err(e) => {
+                tracing::warn!(error = %e, "the WAL checkpointer stopped");
+                return;
+            }
+        };
         match result {
-            Ok((_, log, done)) => tracing::trace!(log, done, "WAL checkpoint"),
+            Ok((log, done)) => tracing::trace!(log, done, "WAL checkpoint"),
             // The writer's fallback checkpoint still bounds the WAL; say
             // why this one failed and try again on the next tick.
-            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+            Err(e) => tracing::warn!(error = %map_sqlite(e), "WAL checkpoint failed"),
         }
     }
-    let _ = conn.close().await;
+    // Closing folds the WAL back if this is the file's last connection:
+    // off the async threads too.
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err((_, e)) = conn.close() {
+            tracing::warn!(error = %map_sqlite(e), "closing the checkpointer's connection failed");
+        }
+    })
+    .await;
+}
+
+/// One passive checkpoint: the WAL's frames, and how many of them reached
+/// the main file.
+fn checkpoint(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
 }

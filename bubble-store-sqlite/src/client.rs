@@ -10,14 +10,12 @@ use async_trait::async_trait;
 use bubble_core::ports::{AppendOutcome, Delivery};
 use bubble_core::{AdapterConfig, AppId, Error, InvalidConfig, Result};
 use rusqlite::Connection;
-use sqlx::sqlite::{SqliteConnection, SqliteJournalMode};
-use sqlx::{ConnectOptions, Connection as _};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::append::AppendRequest;
 use crate::config::SqliteConfig;
-use crate::error::{cannot_create_dir, cannot_start_writer, map_sqlx, migrate_err, writer_gone};
+use crate::error::{cannot_create_dir, cannot_start_writer, map_sqlite, migrate_err, writer_gone};
 use crate::read::Readers;
 use crate::writer::{self, Counters, Request, WriteOp, Writer};
 use crate::{checkpoint, connection, schema};
@@ -93,48 +91,15 @@ impl SqliteStore {
     /// Opens the store `config` (already validated) describes.
     async fn open(config: SqliteConfig) -> Result<SqliteStore> {
         let path = config.path.clone();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| cannot_create_dir(dir, e))?;
-        }
-        // The same words for every connection, whichever driver failed.
-        let cannot_open_here = |e: Error| {
-            Error::new(
-                e.kind(),
-                format!("cannot open the SQLite database {}: {e}", path.display()),
-            )
-        };
-        let cannot_open = |e: sqlx::Error| cannot_open_here(map_sqlx(e));
-        let options = connection::sqlx_options(&config);
-
-        // Creates the file, turns WAL on (a lasting property of the file)
-        // and brings the schema up to date; then the writer takes over.
-        let mut conn: SqliteConnection = options
-            .clone()
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .connect()
-            .await
-            .map_err(cannot_open)?;
-        schema::migrate(&mut conn)
-            .await
-            .map_err(|e| migrate_err(&path, e))?;
-        conn.close().await.map_err(cannot_open)?;
-        let conn: Connection = connection::open_writer(&config).map_err(cannot_open_here)?;
-
-        // Readers: never write (query_only guards that), each with its own
-        // snapshot, never blocked by the writer thanks to WAL.
-        let readers = Readers::open(
-            path.clone(),
-            config.read_connections as usize,
-            config.busy_timeout(),
-        )
-        .map_err(cannot_open_here)?;
-
-        let checkpointer: SqliteConnection = options
-            .create_if_missing(false)
-            .connect()
-            .await
-            .map_err(cannot_open)?;
+        // Creating, migrating and opening the file block; on the blocking
+        // pool like every read.
+        let setup = config.clone();
+        let (conn, readers, checkpointer) =
+            match tokio::task::spawn_blocking(move || open_connections(&setup)).await {
+                Ok(opened) => opened?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => return Err(Error::unavailable("the runtime is shutting down")),
+            };
         let (stop_checkpoints, stop) = oneshot::channel();
         let checkpoints = tokio::spawn(checkpoint::run(checkpointer, stop));
 
@@ -228,4 +193,40 @@ impl SqliteStore {
     {
         self.readers.run(read).await
     }
+}
+
+/// Creates the directory and the file if missing, brings the schema up to
+/// date, then opens the writer's, the first reader's and the checkpointer's
+/// connections. Blocks.
+fn open_connections(config: &SqliteConfig) -> Result<(Connection, Readers, Connection)> {
+    let path = &config.path;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| cannot_create_dir(dir, e))?;
+    }
+    // The same words for every connection.
+    let cannot_open = |e: Error| {
+        Error::new(
+            e.kind(),
+            format!("cannot open the SQLite database {}: {e}", path.display()),
+        )
+    };
+
+    // Creates the file, turns WAL on and brings the schema up to date;
+    // then the writer takes over.
+    let mut setup = connection::open_setup(config).map_err(cannot_open)?;
+    schema::migrate(&mut setup).map_err(|e| migrate_err(path, e))?;
+    setup.close().map_err(|(_, e)| cannot_open(map_sqlite(e)))?;
+    let writer = connection::open_writer(config).map_err(cannot_open)?;
+
+    // Readers: never write (query_only guards that), each with its own
+    // snapshot, never blocked by the writer thanks to WAL.
+    let readers = Readers::open(
+        path.clone(),
+        config.read_connections as usize,
+        config.busy_timeout(),
+    )
+    .map_err(cannot_open)?;
+
+    let checkpointer = connection::open_checkpointer(config).map_err(cannot_open)?;
+    Ok((writer, readers, checkpointer))
 }

@@ -1,20 +1,18 @@
-//! Opening SQLite connections, each with the settings of its job: the
-//! writer's and the readers' (rusqlite), and the one sqlx uses for the
-//! migrations and the checkpointer.
+//! Opening SQLite connections, each with the settings of its job: the one
+//! that creates and migrates the file, the writer's, the readers' and the
+//! checkpointer's.
 
 use std::path::Path;
 use std::time::Duration;
 
 use bubble_core::Result;
 use rusqlite::{Connection, OpenFlags};
-use sqlx::ConnectOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteSynchronous};
 
 use crate::checkpoint;
-use crate::config::{SqliteConfig, Synchronous};
+use crate::config::SqliteConfig;
 use crate::error::map_sqlite;
 
-/// A rusqlite connection to an existing file, with a statement cache of
+/// A connection to an existing file, with a statement cache of
 /// `statements` and `pragmas` (a `PRAGMA ...;` list) applied.
 fn open(
     path: &Path,
@@ -22,9 +20,20 @@ fn open(
     statements: usize,
     pragmas: &str,
 ) -> Result<Connection> {
+    open_with(path, OpenFlags::empty(), busy_timeout, statements, pragmas)
+}
+
+/// [`open`], with `flags` added to read-write.
+fn open_with(
+    path: &Path,
+    flags: OpenFlags,
+    busy_timeout: Duration,
+    statements: usize,
+    pragmas: &str,
+) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | flags,
     )
     .map_err(map_sqlite)?;
     conn.busy_timeout(busy_timeout).map_err(map_sqlite)?;
@@ -68,17 +77,30 @@ pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connect
     )
 }
 
-/// The options of sqlx's connections (the migrations', the checkpointer's).
-pub(crate) fn sqlx_options(config: &SqliteConfig) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(&config.path)
-        .busy_timeout(config.busy_timeout())
-        .synchronous(match config.synchronous {
-            Synchronous::Full => SqliteSynchronous::Full,
-            Synchronous::Normal => SqliteSynchronous::Normal,
-        })
-        .foreign_keys(false)
-        .pragma("temp_store", "memory")
-        // Batches are many statements each; logging them would drown the logs.
-        .disable_statement_logging()
+/// The first connection of a store: creates the file if missing, turns WAL
+/// on (a lasting property of the file, so the writer's setting it again
+/// changes nothing) and runs the migrations; closed before the writer opens.
+pub(crate) fn open_setup(config: &SqliteConfig) -> Result<Connection> {
+    let pragmas = format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF; \
+         PRAGMA temp_store = MEMORY;",
+        config.synchronous.as_str(),
+    );
+    open_with(
+        &config.path,
+        OpenFlags::SQLITE_OPEN_CREATE,
+        config.busy_timeout(),
+        16,
+        &pragmas,
+    )
+}
+
+/// The checkpointer's connection. `synchronous` as configured: a
+/// checkpoint fsyncs the WAL and the main file unless it is `OFF`.
+pub(crate) fn open_checkpointer(config: &SqliteConfig) -> Result<Connection> {
+    let pragmas = format!(
+        "PRAGMA synchronous = {}; PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;",
+        config.synchronous.as_str(),
+    );
+    open(&config.path, config.busy_timeout(), 1, &pragmas)
 }

@@ -1,6 +1,5 @@
-//! The one place where SQLite's errors (rusqlite's, for reads and writes;
-//! sqlx's, for the migrations and the checkpointer) and the file system's
-//! become core error kinds.
+//! The one place where SQLite's errors (rusqlite's) and the file system's
+//! become core error kinds, and where the migrations' refusals are worded.
 
 use std::path::Path;
 
@@ -25,53 +24,68 @@ const SQLITE_NOTADB: i64 = 26;
 const SQLITE_CONSTRAINT_PRIMARYKEY: i64 = 1555;
 const SQLITE_CONSTRAINT_UNIQUE: i64 = 2067;
 
-/// Converts an error of sqlx, which here only opens the file, runs the
-/// migrations and drives the checkpointer (one connection each, no pool),
-/// into a core error whose kind says what the caller can do: retry (busy,
-/// locked, disk full, I/O), or give up (corruption, bugs).
-pub(crate) fn map_sqlx(e: sqlx::Error) -> Error {
-    let (kind, message) = match &e {
-        sqlx::Error::Database(db) => {
-            let code: i64 = db.code().and_then(|c| c.parse().ok()).unwrap_or(-1);
-            classify(code)
-        }
-        sqlx::Error::Io(io) => io_kind(io),
-        // sqlx drives each SQLite connection from a thread of its own.
-        sqlx::Error::WorkerCrashed => (
-            ErrorKind::Unavailable,
-            "the thread driving a SQLite connection stopped; retry on a new store".to_owned(),
-        ),
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::TypeNotFound { .. } => (
-            ErrorKind::Internal,
-            "a stored SQLite row does not decode; the database may be from another program or corrupt"
-                .to_owned(),
-        ),
-        _ => (ErrorKind::Internal, "SQLite failed".to_owned()),
-    };
-    Error::new(kind, message).with_source(e)
+/// Why a file could not be brought up to date (`migrate_err` turns it into
+/// a core error naming the file).
+#[derive(Debug)]
+pub(crate) enum MigrateError {
+    /// SQLite failed while running migration `Some(version)`, or while
+    /// reading or creating the bookkeeping (`None`).
+    Sqlite(Option<i64>, rusqlite::Error),
+    /// The file records this migration as failed (`success` false): it may
+    /// be half applied.
+    Failed(i64),
+    /// This migration ran on the file with other SQL than this build's.
+    Changed(i64),
+    /// The file records a migration this build does not have.
+    Unknown {
+        /// The migration.
+        version: i64,
+        /// The highest this build has: below `version`, the file is from a
+        /// newer release.
+        newest_known: i64,
+    },
 }
 
 /// Why the migrations could not bring the file at `path` up to date.
-pub(crate) fn migrate_err(path: &Path, e: sqlx::migrate::MigrateError) -> Error {
-    use sqlx::migrate::MigrateError;
+pub(crate) fn migrate_err(path: &Path, e: MigrateError) -> Error {
     let why = match e {
-        MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => {
-            let inner = map_sqlx(e);
+        MigrateError::Sqlite(version, e) => {
+            let inner = map_sqlite(e);
+            let step = match version {
+                Some(v) => format!("at migration {v}"),
+                None => "reading its migration history".to_owned(),
+            };
             return Error::new(
                 inner.kind(),
                 format!(
-                    "migrating the SQLite database {} failed: {inner}",
+                    "migrating the SQLite database {} failed {step}: {inner}",
                     path.display()
                 ),
-            );
+            )
+            .with_source(inner);
         }
-        MigrateError::VersionMissing(v) => format!(
-            "it was migrated by a newer bubble (migration {v} is unknown here); run that version"
+        MigrateError::Failed(v) => format!(
+            "migration {v} is recorded as failed (success = false in _sqlx_migrations), \
+             so the file may be half migrated; restore a backup, or repair the file and delete that row"
         ),
-        MigrateError::VersionMismatch(v) => {
-            format!("migration {v} was changed after it ran on this file")
-        }
-        other => other.to_string(),
+        MigrateError::Changed(v) => format!(
+            "migration {v} was changed after it ran on this file (its checksum in \
+             _sqlx_migrations is not this build's); run the bubble that migrated the file"
+        ),
+        MigrateError::Unknown {
+            version,
+            newest_known,
+        } if version > newest_known => format!(
+            "it was migrated by a newer bubble (migration {version} is unknown here, \
+             this build knows up to {newest_known}); run that version"
+        ),
+        MigrateError::Unknown {
+            version,
+            newest_known,
+        } => format!(
+            "migration {version} recorded in it is unknown to this build (which knows 1 to \
+             {newest_known}); the file was migrated by another build of bubble"
+        ),
     };
     Error::internal(format!(
         "cannot use the SQLite database {}: {why}",
@@ -94,7 +108,9 @@ pub(crate) fn cannot_start_writer(e: std::io::Error) -> Error {
     Error::unavailable(format!("cannot start the SQLite writer thread: {e}")).with_source(e)
 }
 
-/// The same for rusqlite, which drives every read and write.
+/// Converts an error of rusqlite, which drives every connection, into a
+/// core error whose kind says what the caller can do: retry (busy, locked,
+/// disk full, I/O), or give up (corruption, bugs).
 pub(crate) fn map_sqlite(e: rusqlite::Error) -> Error {
     let (kind, message) = match &e {
         rusqlite::Error::SqliteFailure(failure, _) => classify(i64::from(failure.extended_code)),
@@ -158,21 +174,6 @@ fn classify(code: i64) -> (ErrorKind, String) {
     (kind, msg.to_owned())
 }
 
-fn io_kind(io: &std::io::Error) -> (ErrorKind, String) {
-    // ENOSPC, whether or not the platform maps it to StorageFull.
-    const ENOSPC: i32 = 28;
-    if io.raw_os_error() == Some(ENOSPC) || io.kind() == std::io::ErrorKind::StorageFull {
-        return (
-            ErrorKind::Unavailable,
-            "the disk holding the SQLite database is full; free space and retry".to_owned(),
-        );
-    }
-    (
-        ErrorKind::Unavailable,
-        "I/O error on the SQLite database; check the disk and the path's permissions".to_owned(),
-    )
-}
-
 /// The error a caller gets when the writer could not be reached or
 /// stopped before answering.
 pub(crate) fn writer_gone() -> Error {
@@ -214,9 +215,6 @@ mod tests {
         assert_eq!(kind, ErrorKind::Unavailable);
         assert!(msg.contains("disk"), "{msg}");
         assert!(msg.contains("max_size_mb"), "{msg}");
-        assert!(msg.contains("full"), "{msg}");
-        let (kind, msg) = io_kind(&std::io::Error::from_raw_os_error(28));
-        assert_eq!(kind, ErrorKind::Unavailable);
         assert!(msg.contains("full"), "{msg}");
     }
 

@@ -5,8 +5,8 @@
 //! Every write goes through one writer thread that commits whatever is
 //! waiting in one transaction (group commit), and answers only after COMMIT
 //! returned; reads go to a small pool of read connections that WAL lets run
-//! next to the writer. SQLite is driven with rusqlite; sqlx (on the same
-//! bundled SQLite) runs the migrations and the checkpointer.
+//! next to the writer. SQLite is compiled in (bundled) and driven with
+//! rusqlite alone: the migrations and the checkpointer too.
 //!
 //! # Layout
 //!
@@ -14,14 +14,19 @@
 //!
 //! - `config`: [`SqliteConfig`], what an operator sets (file, batch size,
 //!   durability, readers), its defaults and the rule of every field.
-//! - `error`: the one place where rusqlite's, sqlx's and the file system's
-//!   errors become core error kinds.
+//! - `error`: the one place where rusqlite's and the file system's errors
+//!   become core error kinds, and where a refused migration history is
+//!   worded.
 //! - `rows`: decoding rows into domain types, shared by the SQL below.
-//! - `schema`: the migrations in `migrations/`, embedded.
+//! - `schema`: the migrations in `migrations/`, embedded, and what applies
+//!   them: each pending one in its own transaction with its row in
+//!   `_sqlx_migrations`, the bookkeeping sqlx kept for earlier releases, so
+//!   their files open as they are.
 //! - `checkpoint`: folds the WAL into the main file in the background, so
 //!   no commit pays for a checkpoint.
-//! - `connection`: opening connections with the writer's, the readers' and
-//!   sqlx's settings.
+//! - `connection`: opening connections with the settings of each job: the
+//!   one that creates and migrates the file, the writer's, the readers' and
+//!   the checkpointer's.
 //! - `append`: the batched inbox append (versions, dedup, outbox rows).
 //! - `writer`: the single writer thread. It applies everything waiting (up
 //!   to `max_batch`) in one transaction and answers the callers only after

@@ -321,15 +321,15 @@ async fn migrations_run_once_however_often_the_file_is_opened() {
         "reopening kept the data (no table was re-created)"
     );
     store.close().await;
-    let url = format!("sqlite://{}", path.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let applied: Vec<i64> =
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let applied: Vec<i64> = conn
+        .prepare("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(applied, vec![1], "each migration is recorded once");
-    pool.close().await;
 }
 
 // ---------------------------------------------------------------- config

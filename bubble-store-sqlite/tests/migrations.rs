@@ -1,0 +1,338 @@
+//! Migrations across releases: a file written by an earlier release opens
+//! as it is and is recognised as up to date, a fresh file gets every
+//! migration recorded as the earlier releases recorded them, and a file
+//! whose history does not match this build is refused, naming the migration.
+//!
+//! `tests/fixtures/sqlx-migrated-0.1.0.db` was written by the release whose
+//! migrations sqlx ran (see `tests/fixtures/README.md` for what it holds).
+
+use std::path::{Path, PathBuf};
+
+use bubble_core::ports::{AppStore, AppendOutcome, ChannelLog, GroupStore, InboxStore};
+use bubble_core::testkit::{channel_message, direct_delivery};
+use bubble_core::{
+    AdapterConfig, AppId, Conversation, ErrorKind, GroupId, GroupKind, Role, UserId,
+};
+use bubble_store_sqlite::{SqliteConfig, SqliteStore};
+use rusqlite::Connection;
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/sqlx-migrated-0.1.0.db"
+);
+
+fn app() -> AppId {
+    AppId::new("acme")
+}
+
+fn user(name: &str) -> UserId {
+    UserId::new(name)
+}
+
+/// A copy of the fixture in a directory of its own (opening it adds the
+/// WAL files beside it, and the tests change it).
+fn copy_of_fixture() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    std::fs::copy(FIXTURE, &path).unwrap();
+    (dir, path)
+}
+
+async fn open(path: &Path) -> SqliteStore {
+    SqliteConfig::new(path)
+        .connect()
+        .await
+        .expect("the store opens")
+}
+
+/// A row of `_sqlx_migrations`, every column.
+#[derive(Debug, Clone, PartialEq)]
+struct Applied {
+    version: i64,
+    description: String,
+    installed_on: String,
+    success: bool,
+    checksum: Vec<u8>,
+    execution_time: i64,
+}
+
+/// The bookkeeping table as it is in the file, oldest first.
+fn applied(path: &Path) -> Vec<Applied> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT version, description, installed_on, success, checksum, execution_time \
+             FROM _sqlx_migrations ORDER BY version",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(Applied {
+            version: r.get(0)?,
+            description: r.get(1)?,
+            installed_on: r.get(2)?,
+            success: r.get(3)?,
+            checksum: r.get(4)?,
+            execution_time: r.get(5)?,
+        })
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// Every table, index and trigger with the SQL that made it.
+fn schema(path: &Path) -> Vec<(String, String, Option<String>)> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Runs `sql` on the file, outside the store.
+fn tamper(path: &Path, sql: &str) {
+    Connection::open(path).unwrap().execute_batch(sql).unwrap();
+}
+
+// ------------------------------------------------ a file of an earlier release
+
+#[tokio::test]
+async fn a_file_of_the_sqlx_release_opens_with_nothing_reapplied() {
+    let (_dir, path) = copy_of_fixture();
+    let before = applied(&path);
+    let schema_before = schema(&path);
+    assert_eq!(before.len(), 1, "the fixture holds migration 1");
+
+    let store = open(&path).await;
+    store.close().await;
+
+    assert_eq!(
+        applied(&path),
+        before,
+        "no migration re-ran: same rows, checksums, install times"
+    );
+    assert_eq!(schema(&path), schema_before, "the schema is untouched");
+}
+
+#[tokio::test]
+async fn a_file_of_the_sqlx_release_reads_back_through_every_port() {
+    let (_dir, path) = copy_of_fixture();
+    let store = open(&path).await;
+
+    let bob = store.pull(&app(), &user("bob"), 0, 100).await.unwrap();
+    let texts: Vec<(u64, &str)> = bob
+        .entries
+        .iter()
+        .map(|e| (e.version, e.content.as_text().unwrap()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (1, "hello bob"),
+            (2, "are you there?"),
+            (3, "yes"),
+            (4, "noon?")
+        ]
+    );
+    let first = &bob.entries[0];
+    let got = InboxStore::get(&store, &app(), &user("bob"), &first.server_msg_id)
+        .await
+        .unwrap()
+        .expect("found by its message id");
+    assert_eq!(got.content.as_text(), Some("hello bob"));
+    assert_eq!(store.last_version(&app(), &user("alice")).await.unwrap(), 4);
+    let mut unread: Vec<(String, u64)> = store
+        .unread(&app(), &user("bob"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.conversation.id().to_owned(), u.count))
+        .collect();
+    unread.sort();
+    assert_eq!(
+        unread,
+        [("alice".to_owned(), 1), ("g1".to_owned(), 1)],
+        "the read mark bob set is kept"
+    );
+    let receipt = store
+        .find_sent(&app(), &user("alice"), "c2")
+        .await
+        .unwrap()
+        .expect("the receipt of c2");
+    assert_eq!(receipt.version, 2);
+
+    let g1 = store
+        .group(&app(), &GroupId::new("g1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((g1.name.as_str(), g1.kind), ("Lunch", GroupKind::Normal));
+    let members: Vec<(String, Role)> = store
+        .members(&app(), &GroupId::new("g1"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.user.to_string(), m.role))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("alice".to_owned(), Role::Owner),
+            ("bob".to_owned(), Role::Member),
+            ("carol".to_owned(), Role::Admin)
+        ]
+    );
+    assert_eq!(
+        store.groups_of(&app(), &user("bob")).await.unwrap(),
+        [GroupId::new("g1"), GroupId::new("s1")]
+    );
+
+    let s1 = GroupId::new("s1");
+    let log = store.range(&app(), &s1, 0, 10).await.unwrap();
+    assert_eq!(log.entries.len(), 1);
+    assert_eq!(log.entries[0].content.as_text(), Some("welcome"));
+    assert_eq!(store.read_seq(&app(), &s1, &user("bob")).await.unwrap(), 1);
+
+    let acme = store.get_app(&app()).await.unwrap().expect("the app");
+    assert_eq!(acme.name, "Acme Chat");
+    assert_eq!(acme.settings.max_group_members, 500);
+    assert_eq!(store.list_apps().await.unwrap().len(), 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_file_of_the_sqlx_release_takes_new_writes_where_it_left_off() {
+    let (_dir, path) = copy_of_fixture();
+    let store = open(&path).await;
+
+    let d = direct_delivery("alice", "bob", "after the upgrade", "c4");
+    match InboxStore::append(&store, &app(), &d).await.unwrap() {
+        AppendOutcome::Appended(a) => {
+            let versions: Vec<(u64, u64)> = a.iter().map(|a| (a.version, a.prev_version)).collect();
+            assert_eq!(versions, [(5, 4), (5, 4)], "versions go on from the file's");
+        }
+        other => panic!("expected a fresh append, got {other:?}"),
+    }
+    let again = direct_delivery("alice", "bob", "hello bob", "c1");
+    match InboxStore::append(&store, &app(), &again).await.unwrap() {
+        AppendOutcome::Duplicate(r) => assert_eq!(r.version, 1, "the old receipt"),
+        other => panic!("c1 was accepted by the earlier release: {other:?}"),
+    }
+    let seq = ChannelLog::append(&store, &app(), &channel_message("s1", "bob", "hi", "k2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        seq,
+        bubble_core::ports::ChannelAppend::Appended {
+            seq: 2,
+            prev_seq: 1
+        }
+    );
+    let marked = store
+        .mark_read(
+            &app(),
+            &user("bob"),
+            &Conversation::direct(&user("alice")),
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(marked.marked, 2);
+    store.close().await;
+}
+
+// ------------------------------------------------------------- a fresh file
+
+#[tokio::test]
+async fn a_fresh_file_gets_every_migration_recorded_as_the_sqlx_release_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    open(&path).await.close().await;
+
+    let fresh = applied(&path);
+    let old = applied(Path::new(FIXTURE));
+    assert_eq!(
+        fresh.iter().map(|a| a.version).collect::<Vec<_>>(),
+        [1],
+        "every migration, once"
+    );
+    for (fresh, old) in fresh.iter().zip(&old) {
+        assert_eq!(fresh.version, old.version);
+        assert_eq!(fresh.description, old.description);
+        assert!(fresh.success);
+        assert_eq!(
+            fresh.checksum, old.checksum,
+            "the checksum is sqlx's (SHA-384 of the migration's SQL)"
+        );
+        assert!(fresh.execution_time >= 0, "{fresh:?}");
+        assert_eq!(fresh.installed_on.len(), "2026-01-01 00:00:00".len());
+    }
+    assert_eq!(
+        schema(&path),
+        schema(Path::new(FIXTURE)),
+        "the same tables and indexes, made by the same SQL, bookkeeping included"
+    );
+}
+
+// ------------------------------------------------------- histories refused
+
+#[tokio::test]
+async fn a_migration_changed_after_it_ran_is_refused_naming_its_version() {
+    let (_dir, path) = copy_of_fixture();
+    tamper(
+        &path,
+        "UPDATE _sqlx_migrations SET checksum = zeroblob(48) WHERE version = 1",
+    );
+    let err = SqliteConfig::new(&path)
+        .connect()
+        .await
+        .expect_err("a checksum that does not match");
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("migration 1 "), "names the version: {msg}");
+    assert!(msg.contains("changed"), "says why: {msg}");
+    assert!(
+        msg.contains(&path.display().to_string()),
+        "names the file: {msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_migration_marked_failed_is_refused_naming_its_version() {
+    let (_dir, path) = copy_of_fixture();
+    tamper(
+        &path,
+        "UPDATE _sqlx_migrations SET success = FALSE WHERE version = 1",
+    );
+    let err = SqliteConfig::new(&path)
+        .connect()
+        .await
+        .expect_err("a migration that did not finish");
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("migration 1 "), "names the version: {msg}");
+    assert!(msg.contains("failed"), "says why: {msg}");
+}
+
+#[tokio::test]
+async fn a_file_migrated_by_a_newer_release_is_refused_and_left_as_it_is() {
+    let (_dir, path) = copy_of_fixture();
+    tamper(
+        &path,
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, zeroblob(48), 1)",
+    );
+    let before = applied(&path);
+    let err = SqliteConfig::new(&path)
+        .connect()
+        .await
+        .expect_err("a migration this build does not know");
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("9999"), "names the version: {msg}");
+    assert!(msg.contains("newer"), "says why: {msg}");
+    assert_eq!(applied(&path), before, "nothing ran");
+}
