@@ -172,8 +172,12 @@ impl Backends {
 
     /// Flushes and closes what needs it.
     pub async fn close(self) -> Result<()> {
-        if let Some(search) = &self.search {
-            search.flush().await?;
+        if let Some(search) = &self.search
+            && let Err(e) = search.flush().await
+        {
+            // Nothing is lost: the outbox entries of what was not committed
+            // are completed only after a flush, so the next start redoes them.
+            tracing::warn!(error = %e, "the search index could not be flushed at stop; the next start re-indexes");
         }
         for closer in self.closers {
             match closer {

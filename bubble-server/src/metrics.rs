@@ -13,6 +13,11 @@ use prometheus_client::registry::Registry;
 use bubble_core::ErrorKind;
 use bubble_core::wire::{ERROR_TABLE, error_wire};
 
+use crate::gate::admission::Refusal;
+
+/// Every cap a connection can be refused by, in label order.
+const REFUSALS: [Refusal; 3] = [Refusal::Full, Refusal::PerAddress, Refusal::Unauthenticated];
+
 /// The `Content-Type` of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
@@ -53,6 +58,16 @@ pub struct Metrics {
     pub handshakes_resumed: Counter,
     /// Failed handshakes.
     pub handshakes_failed: Counter,
+    /// Connections that did not finish their handshake (WebSocket upgrade
+    /// included) in time.
+    pub handshake_timeouts: Counter,
+    /// Connections refused by a cap, by which one.
+    refused: [Counter; REFUSALS.len()],
+    /// The connection cap in force (after the descriptor reserve).
+    pub connection_limit: Gauge,
+    /// Connections reset because the peer did not read within the write
+    /// deadline.
+    pub write_timeouts: Counter,
     /// Messages accepted (send acks).
     pub messages_in: Counter,
     /// Push frames written to clients.
@@ -105,8 +120,30 @@ impl Metrics {
             handshakes.clone(),
         );
         let result = |r: &'static str| handshakes.get_or_create(&[("result", r)]).clone();
-        let (handshakes_full, handshakes_resumed, handshakes_failed) =
-            (result("full"), result("resumed"), result("failed"));
+        let (handshakes_full, handshakes_resumed, handshakes_failed, handshake_timeouts) = (
+            result("full"),
+            result("resumed"),
+            result("failed"),
+            result("timeout"),
+        );
+        let refused_family = Family::<Label, Counter>::default();
+        registry.register(
+            "bubble_connections_refused",
+            "Connections refused by a cap, by cap",
+            refused_family.clone(),
+        );
+        let refused = REFUSALS.map(|r| refused_family.get_or_create(&[("cap", r.label())]).clone());
+        let connection_limit = Gauge::default();
+        registry.register(
+            "bubble_connection_limit",
+            "The connection cap in force, after the descriptor reserve",
+            connection_limit.clone(),
+        );
+        let write_timeouts = counter(
+            &mut registry,
+            "bubble_write_timeouts",
+            "Connections reset because the peer did not read within the write deadline",
+        );
         let messages_in = counter(
             &mut registry,
             "bubble_messages_in",
@@ -159,6 +196,10 @@ impl Metrics {
             handshakes_full,
             handshakes_resumed,
             handshakes_failed,
+            handshake_timeouts,
+            refused,
+            connection_limit,
+            write_timeouts,
             messages_in,
             pushes_out,
             malformed_frames,
@@ -168,6 +209,12 @@ impl Metrics {
             send_latency,
             push_delay,
         }
+    }
+
+    /// Counts a refused connection by the cap it hit.
+    pub fn refused(&self, refusal: Refusal) {
+        let i = REFUSALS.iter().position(|r| *r == refusal).expect("listed");
+        self.refused[i].inc();
     }
 
     /// Counts an error answer by its kind.
@@ -191,7 +238,7 @@ mod tests {
     use super::*;
 
     /// Every family with its type, help text and labels, as dashboards know them.
-    const FAMILIES: [(&str, &str, &str); 11] = [
+    const FAMILIES: [(&str, &str, &str); 14] = [
         ("bubble_connections", "gauge", "Open client connections."),
         (
             "bubble_connections_total",
@@ -202,6 +249,21 @@ mod tests {
             "bubble_handshakes_total",
             "counter",
             "Handshakes by result.",
+        ),
+        (
+            "bubble_connections_refused_total",
+            "counter",
+            "Connections refused by a cap, by cap.",
+        ),
+        (
+            "bubble_connection_limit",
+            "gauge",
+            "The connection cap in force, after the descriptor reserve.",
+        ),
+        (
+            "bubble_write_timeouts_total",
+            "counter",
+            "Connections reset because the peer did not read within the write deadline.",
         ),
         (
             "bubble_messages_in_total",
@@ -260,7 +322,15 @@ mod tests {
     #[test]
     fn labelled_families_list_every_label_from_the_start() {
         let text = Metrics::new().render();
-        for result in ["full", "resumed", "failed"] {
+        for cap in ["full", "per_address", "unauthenticated"] {
+            assert!(
+                text.contains(&format!(
+                    "bubble_connections_refused_total{{cap=\"{cap}\"}} 0\n"
+                )),
+                "{text}"
+            );
+        }
+        for result in ["full", "resumed", "failed", "timeout"] {
             assert!(
                 text.contains(&format!(
                     "bubble_handshakes_total{{result=\"{result}\"}} 0\n"

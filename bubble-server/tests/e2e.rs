@@ -5,6 +5,11 @@
 
 mod support;
 
+#[path = "e2e/disk.rs"]
+mod disk;
+#[path = "e2e/limits.rs"]
+mod limits;
+
 use std::time::Duration;
 
 use bubble_client::Event;

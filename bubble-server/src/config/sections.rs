@@ -28,7 +28,18 @@ pub struct GateConfig {
     /// A connection silent this long is closed.
     pub heartbeat_timeout_ms: u64,
     /// Most connections at once; further ones are refused with an error frame.
+    /// Lowered at start to leave `reserved_descriptors` free.
     pub max_connections: usize,
+    /// Most connections from one source address (0: no cap).
+    pub max_connections_per_address: usize,
+    /// Most connections still in their handshake at once.
+    pub max_unauthenticated: usize,
+    /// File descriptors kept free for everything but client connections
+    /// (HTTP clients, the cluster port, store pools, index files).
+    pub reserved_descriptors: usize,
+    /// How long one write may wait for a client to read; past it the
+    /// connection is reset.
+    pub write_timeout_ms: u64,
     /// Sustained requests per second per connection.
     pub requests_per_second: u32,
     /// Burst above the sustained rate.
@@ -58,6 +69,10 @@ impl Default for GateConfig {
             handshake_timeout_ms: 10_000,
             heartbeat_timeout_ms: 90_000,
             max_connections: 200_000,
+            max_connections_per_address: 1000,
+            max_unauthenticated: 10_000,
+            reserved_descriptors: 256,
+            write_timeout_ms: 10_000,
             requests_per_second: 200,
             request_burst: 400,
             max_in_flight: 64,
@@ -77,6 +92,8 @@ impl GateConfig {
             ("gate.handshake_timeout_ms", self.handshake_timeout_ms),
             ("gate.heartbeat_timeout_ms", self.heartbeat_timeout_ms),
             ("gate.max_connections", self.max_connections as u64),
+            ("gate.max_unauthenticated", self.max_unauthenticated as u64),
+            ("gate.write_timeout_ms", self.write_timeout_ms),
             ("gate.requests_per_second", self.requests_per_second as u64),
             ("gate.max_in_flight", self.max_in_flight as u64),
             ("gate.push_queue", self.push_queue as u64),
