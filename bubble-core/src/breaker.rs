@@ -387,7 +387,13 @@ mod tests {
         let (release, hold) = tokio::sync::oneshot::channel::<()>();
         let probe = tokio::spawn({
             let b = b.clone();
-            async move { b.call(async { Ok(hold.await.unwrap()) }).await }
+            async move {
+                b.call(async {
+                    hold.await.unwrap();
+                    Ok(())
+                })
+                .await
+            }
         });
         tokio::task::yield_now().await;
         assert_eq!(b.state(), BreakerState::HalfOpen);

@@ -143,10 +143,16 @@ async fn when_presence_is_back_the_routes_it_missed_are_registered_by_themselves
     e.disconnect(&gone).await.unwrap();
     presence.set_down(false);
     until("presence recovery", || !e.degradation().presence).await;
-    let found = e.presence(&alice.app, &[alice.user.clone()]).await.unwrap();
+    let found = e
+        .presence(&alice.app, std::slice::from_ref(&alice.user))
+        .await
+        .unwrap();
     assert_eq!(found[0].devices.len(), 1, "alice's route is back");
     assert_eq!(found[0].devices[0].session, alice.id);
-    let carol = e.presence(&gone.app, &[gone.user.clone()]).await.unwrap();
+    let carol = e
+        .presence(&gone.app, std::slice::from_ref(&gone.user))
+        .await
+        .unwrap();
     assert!(
         carol[0].devices.is_empty(),
         "a closed session is not revived"
