@@ -134,6 +134,8 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 }
 
 async fn metrics(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
+    // The engine's degradation is read when scraped, not pushed per request.
+    s.metrics.set_degraded(s.engine.degradation());
     (
         [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         s.metrics.render(),

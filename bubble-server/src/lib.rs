@@ -155,7 +155,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let secure = secure_channel(&config, keys);
     let listeners = Listeners::bind(&config).await?;
 
-    let backends = backends::Backends::connect(&config).await?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let backends = backends::Backends::connect(&config, &metrics).await?;
     #[allow(unused_mut)]
     let mut builder = backends.engine_builder(&config);
     #[cfg(feature = "cluster")]
@@ -176,7 +177,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let connections = TaskTracker::new();
-    let metrics = Arc::new(metrics::Metrics::default());
     let admission = admission_limits(&config);
     metrics
         .connection_limit

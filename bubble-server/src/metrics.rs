@@ -41,6 +41,9 @@ impl Seconds {
     }
 }
 
+/// The ports the engine can go on without.
+const DEGRADABLE: [&str; 2] = ["presence", "cache"];
+
 /// One label, as families of this server have.
 type Label = [(&'static str, &'static str); 1];
 
@@ -84,6 +87,13 @@ pub struct Metrics {
     pub send_latency: Seconds,
     /// Time from a message's server time to its push being written.
     pub push_delay: Seconds,
+    /// Requests answered `UNAVAILABLE` at the request deadline.
+    pub requests_timed_out: Counter,
+    /// Each backend's breaker: 0 closed, 1 open, 2 half-open.
+    breaker_state: Family<Label, Gauge>,
+    /// 1 while an optional backend (presence, cache) is down and the engine
+    /// goes on without it.
+    degraded: Family<Label, Gauge>,
 }
 
 impl Default for Metrics {
@@ -189,6 +199,26 @@ impl Metrics {
             "From a message's server time to its push being written",
             push_delay.0.clone(),
         );
+        let requests_timed_out = counter(
+            &mut registry,
+            "bubble_requests_timed_out",
+            "Requests answered UNAVAILABLE at the request deadline",
+        );
+        let breaker_state = Family::<Label, Gauge>::default();
+        registry.register(
+            "bubble_breaker_state",
+            "Each backend's circuit breaker: 0 closed, 1 open, 2 half-open",
+            breaker_state.clone(),
+        );
+        let degraded = Family::<Label, Gauge>::default();
+        registry.register(
+            "bubble_degraded",
+            "1 while an optional backend is down and the engine goes on without it",
+            degraded.clone(),
+        );
+        for port in DEGRADABLE {
+            let _ = degraded.get_or_create(&[("port", port)]);
+        }
         Metrics {
             registry,
             connections,
@@ -208,6 +238,25 @@ impl Metrics {
             errors,
             send_latency,
             push_delay,
+            requests_timed_out,
+            breaker_state,
+            degraded,
+        }
+    }
+
+    /// The gauge of `backend`'s breaker (present, at 0, from the first call).
+    pub fn breaker(&self, backend: &'static str) -> Gauge {
+        self.breaker_state
+            .get_or_create(&[("backend", backend)])
+            .clone()
+    }
+
+    /// Shows which optional backends the engine is going on without.
+    pub fn set_degraded(&self, now: bubble_core::engine::Degradation) {
+        for (port, down) in [("presence", now.presence), ("cache", now.cache)] {
+            self.degraded
+                .get_or_create(&[("port", port)])
+                .set(i64::from(down));
         }
     }
 
@@ -238,7 +287,7 @@ mod tests {
     use super::*;
 
     /// Every family with its type, help text and labels, as dashboards know them.
-    const FAMILIES: [(&str, &str, &str); 14] = [
+    const FAMILIES: [(&str, &str, &str); 17] = [
         ("bubble_connections", "gauge", "Open client connections."),
         (
             "bubble_connections_total",
@@ -301,11 +350,29 @@ mod tests {
             "histogram",
             "From a message's server time to its push being written.",
         ),
+        (
+            "bubble_requests_timed_out_total",
+            "counter",
+            "Requests answered UNAVAILABLE at the request deadline.",
+        ),
+        (
+            "bubble_breaker_state",
+            "gauge",
+            "Each backend's circuit breaker: 0 closed, 1 open, 2 half-open.",
+        ),
+        (
+            "bubble_degraded",
+            "gauge",
+            "1 while an optional backend is down and the engine goes on without it.",
+        ),
     ];
 
     #[test]
     fn every_family_is_exported_with_its_type_and_help() {
-        let text = Metrics::new().render();
+        let m = Metrics::new();
+        // Breakers are made as backends connect (in-memory ones have none).
+        m.breaker("sqlite");
+        let text = m.render();
         for (name, kind, help) in FAMILIES {
             assert!(
                 text.contains(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n")),
@@ -369,6 +436,28 @@ mod tests {
             "bubble_send_seconds_bucket{le=\"+Inf\"} 2\n",
             "bubble_send_seconds_count 2\n",
             "bubble_push_delay_seconds_count 0\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn breaker_states_and_degraded_ports_are_gauges_by_name() {
+        let m = Metrics::new();
+        m.breaker("mysql").set(1);
+        m.breaker("redis");
+        m.set_degraded(bubble_core::engine::Degradation {
+            presence: true,
+            ..Default::default()
+        });
+        m.requests_timed_out.inc();
+        let text = m.render();
+        for line in [
+            "bubble_breaker_state{backend=\"mysql\"} 1\n",
+            "bubble_breaker_state{backend=\"redis\"} 0\n",
+            "bubble_degraded{port=\"presence\"} 1\n",
+            "bubble_degraded{port=\"cache\"} 0\n",
+            "bubble_requests_timed_out_total 1\n",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -175,6 +175,11 @@ pub struct EngineSection {
     pub index_interval_ms: u64,
     /// How long app settings are cached before re-reading the app store.
     pub app_cache_ttl_ms: u64,
+    /// The request deadline: a client request still running after this
+    /// long is answered `UNAVAILABLE` (retry with the same client_msg_id).
+    pub request_timeout_ms: u64,
+    /// While presence is down, how often the routes it missed are tried again.
+    pub presence_retry_ms: u64,
 }
 
 impl Default for EngineSection {
@@ -188,6 +193,8 @@ impl Default for EngineSection {
             index_batch: d.index_batch,
             index_interval_ms: d.index_interval.as_millis() as u64,
             app_cache_ttl_ms: d.app_cache_ttl.as_millis() as u64,
+            request_timeout_ms: d.request_timeout.as_millis() as u64,
+            presence_retry_ms: d.presence_retry.as_millis() as u64,
         }
     }
 }
@@ -200,6 +207,8 @@ impl EngineSection {
             ("engine.dedup_ttl_secs", self.dedup_ttl_secs),
             ("engine.presence_ttl_secs", self.presence_ttl_secs),
             ("engine.index_batch", self.index_batch as u64),
+            ("engine.request_timeout_ms", self.request_timeout_ms),
+            ("engine.presence_retry_ms", self.presence_retry_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(key, "must be above 0"));
@@ -220,6 +229,71 @@ impl EngineSection {
             index_batch: self.index_batch,
             index_interval: Duration::from_millis(self.index_interval_ms),
             app_cache_ttl: Duration::from_millis(self.app_cache_ttl_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            presence_retry: Duration::from_millis(self.presence_retry_ms),
+        }
+    }
+}
+
+/// The circuit breaker every backend's calls go through (one per backend):
+/// when it opens, and for how long.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BreakerSection {
+    /// Unavailability failures in a row that open a backend's breaker.
+    pub failures: u32,
+    /// How long an open breaker fails calls at once before one probe call
+    /// tries the backend again.
+    pub cool_down_ms: u64,
+    /// A call its request gave up on (at the deadline) after running this
+    /// long counts as a failure: a backend that never answers opens the
+    /// breaker too. Below `engine.request_timeout_ms`.
+    pub abandoned_call_ms: u64,
+}
+
+impl Default for BreakerSection {
+    fn default() -> Self {
+        let d = bubble_core::BreakerConfig::default();
+        BreakerSection {
+            failures: d.failures,
+            cool_down_ms: d.cool_down.as_millis() as u64,
+            abandoned_call_ms: d.abandoned_after.as_millis() as u64,
+        }
+    }
+}
+
+impl BreakerSection {
+    /// Checks the section against the request deadline it serves.
+    pub(super) fn validate(&self, engine: &EngineSection) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("breaker.failures", u64::from(self.failures)),
+            ("breaker.cool_down_ms", self.cool_down_ms),
+            ("breaker.abandoned_call_ms", self.abandoned_call_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::new(key, "must be above 0"));
+            }
+        }
+        if self.abandoned_call_ms >= engine.request_timeout_ms {
+            return Err(ConfigError::new(
+                "breaker.abandoned_call_ms",
+                format!(
+                    "must be below engine.request_timeout_ms ({}), got {}: requests give up at \
+                     that deadline, so a backend that never answers would never open the breaker",
+                    engine.request_timeout_ms, self.abandoned_call_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The breaker config.
+    pub fn breaker_config(&self) -> bubble_core::BreakerConfig {
+        bubble_core::BreakerConfig {
+            failures: self.failures,
+            cool_down: Duration::from_millis(self.cool_down_ms),
+            abandoned_after: Duration::from_millis(self.abandoned_call_ms),
         }
     }
 }

@@ -325,7 +325,8 @@ impl Handler {
             let outcome = match Request::parse(&frame) {
                 Ok(request) => {
                     let is_send = request.is_send();
-                    let outcome = request.apply(&engine, &session, page).await;
+                    let run = request.apply(&engine, &session, page);
+                    let outcome = within_deadline(&engine, &metrics, run).await;
                     if is_send && outcome.is_ok() {
                         metrics.messages_in.inc();
                         metrics.send_latency.observe(started.elapsed());
@@ -521,6 +522,28 @@ fn within_frame(answer: Frame, max_body: usize) -> Frame {
         ),
         false,
     )
+}
+
+/// Runs a request within the engine's request deadline; past it, the
+/// request's port calls are dropped and the client is told to retry. A send
+/// may have been stored by then: its retry with the same client_msg_id is
+/// answered from dedup, never stored twice.
+async fn within_deadline<T>(
+    engine: &bubble_core::Engine,
+    metrics: &crate::metrics::Metrics,
+    request: impl std::future::Future<Output = bubble_core::Result<T>>,
+) -> bubble_core::Result<T> {
+    let deadline = engine.config().request_timeout;
+    tokio::time::timeout(deadline, request)
+        .await
+        .unwrap_or_else(|_| {
+            metrics.requests_timed_out.inc();
+            Err(bubble_core::Error::unavailable(format!(
+                "the request did not finish within {} ms (a backend is slow or down); retry \
+                 with the same client_msg_id",
+                deadline.as_millis()
+            )))
+        })
 }
 
 /// The next answer, or never when no request was ever made.
