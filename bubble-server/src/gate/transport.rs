@@ -202,19 +202,19 @@ const WS_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// The WebSocket settings for frames of at most `max_body` bytes.
 ///
-/// Writes go straight to the socket (no write-behind buffer), and what the
-/// socket cannot take yet is held up to two frames' worth: past that, a
-/// write fails (the peer is not reading) and the automatic pongs to the
-/// peer's pings are dropped but the newest, which is all RFC 6455 asks.
-/// Reads start from a 4 KiB buffer instead of 128 KiB: most connections
-/// are idle most of the time.
+/// Frames queued by a burst of pushes are written together once 64 KiB are
+/// waiting or at the flush, as on TCP; what the socket cannot take yet is
+/// held up to two frames beyond that: past it, a write fails (the peer is
+/// not reading) and the automatic pongs to the peer's pings are dropped but
+/// the newest, which is all RFC 6455 asks. Reads start from a 4 KiB buffer
+/// instead of 128 KiB: most connections are idle most of the time.
 pub fn ws_config(max_body: usize) -> WebSocketConfig {
     // The largest WebSocket frame header: 2 + 8 bytes of length + 4 of mask.
     let message = max_body + HEADER_LEN + 14;
     WebSocketConfig::default()
         .read_buffer_size(READ_CHUNK)
-        .write_buffer_size(0)
-        .max_write_buffer_size(2 * message)
+        .write_buffer_size(WRITE_HIGH_WATER)
+        .max_write_buffer_size(WRITE_HIGH_WATER + 2 * message)
         .max_message_size(Some(max_body + HEADER_LEN))
         .max_frame_size(Some(max_body + HEADER_LEN))
 }

@@ -59,9 +59,10 @@ async fn a_peer_that_pings_without_reading_is_owed_a_bounded_amount_of_pongs() {
     }
     serving.await.unwrap();
     assert!(pongs >= 1, "the newest ping is still answered");
-    // Two frames' worth in the write buffer (`ws_config`), plus what the
-    // pipe and the library's last retried pong hold: well under three.
-    let bound = 3 * (max_body + HEADER_LEN + 14);
+    // The write buffer's bound (`ws_config`: 64 KiB and two frames), plus
+    // what the pipe and the library's last retried pong hold: well under
+    // one frame more.
+    let bound = WRITE_HIGH_WATER + 3 * (max_body + HEADER_LEN + 14);
     assert!(
         pong_bytes <= bound,
         "{pongs} pongs ({pong_bytes} bytes) queued for a peer that read nothing; at most {bound} may be"
