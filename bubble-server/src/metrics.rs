@@ -89,6 +89,8 @@ pub struct Metrics {
     pub push_delay: Seconds,
     /// Requests answered `UNAVAILABLE` at the request deadline.
     pub requests_timed_out: Counter,
+    /// Client requests running now, all connections together.
+    pub requests_in_flight: Gauge,
     /// Each backend's breaker: 0 closed, 1 open, 2 half-open.
     breaker_state: Family<Label, Gauge>,
     /// 1 while an optional backend (presence, cache) is down and the engine
@@ -204,6 +206,12 @@ impl Metrics {
             "bubble_requests_timed_out",
             "Requests answered UNAVAILABLE at the request deadline",
         );
+        let requests_in_flight = Gauge::default();
+        registry.register(
+            "bubble_requests_in_flight",
+            "Client requests running now",
+            requests_in_flight.clone(),
+        );
         let breaker_state = Family::<Label, Gauge>::default();
         registry.register(
             "bubble_breaker_state",
@@ -239,6 +247,7 @@ impl Metrics {
             send_latency,
             push_delay,
             requests_timed_out,
+            requests_in_flight,
             breaker_state,
             degraded,
         }
@@ -287,7 +296,7 @@ mod tests {
     use super::*;
 
     /// Every family with its type, help text and labels, as dashboards know them.
-    const FAMILIES: [(&str, &str, &str); 17] = [
+    const FAMILIES: [(&str, &str, &str); 18] = [
         ("bubble_connections", "gauge", "Open client connections."),
         (
             "bubble_connections_total",
@@ -354,6 +363,11 @@ mod tests {
             "bubble_requests_timed_out_total",
             "counter",
             "Requests answered UNAVAILABLE at the request deadline.",
+        ),
+        (
+            "bubble_requests_in_flight",
+            "gauge",
+            "Client requests running now.",
         ),
         (
             "bubble_breaker_state",

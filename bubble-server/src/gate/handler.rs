@@ -32,12 +32,20 @@ use super::handshake;
 use super::limits::TokenBucket;
 use super::push::push_frame;
 
-/// Decrements the open-connections gauge however the task ends.
-struct ConnectionGauge(Arc<crate::metrics::Metrics>);
+/// One unit of a gauge, held until dropped, however the task holding it
+/// ends (open connections, requests in flight).
+struct Held(prometheus_client::metrics::gauge::Gauge);
 
-impl Drop for ConnectionGauge {
+impl Held {
+    fn new(gauge: &prometheus_client::metrics::gauge::Gauge) -> Held {
+        gauge.inc();
+        Held(gauge.clone())
+    }
+}
+
+impl Drop for Held {
     fn drop(&mut self) {
-        self.0.connections.dec();
+        self.0.dec();
     }
 }
 
@@ -58,8 +66,7 @@ pub async fn serve(
     ticket: Ticket,
     deadline: tokio::time::Instant,
 ) {
-    gate.metrics.connections.inc();
-    let _gauge = ConnectionGauge(gate.metrics.clone());
+    let _gauge = Held::new(&gate.metrics.connections);
     // Dropped before the gauge: once the gauge says a connection is gone,
     // its slots are free.
     let mut ticket = ticket;
@@ -319,6 +326,7 @@ impl Handler {
         let engine = self.gate.engine.clone();
         let session = self.session.clone();
         let metrics = self.gate.metrics.clone();
+        let in_flight = Held::new(&metrics.requests_in_flight);
         tokio::spawn(async move {
             let seq = frame.seq;
             let started = Instant::now();
@@ -345,7 +353,7 @@ impl Handler {
             if let Some(answer) = answer {
                 let _ = tx.send(answer).await;
             }
-            drop(permit);
+            drop((in_flight, permit));
         });
         Step::Continue(())
     }
