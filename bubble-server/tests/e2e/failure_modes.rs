@@ -256,3 +256,93 @@ async fn sends_waiting_on_a_silent_redis_are_all_acknowledged_soon_after_it_answ
         got.extend(texts(&entries(&mut bob_events, 1).await));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_cluster_with_redis_cut_sends_are_stored_and_found_by_sync_then_pushed_again() {
+    if std::env::var("BUBBLE_E2E_BACKENDS").as_deref() != Ok("scale-out") {
+        eprintln!("SKIPPED: the cluster runs with BUBBLE_E2E_BACKENDS=scale-out");
+        return;
+    }
+    let db = TestDb::create().await;
+    let redis = Proxy::start("127.0.0.1:6379").await;
+    let unique = format!("fc{:x}", rand_id());
+    let redis_url = format!("redis://{}", redis.addr());
+    let nodes: Vec<Server> = (0..2)
+        .map(|n| {
+            Server::start(vec![
+                ("BUBBLE_STORE_KIND".into(), "mysql".into()),
+                ("BUBBLE_STORE_MYSQL_URL".into(), db.url().to_owned()),
+                ("BUBBLE_CACHE_KIND".into(), "redis".into()),
+                ("BUBBLE_CACHE_REDIS_URL".into(), redis_url.clone()),
+                ("BUBBLE_CACHE_REDIS_KEY_PREFIX".into(), unique.clone()),
+                ("BUBBLE_PRESENCE_KIND".into(), "redis".into()),
+                ("BUBBLE_PRESENCE_REDIS_URL".into(), redis_url.clone()),
+                ("BUBBLE_PRESENCE_REDIS_KEY_PREFIX".into(), unique.clone()),
+                ("BUBBLE_DISCOVERY_KIND".into(), "etcd".into()),
+                (
+                    "BUBBLE_DISCOVERY_ETCD_ENDPOINTS".into(),
+                    "http://127.0.0.1:2379".into(),
+                ),
+                ("BUBBLE_DISCOVERY_ETCD_PREFIX".into(), format!("/{unique}")),
+                ("BUBBLE_SEARCH_KIND".into(), "off".into()),
+                ("BUBBLE_CLUSTER_RPC".into(), "127.0.0.1:0".into()),
+                ("BUBBLE_NODE_ID".into(), format!("{unique}-n{n}")),
+                ("BUBBLE_ENGINE_PRESENCE_RETRY_MS".into(), "200".into()),
+            ])
+        })
+        .collect();
+    let (alice, _a) = client(&nodes[0], "alice").await;
+    let (bob, mut bob_events) = client(&nodes[1], "bob").await;
+    alice
+        .send(to("bob"), Content::text("while redis lives"))
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(&entries(&mut bob_events, 1).await),
+        ["while redis lives"]
+    );
+
+    redis.refuse();
+    let mut ack = None;
+    for _ in 0..50 {
+        match alice
+            .send(to("bob"), Content::text("while redis is down"))
+            .await
+        {
+            Ok(a) => {
+                ack = Some(a);
+                break;
+            }
+            Err(e) => assert!(e.is_retryable(), "{e}"),
+        }
+    }
+    let ack = ack.expect("a send succeeds across the cluster without Redis");
+    // No route to node two: bob finds it by sync.
+    let (page, _, _) = bob.sync(0, 100).await.unwrap();
+    assert!(
+        page.iter().any(|e| e.server_msg_id == ack.server_msg_id),
+        "stored for bob and found by sync"
+    );
+    until_metric(&nodes[0], "bubble_degraded{port=\"presence\"} 1\n").await;
+
+    redis.restore();
+    until_metric(&nodes[1], "bubble_degraded{port=\"presence\"} 0\n").await;
+    // bob's route came back by itself: pushes cross nodes again.
+    let mut pushed = Vec::new();
+    for i in 0..50 {
+        let text = format!("after {i}");
+        alice.send(to("bob"), Content::text(&text)).await.unwrap();
+        let got =
+            tokio::time::timeout(Duration::from_millis(500), entries(&mut bob_events, 1)).await;
+        if let Ok(got) = got {
+            pushed = texts(&got);
+            if pushed.iter().any(|t| t.starts_with("after")) {
+                break;
+            }
+        }
+    }
+    assert!(
+        pushed.iter().any(|t| t.starts_with("after")),
+        "a push reaches bob on node two once Redis is back: {pushed:?}"
+    );
+}
