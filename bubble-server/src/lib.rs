@@ -236,6 +236,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             server_key_fingerprint: server_key_fingerprint.clone(),
             node: NodeId::new(&config.node_id),
         });
+        let listener = http::listener::BoundedListener::new(
+            listener,
+            config.http.max_connections,
+            Duration::from_millis(config.http.idle_timeout_ms),
+        );
         tasks.spawn(http::serve(state, listener, shutdown.clone()));
     }
 

@@ -165,6 +165,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_listeners()?;
         self.gate.validate()?;
+        self.http.validate()?;
         self.engine.validate()?;
         self.breaker.validate(&self.engine)?;
         bubble_core::validate_id("node_id", &self.node_id)

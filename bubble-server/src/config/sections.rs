@@ -134,6 +134,10 @@ pub struct HttpConfig {
     /// Bearer secret for `/v1/admin/*`. Empty: generated on first start and
     /// kept in `<data_dir>/admin_secret`.
     pub admin_secret: String,
+    /// Most HTTP connections at once; past it new ones wait in the backlog.
+    pub max_connections: usize,
+    /// An HTTP connection with nothing moving for this long is closed.
+    pub idle_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -141,7 +145,21 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("addr", &self.addr)
             .field("admin_secret", &"<hidden>")
+            .field("max_connections", &self.max_connections)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
             .finish()
+    }
+}
+
+impl HttpConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("http.max_connections", "must be above 0"));
+        }
+        if self.idle_timeout_ms == 0 {
+            return Err(ConfigError::new("http.idle_timeout_ms", "must be above 0"));
+        }
+        Ok(())
     }
 }
 
@@ -150,6 +168,8 @@ impl Default for HttpConfig {
         HttpConfig {
             addr: "127.0.0.1:7780".into(),
             admin_secret: String::new(),
+            max_connections: 1024,
+            idle_timeout_ms: 30_000,
         }
     }
 }

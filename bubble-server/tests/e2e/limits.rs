@@ -310,3 +310,28 @@ async fn channel_pulls_search_hits_and_member_lists_are_cut_by_bytes_too() {
     assert_eq!(ids, sorted);
     assert_eq!(ids.len(), 1202, "1,200 members, alice and bob");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http_connections_are_cut_and_the_admin_api_keeps_answering() {
+    let server = Server::start(vec![
+        ("BUBBLE_HTTP_IDLE_TIMEOUT_MS".into(), "300".into()),
+        ("BUBBLE_HTTP_MAX_CONNECTIONS".into(), "4".into()),
+    ]);
+    let http = server
+        .http
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    // Four idle sockets fill the listener, and are cut at their idle time...
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(tokio::net::TcpStream::connect(http).await.unwrap());
+    }
+    // ...so the selector answers again instead of waiting for ever.
+    let gate = bubble_client::transport::http_get(&server.http, "/v1/gate")
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&gate).contains("\"node\""));
+    for socket in idle {
+        ended_by_server(socket).await;
+    }
+}
