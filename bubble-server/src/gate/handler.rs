@@ -29,7 +29,7 @@ use super::admission::Ticket;
 use super::cmd::{PageBytes, Request, error_frame, ping::Ping, protocol_error};
 use super::connection::{CloseReason, ConnError, FrameConnection};
 use super::handshake;
-use super::limits::TokenBucket;
+use super::limits::{TokenBucket, TypingThrottle};
 use super::push::push_frame;
 
 /// One unit of a gauge, held until dropped, however the task holding it
@@ -202,6 +202,8 @@ pub struct Handler {
     in_flight: Arc<Semaphore>,
     /// The request rate of this connection.
     bucket: TokenBucket,
+    /// Typing notices, one per conversation per interval.
+    typing: TypingThrottle,
     /// When the client was last heard from (heartbeat timeout).
     last_seen: Instant,
     /// A write missed its deadline (counted once).
@@ -222,6 +224,7 @@ impl Handler {
         Handler {
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             bucket: TokenBucket::new(limits.requests_per_second, limits.request_burst),
+            typing: TypingThrottle::default(),
             gate,
             conn,
             sealer: Box::new(sealer),
@@ -295,6 +298,10 @@ impl Handler {
             Command::Ping => {
                 let pong = Ping::parse(&frame).apply(&self.gate.engine, &self.session);
                 self.answer_now(pong.into_frame(frame.seq)).await
+            }
+            Command::Typing if !self.typing.allow(&frame.body) => {
+                // A hint sent again too soon: dropped, as it has no answer.
+                Step::Continue(())
             }
             Command::Unknown(code) => {
                 // A newer client's command: say so and keep the connection.

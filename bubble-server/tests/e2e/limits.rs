@@ -335,3 +335,31 @@ async fn idle_http_connections_are_cut_and_the_admin_api_keeps_answering() {
         ended_by_server(socket).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_typing_notices_reaches_the_peer_once() {
+    let (server, _db) = start_server().await;
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    let (_bob, mut bob_events) = server.client("bob", "phone", false).await;
+    for _ in 0..20 {
+        alice.typing(&to("bob")).await.unwrap();
+    }
+    loop {
+        if let bubble_client::Event::Typing { .. } = next_event(&mut bob_events).await {
+            break;
+        }
+    }
+    // A send after the burst: the gate read (and dropped) the rest of the
+    // burst before it.
+    alice
+        .send(to("bob"), Content::text("done typing"))
+        .await
+        .unwrap();
+    loop {
+        match next_event(&mut bob_events).await {
+            bubble_client::Event::Typing { .. } => panic!("a second notice within the interval"),
+            bubble_client::Event::Entry(e) if e.content.as_text() == Some("done typing") => break,
+            _ => {}
+        }
+    }
+}
