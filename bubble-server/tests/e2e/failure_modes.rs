@@ -346,3 +346,44 @@ async fn in_a_cluster_with_redis_cut_sends_are_stored_and_found_by_sync_then_pus
         "a push reaches bob on node two once Redis is back: {pushed:?}"
     );
 }
+
+/// Not a check: prints how long sends take to be answered with the
+/// database refusing connections and then hanging (a blackhole), the
+/// figure issue 11 measured at p50 5.0 s, p99 10.8 s.
+/// `BUBBLE_E2E_BACKENDS=scale-out cargo test -p bubble-server --features
+/// scale-out --test e2e -- --ignored --nocapture time_to_unavailable`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn time_to_unavailable_with_the_database_cut() {
+    for hang in [false, true] {
+        let Some(o) = server_behind_proxies().await else {
+            return;
+        };
+        let (alice, _a) = client(&o.server, "alice").await;
+        alice.send(to("bob"), Content::text("warm")).await.unwrap();
+        if hang {
+            o.db.blackhole();
+        } else {
+            o.db.refuse();
+        }
+        let mut took = Vec::new();
+        for i in 0..50u64 {
+            let started = Instant::now();
+            let answer = alice
+                .send_with_id(to("bob"), &format!("m{i}"), i + 1, Content::text("x"))
+                .await;
+            took.push(started.elapsed());
+            assert!(answer.is_err());
+        }
+        let first = took[0];
+        took.sort();
+        println!(
+            "50 sends, database {}: first {:?}, p50 {:?}, p99 {:?}, max {:?}",
+            if hang { "hanging" } else { "refusing" },
+            first,
+            took[25],
+            took[49 * 99 / 100],
+            took[49]
+        );
+    }
+}
