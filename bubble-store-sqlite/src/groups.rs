@@ -91,7 +91,7 @@ fn missing(id: &GroupId) -> Error {
 pub(crate) fn member_of(row: &rusqlite::Row<'_>) -> Result<Member> {
     Ok(Member {
         user: UserId::from(rows::text(row, 0)?),
-        role: Role::from_u8(rows::int(row, 1)? as u8)?,
+        role: rows::code(row, 1, "member role", Role::from_u8)?,
         joined_at: rows::int(row, 2)?,
     })
 }
@@ -271,7 +271,7 @@ pub(crate) fn group_of(row: &rusqlite::Row<'_>) -> Result<Group> {
     Ok(Group {
         id: GroupId::from(rows::text(row, 0)?),
         name: rows::text(row, 1)?,
-        kind: GroupKind::from_u8(rows::int(row, 2)? as u8)?,
+        kind: rows::code(row, 2, "group kind", GroupKind::from_u8)?,
         owner: UserId::from(rows::text(row, 3)?),
         created_at: rows::int(row, 4)?,
     })
