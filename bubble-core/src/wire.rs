@@ -194,7 +194,9 @@ pub fn decode_entry(mut bytes: &[u8]) -> Result<InboxEntry> {
     let owner = std::str::from_utf8(&bytes[..len]).map_err(|_| corrupt("owner"))?;
     let owner = UserId::new(owner);
     let entry = pb::Entry::decode(&bytes[len..]).map_err(|e| corrupt(&e.to_string()))?;
-    entry_from_pb(&owner, &entry)
+    // A value that is not an entry is the cache's problem, not the caller's
+    // invalid input (which is what `entry_from_pb` says of a client's entry).
+    entry_from_pb(&owner, &entry).map_err(|e| corrupt(e.message()))
 }
 
 /// How one [`ErrorKind`] travels: its code in the client protocol, its

@@ -1,8 +1,13 @@
-//! The error table: one mapping between error kinds and what they travel
-//! as, read in both directions.
+//! The error table (one mapping between error kinds and what they travel
+//! as, read in both directions) and the compact bytes caches keep entries as.
 
-use bubble_core::wire::{ERROR_TABLE, error_code, error_kind, error_to_pb, error_wire};
-use bubble_core::{Error, ErrorKind};
+use bubble_core::wire::{
+    ERROR_TABLE, decode_entry, encode_entry, error_code, error_kind, error_to_pb, error_wire,
+};
+use bubble_core::{
+    Content, Conversation, DeviceId, Direction, EntryKind, Error, ErrorKind, InboxEntry, MsgId,
+    UserId,
+};
 use bubble_proto::pb::ErrorCode;
 
 #[test]
@@ -66,4 +71,44 @@ fn http_statuses_are_the_documented_ones() {
     assert_eq!(status(ErrorKind::Unavailable), 503);
     assert_eq!(status(ErrorKind::Timeout), 503);
     assert_eq!(status(ErrorKind::Internal), 500);
+}
+
+fn cached_entry() -> InboxEntry {
+    InboxEntry {
+        owner: UserId::new("alice"),
+        version: 7,
+        kind: EntryKind::Message,
+        conversation: Conversation::direct(&UserId::new("bob")),
+        direction: Direction::Out,
+        server_msg_id: MsgId([9; 16]),
+        sender: UserId::new("alice"),
+        sender_device: DeviceId::new("phone-1"),
+        client_msg_id: "m-1".into(),
+        client_seq: 1,
+        create_time: 1_767_225_600_000,
+        server_time: 1_767_225_600_003,
+        content: Content::text("hello"),
+        read_up_to: 0,
+    }
+}
+
+#[test]
+fn a_cached_entry_reads_back_as_it_was_written() {
+    let entry = cached_entry();
+    assert_eq!(decode_entry(&encode_entry(&entry)).unwrap(), entry);
+}
+
+#[test]
+fn a_cached_entry_that_is_not_one_is_corrupt_data_not_the_callers_invalid_input() {
+    // Found by the `redis_values` fuzz target: a window element whose
+    // protobuf parsed but held content type 50 came back as `InvalidInput`.
+    let mut bytes = encode_entry(&cached_entry());
+    // The content's type: the last field of the entry is `content` (tag 12,
+    // `0x62`, then its length), whose first field is the type (`0x08`, then 1).
+    let at = bytes.len() - "hello".len() - 4;
+    assert_eq!(bytes[at..at + 2], [0x08, 1], "the content type's varint");
+    bytes[at + 1] = 50;
+    let err = decode_entry(&bytes).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    assert!(err.message().contains("cached entry is corrupt"), "{err}");
 }

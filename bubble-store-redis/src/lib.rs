@@ -59,3 +59,41 @@ mod presence;
 
 pub use client::RedisStore;
 pub use config::RedisConfig;
+
+/// The value codecs, for the fuzz targets in `fuzz/` and their regression
+/// replays: not part of the API, no stability promised.
+#[doc(hidden)]
+pub mod fuzzing {
+    use bubble_core::ports::Route;
+    use bubble_core::{InboxEntry, Result, SendReceipt, UserId};
+
+    /// A dedup-window receipt's 40 bytes, read back.
+    pub fn decode_receipt(bytes: &[u8]) -> Result<SendReceipt> {
+        crate::codec::decode_receipt(bytes)
+    }
+
+    /// A receipt as stored.
+    pub fn encode_receipt(receipt: &SendReceipt) -> Vec<u8> {
+        crate::codec::encode_receipt(receipt).to_vec()
+    }
+
+    /// A recent-window element, read back.
+    pub fn decode_element(bytes: &[u8]) -> Result<InboxEntry> {
+        crate::codec::decode_element(bytes)
+    }
+
+    /// A recent-window element as stored.
+    pub fn encode_element(entry: &InboxEntry) -> Vec<u8> {
+        crate::codec::encode_element(entry)
+    }
+
+    /// A presence route of `user`, read back.
+    pub fn decode_route(user: &UserId, bytes: &[u8]) -> Result<Route> {
+        crate::codec::decode_route(user, bytes)
+    }
+
+    /// A presence route as stored.
+    pub fn encode_route(route: &Route) -> Result<Vec<u8>> {
+        crate::codec::encode_route(route)
+    }
+}

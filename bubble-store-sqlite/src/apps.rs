@@ -56,7 +56,8 @@ impl WriteOp for Put {
     }
 }
 
-fn app_of(row: &rusqlite::Row<'_>) -> Result<AppConfig> {
+/// An app from `id, name, secret, settings`.
+pub(crate) fn app_of(row: &rusqlite::Row<'_>) -> Result<AppConfig> {
     let mut app = AppConfig::new(AppId::from(rows::text(row, 0)?), rows::text(row, 2)?);
     app.name = rows::text(row, 1)?;
     app.settings = AppConfig::parse_settings(&rows::text(row, 3)?)?;

@@ -87,10 +87,11 @@ fn missing(id: &GroupId) -> Error {
     Error::not_found(format!("group {id} does not exist"))
 }
 
-fn member_of(row: &rusqlite::Row<'_>) -> Result<Member> {
+/// A member from `user, role, joined_at`.
+pub(crate) fn member_of(row: &rusqlite::Row<'_>) -> Result<Member> {
     Ok(Member {
         user: UserId::from(rows::text(row, 0)?),
-        role: Role::from_u8(rows::int(row, 1)? as u8)?,
+        role: rows::code(row, 1, "member role", Role::from_u8)?,
         joined_at: rows::int(row, 2)?,
     })
 }
@@ -262,14 +263,17 @@ pub(crate) fn group(conn: &Connection, app: &AppId, id: &GroupId) -> Result<Opti
             "SELECT id, name, kind, owner, created_at FROM chat_groups WHERE app = ? AND id = ?",
         )
         .map_err(map_sqlite)?;
-    rows::first(&mut stmt, params![app.as_str(), id.as_str()], |row| {
-        Ok(Group {
-            id: GroupId::from(rows::text(row, 0)?),
-            name: rows::text(row, 1)?,
-            kind: GroupKind::from_u8(rows::int(row, 2)? as u8)?,
-            owner: UserId::from(rows::text(row, 3)?),
-            created_at: rows::int(row, 4)?,
-        })
+    rows::first(&mut stmt, params![app.as_str(), id.as_str()], group_of)
+}
+
+/// A group from `id, name, kind, owner, created_at`.
+pub(crate) fn group_of(row: &rusqlite::Row<'_>) -> Result<Group> {
+    Ok(Group {
+        id: GroupId::from(rows::text(row, 0)?),
+        name: rows::text(row, 1)?,
+        kind: rows::code(row, 2, "group kind", GroupKind::from_u8)?,
+        owner: UserId::from(rows::text(row, 3)?),
+        created_at: rows::int(row, 4)?,
     })
 }
 

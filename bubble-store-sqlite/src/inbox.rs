@@ -210,7 +210,7 @@ pub(crate) fn get(
 pub(crate) fn unread(conn: &Connection, app: &AppId, owner: &UserId) -> Result<Vec<UnreadCount>> {
     let mut stmt = conn.prepare_cached(UNREAD).map_err(map_sqlite)?;
     rows::all(&mut stmt, params![app.as_str(), owner.as_str()], |row| {
-        let kind = ConversationKind::from_u8(rows::int(row, 0)? as u8)?;
+        let kind = rows::code(row, 0, "conversation kind", ConversationKind::from_u8)?;
         Ok(UnreadCount {
             conversation: Conversation::from_parts(kind, &rows::text(row, 1)?),
             count: from_stored(rows::int(row, 2)?),

@@ -84,6 +84,40 @@ mod groups;
 mod inbox;
 
 pub use client::{SqliteStore, WriterStats};
+
+/// The row decoders, for the fuzz targets in `fuzz/` and their regression
+/// replays: not part of the API, no stability promised. Each reads a row
+/// whose columns are those its store's statements select, in that order.
+#[doc(hidden)]
+pub mod fuzzing {
+    use bubble_core::{AppConfig, ChannelEntry, Group, InboxEntry, Member, Result};
+    use rusqlite::Row;
+
+    /// The inbox columns (16: `owner, version, kind, conv_kind, peer, …`).
+    pub fn inbox_entry(row: &Row<'_>) -> Result<InboxEntry> {
+        crate::rows::inbox_entry(row, 0)
+    }
+
+    /// The channel-log columns (12: `group_id, seq, kind, server_msg_id, …`).
+    pub fn channel_entry(row: &Row<'_>) -> Result<ChannelEntry> {
+        crate::rows::channel_entry(row)
+    }
+
+    /// `user, role, joined_at`.
+    pub fn member(row: &Row<'_>) -> Result<Member> {
+        crate::groups::member_of(row)
+    }
+
+    /// `id, name, kind, owner, created_at`.
+    pub fn group(row: &Row<'_>) -> Result<Group> {
+        crate::groups::group_of(row)
+    }
+
+    /// `id, name, secret, settings`.
+    pub fn app(row: &Row<'_>) -> Result<AppConfig> {
+        crate::apps::app_of(row)
+    }
+}
 pub use config::{SqliteConfig, Synchronous};
 
 #[cfg(test)]

@@ -87,9 +87,26 @@ pub(crate) fn get<T: FromSql>(row: &Row<'_>, i: usize) -> Result<T> {
     row.get(i).map_err(map_sqlite)
 }
 
-fn small(row: &Row<'_>, i: usize, what: &str) -> Result<u8> {
+/// An enum stored as its integer code, read back with `decode` (a
+/// `from_u8` or `from_i8`). A code out of `V`'s range or unknown to
+/// `decode` is corrupt data, an internal error like any row that does not
+/// decode: never wrapped into range (257 is not 1), and never the caller's
+/// invalid input (`decode`'s own error says that).
+pub(crate) fn code<V: TryFrom<i64>, T>(
+    row: &Row<'_>,
+    i: usize,
+    what: &str,
+    decode: impl FnOnce(V) -> Result<T>,
+) -> Result<T> {
     let v: i64 = get(row, i)?;
-    u8::try_from(v).map_err(|_| Error::internal(format!("stored {what} {v} is out of range")))
+    V::try_from(v)
+        .ok()
+        .and_then(|v| decode(v).ok())
+        .ok_or_else(|| {
+            Error::internal(format!(
+                "stored {what} {v} is not one this version knows; the database may be from another program or corrupt"
+            ))
+        })
 }
 
 /// Every row a statement returns, each decoded by `map`.
@@ -137,15 +154,14 @@ pub(crate) fn page<T>(
 
 /// Decodes the inbox columns ([`inbox_columns`]) starting at column `at`.
 pub(crate) fn inbox_entry(row: &Row<'_>, at: usize) -> Result<InboxEntry> {
-    let conv_kind = ConversationKind::from_u8(small(row, at + 3, "conversation kind")?)?;
+    let conv_kind = code(row, at + 3, "conversation kind", ConversationKind::from_u8)?;
     let peer: String = get(row, at + 4)?;
-    let direction: i64 = get(row, at + 5)?;
     Ok(InboxEntry {
         owner: UserId::from(get::<String>(row, at)?),
         version: from_stored(get(row, at + 1)?),
-        kind: EntryKind::from_u8(small(row, at + 2, "entry kind")?)?,
+        kind: code(row, at + 2, "entry kind", EntryKind::from_u8)?,
         conversation: Conversation::from_parts(conv_kind, &peer),
-        direction: Direction::from_i8(direction as i8)?,
+        direction: code(row, at + 5, "direction", Direction::from_i8)?,
         server_msg_id: msg_id(row, at + 6)?,
         sender: UserId::from(get::<String>(row, at + 7)?),
         sender_device: DeviceId::from(get::<String>(row, at + 8)?),
@@ -154,7 +170,7 @@ pub(crate) fn inbox_entry(row: &Row<'_>, at: usize) -> Result<InboxEntry> {
         create_time: get(row, at + 11)?,
         server_time: get(row, at + 12)?,
         content: Content {
-            kind: ContentType::from_u8(small(row, at + 13, "content type")?)?,
+            kind: code(row, at + 13, "content type", ContentType::from_u8)?,
             body: Bytes::from(get::<Vec<u8>>(row, at + 14)?),
         },
         read_up_to: from_stored(get(row, at + 15)?),
@@ -166,7 +182,7 @@ pub(crate) fn channel_entry(row: &Row<'_>) -> Result<ChannelEntry> {
     Ok(ChannelEntry {
         group: GroupId::from(get::<String>(row, 0)?),
         seq: from_stored(get(row, 1)?),
-        kind: EntryKind::from_u8(small(row, 2, "entry kind")?)?,
+        kind: code(row, 2, "entry kind", EntryKind::from_u8)?,
         server_msg_id: msg_id(row, 3)?,
         sender: UserId::from(get::<String>(row, 4)?),
         sender_device: DeviceId::from(get::<String>(row, 5)?),
@@ -175,7 +191,7 @@ pub(crate) fn channel_entry(row: &Row<'_>) -> Result<ChannelEntry> {
         create_time: get(row, 8)?,
         server_time: get(row, 9)?,
         content: Content {
-            kind: ContentType::from_u8(small(row, 10, "content type")?)?,
+            kind: code(row, 10, "content type", ContentType::from_u8)?,
             body: Bytes::from(get::<Vec<u8>>(row, 11)?),
         },
     })
@@ -183,7 +199,13 @@ pub(crate) fn channel_entry(row: &Row<'_>) -> Result<ChannelEntry> {
 
 /// A message id read back from a blob column.
 pub(crate) fn msg_id(row: &Row<'_>, i: usize) -> Result<MsgId> {
-    MsgId::from_slice(&get::<Vec<u8>>(row, i)?)
+    let raw: Vec<u8> = get(row, i)?;
+    MsgId::from_slice(&raw).map_err(|_| {
+        Error::internal(format!(
+            "a stored message id is {} bytes, not 16; the database may be from another program or corrupt",
+            raw.len()
+        ))
+    })
 }
 
 /// An integer column.
@@ -199,6 +221,54 @@ pub(crate) fn text(row: &Row<'_>, i: usize) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bubble_core::{ErrorKind, Role};
+    use rusqlite::types::Value;
+
+    /// `values` as one row (a `SELECT` of them), decoded by `decode`.
+    fn decode_row<T>(values: &[Value], decode: impl Fn(&Row<'_>) -> Result<T>) -> Result<T> {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let sql = format!("SELECT {}", vec!["?"; values.len()].join(", "));
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let mut rows = stmt.query(rusqlite::params_from_iter(values)).unwrap();
+        decode(rows.next().unwrap().unwrap())
+    }
+
+    #[test]
+    fn a_stored_code_reads_back_as_its_enum() {
+        let direction = decode_row(&[Value::Integer(-1)], |row| {
+            code(row, 0, "direction", Direction::from_i8)
+        });
+        assert_eq!(direction.unwrap(), Direction::In);
+    }
+
+    #[test]
+    fn a_stored_code_out_of_range_is_corrupt_not_wrapped_into_range() {
+        // 257 truncated to a byte is 1 (`Out`, `Member`): it must not read as that.
+        let err = decode_row(&[Value::Integer(257)], |row| {
+            code(row, 0, "direction", Direction::from_i8)
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+        assert!(err.message().contains("direction 257"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_stored_code_is_corrupt_data_not_the_callers_invalid_input() {
+        // Found by the `sqlite_rows` fuzz target: a member row with role 0
+        // came back as `InvalidInput` ("fix your request").
+        let err = decode_row(&[Value::Integer(0)], |row| {
+            code(row, 0, "member role", Role::from_u8)
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+        assert!(err.message().contains("member role 0"), "{err}");
+    }
+
+    #[test]
+    fn a_stored_message_id_that_is_not_16_bytes_is_corrupt_data() {
+        let err = decode_row(&[Value::Blob(vec![7; 15])], |row| msg_id(row, 0)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    }
 
     #[test]
     fn compared_values_saturate_and_stored_values_round_trip() {

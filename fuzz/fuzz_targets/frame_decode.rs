@@ -1,38 +1,21 @@
-//! Arbitrary bytes into the frame decoders: the stream codec (fed in
-//! chunks, decoding in a loop as a connection would) and `parse_exact`
-//! (the WebSocket path). Neither may panic or allocate past the maximum.
+//! `frame_decode`: see `fuzz/harness/frame_decode.rs` for what it feeds and what it checks.
 #![no_main]
 
-use bubble_proto::{Frame, FrameCodec};
-use bytes::BytesMut;
-use libfuzzer_sys::fuzz_target;
-use tokio_util::codec::Decoder;
+#[path = "../harness/frame_decode.rs"]
+mod harness;
 
-const MAX_BODY: usize = 64 * 1024;
-
-fuzz_target!(|data: &[u8]| {
-    let _ = Frame::parse_exact(data, MAX_BODY);
-
-    // The first byte picks a chunk size so frames split at every boundary.
-    let Some((&split, rest)) = data.split_first() else {
-        return;
-    };
-    let chunk = usize::from(split).max(1);
-    let mut codec = FrameCodec::new(MAX_BODY);
-    let mut buf = BytesMut::new();
-    for piece in rest.chunks(chunk) {
-        buf.extend_from_slice(piece);
-        loop {
-            match codec.decode(&mut buf) {
-                Ok(Some(frame)) => {
-                    // What decodes re-encodes to the same bytes.
-                    let again = Frame::parse_exact(&frame.to_bytes(), MAX_BODY).expect("re-parse");
-                    assert_eq!(again, frame);
-                }
-                Ok(None) => break,
-                Err(_) => return, // the connection would close here
+libfuzzer_sys::fuzz_target!(
+    init: {
+        // `BUBBLE_FUZZ_SEEDS=<dir> frame_decode -runs=0` writes the seeds and exits
+        // (scripts/fuzz.sh starts from them).
+        if let Some(dir) = std::env::var_os("BUBBLE_FUZZ_SEEDS") {
+            let dir = std::path::Path::new(&dir).join("frame_decode");
+            std::fs::create_dir_all(&dir).expect("the seed directory is writable");
+            for (i, seed) in harness::seeds().iter().enumerate() {
+                std::fs::write(dir.join(format!("seed-{i}")), seed).expect("the seed is written");
             }
+            std::process::exit(0);
         }
-    }
-    let _ = codec.decode_eof(&mut buf);
-});
+    },
+    |data: &[u8]| harness::run(data)
+);
