@@ -73,7 +73,8 @@ pub const APP_PREFIX: &str = "bench";
 
 /// Settings the bench needs that differ from a production default: no
 /// per-connection request cap (the bench drives one connection far harder
-/// than a phone), no handshake cap per source address, heartbeats long
+/// than a phone), no handshake or connection cap per source address (every
+/// bench client comes from 127.0.0.1), heartbeats long
 /// enough for idle connections that never ping. Each is applied only when
 /// the environment does not already set it.
 const BENCH_DEFAULTS: &[(&str, &str)] = &[
@@ -86,6 +87,8 @@ const BENCH_DEFAULTS: &[(&str, &str)] = &[
     ("BUBBLE_GATE_HEARTBEAT_TIMEOUT_MS", "3600000"),
     ("BUBBLE_GATE_HANDSHAKE_TIMEOUT_MS", "60000"),
     ("BUBBLE_GATE_MAX_CONNECTIONS", "400000"),
+    ("BUBBLE_GATE_MAX_CONNECTIONS_PER_ADDRESS", "0"),
+    ("BUBBLE_GATE_MAX_UNAUTHENTICATED", "400000"),
     ("BUBBLE_GATE_PUSH_QUEUE", "4096"),
     ("BUBBLE_LOG", "warn"),
 ];

@@ -457,12 +457,35 @@ impl Client {
         .map(|_| ())
     }
 
-    /// A group's members.
+    /// A group's members, every page of them, in user id order.
     pub async fn members(&self, id: &str) -> Result<pb::GroupMembers, ClientError> {
+        let mut all = self.members_page(id, "", 0).await?;
+        while all.has_more {
+            let after = match all.members.last() {
+                Some(last) => last.user_id.clone(),
+                None => break,
+            };
+            let page = self.members_page(id, &after, 0).await?;
+            all.members.extend(page.members);
+            all.has_more = page.has_more;
+        }
+        Ok(all)
+    }
+
+    /// One page of a group's members: those after `after_user_id` in user
+    /// id order, at most `limit` (0: the server's default).
+    pub async fn members_page(
+        &self,
+        id: &str,
+        after_user_id: &str,
+        limit: u32,
+    ) -> Result<pb::GroupMembers, ClientError> {
         self.call(
             Command::GroupMembersQuery,
             &pb::GroupMembersRequest {
                 group_id: id.into(),
+                after_user_id: after_user_id.into(),
+                limit,
             },
         )
         .await

@@ -4,6 +4,8 @@
 //! # Layout
 //!
 //! - [`types`]: apps, users, conversations, messages, inbox entries.
+//! - [`breaker`]: a circuit breaker per backend, and [`guarded`]: any
+//!   port behind one, so a backend that is down fails calls at once.
 //! - [`adapter`]: what every adapter's config has in common
 //!   ([`AdapterConfig`]: validate, then connect).
 //! - [`ports`]: the traits backends implement (`InboxStore`, `GroupStore`,
@@ -23,9 +25,11 @@
 
 pub mod adapter;
 pub mod apps;
+pub mod breaker;
 pub mod content;
 pub mod engine;
 pub mod error;
+pub mod guarded;
 pub mod ids;
 pub mod memory;
 pub mod ports;
@@ -39,6 +43,7 @@ pub mod testkit;
 
 pub use adapter::{AdapterConfig, InvalidConfig, redact_url};
 pub use apps::{AppConfig, AppSettings, LoginPolicy};
+pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use engine::{
     CreateGroup, Engine, EngineBuilder, EngineConfig, HistoryQuery, SendRequest, Session, SyncPage,
     SystemTarget,

@@ -1,15 +1,18 @@
 //! Connects the backends the configuration chooses, each from its own
 //! section, the same way for all: validate, then connect
-//! ([`AdapterConfig`]).
+//! ([`AdapterConfig`]). Every port of a backend that can go down (all but
+//! the in-memory ones) is put behind that backend's one circuit breaker.
 
 use std::sync::Arc;
 
+use bubble_core::guarded::Guarded;
 use bubble_core::memory::*;
 use bubble_core::ports::*;
-use bubble_core::{AdapterConfig, Engine, EngineBuilder, Result};
+use bubble_core::{AdapterConfig, Breaker, BreakerConfig, Engine, EngineBuilder, Result};
 
 use crate::StartError;
 use crate::config::*;
+use crate::metrics::Metrics;
 
 /// The adapters of one server.
 pub struct Backends {
@@ -49,13 +52,59 @@ struct Stores {
 }
 
 impl Stores {
-    fn of<S: InboxStore + GroupStore + ChannelLog + AppStore>(store: Arc<S>) -> Stores {
+    /// The four ports of one store, behind its backend's breaker.
+    fn of<S: InboxStore + GroupStore + ChannelLog + AppStore>(
+        store: Arc<S>,
+        breaker: &Arc<Breaker>,
+    ) -> Stores {
         Stores {
-            inbox: store.clone(),
-            groups: store.clone(),
-            channels: store.clone(),
-            apps: store,
+            inbox: guard(store.clone(), breaker),
+            groups: guard(store.clone(), breaker),
+            channels: guard(store.clone(), breaker),
+            apps: guard(store, breaker),
         }
+    }
+}
+
+/// `port` behind `breaker`.
+fn guard<P: ?Sized>(port: Arc<P>, breaker: &Arc<Breaker>) -> Arc<Guarded<P>> {
+    Arc::new(Guarded::new(port, breaker.clone()))
+}
+
+/// One breaker per backend, shared by every port on it, each shown in the
+/// `bubble_breaker_state` gauge under its name.
+struct Breakers<'a> {
+    config: BreakerConfig,
+    metrics: &'a Metrics,
+    made: Vec<Arc<Breaker>>,
+}
+
+impl Breakers<'_> {
+    /// The breaker of the backend called `name`, made on first use.
+    fn of(&mut self, name: &'static str) -> Arc<Breaker> {
+        if let Some(b) = self.made.iter().find(|b| b.name() == name) {
+            return b.clone();
+        }
+        let gauge = self.metrics.breaker(name);
+        let breaker = Arc::new(Breaker::new(name, self.config).with_listener(Arc::new(
+            move |state| {
+                gauge.set(state.as_gauge());
+            },
+        )));
+        self.made.push(breaker.clone());
+        breaker
+    }
+}
+
+/// The breaker names of the cache's and presence's Redis: one when both
+/// talk to the same server, else one each.
+#[cfg(feature = "redis")]
+fn redis_breakers(config: &Config) -> (&'static str, &'static str) {
+    let (c, p) = (&config.cache.redis, &config.presence.redis);
+    if (&c.url, &c.urls, c.cluster) == (&p.url, &p.urls, p.cluster) {
+        ("redis", "redis")
+    } else {
+        ("redis-cache", "redis-presence")
     }
 }
 
@@ -78,9 +127,15 @@ fn not_built(refused: std::result::Result<(), ConfigError>) -> StartError {
 }
 
 impl Backends {
-    /// Connects every backend the config chooses.
-    pub async fn connect(config: &Config) -> Result<Backends, StartError> {
+    /// Connects every backend the config chooses, each behind its breaker
+    /// (whose state `metrics` shows).
+    pub async fn connect(config: &Config, metrics: &Metrics) -> Result<Backends, StartError> {
         let mut closers = Vec::new();
+        let mut breakers = Breakers {
+            config: config.breaker.breaker_config(),
+            metrics,
+            made: Vec::new(),
+        };
         let stores = match config.store.kind {
             StoreKind::Memory => Stores {
                 inbox: Arc::new(MemoryInbox::new()),
@@ -91,13 +146,13 @@ impl Backends {
             StoreKind::Sqlite => {
                 let store = Arc::new(connect("store.sqlite", &config.sqlite()).await?);
                 closers.push(Closer::Sqlite(store.clone()));
-                Stores::of(store)
+                Stores::of(store, &breakers.of("sqlite"))
             }
             #[cfg(feature = "mysql")]
             StoreKind::Mysql => {
                 let store = connect("store.mysql", &config.store.mysql).await?;
                 closers.push(Closer::Mysql(store.clone()));
-                Stores::of(Arc::new(store))
+                Stores::of(Arc::new(store), &breakers.of("mysql"))
             }
             #[cfg(not(feature = "mysql"))]
             kind @ StoreKind::Mysql => return Err(not_built(kind.built_in())),
@@ -105,28 +160,34 @@ impl Backends {
         let cache: Arc<dyn Cache> = match config.cache.kind {
             CacheKind::Memory => Arc::new(MemoryCache::new()),
             #[cfg(feature = "redis")]
-            CacheKind::Redis => Arc::new(connect("cache.redis", &config.cache.redis).await?),
+            CacheKind::Redis => guard(
+                Arc::new(connect("cache.redis", &config.cache.redis).await?),
+                &breakers.of(redis_breakers(config).0),
+            ),
             #[cfg(not(feature = "redis"))]
             kind @ CacheKind::Redis => return Err(not_built(kind.built_in())),
         };
         let presence: Arc<dyn Presence> = match config.presence.kind {
             PresenceKind::Memory => Arc::new(MemoryPresence::new()),
             #[cfg(feature = "redis")]
-            PresenceKind::Redis => {
-                Arc::new(connect("presence.redis", &config.presence.redis).await?)
-            }
+            PresenceKind::Redis => guard(
+                Arc::new(connect("presence.redis", &config.presence.redis).await?),
+                &breakers.of(redis_breakers(config).1),
+            ),
             #[cfg(not(feature = "redis"))]
             kind @ PresenceKind::Redis => return Err(not_built(kind.built_in())),
         };
         let search: Option<Arc<dyn SearchIndex>> = match config.search.kind {
             SearchKind::Off => None,
             SearchKind::Memory => Some(Arc::new(MemorySearch::new())),
-            SearchKind::Tantivy => Some(Arc::new(
-                connect("search.tantivy", &config.tantivy()).await?,
+            SearchKind::Tantivy => Some(guard(
+                Arc::new(connect("search.tantivy", &config.tantivy()).await?),
+                &breakers.of("tantivy"),
             )),
             #[cfg(feature = "elasticsearch")]
-            SearchKind::Elasticsearch => Some(Arc::new(
-                connect("search.elasticsearch", &config.search.elasticsearch).await?,
+            SearchKind::Elasticsearch => Some(guard(
+                Arc::new(connect("search.elasticsearch", &config.search.elasticsearch).await?),
+                &breakers.of("elasticsearch"),
             )),
             #[cfg(not(feature = "elasticsearch"))]
             kind @ SearchKind::Elasticsearch => return Err(not_built(kind.built_in())),
@@ -134,9 +195,10 @@ impl Backends {
         let discovery: Arc<dyn Discovery> = match config.discovery.kind {
             DiscoveryKind::Static => Arc::new(MemoryDiscovery::new()),
             #[cfg(feature = "etcd")]
-            DiscoveryKind::Etcd => {
-                Arc::new(connect("discovery.etcd", &config.discovery.etcd).await?)
-            }
+            DiscoveryKind::Etcd => guard(
+                Arc::new(connect("discovery.etcd", &config.discovery.etcd).await?),
+                &breakers.of("etcd"),
+            ),
             #[cfg(not(feature = "etcd"))]
             kind @ DiscoveryKind::Etcd => return Err(not_built(kind.built_in())),
         };
@@ -172,8 +234,12 @@ impl Backends {
 
     /// Flushes and closes what needs it.
     pub async fn close(self) -> Result<()> {
-        if let Some(search) = &self.search {
-            search.flush().await?;
+        if let Some(search) = &self.search
+            && let Err(e) = search.flush().await
+        {
+            // Nothing is lost: the outbox entries of what was not committed
+            // are completed only after a flush, so the next start redoes them.
+            tracing::warn!(error = %e, "the search index could not be flushed at stop; the next start re-indexes");
         }
         for closer in self.closers {
             match closer {

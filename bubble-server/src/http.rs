@@ -4,6 +4,7 @@
 //! Every refusal is the JSON error of [`api`], whichever layer refuses.
 
 pub mod api;
+pub mod listener;
 
 #[cfg(test)]
 mod tests;
@@ -55,7 +56,7 @@ pub struct HttpState {
 /// Serves the HTTP API on `listener` until `shutdown`.
 pub async fn serve(
     state: Arc<HttpState>,
-    listener: tokio::net::TcpListener,
+    listener: listener::BoundedListener,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let served = axum::serve(listener, router(state))
@@ -134,6 +135,8 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 }
 
 async fn metrics(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
+    // The engine's degradation is read when scraped, not pushed per request.
+    s.metrics.set_degraded(s.engine.degradation());
     (
         [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         s.metrics.render(),

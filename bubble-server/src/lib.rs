@@ -36,7 +36,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -101,7 +100,9 @@ pub struct RunningServer {
 impl RunningServer {
     /// Stops accepting, tells every connection to drain and close, waits
     /// for them (at most `grace`), runs the indexer's last pass, and closes
-    /// the stores.
+    /// the stores. An indexing pass that fails (a full disk) does not fail
+    /// the stop: what it could not index stays in the durable outbox, and
+    /// the next start indexes it.
     pub async fn shutdown(self, grace: Duration) -> Result<()> {
         self.shutdown.cancel();
         self.connections.close();
@@ -113,7 +114,12 @@ impl RunningServer {
         }
         self.tasks.close();
         let _ = tokio::time::timeout(grace, self.tasks.wait()).await;
-        self.engine.index_pending().await?;
+        if let Err(e) = self.engine.index_pending().await {
+            tracing::warn!(
+                error = %e,
+                "the last indexing pass failed; the outbox keeps what was not indexed for the next start"
+            );
+        }
         self.backends.close().await
     }
 }
@@ -149,7 +155,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let secure = secure_channel(&config, keys);
     let listeners = Listeners::bind(&config).await?;
 
-    let backends = backends::Backends::connect(&config).await?;
+    let metrics = Arc::new(metrics::Metrics::default());
+    let backends = backends::Backends::connect(&config, &metrics).await?;
     #[allow(unused_mut)]
     let mut builder = backends.engine_builder(&config);
     #[cfg(feature = "cluster")]
@@ -170,7 +177,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     let connections = TaskTracker::new();
-    let metrics = Arc::new(metrics::Metrics::default());
+    let admission = admission_limits(&config);
+    metrics
+        .connection_limit
+        .set(admission.max_connections as i64);
     let gate = Arc::new(gate::Gate {
         engine: engine.clone(),
         auth: tokens.clone(),
@@ -178,7 +188,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         used_tickets: UsedTickets::new(1_000_000),
         limits: gate_limits(&config),
         metrics: metrics.clone(),
-        connections: Arc::new(Semaphore::new(config.gate.max_connections)),
+        admission: gate::admission::Admission::new(admission),
         handshake_limiter: gate::limits::HandshakeLimiter::new(
             config.gate.handshakes_per_second_per_ip,
             config.gate.handshakes_per_second,
@@ -208,11 +218,12 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     if let Some(listener) = listeners.rpc {
         tasks.spawn(cluster::serve(engine.hub(), listener, shutdown.clone()));
     }
+    use gate::transport::{Transport, run_listener};
     if let Some(listener) = listeners.tcp {
-        tasks.spawn(gate::transport::run_tcp(gate.clone(), listener));
+        tasks.spawn(run_listener(gate.clone(), listener, Transport::Tcp));
     }
     if let Some(listener) = listeners.ws {
-        tasks.spawn(gate::transport::run_ws(gate.clone(), listener));
+        tasks.spawn(run_listener(gate.clone(), listener, Transport::WebSocket));
     }
     if let Some(listener) = listeners.http {
         let state = Arc::new(http::HttpState {
@@ -225,6 +236,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             server_key_fingerprint: server_key_fingerprint.clone(),
             node: NodeId::new(&config.node_id),
         });
+        let listener = http::listener::BoundedListener::new(
+            listener,
+            config.http.max_connections,
+            Duration::from_millis(config.http.idle_timeout_ms),
+        );
         tasks.spawn(http::serve(state, listener, shutdown.clone()));
     }
 
@@ -265,7 +281,32 @@ fn gate_limits(config: &Config) -> gate::GateLimits {
         requests_per_second: config.gate.requests_per_second,
         request_burst: config.gate.request_burst,
         max_in_flight: config.gate.max_in_flight,
+        write_timeout: Duration::from_millis(config.gate.write_timeout_ms),
         drain_timeout: Duration::from_secs(5),
+    }
+}
+
+/// The connection caps, the total one lowered (and logged) so that
+/// `gate.reserved_descriptors` stay free under the descriptor limit, which
+/// is first raised to its hard maximum.
+fn admission_limits(config: &Config) -> gate::admission::AdmissionLimits {
+    use gate::admission::{AdmissionLimits, connection_limit, raise_descriptor_limit};
+    let gate = &config.gate;
+    let nofile = raise_descriptor_limit();
+    let max_connections = connection_limit(gate.max_connections, nofile, gate.reserved_descriptors);
+    if max_connections < gate.max_connections {
+        tracing::info!(
+            configured = gate.max_connections,
+            in_force = max_connections,
+            descriptor_limit = nofile,
+            reserved = gate.reserved_descriptors,
+            "gate.max_connections lowered to fit the descriptor limit; raise `ulimit -n` to allow more"
+        );
+    }
+    AdmissionLimits {
+        max_connections,
+        max_per_address: gate.max_connections_per_address,
+        max_unauthenticated: gate.max_unauthenticated,
     }
 }
 

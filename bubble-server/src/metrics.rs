@@ -13,6 +13,11 @@ use prometheus_client::registry::Registry;
 use bubble_core::ErrorKind;
 use bubble_core::wire::{ERROR_TABLE, error_wire};
 
+use crate::gate::admission::Refusal;
+
+/// Every cap a connection can be refused by, in label order.
+const REFUSALS: [Refusal; 3] = [Refusal::Full, Refusal::PerAddress, Refusal::Unauthenticated];
+
 /// The `Content-Type` of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
@@ -36,6 +41,9 @@ impl Seconds {
     }
 }
 
+/// The ports the engine can go on without.
+const DEGRADABLE: [&str; 2] = ["presence", "cache"];
+
 /// One label, as families of this server have.
 type Label = [(&'static str, &'static str); 1];
 
@@ -53,6 +61,16 @@ pub struct Metrics {
     pub handshakes_resumed: Counter,
     /// Failed handshakes.
     pub handshakes_failed: Counter,
+    /// Connections that did not finish their handshake (WebSocket upgrade
+    /// included) in time.
+    pub handshake_timeouts: Counter,
+    /// Connections refused by a cap, by which one.
+    refused: [Counter; REFUSALS.len()],
+    /// The connection cap in force (after the descriptor reserve).
+    pub connection_limit: Gauge,
+    /// Connections reset because the peer did not read within the write
+    /// deadline.
+    pub write_timeouts: Counter,
     /// Messages accepted (send acks).
     pub messages_in: Counter,
     /// Push frames written to clients.
@@ -69,6 +87,15 @@ pub struct Metrics {
     pub send_latency: Seconds,
     /// Time from a message's server time to its push being written.
     pub push_delay: Seconds,
+    /// Requests answered `UNAVAILABLE` at the request deadline.
+    pub requests_timed_out: Counter,
+    /// Client requests running now, all connections together.
+    pub requests_in_flight: Gauge,
+    /// Each backend's breaker: 0 closed, 1 open, 2 half-open.
+    breaker_state: Family<Label, Gauge>,
+    /// 1 while an optional backend (presence, cache) is down and the engine
+    /// goes on without it.
+    degraded: Family<Label, Gauge>,
 }
 
 impl Default for Metrics {
@@ -105,8 +132,30 @@ impl Metrics {
             handshakes.clone(),
         );
         let result = |r: &'static str| handshakes.get_or_create(&[("result", r)]).clone();
-        let (handshakes_full, handshakes_resumed, handshakes_failed) =
-            (result("full"), result("resumed"), result("failed"));
+        let (handshakes_full, handshakes_resumed, handshakes_failed, handshake_timeouts) = (
+            result("full"),
+            result("resumed"),
+            result("failed"),
+            result("timeout"),
+        );
+        let refused_family = Family::<Label, Counter>::default();
+        registry.register(
+            "bubble_connections_refused",
+            "Connections refused by a cap, by cap",
+            refused_family.clone(),
+        );
+        let refused = REFUSALS.map(|r| refused_family.get_or_create(&[("cap", r.label())]).clone());
+        let connection_limit = Gauge::default();
+        registry.register(
+            "bubble_connection_limit",
+            "The connection cap in force, after the descriptor reserve",
+            connection_limit.clone(),
+        );
+        let write_timeouts = counter(
+            &mut registry,
+            "bubble_write_timeouts",
+            "Connections reset because the peer did not read within the write deadline",
+        );
         let messages_in = counter(
             &mut registry,
             "bubble_messages_in",
@@ -152,6 +201,32 @@ impl Metrics {
             "From a message's server time to its push being written",
             push_delay.0.clone(),
         );
+        let requests_timed_out = counter(
+            &mut registry,
+            "bubble_requests_timed_out",
+            "Requests answered UNAVAILABLE at the request deadline",
+        );
+        let requests_in_flight = Gauge::default();
+        registry.register(
+            "bubble_requests_in_flight",
+            "Client requests running now",
+            requests_in_flight.clone(),
+        );
+        let breaker_state = Family::<Label, Gauge>::default();
+        registry.register(
+            "bubble_breaker_state",
+            "Each backend's circuit breaker: 0 closed, 1 open, 2 half-open",
+            breaker_state.clone(),
+        );
+        let degraded = Family::<Label, Gauge>::default();
+        registry.register(
+            "bubble_degraded",
+            "1 while an optional backend is down and the engine goes on without it",
+            degraded.clone(),
+        );
+        for port in DEGRADABLE {
+            let _ = degraded.get_or_create(&[("port", port)]);
+        }
         Metrics {
             registry,
             connections,
@@ -159,6 +234,10 @@ impl Metrics {
             handshakes_full,
             handshakes_resumed,
             handshakes_failed,
+            handshake_timeouts,
+            refused,
+            connection_limit,
+            write_timeouts,
             messages_in,
             pushes_out,
             malformed_frames,
@@ -167,7 +246,33 @@ impl Metrics {
             errors,
             send_latency,
             push_delay,
+            requests_timed_out,
+            requests_in_flight,
+            breaker_state,
+            degraded,
         }
+    }
+
+    /// The gauge of `backend`'s breaker (present, at 0, from the first call).
+    pub fn breaker(&self, backend: &'static str) -> Gauge {
+        self.breaker_state
+            .get_or_create(&[("backend", backend)])
+            .clone()
+    }
+
+    /// Shows which optional backends the engine is going on without.
+    pub fn set_degraded(&self, now: bubble_core::engine::Degradation) {
+        for (port, down) in [("presence", now.presence), ("cache", now.cache)] {
+            self.degraded
+                .get_or_create(&[("port", port)])
+                .set(i64::from(down));
+        }
+    }
+
+    /// Counts a refused connection by the cap it hit.
+    pub fn refused(&self, refusal: Refusal) {
+        let i = REFUSALS.iter().position(|r| *r == refusal).expect("listed");
+        self.refused[i].inc();
     }
 
     /// Counts an error answer by its kind.
@@ -191,7 +296,7 @@ mod tests {
     use super::*;
 
     /// Every family with its type, help text and labels, as dashboards know them.
-    const FAMILIES: [(&str, &str, &str); 11] = [
+    const FAMILIES: [(&str, &str, &str); 18] = [
         ("bubble_connections", "gauge", "Open client connections."),
         (
             "bubble_connections_total",
@@ -202,6 +307,21 @@ mod tests {
             "bubble_handshakes_total",
             "counter",
             "Handshakes by result.",
+        ),
+        (
+            "bubble_connections_refused_total",
+            "counter",
+            "Connections refused by a cap, by cap.",
+        ),
+        (
+            "bubble_connection_limit",
+            "gauge",
+            "The connection cap in force, after the descriptor reserve.",
+        ),
+        (
+            "bubble_write_timeouts_total",
+            "counter",
+            "Connections reset because the peer did not read within the write deadline.",
         ),
         (
             "bubble_messages_in_total",
@@ -239,11 +359,34 @@ mod tests {
             "histogram",
             "From a message's server time to its push being written.",
         ),
+        (
+            "bubble_requests_timed_out_total",
+            "counter",
+            "Requests answered UNAVAILABLE at the request deadline.",
+        ),
+        (
+            "bubble_requests_in_flight",
+            "gauge",
+            "Client requests running now.",
+        ),
+        (
+            "bubble_breaker_state",
+            "gauge",
+            "Each backend's circuit breaker: 0 closed, 1 open, 2 half-open.",
+        ),
+        (
+            "bubble_degraded",
+            "gauge",
+            "1 while an optional backend is down and the engine goes on without it.",
+        ),
     ];
 
     #[test]
     fn every_family_is_exported_with_its_type_and_help() {
-        let text = Metrics::new().render();
+        let m = Metrics::new();
+        // Breakers are made as backends connect (in-memory ones have none).
+        m.breaker("sqlite");
+        let text = m.render();
         for (name, kind, help) in FAMILIES {
             assert!(
                 text.contains(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n")),
@@ -260,7 +403,15 @@ mod tests {
     #[test]
     fn labelled_families_list_every_label_from_the_start() {
         let text = Metrics::new().render();
-        for result in ["full", "resumed", "failed"] {
+        for cap in ["full", "per_address", "unauthenticated"] {
+            assert!(
+                text.contains(&format!(
+                    "bubble_connections_refused_total{{cap=\"{cap}\"}} 0\n"
+                )),
+                "{text}"
+            );
+        }
+        for result in ["full", "resumed", "failed", "timeout"] {
             assert!(
                 text.contains(&format!(
                     "bubble_handshakes_total{{result=\"{result}\"}} 0\n"
@@ -299,6 +450,28 @@ mod tests {
             "bubble_send_seconds_bucket{le=\"+Inf\"} 2\n",
             "bubble_send_seconds_count 2\n",
             "bubble_push_delay_seconds_count 0\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn breaker_states_and_degraded_ports_are_gauges_by_name() {
+        let m = Metrics::new();
+        m.breaker("mysql").set(1);
+        m.breaker("redis");
+        m.set_degraded(bubble_core::engine::Degradation {
+            presence: true,
+            ..Default::default()
+        });
+        m.requests_timed_out.inc();
+        let text = m.render();
+        for line in [
+            "bubble_breaker_state{backend=\"mysql\"} 1\n",
+            "bubble_breaker_state{backend=\"redis\"} 0\n",
+            "bubble_degraded{port=\"presence\"} 1\n",
+            "bubble_degraded{port=\"cache\"} 0\n",
+            "bubble_requests_timed_out_total 1\n",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -5,6 +5,13 @@
 
 mod support;
 
+#[path = "e2e/disk.rs"]
+mod disk;
+#[path = "e2e/failure_modes.rs"]
+mod failure_modes;
+#[path = "e2e/limits.rs"]
+mod limits;
+
 use std::time::Duration;
 
 use bubble_client::Event;

@@ -15,7 +15,7 @@ use sqlx::mysql::MySqlPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use bubble_core::ports::{AppendOutcome, Delivery};
-use bubble_core::{AppId, Error, Result};
+use bubble_core::{AppId, Error, ErrorKind, Result};
 
 use crate::append::{Job, write_batch};
 use crate::retry::retry_deadlocks;
@@ -120,6 +120,15 @@ async fn write(pool: &MySqlPool, batch: &mut Vec<Queued>, deadlock_retries: u32)
             drop(jobs);
             if let Some(q) = batch.pop() {
                 let _ = q.reply.send(Err(e));
+            }
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout) => {
+            // The database is out of reach, not one delivery at fault:
+            // writing them one by one would only make every caller wait
+            // out one more connect attempt per delivery ahead of it.
+            drop(jobs);
+            for q in batch.drain(..) {
+                let _ = q.reply.send(Err(Error::new(e.kind(), e.message())));
             }
         }
         Err(e) => {

@@ -30,7 +30,11 @@ pub struct MysqlConfig {
     pub max_connections: u32,
     /// Connections kept open when idle.
     pub min_connections: u32,
-    /// How long a call waits for a free connection before failing with `Unavailable`, in ms.
+    /// How long a call waits for a connection (a free one, or a new one
+    /// while the database is unreachable) before failing with
+    /// `Unavailable`, in ms. Keep it below the server's request deadline
+    /// (`engine.request_timeout_ms`, 1 s): then an outage fails calls, which
+    /// opens the breaker, instead of every request waiting out the deadline.
     pub acquire_timeout_ms: u64,
     /// Apply the schema migrations on connect (under MySQL's advisory lock, so
     /// several nodes starting together are safe). Turn off when a DBA runs them.
@@ -54,7 +58,7 @@ impl Default for MysqlConfig {
             url: String::new(),
             max_connections: 16,
             min_connections: 0,
-            acquire_timeout_ms: 5_000,
+            acquire_timeout_ms: 500,
             run_migrations: true,
             deadlock_retries: 5,
             batch_max: 32,

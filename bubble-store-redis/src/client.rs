@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -139,9 +139,65 @@ const LIB_NAME: &str = "bubble-store-redis";
 #[derive(Clone)]
 pub(crate) enum Conn {
     /// One server (or a proxy in front of several).
-    Single(ConnectionManager),
+    Single(Arc<Single>),
     /// Redis Cluster.
     Cluster(ClusterConnection),
+}
+
+/// One server's connection manager, replaced by a fresh one when a command
+/// times out.
+///
+/// The manager reconnects by itself only when the connection reports an
+/// error. A connection that went silent (Redis hung, or a network that
+/// dropped packets and healed, leaving the old TCP connection dead until
+/// the kernel's retransmissions give up, minutes later) only ever times
+/// out, so every command would keep timing out long after Redis is back.
+pub(crate) struct Single {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// The manager in use, and how many times it was replaced.
+    current: RwLock<(u64, ConnectionManager)>,
+}
+
+impl Single {
+    fn current(&self) -> (u64, ConnectionManager) {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        (current.0, current.1.clone())
+    }
+
+    /// Replaces manager `generation` (unless another timeout already did)
+    /// with one that connects afresh on its first command.
+    fn replace(&self, generation: u64) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if current.0 != generation {
+            return;
+        }
+        match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone()) {
+            Ok(fresh) => {
+                tracing::debug!("redis: a command timed out; the next one uses a new connection");
+                *current = (generation + 1, fresh);
+            }
+            Err(e) => tracing::warn!(error = %e, "redis: cannot make a new connection manager"),
+        }
+    }
+
+    /// Runs one request on the current manager, replacing it if it timed out.
+    fn run<'a, T: Send + 'a>(
+        self: &Arc<Self>,
+        request: impl FnOnce(ConnectionManager) -> RedisFuture<'a, T> + Send + 'a,
+    ) -> RedisFuture<'a, T> {
+        let (generation, manager) = self.current();
+        let single = self.clone();
+        Box::pin(async move {
+            let result = request(manager).await;
+            if let Err(e) = &result
+                && e.is_timeout()
+            {
+                single.replace(generation);
+            }
+            result
+        })
+    }
 }
 
 impl Conn {
@@ -190,10 +246,14 @@ impl Conn {
                 .set_number_of_retries(2)
                 .set_min_delay(Duration::from_millis(50))
                 .set_max_delay(Duration::from_millis(500));
-            let conn = ConnectionManager::new_with_config(client, manager_config)
+            let conn = ConnectionManager::new_with_config(client.clone(), manager_config.clone())
                 .await
                 .map_err(unreachable)?;
-            Ok(Conn::Single(conn))
+            Ok(Conn::Single(Arc::new(Single {
+                client,
+                config: manager_config,
+                current: RwLock::new((0, conn)),
+            })))
         }
     }
 
@@ -206,7 +266,9 @@ impl Conn {
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Single(c) => {
+                c.run(move |mut m| Box::pin(async move { m.req_packed_command(cmd).await }))
+            }
             Conn::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -218,14 +280,16 @@ impl ConnectionLike for Conn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Single(c) => c.run(move |mut m| {
+                Box::pin(async move { m.req_packed_commands(cmd, offset, count).await })
+            }),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            Conn::Single(c) => c.get_db(),
+            Conn::Single(c) => c.current().1.get_db(),
             Conn::Cluster(c) => c.get_db(),
         }
     }

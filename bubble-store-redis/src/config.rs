@@ -33,10 +33,13 @@ pub struct RedisConfig {
     /// First part of every key, so several deployments (or test runs) can
     /// share one Redis. No `{`, `}`, spaces or control characters.
     pub key_prefix: String,
-    /// How long to wait for a TCP connection (ms).
+    /// How long to wait for a TCP connection (ms). Commands issued while
+    /// the connection is being made wait for it, so keep it well below the
+    /// server's request deadline (`engine.request_timeout_ms`, 1 s).
     pub connect_timeout_ms: u64,
     /// How long to wait for an answer to one command (ms); a slow Redis
-    /// then shows up as `Timeout` instead of stalling the engine.
+    /// then shows up as `Timeout` instead of stalling the engine. Below the
+    /// request deadline too.
     pub response_timeout_ms: u64,
     /// How long an idle user's recent window stays (s); every push renews
     /// it, so only users who received nothing for this long lose theirs.
@@ -56,8 +59,8 @@ impl Default for RedisConfig {
             urls: Vec::new(),
             cluster: false,
             key_prefix: "bubble".into(),
-            connect_timeout_ms: 2_000,
-            response_timeout_ms: 2_000,
+            connect_timeout_ms: 500,
+            response_timeout_ms: 500,
             recent_ttl_secs: DEFAULT_RECENT_TTL_SECS,
         }
     }

@@ -225,3 +225,46 @@ async fn losing_redis_is_unavailable_and_the_store_recovers_when_it_returns() {
     assert!(back, "the store reconnected when Redis came back");
     proxy.cut().await;
 }
+
+/// Redis answers again but the adapter's old connection stays silent (a
+/// hung Redis, or a network that dropped packets and healed: the old TCP
+/// connection is dead until the kernel gives up on it, minutes later). The
+/// connection manager reconnects only on errors, never on timeouts, so
+/// without its own replacement every command timed out long after Redis
+/// was back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_went_silent_is_replaced_once_redis_answers_again() {
+    let upstream = common::url()
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = bubble_core::testkit::proxy::Proxy::start(upstream).await;
+    let store = common::connect(
+        RedisConfig::new(format!("redis://{}", proxy.addr()))
+            .with_key_prefix(common::fresh_prefix())
+            .with_connect_timeout_ms(200)
+            .with_response_timeout_ms(200),
+    )
+    .await;
+    let (app, ann) = (AppId::new("shop"), UserId::new("ann"));
+    assert!(store.routes(&app, &ann).await.unwrap().is_empty());
+
+    proxy.blackhole();
+    let err = store.routes(&app, &ann).await.expect_err("no answer");
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::Unavailable),
+        "{err}"
+    );
+
+    proxy.restore();
+    let started = std::time::Instant::now();
+    let mut back = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        if store.routes(&app, &ann).await.is_ok() {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(back, "still timing out 10 s after Redis answered again");
+}

@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 use tokio::sync::Notify;
 
 use super::business::Handlers;
+use super::degraded::Degraded;
 use super::{Engine, Inner};
 use crate::error::{Error, Result};
 use crate::ids::MsgIdGenerator;
@@ -49,6 +50,14 @@ pub struct EngineConfig {
     pub index_interval: Duration,
     /// How long app settings are cached before re-reading the app store.
     pub app_cache_ttl: Duration,
+    /// How long one client request may take before the gate answers it
+    /// `Unavailable` (retry with the same client message id: a send that was
+    /// stored after all is answered from dedup). Port calls are cut short
+    /// with it, so a backend that is down never holds a client longer.
+    pub request_timeout: Duration,
+    /// While presence is down, how often the engine tries again to register
+    /// the routes it could not, and so notices that presence is back.
+    pub presence_retry: Duration,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +72,8 @@ impl Default for EngineConfig {
             index_batch: 8_192,
             index_interval: Duration::from_millis(250),
             app_cache_ttl: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(1),
+            presence_retry: Duration::from_secs(1),
         }
     }
 }
@@ -172,6 +183,16 @@ impl EngineBuilder {
                 )));
             }
         }
+        for (name, v) in [
+            ("request_timeout", c.request_timeout),
+            ("presence_retry", c.presence_retry),
+        ] {
+            if v.is_zero() {
+                return Err(Error::invalid(format!(
+                    "engine config {name} must be above 0"
+                )));
+            }
+        }
         self.handlers.validate()?;
         let ids = MsgIdGenerator::new(c.node.clone());
         Ok(Engine {
@@ -181,6 +202,7 @@ impl EngineBuilder {
                 app_cache: RwLock::new(HashMap::new()),
                 next_session: AtomicU64::new(1),
                 index_wakeup: Notify::new(),
+                degraded: Degraded::default(),
                 config: self.config,
                 inbox: self.inbox,
                 groups: self.groups,

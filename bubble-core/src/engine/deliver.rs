@@ -292,26 +292,30 @@ impl Engine {
             return;
         }
         let ttl = self.inner.config.dedup_ttl;
-        if let Err(e) = self
+        match self
             .inner
             .cache
             .dedup_put(app, sender, client_msg_id, receipt, ttl)
             .await
         {
-            tracing::warn!(error = %e, "dedup cache write failed");
+            Ok(_) => self.cache_answered(),
+            Err(e) => self.cache_failed(&e),
         }
     }
 
     /// Keeps the entry in its owner's recent window, which serves syncs.
     async fn cache_recent(&self, app: &AppId, entry: &InboxEntry, appended: Appended) {
         let cap = self.inner.config.recent_cap;
-        if let Err(e) = self
+        // A window that missed an entry restarts at the next one (its
+        // `prev_version` will not match), so a failed write hides nothing.
+        match self
             .inner
             .cache
             .push_recent(app, appended.prev_version, entry, cap)
             .await
         {
-            tracing::warn!(error = %e, "recent cache write failed");
+            Ok(()) => self.cache_answered(),
+            Err(e) => self.cache_failed(&e),
         }
     }
 }

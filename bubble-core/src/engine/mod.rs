@@ -30,11 +30,14 @@
 //!   state), `revise` (recall, delete), `groups`, `notices` (system and
 //!   business pushes), `presence` (and typing), `search` (and the
 //!   indexer), `business` (the router to product handlers).
+//! - `degraded`: going on without presence or the cache while they are
+//!   down, and registering routes again when presence is back.
 
 mod apps;
 mod audience;
 mod builder;
 mod business;
+mod degraded;
 mod deliver;
 mod groups;
 mod notices;
@@ -63,6 +66,7 @@ use crate::push::SessionHub;
 use crate::types::AppId;
 
 pub use builder::{EngineBuilder, EngineConfig};
+pub use degraded::Degradation;
 pub use requests::{
     CreateGroup, HistoryQuery, SendRequest, Session, SyncPage, SystemTarget, UserPresence,
 };
@@ -101,6 +105,8 @@ struct Inner {
     next_session: AtomicU64,
     /// Wakes the indexer when the outbox has new work.
     index_wakeup: Notify,
+    /// Which optional backends are down, and the routes to register again.
+    degraded: degraded::Degraded,
 }
 
 impl Engine {

@@ -62,7 +62,8 @@ impl Engine {
         let routes = match self.inner.presence.routes_of(app, &users).await {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(error = %e, "presence lookup failed; pushing to local sessions only");
+                // The other nodes' receivers get it by sync.
+                self.presence_failed(&e, None);
                 let pushes: Vec<Push> = outgoing.into_iter().map(to_push).collect();
                 self.inner.hub.deliver(&pushes);
                 return;

@@ -55,10 +55,13 @@ impl Engine {
             .dedup_get(&session.app, &session.user, client_msg_id)
             .await
         {
-            Ok(hit) => hit,
+            Ok(hit) => {
+                self.cache_answered();
+                hit
+            }
             Err(e) => {
                 // The store still deduplicates; the cache only saves a round trip.
-                tracing::warn!(error = %e, "dedup cache unavailable");
+                self.cache_failed(&e);
                 None
             }
         }

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::degraded::is_down;
 use super::{Engine, Session};
 use crate::apps::LoginPolicy;
 use crate::error::Result;
@@ -24,7 +25,16 @@ impl Engine {
         let settings = self.settings(&identity.app).await?;
         let app = &identity.app;
         let user = &identity.user;
-        let existing = self.inner.presence.routes(app, user).await?;
+        // Without presence the login policy holds on this node only: the
+        // other nodes' sessions are not known until it is back.
+        let existing = match self.inner.presence.routes(app, user).await {
+            Ok(routes) => routes,
+            Err(e) if is_down(&e) => {
+                self.presence_failed(&e, None);
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
         let displaced: Vec<&Route> = existing
             .iter()
             .filter(|r| match settings.login_policy {
@@ -45,10 +55,15 @@ impl Engine {
                 },
             };
             self.deliver_to_node(&route.node, vec![kick]).await;
-            self.inner
+            if let Err(e) = self
+                .inner
                 .presence
                 .unregister(app, user, &route.device, route.session)
-                .await?;
+                .await
+            {
+                // The route expires by itself; the kicked session is gone.
+                self.presence_failed(&e, None);
+            }
         }
         let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
         let session = Session {
@@ -66,7 +81,8 @@ impl Engine {
         Ok((session, queue))
     }
 
-    /// Refreshes a session's route (call on every ping).
+    /// Refreshes a session's route (call on every ping). While presence is
+    /// down this succeeds and the route is registered once it is back.
     pub async fn heartbeat(&self, session: &Session) -> Result<()> {
         let route = Route {
             user: session.user.clone(),
@@ -76,10 +92,7 @@ impl Engine {
             session: session.id,
             since: now_millis(),
         };
-        self.inner
-            .presence
-            .register(&session.app, &route, self.inner.config.presence_ttl)
-            .await
+        self.register_route(&session.app, route).await
     }
 
     /// Forgets a session (the connection closed).
@@ -87,10 +100,20 @@ impl Engine {
         self.inner
             .hub
             .detach(&session.app, &session.user, session.id);
-        self.inner
+        self.forget_unregistered(session.id);
+        if let Err(e) = self
+            .inner
             .presence
             .unregister(&session.app, &session.user, &session.device, session.id)
-            .await?;
+            .await
+        {
+            // A route left behind expires by itself, and pushes it draws
+            // find no session here.
+            if !is_down(&e) {
+                return Err(e);
+            }
+            self.presence_failed(&e, None);
+        }
         Ok(())
     }
 }

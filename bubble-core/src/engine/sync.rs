@@ -25,12 +25,22 @@ impl Engine {
         }
         // The cache answers only when its window is contiguous up to the
         // store's newest version; otherwise the store does.
-        if let Ok(Some(page)) = self
+        let cached = match self
             .inner
             .cache
             .recent(app, user, after_version, limit)
             .await
         {
+            Ok(page) => {
+                self.cache_answered();
+                page
+            }
+            Err(e) => {
+                self.cache_failed(&e);
+                None
+            }
+        };
+        if let Some(page) = cached {
             let complete = page.has_more
                 || page
                     .entries

@@ -7,6 +7,9 @@
 //! task, so one failing check does not hide the others: the entry point
 //! panics at the end listing every check that failed.
 //!
+//! [`proxy::Proxy`] puts a test's own outage between an adapter and the
+//! shared service it talks to.
+//!
 //! ```ignore
 //! #[tokio::test(flavor = "multi_thread")]
 //! async fn inbox_conforms() {
@@ -30,6 +33,7 @@ mod fixtures;
 mod groups;
 mod inbox;
 mod presence;
+pub mod proxy;
 mod search;
 
 pub use apps::apps;

@@ -3,6 +3,7 @@
 //! One module per use case, as the engine has them; helpers here.
 
 mod dedup;
+mod degraded;
 mod notices;
 mod read;
 mod revise;

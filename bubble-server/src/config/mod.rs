@@ -72,8 +72,10 @@ pub struct Config {
     pub gate: GateConfig,
     /// The HTTP listener: selector, admin API, metrics.
     pub http: HttpConfig,
-    /// The engine's own knobs (pages, caches, indexing).
+    /// The engine's own knobs (pages, caches, indexing, the request deadline).
     pub engine: EngineSection,
+    /// The circuit breaker in front of every backend.
+    pub breaker: BreakerSection,
     /// Durable store for inboxes, groups, channel logs and apps.
     pub store: StoreConfig,
     /// Hot state: recent messages, dedup window.
@@ -97,6 +99,7 @@ impl Default for Config {
             gate: GateConfig::default(),
             http: HttpConfig::default(),
             engine: EngineSection::default(),
+            breaker: BreakerSection::default(),
             store: StoreConfig::default(),
             cache: CacheConfig::default(),
             presence: PresenceConfig::default(),
@@ -162,7 +165,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_listeners()?;
         self.gate.validate()?;
+        self.http.validate()?;
         self.engine.validate()?;
+        self.breaker.validate(&self.engine)?;
         bubble_core::validate_id("node_id", &self.node_id)
             .map_err(|e| ConfigError::new("node_id", e.message().to_owned()))?;
         if !self.dev_app.is_empty() {

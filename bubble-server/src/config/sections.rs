@@ -28,7 +28,18 @@ pub struct GateConfig {
     /// A connection silent this long is closed.
     pub heartbeat_timeout_ms: u64,
     /// Most connections at once; further ones are refused with an error frame.
+    /// Lowered at start to leave `reserved_descriptors` free.
     pub max_connections: usize,
+    /// Most connections from one source address (0: no cap).
+    pub max_connections_per_address: usize,
+    /// Most connections still in their handshake at once.
+    pub max_unauthenticated: usize,
+    /// File descriptors kept free for everything but client connections
+    /// (HTTP clients, the cluster port, store pools, index files).
+    pub reserved_descriptors: usize,
+    /// How long one write may wait for a client to read; past it the
+    /// connection is reset.
+    pub write_timeout_ms: u64,
     /// Sustained requests per second per connection.
     pub requests_per_second: u32,
     /// Burst above the sustained rate.
@@ -58,6 +69,10 @@ impl Default for GateConfig {
             handshake_timeout_ms: 10_000,
             heartbeat_timeout_ms: 90_000,
             max_connections: 200_000,
+            max_connections_per_address: 1000,
+            max_unauthenticated: 10_000,
+            reserved_descriptors: 256,
+            write_timeout_ms: 10_000,
             requests_per_second: 200,
             request_burst: 400,
             max_in_flight: 64,
@@ -77,6 +92,8 @@ impl GateConfig {
             ("gate.handshake_timeout_ms", self.handshake_timeout_ms),
             ("gate.heartbeat_timeout_ms", self.heartbeat_timeout_ms),
             ("gate.max_connections", self.max_connections as u64),
+            ("gate.max_unauthenticated", self.max_unauthenticated as u64),
+            ("gate.write_timeout_ms", self.write_timeout_ms),
             ("gate.requests_per_second", self.requests_per_second as u64),
             ("gate.max_in_flight", self.max_in_flight as u64),
             ("gate.push_queue", self.push_queue as u64),
@@ -117,6 +134,10 @@ pub struct HttpConfig {
     /// Bearer secret for `/v1/admin/*`. Empty: generated on first start and
     /// kept in `<data_dir>/admin_secret`.
     pub admin_secret: String,
+    /// Most HTTP connections at once; past it new ones wait in the backlog.
+    pub max_connections: usize,
+    /// An HTTP connection with nothing moving for this long is closed.
+    pub idle_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -124,7 +145,21 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("addr", &self.addr)
             .field("admin_secret", &"<hidden>")
+            .field("max_connections", &self.max_connections)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
             .finish()
+    }
+}
+
+impl HttpConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("http.max_connections", "must be above 0"));
+        }
+        if self.idle_timeout_ms == 0 {
+            return Err(ConfigError::new("http.idle_timeout_ms", "must be above 0"));
+        }
+        Ok(())
     }
 }
 
@@ -133,6 +168,8 @@ impl Default for HttpConfig {
         HttpConfig {
             addr: "127.0.0.1:7780".into(),
             admin_secret: String::new(),
+            max_connections: 1024,
+            idle_timeout_ms: 30_000,
         }
     }
 }
@@ -158,6 +195,11 @@ pub struct EngineSection {
     pub index_interval_ms: u64,
     /// How long app settings are cached before re-reading the app store.
     pub app_cache_ttl_ms: u64,
+    /// The request deadline: a client request still running after this
+    /// long is answered `UNAVAILABLE` (retry with the same client_msg_id).
+    pub request_timeout_ms: u64,
+    /// While presence is down, how often the routes it missed are tried again.
+    pub presence_retry_ms: u64,
 }
 
 impl Default for EngineSection {
@@ -171,6 +213,8 @@ impl Default for EngineSection {
             index_batch: d.index_batch,
             index_interval_ms: d.index_interval.as_millis() as u64,
             app_cache_ttl_ms: d.app_cache_ttl.as_millis() as u64,
+            request_timeout_ms: d.request_timeout.as_millis() as u64,
+            presence_retry_ms: d.presence_retry.as_millis() as u64,
         }
     }
 }
@@ -183,6 +227,8 @@ impl EngineSection {
             ("engine.dedup_ttl_secs", self.dedup_ttl_secs),
             ("engine.presence_ttl_secs", self.presence_ttl_secs),
             ("engine.index_batch", self.index_batch as u64),
+            ("engine.request_timeout_ms", self.request_timeout_ms),
+            ("engine.presence_retry_ms", self.presence_retry_ms),
         ] {
             if v == 0 {
                 return Err(ConfigError::new(key, "must be above 0"));
@@ -203,6 +249,71 @@ impl EngineSection {
             index_batch: self.index_batch,
             index_interval: Duration::from_millis(self.index_interval_ms),
             app_cache_ttl: Duration::from_millis(self.app_cache_ttl_ms),
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            presence_retry: Duration::from_millis(self.presence_retry_ms),
+        }
+    }
+}
+
+/// The circuit breaker every backend's calls go through (one per backend):
+/// when it opens, and for how long.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BreakerSection {
+    /// Unavailability failures in a row that open a backend's breaker.
+    pub failures: u32,
+    /// How long an open breaker fails calls at once before one probe call
+    /// tries the backend again.
+    pub cool_down_ms: u64,
+    /// A call its request gave up on (at the deadline) after running this
+    /// long counts as a failure: a backend that never answers opens the
+    /// breaker too. Below `engine.request_timeout_ms`.
+    pub abandoned_call_ms: u64,
+}
+
+impl Default for BreakerSection {
+    fn default() -> Self {
+        let d = bubble_core::BreakerConfig::default();
+        BreakerSection {
+            failures: d.failures,
+            cool_down_ms: d.cool_down.as_millis() as u64,
+            abandoned_call_ms: d.abandoned_after.as_millis() as u64,
+        }
+    }
+}
+
+impl BreakerSection {
+    /// Checks the section against the request deadline it serves.
+    pub(super) fn validate(&self, engine: &EngineSection) -> Result<(), ConfigError> {
+        for (key, v) in [
+            ("breaker.failures", u64::from(self.failures)),
+            ("breaker.cool_down_ms", self.cool_down_ms),
+            ("breaker.abandoned_call_ms", self.abandoned_call_ms),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::new(key, "must be above 0"));
+            }
+        }
+        if self.abandoned_call_ms >= engine.request_timeout_ms {
+            return Err(ConfigError::new(
+                "breaker.abandoned_call_ms",
+                format!(
+                    "must be below engine.request_timeout_ms ({}), got {}: requests give up at \
+                     that deadline, so a backend that never answers would never open the breaker",
+                    engine.request_timeout_ms, self.abandoned_call_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The breaker config.
+    pub fn breaker_config(&self) -> bubble_core::BreakerConfig {
+        bubble_core::BreakerConfig {
+            failures: self.failures,
+            cool_down: Duration::from_millis(self.cool_down_ms),
+            abandoned_after: Duration::from_millis(self.abandoned_call_ms),
         }
     }
 }

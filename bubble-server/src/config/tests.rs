@@ -49,6 +49,32 @@ fn a_bad_value_names_its_key() {
 }
 
 #[test]
+fn the_breaker_and_the_request_deadline_are_checked_together_and_name_the_bad_key() {
+    let c = Config::from_toml("[engine]\nrequest_timeout_ms = 0\n").unwrap();
+    assert_eq!(c.validate().unwrap_err().key, "engine.request_timeout_ms");
+    let c = Config::from_toml("[breaker]\nfailures = 0\n").unwrap();
+    assert_eq!(c.validate().unwrap_err().key, "breaker.failures");
+    let c = Config::from_toml("[engine]\nrequest_timeout_ms = 400\n").unwrap();
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.key, "breaker.abandoned_call_ms", "{err}");
+    assert!(err.problem.contains("engine.request_timeout_ms"), "{err}");
+    let c = Config::from_env(env(&[
+        ("BUBBLE_ENGINE_REQUEST_TIMEOUT_MS", "2000"),
+        ("BUBBLE_BREAKER_COOL_DOWN_MS", "250"),
+    ]))
+    .unwrap();
+    c.validate().unwrap();
+    assert_eq!(
+        c.breaker.breaker_config().cool_down,
+        Duration::from_millis(250)
+    );
+    assert_eq!(
+        c.engine.engine_config("n", 8).request_timeout,
+        Duration::from_secs(2)
+    );
+}
+
+#[test]
 fn a_mistyped_value_is_named_with_where_it_came_from() {
     let err = Config::from_toml("[gate]\nmax_connections = \"lots\"\n").unwrap_err();
     assert_eq!(err.key, "gate.max_connections", "{err}");

@@ -17,6 +17,10 @@ pub enum ConnError {
         /// What is wrong, for the peer.
         message: String,
     },
+    /// The peer did not take what was written within the write deadline:
+    /// nothing more is written to it, and its socket is reset on close.
+    #[error("the peer did not read within the write deadline")]
+    Stalled,
     /// The transport failed or was closed under us: nothing more to say.
     #[error("connection failed: {0}")]
     Broken(String),

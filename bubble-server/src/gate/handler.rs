@@ -1,8 +1,9 @@
 //! One client connection, from the first byte to the close.
 //!
-//! 1. [`serve`] takes a connection slot or refuses with an error frame.
-//! 2. It runs the [`handshake`](super::handshake) within the timeout (full,
-//!    or resumption with a ticket) and registers the session.
+//! 1. [`serve`] gets a connection already admitted (see
+//!    [`super::transport`]), with its slots and its handshake deadline.
+//! 2. It runs the [`handshake`](super::handshake) by the deadline (full, or
+//!    resumption with a ticket) and registers the session.
 //! 3. [`Handler::run`] is then one loop: read requests (run them
 //!    concurrently, bounded), write answers and pushes (batched per flush),
 //!    check heartbeats, and drain on shutdown.
@@ -24,18 +25,27 @@ use bubble_proto::secure::{Established, RecordOpener, RecordSealer, SecureChanne
 use bubble_proto::{Command, Frame, pb};
 
 use super::Gate;
-use super::cmd::{Request, error_frame, ping::Ping, protocol_error};
+use super::admission::Ticket;
+use super::cmd::{PageBytes, Request, error_frame, ping::Ping, protocol_error};
 use super::connection::{CloseReason, ConnError, FrameConnection};
 use super::handshake;
-use super::limits::TokenBucket;
+use super::limits::{TokenBucket, TypingThrottle};
 use super::push::push_frame;
 
-/// Decrements the open-connections gauge however the task ends.
-struct ConnectionGauge(Arc<crate::metrics::Metrics>);
+/// One unit of a gauge, held until dropped, however the task holding it
+/// ends (open connections, requests in flight).
+struct Held(prometheus_client::metrics::gauge::Gauge);
 
-impl Drop for ConnectionGauge {
+impl Held {
+    fn new(gauge: &prometheus_client::metrics::gauge::Gauge) -> Held {
+        gauge.inc();
+        Held(gauge.clone())
+    }
+}
+
+impl Drop for Held {
     fn drop(&mut self) {
-        self.0.connections.dec();
+        self.0.dec();
     }
 }
 
@@ -47,25 +57,24 @@ async fn close(conn: &mut dyn FrameConnection, last: Option<Frame>, reason: Clos
     let _ = conn.close(reason).await;
 }
 
-/// Serves one accepted connection to its end.
-pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: SocketAddr) {
-    gate.metrics.connections_total.inc();
-    let Ok(_slot) = gate.connections.clone().try_acquire_owned() else {
-        let full = protocol_error(
-            0,
-            pb::ErrorCode::Unavailable,
-            "this gate is at its connection limit; ask the selector for another",
-            true,
-        );
-        close(conn.as_mut(), Some(full), CloseReason::TryAgainLater).await;
-        return;
-    };
-    gate.metrics.connections.inc();
-    let _gauge = ConnectionGauge(gate.metrics.clone());
+/// Serves one admitted connection to its end: the handshake must be done
+/// by `deadline`, and `ticket` holds the connection's slots until it ends.
+pub async fn serve(
+    gate: Arc<Gate>,
+    mut conn: Box<dyn FrameConnection>,
+    peer: SocketAddr,
+    ticket: Ticket,
+    deadline: tokio::time::Instant,
+) {
+    let _gauge = Held::new(&gate.metrics.connections);
+    // Dropped before the gauge: once the gauge says a connection is gone,
+    // its slots are free.
+    let mut ticket = ticket;
 
     // Boxed: the handshake's state (~4 KiB) is freed once it is done instead
     // of staying reserved in this task for the connection's whole life.
-    let (established, seq) = match Box::pin(handshake::run(&gate, conn.as_mut(), peer)).await {
+    let handshake = handshake::run(&gate, conn.as_mut(), peer, deadline);
+    let (established, seq) = match Box::pin(handshake).await {
         Ok(done) => done,
         Err(refused) => {
             gate.metrics.handshakes_failed.inc();
@@ -73,6 +82,7 @@ pub async fn serve(gate: Arc<Gate>, mut conn: Box<dyn FrameConnection>, peer: So
             return;
         }
     };
+    ticket.authenticated();
     // Keep only what the session needs, and free the rest now: this task
     // lives as long as the connection, and an idle connection's memory is
     // what caps how many a box holds.
@@ -192,8 +202,12 @@ pub struct Handler {
     in_flight: Arc<Semaphore>,
     /// The request rate of this connection.
     bucket: TokenBucket,
+    /// Typing notices, one per conversation per interval.
+    typing: TypingThrottle,
     /// When the client was last heard from (heartbeat timeout).
     last_seen: Instant,
+    /// A write missed its deadline (counted once).
+    stalled: bool,
 }
 
 impl Handler {
@@ -210,6 +224,7 @@ impl Handler {
         Handler {
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             bucket: TokenBucket::new(limits.requests_per_second, limits.request_burst),
+            typing: TypingThrottle::default(),
             gate,
             conn,
             sealer: Box::new(sealer),
@@ -219,6 +234,7 @@ impl Handler {
             answers_tx: None,
             answers_rx: None,
             last_seen: Instant::now(),
+            stalled: false,
         }
     }
 
@@ -255,7 +271,9 @@ impl Handler {
                 self.gate.metrics.malformed_frames.inc();
                 return Step::Break(Closing::malformed(seq, message));
             }
-            Err(ConnError::Broken(_)) => return Step::Break(Closing::quietly(CloseReason::Normal)),
+            Err(ConnError::Broken(_) | ConnError::Stalled) => {
+                return Step::Break(Closing::quietly(CloseReason::Normal));
+            }
         };
         self.last_seen = Instant::now();
         let Ok(frame) = self.opener.open(&frame) else {
@@ -280,6 +298,10 @@ impl Handler {
             Command::Ping => {
                 let pong = Ping::parse(&frame).apply(&self.gate.engine, &self.session);
                 self.answer_now(pong.into_frame(frame.seq)).await
+            }
+            Command::Typing if !self.typing.allow(&frame.body) => {
+                // A hint sent again too soon: dropped, as it has no answer.
+                Step::Continue(())
             }
             Command::Unknown(code) => {
                 // A newer client's command: say so and keep the connection.
@@ -306,16 +328,20 @@ impl Handler {
             }
         };
         let tx = self.answer_sender();
+        let max_body = self.gate.limits.max_frame_bytes;
+        let page = PageBytes::for_frames(max_body);
         let engine = self.gate.engine.clone();
         let session = self.session.clone();
         let metrics = self.gate.metrics.clone();
+        let in_flight = Held::new(&metrics.requests_in_flight);
         tokio::spawn(async move {
             let seq = frame.seq;
             let started = Instant::now();
             let outcome = match Request::parse(&frame) {
                 Ok(request) => {
                     let is_send = request.is_send();
-                    let outcome = request.apply(&engine, &session).await;
+                    let run = request.apply(&engine, &session, page);
+                    let outcome = within_deadline(&engine, &metrics, run).await;
                     if is_send && outcome.is_ok() {
                         metrics.messages_in.inc();
                         metrics.send_latency.observe(started.elapsed());
@@ -325,7 +351,7 @@ impl Handler {
                 Err(e) => Err(e),
             };
             let answer = match outcome {
-                Ok(reply) => reply.map(|r| r.into_frame(seq)),
+                Ok(reply) => reply.map(|r| within_frame(r.into_frame(seq), max_body)),
                 Err(e) => {
                     metrics.error(e.kind());
                     Some(error_frame(seq, &e))
@@ -334,7 +360,7 @@ impl Handler {
             if let Some(answer) = answer {
                 let _ = tx.send(answer).await;
             }
-            drop(permit);
+            drop((in_flight, permit));
         });
         Step::Continue(())
     }
@@ -355,7 +381,10 @@ impl Handler {
     /// Seals and queues one frame; false when the connection is broken.
     async fn send(&mut self, frame: &Frame) -> bool {
         match self.sealer.seal(frame) {
-            Ok(sealed) => self.conn.write_frame(sealed).await.is_ok(),
+            Ok(sealed) => {
+                let written = self.conn.write_frame(sealed).await;
+                self.written(written)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "sealing a record failed");
                 false
@@ -363,10 +392,32 @@ impl Handler {
         }
     }
 
+    /// Sends everything queued; false when the connection is broken.
+    async fn flush(&mut self) -> bool {
+        let flushed = self.conn.flush().await;
+        self.written(flushed)
+    }
+
+    /// Whether a write went out. A peer that stopped reading is counted
+    /// once; the connection then fails every write at once and resets.
+    fn written(&mut self, result: Result<(), ConnError>) -> bool {
+        match result {
+            Ok(()) => true,
+            Err(ConnError::Stalled) => {
+                if !self.stalled {
+                    self.stalled = true;
+                    self.gate.metrics.write_timeouts.inc();
+                }
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Sends one answer at once (pings, refusals): the loop goes on unless
     /// the connection broke.
     async fn answer_now(&mut self, answer: Frame) -> Step {
-        if self.send(&answer).await && self.conn.flush().await.is_ok() {
+        if self.send(&answer).await && self.flush().await {
             Step::Continue(())
         } else {
             Step::Break(Closing::quietly(CloseReason::Normal))
@@ -382,7 +433,7 @@ impl Handler {
                 _ => break,
             }
         }
-        if ok && self.conn.flush().await.is_ok() {
+        if ok && self.flush().await {
             Step::Continue(())
         } else {
             Step::Break(Closing::quietly(CloseReason::Normal))
@@ -412,7 +463,7 @@ impl Handler {
                 Err(_) => break,
             }
         }
-        if !ok || self.conn.flush().await.is_err() {
+        if !ok || !self.flush().await {
             Step::Break(Closing::quietly(CloseReason::Normal))
         } else if kicked {
             // The kick frame is out: the session is over.
@@ -467,6 +518,47 @@ impl Handler {
         }
         let _ = self.conn.close(closing.reason).await;
     }
+}
+
+/// `answer`, or `TOO_LARGE` if it would not fit in a frame once sealed:
+/// pages are cut to fit (see [`PageBytes`]), so this guards answers that
+/// have no pages, and the client gets an error instead of a closed
+/// connection.
+fn within_frame(answer: Frame, max_body: usize) -> Frame {
+    let sealed = answer.body.len() + bubble_proto::secure::record::RECORD_OVERHEAD;
+    if sealed <= max_body {
+        return answer;
+    }
+    protocol_error(
+        answer.seq,
+        pb::ErrorCode::TooLarge,
+        format!(
+            "the answer ({sealed} bytes) is larger than a frame ({max_body} bytes); ask for less"
+        ),
+        false,
+    )
+}
+
+/// Runs a request within the engine's request deadline; past it, the
+/// request's port calls are dropped and the client is told to retry. A send
+/// may have been stored by then: its retry with the same client_msg_id is
+/// answered from dedup, never stored twice.
+async fn within_deadline<T>(
+    engine: &bubble_core::Engine,
+    metrics: &crate::metrics::Metrics,
+    request: impl std::future::Future<Output = bubble_core::Result<T>>,
+) -> bubble_core::Result<T> {
+    let deadline = engine.config().request_timeout;
+    tokio::time::timeout(deadline, request)
+        .await
+        .unwrap_or_else(|_| {
+            metrics.requests_timed_out.inc();
+            Err(bubble_core::Error::unavailable(format!(
+                "the request did not finish within {} ms (a backend is slow or down); retry \
+                 with the same client_msg_id",
+                deadline.as_millis()
+            )))
+        })
 }
 
 /// The next answer, or never when no request was ever made.

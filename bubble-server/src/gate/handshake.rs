@@ -37,14 +37,14 @@ impl Refused {
     }
 }
 
-/// Reads the first frame and runs the handshake up to (not including) the
-/// answer. The hello's seq comes back with the result.
+/// Reads the first frame by `deadline` and runs the handshake up to (not
+/// including) the answer. The hello's seq comes back with the result.
 pub async fn run(
     gate: &Gate,
     conn: &mut dyn FrameConnection,
     peer: SocketAddr,
+    deadline: tokio::time::Instant,
 ) -> Result<(Box<Established>, u32), Refused> {
-    let deadline = tokio::time::Instant::now() + gate.limits.handshake_timeout;
     let first = tokio::select! {
         read = tokio::time::timeout_at(deadline, conn.read_frame()) => read,
         _ = gate.shutdown.cancelled() => return Err(Refused::silently(CloseReason::GoingAway)),
@@ -58,8 +58,11 @@ pub async fn run(
                 CloseReason::ProtocolError,
             ));
         }
-        Ok(Err(ConnError::Broken(_))) => return Err(Refused::silently(CloseReason::Normal)),
+        Ok(Err(ConnError::Broken(_) | ConnError::Stalled)) => {
+            return Err(Refused::silently(CloseReason::Normal));
+        }
         Err(_) => {
+            gate.metrics.handshake_timeouts.inc();
             return Err(Refused::with(
                 HandshakeError::timeout().to_frame(0),
                 CloseReason::PolicyViolation,

@@ -1,5 +1,6 @@
-//! Rate limits: a token bucket per connection, and one per source address
-//! for full handshakes (each costs an RSA decryption).
+//! Rate limits: a token bucket per connection, one per source address for
+//! full handshakes (each costs an RSA decryption), and a throttle on typing
+//! notices (each is a push to every member of a group).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -85,6 +86,42 @@ impl HandshakeLimiter {
     }
 }
 
+/// At most one typing notice per conversation per [`TYPING_INTERVAL`] from
+/// one connection: a client types in bursts, and a notice to a group of 500
+/// is 500 pushes, so a burst would be a cheap way to make the server push.
+/// Notices over it are dropped (typing is a hint: a later one says the
+/// same).
+#[derive(Debug, Default)]
+pub struct TypingThrottle {
+    /// The body of each recent notice (it names the conversation) and when
+    /// it was let through.
+    recent: Vec<(bytes::Bytes, Instant)>,
+}
+
+/// How often one conversation's typing notice goes through.
+pub const TYPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Conversations remembered at once; a client typing in more is throttled
+/// per conversation all the same once the oldest expire.
+const TYPING_REMEMBERED: usize = 16;
+
+impl TypingThrottle {
+    /// Whether the notice with this body may go out now.
+    pub fn allow(&mut self, body: &bytes::Bytes) -> bool {
+        self.allow_at(body, Instant::now())
+    }
+
+    fn allow_at(&mut self, body: &bytes::Bytes, now: Instant) -> bool {
+        self.recent
+            .retain(|(_, at)| now.saturating_duration_since(*at) < TYPING_INTERVAL);
+        if self.recent.iter().any(|(b, _)| b == body) || self.recent.len() >= TYPING_REMEMBERED {
+            return false;
+        }
+        self.recent.push((body.clone(), now));
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +153,30 @@ mod tests {
             "burst of twice the rate"
         );
         assert!(l.allow(b), "another address has its own bucket");
+    }
+
+    #[test]
+    fn one_typing_notice_per_conversation_goes_through_every_interval() {
+        let mut t = TypingThrottle::default();
+        let start = Instant::now();
+        let (to_bob, to_hall) = (bytes::Bytes::from("bob"), bytes::Bytes::from("hall"));
+        assert!(t.allow_at(&to_bob, start));
+        assert!(!t.allow_at(&to_bob, start + Duration::from_millis(500)));
+        assert!(
+            t.allow_at(&to_hall, start),
+            "another conversation is its own"
+        );
+        assert!(t.allow_at(&to_bob, start + TYPING_INTERVAL));
+    }
+
+    #[test]
+    fn typing_in_many_conversations_at_once_is_bounded_too() {
+        let mut t = TypingThrottle::default();
+        let start = Instant::now();
+        let allowed = (0..100)
+            .filter(|i| t.allow_at(&bytes::Bytes::from(format!("c{i}")), start))
+            .count();
+        assert_eq!(allowed, TYPING_REMEMBERED);
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //!
 //! - [`connection`]: the seam, [`FrameConnection`]: frames in and out,
 //!   whichever transport carries them.
-//! - [`transport`]: TCP and WebSocket as `FrameConnection`s, and their
-//!   listeners.
-//! - [`handler`]: one connection's life: a slot, the handshake, then the
+//! - [`transport`]: TCP and WebSocket as `FrameConnection`s, and the accept
+//!   loop they share.
+//! - [`admission`]: the connection caps a socket must pass first.
+//! - [`handler`]: one connection's life: the handshake, then the
 //!   [`handler::Handler`] (requests, pushes, heartbeats, limits, drain,
 //!   close).
 //! - [`handshake`]: the first frame: a full handshake or a resumption.
@@ -12,6 +13,7 @@
 //! - [`push`]: engine pushes as frames.
 //! - [`limits`]: token buckets.
 
+pub mod admission;
 pub mod cmd;
 pub mod connection;
 pub mod handler;
@@ -23,7 +25,6 @@ pub mod transport;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -32,6 +33,7 @@ use bubble_core::ports::Authenticator;
 use bubble_proto::secure::{ServerConfig, UsedTickets};
 
 use crate::metrics::Metrics;
+use admission::Admission;
 pub use connection::FrameConnection;
 use limits::HandshakeLimiter;
 
@@ -50,6 +52,9 @@ pub struct GateLimits {
     pub request_burst: u32,
     /// Requests in flight per connection.
     pub max_in_flight: usize,
+    /// How long one write may wait for the peer to read; past it the
+    /// connection is reset.
+    pub write_timeout: Duration,
     /// How long a draining connection waits for its requests to finish.
     pub drain_timeout: Duration,
 }
@@ -68,21 +73,12 @@ pub struct Gate {
     pub limits: GateLimits,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// The connection cap.
-    pub connections: Arc<Semaphore>,
+    /// The connection caps.
+    pub admission: Admission,
     /// Full-handshake rate per source address.
     pub handshake_limiter: HandshakeLimiter,
     /// Cancelled when the server shuts down: connections drain and close.
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for them.
     pub tasks: TaskTracker,
-}
-
-impl Gate {
-    /// Serves one accepted connection in its own task.
-    pub fn spawn(self: &Arc<Self>, conn: Box<dyn FrameConnection>, peer: std::net::SocketAddr) {
-        let gate = self.clone();
-        self.tasks
-            .spawn(async move { handler::serve(gate, conn, peer).await });
-    }
 }

@@ -133,6 +133,12 @@ impl Server {
         s
     }
 
+    /// Starts a server in `data_dir` (which the caller keeps) with `env`.
+    pub fn start_in(data_dir: &Path, env: Vec<(String, String)>) -> Server {
+        install_key(data_dir);
+        Server::spawn(data_dir.to_path_buf(), env)
+    }
+
     fn spawn(data_dir: PathBuf, env: Vec<(String, String)>) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bubble-server"));
         cmd.env("BUBBLE_DATA_DIR", &data_dir)
@@ -348,6 +354,48 @@ pub fn texts(entries: &[InboxEntry]) -> Vec<String> {
         .collect()
 }
 
+/// A directory on a file system of its own, `size` bytes large: a disk
+/// that fills up. A tmpfs, so it needs root (CI runs as root); `None`
+/// where mounting is not allowed.
+pub struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` bytes on a fresh directory.
+    pub fn mount(size: u64) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk { dir })
+    }
+
+    /// The mounted directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Makes the disk `size` bytes large, keeping what is on it.
+    pub fn grow(&self, size: u64) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .expect("mount");
+        assert!(status.success(), "remounting the tmpfs larger");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
 /// What a raw connection read next.
 #[derive(Debug)]
 pub enum Received {
@@ -396,6 +444,25 @@ impl RawConn {
             sealer: None,
             opener: None,
         }
+    }
+
+    /// A TCP session of `user` whose receive window is as small as the
+    /// kernel allows: a client on a slow link, or one that stopped reading.
+    pub async fn session_with_small_window(server: &Server, user: &str, device: &str) -> RawConn {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(server.tcp.parse().unwrap()).await.unwrap();
+        let mut conn = RawConn {
+            io: RawIo::Tcp {
+                stream,
+                buf: bytes::BytesMut::new(),
+                codec: bubble_proto::FrameCodec::new(1 << 20),
+            },
+            sealer: None,
+            opener: None,
+        };
+        conn.handshake(server, user, device).await;
+        conn
     }
 
     /// A WebSocket connection to the gate, before any handshake.

@@ -4,7 +4,7 @@ use bubble_core::wire::channel_entry_to_pb;
 use bubble_core::{Engine, GroupId, Result, Session};
 use bubble_proto::{Command, Frame, pb};
 
-use super::{Reply, decode, page_limit};
+use super::{PageBytes, Reply, decode, page_limit};
 
 /// The page a pull with `limit = 0` gets.
 pub const DEFAULT_CHANNEL_PAGE: usize = 100;
@@ -28,9 +28,10 @@ impl Pull {
         })
     }
 
-    /// The log's entries after the seq, at most `limit` (the engine caps it).
-    pub async fn apply(self, engine: &Engine, session: &Session) -> Result<Reply> {
-        let (page, last_seq) = engine
+    /// The log's entries after the seq, at most `limit` (the engine caps it)
+    /// and at most `page` bytes of them.
+    pub async fn apply(self, engine: &Engine, session: &Session, page: PageBytes) -> Result<Reply> {
+        let (found, last_seq) = engine
             .pull_channel(
                 session,
                 &GroupId::new(&self.group),
@@ -38,10 +39,12 @@ impl Pull {
                 self.limit,
             )
             .await?;
+        let mut entries: Vec<_> = found.entries.iter().map(channel_entry_to_pb).collect();
+        let cut = page.fit(&mut entries);
         let body = pb::ChannelPage {
             group_id: self.group,
-            entries: page.entries.iter().map(channel_entry_to_pb).collect(),
-            has_more: page.has_more,
+            entries,
+            has_more: found.has_more || cut,
             last_seq,
         };
         Ok(Reply::message(Command::ChannelPage, &body))

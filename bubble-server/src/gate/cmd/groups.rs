@@ -4,7 +4,7 @@
 use bubble_core::{CreateGroup, Engine, Group, GroupId, GroupKind, Result, Session, UserId};
 use bubble_proto::{Command, Frame, pb};
 
-use super::{Reply, decode, user_ids};
+use super::{PageBytes, Reply, decode, page_limit, user_ids};
 
 fn group_info(g: &Group, member_count: u64) -> pb::GroupInfo {
     pb::GroupInfo {
@@ -107,40 +107,61 @@ impl Leave {
     }
 }
 
-/// `GroupMembersRequest` -> `GroupMembers` (members only).
+/// The page a members query with `limit = 0` gets.
+pub const DEFAULT_MEMBERS_PAGE: usize = 500;
+
+/// The largest members page.
+pub const MAX_MEMBERS_PAGE: usize = 1000;
+
+/// `GroupMembersRequest` -> `GroupMembers` (members only), a page at a time
+/// in user id order.
 #[derive(Debug)]
 pub struct Members {
     group: String,
+    after_user: String,
+    limit: usize,
 }
 
 impl Members {
-    /// Decodes a `GroupMembersRequest`.
+    /// Decodes a `GroupMembersRequest`; a limit of 0 asks for the default page.
     pub fn parse(frame: &Frame) -> Result<Members> {
         let req: pb::GroupMembersRequest = decode(frame)?;
         Ok(Members {
             group: req.group_id,
+            after_user: req.after_user_id,
+            limit: page_limit(req.limit, DEFAULT_MEMBERS_PAGE).min(MAX_MEMBERS_PAGE),
         })
     }
 
-    /// The members, if the caller is one.
-    pub async fn apply(self, engine: &Engine, session: &Session) -> Result<Reply> {
-        let members = engine
+    /// The members after `after_user`, if the caller is one: at most
+    /// `limit` and at most `page` bytes of them.
+    pub async fn apply(self, engine: &Engine, session: &Session, page: PageBytes) -> Result<Reply> {
+        let mut all = engine
             .members(
                 &session.app,
                 &GroupId::new(&self.group),
                 Some(&session.user),
             )
             .await?;
+        all.sort_unstable_by(|a, b| a.user.as_str().cmp(b.user.as_str()));
+        let after: Vec<_> = all
+            .iter()
+            .filter(|m| m.user.as_str() > self.after_user.as_str())
+            .collect();
+        let mut members: Vec<_> = after
+            .iter()
+            .take(self.limit)
+            .map(|m| pb::Member {
+                user_id: m.user.to_string(),
+                role: m.role as i32,
+                joined_at: m.joined_at,
+            })
+            .collect();
+        let cut = page.fit(&mut members);
         let body = pb::GroupMembers {
             group_id: self.group,
-            members: members
-                .iter()
-                .map(|m| pb::Member {
-                    user_id: m.user.to_string(),
-                    role: m.role as i32,
-                    joined_at: m.joined_at,
-                })
-                .collect(),
+            has_more: cut || after.len() > members.len(),
+            members,
         };
         Ok(Reply::message(Command::GroupMembers, &body))
     }

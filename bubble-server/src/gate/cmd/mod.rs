@@ -97,6 +97,40 @@ fn user_ids(list: &[String]) -> Result<Vec<UserId>> {
         .collect()
 }
 
+/// Room an answer keeps beside its list: the page's own fields (a group
+/// id, counters, flags) and the record's seal.
+const PAGE_HEADROOM: usize = 1024;
+
+/// How many bytes of items one answer may carry, so that every page fits
+/// in a frame however large its items are: a page holds at most `limit`
+/// items and at most this many bytes of them (and always at least one), and
+/// says `has_more` when either cut it short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageBytes(pub usize);
+
+impl PageBytes {
+    /// The budget for frames of at most `max_frame_bytes`.
+    pub fn for_frames(max_frame_bytes: usize) -> PageBytes {
+        PageBytes(max_frame_bytes.saturating_sub(PAGE_HEADROOM))
+    }
+
+    /// Keeps the longest run of `items` that fits (the first one always);
+    /// whether any were cut.
+    pub fn fit<T: prost::Message>(self, items: &mut Vec<T>) -> bool {
+        let mut used = 0;
+        for (i, item) in items.iter().enumerate() {
+            let len = item.encoded_len();
+            // As a repeated field: a one-byte key, the length, the item.
+            used += 1 + prost::encoding::encoded_len_varint(len as u64) + len;
+            if used > self.0 && i > 0 {
+                items.truncate(i);
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// A page size from the wire: 0 asks for `default`. The engine caps what is
 /// left.
 fn page_limit(limit: u32, default: usize) -> usize {
@@ -169,21 +203,27 @@ impl Request {
     }
 
     /// Runs the request; `None` when it has no answer (a typing notice).
-    pub async fn apply(self, engine: &Engine, session: &Session) -> Result<Option<Reply>> {
+    /// List answers hold at most `page` bytes of items.
+    pub async fn apply(
+        self,
+        engine: &Engine,
+        session: &Session,
+        page: PageBytes,
+    ) -> Result<Option<Reply>> {
         Ok(Some(match self {
             Request::Send(cmd) => cmd.apply(engine, session).await?,
             Request::Recall(cmd) => cmd.apply(engine, session).await?,
             Request::Delete(cmd) => cmd.apply(engine, session).await?,
-            Request::Sync(cmd) => cmd.apply(engine, session).await?,
+            Request::Sync(cmd) => cmd.apply(engine, session, page).await?,
             Request::MarkRead(cmd) => cmd.apply(engine, session).await?,
             Request::Unread(cmd) => cmd.apply(engine, session).await?,
             Request::GroupCreate(cmd) => cmd.apply(engine, session).await?,
             Request::GroupJoin(cmd) => cmd.apply(engine, session).await?,
             Request::GroupLeave(cmd) => cmd.apply(engine, session).await?,
-            Request::GroupMembers(cmd) => cmd.apply(engine, session).await?,
-            Request::ChannelPull(cmd) => cmd.apply(engine, session).await?,
+            Request::GroupMembers(cmd) => cmd.apply(engine, session, page).await?,
+            Request::ChannelPull(cmd) => cmd.apply(engine, session, page).await?,
             Request::Presence(cmd) => cmd.apply(engine, session).await?,
-            Request::Search(cmd) => cmd.apply(engine, session).await?,
+            Request::Search(cmd) => cmd.apply(engine, session, page).await?,
             Request::Typing(cmd) => {
                 cmd.apply(engine, session).await?;
                 return Ok(None);

@@ -6,7 +6,7 @@ use bubble_core::wire::{conversation_from_pb, conversation_to_pb};
 use bubble_core::{Engine, HistoryQuery, Result, Session};
 use bubble_proto::{Command, Frame, pb};
 
-use super::{Reply, decode, page_limit};
+use super::{PageBytes, Reply, decode, page_limit};
 
 /// The hits a search with `limit = 0` gets (the engine allows at most 100).
 pub const DEFAULT_SEARCH_PAGE: usize = 20;
@@ -42,22 +42,26 @@ impl Search {
         })
     }
 
-    /// Searches the caller's messages.
-    pub async fn apply(self, engine: &Engine, session: &Session) -> Result<Reply> {
+    /// Searches the caller's messages: at most `limit` hits and at most
+    /// `page` bytes of them (the next page starts at `offset` plus the hits
+    /// received).
+    pub async fn apply(self, engine: &Engine, session: &Session, page: PageBytes) -> Result<Reply> {
         let results = engine.search(session, self.query).await?;
+        let mut hits: Vec<_> = results
+            .hits
+            .iter()
+            .map(|h| pb::SearchHit {
+                server_msg_id: Bytes::copy_from_slice(&h.doc.server_msg_id.0),
+                conversation: Some(conversation_to_pb(&h.doc.conversation)),
+                sender: h.doc.sender.to_string(),
+                server_time: h.doc.server_time,
+                text: h.doc.text.clone(),
+                score: h.score,
+            })
+            .collect();
+        page.fit(&mut hits);
         let body = pb::SearchResults {
-            hits: results
-                .hits
-                .iter()
-                .map(|h| pb::SearchHit {
-                    server_msg_id: Bytes::copy_from_slice(&h.doc.server_msg_id.0),
-                    conversation: Some(conversation_to_pb(&h.doc.conversation)),
-                    sender: h.doc.sender.to_string(),
-                    server_time: h.doc.server_time,
-                    text: h.doc.text.clone(),
-                    score: h.score,
-                })
-                .collect(),
+            hits,
             total: results.total,
         };
         Ok(Reply::message(Command::SearchResults, &body))

@@ -4,7 +4,7 @@ use bubble_core::wire::entry_to_pb;
 use bubble_core::{Engine, Result, Session};
 use bubble_proto::{Command, Frame, pb};
 
-use super::{Reply, decode, page_limit};
+use super::{PageBytes, Reply, decode, page_limit};
 
 /// The page a sync with `limit = 0` gets.
 pub const DEFAULT_SYNC_PAGE: usize = 100;
@@ -26,13 +26,16 @@ impl Sync {
         })
     }
 
-    /// The entries after the version, at most `limit` (the engine caps it).
-    pub async fn apply(self, engine: &Engine, session: &Session) -> Result<Reply> {
-        let page = engine.sync(session, self.after_version, self.limit).await?;
+    /// The entries after the version, at most `limit` (the engine caps it)
+    /// and at most `page` bytes of them.
+    pub async fn apply(self, engine: &Engine, session: &Session, page: PageBytes) -> Result<Reply> {
+        let found = engine.sync(session, self.after_version, self.limit).await?;
+        let mut entries: Vec<_> = found.entries.iter().map(entry_to_pb).collect();
+        let cut = page.fit(&mut entries);
         let body = pb::SyncPage {
-            entries: page.entries.iter().map(entry_to_pb).collect(),
-            has_more: page.has_more,
-            max_version: page.max_version,
+            entries,
+            has_more: found.has_more || cut,
+            max_version: found.max_version,
         };
         Ok(Reply::message(Command::SyncPage, &body))
     }

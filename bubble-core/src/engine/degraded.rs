@@ -1,0 +1,218 @@
+//! Going on without the optional backends: presence and the cache.
+//!
+//! The stores are the authority; presence only says where to push and the
+//! cache only saves round trips. So while either is down, logins, sends and
+//! syncs go on: a push that cannot be routed to another node waits for the
+//! receiver's sync, and a dedup or recent-window miss goes to the store.
+//! Each outage is logged once when it starts and once when it ends (never
+//! per request), and shows in [`Engine::degradation`] (the server's
+//! `bubble_degraded` gauge).
+//!
+//! Routes that could not be registered while presence was down are kept
+//! here, and a background task registers them again as soon as presence
+//! answers, which is also how the engine notices that it is back. Routes
+//! registered before the outage are refreshed by each device's next
+//! heartbeat, as always.
+
+use std::collections::HashMap;
+use std::sync::Weak;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+
+use super::{Engine, Inner};
+use crate::error::{Error, ErrorKind};
+use crate::ports::Route;
+use crate::types::*;
+
+/// Which optional backends are down, as the engine last saw them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Degradation {
+    /// Presence is down: pushes reach this node's sessions only.
+    pub presence: bool,
+    /// The cache is down: dedup and syncs go to the store.
+    pub cache: bool,
+    /// Routes waiting to be registered again once presence is back.
+    pub unregistered_routes: usize,
+}
+
+/// The engine's view of its optional backends.
+#[derive(Default)]
+pub(super) struct Degraded {
+    /// Mirrors `routes.down` for reads without the lock.
+    presence_down: AtomicBool,
+    routes: Mutex<Unregistered>,
+    cache_down: AtomicBool,
+}
+
+/// Presence's outage and the routes it cost. One lock, so a route is never
+/// left waiting after the outage was declared over.
+#[derive(Default)]
+struct Unregistered {
+    down: bool,
+    /// By session id: the app and the route.
+    pending: HashMap<u64, (AppId, Route)>,
+}
+
+/// Whether an error says the backend is down (rather than that it refused
+/// this one request).
+pub(super) fn is_down(e: &Error) -> bool {
+    matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Timeout)
+}
+
+impl Engine {
+    /// Which optional backends are down now.
+    pub fn degradation(&self) -> Degradation {
+        let d = &self.inner.degraded;
+        Degradation {
+            presence: d.presence_down.load(Ordering::Relaxed),
+            cache: d.cache_down.load(Ordering::Relaxed),
+            unregistered_routes: d.routes.lock().pending.len(),
+        }
+    }
+
+    /// Registers a session's route; while presence is down the route is
+    /// kept to register later, and the caller goes on.
+    pub(super) async fn register_route(&self, app: &AppId, route: Route) -> crate::Result<()> {
+        let ttl = self.inner.config.presence_ttl;
+        match self.inner.presence.register(app, &route, ttl).await {
+            Ok(()) => {
+                if self.inner.degraded.presence_down.load(Ordering::Relaxed) {
+                    self.inner
+                        .degraded
+                        .routes
+                        .lock()
+                        .pending
+                        .remove(&route.session);
+                }
+                Ok(())
+            }
+            Err(e) if is_down(&e) => {
+                let session = route.session;
+                self.presence_failed(&e, Some((session, (app.clone(), route))));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Forgets a route waiting to be registered (its session closed).
+    pub(super) fn forget_unregistered(&self, session: u64) {
+        if self.inner.degraded.presence_down.load(Ordering::Relaxed) {
+            self.inner.degraded.routes.lock().pending.remove(&session);
+        }
+    }
+
+    /// Notes that presence failed with `e`: an outage starts (logged once,
+    /// and a task registers the waiting routes when it ends) or, for any
+    /// other error, a warning.
+    pub(super) fn presence_failed(&self, e: &Error, waiting: Option<(u64, (AppId, Route))>) {
+        if !is_down(e) {
+            tracing::warn!(error = %e, "presence refused a call");
+            return;
+        }
+        let started = {
+            let mut routes = self.inner.degraded.routes.lock();
+            if let Some((session, route)) = waiting {
+                routes.pending.insert(session, route);
+            }
+            let started = !routes.down;
+            routes.down = true;
+            self.inner
+                .degraded
+                .presence_down
+                .store(true, Ordering::Relaxed);
+            started
+        };
+        if started {
+            tracing::warn!(
+                error = %e,
+                "presence is down: logins and sends go on, pushes reach this node's sessions \
+                 only (the others sync), routes are registered again when it is back"
+            );
+            let weak = std::sync::Arc::downgrade(&self.inner);
+            tokio::spawn(register_when_back(weak));
+        }
+    }
+
+    /// Notes a cache failure: the caller goes to the store instead.
+    pub(super) fn cache_failed(&self, e: &Error) {
+        if !is_down(e) {
+            tracing::warn!(error = %e, "the cache refused a call; the store answers instead");
+        } else if !self.inner.degraded.cache_down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = %e, "the cache is down: dedup and syncs go to the store");
+        }
+    }
+
+    /// Notes a cache call that worked: ends an outage (logged once).
+    pub(super) fn cache_answered(&self) {
+        let down = &self.inner.degraded.cache_down;
+        if down.load(Ordering::Relaxed) && down.swap(false, Ordering::Relaxed) {
+            tracing::info!("the cache is back");
+        }
+    }
+
+    /// One attempt at registering every waiting route. Ends the outage
+    /// (returns true) when presence took them all; with none waiting, a
+    /// read tells whether presence answers.
+    async fn register_waiting(&self) -> bool {
+        let waiting: Vec<(u64, (AppId, Route))> = {
+            let routes = self.inner.degraded.routes.lock();
+            routes
+                .pending
+                .iter()
+                .map(|(s, r)| (*s, r.clone()))
+                .collect()
+        };
+        let ttl = self.inner.config.presence_ttl;
+        if waiting.is_empty() {
+            let probe = (AppId::new("~probe"), UserId::new("~probe"));
+            if self
+                .inner
+                .presence
+                .routes(&probe.0, &probe.1)
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+        for (session, (app, route)) in &waiting {
+            if self.inner.presence.register(app, route, ttl).await.is_err() {
+                return false;
+            }
+            self.inner.degraded.routes.lock().pending.remove(session);
+        }
+        let mut routes = self.inner.degraded.routes.lock();
+        if !routes.pending.is_empty() {
+            return false; // more failed meanwhile: another pass
+        }
+        routes.down = false;
+        self.inner
+            .degraded
+            .presence_down
+            .store(false, Ordering::Relaxed);
+        tracing::info!(
+            routes = waiting.len(),
+            "presence is back: routes registered again"
+        );
+        true
+    }
+}
+
+/// Tries every `presence_retry` until presence takes the waiting routes;
+/// ends early when the engine is gone.
+async fn register_when_back(inner: Weak<Inner>) {
+    loop {
+        let Some(every) = inner.upgrade().map(|i| i.config.presence_retry) else {
+            return;
+        };
+        tokio::time::sleep(every).await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if (Engine { inner }).register_waiting().await {
+            return;
+        }
+    }
+}
