@@ -245,6 +245,10 @@ enum End {
 type Pending = HashMap<u32, (u64, u64)>;
 
 const SYNC_PAGE: u32 = 500;
+/// Longest a slow consumer reads its backlog before judging its connection.
+const STALL_DRAIN: Duration = Duration::from_secs(20);
+/// A push younger than this is live traffic, not backlog.
+const LIVE: Duration = Duration::from_secs(1);
 const PING_EVERY: Duration = Duration::from_secs(30);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -374,11 +378,26 @@ impl Client {
                         _ = tokio::time::sleep(d) => {}
                         _ = phase.wait_for(|p| *p == Phase::Stop) => {}
                     }
-                    // Read what the socket still holds: the end of it (a
-                    // reset) means the server gave up on us, as it should.
+                    // Read what the socket still holds: its end (a reset)
+                    // means the server gave up on us, as it should; a push
+                    // sent less than a second ago means we caught up with
+                    // live traffic on a connection that survived. Bounded,
+                    // and short of the heartbeat timeout: a drain that went
+                    // on while the flooder sends would end in the server's
+                    // heartbeat close, not its write deadline.
+                    let draining = tokio::time::Instant::now();
                     let reset = loop {
+                        if draining.elapsed() > STALL_DRAIN {
+                            break false;
+                        }
                         match timeout(Duration::from_secs(3), r.next()).await {
-                            Ok(Ok(Some(f))) => self.on_frame(&ctx, f, &mut pending, false),
+                            Ok(Ok(Some(f))) => {
+                                let live = push_age(&f).is_some_and(|age| age < LIVE);
+                                self.on_frame(&ctx, f, &mut pending, false);
+                                if live {
+                                    break false;
+                                }
+                            }
                             Ok(Ok(None) | Err(_)) => break true,
                             Err(_) => break false,
                         }
@@ -580,6 +599,17 @@ impl Client {
             }
         }
     }
+}
+
+/// How long ago a pushed message was sent (bench clock), if `frame` is
+/// one.
+fn push_age(frame: &Frame) -> Option<Duration> {
+    if frame.command != Command::Push {
+        return None;
+    }
+    let entry = pb::Push::decode(frame.body.clone()).ok()?.entry?;
+    let (_, _, stamp) = conn::parse_payload(&entry.content?.body)?;
+    Some(Duration::from_nanos(now_ns().saturating_sub(stamp)))
 }
 
 /// Adds one received entry to the totals.
