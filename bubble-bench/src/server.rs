@@ -537,9 +537,16 @@ pub fn cpu_ticks(stat: &str) -> Option<u64> {
 
 /// Resident memory in KiB, from the `VmRSS:` line of `/proc/<pid>/status`.
 pub fn vm_rss_kib(status: &str) -> Option<u64> {
+    status_kib(status, "VmRSS:")
+}
+
+/// The KiB of one line of `/proc/<pid>/status`: `VmRSS:`, or its parts
+/// `RssAnon:` (heap and stacks: what a leak grows) and `RssFile:` (mapped
+/// files, e.g. SQLite's and tantivy's, which the kernel may take back).
+pub fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .split_whitespace()
         .next()?
         .parse()

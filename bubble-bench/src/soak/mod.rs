@@ -466,6 +466,11 @@ pub async fn soak(server: &Server, opts: &Opts, sample_secs: f64) -> Result<Valu
         let row = Row {
             t: started.elapsed().as_secs_f64(),
             rss_mib: usage.rss as f64 / (1024.0 * 1024.0),
+            rss_anon_mib: std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| server::status_kib(&s, "RssAnon:"))
+                .unwrap_or(0) as f64
+                / 1024.0,
             fds: server::open_fds(pid).unwrap_or(0),
             cpu_pct,
             p50_ms: p.p50,
@@ -537,6 +542,7 @@ pub async fn soak(server: &Server, opts: &Opts, sample_secs: f64) -> Result<Valu
         |f: fn(&Row) -> f64| -> Vec<(f64, f64)> { rows.iter().map(|r| (r.t, f(r))).collect() };
     let window = sample::window_for(traffic_secs);
     let rss = Trend::of(&series(|r| r.rss_mib), window, RSS_THRESHOLD);
+    let rss_anon = Trend::of(&series(|r| r.rss_anon_mib), window, RSS_THRESHOLD);
     let fds = Trend::of(&series(|r| r.fds as f64), window, FD_THRESHOLD);
     let verdict = match (rss, fds) {
         (Some(r), Some(f)) if r.flat && f.flat => "flat".to_string(),
@@ -570,7 +576,7 @@ pub async fn soak(server: &Server, opts: &Opts, sample_secs: f64) -> Result<Valu
         .iter()
         .map(|p| opts.out.join(p).display().to_string())
         .collect();
-    Ok(json!({
+    let mut v = json!({
         "scenario": "soak",
         "duration_secs": round(traffic_secs, 1),
         "sample_secs": shape.sample,
@@ -623,7 +629,10 @@ pub async fn soak(server: &Server, opts: &Opts, sample_secs: f64) -> Result<Valu
         "plots": plot_paths,
         "server_includes_bench": server.in_process,
         "load_avg": std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim().to_string(),
-    }))
+    });
+    // Apart: one json! this long reaches the macro's recursion limit.
+    v["server_rss_anon_mib"] = trend_json(rss_anon);
+    Ok(v)
 }
 
 /// The charts of a soak.
@@ -645,10 +654,16 @@ fn plots(out: &std::path::Path, rows: &[Row]) -> std::io::Result<()> {
             "Server resident memory during the soak",
             "server RSS (MiB)",
             Scale::Linear,
-            vec![Series {
-                name: "RSS".into(),
-                points: minutes(|r| r.rss_mib),
-            }],
+            vec![
+                Series {
+                    name: "RSS".into(),
+                    points: minutes(|r| r.rss_mib),
+                },
+                Series {
+                    name: "of it anonymous".into(),
+                    points: minutes(|r| r.rss_anon_mib),
+                },
+            ],
         ),
         (
             "soak-fds.svg",

@@ -8,6 +8,8 @@ pub struct Row {
     pub t: f64,
     /// Server resident memory, MiB.
     pub rss_mib: f64,
+    /// Of which anonymous (heap, stacks; not mapped files), MiB.
+    pub rss_anon_mib: f64,
     /// Server open descriptors.
     pub fds: u64,
     /// Server CPU over the interval, percent of one core.
@@ -32,14 +34,15 @@ pub struct Row {
 
 impl Row {
     /// The CSV header line.
-    pub const HEADER: &'static str = "t_secs,rss_mib,fds,cpu_pct,e2e_p50_ms,e2e_p99_ms,e2e_max_ms,timed,acked,delivered,reconnects,server_connections";
+    pub const HEADER: &'static str = "t_secs,rss_mib,rss_anon_mib,fds,cpu_pct,e2e_p50_ms,e2e_p99_ms,e2e_max_ms,timed,acked,delivered,reconnects,server_connections";
 
     /// The row as one CSV line (no newline).
     pub fn csv(&self) -> String {
         format!(
-            "{:.1},{:.2},{},{:.1},{:.3},{:.3},{:.3},{},{},{},{},{}",
+            "{:.1},{:.2},{:.2},{},{:.1},{:.3},{:.3},{:.3},{},{},{},{},{}",
             self.t,
             self.rss_mib,
+            self.rss_anon_mib,
             self.fds,
             self.cpu_pct,
             self.p50_ms,
