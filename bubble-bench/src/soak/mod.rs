@@ -97,7 +97,7 @@ impl Shape {
             super_rate: 0.5,
             slow: 4,
             flood_rate: 10.0,
-            flood_size: 1024,
+            flood_size: 16 * 1024,
             slow_recv_buffer: 4096,
             stall: Duration::from_secs(45),
             stall_every: Duration::from_secs(30),
