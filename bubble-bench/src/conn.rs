@@ -60,6 +60,10 @@ pub struct Target {
     pub pin: PinnedServerKey,
     /// The app every bench user belongs to.
     pub app: String,
+    /// `SO_RCVBUF` for new sockets (None: the kernel's, autotuned). The
+    /// soak's slow consumers use a small one so that a client that stops
+    /// reading fills the server's socket after kilobytes, not megabytes.
+    pub recv_buffer: Option<u32>,
 }
 
 impl Target {
@@ -99,7 +103,11 @@ fn next_port() -> u16 {
 /// kernel's search for a free port on bind walks every port in use, which
 /// at tens of thousands of sockets cost more CPU than the handshakes being
 /// measured (`inet_bhash2_conflict` on top of the bench's profile).
-pub async fn open(addr: SocketAddr, source: IpAddr) -> io::Result<TcpStream> {
+pub async fn open(
+    addr: SocketAddr,
+    source: IpAddr,
+    recv_buffer: Option<u32>,
+) -> io::Result<TcpStream> {
     let mut last = None;
     for _ in 0..32 {
         let socket = if addr.is_ipv4() {
@@ -109,6 +117,9 @@ pub async fn open(addr: SocketAddr, source: IpAddr) -> io::Result<TcpStream> {
         };
         // Lets a port still in TIME_WAIT from an earlier connection be reused.
         socket.set_reuseaddr(true)?;
+        if let Some(size) = recv_buffer {
+            socket.set_recv_buffer_size(size)?;
+        }
         if let Err(e) = socket.bind(SocketAddr::new(source, next_port())) {
             last = Some(e);
             continue;
@@ -215,7 +226,7 @@ pub async fn connect_full(
     };
     let (hs, hello) = ClientHandshake::start(&config, token, &mut OsRandom)
         .map_err(|e| ConnError::Protocol(e.to_string()))?;
-    let stream = open(target.addr, source).await?;
+    let stream = open(target.addr, source, target.recv_buffer).await?;
     exchange(stream, Command::HandshakeHello, hello, hs).await
 }
 
@@ -228,7 +239,7 @@ pub async fn connect_resume(
 ) -> Result<Established, ConnError> {
     let (hs, hello) = ClientHandshake::resume(&target.meta(device), ticket, &mut OsRandom)
         .map_err(|e| ConnError::Protocol(e.to_string()))?;
-    let stream = open(target.addr, source).await?;
+    let stream = open(target.addr, source, target.recv_buffer).await?;
     exchange(stream, Command::ResumeHello, hello, hs).await
 }
 
@@ -310,9 +321,21 @@ pub fn payload(sender: u32, seq: u64, sent_ns: u64) -> Vec<u8> {
     format!("{sender}:{seq}:{sent_ns}").into_bytes()
 }
 
-/// Reads a payload back: `(sender, seq, sent_ns)`.
+/// [`payload`] followed by `|` and filler up to `size` bytes: a message
+/// of a realistic size that still carries its sender, seq and send time.
+pub fn padded_payload(sender: u32, seq: u64, sent_ns: u64, size: usize) -> Vec<u8> {
+    let mut body = payload(sender, seq, sent_ns);
+    if body.len() < size {
+        body.push(b'|');
+        body.resize(size, b'.');
+    }
+    body
+}
+
+/// Reads a payload back (padded or not): `(sender, seq, sent_ns)`.
 pub fn parse_payload(body: &[u8]) -> Option<(u32, u64, u64)> {
     let text = std::str::from_utf8(body).ok()?;
+    let text = text.split_once('|').map_or(text, |(head, _)| head);
     let mut parts = text.splitn(3, ':');
     Some((
         parts.next()?.parse().ok()?,
@@ -361,6 +384,18 @@ mod tests {
         let body = payload(42, 7, 123_456_789);
         assert_eq!(parse_payload(&body), Some((42, 7, 123_456_789)));
         assert_eq!(parse_payload(b"not a bench message"), None);
+    }
+
+    #[test]
+    fn a_padded_payload_has_the_size_asked_for_and_reads_back_the_same() {
+        let body = padded_payload(42, 7, 123_456_789, 1024);
+        assert_eq!(body.len(), 1024);
+        assert_eq!(parse_payload(&body), Some((42, 7, 123_456_789)));
+        assert_eq!(
+            padded_payload(1, 2, 3, 0),
+            payload(1, 2, 3),
+            "never cut short"
+        );
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! - [`scenarios`]: 1:1 pairs, groups, super group, offline drain, idle
 //!   connections, reconnect storm, latency sweep.
 //! - [`stats`]: HDR histograms, loss and duplicate detection.
+//! - [`soak`]: an hour of mixed traffic (1:1, groups, a super group,
+//!   reconnect storms, slow consumers, abusive clients), sampled over time.
 //! - [`plot`]: SVG line charts.
 //!
 //! Every scenario is bounded in time and count and talks only to loopback.
@@ -23,6 +25,7 @@ mod conn;
 mod plot;
 mod scenarios;
 mod server;
+mod soak;
 mod stats;
 mod traffic;
 
@@ -54,6 +57,9 @@ enum Scenario {
     Sweep,
     /// A tiny pairs run (CI): 20 users, 2 s, open loop
     Smoke,
+    /// Mixed traffic for --duration (default 3600 s), sampled every --sample
+    /// s: --users (1:1) --rate --groups --group-size --members
+    Soak,
 }
 
 /// A load generator that speaks bubble's real protocol (handshake included)
@@ -80,7 +86,7 @@ struct Args {
     /// Open loop: total messages per second offered (default: closed loop).
     #[arg(long, value_name = "R")]
     rate: Option<f64>,
-    /// Seconds of sending (default 10).
+    /// Seconds of sending (default 10; soak 3600).
     #[arg(long, value_name = "S")]
     duration: Option<f64>,
     /// Members per normal group (default 10).
@@ -111,6 +117,9 @@ struct Args {
     /// (at most 8 x S in all; default 15).
     #[arg(long, value_name = "S")]
     drain: Option<f64>,
+    /// Soak: seconds between samples of the server (default 10).
+    #[arg(long, value_name = "S")]
+    sample: Option<f64>,
     /// Sweep: offered loads (default 1000,2000,5000,10000,20000).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     rates: Option<Vec<f64>>,
@@ -142,11 +151,21 @@ struct Cli {
     in_process: bool,
     data_dir: Option<PathBuf>,
     rsa_bits: RsaBits,
+    /// Soak: seconds between samples.
+    sample: f64,
 }
 
 impl From<Args> for Cli {
     fn from(a: Args) -> Cli {
         let mut o = Opts::default();
+        if a.scenario == Scenario::Soak {
+            // Modest on purpose: the server shares two cores with the bench.
+            o.duration = 3600.0;
+            o.rate = Some(200.0);
+            o.groups = 5;
+            o.group_size = 20;
+            o.members = 500;
+        }
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = a.$field { o.$field = v; } )* };
         }
@@ -183,6 +202,7 @@ impl From<Args> for Cli {
             in_process: a.in_process,
             data_dir: a.data_dir,
             rsa_bits: a.rsa_bits.unwrap_or_default(),
+            sample: a.sample.unwrap_or(10.0),
         }
     }
 }
@@ -227,6 +247,8 @@ fn connections_needed(cli: &Cli) -> u64 {
         Scenario::Group => o.group_size * o.groups,
         Scenario::Offline => o.users * 2,
         Scenario::Pairs | Scenario::Sweep | Scenario::Smoke => o.users,
+        // Every user, the slow consumers and flooders, the abusive clients.
+        Scenario::Soak => o.users + o.groups * o.group_size + o.members + 64,
     }) as u64
 }
 
@@ -263,13 +285,18 @@ async fn async_main(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match Server::start(mode, cli.data_dir.clone(), cli.rsa_bits).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("bubble-bench: cannot start the server: {e}");
-            return ExitCode::FAILURE;
-        }
+    let scenario_settings = match cli.scenario {
+        Scenario::Soak => soak::SERVER_SETTINGS,
+        _ => &[],
     };
+    let server =
+        match Server::start(mode, cli.data_dir.clone(), cli.rsa_bits, scenario_settings).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bubble-bench: cannot start the server: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     eprintln!(
         "bubble-bench: server pid {} on {} {}, RSA-{} test key, tokens of {} bytes (16-byte user id)",
         server.pid,
@@ -287,6 +314,7 @@ async fn async_main(cli: Cli) -> ExitCode {
         Scenario::Idle => scenarios::idle(&server, opts).await,
         Scenario::Reconnect => scenarios::reconnect(&server, opts).await,
         Scenario::Sweep => scenarios::sweep(&server, opts).await,
+        Scenario::Soak => soak::soak(&server, opts, cli.sample).await,
     };
     let backends = server.backends.clone();
     server.stop();
@@ -355,6 +383,29 @@ mod tests {
         let smoke = Cli::from(Args::try_parse_from(["bubble-bench", "smoke"]).unwrap());
         assert_eq!(smoke.scenario, Scenario::Pairs);
         assert_eq!((smoke.opts.users, smoke.opts.rate), (20, Some(400.0)));
+    }
+
+    #[test]
+    fn a_soak_lasts_an_hour_sampled_every_ten_seconds_unless_told_otherwise() {
+        let soak = Cli::from(Args::try_parse_from(["bubble-bench", "soak"]).unwrap());
+        assert_eq!(soak.scenario, Scenario::Soak);
+        assert_eq!((soak.opts.duration, soak.sample), (3600.0, 10.0));
+        assert_eq!(soak.opts.rate, Some(200.0), "open loop, modest");
+        let short = Cli::from(
+            Args::try_parse_from([
+                "bubble-bench",
+                "soak",
+                "--duration",
+                "300",
+                "--sample",
+                "5",
+                "--members",
+                "50",
+            ])
+            .unwrap(),
+        );
+        assert_eq!((short.opts.duration, short.sample), (300.0, 5.0));
+        assert_eq!(short.opts.members, 50);
     }
 
     #[test]

@@ -119,6 +119,8 @@ pub struct Server {
     pub in_process: bool,
     /// TCP gate.
     pub tcp: SocketAddr,
+    /// WebSocket gate, when the settings enable it (the soak does).
+    pub ws: Option<SocketAddr>,
     /// HTTP base URL.
     pub http: String,
     admin_secret: String,
@@ -139,10 +141,17 @@ fn env_value(key: &str) -> Option<String> {
     std::env::var(key).ok()
 }
 
-/// The bench defaults plus the environment (the environment wins).
-fn settings(data_dir: &std::path::Path, admin_secret: &str) -> Vec<(String, String)> {
+/// The bench defaults, then a scenario's own (`scenario` wins over the
+/// bench's), then the environment (which wins over both).
+fn settings(
+    data_dir: &std::path::Path,
+    admin_secret: &str,
+    scenario: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = BENCH_DEFAULTS
         .iter()
+        .filter(|(k, _)| !scenario.iter().any(|(s, _)| s == k))
+        .chain(scenario)
         .filter(|(k, _)| env_value(k).is_none())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
@@ -163,11 +172,13 @@ fn install_key(dir: &std::path::Path, pem: &str) -> std::io::Result<()> {
 
 impl Server {
     /// Starts a server on a fresh data directory (or `data_dir`) with the
-    /// test key of `rsa_bits` (a `data_dir` that holds a key keeps it).
+    /// test key of `rsa_bits` (a `data_dir` that holds a key keeps it) and
+    /// the scenario's own settings on top of the bench's.
     pub async fn start(
         mode: Mode,
         data_dir: Option<PathBuf>,
         rsa_bits: RsaBits,
+        scenario_settings: &[(&str, &str)],
     ) -> Result<Server, String> {
         let (dir, tmp) = match data_dir {
             Some(d) => {
@@ -184,16 +195,16 @@ impl Server {
         };
         install_key(&dir, rsa_bits.test_key()).map_err(|e| format!("server key: {e}"))?;
         let admin_secret = token::generate_secret();
-        let env = settings(&dir, &admin_secret);
-        let (handle, pid, tcp, http, backends, in_process) = match mode {
+        let env = settings(&dir, &admin_secret, scenario_settings);
+        let (handle, pid, Listening { tcp, ws, http }, backends, in_process) = match mode {
             Mode::Binary(path) => {
-                let (child, tcp, http, backends) = spawn(&path, &env)?;
+                let (child, addrs, backends) = spawn(&path, &env)?;
                 let pid = child.id();
-                (Handle::Child(child), pid, tcp, http, backends, false)
+                (Handle::Child(child), pid, addrs, backends, false)
             }
             Mode::InProcess => {
-                let (handle, tcp, http, backends) = in_process(env)?;
-                (handle, std::process::id(), tcp, http, backends, true)
+                let (handle, addrs, backends) = in_process(env)?;
+                (handle, std::process::id(), addrs, backends, true)
             }
         };
         let key = bubble_proto::secure::ServerKey::from_pkcs8_pem(rsa_bits.test_key())
@@ -203,6 +214,7 @@ impl Server {
             pid,
             in_process,
             tcp,
+            ws,
             http,
             admin_secret,
             pin: key.pin(),
@@ -307,6 +319,7 @@ impl Server {
             addr: self.tcp,
             pin: self.pin.clone(),
             app: self.app.clone(),
+            recv_buffer: None,
         }
     }
 
@@ -376,10 +389,14 @@ impl Drop for Server {
     }
 }
 
-fn spawn(
-    path: &PathBuf,
-    env: &[(String, String)],
-) -> Result<(Child, SocketAddr, String, String), String> {
+/// Where a started server listens.
+struct Listening {
+    tcp: SocketAddr,
+    ws: Option<SocketAddr>,
+    http: String,
+}
+
+fn spawn(path: &PathBuf, env: &[(String, String)]) -> Result<(Child, Listening, String), String> {
     let mut cmd = Command::new(path);
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     for (k, v) in env {
@@ -390,12 +407,19 @@ fn spawn(
         .map_err(|e| format!("cannot start {}: {e}", path.display()))?;
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let (mut tcp, mut http, mut backends) = (None, String::new(), String::new());
+    let (mut tcp, mut ws, mut http, mut backends) = (None, None, String::new(), String::new());
     for line in lines.by_ref() {
         let line = line.map_err(|e| format!("server banner: {e}"))?;
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["tcp", "gate", addr] => tcp = addr.parse().ok(),
+            ["websocket", "gate", url] => {
+                ws = url
+                    .trim_start_matches("ws://")
+                    .trim_end_matches('/')
+                    .parse()
+                    .ok();
+            }
             ["http", url, ..] => http = url.to_string(),
             ["data", _, rest @ ..] => backends = rest.join(" "),
             ["server", "key", ..] => break,
@@ -405,7 +429,7 @@ fn spawn(
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     match tcp {
-        Some(tcp) if !http.is_empty() => Ok((child, tcp, http, backends)),
+        Some(tcp) if !http.is_empty() => Ok((child, Listening { tcp, ws, http }, backends)),
         _ => {
             let _ = child.kill();
             let _ = child.wait();
@@ -417,7 +441,7 @@ fn spawn(
     }
 }
 
-fn in_process(env: Vec<(String, String)>) -> Result<(Handle, SocketAddr, String, String), String> {
+fn in_process(env: Vec<(String, String)>) -> Result<(Handle, Listening, String), String> {
     let config =
         bubble_server::Config::from_env(std::env::vars().chain(env)).map_err(|e| e.to_string())?;
     config.validate().map_err(|e| e.to_string())?;
@@ -437,7 +461,7 @@ fn in_process(env: Vec<(String, String)>) -> Result<(Handle, SocketAddr, String,
         rt.block_on(async move {
             match bubble_server::start(config).await {
                 Ok(server) => {
-                    let _ = ready_tx.send(Ok((server.tcp_addr, server.http_addr)));
+                    let _ = ready_tx.send(Ok((server.tcp_addr, server.ws_addr, server.http_addr)));
                     let _ = stop_rx.await;
                     let _ = server.shutdown(Duration::from_secs(5)).await;
                 }
@@ -447,7 +471,7 @@ fn in_process(env: Vec<(String, String)>) -> Result<(Handle, SocketAddr, String,
             }
         });
     });
-    let (tcp, http) = ready_rx
+    let (tcp, ws, http) = ready_rx
         .recv()
         .map_err(|_| "the in-process server thread died".to_string())??;
     let tcp = tcp.ok_or("the in-process server has no TCP gate")?;
@@ -457,8 +481,11 @@ fn in_process(env: Vec<(String, String)>) -> Result<(Handle, SocketAddr, String,
             stop: Some(stop_tx),
             thread: Some(thread),
         },
-        tcp,
-        format!("http://{http}"),
+        Listening {
+            tcp,
+            ws,
+            http: format!("http://{http}"),
+        },
         backends,
     ))
 }
@@ -489,32 +516,94 @@ impl Usage {
     /// Reads `/proc/<pid>/stat` and `/proc/<pid>/status`; zeros if gone.
     pub fn of(pid: u32) -> Usage {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Fields after the command name (which may hold spaces) start at ")".
-        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of stat; here 11 and 12 (0-based after ")").
-        let cpu_secs = (ticks(11) + ticks(12)) / clock_ticks();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let rss = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|kb| kb.parse::<u64>().ok())
-            .unwrap_or(0)
-            * 1024;
-        Usage { cpu_secs, rss }
+        Usage {
+            cpu_secs: cpu_ticks(&stat).unwrap_or(0) as f64 / clock_ticks(),
+            rss: vm_rss_kib(&status).unwrap_or(0) * 1024,
+        }
     }
+}
+
+/// User + system CPU time in clock ticks, from the text of `/proc/<pid>/stat`
+/// (its fields 14 and 15, counted after the command name, which may hold
+/// spaces and parentheses of its own).
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Resident memory in KiB, from the `VmRSS:` line of `/proc/<pid>/status`.
+pub fn vm_rss_kib(status: &str) -> Option<u64> {
+    status_kib(status, "VmRSS:")
+}
+
+/// The KiB of one line of `/proc/<pid>/status`: `VmRSS:`, or its parts
+/// `RssAnon:` (heap and stacks: what a leak grows) and `RssFile:` (mapped
+/// files, e.g. SQLite's and tantivy's, which the kernel may take back).
+pub fn status_kib(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Descriptors the process holds open (entries of `/proc/<pid>/fd`); None
+/// when the process is gone or not ours to look at.
+pub fn open_fds(pid: u32) -> Option<u64> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(dir.count() as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A real line of `/proc/<pid>/stat`, for a command whose name holds a
+    /// space and a parenthesis.
+    const STAT: &str = "4242 (bubble (srv) x) S 1 4242 4242 0 -1 4194560 1234 0 0 0 \
+                        731 129 0 0 20 0 9 0 5000 123456789 2345 18446744073709551615";
+
+    #[test]
+    fn cpu_time_is_utime_plus_stime_counted_after_the_command_name() {
+        assert_eq!(cpu_ticks(STAT), Some(731 + 129));
+        assert_eq!(cpu_ticks(""), None, "a process that is gone");
+        assert_eq!(cpu_ticks("1 (x) S 1 2"), None, "a line cut short");
+    }
+
+    #[test]
+    fn resident_memory_is_the_vm_rss_line_in_kib() {
+        let status =
+            "Name:\tbubble-server\nVmPeak:\t  900000 kB\nVmRSS:\t   51234 kB\nThreads:\t9\n";
+        assert_eq!(vm_rss_kib(status), Some(51_234));
+        assert_eq!(vm_rss_kib("Name:\tzombie\n"), None, "a zombie has no VmRSS");
+    }
+
+    #[test]
+    fn open_descriptors_are_counted_for_a_live_process_only() {
+        let mine = open_fds(std::process::id()).unwrap();
+        assert!(mine >= 3, "stdin, stdout, stderr at least: {mine}");
+        assert_eq!(open_fds(u32::MAX), None);
+    }
+
+    #[test]
+    fn a_scenario_setting_replaces_the_bench_default() {
+        let dir = std::path::Path::new("/nonexistent");
+        let env = settings(dir, "s", &[("BUBBLE_GATE_HEARTBEAT_TIMEOUT_MS", "90000")]);
+        let values: Vec<&str> = env
+            .iter()
+            .filter(|(k, _)| k == "BUBBLE_GATE_HEARTBEAT_TIMEOUT_MS")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if env_value("BUBBLE_GATE_HEARTBEAT_TIMEOUT_MS").is_none() {
+            assert_eq!(values, ["90000"]);
+        }
+    }
 
     #[test]
     fn each_rsa_bits_option_installs_a_key_of_that_size() {

@@ -130,6 +130,17 @@ impl Seen {
     }
 }
 
+impl Seen {
+    /// Whether message `seq` from `sender` was seen.
+    pub fn contains(&self, sender: u32, seq: u64) -> bool {
+        let (word, bit) = ((seq / 64) as usize, seq % 64);
+        self.by_sender
+            .get(&sender)
+            .and_then(|bits| bits.get(word))
+            .is_some_and(|w| w & (1 << bit) != 0)
+    }
+}
+
 /// What one receiving task hands back when it stops.
 pub struct ReceiverReport {
     /// End-to-end latency (send stamp to receipt).
@@ -193,6 +204,9 @@ mod tests {
         assert!(seen.note(2, 0), "another sender's seq 0 is another message");
         assert!(!seen.note(1, 200));
         assert_eq!((seen.unique, seen.duplicates), (3, 1));
+        assert!(seen.contains(1, 200));
+        assert!(!seen.contains(1, 199));
+        assert!(!seen.contains(3, 0), "a sender never heard from");
     }
 
     #[test]
