@@ -17,32 +17,51 @@ struct Window {
     entries: VecDeque<InboxEntry>,
 }
 
+type DedupKey = (AppId, UserId, String);
+
 #[derive(Default)]
 struct State {
-    dedup: HashMap<(AppId, UserId, String), (SendReceipt, Instant)>,
-    /// Sweep expired dedup keys when the map reaches this size; doubles with
-    /// what survives a sweep, so sweeping stays O(1) per insert on average
-    /// (a fixed threshold made every insert scan the whole map once more
-    /// than that many keys were live: 70% of a server's CPU at 8k sends/s).
-    sweep_at: usize,
+    dedup: HashMap<DedupKey, (SendReceipt, Instant)>,
+    /// The dedup keys in the order they were put, with their expiry: the
+    /// oldest leave first, when they expire or when the cache is full, at
+    /// O(1) per put.
+    dedup_order: VecDeque<(DedupKey, Instant)>,
     windows: HashMap<(AppId, UserId), Window>,
 }
 
-/// [`Cache`] in memory. Expired dedup entries are swept as new ones arrive.
-#[derive(Default)]
+/// [`Cache`] in memory. Dedup keys leave when they expire or, past
+/// `max_dedup_keys`, oldest first: the cache only saves the store a lookup
+/// (the store's unique key is what dedups), so a bounded cache forgets
+/// nothing that matters, while one that kept every key for its whole TTL
+/// grew by ~0.4 KiB per message for a day (the soak test's finding).
 pub struct MemoryCache {
     state: Mutex<State>,
+    max_dedup_keys: usize,
 }
 
-impl MemoryCache {
-    /// An empty cache.
-    pub fn new() -> MemoryCache {
-        MemoryCache::default()
+impl Default for MemoryCache {
+    fn default() -> Self {
+        MemoryCache::with_max_dedup_keys(DEFAULT_MAX_DEDUP_KEYS)
     }
 }
 
-/// Sweep expired dedup keys once the map grows past this many.
-const SWEEP_AT: usize = 4096;
+impl MemoryCache {
+    /// An empty cache holding at most [`DEFAULT_MAX_DEDUP_KEYS`] dedup keys.
+    pub fn new() -> MemoryCache {
+        MemoryCache::default()
+    }
+
+    /// An empty cache holding at most `max` dedup keys.
+    pub fn with_max_dedup_keys(max: usize) -> MemoryCache {
+        MemoryCache {
+            state: Mutex::default(),
+            max_dedup_keys: max.max(1),
+        }
+    }
+}
+
+/// Dedup keys an in-memory cache holds at most (~40 MB).
+pub const DEFAULT_MAX_DEDUP_KEYS: usize = 100_000;
 
 #[async_trait]
 impl Cache for MemoryCache {
@@ -74,15 +93,26 @@ impl Cache for MemoryCache {
     ) -> Result<bool> {
         let mut state = self.state.lock();
         let now = Instant::now();
-        if state.dedup.len() >= state.sweep_at.max(SWEEP_AT) {
-            state.dedup.retain(|_, (_, expires)| *expires > now);
-            state.sweep_at = (state.dedup.len() * 2).max(SWEEP_AT);
+        let State {
+            dedup, dedup_order, ..
+        } = &mut *state;
+        while let Some((oldest, expires)) = dedup_order.front() {
+            if *expires > now && dedup.len() < self.max_dedup_keys {
+                break;
+            }
+            // The map's entry may be a newer put of the same key: keep that.
+            if dedup.get(oldest).is_some_and(|(_, e)| e == expires) {
+                dedup.remove(oldest);
+            }
+            dedup_order.pop_front();
         }
         let key = (app.clone(), sender.clone(), client_msg_id.to_owned());
-        match state.dedup.get(&key) {
+        match dedup.get(&key) {
             Some((_, expires)) if *expires > now => Ok(false),
             _ => {
-                state.dedup.insert(key, (*receipt, now + ttl));
+                let expires = now + ttl;
+                dedup.insert(key.clone(), (*receipt, expires));
+                dedup_order.push_back((key, expires));
                 Ok(true)
             }
         }
@@ -139,5 +169,57 @@ impl Cache for MemoryCache {
             entries: newer[..take].iter().map(|e| (*e).clone()).collect(),
             has_more: newer.len() > take,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receipt(version: u64) -> SendReceipt {
+        SendReceipt {
+            server_msg_id: MsgId([0; 16]),
+            version,
+            seq: 0,
+            server_time: 0,
+            duplicate: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_cache_forgets_its_oldest_dedup_keys_first() {
+        let cache = MemoryCache::with_max_dedup_keys(3);
+        let (app, alice) = (AppId::new("a"), UserId::new("alice"));
+        let day = Duration::from_secs(86_400);
+        for i in 0..5 {
+            let (id, r) = (format!("m{i}"), receipt(i));
+            assert!(cache.dedup_put(&app, &alice, &id, &r, day).await.unwrap());
+        }
+        for (i, kept) in [(0, false), (1, false), (2, true), (3, true), (4, true)] {
+            let found = cache
+                .dedup_get(&app, &alice, &format!("m{i}"))
+                .await
+                .unwrap();
+            assert_eq!(found.map(|r| r.version), kept.then_some(i), "m{i}");
+        }
+        assert_eq!(cache.state.lock().dedup.len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_dedup_keys_leave_as_new_ones_arrive() {
+        let cache = MemoryCache::with_max_dedup_keys(1000);
+        let (app, alice) = (AppId::new("a"), UserId::new("alice"));
+        let ttl = Duration::from_secs(60);
+        for i in 0..10 {
+            cache
+                .dedup_put(&app, &alice, &format!("old{i}"), &receipt(i), ttl)
+                .await
+                .unwrap();
+        }
+        tokio::time::advance(ttl + Duration::from_secs(1)).await;
+        let r = receipt(99);
+        assert!(cache.dedup_put(&app, &alice, "new", &r, ttl).await.unwrap());
+        let state = cache.state.lock();
+        assert_eq!((state.dedup.len(), state.dedup_order.len()), (1, 1));
     }
 }
