@@ -435,6 +435,10 @@ impl RawConn {
     /// A TCP connection to the gate, before any handshake.
     pub async fn tcp(server: &Server) -> RawConn {
         let stream = tokio::net::TcpStream::connect(&server.tcp).await.unwrap();
+        RawConn::over_tcp(stream)
+    }
+
+    fn over_tcp(stream: tokio::net::TcpStream) -> RawConn {
         RawConn {
             io: RawIo::Tcp {
                 stream,
@@ -452,15 +456,7 @@ impl RawConn {
         let socket = tokio::net::TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
         let stream = socket.connect(server.tcp.parse().unwrap()).await.unwrap();
-        let mut conn = RawConn {
-            io: RawIo::Tcp {
-                stream,
-                buf: bytes::BytesMut::new(),
-                codec: bubble_proto::FrameCodec::new(1 << 20),
-            },
-            sealer: None,
-            opener: None,
-        };
+        let mut conn = RawConn::over_tcp(stream);
         conn.handshake(server, user, device).await;
         conn
     }
