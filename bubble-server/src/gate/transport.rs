@@ -253,17 +253,21 @@ impl<S: Socket> WsConnection<S> {
         })
     }
 
-    /// Runs one write under the write deadline.
-    async fn deadline<F>(&mut self, write: F) -> Result<(), ConnError>
-    where
-        F: FnOnce(
-            &mut WebSocketStream<S>,
-        ) -> futures_util::future::BoxFuture<'_, Result<(), WsError>>,
-    {
+    /// Refuses at once after a missed write deadline.
+    fn writable(&self) -> Result<(), ConnError> {
         if self.stalled {
             return Err(ConnError::Stalled);
         }
-        match tokio::time::timeout(self.write_timeout, write(&mut self.socket)).await {
+        Ok(())
+    }
+
+    /// What one write under the write deadline came to: a full buffer or
+    /// a missed deadline is a stalled peer.
+    fn settled(
+        &mut self,
+        written: Result<Result<(), WsError>, tokio::time::error::Elapsed>,
+    ) -> Result<(), ConnError> {
+        match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(WsError::WriteBufferFull(_))) | Err(_) => {
                 self.stalled = true;
@@ -316,11 +320,15 @@ impl<S: Socket> FrameConnection for WsConnection<S> {
 
     async fn write_frame(&mut self, frame: Frame) -> Result<(), ConnError> {
         let message = Message::Binary(frame.to_bytes());
-        self.deadline(|socket| Box::pin(socket.feed(message))).await
+        self.writable()?;
+        let written = tokio::time::timeout(self.write_timeout, self.socket.feed(message)).await;
+        self.settled(written)
     }
 
     async fn flush(&mut self) -> Result<(), ConnError> {
-        self.deadline(|socket| Box::pin(socket.flush())).await
+        self.writable()?;
+        let written = tokio::time::timeout(self.write_timeout, self.socket.flush()).await;
+        self.settled(written)
     }
 
     async fn close(&mut self, reason: CloseReason) -> Result<(), ConnError> {
@@ -332,8 +340,14 @@ impl<S: Socket> FrameConnection for WsConnection<S> {
                 code: CloseCode::from(reason.ws_code()),
                 reason: "".into(),
             };
-            self.deadline(|socket| Box::pin(socket.send(Message::Close(Some(close)))))
-                .await
+            match self.writable() {
+                Ok(()) => {
+                    let close = self.socket.send(Message::Close(Some(close)));
+                    let written = tokio::time::timeout(self.write_timeout, close).await;
+                    self.settled(written)
+                }
+                Err(e) => Err(e),
+            }
         };
         if sent.is_err() {
             self.socket.get_ref().reset_on_close();
