@@ -62,6 +62,7 @@ guard!(InboxStore {
     fn find_sent(app: &AppId, sender: &UserId, client_msg_id: &str) -> Option<SendReceipt>;
     fn pending_index(limit: usize) -> Vec<IndexTask>;
     fn complete_index(ids: &[u64]) -> ();
+    fn prune_sent(sent_before: i64, limit: usize) -> u64;
 });
 
 guard!(GroupStore {
@@ -85,6 +86,7 @@ guard!(ChannelLog {
     fn count_messages_after(app: &AppId, group: &GroupId, after_seq: u64) -> u64;
     fn set_read_seq(app: &AppId, group: &GroupId, user: &UserId, seq: u64) -> ();
     fn read_seq(app: &AppId, group: &GroupId, user: &UserId) -> u64;
+    fn prune_sent(sent_before: i64, limit: usize) -> u64;
 });
 
 guard!(AppStore {

@@ -82,15 +82,22 @@ pub struct MarkedRead {
     pub last_read: Option<InboxEntry>,
 }
 
-/// An entry waiting in the search outbox.
+/// A delivery (or part of one) waiting in the search outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexTask {
     /// The outbox row, passed back to [`InboxStore::complete_index`].
     pub id: u64,
     /// The app the entry belongs to.
     pub app: AppId,
-    /// The entry: a message to index, or a recall/delete to unindex.
+    /// One of the entries: a message to index, or a recall/delete to
+    /// unindex. Every owner's entry of one delivery carries the same
+    /// message fields (id, sender, times, content); only the owner, its
+    /// version, direction and view of the conversation differ.
     pub entry: InboxEntry,
+    /// The owners this task is for, `entry.owner` among them. A store
+    /// may give one task per owner or one per delivery: the indexer treats
+    /// the union of a message's tasks alike.
+    pub owners: Vec<UserId>,
 }
 
 /// Fan-out-on-write inboxes: one version space per user (the seed's message table).
@@ -152,6 +159,13 @@ pub trait InboxStore: Send + Sync + 'static {
 
     /// Removes indexed entries from the outbox.
     async fn complete_index(&self, ids: &[u64]) -> Result<()>;
+
+    /// Forgets at most `limit` accepted client message ids whose receipt's
+    /// `server_time` is before `sent_before` (ms), across apps, oldest
+    /// first; a retry of one of them afterwards is a new message. Returns
+    /// how many were forgotten: the caller calls again while it is
+    /// `limit`, so no single call holds the store for long.
+    async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64>;
 }
 
 // ----------------------------------------------------------------- groups
@@ -259,6 +273,11 @@ pub trait ChannelLog: Send + Sync + 'static {
 
     /// A member's read seq (0 when never set).
     async fn read_seq(&self, app: &AppId, group: &GroupId, user: &UserId) -> Result<u64>;
+
+    /// Forgets at most `limit` accepted `(group, sender, client_msg_id)`
+    /// keys sent before `sent_before` (server ms), across apps: as
+    /// [`InboxStore::prune_sent`]. The log entries themselves stay.
+    async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64>;
 }
 
 // ------------------------------------------------------------------- apps

@@ -436,6 +436,19 @@ pub struct InboxEntry {
     pub read_up_to: u64,
 }
 
+impl InboxEntry {
+    /// The conversation as `owner` sees it, where `owner` holds an entry
+    /// of the same delivery: for 1:1, the other party (the two parties are
+    /// this entry's owner and its peer); for every other kind, the same.
+    pub fn conversation_for(&self, owner: &UserId) -> Conversation {
+        if self.conversation.kind == ConversationKind::Direct && *owner != self.owner {
+            Conversation::direct(&self.owner)
+        } else {
+            self.conversation.clone()
+        }
+    }
+}
+
 /// One entry of a super group's channel log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelEntry {

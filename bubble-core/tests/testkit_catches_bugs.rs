@@ -79,6 +79,9 @@ macro_rules! delegate_inbox {
             async fn complete_index(&self, ids: &[u64]) -> Result<()> {
                 self.0.complete_index(ids).await
             }
+            async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
+                self.0.prune_sent(sent_before, limit).await
+            }
         }
     };
 }

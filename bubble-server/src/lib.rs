@@ -212,6 +212,11 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let shutdown = shutdown.clone();
         tasks.spawn(async move { engine.run_indexer(shutdown.cancelled_owned()).await });
     }
+    {
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move { engine.run_maintenance(shutdown.cancelled_owned()).await });
+    }
     let (tcp_addr, ws_addr, http_addr) =
         (listeners.tcp_addr, listeners.ws_addr, listeners.http_addr);
     #[cfg(feature = "cluster")]

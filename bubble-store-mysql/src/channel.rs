@@ -220,4 +220,19 @@ impl ChannelLog for MysqlStore {
         .map_err(map_err)?;
         Ok(seq.unwrap_or(0))
     }
+
+    async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
+        // The key is the log row's client_msg_id (ux_channel_log_client):
+        // forgetting it sets it to NULL, which never collides.
+        let done = sqlx::query(
+            "UPDATE channel_log SET client_msg_id = NULL \
+             WHERE server_time < ? AND client_msg_id IS NOT NULL ORDER BY server_time LIMIT ?",
+        )
+        .bind(sent_before)
+        .bind(limit as u64)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
 }

@@ -195,10 +195,13 @@ impl InboxStore for MysqlStore {
         found
             .iter()
             .map(|row| {
+                // One outbox row per owner's entry.
+                let entry = rows::inbox_entry(row)?;
                 Ok(IndexTask {
                     id: rows::get(row, "outbox_id")?,
                     app: AppId::from(rows::text(row, "app")?),
-                    entry: rows::inbox_entry(row)?,
+                    owners: vec![entry.owner.clone()],
+                    entry,
                 })
             })
             .collect()
@@ -217,5 +220,18 @@ impl InboxStore for MysqlStore {
             q.execute(self.pool()).await.map_err(map_err)?;
         }
         Ok(())
+    }
+
+    async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
+        // The oldest keys first (ix_inbox_sent_time); one bounded delete.
+        let done = sqlx::query(
+            "DELETE FROM inbox_sent WHERE server_time < ? ORDER BY server_time LIMIT ?",
+        )
+        .bind(sent_before)
+        .bind(limit as u64)
+        .execute(self.pool())
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
     }
 }

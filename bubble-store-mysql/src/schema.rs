@@ -14,12 +14,20 @@ use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 /// Every migration: (version, description, file name, SQL).
-pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    "0001_init.sql",
-    include_str!("../migrations/0001_init.sql"),
-)];
+pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        "0001_init.sql",
+        include_str!("../migrations/0001_init.sql"),
+    ),
+    (
+        2,
+        "prune_sent",
+        "0002_prune_sent.sql",
+        include_str!("../migrations/0002_prune_sent.sql"),
+    ),
+];
 
 /// The migrator for [`MIGRATIONS`]. `MysqlStore::migrate` runs it under its
 /// own advisory lock (sqlx's lock does not work on MariaDB).

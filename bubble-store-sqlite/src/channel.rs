@@ -8,6 +8,7 @@ use rusqlite::{Connection, params};
 
 use crate::client::SqliteStore;
 use crate::error::map_sqlite;
+use crate::inbox::PruneSent;
 use crate::rows::{self, bound, channel_columns, stored};
 use crate::writer::WriteOp;
 
@@ -82,7 +83,21 @@ impl ChannelLog for SqliteStore {
         self.read(move |conn| read_seq(conn, &app, &group, &user))
             .await
     }
+
+    async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
+        self.write(PruneSent {
+            sql: PRUNE_CHANNEL_SENT,
+            sent_before,
+            limit,
+        })
+        .await
+    }
 }
+
+/// The oldest channel dedup keys before a time (`channel_sent_by_time`).
+const PRUNE_CHANNEL_SENT: &str = "DELETE FROM channel_sent WHERE \
+     (app, group_id, sender, client_msg_id) IN (SELECT app, group_id, sender, client_msg_id \
+     FROM channel_sent WHERE server_time < ? ORDER BY server_time LIMIT ?)";
 
 /// A page of the log: one range scan of `channel_log_range`.
 pub(crate) const RANGE: &str = concat!(

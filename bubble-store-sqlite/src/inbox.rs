@@ -103,6 +103,15 @@ impl InboxStore for SqliteStore {
         }
         self.write(CompleteIndex { ids: ids.to_vec() }).await
     }
+
+    async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
+        self.write(PruneSent {
+            sql: PRUNE_INBOX_SENT,
+            sent_before,
+            limit,
+        })
+        .await
+    }
 }
 
 /// Sync: one range scan of `inbox_pull`.
@@ -237,10 +246,13 @@ pub(crate) fn find_sent(
 pub(crate) fn pending_index(conn: &Connection, limit: usize) -> Result<Vec<IndexTask>> {
     let mut stmt = conn.prepare_cached(PENDING_INDEX).map_err(map_sqlite)?;
     rows::all(&mut stmt, params![bound(limit as u64)], |row| {
+        // One outbox row per owner's entry.
+        let entry = rows::inbox_entry(row, 2)?;
         Ok(IndexTask {
             id: from_stored(rows::int(row, 0)?),
             app: AppId::from(rows::text(row, 1)?),
-            entry: rows::inbox_entry(row, 2)?,
+            owners: vec![entry.owner.clone()],
+            entry,
         })
     })
 }
@@ -340,6 +352,33 @@ pub(crate) const DELETE_OUTBOX_RANGE: &str = "DELETE FROM index_outbox WHERE id 
 
 /// One completed outbox row.
 const DELETE_OUTBOX_ONE: &str = "DELETE FROM index_outbox WHERE id = ?";
+
+/// The oldest dedup keys before a time (`inbox_sent_by_time`): one seek,
+/// then at most `limit` rows.
+const PRUNE_INBOX_SENT: &str = "DELETE FROM inbox_sent WHERE (app, sender, client_msg_id) IN \
+     (SELECT app, sender, client_msg_id FROM inbox_sent WHERE server_time < ? \
+     ORDER BY server_time LIMIT ?)";
+
+/// [`InboxStore::prune_sent`](bubble_core::ports::InboxStore::prune_sent) and
+/// its channel twin: one bounded delete, so the writer's other work waits
+/// for at most `limit` rows.
+pub(crate) struct PruneSent {
+    pub sql: &'static str,
+    pub sent_before: i64,
+    pub limit: usize,
+}
+
+impl WriteOp for PruneSent {
+    type Output = u64;
+
+    fn apply(&self, conn: &Connection) -> Result<u64> {
+        let deleted = conn
+            .prepare_cached(self.sql)
+            .and_then(|mut s| s.execute(params![self.sent_before, bound(self.limit as u64)]))
+            .map_err(map_sqlite)?;
+        Ok(deleted as u64)
+    }
+}
 
 /// Splits ids into runs of consecutive ids (`(first, last)`, two or more
 /// ids each) and the ids that stand alone.

@@ -39,11 +39,18 @@ impl Migration {
 /// files record its checksum and refuse to open with a changed one. A
 /// change is a new file `NNNN_what.sql` and a line here. Its SQL must not
 /// BEGIN or COMMIT: it runs inside the transaction that records it.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "init",
-    sql: include_str!("../migrations/0001_init.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "init",
+        sql: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "prune_sent",
+        sql: include_str!("../migrations/0002_prune_sent.sql"),
+    },
+];
 
 /// The bookkeeping table with the columns and the SQL text of sqlx 0.9's
 /// SQLite migrator, so a file created here has the very schema (down to
@@ -211,7 +218,7 @@ mod tests {
             })
             .unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(versions(&conn), [1]);
+        assert_eq!(versions(&conn), [1, 2]);
         let again: String = conn
             .query_row("SELECT installed_on FROM _sqlx_migrations", [], |r| {
                 r.get(0)
@@ -278,7 +285,7 @@ mod tests {
         match migrate(&mut conn) {
             Err(MigrateError::Unknown {
                 version: 0,
-                newest_known: 1,
+                newest_known: 2,
             }) => {}
             other => panic!("expected migration 0 to be unknown, got {other:?}"),
         }

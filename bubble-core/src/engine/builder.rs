@@ -31,6 +31,11 @@ pub struct EngineConfig {
     pub recent_cap: usize,
     /// How long the cache remembers a receipt for dedup.
     pub dedup_ttl: Duration,
+    /// How long the stores remember an accepted client message id: a retry
+    /// within it is answered with the first receipt; older keys are pruned
+    /// ([`Engine::run_maintenance`](super::Engine::run_maintenance)), so the
+    /// dedup tables stop growing.
+    pub dedup_window: Duration,
     /// How long a route lives without a heartbeat.
     pub presence_ttl: Duration,
     /// Pushes queued per session before it counts as a slow consumer.
@@ -67,6 +72,7 @@ impl Default for EngineConfig {
             max_page: 500,
             recent_cap: 200,
             dedup_ttl: Duration::from_secs(24 * 3600),
+            dedup_window: Duration::from_secs(7 * 24 * 3600),
             presence_ttl: Duration::from_secs(90),
             session_queue: 1024,
             index_batch: 8_192,

@@ -40,6 +40,7 @@ mod business;
 mod degraded;
 mod deliver;
 mod groups;
+mod maintenance;
 mod notices;
 mod presence;
 mod read;

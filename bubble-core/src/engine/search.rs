@@ -68,15 +68,15 @@ impl Engine {
                 match e.kind {
                     EntryKind::Message | EntryKind::SystemNotice => {
                         if let Some(text) = e.content.searchable_text() {
-                            docs.push(SearchDoc {
+                            docs.extend(t.owners.iter().map(|owner| SearchDoc {
                                 app: t.app.clone(),
-                                owner: e.owner.clone(),
+                                owner: owner.clone(),
                                 server_msg_id: e.server_msg_id,
-                                conversation: e.conversation.clone(),
+                                conversation: e.conversation_for(owner),
                                 sender: e.sender.clone(),
                                 server_time: e.server_time,
-                                text,
-                            });
+                                text: text.clone(),
+                            }));
                         }
                     }
                     EntryKind::Recall | EntryKind::Delete => {
@@ -85,7 +85,9 @@ impl Engine {
                         if !docs.is_empty() {
                             index.index(&std::mem::take(&mut docs)).await?;
                         }
-                        index.remove(&t.app, &e.owner, &e.server_msg_id).await?;
+                        for owner in &t.owners {
+                            index.remove(&t.app, owner, &e.server_msg_id).await?;
+                        }
                     }
                     _ => {}
                 }

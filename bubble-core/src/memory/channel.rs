@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -14,10 +14,19 @@ struct Log {
     read: HashMap<UserId, u64>,
 }
 
+#[derive(Default)]
+struct Logs {
+    logs: HashMap<(AppId, GroupId), Log>,
+    /// Every dedup key in `Log::sent` by server time (then acceptance), so
+    /// `prune_sent` takes the oldest without a scan.
+    sent_by_time: BTreeMap<(i64, u64), (AppId, GroupId, UserId, String)>,
+    accepted: u64,
+}
+
 /// [`ChannelLog`] in memory.
 #[derive(Default)]
 pub struct MemoryChannelLog {
-    logs: Mutex<HashMap<(AppId, GroupId), Log>>,
+    state: Mutex<Logs>,
 }
 
 impl MemoryChannelLog {
@@ -30,7 +39,12 @@ impl MemoryChannelLog {
 #[async_trait]
 impl ChannelLog for MemoryChannelLog {
     async fn append(&self, app: &AppId, entry: &ChannelEntry) -> Result<ChannelAppend> {
-        let mut logs = self.logs.lock();
+        let mut state = self.state.lock();
+        let Logs {
+            logs,
+            sent_by_time,
+            accepted,
+        } = &mut *state;
         let log = logs.entry((app.clone(), entry.group.clone())).or_default();
         let key = (entry.sender.clone(), entry.client_msg_id.clone());
         if !entry.client_msg_id.is_empty()
@@ -47,6 +61,16 @@ impl ChannelLog for MemoryChannelLog {
         stored.seq = seq;
         log.entries.push(stored);
         if !entry.client_msg_id.is_empty() {
+            *accepted += 1;
+            sent_by_time.insert(
+                (entry.server_time, *accepted),
+                (
+                    app.clone(),
+                    entry.group.clone(),
+                    entry.sender.clone(),
+                    entry.client_msg_id.clone(),
+                ),
+            );
             log.sent.insert(
                 key,
                 SendReceipt {
@@ -68,8 +92,8 @@ impl ChannelLog for MemoryChannelLog {
         after_seq: u64,
         limit: usize,
     ) -> Result<ChannelPage> {
-        let logs = self.logs.lock();
-        let Some(log) = logs.get(&(app.clone(), group.clone())) else {
+        let state = self.state.lock();
+        let Some(log) = state.logs.get(&(app.clone(), group.clone())) else {
             return Ok(ChannelPage::default());
         };
         let start = log.entries.partition_point(|e| e.seq <= after_seq);
@@ -83,8 +107,9 @@ impl ChannelLog for MemoryChannelLog {
 
     async fn last_seq(&self, app: &AppId, group: &GroupId) -> Result<u64> {
         Ok(self
-            .logs
+            .state
             .lock()
+            .logs
             .get(&(app.clone(), group.clone()))
             .and_then(|l| l.entries.last())
             .map_or(0, |e| e.seq))
@@ -92,8 +117,9 @@ impl ChannelLog for MemoryChannelLog {
 
     async fn get(&self, app: &AppId, group: &GroupId, id: &MsgId) -> Result<Option<ChannelEntry>> {
         Ok(self
-            .logs
+            .state
             .lock()
+            .logs
             .get(&(app.clone(), group.clone()))
             .and_then(|l| {
                 l.entries.iter().find(|e| {
@@ -110,14 +136,17 @@ impl ChannelLog for MemoryChannelLog {
         group: &GroupId,
         after_seq: u64,
     ) -> Result<u64> {
-        let logs = self.logs.lock();
-        Ok(logs.get(&(app.clone(), group.clone())).map_or(0, |l| {
-            let start = l.entries.partition_point(|e| e.seq <= after_seq);
-            l.entries[start..]
-                .iter()
-                .filter(|e| e.kind.counts_as_unread())
-                .count() as u64
-        }))
+        let state = self.state.lock();
+        Ok(state
+            .logs
+            .get(&(app.clone(), group.clone()))
+            .map_or(0, |l| {
+                let start = l.entries.partition_point(|e| e.seq <= after_seq);
+                l.entries[start..]
+                    .iter()
+                    .filter(|e| e.kind.counts_as_unread())
+                    .count() as u64
+            }))
     }
 
     async fn set_read_seq(
@@ -127,8 +156,8 @@ impl ChannelLog for MemoryChannelLog {
         user: &UserId,
         seq: u64,
     ) -> Result<()> {
-        let mut logs = self.logs.lock();
-        let log = logs.entry((app.clone(), group.clone())).or_default();
+        let mut state = self.state.lock();
+        let log = state.logs.entry((app.clone(), group.clone())).or_default();
         let read = log.read.entry(user.clone()).or_default();
         *read = (*read).max(seq);
         Ok(())
@@ -136,10 +165,34 @@ impl ChannelLog for MemoryChannelLog {
 
     async fn read_seq(&self, app: &AppId, group: &GroupId, user: &UserId) -> Result<u64> {
         Ok(self
-            .logs
+            .state
             .lock()
+            .logs
             .get(&(app.clone(), group.clone()))
             .and_then(|l| l.read.get(user).copied())
             .unwrap_or(0))
+    }
+
+    async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
+        let mut state = self.state.lock();
+        let Logs {
+            logs, sent_by_time, ..
+        } = &mut *state;
+        let mut pruned = 0;
+        while pruned < limit as u64 {
+            let Some(entry) = sent_by_time.first_entry() else {
+                break;
+            };
+            if entry.key().0 >= sent_before {
+                break;
+            }
+            let (app, group, sender, client_msg_id) = entry.remove();
+            if let Some(log) = logs.get_mut(&(app, group))
+                && log.sent.remove(&(sender, client_msg_id)).is_some()
+            {
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
     }
 }

@@ -18,7 +18,12 @@ struct Owner {
 struct State {
     owners: HashMap<(AppId, UserId), Owner>,
     sent: HashMap<(AppId, UserId, String), SendReceipt>,
-    outbox: BTreeMap<u64, (AppId, UserId, u64)>,
+    /// The keys of `sent` by server time (then acceptance), so
+    /// `prune_sent` takes the oldest without a scan.
+    sent_by_time: BTreeMap<(i64, u64), (AppId, UserId, String)>,
+    accepted: u64,
+    /// One row per indexed delivery: its owners and their versions.
+    outbox: BTreeMap<u64, (AppId, Vec<(UserId, u64)>)>,
     next_outbox: u64,
 }
 
@@ -59,6 +64,7 @@ impl InboxStore for MemoryInbox {
             }));
         }
         let mut out = Vec::with_capacity(delivery.entries.len());
+        let mut indexed = Vec::new();
         for entry in &delivery.entries {
             let owner = state
                 .owners
@@ -75,15 +81,20 @@ impl InboxStore for MemoryInbox {
                 prev_version,
             });
             if delivery.index {
-                let id = state.next_outbox;
-                state.next_outbox += 1;
-                state
-                    .outbox
-                    .insert(id, (app.clone(), entry.owner.clone(), version));
+                indexed.push((entry.owner.clone(), version));
             }
         }
+        if !indexed.is_empty() {
+            let id = state.next_outbox;
+            state.next_outbox += 1;
+            state.outbox.insert(id, (app.clone(), indexed));
+        }
         if let Some(key) = dedup_key {
-            state.sent.insert(key, delivery.receipt(&out));
+            let receipt = delivery.receipt(&out);
+            state.accepted += 1;
+            let at = (receipt.server_time, state.accepted);
+            state.sent_by_time.insert(at, key.clone());
+            state.sent.insert(key, receipt);
         }
         Ok(AppendOutcome::Appended(out))
     }
@@ -214,20 +225,23 @@ impl InboxStore for MemoryInbox {
     async fn pending_index(&self, limit: usize) -> Result<Vec<IndexTask>> {
         let state = self.state.lock();
         let mut tasks = Vec::new();
-        for (&id, (app, owner, version)) in state.outbox.iter().take(limit) {
-            let entry = state
-                .owners
-                .get(&(app.clone(), owner.clone()))
-                .and_then(|o| {
-                    let at = o.entries.partition_point(|(e, _)| e.version < *version);
-                    o.entries.get(at).filter(|(e, _)| e.version == *version)
-                })
-                .map(|(e, _)| e.clone());
+        for (&id, (app, owners)) in state.outbox.iter().take(limit) {
+            let entry = owners.iter().find_map(|(owner, version)| {
+                state
+                    .owners
+                    .get(&(app.clone(), owner.clone()))
+                    .and_then(|o| {
+                        let at = o.entries.partition_point(|(e, _)| e.version < *version);
+                        o.entries.get(at).filter(|(e, _)| e.version == *version)
+                    })
+                    .map(|(e, _)| e.clone())
+            });
             if let Some(entry) = entry {
                 tasks.push(IndexTask {
                     id,
                     app: app.clone(),
                     entry,
+                    owners: owners.iter().map(|(owner, _)| owner.clone()).collect(),
                 });
             }
         }
@@ -240,5 +254,23 @@ impl InboxStore for MemoryInbox {
             state.outbox.remove(id);
         }
         Ok(())
+    }
+
+    async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
+        let mut state = self.state.lock();
+        let mut pruned = 0;
+        while pruned < limit as u64 {
+            let Some(entry) = state.sent_by_time.first_entry() else {
+                break;
+            };
+            if entry.key().0 >= sent_before {
+                break;
+            }
+            let key = entry.remove();
+            if state.sent.remove(&key).is_some() {
+                pruned += 1;
+            }
+        }
+        Ok(pruned)
     }
 }

@@ -21,6 +21,7 @@ const CHECKS: &[super::Check<dyn ChannelLog>] = checks![dyn ChannelLog;
     get_finds_a_message_by_id,
     count_messages_after_counts_only_messages,
     read_seq_only_moves_forward,
+    prune_sent_forgets_old_client_msg_ids_oldest_first,
     channels_are_isolated_between_apps_and_groups,
 ];
 
@@ -216,4 +217,57 @@ async fn channels_are_isolated_between_apps_and_groups(s: Arc<dyn ChannelLog>, a
             .is_empty()
     );
     assert_eq!(s.last_seq(&app, &GroupId::new("iso2")).await.unwrap(), 0);
+}
+
+/// A server time in 1970: no other check writes one.
+const OLD: i64 = 1_000_000;
+
+async fn prune_sent_forgets_old_client_msg_ids_oldest_first(s: Arc<dyn ChannelLog>, app: AppId) {
+    let g = GroupId::new("sg-prune");
+    for n in 0..3 {
+        let mut e = channel_message("sg-prune", "a", "old", &format!("old-{n}"));
+        e.server_time = OLD + n;
+        e.create_time = OLD + n;
+        seq_of(s.append(&app, &e).await.unwrap());
+    }
+    seq_of(
+        s.append(&app, &channel_message("sg-prune", "a", "new", "new"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        s.prune_sent(OLD + 100, 2).await.unwrap(),
+        2,
+        "at most `limit` per call"
+    );
+    assert!(
+        matches!(
+            s.append(&app, &channel_message("sg-prune", "a", "old", "old-2"))
+                .await
+                .unwrap(),
+            ChannelAppend::Duplicate(_)
+        ),
+        "the oldest go first"
+    );
+    while s.prune_sent(OLD + 100, 2).await.unwrap() == 2 {}
+    assert!(
+        matches!(
+            s.append(&app, &channel_message("sg-prune", "a", "old", "old-0"))
+                .await
+                .unwrap(),
+            ChannelAppend::Appended { .. }
+        ),
+        "a forgotten id is a new message"
+    );
+    assert!(
+        matches!(
+            s.append(&app, &channel_message("sg-prune", "a", "new", "new"))
+                .await
+                .unwrap(),
+            ChannelAppend::Duplicate(_)
+        ),
+        "a kept id still deduplicates"
+    );
+    let page = s.range(&app, &g, 0, 100).await.unwrap();
+    assert_eq!(page.entries.len(), 5, "pruning keeps the log entries");
 }

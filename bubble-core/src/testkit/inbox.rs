@@ -31,6 +31,7 @@ const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStore;
     mark_read_counts_and_names_the_last_read_message,
     mark_message_read_stops_one_message_counting,
     outbox_holds_indexed_deliveries_until_completed,
+    prune_sent_forgets_old_client_msg_ids_oldest_first,
     apps_are_isolated,
 ];
 
@@ -522,18 +523,99 @@ async fn outbox_holds_indexed_deliveries_until_completed(s: Arc<dyn InboxStore>,
         tasks.into_iter().filter(|t| t.app == app).collect()
     };
     let tasks = mine(s.pending_index(100_000).await.unwrap());
-    assert_eq!(tasks.len(), 2, "one task per owner of the indexed delivery");
+    assert!(
+        !tasks.is_empty(),
+        "the indexed delivery waits in the outbox"
+    );
     assert!(tasks.iter().all(|t| t.entry.server_msg_id == id));
-    let owners: HashSet<String> = tasks.iter().map(|t| t.entry.owner.to_string()).collect();
+    assert!(
+        tasks.iter().all(|t| t.owners.contains(&t.entry.owner)),
+        "a task's entry is one of its owners'"
+    );
+    let owners: Vec<String> = tasks
+        .iter()
+        .flat_map(|t| t.owners.iter().map(|o| o.to_string()))
+        .collect();
+    let distinct: HashSet<String> = owners.iter().cloned().collect();
+    assert_eq!(owners.len(), distinct.len(), "each owner once: {owners:?}");
     assert_eq!(
-        owners,
-        HashSet::from(["alice".to_string(), "bob".to_string()])
+        distinct,
+        HashSet::from(["alice".to_string(), "bob".to_string()]),
+        "the tasks cover every owner of the indexed delivery, and only it"
     );
     let ids: Vec<u64> = tasks.iter().map(|t| t.id).collect();
     s.complete_index(&ids).await.unwrap();
     assert!(
         mine(s.pending_index(100_000).await.unwrap()).is_empty(),
         "completed tasks are gone"
+    );
+}
+
+/// A server time in 1970: no other check writes one, so what is pruned
+/// before `OLD + 100` is this check's (or a crashed run's) own.
+const OLD: i64 = 1_000_000;
+
+async fn prune_sent_forgets_old_client_msg_ids_oldest_first(s: Arc<dyn InboxStore>, app: AppId) {
+    let alice = UserId::new("alice");
+    for n in 0..3 {
+        let mut d = direct_delivery("alice", "bob", "old", &format!("old-{n}"));
+        for e in &mut d.entries {
+            e.server_time = OLD + n;
+            e.create_time = OLD + n;
+        }
+        appended(s.append(&app, &d).await.unwrap());
+    }
+    appended(
+        s.append(&app, &direct_delivery("alice", "bob", "new", "new"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        s.prune_sent(OLD + 100, 2).await.unwrap(),
+        2,
+        "at most `limit` per call"
+    );
+    assert!(
+        s.find_sent(&app, &alice, "old-2").await.unwrap().is_some(),
+        "the oldest go first"
+    );
+    while s.prune_sent(OLD + 100, 2).await.unwrap() == 2 {}
+    for n in 0..3 {
+        assert!(
+            s.find_sent(&app, &alice, &format!("old-{n}"))
+                .await
+                .unwrap()
+                .is_none(),
+            "old-{n} was sent before the cut: forgotten"
+        );
+    }
+    assert!(
+        s.find_sent(&app, &alice, "new").await.unwrap().is_some(),
+        "a recent id is kept"
+    );
+    assert!(
+        matches!(
+            s.append(&app, &direct_delivery("alice", "bob", "old", "old-0"))
+                .await
+                .unwrap(),
+            AppendOutcome::Appended(_)
+        ),
+        "a forgotten id is a new message"
+    );
+    assert!(
+        matches!(
+            s.append(&app, &direct_delivery("alice", "bob", "new", "new"))
+                .await
+                .unwrap(),
+            AppendOutcome::Duplicate(_)
+        ),
+        "a kept id still deduplicates"
+    );
+    let bob = s.pull(&app, &UserId::new("bob"), 0, 100).await.unwrap();
+    assert_eq!(
+        bob.entries.len(),
+        5,
+        "pruning keeps the messages themselves"
     );
 }
 

@@ -231,6 +231,9 @@ impl InboxStore for SlowToAnswer {
     async fn complete_index(&self, ids: &[u64]) -> Result<()> {
         self.inner.complete_index(ids).await
     }
+    async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
+        self.inner.prune_sent(sent_before, limit).await
+    }
 }
 
 #[tokio::test]

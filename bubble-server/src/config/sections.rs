@@ -186,6 +186,9 @@ pub struct EngineSection {
     pub recent_cap: usize,
     /// How long the cache remembers a receipt for dedup.
     pub dedup_ttl_secs: u64,
+    /// How long the stores remember a client message id; older ones are
+    /// pruned every minute. At least `dedup_ttl_secs`.
+    pub dedup_window_secs: u64,
     /// How long a route lives without a heartbeat.
     pub presence_ttl_secs: u64,
     /// Search-outbox entries the indexer takes per batch (one index flush each).
@@ -209,6 +212,7 @@ impl Default for EngineSection {
             max_page: d.max_page,
             recent_cap: d.recent_cap,
             dedup_ttl_secs: d.dedup_ttl.as_secs(),
+            dedup_window_secs: d.dedup_window.as_secs(),
             presence_ttl_secs: d.presence_ttl.as_secs(),
             index_batch: d.index_batch,
             index_interval_ms: d.index_interval.as_millis() as u64,
@@ -234,6 +238,16 @@ impl EngineSection {
                 return Err(ConfigError::new(key, "must be above 0"));
             }
         }
+        if self.dedup_window_secs < self.dedup_ttl_secs {
+            return Err(ConfigError::new(
+                "engine.dedup_window_secs",
+                format!(
+                    "must be at least engine.dedup_ttl_secs ({}): the stores must not forget a \
+                     client message id the cache still answers for",
+                    self.dedup_ttl_secs
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -244,6 +258,7 @@ impl EngineSection {
             max_page: self.max_page,
             recent_cap: self.recent_cap,
             dedup_ttl: Duration::from_secs(self.dedup_ttl_secs),
+            dedup_window: Duration::from_secs(self.dedup_window_secs),
             presence_ttl: Duration::from_secs(self.presence_ttl_secs),
             session_queue,
             index_batch: self.index_batch,

@@ -138,4 +138,7 @@ impl InboxStore for AuditedInbox {
     async fn complete_index(&self, ids: &[u64]) -> Result<()> {
         self.inner.complete_index(ids).await
     }
+    async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
+        self.inner.prune_sent(sent_before, limit).await
+    }
 }
