@@ -13,6 +13,8 @@
 //! - [`scenarios`]: 1:1 pairs, groups, super group, offline drain, idle
 //!   connections, reconnect storm, latency sweep.
 //! - [`stats`]: HDR histograms, loss and duplicate detection.
+//! - [`growth`]: rounds of 1:1 traffic until millions of messages are
+//!   stored, to see whether a send costs more as the store fills.
 //! - [`soak`]: an hour of mixed traffic (1:1, groups, a super group,
 //!   reconnect storms, slow consumers, abusive clients), sampled over time.
 //! - [`plot`]: SVG line charts.
@@ -22,6 +24,7 @@
 //! ones used for the published figures.
 
 mod conn;
+mod growth;
 mod plot;
 mod scenarios;
 mod server;
@@ -57,6 +60,10 @@ enum Scenario {
     Sweep,
     /// A tiny pairs run (CI): 20 users, 2 s, open loop
     Smoke,
+    /// Rounds of closed-loop pairs (--duration each, default 30 s) until
+    /// --total messages are stored, each with a 5 s probe at --rate
+    /// (default 1000/s): msgs/s, CPU per message, p99 and max per round
+    Growth,
     /// Mixed traffic for --duration (default 3600 s), sampled every --sample
     /// s: --users (1:1) --rate --groups --group-size --members
     Soak,
@@ -123,6 +130,9 @@ struct Args {
     /// Sweep: offered loads (default 1000,2000,5000,10000,20000).
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     rates: Option<Vec<f64>>,
+    /// Growth: messages to store (default 5000000).
+    #[arg(long, value_name = "N")]
+    total: Option<u64>,
     /// Where results.jsonl and SVG plots go (default bench-results).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
@@ -166,6 +176,9 @@ impl From<Args> for Cli {
             o.group_size = 20;
             o.members = 500;
         }
+        if a.scenario == Scenario::Growth {
+            o.duration = 30.0;
+        }
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = a.$field { o.$field = v; } )* };
         }
@@ -182,6 +195,7 @@ impl From<Args> for Cli {
             hold,
             drain,
             rates,
+            total,
             out
         );
         o.rate = a.rate.or(o.rate);
@@ -246,7 +260,7 @@ fn connections_needed(cli: &Cli) -> u64 {
         Scenario::Supergroup => o.members,
         Scenario::Group => o.group_size * o.groups,
         Scenario::Offline => o.users * 2,
-        Scenario::Pairs | Scenario::Sweep | Scenario::Smoke => o.users,
+        Scenario::Pairs | Scenario::Sweep | Scenario::Smoke | Scenario::Growth => o.users,
         // Every user, the slow consumers and flooders, the abusive clients.
         Scenario::Soak => o.users + o.groups * o.group_size + o.members + 64,
     }) as u64
@@ -314,6 +328,7 @@ async fn async_main(cli: Cli) -> ExitCode {
         Scenario::Idle => scenarios::idle(&server, opts).await,
         Scenario::Reconnect => scenarios::reconnect(&server, opts).await,
         Scenario::Sweep => scenarios::sweep(&server, opts).await,
+        Scenario::Growth => growth::growth(&server, opts).await,
         Scenario::Soak => soak::soak(&server, opts, cli.sample).await,
     };
     let backends = server.backends.clone();

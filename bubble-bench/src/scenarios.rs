@@ -45,6 +45,8 @@ pub struct Opts {
     pub drain: f64,
     /// Offered loads of the sweep (total messages per second).
     pub rates: Vec<f64>,
+    /// Growth: messages to store before stopping.
+    pub total: u64,
     /// Where plots go.
     pub out: PathBuf,
 }
@@ -66,6 +68,7 @@ impl Default for Opts {
             hold: 5.0,
             drain: 15.0,
             rates: vec![1000.0, 2000.0, 5000.0, 10_000.0, 20_000.0],
+            total: 5_000_000,
             out: PathBuf::from("bench-results"),
         }
     }
