@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -7,17 +7,103 @@ use crate::error::Result;
 use crate::ports::*;
 use crate::types::*;
 
+/// Entries per chunk of an owner's log. An append never moves more than
+/// one chunk: a single `Vec` of a busy owner's history would be copied
+/// whole each time it doubled (hundreds of MB under the lock at a few
+/// million entries, a stall every sender waits for).
+const CHUNK: usize = 1024;
+
+/// One owner's inbox with the indexes its reads need, so no read or read
+/// mark scans the history: the cost of each stays flat as it grows.
 #[derive(Default)]
 struct Owner {
-    /// Entries in version order, with their read flag.
-    entries: Vec<(InboxEntry, bool)>,
+    /// Entries in version order with their read flag, in chunks of
+    /// [`CHUNK`]. Versions are consecutive from 1: version `v` is at
+    /// position `v - 1`.
+    chunks: Vec<Vec<(InboxEntry, bool)>>,
     last_version: u64,
+    /// Versions of the message/notice entries ([`InboxStore::get`]) by id.
+    by_msg: HashMap<MsgId, Vec<u64>>,
+    /// Versions of unread received messages, per conversation.
+    unread: BTreeMap<Conversation, BTreeSet<u64>>,
+    /// Versions of received messages, per conversation, ascending: the
+    /// newest one a read mark covers.
+    received: HashMap<Conversation, Vec<u64>>,
 }
+
+impl Owner {
+    fn at(&self, version: u64) -> Option<&(InboxEntry, bool)> {
+        let i = usize::try_from(version.checked_sub(1)?).ok()?;
+        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+    }
+
+    fn at_mut(&mut self, version: u64) -> Option<&mut (InboxEntry, bool)> {
+        let i = usize::try_from(version.checked_sub(1)?).ok()?;
+        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+    }
+
+    /// Appends `entry` as the next version, indexing it.
+    fn push(&mut self, mut entry: InboxEntry) -> Appended {
+        let prev_version = self.last_version;
+        let version = prev_version + 1;
+        self.last_version = version;
+        entry.version = version;
+        if matches!(entry.kind, EntryKind::Message | EntryKind::SystemNotice) {
+            self.by_msg
+                .entry(entry.server_msg_id)
+                .or_default()
+                .push(version);
+        }
+        if is_readable_message(&entry) {
+            self.unread
+                .entry(entry.conversation.clone())
+                .or_default()
+                .insert(version);
+            self.received
+                .entry(entry.conversation.clone())
+                .or_default()
+                .push(version);
+        }
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            chunk.push((entry, false));
+        }
+        Appended {
+            version,
+            prev_version,
+        }
+    }
+
+    /// Marks one unread received message read; false if it was not unread.
+    fn mark(&mut self, version: u64) -> bool {
+        let Some((entry, read)) = self.at_mut(version) else {
+            return false;
+        };
+        if *read || !is_readable_message(entry) {
+            return false;
+        }
+        *read = true;
+        let conversation = entry.conversation.clone();
+        if let Some(set) = self.unread.get_mut(&conversation) {
+            set.remove(&version);
+            if set.is_empty() {
+                self.unread.remove(&conversation);
+            }
+        }
+        true
+    }
+}
+
+/// The accepted client message ids, one map per sender: no single map
+/// holds every message ever sent, so none is ever rehashed whole.
+type SentBySender = HashMap<(AppId, UserId), HashMap<String, SendReceipt>>;
 
 #[derive(Default)]
 struct State {
     owners: HashMap<(AppId, UserId), Owner>,
-    sent: HashMap<(AppId, UserId, String), SendReceipt>,
+    sent: SentBySender,
     /// The keys of `sent` by server time (then acceptance), so
     /// `prune_sent` takes the oldest without a scan.
     sent_by_time: BTreeMap<(i64, u64), (AppId, UserId, String)>,
@@ -48,15 +134,13 @@ fn is_readable_message(entry: &InboxEntry) -> bool {
 impl InboxStore for MemoryInbox {
     async fn append(&self, app: &AppId, delivery: &Delivery) -> Result<AppendOutcome> {
         let mut state = self.state.lock();
-        let dedup_key = (!delivery.client_msg_id.is_empty()).then(|| {
-            (
-                app.clone(),
-                delivery.sender.clone(),
-                delivery.client_msg_id.clone(),
-            )
-        });
-        if let Some(key) = &dedup_key
-            && let Some(receipt) = state.sent.get(key)
+        let sender = (app.clone(), delivery.sender.clone());
+        let keyed = !delivery.client_msg_id.is_empty();
+        if keyed
+            && let Some(receipt) = state
+                .sent
+                .get(&sender)
+                .and_then(|m| m.get(&delivery.client_msg_id))
         {
             return Ok(AppendOutcome::Duplicate(SendReceipt {
                 duplicate: true,
@@ -66,35 +150,38 @@ impl InboxStore for MemoryInbox {
         let mut out = Vec::with_capacity(delivery.entries.len());
         let mut indexed = Vec::new();
         for entry in &delivery.entries {
-            let owner = state
+            let appended = state
                 .owners
                 .entry((app.clone(), entry.owner.clone()))
-                .or_default();
-            let prev_version = owner.last_version;
-            let version = prev_version + 1;
-            owner.last_version = version;
-            let mut stored = entry.clone();
-            stored.version = version;
-            owner.entries.push((stored, false));
-            out.push(Appended {
-                version,
-                prev_version,
-            });
+                .or_default()
+                .push(entry.clone());
             if delivery.index {
-                indexed.push((entry.owner.clone(), version));
+                indexed.push((entry.owner.clone(), appended.version));
             }
+            out.push(appended);
         }
         if !indexed.is_empty() {
             let id = state.next_outbox;
             state.next_outbox += 1;
             state.outbox.insert(id, (app.clone(), indexed));
         }
-        if let Some(key) = dedup_key {
+        if keyed {
             let receipt = delivery.receipt(&out);
             state.accepted += 1;
             let at = (receipt.server_time, state.accepted);
-            state.sent_by_time.insert(at, key.clone());
-            state.sent.insert(key, receipt);
+            state.sent_by_time.insert(
+                at,
+                (
+                    app.clone(),
+                    delivery.sender.clone(),
+                    delivery.client_msg_id.clone(),
+                ),
+            );
+            state
+                .sent
+                .entry(sender)
+                .or_default()
+                .insert(delivery.client_msg_id.clone(), receipt);
         }
         Ok(AppendOutcome::Appended(out))
     }
@@ -110,14 +197,14 @@ impl InboxStore for MemoryInbox {
         let Some(o) = state.owners.get(&(app.clone(), owner.clone())) else {
             return Ok(InboxPage::default());
         };
-        let start = o
-            .entries
-            .partition_point(|(e, _)| e.version <= after_version);
-        let rest = &o.entries[start..];
-        let take = rest.len().min(limit);
+        let first = after_version.saturating_add(1);
+        let last = o.last_version.min(first.saturating_add(limit as u64) - 1);
+        let entries: Vec<InboxEntry> = (first..=last)
+            .filter_map(|v| o.at(v).map(|(e, _)| e.clone()))
+            .collect();
         Ok(InboxPage {
-            entries: rest[..take].iter().map(|(e, _)| e.clone()).collect(),
-            has_more: rest.len() > take,
+            has_more: last < o.last_version,
+            entries,
         })
     }
 
@@ -135,12 +222,9 @@ impl InboxStore for MemoryInbox {
             .owners
             .get(&(app.clone(), owner.clone()))
             .and_then(|o| {
-                o.entries.iter().find(|(e, _)| {
-                    e.server_msg_id == *id
-                        && matches!(e.kind, EntryKind::Message | EntryKind::SystemNotice)
-                })
-            })
-            .map(|(e, _)| e.clone()))
+                let first = *o.by_msg.get(id)?.first()?;
+                o.at(first).map(|(e, _)| e.clone())
+            }))
     }
 
     async fn mark_read(
@@ -154,20 +238,22 @@ impl InboxStore for MemoryInbox {
         let Some(o) = state.owners.get_mut(&(app.clone(), owner.clone())) else {
             return Ok(MarkedRead::default());
         };
+        let covered: Vec<u64> = o
+            .unread
+            .get(conversation)
+            .map(|set| set.range(..=up_to).copied().collect())
+            .unwrap_or_default();
         let mut result = MarkedRead::default();
-        for (entry, read) in o.entries.iter_mut() {
-            if entry.version > up_to {
-                break;
-            }
-            if entry.conversation != *conversation || !is_readable_message(entry) {
-                continue;
-            }
-            if !*read {
-                *read = true;
+        for version in covered {
+            if o.mark(version) {
                 result.marked += 1;
             }
-            result.last_read = Some(entry.clone());
         }
+        result.last_read = o.received.get(conversation).and_then(|versions| {
+            let covered = versions.partition_point(|v| *v <= up_to);
+            let newest = *versions.get(covered.checked_sub(1)?)?;
+            o.at(newest).map(|(e, _)| e.clone())
+        });
         Ok(result)
     }
 
@@ -176,12 +262,10 @@ impl InboxStore for MemoryInbox {
         let Some(o) = state.owners.get_mut(&(app.clone(), owner.clone())) else {
             return Ok(false);
         };
+        let versions = o.by_msg.get(id).cloned().unwrap_or_default();
         let mut changed = false;
-        for (entry, read) in o.entries.iter_mut() {
-            if entry.server_msg_id == *id && is_readable_message(entry) && !*read {
-                *read = true;
-                changed = true;
-            }
+        for version in versions {
+            changed |= o.mark(version);
         }
         Ok(changed)
     }
@@ -191,17 +275,11 @@ impl InboxStore for MemoryInbox {
         let Some(o) = state.owners.get(&(app.clone(), owner.clone())) else {
             return Ok(Vec::new());
         };
-        let mut counts: BTreeMap<Conversation, u64> = BTreeMap::new();
-        for (entry, read) in &o.entries {
-            if !*read && is_readable_message(entry) {
-                *counts.entry(entry.conversation.clone()).or_default() += 1;
-            }
-        }
-        Ok(counts
-            .into_iter()
-            .map(|(conversation, count)| UnreadCount {
-                conversation,
-                count,
+        Ok(o.unread
+            .iter()
+            .map(|(conversation, set)| UnreadCount {
+                conversation: conversation.clone(),
+                count: set.len() as u64,
             })
             .collect())
     }
@@ -215,7 +293,8 @@ impl InboxStore for MemoryInbox {
         let state = self.state.lock();
         Ok(state
             .sent
-            .get(&(app.clone(), sender.clone(), client_msg_id.to_owned()))
+            .get(&(app.clone(), sender.clone()))
+            .and_then(|m| m.get(client_msg_id))
             .map(|r| SendReceipt {
                 duplicate: true,
                 ..*r
@@ -230,10 +309,7 @@ impl InboxStore for MemoryInbox {
                 state
                     .owners
                     .get(&(app.clone(), owner.clone()))
-                    .and_then(|o| {
-                        let at = o.entries.partition_point(|(e, _)| e.version < *version);
-                        o.entries.get(at).filter(|(e, _)| e.version == *version)
-                    })
+                    .and_then(|o| o.at(*version))
                     .map(|(e, _)| e.clone())
             });
             if let Some(entry) = entry {
@@ -258,19 +334,107 @@ impl InboxStore for MemoryInbox {
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
         let mut state = self.state.lock();
+        let State {
+            sent, sent_by_time, ..
+        } = &mut *state;
         let mut pruned = 0;
         while pruned < limit as u64 {
-            let Some(entry) = state.sent_by_time.first_entry() else {
+            let Some(oldest) = sent_by_time.first_entry() else {
                 break;
             };
-            if entry.key().0 >= sent_before {
+            if oldest.key().0 >= sent_before {
                 break;
             }
-            let key = entry.remove();
-            if state.sent.remove(&key).is_some() {
+            let (app, sender, client_msg_id) = oldest.remove();
+            let key = (app, sender);
+            if let Some(m) = sent.get_mut(&key)
+                && m.remove(&client_msg_id).is_some()
+            {
                 pruned += 1;
+                if m.is_empty() {
+                    sent.remove(&key);
+                }
             }
         }
         Ok(pruned)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::direct_delivery;
+
+    /// Enough entries for one owner to span three chunks.
+    const N: u64 = 2 * CHUNK as u64 + 500;
+
+    async fn busy_owner() -> (MemoryInbox, AppId, UserId) {
+        let store = MemoryInbox::new();
+        let app = AppId::new("a");
+        for i in 0..N {
+            store
+                .append(&app, &direct_delivery("alice", "bob", &format!("m{i}"), ""))
+                .await
+                .unwrap();
+        }
+        (store, app, UserId::new("bob"))
+    }
+
+    #[tokio::test]
+    async fn pages_cross_chunk_boundaries_without_gaps() {
+        let (store, app, bob) = busy_owner().await;
+        let mut after = 0;
+        let mut seen = 0;
+        loop {
+            let page = store.pull(&app, &bob, after, 333).await.unwrap();
+            for e in &page.entries {
+                assert_eq!(e.version, after + 1, "consecutive across chunks");
+                after = e.version;
+                seen += 1;
+            }
+            if !page.has_more {
+                break;
+            }
+        }
+        assert_eq!(seen, N);
+        let at_boundary = store.pull(&app, &bob, CHUNK as u64 - 1, 2).await.unwrap();
+        let versions: Vec<u64> = at_boundary.entries.iter().map(|e| e.version).collect();
+        assert_eq!(versions, [CHUNK as u64, CHUNK as u64 + 1]);
+        assert!(
+            store
+                .pull(&app, &bob, N, 10)
+                .await
+                .unwrap()
+                .entries
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn read_marks_use_the_indexes_not_a_scan() {
+        let (store, app, bob) = busy_owner().await;
+        let alice = Conversation::direct(&UserId::new("alice"));
+        let marked = store.mark_read(&app, &bob, &alice, 2_000).await.unwrap();
+        assert_eq!(marked.marked, 2_000);
+        assert_eq!(marked.last_read.unwrap().version, 2_000);
+        let again = store.mark_read(&app, &bob, &alice, 2_000).await.unwrap();
+        assert_eq!(again.marked, 0, "nothing left to mark");
+        assert_eq!(again.last_read.unwrap().version, 2_000, "still named");
+        let unread = store.unread(&app, &bob).await.unwrap();
+        assert_eq!(unread[0].count, N - 2_000);
+        let last = store.pull(&app, &bob, N - 1, 1).await.unwrap().entries[0].clone();
+        assert!(
+            store
+                .mark_message_read(&app, &bob, &last.server_msg_id)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.unread(&app, &bob).await.unwrap()[0].count, N - 2_001);
+        let everything = store.mark_read(&app, &bob, &alice, u64::MAX).await.unwrap();
+        assert_eq!(everything.marked, N - 2_001);
+        assert!(
+            store.unread(&app, &bob).await.unwrap().is_empty(),
+            "a conversation with nothing unread is left out"
+        );
     }
 }
