@@ -11,6 +11,7 @@
 //! - [`http`]: selector, admin API, metrics.
 //! - `cluster` (feature `cluster`): node-to-node pushes over gRPC.
 //! - [`metrics`]: Prometheus counters and histograms.
+//! - `stalls`: the stall watch (how long the async runtime could not run a timer).
 //!
 //! The embedded default is always built in; each scale-out backend is a
 //! cargo feature (`mysql`, `redis`, `elasticsearch`, `etcd`, `cluster`, or
@@ -28,6 +29,7 @@ pub mod gate;
 pub mod http;
 pub mod metrics;
 mod secrets;
+mod stalls;
 
 pub use secrets::AppSecrets;
 
@@ -217,6 +219,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let shutdown = shutdown.clone();
         tasks.spawn(async move { engine.run_maintenance(shutdown.cancelled_owned()).await });
     }
+    tasks.spawn(stalls::watch(metrics.clone(), shutdown.clone()));
     let (tcp_addr, ws_addr, http_addr) =
         (listeners.tcp_addr, listeners.ws_addr, listeners.http_addr);
     #[cfg(feature = "cluster")]

@@ -87,6 +87,8 @@ pub struct Metrics {
     pub send_latency: Seconds,
     /// Time from a message's server time to its push being written.
     pub push_delay: Seconds,
+    /// How late the stall watch's timer fired (see `stalls.rs`).
+    pub runtime_stalls: Seconds,
     /// Requests answered `UNAVAILABLE` at the request deadline.
     pub requests_timed_out: Counter,
     /// Client requests running now, all connections together.
@@ -201,6 +203,13 @@ impl Metrics {
             "From a message's server time to its push being written",
             push_delay.0.clone(),
         );
+        let runtime_stalls = Seconds::new();
+        registry.register(
+            "bubble_runtime_stall_seconds",
+            "How late a 10 ms timer on the server's async runtime fired: time every worker \
+             thread was busy with something that did not yield",
+            runtime_stalls.0.clone(),
+        );
         let requests_timed_out = counter(
             &mut registry,
             "bubble_requests_timed_out",
@@ -246,6 +255,7 @@ impl Metrics {
             errors,
             send_latency,
             push_delay,
+            runtime_stalls,
             requests_timed_out,
             requests_in_flight,
             breaker_state,
