@@ -306,7 +306,7 @@ mod tests {
     use super::*;
 
     /// Every family with its type, help text and labels, as dashboards know them.
-    const FAMILIES: [(&str, &str, &str); 18] = [
+    const FAMILIES: [(&str, &str, &str); 19] = [
         ("bubble_connections", "gauge", "Open client connections."),
         (
             "bubble_connections_total",
@@ -368,6 +368,12 @@ mod tests {
             "bubble_push_delay_seconds",
             "histogram",
             "From a message's server time to its push being written.",
+        ),
+        (
+            "bubble_runtime_stall_seconds",
+            "histogram",
+            "How late a 10 ms timer on the server's async runtime fired: time every worker \
+             thread was busy with something that did not yield.",
         ),
         (
             "bubble_requests_timed_out_total",
