@@ -15,7 +15,11 @@ use crate::types::*;
 struct Window {
     floor: u64,
     entries: VecDeque<InboxEntry>,
+    /// When it was last pushed to (a counter): its place in `window_order`.
+    touched: u64,
 }
+
+type Owner = (AppId, UserId);
 
 type DedupKey = (AppId, UserId, String);
 
@@ -26,7 +30,15 @@ struct State {
     /// oldest leave first, when they expire or when the cache is full, at
     /// O(1) per put.
     dedup_order: VecDeque<(DedupKey, Instant)>,
-    windows: HashMap<(AppId, UserId), Window>,
+    windows: HashMap<Owner, Window>,
+    /// Owners in the order their windows were pushed to, oldest first, with
+    /// the `touched` of that push; an owner pushed again has a newer row and
+    /// its older ones are skipped. Evicting from the front drops the windows
+    /// of the owners quiet the longest.
+    window_order: VecDeque<(Owner, u64)>,
+    /// Entries in all windows together.
+    window_entries: usize,
+    touches: u64,
 }
 
 /// [`Cache`] in memory. Dedup keys leave when they expire or, past
@@ -37,6 +49,7 @@ struct State {
 pub struct MemoryCache {
     state: Mutex<State>,
     max_dedup_keys: usize,
+    max_window_entries: usize,
 }
 
 impl Default for MemoryCache {
@@ -53,15 +66,29 @@ impl MemoryCache {
 
     /// An empty cache holding at most `max` dedup keys.
     pub fn with_max_dedup_keys(max: usize) -> MemoryCache {
+        MemoryCache::with_limits(max, DEFAULT_MAX_WINDOW_ENTRIES)
+    }
+
+    /// An empty cache holding at most `max_dedup_keys` dedup keys and
+    /// `max_window_entries` recent entries, all owners' windows together.
+    pub fn with_limits(max_dedup_keys: usize, max_window_entries: usize) -> MemoryCache {
         MemoryCache {
             state: Mutex::default(),
-            max_dedup_keys: max.max(1),
+            max_dedup_keys: max_dedup_keys.max(1),
+            max_window_entries: max_window_entries.max(1),
         }
     }
 }
 
 /// Dedup keys an in-memory cache holds at most (~40 MB).
 pub const DEFAULT_MAX_DEDUP_KEYS: usize = 100_000;
+
+/// Recent entries an in-memory cache holds at most, every owner's window
+/// together (~100 MB with short messages): past it, the windows of the
+/// owners quiet the longest are dropped whole. A window per owner ever
+/// active would grow with the number of users for as long as the process
+/// runs; a dropped window only sends that owner's next sync to the store.
+pub const DEFAULT_MAX_WINDOW_ENTRIES: usize = 250_000;
 
 #[async_trait]
 impl Cache for MemoryCache {
@@ -126,10 +153,19 @@ impl Cache for MemoryCache {
         cap: usize,
     ) -> Result<()> {
         let mut state = self.state.lock();
-        let window = state
-            .windows
-            .entry((app.clone(), entry.owner.clone()))
-            .or_default();
+        let State {
+            windows,
+            window_order,
+            window_entries,
+            touches,
+            ..
+        } = &mut *state;
+        *touches += 1;
+        let key = (app.clone(), entry.owner.clone());
+        let window = windows.entry(key.clone()).or_default();
+        window.touched = *touches;
+        window_order.push_back((key.clone(), *touches));
+        let before = window.entries.len();
         let newest = window.entries.back().map_or(window.floor, |e| e.version);
         if newest != prev_version || window.entries.is_empty() {
             // Out of order (or first): restart so the window never hides a gap.
@@ -141,6 +177,26 @@ impl Cache for MemoryCache {
             if let Some(evicted) = window.entries.pop_front() {
                 window.floor = evicted.version;
             }
+        }
+        *window_entries = *window_entries + window.entries.len() - before;
+        // Drop the quietest owners' windows while over the limit (never the
+        // one just pushed to: its row is the newest).
+        while *window_entries > self.max_window_entries {
+            let Some((owner, touched)) = window_order.pop_front() else {
+                break;
+            };
+            if owner != key && windows.get(&owner).is_some_and(|w| w.touched == touched) {
+                if let Some(dropped) = windows.remove(&owner) {
+                    *window_entries -= dropped.entries.len();
+                }
+            }
+        }
+        // Rows of owners pushed to again are skipped lazily; keep them from
+        // piling up when no eviction runs.
+        if window_order.len() > 2 * windows.len() + 1024 {
+            window_order.retain(|(owner, touched)| {
+                windows.get(owner).is_some_and(|w| w.touched == *touched)
+            });
         }
         Ok(())
     }
@@ -221,5 +277,53 @@ mod tests {
         assert!(cache.dedup_put(&app, &alice, "new", &r, ttl).await.unwrap());
         let state = cache.state.lock();
         assert_eq!((state.dedup.len(), state.dedup_order.len()), (1, 1));
+    }
+
+    fn entry(owner: &str, version: u64) -> InboxEntry {
+        let (mut e, _) = crate::testkit::direct_message(owner, "peer", "hi");
+        e.version = version;
+        e
+    }
+
+    #[tokio::test]
+    async fn the_windows_of_the_quietest_owners_go_first_when_the_cache_is_full() {
+        let cache = MemoryCache::with_limits(100, 10);
+        let app = AppId::new("a");
+        // Four owners with 3 entries each: 12 > 10, so the first goes.
+        for owner in ["u1", "u2", "u3", "u4"] {
+            for v in 1..=3 {
+                cache
+                    .push_recent(&app, v - 1, &entry(owner, v), 200)
+                    .await
+                    .unwrap();
+            }
+        }
+        let window = |owner: &'static str| {
+            let cache = &cache;
+            let app = &app;
+            async move { cache.recent(app, &UserId::new(owner), 0, 10).await.unwrap() }
+        };
+        assert!(
+            window("u1").await.is_none(),
+            "the quietest owner's window was dropped"
+        );
+        for owner in ["u2", "u3", "u4"] {
+            assert_eq!(window(owner).await.unwrap().entries.len(), 3, "{owner}");
+        }
+        // u2 is pushed to again: now u3 is the quietest.
+        cache
+            .push_recent(&app, 3, &entry("u2", 4), 200)
+            .await
+            .unwrap();
+        cache
+            .push_recent(&app, 0, &entry("u5", 1), 200)
+            .await
+            .unwrap();
+        assert!(window("u3").await.is_none());
+        assert_eq!(window("u2").await.unwrap().entries.len(), 4);
+        let state = cache.state.lock();
+        let held: usize = state.windows.values().map(|w| w.entries.len()).sum();
+        assert_eq!(held, state.window_entries, "the count follows the windows");
+        assert!(held <= 10);
     }
 }
