@@ -185,10 +185,11 @@ impl Cache for MemoryCache {
             let Some((owner, touched)) = window_order.pop_front() else {
                 break;
             };
-            if owner != key && windows.get(&owner).is_some_and(|w| w.touched == touched) {
-                if let Some(dropped) = windows.remove(&owner) {
-                    *window_entries -= dropped.entries.len();
-                }
+            if owner != key
+                && windows.get(&owner).is_some_and(|w| w.touched == touched)
+                && let Some(dropped) = windows.remove(&owner)
+            {
+                *window_entries -= dropped.entries.len();
             }
         }
         // Rows of owners pushed to again are skipped lazily; keep them from
