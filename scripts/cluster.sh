@@ -12,9 +12,10 @@
 # Node i (1-based) listens on 77i0 (TCP gate), 77i1 (WebSocket gate), 77i2
 # (HTTP: selector, admin API, metrics) and 77i3 (the cluster port its peers
 # push through). Every node serves the same server key (made by node 1 on its
-# first start, copied to the others before they start) and the same admin
-# secret, so a client pins one fingerprint and any node's selector and admin
-# API work alike. Search is off: a tantivy index is local to one node, so a
+# first start, copied to the others before they start), the same admin
+# secret and the same ticket secret, so a client pins one fingerprint, any
+# node's selector and admin API work alike, and a device resumes its session
+# on whichever node it lands. Search is off: a tantivy index is local to one node, so a
 # cluster searches through Elasticsearch (search.kind = "elasticsearch").
 #
 # Environment (all optional):
@@ -75,6 +76,7 @@ start_node() {
         BUBBLE_HTTP_ADDR="127.0.0.1:$(port "$i" 2)" \
         BUBBLE_CLUSTER_RPC="127.0.0.1:$(port "$i" 3)" \
         BUBBLE_HTTP_ADMIN_SECRET="$(cat "$DIR/admin_secret")" \
+        BUBBLE_CLUSTER_TICKET_SECRET="$(cat "$DIR/ticket_secret")" \
         BUBBLE_STORE_KIND=mysql \
         BUBBLE_STORE_MYSQL_URL="mysql://root@127.0.0.1:3306/$DB" \
         BUBBLE_CACHE_KIND=redis \
@@ -111,9 +113,12 @@ up() {
     fi
     mkdir -p "$DIR"
     mysql_client --protocol=tcp -h127.0.0.1 -P3306 -uroot -e "CREATE DATABASE IF NOT EXISTS \`$DB\`"
-    if [ ! -s "$DIR/admin_secret" ]; then
-        (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/admin_secret")
-    fi
+    local secret
+    for secret in admin_secret ticket_secret; do
+        if [ ! -s "$DIR/$secret" ]; then
+            (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/$secret")
+        fi
+    done
     # Node 1 makes the server key (and the demo app, in the shared
     # database); the others start with a copy of that key.
     start_node 1

@@ -401,6 +401,75 @@ fn ticket_sealed_before_a_ticket_key_rotation_still_resumes() {
     assert!(resume(&rotated, &used, &first.ticket.unwrap(), NOW_MS).is_ok());
 }
 
+/// A node of a cluster whose ticket keys come from `secret`, one per hour.
+fn cluster_node(secret: &[u8]) -> ServerConfig {
+    let keys = bubble_proto::secure::TicketKeys::cluster(secret, HOUR).unwrap();
+    ServerConfig::new(ring())
+        .with_tickets(keys)
+        .with_ticket_lifetime(HOUR)
+}
+
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+const CLUSTER_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-shared-by-every-node";
+
+#[test]
+fn a_ticket_from_one_node_of_a_cluster_resumes_on_another() {
+    let (node_a, node_b) = (cluster_node(CLUSTER_SECRET), cluster_node(CLUSTER_SECRET));
+    let (first, _) = full_handshake(&node_a);
+    let used = UsedTickets::default();
+    let (second, _) = resume(&node_b, &used, &first.ticket.unwrap(), NOW_MS + 1000)
+        .expect("the other node derives the same key");
+    // Issued by node B near the end of the ticket's life, at the next period
+    // on node A's clock: the key of the period before still opens it.
+    let later = NOW_MS + 3_500_000;
+    assert!(resume(&node_a, &used, &second.ticket.unwrap(), later).is_ok());
+}
+
+#[test]
+fn a_cluster_ticket_opens_only_with_the_same_secret() {
+    let (first, _) = full_handshake(&cluster_node(CLUSTER_SECRET));
+    let ticket = first.ticket.unwrap();
+    let stranger = cluster_node(b"another-cluster-another-secret-of-32-bytes");
+    let used = UsedTickets::default();
+    assert!(resume(&stranger, &used, &ticket, NOW_MS + 1000).is_err());
+}
+
+#[test]
+fn a_cluster_key_opens_tickets_for_one_period_after_its_own() {
+    // Tickets that outlive the key period, so only the key can refuse them.
+    let node = || {
+        let keys = bubble_proto::secure::TicketKeys::cluster(CLUSTER_SECRET, HOUR).unwrap();
+        ServerConfig::new(ring())
+            .with_tickets(keys)
+            .with_ticket_lifetime(10 * HOUR)
+    };
+    let (first, _) = full_handshake(&node());
+    let ticket = first.ticket.unwrap();
+    let used = UsedTickets::default();
+    let period = 3_600_000;
+    let into_next_period = NOW_MS - NOW_MS % period + period + 1000;
+    assert!(resume(&node(), &UsedTickets::default(), &ticket, into_next_period).is_ok());
+    let two_periods_on = NOW_MS - NOW_MS % period + 2 * period + 1000;
+    let err = resume(&node(), &used, &ticket, two_periods_on).unwrap_err();
+    assert_eq!(
+        err.reason(),
+        "decryption failed",
+        "the key is gone: {err:?}"
+    );
+}
+
+#[test]
+fn a_short_cluster_secret_or_period_is_refused_with_the_reason() {
+    let short = bubble_proto::secure::TicketKeys::cluster(b"too short", HOUR).unwrap_err();
+    assert!(short.contains("at least 32"), "{short}");
+    let fast = bubble_proto::secure::TicketKeys::cluster(
+        CLUSTER_SECRET,
+        std::time::Duration::from_millis(10),
+    )
+    .unwrap_err();
+    assert!(fast.contains("at least a second"), "{fast}");
+}
+
 #[test]
 fn resumption_is_refused_when_the_server_has_no_ticket_keys() {
     let config = server_config();

@@ -154,7 +154,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         .map_err(|e| StartError::Backend(format!("server key: {e}")))?;
     let server_key_pem = keys.current().public_pem();
     let server_key_fingerprint = keys.current().fingerprint_hex();
-    let secure = secure_channel(&config, keys);
+    let secure = secure_channel(&config, keys)?;
     let listeners = Listeners::bind(&config).await?;
 
     let metrics = Arc::new(metrics::Metrics::default());
@@ -271,14 +271,21 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 const ANNOUNCE_TTL: Duration = Duration::from_secs(10);
 
 /// The handshake's keys, timeout and resumption tickets.
-fn secure_channel(config: &Config, keys: ServerKeyRing) -> ServerConfig {
+fn secure_channel(config: &Config, keys: ServerKeyRing) -> Result<ServerConfig, StartError> {
     let secure = ServerConfig::new(keys).with_handshake_timeout(config.handshake_timeout());
     if config.gate.ticket_lifetime_secs == 0 {
-        return secure;
+        return Ok(secure);
     }
-    secure
-        .with_tickets(TicketKeys::new(TicketKey::generate(&mut OsRandom)))
-        .with_ticket_lifetime(Duration::from_secs(config.gate.ticket_lifetime_secs))
+    let lifetime = Duration::from_secs(config.gate.ticket_lifetime_secs);
+    let secret = config.cluster.ticket_secret.as_bytes();
+    let keys = if secret.is_empty() {
+        TicketKeys::new(TicketKey::generate(&mut OsRandom))
+    } else {
+        // One key per ticket lifetime, derived alike on every node.
+        TicketKeys::cluster(secret, lifetime.max(Duration::from_secs(1)))
+            .map_err(|e| StartError::Backend(format!("cluster.ticket_secret: {e}")))?
+    };
+    Ok(secure.with_tickets(keys).with_ticket_lifetime(lifetime))
 }
 
 fn gate_limits(config: &Config) -> gate::GateLimits {

@@ -600,7 +600,7 @@ impl PendingResume {
         }
 
         // Same path whether the ticket or the proof fails.
-        let ticket = tickets.open(ticket_bytes);
+        let ticket = tickets.open(ticket_bytes, now_ms);
         let mut secret = Zeroizing::new([0u8; 32]);
         match &ticket {
             Some(t) => secret.copy_from_slice(t.secret.as_ref()),

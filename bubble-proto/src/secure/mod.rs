@@ -47,7 +47,9 @@ pub use handshake::{
 pub use keys::{KeyError, PinnedServerKey, ServerKey, ServerKeyRing};
 pub use random::{OsRandom, Randomness, ScriptedRandom};
 pub use record::{RecordError, RecordOpener, RecordSealer, SecureChannel};
-pub use ticket::{ResumeTicket, TicketClaim, TicketKey, TicketKeys, UsedTickets};
+pub use ticket::{
+    MIN_CLUSTER_SECRET_LEN, ResumeTicket, TicketClaim, TicketKey, TicketKeys, UsedTickets,
+};
 
 /// Entry points for the fuzz targets in `fuzz/` and their regression
 /// replays: not part of the API, no stability promised.

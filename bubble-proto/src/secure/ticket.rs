@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use super::aead::{Gcm, sha256};
+use super::aead::{Gcm, hkdf32, sha256};
 use super::handshake::HandshakeError;
 use super::random::Randomness;
 use super::wire::{Reader, put_str8};
@@ -74,13 +74,51 @@ impl TicketKey {
     }
 }
 
-/// The ticket keys of a server: the current one seals new tickets; the
-/// previous one still opens tickets sealed before the last rotation.
+/// The ticket keys of a server: the key that seals new tickets and those
+/// that still open older ones.
+///
+/// Either held by this process ([`TicketKeys::new`], rotated by hand: the
+/// current key seals, the previous one still opens), or derived by every
+/// node of a cluster from one shared secret ([`TicketKeys::cluster`]): one
+/// key per period of the clock, so a ticket sealed by any node opens on
+/// every other, and keys rotate by themselves with nothing to distribute.
 #[derive(Debug, Clone)]
 pub struct TicketKeys {
-    current: TicketKey,
-    previous: Option<TicketKey>,
+    keys: Keys,
 }
+
+#[derive(Clone)]
+enum Keys {
+    Held {
+        current: TicketKey,
+        previous: Option<TicketKey>,
+    },
+    Derived {
+        /// HKDF-extracted from the cluster secret.
+        secret: Zeroizing<[u8; 32]>,
+        period_ms: u64,
+    },
+}
+
+impl fmt::Debug for Keys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Keys::Held { current, previous } => f
+                .debug_struct("Held")
+                .field("current", current)
+                .field("previous", previous)
+                .finish(),
+            Keys::Derived { period_ms, .. } => f
+                .debug_struct("Derived")
+                .field("period_ms", period_ms)
+                .field("secret", &"<hidden>")
+                .finish(),
+        }
+    }
+}
+
+/// The shortest cluster secret [`TicketKeys::cluster`] takes.
+pub const MIN_CLUSTER_SECRET_LEN: usize = 32;
 
 /// What a ticket says (sealed inside it).
 pub(crate) struct TicketContents {
@@ -98,21 +136,80 @@ impl TicketKeys {
     /// Keys with only a current key.
     pub fn new(current: TicketKey) -> TicketKeys {
         TicketKeys {
-            current,
-            previous: None,
+            keys: Keys::Held {
+                current,
+                previous: None,
+            },
         }
+    }
+
+    /// Keys every node holding `secret` derives alike: the key of period
+    /// `n` (the clock's milliseconds divided by `period`) is
+    /// HKDF-SHA256(secret, salt = n as 8 big-endian bytes, info =
+    /// "bubble/v1 cluster ticket key"). A ticket is sealed with the key of
+    /// its issue time and opens with the keys of the period before, of and
+    /// after the opener's clock: with `period` at least the ticket lifetime
+    /// every unexpired ticket opens, on any node whose clock is within one
+    /// period of the issuer's.
+    ///
+    /// Refuses a secret shorter than [`MIN_CLUSTER_SECRET_LEN`] bytes or a
+    /// period under a second.
+    pub fn cluster(secret: &[u8], period: Duration) -> Result<TicketKeys, String> {
+        if secret.len() < MIN_CLUSTER_SECRET_LEN {
+            return Err(format!(
+                "the cluster ticket secret has {} bytes; it needs at least {MIN_CLUSTER_SECRET_LEN} \
+                 (e.g. 64 hex digits from a random source)",
+                secret.len()
+            ));
+        }
+        let period_ms = u64::try_from(period.as_millis()).unwrap_or(u64::MAX);
+        if period_ms < 1000 {
+            return Err(format!(
+                "the ticket key period is {period_ms} ms; it must be at least a second"
+            ));
+        }
+        Ok(TicketKeys {
+            keys: Keys::Derived {
+                secret: hkdf32(secret, b"bubble/v1 cluster ticket secret", b""),
+                period_ms,
+            },
+        })
     }
 
     /// Makes `next` current; the old current key becomes the previous one
     /// (rotate at least once per ticket lifetime so no key lives long).
+    /// Keys derived from a cluster secret rotate with the clock: for them
+    /// this does nothing (change the secret instead).
     pub fn rotate(&mut self, next: TicketKey) {
-        let old = std::mem::replace(&mut self.current, next);
-        self.previous = Some(old);
+        if let Keys::Held { current, previous } = &mut self.keys {
+            let old = std::mem::replace(current, next);
+            *previous = Some(old);
+        }
     }
 
-    /// The key sealing new tickets.
-    pub fn current(&self) -> &TicketKey {
-        &self.current
+    /// The key sealing a ticket issued at `now_ms`.
+    pub fn current(&self, now_ms: u64) -> TicketKey {
+        match &self.keys {
+            Keys::Held { current, .. } => current.clone(),
+            Keys::Derived { secret, period_ms } => derive(secret, now_ms / period_ms),
+        }
+    }
+
+    /// The keys that open a ticket at `now_ms`.
+    fn openers(&self, now_ms: u64) -> Vec<TicketKey> {
+        match &self.keys {
+            Keys::Held { current, previous } => {
+                std::iter::once(current).chain(previous).cloned().collect()
+            }
+            Keys::Derived { secret, period_ms } => {
+                let n = now_ms / period_ms;
+                [n.checked_sub(1), Some(n), n.checked_add(1)]
+                    .into_iter()
+                    .flatten()
+                    .map(|n| derive(secret, n))
+                    .collect()
+            }
+        }
     }
 
     /// Seals a ticket: `version (1) || key id (8) || nonce (12) || AES-256-GCM(ticket key, nonce, aad = first 21 bytes, contents)`.
@@ -130,16 +227,17 @@ impl TicketKeys {
         let mut nonce = [0u8; 12];
         rng.fill(&mut nonce);
         let mut out = Vec::with_capacity(TICKET_HEADER_LEN + plain.len() + 16);
+        let key = self.current(c.issued_at_ms);
         out.push(TICKET_VERSION);
-        out.extend_from_slice(&self.current.id);
+        out.extend_from_slice(&key.id);
         out.extend_from_slice(&nonce);
         let aad = out.clone();
-        Gcm::new(&self.current.key).seal_into(&nonce, &aad, &plain, &mut out);
+        Gcm::new(&key.key).seal_into(&nonce, &aad, &plain, &mut out);
         Some(out)
     }
 
-    /// Opens a ticket sealed by the current or previous key.
-    pub(crate) fn open(&self, ticket: &[u8]) -> Option<TicketContents> {
+    /// Opens a ticket sealed by one of the keys in force at `now_ms`.
+    pub(crate) fn open(&self, ticket: &[u8], now_ms: u64) -> Option<TicketContents> {
         let mut r = Reader::new(ticket);
         if r.u8()? != TICKET_VERSION {
             return None;
@@ -147,9 +245,7 @@ impl TicketKeys {
         let key_id = r.array::<8>()?;
         let nonce = r.array::<12>()?;
         let sealed = r.rest();
-        let key = std::iter::once(&self.current)
-            .chain(self.previous.iter())
-            .find(|k| k.id == key_id)?;
+        let key = self.openers(now_ms).into_iter().find(|k| k.id == key_id)?;
         let plain = Gcm::new(&key.key).open(&nonce, &ticket[..TICKET_HEADER_LEN], sealed)?;
         let mut r = Reader::new(&plain);
         let contents = TicketContents {
@@ -164,6 +260,12 @@ impl TicketKeys {
         };
         r.is_empty().then_some(contents)
     }
+}
+
+/// The cluster ticket key of period `n`.
+fn derive(secret: &[u8; 32], n: u64) -> TicketKey {
+    let key = hkdf32(secret, &n.to_be_bytes(), b"bubble/v1 cluster ticket key");
+    TicketKey::from_bytes(*key)
 }
 
 /// What a client keeps to resume: the opaque ticket and the resumption

@@ -527,4 +527,9 @@ pub struct ClusterConfig {
     pub rpc: String,
     /// The address peers are told to use (empty: `rpc`).
     pub public_rpc: String,
+    /// The secret every node derives its resumption ticket keys from, at
+    /// least 32 bytes and the same on every node, so a device resumes on
+    /// any node (empty: each node makes its own key at start, and a device
+    /// that lands on another node does a full handshake).
+    pub ticket_secret: String,
 }

@@ -75,6 +75,24 @@ fn the_breaker_and_the_request_deadline_are_checked_together_and_name_the_bad_ke
 }
 
 #[test]
+fn the_dedup_window_and_the_cluster_ticket_secret_name_the_bad_key() {
+    let c = Config::from_toml("[engine]\ndedup_window_secs = 60\n").unwrap();
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.key, "engine.dedup_window_secs", "{err}");
+    assert!(err.problem.contains("engine.dedup_ttl_secs"), "{err}");
+    let c = Config::from_env(env(&[("BUBBLE_CLUSTER_TICKET_SECRET", "short")])).unwrap();
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.key, "cluster.ticket_secret", "{err}");
+    assert!(err.problem.contains("at least 32"), "{err}");
+    let c = Config::from_env(env(&[(
+        "BUBBLE_CLUSTER_TICKET_SECRET",
+        "0123456789abcdef0123456789abcdef",
+    )]))
+    .unwrap();
+    c.validate().unwrap();
+}
+
+#[test]
 fn a_mistyped_value_is_named_with_where_it_came_from() {
     let err = Config::from_toml("[gate]\nmax_connections = \"lots\"\n").unwrap_err();
     assert_eq!(err.key, "gate.max_connections", "{err}");
