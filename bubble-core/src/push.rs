@@ -35,6 +35,15 @@ pub enum Target {
     },
     /// Every session of the app on the node (app-wide system push).
     App,
+    /// Every device of several users, except perhaps one device of one of
+    /// them: a super group's members on one node, so a message to a super
+    /// group is one push per node rather than one per member.
+    Users {
+        /// The users.
+        users: Vec<UserId>,
+        /// The device that sent it (it has the answer already).
+        except: Option<(UserId, DeviceId)>,
+    },
 }
 
 /// What is pushed.
@@ -251,6 +260,18 @@ impl SessionHub {
                         for (user, slots) in users {
                             for slot in slots {
                                 offer(user, slot);
+                            }
+                        }
+                    }
+                    Target::Users { users: to, except } => {
+                        for user in to {
+                            for slot in users.get(user).into_iter().flatten() {
+                                let sender = except
+                                    .as_ref()
+                                    .is_some_and(|(u, d)| u == user && *d == slot.device);
+                                if !sender {
+                                    offer(user, slot);
+                                }
                             }
                         }
                     }

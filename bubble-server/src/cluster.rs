@@ -46,6 +46,17 @@ pub fn push_to_pb(push: &Push) -> pb::ClusterPush {
             session: *session,
         }),
         Target::App => PbTarget::AppWide(true),
+        Target::Users { users, except } => PbTarget::Users(pb::UsersTarget {
+            users: users.iter().map(|u| u.to_string()).collect(),
+            except_user: except
+                .as_ref()
+                .map(|(u, _)| u.to_string())
+                .unwrap_or_default(),
+            except_device: except
+                .as_ref()
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_default(),
+        }),
     };
     let event = match &push.event {
         PushEvent::Entry {
@@ -94,6 +105,11 @@ pub fn push_from_pb(p: &pb::ClusterPush) -> Result<Push> {
             session: s.session,
         },
         PbTarget::AppWide(_) => Target::App,
+        PbTarget::Users(u) => Target::Users {
+            users: u.users.iter().map(UserId::new).collect(),
+            except: (!u.except_user.is_empty())
+                .then(|| (UserId::new(&u.except_user), DeviceId::new(&u.except_device))),
+        },
     };
     let channel = |c: &pb::ChannelEvent| -> Result<(bubble_core::ChannelEntry, u64)> {
         let entry = c.entry.as_ref().ok_or_else(|| missing("an entry"))?;
@@ -314,6 +330,26 @@ mod tests {
                 event: PushEvent::Typing {
                     conversation: Conversation::direct(&UserId::new("alice")),
                     from: UserId::new("alice"),
+                },
+            },
+            Push {
+                app: AppId::new("a"),
+                target: Target::Users {
+                    users: vec![UserId::new("bob"), UserId::new("carol")],
+                    except: Some((UserId::new("bob"), DeviceId::new("phone"))),
+                },
+                event: PushEvent::Kick {
+                    reason: "members".into(),
+                },
+            },
+            Push {
+                app: AppId::new("a"),
+                target: Target::Users {
+                    users: vec![UserId::new("dave")],
+                    except: None,
+                },
+                event: PushEvent::Kick {
+                    reason: "no sender here".into(),
                 },
             },
             Push {

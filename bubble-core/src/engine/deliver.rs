@@ -247,18 +247,9 @@ impl Engine {
         let receipt = channel_receipt(&entry);
         self.remember_receipt(app, &entry.sender, &entry.client_msg_id, &receipt)
             .await;
-        let outgoing = members
-            .into_iter()
-            .map(|user| Outgoing {
-                except_device: origin_device(origin, &user),
-                user,
-                event: PushEvent::Channel {
-                    entry: entry.clone(),
-                    prev_seq,
-                },
-            })
-            .collect();
-        self.push(app, outgoing).await;
+        let except = origin.map(|s| (s.user.clone(), s.device.clone()));
+        self.push_to_members(app, members, except, PushEvent::Channel { entry, prev_seq })
+            .await;
         Ok(receipt)
     }
 

@@ -96,6 +96,53 @@ impl Engine {
         }
     }
 
+    /// Pushes one event to every device of `users` (a super group's
+    /// members) but `except`: one push per node holding any of them, with
+    /// that node's members listed, instead of one per member.
+    pub(super) async fn push_to_members(
+        &self,
+        app: &AppId,
+        users: Vec<UserId>,
+        except: Option<(UserId, DeviceId)>,
+        event: PushEvent,
+    ) {
+        if users.is_empty() {
+            return;
+        }
+        let to_node = |users: Vec<UserId>| Push {
+            app: app.clone(),
+            target: Target::Users {
+                users,
+                except: except.clone(),
+            },
+            event: event.clone(),
+        };
+        let Some(_) = &self.inner.bus else {
+            self.inner.hub.deliver(&[to_node(users)]);
+            return;
+        };
+        let routes = match self.inner.presence.routes_of(app, &users).await {
+            Ok(r) => r,
+            Err(e) => {
+                // The other nodes' members get it by pulling the channel.
+                self.presence_failed(&e, None);
+                self.inner.hub.deliver(&[to_node(users)]);
+                return;
+            }
+        };
+        let mut by_node: HashMap<NodeId, Vec<UserId>> = HashMap::new();
+        for r in routes {
+            let members = by_node.entry(r.node).or_default();
+            // Several sessions of one user on a node: listed once.
+            if members.last() != Some(&r.user) && !members.contains(&r.user) {
+                members.push(r.user);
+            }
+        }
+        for (node, members) in by_node {
+            self.deliver_to_node(&node, vec![to_node(members)]).await;
+        }
+    }
+
     /// Pushes one event to every session of the app on `nodes` (this node
     /// always included).
     pub(super) async fn push_app_wide(&self, app: &AppId, event: PushEvent, nodes: &[NodeId]) {

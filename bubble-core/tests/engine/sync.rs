@@ -189,3 +189,101 @@ async fn a_push_crosses_to_the_node_that_holds_the_receivers_session() {
         .unwrap();
     assert_eq!(pushed_texts(&drain(&mut bob_q)), vec!["across nodes"]);
 }
+
+/// A bus that counts what crosses it, per receiving node.
+struct CountingBus {
+    inner: MemoryBus,
+    batches: parking_lot::Mutex<Vec<(NodeId, usize)>>,
+}
+
+#[async_trait::async_trait]
+impl Bus for CountingBus {
+    async fn deliver(&self, node: &NodeId, pushes: Vec<bubble_core::push::Push>) -> Result<()> {
+        self.batches.lock().push((node.clone(), pushes.len()));
+        self.inner.deliver(node, pushes).await
+    }
+}
+
+#[tokio::test]
+async fn a_super_group_message_crosses_to_each_node_once_not_once_per_member() {
+    let (inbox, apps, presence) = (
+        Arc::new(MemoryInbox::new()),
+        Arc::new(MemoryApps::new()),
+        Arc::new(MemoryPresence::new()),
+    );
+    let (groups, channels) = (
+        Arc::new(MemoryGroups::new()),
+        Arc::new(MemoryChannelLog::new()),
+    );
+    let bus = Arc::new(CountingBus {
+        inner: MemoryBus::new(),
+        batches: Default::default(),
+    });
+    let node = |name: &str| {
+        Engine::builder()
+            .config(EngineConfig {
+                node: NodeId::new(name),
+                ..Default::default()
+            })
+            .inbox(inbox.clone())
+            .apps(apps.clone())
+            .groups(groups.clone())
+            .channels(channels.clone())
+            .presence(presence.clone())
+            .bus(bus.clone())
+            .build()
+            .unwrap()
+    };
+    let nodes = [node("n1"), node("n2"), node("n3")];
+    for (i, n) in nodes.iter().enumerate() {
+        bus.inner
+            .attach(NodeId::new(format!("n{}", i + 1)), n.hub());
+    }
+    nodes[0]
+        .put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
+        .await
+        .unwrap();
+    // ann sends from her phone on n1; her laptop is on n2; ten members on
+    // each of n2 and n3; three members are offline.
+    let (ann, _ann_phone) = login(&nodes[0], "ann", "phone").await;
+    let (_, mut ann_laptop) = login(&nodes[1], "ann", "laptop").await;
+    let members: Vec<String> = (0..23).map(|i| format!("m{i:02}")).collect();
+    let member_refs: Vec<&str> = members.iter().map(String::as_str).collect();
+    let town = super_group_of(&nodes[0], &ann, "town", &member_refs).await;
+    let mut queues = Vec::new();
+    for (i, m) in members.iter().take(20).enumerate() {
+        let (_, q) = login(&nodes[1 + i % 2], m, "phone").await;
+        queues.push(q);
+    }
+    bus.batches.lock().clear();
+
+    nodes[0]
+        .send(&ann, text_to(town, "t1", "hello town"))
+        .await
+        .unwrap();
+
+    let mut batches = bus.batches.lock().clone();
+    batches.sort();
+    assert_eq!(
+        batches,
+        [(NodeId::new("n2"), 1), (NodeId::new("n3"), 1)],
+        "one push to each node holding members, with the entry once"
+    );
+    let channel_texts = |events: Vec<PushEvent>| -> Vec<String> {
+        events
+            .into_iter()
+            .filter_map(|ev| match ev {
+                PushEvent::Channel { entry, .. } => entry.content.as_text().map(str::to_owned),
+                _ => None,
+            })
+            .collect()
+    };
+    for (i, q) in queues.iter_mut().enumerate() {
+        assert_eq!(channel_texts(drain(q)), ["hello town"], "member {i}");
+    }
+    assert_eq!(
+        channel_texts(drain(&mut ann_laptop)),
+        ["hello town"],
+        "the sender's other device gets it; the sending one has the answer"
+    );
+}
