@@ -36,21 +36,24 @@ async fn configs(nodes: &[Server], user: &str) -> Vec<ClientConfig> {
     out
 }
 
-/// Connects to the first live node from `start` on, as a client would
-/// through the selector after its node died.
+/// Connects to the first node from `start` on that is up, as a client
+/// would through the selector after its node went away.
 async fn connect_live(
     configs: &[ClientConfig],
     start: usize,
-    dead: &AtomicBool,
-) -> (Client, Events, usize) {
-    for k in 0..NODES {
-        let n = (start + k) % NODES;
-        if n == KILLED && dead.load(Ordering::SeqCst) {
-            continue;
+    down: &[AtomicBool],
+) -> (Client, Events) {
+    for attempt in 0..100 {
+        for k in 0..NODES {
+            let n = (start + k) % NODES;
+            if down[n].load(Ordering::SeqCst) {
+                continue;
+            }
+            if let Ok((client, events)) = Client::connect(configs[n].clone()).await {
+                return (client, events);
+            }
         }
-        if let Ok((client, events)) = Client::connect(configs[n].clone()).await {
-            return (client, events, n);
-        }
+        tokio::time::sleep(Duration::from_millis(50 * attempt.min(10))).await;
     }
     panic!("no live node took the connection");
 }
@@ -89,123 +92,211 @@ async fn collect(mut events: Events, stop: Arc<AtomicBool>) -> Vec<MsgId> {
     got
 }
 
+/// 1:1 traffic across the cluster while it is disrupted: receiver r{i} on
+/// node (i + 1) % 3, sender s{i} on node i % 3 (pushes cross nodes, and
+/// every node holds senders and receivers). A sender whose node goes away
+/// moves to a live one and resends under the same client message id.
+struct Traffic {
+    /// Which nodes are down now (senders skip them).
+    down: Arc<Vec<AtomicBool>>,
+    acked: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    receivers: Vec<Receiver>,
+    senders: Vec<tokio::task::JoinHandle<Sent>>,
+}
+
+struct Receiver {
+    configs: Vec<ClientConfig>,
+    home: usize,
+    client: Client,
+    /// What each of its clients saw pushed, in turn.
+    collecting: Vec<tokio::task::JoinHandle<Vec<MsgId>>>,
+}
+
+/// One sender's acknowledged ids, and the longest it waited for an ack.
+struct Sent {
+    ids: Vec<MsgId>,
+    longest_wait: Duration,
+}
+
+impl Traffic {
+    async fn start(nodes: &[Server]) -> Traffic {
+        let down = Arc::new(
+            (0..NODES)
+                .map(|_| AtomicBool::new(false))
+                .collect::<Vec<_>>(),
+        );
+        let acked = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut receivers = Vec::new();
+        for i in 0..PAIRS {
+            let configs = configs(nodes, &format!("r{i}")).await;
+            let home = (i + 1) % NODES;
+            let (client, events) = Client::connect(configs[home].clone()).await.unwrap();
+            let collecting = vec![tokio::spawn(collect(events, stop.clone()))];
+            receivers.push(Receiver {
+                configs,
+                home,
+                client,
+                collecting,
+            });
+        }
+        let mut senders = Vec::new();
+        for i in 0..PAIRS {
+            let configs = configs(nodes, &format!("s{i}")).await;
+            let (down, acked) = (down.clone(), acked.clone());
+            senders.push(tokio::spawn(async move {
+                let (mut client, events) = connect_live(&configs, i % NODES, &down).await;
+                drain(events);
+                let mut sent = Sent {
+                    ids: Vec::new(),
+                    longest_wait: Duration::ZERO,
+                };
+                for k in 0..PER_SENDER {
+                    // One client message id per message, kept across
+                    // reconnects: a send whose answer was lost is stored once.
+                    let id = format!("s{i}-m{k}");
+                    let started = std::time::Instant::now();
+                    let receipt = loop {
+                        let text = Content::text(format!("s{i} m{k}"));
+                        let to = to(&format!("r{i}"));
+                        match client.send_with_id(to, &id, k as u64 + 1, text).await {
+                            Ok(r) => break r,
+                            Err(_) => {
+                                let (c, events) =
+                                    connect_live(&configs, i % NODES + 1, &down).await;
+                                drain(events);
+                                client = c;
+                            }
+                        }
+                    };
+                    sent.longest_wait = sent.longest_wait.max(started.elapsed());
+                    sent.ids.push(receipt.server_msg_id);
+                    acked.fetch_add(1, Ordering::SeqCst);
+                }
+                sent
+            }));
+        }
+        Traffic {
+            down,
+            acked,
+            stop,
+            receivers,
+            senders,
+        }
+    }
+
+    /// Waits until `n` sends were acknowledged.
+    async fn until_acked(&self, n: usize) {
+        while self.acked.load(Ordering::SeqCst) < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Moves the receivers of a node that will not come back to a live
+    /// node, from the version they hold, as the SDK would after asking a
+    /// selector.
+    async fn move_receivers_off(&mut self, node: usize) {
+        for r in &mut self.receivers {
+            if r.home == node {
+                let mut config = r.configs[(node + 1) % NODES].clone();
+                config.last_version = r.client.last_version();
+                let (client, events) = Client::connect(config).await.unwrap();
+                r.collecting
+                    .push(tokio::spawn(collect(events, self.stop.clone())));
+                r.client = client;
+            }
+        }
+    }
+
+    /// Lets the traffic finish, then checks every receiver: its inbox holds
+    /// exactly the acknowledged messages, once each, in version order, and
+    /// its device saw each pushed once. Returns the longest any send waited.
+    async fn check(self) -> Duration {
+        let mut sent = Vec::new();
+        for s in self.senders {
+            sent.push(s.await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        self.stop.store(true, Ordering::SeqCst);
+        for (i, r) in self.receivers.into_iter().enumerate() {
+            let want: HashSet<MsgId> = sent[i].ids.iter().copied().collect();
+            assert_eq!(
+                want.len(),
+                PER_SENDER,
+                "every send of s{i} acknowledged, distinct ids"
+            );
+
+            let stored: Vec<InboxEntry> = inbox(&r.client)
+                .await
+                .into_iter()
+                .filter(|e| e.kind == EntryKind::Message)
+                .collect();
+            let ids: Vec<MsgId> = stored.iter().map(|e| e.server_msg_id).collect();
+            let distinct: HashSet<MsgId> = ids.iter().copied().collect();
+            assert_eq!(ids.len(), distinct.len(), "r{i}: a message stored twice");
+            assert_eq!(distinct, want, "r{i}: stored is not what was acknowledged");
+            assert!(
+                stored.windows(2).all(|w| w[0].version < w[1].version),
+                "r{i}: versions in order"
+            );
+
+            let mut seen = Vec::new();
+            for c in r.collecting {
+                seen.extend(c.await.unwrap());
+            }
+            let seen_distinct: HashSet<MsgId> = seen.iter().copied().collect();
+            assert_eq!(
+                seen.len(),
+                seen_distinct.len(),
+                "r{i}: a message delivered twice"
+            );
+            assert_eq!(
+                seen_distinct, want,
+                "r{i}: the device misses acknowledged messages"
+            );
+        }
+        sent.iter()
+            .map(|s| s.longest_wait)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_traffic_loses_and_repeats_no_acknowledged_message() {
     let Some((mut nodes, _db)) = start_cluster(NODES).await else {
         return;
     };
-    let dead = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-
-    // Receiver r{i} on node (i + 1) % 3, sender s{i} on node i % 3: pushes
-    // cross nodes, and the killed node holds senders and receivers.
-    let mut receivers = Vec::new();
-    for i in 0..PAIRS {
-        let configs = configs(&nodes, &format!("r{i}")).await;
-        let home = (i + 1) % NODES;
-        let (client, events) = Client::connect(configs[home].clone()).await.unwrap();
-        let collecting = tokio::spawn(collect(events, stop.clone()));
-        receivers.push((configs, home, client, collecting));
-    }
-    let mut senders = Vec::new();
-    for i in 0..PAIRS {
-        let configs = configs(&nodes, &format!("s{i}")).await;
-        let (dead, acked) = (dead.clone(), acked.clone());
-        senders.push(tokio::spawn(async move {
-            let (mut client, events, _) = connect_live(&configs, i % NODES, &dead).await;
-            drain(events);
-            let mut acks = Vec::new();
-            for k in 0..PER_SENDER {
-                // One client message id per message, kept across reconnects:
-                // a send whose answer was lost is stored once.
-                let id = format!("s{i}-m{k}");
-                let receipt = loop {
-                    let text = Content::text(format!("s{i} m{k}"));
-                    match client
-                        .send_with_id(to(&format!("r{i}")), &id, k as u64 + 1, text)
-                        .await
-                    {
-                        Ok(r) => break r,
-                        Err(_) => {
-                            let (c, events, _) = connect_live(&configs, i % NODES + 1, &dead).await;
-                            drain(events);
-                            client = c;
-                        }
-                    }
-                };
-                acks.push(receipt.server_msg_id);
-                acked.fetch_add(1, Ordering::SeqCst);
-            }
-            acks
-        }));
-    }
-
-    // A quarter of the way through, node 1 dies without a word.
-    while acked.load(Ordering::SeqCst) < PAIRS * PER_SENDER / 4 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    dead.store(true, Ordering::SeqCst);
+    let mut traffic = Traffic::start(&nodes).await;
+    // A quarter of the way through, one node dies without a word.
+    traffic.until_acked(PAIRS * PER_SENDER / 4).await;
+    traffic.down[KILLED].store(true, Ordering::SeqCst);
     nodes[KILLED].crash();
+    traffic.move_receivers_off(KILLED).await;
+    let longest = traffic.check().await;
+    eprintln!("kill -9 of one node of {NODES}: the longest a send waited for its ack: {longest:?}");
+}
 
-    // Receivers that were on it come back on a live node from the version
-    // they hold, as the SDK would after asking a selector.
-    let mut sent = Vec::new();
-    for s in senders {
-        sent.push(s.await.unwrap());
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_under_traffic_loses_and_repeats_nothing() {
+    let Some((mut nodes, _db)) = start_cluster_with(NODES, true).await else {
+        return;
+    };
+    let traffic = Traffic::start(&nodes).await;
+    // Each node in turn: SIGTERM (it drains with GOING_AWAY), then starts
+    // again where it was; its receivers reconnect to it by themselves.
+    for (n, node) in nodes.iter_mut().enumerate() {
+        traffic
+            .until_acked((n + 1) * PAIRS * PER_SENDER / (NODES + 2))
+            .await;
+        traffic.down[n].store(true, Ordering::SeqCst);
+        node.stop();
+        node.restart();
+        traffic.down[n].store(false, Ordering::SeqCst);
     }
-    let mut moved = Vec::new();
-    for (configs, home, client, _) in &mut receivers {
-        if *home == KILLED {
-            let mut config = configs[(KILLED + 1) % NODES].clone();
-            config.last_version = client.last_version();
-            let (c, events) = Client::connect(config).await.unwrap();
-            moved.push(tokio::spawn(collect(events, stop.clone())));
-            *client = c;
-        }
-    }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    stop.store(true, Ordering::SeqCst);
-
-    let mut moved = moved.into_iter();
-    for (i, (_, home, client, collecting)) in receivers.into_iter().enumerate() {
-        let want: HashSet<MsgId> = sent[i].iter().copied().collect();
-        assert_eq!(
-            want.len(),
-            PER_SENDER,
-            "every send of s{i} was acknowledged, with distinct ids"
-        );
-
-        // The store: exactly the acknowledged messages, once each, in order.
-        let stored: Vec<InboxEntry> = inbox(&client)
-            .await
-            .into_iter()
-            .filter(|e| e.kind == EntryKind::Message)
-            .collect();
-        let ids: Vec<MsgId> = stored.iter().map(|e| e.server_msg_id).collect();
-        let distinct: HashSet<MsgId> = ids.iter().copied().collect();
-        assert_eq!(ids.len(), distinct.len(), "r{i}: a message stored twice");
-        assert_eq!(distinct, want, "r{i}: stored is not what was acknowledged");
-        assert!(
-            stored.windows(2).all(|w| w[0].version < w[1].version),
-            "r{i}: versions in order"
-        );
-
-        // The device: every message once, across its reconnect if its
-        // node died.
-        let mut seen = collecting.await.unwrap();
-        if home == KILLED {
-            seen.extend(moved.next().unwrap().await.unwrap());
-        }
-        let seen_distinct: HashSet<MsgId> = seen.iter().copied().collect();
-        assert_eq!(
-            seen.len(),
-            seen_distinct.len(),
-            "r{i}: a message delivered twice"
-        );
-        assert_eq!(
-            seen_distinct, want,
-            "r{i}: the device is missing acknowledged messages"
-        );
-    }
+    let longest = traffic.check().await;
+    eprintln!(
+        "rolling restart of {NODES} nodes: the longest a send waited for its ack: {longest:?}"
+    );
 }

@@ -67,6 +67,16 @@ pub async fn start_server() -> (Server, Option<bubble_store_mysql::testing::Test
 pub async fn start_cluster(
     nodes: usize,
 ) -> Option<(Vec<Server>, bubble_store_mysql::testing::TestDb)> {
+    start_cluster_with(nodes, false).await
+}
+
+/// [`start_cluster`], with each node on ports of its own that it keeps
+/// across [`Server::restart`] when `fixed_ports` (a restarted node is found
+/// where it was, as behind a load balancer).
+pub async fn start_cluster_with(
+    nodes: usize,
+    fixed_ports: bool,
+) -> Option<(Vec<Server>, bubble_store_mysql::testing::TestDb)> {
     if std::env::var("BUBBLE_E2E_BACKENDS").as_deref() != Ok("scale-out") {
         eprintln!(
             "SKIPPED: the cluster test runs with BUBBLE_E2E_BACKENDS=scale-out (MariaDB + Redis + etcd)"
@@ -83,6 +93,16 @@ pub async fn start_cluster(
             ("BUBBLE_CLUSTER_RPC".into(), "127.0.0.1:0".into()),
             ("BUBBLE_NODE_ID".into(), format!("{unique}-n{n}")),
         ]);
+        if fixed_ports {
+            for key in [
+                "BUBBLE_GATE_TCP",
+                "BUBBLE_GATE_WS",
+                "BUBBLE_HTTP_ADDR",
+                "BUBBLE_CLUSTER_RPC",
+            ] {
+                env.push((key.into(), free_port()));
+            }
+        }
         servers.push(Server::start(env));
     }
     Some((servers, db))
@@ -108,6 +128,12 @@ fn scale_out_env(db_url: &str, unique: &str) -> Vec<(String, String)> {
         ),
         ("BUBBLE_DISCOVERY_ETCD_PREFIX".into(), format!("/{unique}")),
     ]
+}
+
+/// A loopback address no listener holds now.
+fn free_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").to_string()
 }
 
 fn rand_suffix() -> u64 {
