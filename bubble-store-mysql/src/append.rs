@@ -19,9 +19,12 @@
 //! 3. the new counters are read back under the lock; each owner's entries get
 //!    the versions just below its new counter, so versions are consecutive
 //!    and `prev_version` is exactly the owner's previous entry;
-//! 4. the entries, their search-outbox rows and the senders' versions in
-//!    `inbox_sent` are written, and the transaction commits: every entry of a
-//!    delivery is there, or none is (a rollback also takes back the counters).
+//! 4. each delivery's message is written once into `messages` (entries of one
+//!    delivery whose shared fields are equal share a row), then one small
+//!    inbox row per entry naming it, one search-outbox row per delivery that
+//!    wants indexing, and the senders' versions in `inbox_sent`; the
+//!    transaction commits: every entry of a delivery is there, or none is (a
+//!    rollback also takes back the counters).
 //!
 //! InnoDB may still pick a deadlock victim (gap locks of unique checks); the
 //! whole transaction is then rolled back and retried.
@@ -42,17 +45,24 @@ type Args = sqlx::mysql::MySqlArguments;
 
 /// Most owners per counter upsert / `IN (…)` list.
 pub(crate) const OWNER_CHUNK: usize = 1000;
-/// Most inbox rows per insert.
-const ROW_CHUNK: usize = 256;
+/// Most message rows per insert (11 placeholders each, of at most 65,535).
+const MESSAGE_CHUNK: usize = 1000;
+/// Most inbox rows per insert: they are small now, so one statement takes a
+/// whole batch of group deliveries (9 placeholders each, of at most 65,535).
+const INBOX_CHUNK: usize = 4000;
 /// Content bytes after which an insert is cut (well below max_allowed_packet).
 const BYTES_CHUNK: usize = 4 << 20;
 /// Most dedup keys per insert.
 const SENT_CHUNK: usize = 500;
 
+const INSERT_MESSAGE_HEAD: &str = "INSERT INTO messages (app, server_msg_id, entry_kind, sender, \
+    sender_device, client_msg_id, client_seq, create_time, server_time, content_type, content) \
+    VALUES ";
+const MESSAGE_COLS: usize = 11;
+
 const INSERT_INBOX_HEAD: &str = "INSERT INTO inbox (app, owner, version, conv_kind, conv_id, \
-    direct, status, entry_kind, server_msg_id, sender, sender_device, client_msg_id, client_seq, \
-    create_time, server_time, read_up_to, content_type, content) VALUES ";
-const INBOX_COLS: usize = 18;
+    direct, status, read_up_to, message_id) VALUES ";
+const INBOX_COLS: usize = 9;
 
 const FIND_SENT: &str = "SELECT server_msg_id, version, CAST(0 AS UNSIGNED) AS seq, server_time \
      FROM inbox_sent WHERE app = ? AND sender = ? AND client_msg_id = ?";
@@ -113,7 +123,11 @@ pub(crate) async fn find_sent_on(
 
 /// Writes `jobs` in one transaction and says what happened to each, in order.
 /// Any error fails the whole batch (nothing is written).
-pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Vec<AppendOutcome>> {
+pub(crate) async fn write_batch(
+    pool: &MySqlPool,
+    ids: MessageIds,
+    jobs: &[Job<'_>],
+) -> Result<Vec<AppendOutcome>> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     let (mut plans, keyed) = plan(&mut tx, jobs).await?;
     claim_dedup_keys(&mut tx, jobs, &keyed, &mut plans).await?;
@@ -121,7 +135,9 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
         .filter(|&i| matches!(plans[i], Plan::Write))
         .collect();
     let mut appended = allocate_versions(&mut tx, jobs, &writing).await?;
-    insert_entries(&mut tx, jobs, &writing, &appended).await?;
+    let messages = distinct_messages(jobs, &writing);
+    let message_ids = insert_messages(&mut tx, &messages, ids).await?;
+    insert_entries(&mut tx, jobs, &writing, &appended, &messages, &message_ids).await?;
     insert_outbox(&mut tx, jobs, &writing, &appended).await?;
     record_sender_versions(&mut tx, jobs, &keyed, &plans, &appended).await?;
     tx.commit().await.map_err(map_err)?;
@@ -319,14 +335,129 @@ async fn allocate_versions(
     Ok(appended)
 }
 
-/// Step 4a: the inbox rows, in multi-row inserts cut by row count and bytes.
+/// How the server numbers the rows of one multi-row insert into `messages`
+/// (read once when the store opens, see `client`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MessageIds {
+    /// `innodb_autoinc_lock_mode` 0 or 1: the ids of one `INSERT … VALUES`
+    /// are consecutive (`step` apart, the server's `auto_increment_increment`)
+    /// from the one the server reports as the last insert id.
+    Consecutive { step: u64 },
+    /// Lock mode 2 (MySQL 8's default): one statement's ids may interleave
+    /// with a concurrent one's, so each message row gets its own statement.
+    OnePerStatement,
+}
+
+/// The message rows of a batch: the distinct messages of each delivery, and
+/// for every written entry the index of its message row.
+struct Messages<'a> {
+    /// (app, the first entry that carries the message's fields).
+    rows: Vec<(&'a AppId, &'a InboxEntry)>,
+    /// Per job being written, per entry: its index in `rows`.
+    of_entry: HashMap<usize, Vec<usize>>,
+}
+
+/// Whether two entries of one delivery carry the same message fields and can
+/// share a row. Compared field by field: a delivery may mix entries of
+/// different messages or kinds, and nothing promises it does not.
+fn same_message(a: &InboxEntry, b: &InboxEntry) -> bool {
+    a.kind == b.kind
+        && a.server_msg_id == b.server_msg_id
+        && a.sender == b.sender
+        && a.sender_device == b.sender_device
+        && a.client_msg_id == b.client_msg_id
+        && a.client_seq == b.client_seq
+        && a.create_time == b.create_time
+        && a.server_time == b.server_time
+        && a.content.kind == b.content.kind
+        && a.content.body == b.content.body
+}
+
+/// Groups each delivery's entries into message rows. Rows are never shared
+/// across deliveries: each delivery owns its rows, so nothing written by one
+/// delivery changes when another is written or fails.
+fn distinct_messages<'a>(jobs: &[Job<'a>], writing: &[usize]) -> Messages<'a> {
+    let mut rows: Vec<(&'a AppId, &'a InboxEntry)> = Vec::new();
+    let mut of_entry = HashMap::with_capacity(writing.len());
+    for &i in writing {
+        let first_row = rows.len();
+        let mut refs = Vec::with_capacity(jobs[i].delivery.entries.len());
+        for e in &jobs[i].delivery.entries {
+            // A delivery holds one message nearly always: the scan is short.
+            let found = rows[first_row..]
+                .iter()
+                .position(|(_, m)| same_message(m, e));
+            refs.push(match found {
+                Some(k) => first_row + k,
+                None => {
+                    rows.push((jobs[i].app, e));
+                    rows.len() - 1
+                }
+            });
+        }
+        of_entry.insert(i, refs);
+    }
+    Messages { rows, of_entry }
+}
+
+/// Step 4a: the message rows, in multi-row inserts cut by row count and
+/// bytes. Returns each row's id.
+async fn insert_messages(
+    conn: &mut MySqlConnection,
+    messages: &Messages<'_>,
+    ids: MessageIds,
+) -> Result<Vec<u64>> {
+    let most_rows = match ids {
+        MessageIds::Consecutive { .. } => MESSAGE_CHUNK,
+        MessageIds::OnePerStatement => 1,
+    };
+    let rows = &messages.rows;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < rows.len() && end - start < most_rows && (end == start || bytes < BYTES_CHUNK) {
+            bytes += rows[end].1.content.body.len();
+            end += 1;
+        }
+        let sql = format!(
+            "{INSERT_MESSAGE_HEAD}{}",
+            rows::values(end - start, MESSAGE_COLS)
+        );
+        let mut q = sqlx::query(dynamic(sql));
+        for (app, e) in &rows[start..end] {
+            q = bind_message(q, app, e);
+        }
+        let done = q.execute(&mut *conn).await.map_err(map_err)?;
+        let n = (end - start) as u64;
+        if done.rows_affected() != n || done.last_insert_id() == 0 {
+            return Err(Error::internal(format!(
+                "mysql: inserting {n} message rows reported {} rows and first id {}",
+                done.rows_affected(),
+                done.last_insert_id()
+            )));
+        }
+        let step = match ids {
+            MessageIds::Consecutive { step } => step,
+            MessageIds::OnePerStatement => 0,
+        };
+        out.extend((0..n).map(|k| done.last_insert_id() + k * step));
+        start = end;
+    }
+    Ok(out)
+}
+
+/// Step 4b: the inbox rows, each naming its message row.
 async fn insert_entries(
     conn: &mut MySqlConnection,
     jobs: &[Job<'_>],
     writing: &[usize],
     appended: &HashMap<usize, Vec<Appended>>,
+    messages: &Messages<'_>,
+    message_ids: &[u64],
 ) -> Result<()> {
-    let pending: Vec<(&AppId, &InboxEntry, u64)> = writing
+    let pending: Vec<(&AppId, &InboxEntry, u64, u64)> = writing
         .iter()
         .flat_map(|&i| {
             jobs[i]
@@ -334,66 +465,106 @@ async fn insert_entries(
                 .entries
                 .iter()
                 .zip(&appended[&i])
-                .map(move |(e, a)| (jobs[i].app, e, a.version))
+                .zip(&messages.of_entry[&i])
+                .map(move |((e, a), &m)| (jobs[i].app, e, a.version, message_ids[m]))
         })
         .collect();
-    let mut start = 0;
-    while start < pending.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < pending.len()
-            && end - start < ROW_CHUNK
-            && (end == start || bytes < BYTES_CHUNK)
-        {
-            bytes += pending[end].1.content.body.len();
-            end += 1;
-        }
+    for chunk in pending.chunks(INBOX_CHUNK) {
         let sql = format!(
             "{INSERT_INBOX_HEAD}{}",
-            rows::values(end - start, INBOX_COLS)
+            rows::values(chunk.len(), INBOX_COLS)
         );
         let mut q = sqlx::query(dynamic(sql));
-        for (app, e, version) in &pending[start..end] {
-            q = bind_entry(q, app, e, *version);
+        for (app, e, version, message_id) in chunk {
+            q = bind_entry(q, app, e, *version, *message_id);
         }
         q.execute(&mut *conn).await.map_err(map_err)?;
-        start = end;
     }
     Ok(())
 }
 
-/// Step 4b: the search outbox rows of deliveries that want indexing.
+/// The `owners` column of a search-outbox row: each owner as one length byte
+/// and its bytes. Owner ids fit `VARBINARY(128)`, so one byte holds a length.
+fn encode_owners(entries: &[InboxEntry]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(entries.iter().map(|e| e.owner.as_str().len() + 1).sum());
+    for e in entries {
+        let id = e.owner.as_str().as_bytes();
+        let len = u8::try_from(id.len()).map_err(|_| {
+            Error::invalid(format!(
+                "mysql: owner id of {} bytes is longer than the 128 an inbox row holds",
+                id.len()
+            ))
+        })?;
+        out.push(len);
+        out.extend_from_slice(id);
+    }
+    Ok(out)
+}
+
+/// Reads an `owners` column written by [`encode_owners`].
+pub(crate) fn decode_owners(mut raw: &[u8]) -> Result<Vec<UserId>> {
+    let mut owners = Vec::new();
+    while let Some((&len, rest)) = raw.split_first() {
+        let len = usize::from(len);
+        if rest.len() < len {
+            return Err(Error::internal(
+                "mysql: an inbox_index_outbox.owners value ends inside an owner id",
+            ));
+        }
+        let id = std::str::from_utf8(&rest[..len]).map_err(|_| {
+            Error::internal(
+                "mysql: an inbox_index_outbox.owners value holds an id that is not UTF-8",
+            )
+        })?;
+        owners.push(UserId::new(id));
+        raw = &rest[len..];
+    }
+    Ok(owners)
+}
+
+/// Step 4c: one search-outbox row per delivery that wants indexing, naming
+/// its first entry (the message the indexer reads) and every owner.
 async fn insert_outbox(
     conn: &mut MySqlConnection,
     jobs: &[Job<'_>],
     writing: &[usize],
     appended: &HashMap<usize, Vec<Appended>>,
 ) -> Result<()> {
-    let outbox: Vec<(&AppId, &InboxEntry, u64)> = writing
-        .iter()
-        .filter(|&&i| jobs[i].delivery.index)
-        .flat_map(|&i| {
-            jobs[i]
-                .delivery
-                .entries
-                .iter()
-                .zip(&appended[&i])
-                .map(move |(e, a)| (jobs[i].app, e, a.version))
-        })
-        .collect();
-    for chunk in outbox.chunks(OWNER_CHUNK) {
+    let mut outbox: Vec<(&AppId, &InboxEntry, u64, Vec<u8>)> = Vec::new();
+    for &i in writing.iter().filter(|&&i| jobs[i].delivery.index) {
+        let entries = &jobs[i].delivery.entries;
+        outbox.push((
+            jobs[i].app,
+            &entries[0],
+            appended[&i][0].version,
+            encode_owners(entries)?,
+        ));
+    }
+    let mut start = 0;
+    while start < outbox.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < outbox.len()
+            && end - start < OWNER_CHUNK
+            && (end == start || bytes < BYTES_CHUNK)
+        {
+            bytes += outbox[end].3.len();
+            end += 1;
+        }
         let sql = format!(
-            "INSERT INTO inbox_index_outbox (app, owner, version) VALUES {}",
-            rows::values(chunk.len(), 3)
+            "INSERT INTO inbox_index_outbox (app, owner, version, owners) VALUES {}",
+            rows::values(end - start, 4)
         );
         let mut q = sqlx::query(dynamic(sql));
-        for (app, e, version) in chunk {
+        for (app, e, version, owners) in &outbox[start..end] {
             q = q
                 .bind(b(app.as_str()))
                 .bind(b(e.owner.as_str()))
-                .bind(*version);
+                .bind(*version)
+                .bind(&owners[..]);
         }
         q.execute(&mut *conn).await.map_err(map_err)?;
+        start = end;
     }
     Ok(())
 }
@@ -437,11 +608,30 @@ fn bind_sent<'q>(q: Query<'q, MySql, Args>, job: Job<'_>, version: u64) -> Query
         .bind(first.server_time)
 }
 
+fn bind_message<'q>(
+    q: Query<'q, MySql, Args>,
+    app: &AppId,
+    e: &InboxEntry,
+) -> Query<'q, MySql, Args> {
+    q.bind(b(app.as_str()))
+        .bind(&e.server_msg_id.0[..])
+        .bind(e.kind as u8)
+        .bind(b(e.sender.as_str()))
+        .bind(b(e.sender_device.as_str()))
+        .bind(b(&e.client_msg_id))
+        .bind(e.client_seq)
+        .bind(e.create_time)
+        .bind(e.server_time)
+        .bind(e.content.kind as u8)
+        .bind(&e.content.body[..])
+}
+
 fn bind_entry<'q>(
     q: Query<'q, MySql, Args>,
     app: &AppId,
     e: &InboxEntry,
     version: u64,
+    message_id: u64,
 ) -> Query<'q, MySql, Args> {
     q.bind(b(app.as_str()))
         .bind(b(e.owner.as_str()))
@@ -450,15 +640,6 @@ fn bind_entry<'q>(
         .bind(b(e.conversation.id()))
         .bind(e.direction.as_i8())
         .bind(if starts_unread(e) { 0i8 } else { 1i8 })
-        .bind(e.kind as u8)
-        .bind(&e.server_msg_id.0[..])
-        .bind(b(e.sender.as_str()))
-        .bind(b(e.sender_device.as_str()))
-        .bind(b(&e.client_msg_id))
-        .bind(e.client_seq)
-        .bind(e.create_time)
-        .bind(e.server_time)
         .bind(e.read_up_to)
-        .bind(e.content.kind as u8)
-        .bind(&e.content.body[..])
+        .bind(message_id)
 }

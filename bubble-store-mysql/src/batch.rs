@@ -17,7 +17,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use bubble_core::ports::{AppendOutcome, Delivery};
 use bubble_core::{AppId, Error, ErrorKind, Result};
 
-use crate::append::{Job, write_batch};
+use crate::append::{Job, MessageIds, write_batch};
 use crate::retry::retry_deadlocks;
 
 struct Queued {
@@ -36,6 +36,7 @@ impl Batcher {
     /// Starts `writers` tasks on the current runtime.
     pub(crate) fn start(
         pool: MySqlPool,
+        ids: MessageIds,
         batch_max: usize,
         writers: usize,
         deadlock_retries: u32,
@@ -45,6 +46,7 @@ impl Batcher {
         for _ in 0..writers {
             tokio::spawn(writer(
                 pool.clone(),
+                ids,
                 rx.clone(),
                 batch_max,
                 deadlock_retries,
@@ -72,6 +74,7 @@ impl Batcher {
 
 async fn writer(
     pool: MySqlPool,
+    ids: MessageIds,
     rx: Arc<Mutex<mpsc::Receiver<Queued>>>,
     batch_max: usize,
     deadlock_retries: u32,
@@ -94,13 +97,13 @@ async fn writer(
         // Callers that gave up no longer need an answer, nor a write.
         batch.retain(|q| !q.reply.is_closed());
         if !batch.is_empty() {
-            write(&pool, &mut batch, deadlock_retries).await;
+            write(&pool, ids, &mut batch, deadlock_retries).await;
         }
         batch.clear();
     }
 }
 
-async fn write(pool: &MySqlPool, batch: &mut Vec<Queued>, deadlock_retries: u32) {
+async fn write(pool: &MySqlPool, ids: MessageIds, batch: &mut Vec<Queued>, deadlock_retries: u32) {
     let jobs: Vec<Job<'_>> = batch
         .iter()
         .map(|q| Job {
@@ -108,7 +111,7 @@ async fn write(pool: &MySqlPool, batch: &mut Vec<Queued>, deadlock_retries: u32)
             delivery: &q.delivery,
         })
         .collect();
-    let result = retry_deadlocks(deadlock_retries, || write_batch(pool, &jobs)).await;
+    let result = retry_deadlocks(deadlock_retries, || write_batch(pool, ids, &jobs)).await;
     match result {
         Ok(outcomes) => {
             drop(jobs);
@@ -137,7 +140,7 @@ async fn write(pool: &MySqlPool, batch: &mut Vec<Queued>, deadlock_retries: u32)
             for job in &jobs {
                 let one = [*job];
                 answers.push(
-                    retry_deadlocks(deadlock_retries, || write_batch(pool, &one))
+                    retry_deadlocks(deadlock_retries, || write_batch(pool, ids, &one))
                         .await
                         .map(|mut o| o.pop().expect("one outcome per job")),
                 );

@@ -12,15 +12,24 @@ use bubble_core::{
 
 use crate::error::map_err;
 
-/// The columns [`inbox_entry`] reads, in a form `concat!` accepts.
+/// The columns [`inbox_entry`] reads, from an inbox row `i` joined to its
+/// message row `m` ([`inbox_join`]), in a form `concat!` accepts.
 macro_rules! inbox_columns {
     () => {
-        "owner, version, conv_kind, conv_id, direct, entry_kind, server_msg_id, sender, \
-         sender_device, client_msg_id, client_seq, create_time, server_time, read_up_to, \
-         content_type, content"
+        "i.owner, i.version, i.conv_kind, i.conv_id, i.direct, m.entry_kind, m.server_msg_id, \
+         m.sender, m.sender_device, m.client_msg_id, m.client_seq, m.create_time, \
+         m.server_time, i.read_up_to, m.content_type, m.content"
     };
 }
 pub(crate) use inbox_columns;
+
+/// Inbox rows `i` with their message rows `m`: one primary-key lookup per entry.
+macro_rules! inbox_join {
+    () => {
+        " FROM inbox i JOIN messages m ON m.id = i.message_id "
+    };
+}
+pub(crate) use inbox_join;
 
 /// The columns [`channel_entry`] reads.
 macro_rules! channel_columns {
