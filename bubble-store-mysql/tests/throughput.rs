@@ -8,7 +8,8 @@
 //! machine. `BENCH_LOADS` picks loads (comma-separated, lower case:
 //! `spread,hot_owner,group10,group100`; default all), `BENCH_CONFIGS` picks
 //! store settings (`batched,unbatched`; default both), `BENCH_SECS` sets each
-//! run's length (default 4), so an A/B can alternate short runs of one load.
+//! run's length (default 4), so an A/B can alternate short runs of one load;
+//! `BENCH_BATCH=batch_max,max_connections,writers` tries other batch settings.
 //!
 //! Every delivery is the way the engine sends it: a client message id (a dedup
 //! key) and a search-outbox row, 64-byte bodies.
@@ -156,7 +157,17 @@ async fn appends_per_second_with_64_writers() {
     // (name, batch_max, max_connections, batch writers): the defaults, and
     // one delivery per transaction.
     let all_configs = [("batched", 32, 16, 8), ("unbatched", 1, 16, 8)];
-    let configs = chosen("BENCH_CONFIGS", &all_configs, |c| c.0);
+    let mut configs = chosen("BENCH_CONFIGS", &all_configs, |c| c.0);
+    // `BENCH_BATCH=batch_max,max_connections,writers` replaces them with one
+    // other setting, for trying sizes.
+    if let Ok(spec) = std::env::var("BENCH_BATCH") {
+        let n: Vec<usize> = spec
+            .split(',')
+            .map(|x| x.trim().parse().expect("BENCH_BATCH: three numbers"))
+            .collect();
+        assert_eq!(n.len(), 3, "BENCH_BATCH=batch_max,max_connections,writers");
+        configs = vec![("custom", n[0], n[1] as u32, n[2])];
+    }
     let run = Duration::from_secs(
         std::env::var("BENCH_SECS")
             .ok()
