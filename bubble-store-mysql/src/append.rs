@@ -8,7 +8,7 @@
 //! 1. `BEGIN`;
 //! 2. each owner's counter in `inbox_versions` is raised by the number of
 //!    entries it gets, in one upsert with the owners in sorted order, and the
-//!    new counters are read back under the lock (one round trip, two
+//!    new counters are read back (one round trip, two
 //!    statements). The upsert takes the owner's row lock, held to commit:
 //!    appends to the same owner queue on that row (on any node), appends to
 //!    different owners never meet, and sorted locking means two group
@@ -332,7 +332,7 @@ fn sent_statements(
 }
 
 /// Step 2: raises every owner's counter by its number of entries (owners
-/// in sorted order), reads the new counters back under their locks (one
+/// in sorted order), reads the new counters back while holding their locks (one
 /// round trip), and gives each entry its version: the owner's entries take
 /// the versions just below its new counter, in job and entry order.
 async fn allocate_versions(
@@ -375,7 +375,11 @@ async fn allocate_versions(
                 }
                 sql.bytes(b(owner));
             }
-            sql.push(") FOR UPDATE");
+            // A plain read: the upsert holds these rows' locks, so it sees
+            // our own new values. A locking read would also lock whatever
+            // rows its plan passes over, which, with a long IN list of
+            // literals, can be other owners' rows that other batches hold.
+            sql.push(")");
             stmts.push(sql.into_string());
         }
     }
