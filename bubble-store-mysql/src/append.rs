@@ -1,27 +1,38 @@
 //! The inbox append: one transaction writes a batch of deliveries into
-//! per-owner inboxes, one version space per owner.
+//! per-owner inboxes, one version space per owner, in four round trips.
 //!
 //! # How an append stays ordered without a global lock
 //!
 //! One transaction writes one or more deliveries (a batch):
 //!
-//! 1. the dedup keys `(app, sender, client_msg_id)` go into `inbox_sent`
-//!    first, in sorted order. A duplicate key means the message was accepted
-//!    before: that delivery writes nothing and answers with the stored
-//!    receipt. A racing first attempt that has not committed yet makes the
-//!    insert wait for it, so exactly one of them writes;
+//! 1. `BEGIN`;
 //! 2. each owner's counter in `inbox_versions` is raised by the number of
-//!    entries it gets, in one upsert with the owners in sorted order. The
-//!    upsert takes the owner's row lock, held to commit: appends to the same
-//!    owner queue on that row (on any node), appends to different owners never
-//!    meet, and sorted locking means two group deliveries cannot deadlock on
-//!    each other's owners;
-//! 3. the new counters are read back under the lock; each owner's entries get
-//!    the versions just below its new counter, so versions are consecutive
-//!    and `prev_version` is exactly the owner's previous entry;
-//! 4. the entries, their search-outbox rows and the senders' versions in
-//!    `inbox_sent` are written, and the transaction commits: every entry of a
-//!    delivery is there, or none is (a rollback also takes back the counters).
+//!    entries it gets, in one upsert with the owners in sorted order, and the
+//!    new counters are read back (one round trip, two
+//!    statements). The upsert takes the owner's row lock, held to commit:
+//!    appends to the same owner queue on that row (on any node), appends to
+//!    different owners never meet, and sorted locking means two group
+//!    deliveries cannot deadlock on each other's owners. Each owner's entries
+//!    get the versions just below its new counter, so versions are
+//!    consecutive and `prev_version` is exactly the owner's previous entry;
+//! 3. one round trip writes the rest: the dedup keys `(app, sender,
+//!    client_msg_id)` with their receipts into `inbox_sent` (sorted), each
+//!    delivery's message once into `messages` (entries of one delivery whose
+//!    shared fields are equal share a row), one small inbox row per entry
+//!    naming its message row, and one search-outbox row per delivery that
+//!    wants indexing. A key accepted before fails the first statement (a
+//!    racing first attempt that has not committed yet makes it wait, so
+//!    exactly one of them writes): the transaction is rolled back, the
+//!    stored receipts are looked up, and the batch is written again without
+//!    those deliveries, which answer with the receipt;
+//! 4. `COMMIT`: every entry of a delivery is there, or none is (a rollback
+//!    also takes back the counters).
+//!
+//! Steps 2 and 3 send several statements in one text-protocol round trip,
+//! values written in as literals ([`Sql`]): a batch's statements differ in
+//! shape from one batch to the next, so as prepared statements each would
+//! cost a prepare round trip too, and on a loaded machine every round trip
+//! waits for two processes to be scheduled.
 //!
 //! InnoDB may still pick a deadlock victim (gap locks of unique checks); the
 //! whole transaction is then rolled back and retried.
@@ -29,30 +40,36 @@
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::mysql::{MySql, MySqlConnection, MySqlPool};
-use sqlx::query::Query;
+use sqlx::Connection;
+use sqlx::mysql::{MySqlConnection, MySqlPool};
 
 use bubble_core::ports::{AppendOutcome, Appended, Delivery};
 use bubble_core::{AppId, Direction, Error, InboxEntry, Result, SendReceipt, UserId};
 
 use crate::error::{is_duplicate, map_err};
-use crate::rows::{self, dynamic};
-
-type Args = sqlx::mysql::MySqlArguments;
+use crate::rows::{self, Sql, dynamic};
 
 /// Most owners per counter upsert / `IN (…)` list.
 pub(crate) const OWNER_CHUNK: usize = 1000;
-/// Most inbox rows per insert.
-const ROW_CHUNK: usize = 256;
-/// Content bytes after which an insert is cut (well below max_allowed_packet).
-const BYTES_CHUNK: usize = 4 << 20;
+/// Most message rows per insert.
+const MESSAGE_CHUNK: usize = 1000;
+/// Most inbox rows per insert: they are small now (about 300 bytes of text
+/// each), so one statement takes a whole batch of group deliveries.
+const INBOX_CHUNK: usize = 4000;
+/// Content bytes after which an insert is cut: written as hex, twice that
+/// in statement text, well below MariaDB's default max_allowed_packet (16 MiB).
+const BYTES_CHUNK: usize = 2 << 20;
+/// Statement text after which a round trip is closed and the next begun.
+const PACKET_TEXT: usize = 6 << 20;
 /// Most dedup keys per insert.
 const SENT_CHUNK: usize = 500;
 
+const INSERT_MESSAGE_HEAD: &str = "INSERT INTO messages (app, server_msg_id, entry_kind, sender, \
+    sender_device, client_msg_id, client_seq, create_time, server_time, content_type, content) \
+    VALUES ";
+
 const INSERT_INBOX_HEAD: &str = "INSERT INTO inbox (app, owner, version, conv_kind, conv_id, \
-    direct, status, entry_kind, server_msg_id, sender, sender_device, client_msg_id, client_seq, \
-    create_time, server_time, read_up_to, content_type, content) VALUES ";
-const INBOX_COLS: usize = 18;
+    direct, status, read_up_to, message_id) VALUES ";
 
 const FIND_SENT: &str = "SELECT server_msg_id, version, CAST(0 AS UNSIGNED) AS seq, server_time \
      FROM inbox_sent WHERE app = ? AND sender = ? AND client_msg_id = ?";
@@ -113,18 +130,51 @@ pub(crate) async fn find_sent_on(
 
 /// Writes `jobs` in one transaction and says what happened to each, in order.
 /// Any error fails the whole batch (nothing is written).
-pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Vec<AppendOutcome>> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
-    let (mut plans, keyed) = plan(&mut tx, jobs).await?;
-    claim_dedup_keys(&mut tx, jobs, &keyed, &mut plans).await?;
-    let writing: Vec<usize> = (0..jobs.len())
-        .filter(|&i| matches!(plans[i], Plan::Write))
-        .collect();
-    let mut appended = allocate_versions(&mut tx, jobs, &writing).await?;
-    insert_entries(&mut tx, jobs, &writing, &appended).await?;
-    insert_outbox(&mut tx, jobs, &writing, &appended).await?;
-    record_sender_versions(&mut tx, jobs, &keyed, &plans, &appended).await?;
-    tx.commit().await.map_err(map_err)?;
+pub(crate) async fn write_batch(
+    pool: &MySqlPool,
+    ids: MessageIds,
+    jobs: &[Job<'_>],
+) -> Result<Vec<AppendOutcome>> {
+    let mut conn = pool.acquire().await.map_err(map_err)?;
+    let (mut plans, keyed) = plan(&mut conn, jobs).await?;
+    // Each failed attempt turns at least one job into a duplicate.
+    let mut appended = loop {
+        let writing: Vec<usize> = (0..jobs.len())
+            .filter(|&i| matches!(plans[i], Plan::Write))
+            .collect();
+        let mut tx = conn.begin().await.map_err(map_err)?;
+        match write_once(&mut tx, ids, jobs, &writing, &keyed).await {
+            Ok(appended) => {
+                tx.commit().await.map_err(map_err)?;
+                break appended;
+            }
+            Err(Failed::Db(e)) if is_duplicate(&e) => {
+                tx.rollback().await.map_err(map_err)?;
+                let mut found = 0;
+                for &i in &keyed {
+                    if !matches!(plans[i], Plan::Write) {
+                        continue;
+                    }
+                    let d = jobs[i].delivery;
+                    if let Some(r) =
+                        find_sent_on(&mut conn, jobs[i].app, &d.sender, &d.client_msg_id).await?
+                    {
+                        plans[i] = Plan::Duplicate(r);
+                        found += 1;
+                    }
+                }
+                if found == 0 {
+                    return Err(Error::internal(format!(
+                        "mysql: an append failed on a duplicate key but no dedup key of its \
+                         batch is taken: {}",
+                        map_err(e).message()
+                    )));
+                }
+            }
+            Err(Failed::Db(e)) => return Err(map_err(e)),
+            Err(Failed::Other(e)) => return Err(e),
+        }
+    };
 
     let mut outcomes = Vec::with_capacity(jobs.len());
     for (i, plan) in plans.into_iter().enumerate() {
@@ -142,6 +192,65 @@ pub(crate) async fn write_batch(pool: &MySqlPool, jobs: &[Job<'_>]) -> Result<Ve
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Why one attempt failed: the database said no (a duplicate key may mean a
+/// retry of an accepted message), or the store found something wrong.
+enum Failed {
+    Db(sqlx::Error),
+    Other(Error),
+}
+
+impl From<sqlx::Error> for Failed {
+    fn from(e: sqlx::Error) -> Self {
+        Failed::Db(e)
+    }
+}
+
+/// Steps 2 and 3 for the jobs in `writing`, on `conn` inside a transaction.
+async fn write_once(
+    conn: &mut MySqlConnection,
+    ids: MessageIds,
+    jobs: &[Job<'_>],
+    writing: &[usize],
+    keyed: &[usize],
+) -> std::result::Result<HashMap<usize, Vec<Appended>>, Failed> {
+    if writing.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let appended = allocate_versions(conn, jobs, writing).await?;
+    let messages = distinct_messages(jobs, writing);
+    let mut stmts = Vec::new();
+    sent_statements(&mut stmts, jobs, writing, keyed, &appended);
+    let message_vars = message_statements(&mut stmts, &messages, ids);
+    entry_statements(
+        &mut stmts,
+        jobs,
+        writing,
+        &appended,
+        &messages,
+        &message_vars,
+    );
+    outbox_statements(&mut stmts, jobs, writing, &appended).map_err(Failed::Other)?;
+    for text in packets(stmts) {
+        sqlx::raw_sql(dynamic(text)).execute(&mut *conn).await?;
+    }
+    Ok(appended)
+}
+
+/// Joins statements into as few round trips as fit [`PACKET_TEXT`].
+fn packets(stmts: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in stmts {
+        match out.last_mut() {
+            Some(last) if last.len() + s.len() < PACKET_TEXT => {
+                last.push_str(";\n");
+                last.push_str(&s);
+            }
+            _ => out.push(s),
+        }
+    }
+    out
 }
 
 /// Decides what each job needs: empty deliveries are answered at once, a
@@ -190,63 +299,47 @@ fn dedup_key<'a>(job: &Job<'a>) -> (&'a str, &'a str, &'a str) {
 const INSERT_SENT_HEAD: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, \
     server_msg_id, version, server_time) VALUES ";
 
-/// Step 1: inserts the dedup keys. A key taken by an earlier transaction
-/// turns its job into a [`Plan::Duplicate`] with the stored receipt.
-async fn claim_dedup_keys(
-    conn: &mut MySqlConnection,
+/// The dedup keys of the deliveries being written, sorted, with their
+/// receipts (the sender's version is known by now).
+fn sent_statements(
+    stmts: &mut Vec<String>,
     jobs: &[Job<'_>],
+    writing: &[usize],
     keyed: &[usize],
-    plans: &mut [Plan],
-) -> Result<()> {
-    for chunk in keyed.chunks(SENT_CHUNK) {
-        let sql = format!("{INSERT_SENT_HEAD}{}", rows::values(chunk.len(), 6));
-        let mut q = sqlx::query(dynamic(sql));
-        for &i in chunk {
-            q = bind_sent(q, jobs[i], 0);
+    appended: &HashMap<usize, Vec<Appended>>,
+) {
+    let keys: Vec<usize> = keyed
+        .iter()
+        .copied()
+        .filter(|i| writing.binary_search(i).is_ok())
+        .collect();
+    for chunk in keys.chunks(SENT_CHUNK) {
+        let mut sql = Sql::new(INSERT_SENT_HEAD);
+        for (n, &i) in chunk.iter().enumerate() {
+            let d = jobs[i].delivery;
+            let first = &d.entries[0];
+            sql.row(n);
+            sql.bytes(b(jobs[i].app.as_str()));
+            sql.sep().bytes(b(d.sender.as_str()));
+            sql.sep().bytes(b(&d.client_msg_id));
+            sql.sep().bytes(&first.server_msg_id.0);
+            sql.sep().uint(d.receipt(&appended[&i]).version);
+            sql.sep().int(first.server_time);
+            sql.end_row();
         }
-        match q.execute(&mut *conn).await {
-            Ok(_) => continue,
-            Err(e) if is_duplicate(&e) => {}
-            Err(e) => return Err(map_err(e)),
-        }
-        // Some key was accepted before. The failed statement wrote nothing
-        // (InnoDB rolls back the statement); go key by key to learn which.
-        for &i in chunk {
-            let one = format!("{INSERT_SENT_HEAD}{}", rows::row_placeholders(6));
-            match bind_sent(sqlx::query(dynamic(one)), jobs[i], 0)
-                .execute(&mut *conn)
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_duplicate(&e) => {
-                    let d = jobs[i].delivery;
-                    let receipt = find_sent_on(conn, jobs[i].app, &d.sender, &d.client_msg_id)
-                        .await?
-                        .ok_or_else(|| {
-                            Error::internal(format!(
-                                "mysql: inbox_sent reported {:?} of {} taken but holds no row \
-                                 for it",
-                                d.client_msg_id, d.sender
-                            ))
-                        })?;
-                    plans[i] = Plan::Duplicate(receipt);
-                }
-                Err(e) => return Err(map_err(e)),
-            }
-        }
+        stmts.push(sql.into_string());
     }
-    Ok(())
 }
 
-/// Steps 2 and 3: raises every owner's counter by its number of entries
-/// (owners in sorted order), reads the new counters back under their locks,
-/// and gives each entry its version: the owner's entries take the versions
-/// just below its new counter, in job and entry order.
+/// Step 2: raises every owner's counter by its number of entries (owners
+/// in sorted order), reads the new counters back while holding their locks (one
+/// round trip), and gives each entry its version: the owner's entries take
+/// the versions just below its new counter, in job and entry order.
 async fn allocate_versions(
     conn: &mut MySqlConnection,
     jobs: &[Job<'_>],
     writing: &[usize],
-) -> Result<HashMap<usize, Vec<Appended>>> {
+) -> std::result::Result<HashMap<usize, Vec<Appended>>, Failed> {
     let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for &i in writing {
         for e in &jobs[i].delivery.entries {
@@ -256,49 +349,61 @@ async fn allocate_versions(
         }
     }
     let owners: Vec<((&str, &str), u64)> = counts.into_iter().collect();
+    let mut stmts = Vec::new();
     for chunk in owners.chunks(OWNER_CHUNK) {
-        let sql = format!(
-            "INSERT INTO inbox_versions (app, owner, version) VALUES {} \
-             ON DUPLICATE KEY UPDATE version = version + VALUES(version)",
-            rows::values(chunk.len(), 3)
-        );
-        let mut q = sqlx::query(dynamic(sql));
-        for ((app, owner), n) in chunk {
-            q = q.bind(b(app)).bind(b(owner)).bind(*n);
+        let mut sql = Sql::new("INSERT INTO inbox_versions (app, owner, version) VALUES ");
+        for (n, ((app, owner), count)) in chunk.iter().enumerate() {
+            sql.row(n);
+            sql.bytes(b(app)).sep().bytes(b(owner)).sep().uint(*count);
+            sql.end_row();
         }
-        q.execute(&mut *conn).await.map_err(map_err)?;
+        sql.push(" ON DUPLICATE KEY UPDATE version = version + VALUES(version)");
+        stmts.push(sql.into_string());
     }
-
     let mut by_app: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
     for ((app, owner), n) in &owners {
         by_app.entry(*app).or_default().push((*owner, *n));
     }
-    let mut next: HashMap<(&str, &str), u64> = HashMap::with_capacity(owners.len());
     for (app, list) in &by_app {
         for chunk in list.chunks(OWNER_CHUNK) {
-            let sql = format!(
-                "SELECT owner, version FROM inbox_versions WHERE app = ? AND owner IN {} \
-                 FOR UPDATE",
-                rows::row_placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(dynamic(sql)).bind(b(app));
-            for (owner, _) in chunk {
-                q = q.bind(b(owner));
+            let mut sql = Sql::new("SELECT app, owner, version FROM inbox_versions WHERE app = ");
+            sql.bytes(b(app));
+            sql.push(" AND owner IN (");
+            for (n, (owner, _)) in chunk.iter().enumerate() {
+                if n > 0 {
+                    sql.sep();
+                }
+                sql.bytes(b(owner));
             }
-            let found = q.fetch_all(&mut *conn).await.map_err(map_err)?;
-            let mut ends: HashMap<String, u64> = HashMap::with_capacity(found.len());
-            for row in &found {
-                ends.insert(rows::text(row, "owner")?, rows::get(row, "version")?);
-            }
-            for (owner, n) in chunk {
-                let end = ends.get(*owner).copied().ok_or_else(|| {
-                    Error::internal(format!(
-                        "mysql: inbox_versions has no row for {owner} right after raising it"
-                    ))
-                })?;
-                next.insert((*app, *owner), end - n + 1);
-            }
+            // A plain read: the upsert holds these rows' locks, so it sees
+            // our own new values. A locking read would also lock whatever
+            // rows its plan passes over, which, with a long IN list of
+            // literals, can be other owners' rows that other batches hold.
+            sql.push(")");
+            stmts.push(sql.into_string());
         }
+    }
+    let mut ends: HashMap<(String, String), u64> = HashMap::with_capacity(owners.len());
+    for text in packets(stmts) {
+        for row in sqlx::raw_sql(dynamic(text)).fetch_all(&mut *conn).await? {
+            let key = (
+                rows::text(&row, "app").map_err(Failed::Other)?,
+                rows::text(&row, "owner").map_err(Failed::Other)?,
+            );
+            ends.insert(key, rows::get(&row, "version").map_err(Failed::Other)?);
+        }
+    }
+    let mut next: HashMap<(&str, &str), u64> = HashMap::with_capacity(owners.len());
+    for ((app, owner), n) in &owners {
+        let end = ends
+            .get(&((*app).to_owned(), (*owner).to_owned()))
+            .copied()
+            .ok_or_else(|| {
+                Failed::Other(Error::internal(format!(
+                    "mysql: inbox_versions has no row for {owner} right after raising it"
+                )))
+            })?;
+        next.insert((*app, *owner), end - n + 1);
     }
 
     let mut appended = HashMap::with_capacity(writing.len());
@@ -319,146 +424,280 @@ async fn allocate_versions(
     Ok(appended)
 }
 
-/// Step 4a: the inbox rows, in multi-row inserts cut by row count and bytes.
-async fn insert_entries(
-    conn: &mut MySqlConnection,
-    jobs: &[Job<'_>],
-    writing: &[usize],
-    appended: &HashMap<usize, Vec<Appended>>,
-) -> Result<()> {
-    let pending: Vec<(&AppId, &InboxEntry, u64)> = writing
-        .iter()
-        .flat_map(|&i| {
-            jobs[i]
-                .delivery
-                .entries
+/// How the server numbers the rows of one multi-row insert into `messages`
+/// (read once when the store opens, see `client`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MessageIds {
+    /// `innodb_autoinc_lock_mode` 0 or 1: the ids of one `INSERT … VALUES`
+    /// are consecutive (`step` apart, the server's `auto_increment_increment`)
+    /// from the one the server reports as the last insert id.
+    Consecutive { step: u64 },
+    /// Lock mode 2 (MySQL 8's default): one statement's ids may interleave
+    /// with a concurrent one's, so each message row gets its own statement.
+    OnePerStatement,
+}
+
+/// The message rows of a batch: the distinct messages of each delivery, and
+/// for every written entry the index of its message row.
+struct Messages<'a> {
+    /// (app, the first entry that carries the message's fields).
+    rows: Vec<(&'a AppId, &'a InboxEntry)>,
+    /// Per job being written, per entry: its index in `rows`.
+    of_entry: HashMap<usize, Vec<usize>>,
+}
+
+/// Whether two entries of one delivery carry the same message fields and can
+/// share a row. Compared field by field: a delivery may mix entries of
+/// different messages or kinds, and nothing promises it does not.
+fn same_message(a: &InboxEntry, b: &InboxEntry) -> bool {
+    a.kind == b.kind
+        && a.server_msg_id == b.server_msg_id
+        && a.sender == b.sender
+        && a.sender_device == b.sender_device
+        && a.client_msg_id == b.client_msg_id
+        && a.client_seq == b.client_seq
+        && a.create_time == b.create_time
+        && a.server_time == b.server_time
+        && a.content.kind == b.content.kind
+        && a.content.body == b.content.body
+}
+
+/// Groups each delivery's entries into message rows. Rows are never shared
+/// across deliveries: each delivery owns its rows, so nothing written by one
+/// delivery changes when another is written or fails.
+fn distinct_messages<'a>(jobs: &[Job<'a>], writing: &[usize]) -> Messages<'a> {
+    let mut rows: Vec<(&'a AppId, &'a InboxEntry)> = Vec::new();
+    let mut of_entry = HashMap::with_capacity(writing.len());
+    for &i in writing {
+        let first_row = rows.len();
+        let mut refs = Vec::with_capacity(jobs[i].delivery.entries.len());
+        for e in &jobs[i].delivery.entries {
+            // A delivery holds one message nearly always: the scan is short.
+            let found = rows[first_row..]
                 .iter()
-                .zip(&appended[&i])
-                .map(move |(e, a)| (jobs[i].app, e, a.version))
-        })
-        .collect();
+                .position(|(_, m)| same_message(m, e));
+            refs.push(match found {
+                Some(k) => first_row + k,
+                None => {
+                    rows.push((jobs[i].app, e));
+                    rows.len() - 1
+                }
+            });
+        }
+        of_entry.insert(i, refs);
+    }
+    Messages { rows, of_entry }
+}
+
+/// Step 3, the message rows: multi-row inserts cut by row count and bytes,
+/// each followed by saving its first id in a session variable
+/// (`@bubble_m<n>`), which the inbox rows then name. Returns, per message
+/// row, the expression of its id.
+fn message_statements(
+    stmts: &mut Vec<String>,
+    messages: &Messages<'_>,
+    ids: MessageIds,
+) -> Vec<String> {
+    let (most_rows, step) = match ids {
+        MessageIds::Consecutive { step } => (MESSAGE_CHUNK, step),
+        MessageIds::OnePerStatement => (1, 0),
+    };
+    let rows = &messages.rows;
+    let mut exprs = Vec::with_capacity(rows.len());
     let mut start = 0;
-    while start < pending.len() {
+    let mut chunk = 0;
+    while start < rows.len() {
         let mut end = start;
         let mut bytes = 0;
-        while end < pending.len()
-            && end - start < ROW_CHUNK
-            && (end == start || bytes < BYTES_CHUNK)
-        {
-            bytes += pending[end].1.content.body.len();
+        while end < rows.len() && end - start < most_rows && (end == start || bytes < BYTES_CHUNK) {
+            bytes += rows[end].1.content.body.len();
             end += 1;
         }
-        let sql = format!(
-            "{INSERT_INBOX_HEAD}{}",
-            rows::values(end - start, INBOX_COLS)
-        );
-        let mut q = sqlx::query(dynamic(sql));
-        for (app, e, version) in &pending[start..end] {
-            q = bind_entry(q, app, e, *version);
+        let mut sql = Sql::new(INSERT_MESSAGE_HEAD);
+        for (n, (app, e)) in rows[start..end].iter().enumerate() {
+            sql.row(n);
+            sql.bytes(b(app.as_str()));
+            sql.sep().bytes(&e.server_msg_id.0);
+            sql.sep().uint(e.kind as u64);
+            sql.sep().bytes(b(e.sender.as_str()));
+            sql.sep().bytes(b(e.sender_device.as_str()));
+            sql.sep().bytes(b(&e.client_msg_id));
+            sql.sep().uint(e.client_seq);
+            sql.sep().int(e.create_time);
+            sql.sep().int(e.server_time);
+            sql.sep().uint(e.content.kind as u64);
+            sql.sep().bytes(&e.content.body);
+            sql.end_row();
         }
-        q.execute(&mut *conn).await.map_err(map_err)?;
+        stmts.push(sql.into_string());
+        // LAST_INSERT_ID() after a multi-row insert is its first row's id.
+        stmts.push(format!("SET @bubble_m{chunk} = LAST_INSERT_ID()"));
+        exprs.extend((0..(end - start) as u64).map(|k| format!("@bubble_m{chunk} + {}", k * step)));
+        chunk += 1;
         start = end;
     }
-    Ok(())
+    exprs
 }
 
-/// Step 4b: the search outbox rows of deliveries that want indexing.
-async fn insert_outbox(
-    conn: &mut MySqlConnection,
+/// Step 3, the inbox rows, each naming its message row.
+fn entry_statements(
+    stmts: &mut Vec<String>,
     jobs: &[Job<'_>],
     writing: &[usize],
     appended: &HashMap<usize, Vec<Appended>>,
-) -> Result<()> {
-    let outbox: Vec<(&AppId, &InboxEntry, u64)> = writing
+    messages: &Messages<'_>,
+    message_ids: &[String],
+) {
+    let pending: Vec<(&AppId, &InboxEntry, u64, &str)> = writing
         .iter()
-        .filter(|&&i| jobs[i].delivery.index)
         .flat_map(|&i| {
             jobs[i]
                 .delivery
                 .entries
                 .iter()
                 .zip(&appended[&i])
-                .map(move |(e, a)| (jobs[i].app, e, a.version))
+                .zip(&messages.of_entry[&i])
+                .map(move |((e, a), &m)| (jobs[i].app, e, a.version, message_ids[m].as_str()))
         })
         .collect();
-    for chunk in outbox.chunks(OWNER_CHUNK) {
-        let sql = format!(
-            "INSERT INTO inbox_index_outbox (app, owner, version) VALUES {}",
-            rows::values(chunk.len(), 3)
-        );
-        let mut q = sqlx::query(dynamic(sql));
-        for (app, e, version) in chunk {
-            q = q
-                .bind(b(app.as_str()))
-                .bind(b(e.owner.as_str()))
-                .bind(*version);
+    for chunk in pending.chunks(INBOX_CHUNK) {
+        let mut sql = Sql::new(INSERT_INBOX_HEAD);
+        for (n, (app, e, version, message_id)) in chunk.iter().enumerate() {
+            sql.row(n);
+            sql.bytes(b(app.as_str()));
+            sql.sep().bytes(b(e.owner.as_str()));
+            sql.sep().uint(*version);
+            sql.sep().uint(e.conversation.kind as u64);
+            sql.sep().bytes(b(e.conversation.id()));
+            sql.sep().int(i64::from(e.direction.as_i8()));
+            sql.sep().int(if starts_unread(e) { 0 } else { 1 });
+            sql.sep().uint(e.read_up_to);
+            sql.sep().push(message_id);
+            sql.end_row();
         }
-        q.execute(&mut *conn).await.map_err(map_err)?;
+        stmts.push(sql.into_string());
     }
-    Ok(())
 }
 
-/// Step 4c: the sender's own version goes into the receipt a retry gets.
-async fn record_sender_versions(
-    conn: &mut MySqlConnection,
+/// The `owners` column of a search-outbox row: each owner as one length byte
+/// and its bytes. Owner ids fit `VARBINARY(128)`, so one byte holds a length.
+fn encode_owners(entries: &[InboxEntry]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(entries.iter().map(|e| e.owner.as_str().len() + 1).sum());
+    for e in entries {
+        let id = e.owner.as_str().as_bytes();
+        let len = u8::try_from(id.len()).map_err(|_| {
+            Error::invalid(format!(
+                "mysql: owner id of {} bytes is longer than the 128 an inbox row holds",
+                id.len()
+            ))
+        })?;
+        out.push(len);
+        out.extend_from_slice(id);
+    }
+    Ok(out)
+}
+
+/// Reads an `owners` column written by [`encode_owners`].
+pub(crate) fn decode_owners(mut raw: &[u8]) -> Result<Vec<UserId>> {
+    let mut owners = Vec::new();
+    while let Some((&len, rest)) = raw.split_first() {
+        let len = usize::from(len);
+        if rest.len() < len {
+            return Err(Error::internal(
+                "mysql: an inbox_index_outbox.owners value ends inside an owner id",
+            ));
+        }
+        let id = std::str::from_utf8(&rest[..len]).map_err(|_| {
+            Error::internal(
+                "mysql: an inbox_index_outbox.owners value holds an id that is not UTF-8",
+            )
+        })?;
+        owners.push(UserId::new(id));
+        raw = &rest[len..];
+    }
+    Ok(owners)
+}
+
+/// Step 3, one search-outbox row per delivery that wants indexing, naming
+/// its first entry (the message the indexer reads) and every owner.
+fn outbox_statements(
+    stmts: &mut Vec<String>,
     jobs: &[Job<'_>],
-    keyed: &[usize],
-    plans: &[Plan],
+    writing: &[usize],
     appended: &HashMap<usize, Vec<Appended>>,
 ) -> Result<()> {
-    let versions: Vec<(usize, u64)> = keyed
-        .iter()
-        .filter(|&&i| matches!(plans[i], Plan::Write))
-        .map(|&i| (i, jobs[i].delivery.receipt(&appended[&i]).version))
-        .filter(|&(_, v)| v > 0)
-        .collect();
-    for chunk in versions.chunks(SENT_CHUNK) {
-        let sql = format!(
-            "{INSERT_SENT_HEAD}{} ON DUPLICATE KEY UPDATE version = VALUES(version)",
-            rows::values(chunk.len(), 6)
-        );
-        let mut q = sqlx::query(dynamic(sql));
-        for &(i, v) in chunk {
-            q = bind_sent(q, jobs[i], v);
+    let mut sql: Option<Sql> = None;
+    let mut n = 0;
+    for &i in writing.iter().filter(|&&i| jobs[i].delivery.index) {
+        let entries = &jobs[i].delivery.entries;
+        let q = sql.get_or_insert_with(|| {
+            n = 0;
+            Sql::new("INSERT INTO inbox_index_outbox (app, owner, version, owners) VALUES ")
+        });
+        q.row(n);
+        q.bytes(b(jobs[i].app.as_str()));
+        q.sep().bytes(b(entries[0].owner.as_str()));
+        q.sep().uint(appended[&i][0].version);
+        q.sep().bytes(&encode_owners(entries)?);
+        q.end_row();
+        n += 1;
+        if n == OWNER_CHUNK || q.len() > BYTES_CHUNK {
+            stmts.extend(sql.take().map(Sql::into_string));
         }
-        q.execute(&mut *conn).await.map_err(map_err)?;
     }
+    stmts.extend(sql.map(Sql::into_string));
     Ok(())
 }
 
-fn bind_sent<'q>(q: Query<'q, MySql, Args>, job: Job<'_>, version: u64) -> Query<'q, MySql, Args> {
-    let d = job.delivery;
-    let first = &d.entries[0];
-    q.bind(b(job.app.as_str()))
-        .bind(b(d.sender.as_str()))
-        .bind(b(&d.client_msg_id))
-        .bind(&first.server_msg_id.0[..])
-        .bind(version)
-        .bind(first.server_time)
-}
+#[cfg(test)]
+mod tests {
+    use bubble_core::testkit::group_delivery;
 
-fn bind_entry<'q>(
-    q: Query<'q, MySql, Args>,
-    app: &AppId,
-    e: &InboxEntry,
-    version: u64,
-) -> Query<'q, MySql, Args> {
-    q.bind(b(app.as_str()))
-        .bind(b(e.owner.as_str()))
-        .bind(version)
-        .bind(e.conversation.kind as u8)
-        .bind(b(e.conversation.id()))
-        .bind(e.direction.as_i8())
-        .bind(if starts_unread(e) { 0i8 } else { 1i8 })
-        .bind(e.kind as u8)
-        .bind(&e.server_msg_id.0[..])
-        .bind(b(e.sender.as_str()))
-        .bind(b(e.sender_device.as_str()))
-        .bind(b(&e.client_msg_id))
-        .bind(e.client_seq)
-        .bind(e.create_time)
-        .bind(e.server_time)
-        .bind(e.read_up_to)
-        .bind(e.content.kind as u8)
-        .bind(&e.content.body[..])
+    use super::*;
+
+    #[test]
+    fn an_outbox_owner_list_reads_back_as_written() {
+        let d = group_delivery("g", "ann", &["ann", "bø", "", "c d"], "x");
+        let raw = encode_owners(&d.entries).unwrap();
+        let owners: Vec<String> = decode_owners(&raw)
+            .unwrap()
+            .iter()
+            .map(|o| o.to_string())
+            .collect();
+        assert_eq!(owners, ["ann", "bø", "", "c d"]);
+        assert!(
+            decode_owners(&raw[..raw.len() - 1]).is_err(),
+            "a cut list is an error"
+        );
+    }
+
+    #[test]
+    fn an_owner_too_long_for_a_length_byte_is_refused() {
+        let long = "x".repeat(300);
+        let d = group_delivery("g", "ann", &["ann", &long], "x");
+        assert!(encode_owners(&d.entries).is_err());
+    }
+
+    #[test]
+    fn values_become_hex_literals_and_digits() {
+        let mut sql = Sql::new("VALUES ");
+        sql.row(0);
+        sql.bytes(b"a'\\\0")
+            .sep()
+            .uint(7)
+            .sep()
+            .int(-3)
+            .sep()
+            .bytes(b"");
+        sql.end_row();
+        assert_eq!(sql.into_string(), "VALUES (X'61275C00', 7, -3, X'')");
+    }
+
+    #[test]
+    fn statements_share_a_round_trip_until_the_text_is_large() {
+        let small = vec!["A".to_owned(), "B".to_owned()];
+        assert_eq!(packets(small), ["A;\nB"]);
+        let big = "x".repeat(PACKET_TEXT);
+        assert_eq!(packets(vec![big.clone(), "B".to_owned()]).len(), 2);
+    }
 }

@@ -1,23 +1,31 @@
 //! Group commit for appends: deliveries that arrive together share one transaction.
 //!
 //! Callers queue their delivery and wait for its answer; `batch_writers`
-//! tasks each take whatever is queued (up to `batch_max`) and write it in one
-//! transaction (see `append`). Under light load a batch holds one
+//! tasks each take whatever is queued for them (up to `batch_max`) and write
+//! it in one transaction (see `append`). Under light load a batch holds one
 //! delivery and nothing changes; under load, one commit (one log flush) and
 //! one lock of each owner's counter serve many deliveries, which is what lets
 //! a user who receives from many senders at once keep up. A batch that fails
 //! for any reason but a deadlock is written again one delivery at a time, so
 //! one bad delivery fails alone.
+//!
+//! Each writer has its own queue, and a delivery goes to the writer of its
+//! conversation ([`shard`]). Two batches that share an owner cannot run at
+//! once (the second waits for the first's counter locks), so with one shared
+//! queue every writer's batch held some of every busy group's deliveries and
+//! the writers ran one after another, each with a small batch; sent by
+//! conversation, a busy group's deliveries wait in one queue and go together
+//! in one large batch while other writers write other conversations.
 
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 use sqlx::mysql::MySqlPool;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use bubble_core::ports::{AppendOutcome, Delivery};
 use bubble_core::{AppId, Error, ErrorKind, Result};
 
-use crate::append::{Job, write_batch};
+use crate::append::{Job, MessageIds, write_batch};
 use crate::retry::retry_deadlocks;
 
 struct Queued {
@@ -26,37 +34,63 @@ struct Queued {
     reply: oneshot::Sender<Result<AppendOutcome>>,
 }
 
-/// The queue in front of the batch writers. Dropping it (with the last store
-/// clone) ends the writers once the queue is empty.
+/// The queues in front of the batch writers, one each. Dropping them (with
+/// the last store clone) ends the writers once their queues are empty.
 pub(crate) struct Batcher {
-    queue: mpsc::Sender<Queued>,
+    queues: Vec<mpsc::Sender<Queued>>,
+    /// Hashes conversations to queues (fixed keys: the same conversation
+    /// always goes to the same writer).
+    hasher: std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
+}
+
+/// The key that decides a delivery's writer: its app and its conversation,
+/// the same from both sides of a 1:1 chat (the two parties, ordered).
+fn shard(hasher: &impl BuildHasher, app: &AppId, d: &Delivery) -> u64 {
+    let mut h = hasher.build_hasher();
+    app.as_str().hash(&mut h);
+    if let Some(e) = d.entries.first() {
+        let conv = e.conversation.id();
+        match e.conversation.kind {
+            bubble_core::ConversationKind::Direct => {
+                let (a, b) = (e.owner.as_str(), conv);
+                let pair = if a <= b { (a, b) } else { (b, a) };
+                pair.hash(&mut h);
+            }
+            kind => {
+                (kind as u8).hash(&mut h);
+                conv.hash(&mut h);
+            }
+        }
+    }
+    h.finish()
 }
 
 impl Batcher {
     /// Starts `writers` tasks on the current runtime.
     pub(crate) fn start(
         pool: MySqlPool,
+        ids: MessageIds,
         batch_max: usize,
         writers: usize,
         deadlock_retries: u32,
     ) -> Batcher {
-        let (queue, rx) = mpsc::channel(batch_max * writers * 2);
-        let rx = Arc::new(Mutex::new(rx));
+        let mut queues = Vec::with_capacity(writers);
         for _ in 0..writers {
-            tokio::spawn(writer(
-                pool.clone(),
-                rx.clone(),
-                batch_max,
-                deadlock_retries,
-            ));
+            let (queue, rx) = mpsc::channel(batch_max * 2);
+            queues.push(queue);
+            tokio::spawn(writer(pool.clone(), ids, rx, batch_max, deadlock_retries));
         }
-        Batcher { queue }
+        Batcher {
+            queues,
+            hasher: Default::default(),
+        }
     }
 
     /// Queues a delivery and waits for its outcome.
     pub(crate) async fn append(&self, app: &AppId, delivery: &Delivery) -> Result<AppendOutcome> {
         let (reply, answer) = oneshot::channel();
-        self.queue
+        let n = self.queues.len() as u64;
+        self.queues[(shard(&self.hasher, app, delivery) % n) as usize]
             .send(Queued {
                 app: app.clone(),
                 delivery: delivery.clone(),
@@ -72,35 +106,33 @@ impl Batcher {
 
 async fn writer(
     pool: MySqlPool,
-    rx: Arc<Mutex<mpsc::Receiver<Queued>>>,
+    ids: MessageIds,
+    mut rx: mpsc::Receiver<Queued>,
     batch_max: usize,
     deadlock_retries: u32,
 ) {
     let mut batch: Vec<Queued> = Vec::with_capacity(batch_max);
     loop {
-        {
-            let mut rx = rx.lock().await;
-            match rx.recv().await {
-                Some(first) => batch.push(first),
-                None => return,
-            }
-            while batch.len() < batch_max {
-                match rx.try_recv() {
-                    Ok(more) => batch.push(more),
-                    Err(_) => break,
-                }
+        match rx.recv().await {
+            Some(first) => batch.push(first),
+            None => return,
+        }
+        while batch.len() < batch_max {
+            match rx.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
             }
         }
         // Callers that gave up no longer need an answer, nor a write.
         batch.retain(|q| !q.reply.is_closed());
         if !batch.is_empty() {
-            write(&pool, &mut batch, deadlock_retries).await;
+            write(&pool, ids, &mut batch, deadlock_retries).await;
         }
         batch.clear();
     }
 }
 
-async fn write(pool: &MySqlPool, batch: &mut Vec<Queued>, deadlock_retries: u32) {
+async fn write(pool: &MySqlPool, ids: MessageIds, batch: &mut Vec<Queued>, deadlock_retries: u32) {
     let jobs: Vec<Job<'_>> = batch
         .iter()
         .map(|q| Job {
@@ -108,7 +140,7 @@ async fn write(pool: &MySqlPool, batch: &mut Vec<Queued>, deadlock_retries: u32)
             delivery: &q.delivery,
         })
         .collect();
-    let result = retry_deadlocks(deadlock_retries, || write_batch(pool, &jobs)).await;
+    let result = retry_deadlocks(deadlock_retries, || write_batch(pool, ids, &jobs)).await;
     match result {
         Ok(outcomes) => {
             drop(jobs);
@@ -137,7 +169,7 @@ async fn write(pool: &MySqlPool, batch: &mut Vec<Queued>, deadlock_retries: u32)
             for job in &jobs {
                 let one = [*job];
                 answers.push(
-                    retry_deadlocks(deadlock_retries, || write_batch(pool, &one))
+                    retry_deadlocks(deadlock_retries, || write_batch(pool, ids, &one))
                         .await
                         .map(|mut o| o.pop().expect("one outcome per job")),
                 );

@@ -12,6 +12,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
 use bubble_core::{AdapterConfig, Error, InvalidConfig, Result};
 
+use crate::append::MessageIds;
 use crate::batch::Batcher;
 use crate::config::MysqlConfig;
 use crate::error::{bad_url, cannot_connect, map_err, migrate_err};
@@ -54,6 +55,8 @@ pub(crate) struct Inner {
     pub(crate) config: MysqlConfig,
     /// Groups concurrent appends into shared transactions (`None` when `batch_max` is 1).
     pub(crate) batcher: Option<Batcher>,
+    /// How the server numbers a multi-row insert's message rows.
+    pub(crate) message_ids: MessageIds,
 }
 
 impl std::fmt::Debug for MysqlStore {
@@ -93,9 +96,11 @@ impl MysqlStore {
             .connect_with(options)
             .await
             .map_err(|e| cannot_connect(&config.url, e))?;
+        let message_ids = message_ids(&pool).await?;
         let batcher = (config.batch_max > 1).then(|| {
             Batcher::start(
                 pool.clone(),
+                message_ids,
                 config.batch_max,
                 config.batch_writers,
                 config.deadlock_retries,
@@ -106,12 +111,36 @@ impl MysqlStore {
                 pool,
                 config,
                 batcher,
+                message_ids,
             }),
         };
         if store.inner.config.run_migrations {
             store.migrate().await?;
         }
         Ok(store)
+    }
+
+    /// Overrides how message ids are taken, so tests can run the one-row
+    /// path of MySQL 8's interleaved lock mode on any server.
+    #[cfg(test)]
+    pub(crate) fn with_message_ids(self, message_ids: MessageIds) -> MysqlStore {
+        let inner = Arc::into_inner(self.inner).expect("a store not shared yet");
+        let batcher = (inner.config.batch_max > 1).then(|| {
+            Batcher::start(
+                inner.pool.clone(),
+                message_ids,
+                inner.config.batch_max,
+                inner.config.batch_writers,
+                inner.config.deadlock_retries,
+            )
+        });
+        MysqlStore {
+            inner: Arc::new(Inner {
+                batcher,
+                message_ids,
+                ..inner
+            }),
+        }
     }
 
     /// Applies the migrations the database lacks (what `connect` does unless
@@ -165,3 +194,24 @@ impl MysqlStore {
 
 /// How long a node waits for another node's migrations.
 const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(120);
+
+/// Whether one multi-row insert's auto-increment ids are consecutive on this
+/// server: they are under `innodb_autoinc_lock_mode` 0 and 1 (MariaDB's
+/// default), `auto_increment_increment` apart (a Galera cluster sets it to
+/// its size); under 2 (MySQL 8's default) they may interleave with another
+/// statement's, and each message row is inserted on its own.
+async fn message_ids(pool: &MySqlPool) -> Result<MessageIds> {
+    let (mode, step): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(@@innodb_autoinc_lock_mode AS SIGNED), \
+             CAST(@@auto_increment_increment AS SIGNED)",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(match mode {
+        0 | 1 => MessageIds::Consecutive {
+            step: step.max(1) as u64,
+        },
+        _ => MessageIds::OnePerStatement,
+    })
+}

@@ -10,12 +10,12 @@ use bubble_core::{
     SendReceipt, UnreadCount, UserId,
 };
 
-use crate::append::{Job, OWNER_CHUNK, find_sent_on, write_batch};
+use crate::append::{Job, OWNER_CHUNK, decode_owners, find_sent_on, write_batch};
 use crate::client::MysqlStore;
 use crate::error::map_err;
 use crate::queries;
 use crate::retry::retry_deadlocks;
-use crate::rows::{self, dynamic, inbox_columns};
+use crate::rows::{self, dynamic, inbox_columns, inbox_join};
 
 fn b(s: &str) -> &[u8] {
     s.as_bytes()
@@ -29,7 +29,7 @@ impl InboxStore for MysqlStore {
         }
         let job = [Job { app, delivery }];
         let mut outcomes = retry_deadlocks(self.inner.config.deadlock_retries, || {
-            write_batch(self.pool(), &job)
+            write_batch(self.pool(), self.inner.message_ids, &job)
         })
         .await?;
         Ok(outcomes.pop().expect("one outcome per job"))
@@ -66,15 +66,19 @@ impl InboxStore for MysqlStore {
     }
 
     async fn get(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<Option<InboxEntry>> {
+        // The message rows of that id (ix_messages_server_msg), then the
+        // owner's entry of each (ix_inbox_message).
         let row = sqlx::query(concat!(
             "SELECT ",
             inbox_columns!(),
-            " FROM inbox WHERE app = ? AND owner = ? AND server_msg_id = ? \
-             AND entry_kind IN (1, 6) ORDER BY version LIMIT 1"
+            inbox_join!(),
+            "WHERE m.app = ? AND m.server_msg_id = ? AND m.entry_kind IN (1, 6) \
+             AND i.app = ? AND i.owner = ? ORDER BY i.version LIMIT 1"
         ))
         .bind(b(app.as_str()))
-        .bind(b(owner.as_str()))
         .bind(&id.0[..])
+        .bind(b(app.as_str()))
+        .bind(b(owner.as_str()))
         .fetch_optional(self.pool())
         .await
         .map_err(map_err)?;
@@ -136,12 +140,14 @@ impl InboxStore for MysqlStore {
         // Only unread received messages have status 0, so this cannot touch
         // anything else.
         let changed = sqlx::query(
-            "UPDATE inbox SET status = 1 \
-             WHERE app = ? AND owner = ? AND server_msg_id = ? AND status = 0",
+            "UPDATE inbox i JOIN messages m ON m.id = i.message_id SET i.status = 1 \
+             WHERE m.app = ? AND m.server_msg_id = ? \
+             AND i.app = ? AND i.owner = ? AND i.status = 0",
         )
         .bind(b(app.as_str()))
-        .bind(b(owner.as_str()))
         .bind(&id.0[..])
+        .bind(b(app.as_str()))
+        .bind(b(owner.as_str()))
         .execute(self.pool())
         .await
         .map_err(map_err)?
@@ -183,11 +189,14 @@ impl InboxStore for MysqlStore {
     }
 
     async fn pending_index(&self, limit: usize) -> Result<Vec<IndexTask>> {
-        let found = sqlx::query(
-            "SELECT o.id AS outbox_id, i.* FROM inbox_index_outbox o \
+        let found = sqlx::query(concat!(
+            "SELECT o.id AS outbox_id, o.app AS outbox_app, o.owners, ",
+            inbox_columns!(),
+            " FROM inbox_index_outbox o \
              JOIN inbox i ON i.app = o.app AND i.owner = o.owner AND i.version = o.version \
+             JOIN messages m ON m.id = i.message_id \
              ORDER BY o.id LIMIT ?",
-        )
+        ))
         .bind(limit as u64)
         .fetch_all(self.pool())
         .await
@@ -195,12 +204,19 @@ impl InboxStore for MysqlStore {
         found
             .iter()
             .map(|row| {
-                // One outbox row per owner's entry.
+                // One outbox row per delivery, naming its first entry and
+                // every owner; rows written before migration 3 name one
+                // owner's entry and no list (NULL).
                 let entry = rows::inbox_entry(row)?;
+                let owners: Option<Vec<u8>> = rows::get(row, "owners")?;
+                let owners = match owners {
+                    Some(raw) => decode_owners(&raw)?,
+                    None => vec![entry.owner.clone()],
+                };
                 Ok(IndexTask {
                     id: rows::get(row, "outbox_id")?,
-                    app: AppId::from(rows::text(row, "app")?),
-                    owners: vec![entry.owner.clone()],
+                    app: AppId::from(rows::text(row, "outbox_app")?),
+                    owners,
                     entry,
                 })
             })

@@ -191,3 +191,42 @@ mod vendor {
         .await;
     }
 }
+
+/// Message rows under either way the server numbers auto-increment ids.
+mod message_ids {
+    use std::sync::Arc;
+
+    use bubble_core::AdapterConfig;
+    use bubble_core::testkit;
+
+    use crate::append::MessageIds;
+    use crate::testing::TestDb;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mariadb_numbers_one_insert_consecutively() {
+        let db = TestDb::create().await;
+        let store = db.store().await;
+        let ids = store.inner.message_ids;
+        store.close().await;
+        db.drop_db().await;
+        // The test server runs MariaDB's default innodb_autoinc_lock_mode 1.
+        assert_eq!(ids, MessageIds::Consecutive { step: 1 });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_inbox_conforms_with_one_message_row_per_statement() {
+        let db = TestDb::create().await;
+        for batch_max in [1, 32] {
+            let store = db
+                .config()
+                .with_batch_max(batch_max)
+                .connect()
+                .await
+                .unwrap()
+                .with_message_ids(MessageIds::OnePerStatement);
+            testkit::inbox(Arc::new(store.clone())).await;
+            store.close().await;
+        }
+        db.drop_db().await;
+    }
+}

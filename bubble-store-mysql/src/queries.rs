@@ -3,14 +3,16 @@
 //!
 //! Placeholders are bound in order; ids are bound as bytes.
 
-use crate::rows::inbox_columns;
+use crate::rows::{inbox_columns, inbox_join};
 
 /// "Everything of B after version v" (sync): `app`, `owner`, `after_version`,
-/// `limit + 1`. Served by a range of the primary key `(app, owner, version)`.
+/// `limit + 1`. Served by a range of the inbox's primary key `(app, owner,
+/// version)`, each entry joined to its message by the message's primary key.
 pub const PULL: &str = concat!(
     "SELECT ",
     inbox_columns!(),
-    " FROM inbox WHERE app = ? AND owner = ? AND version > ? ORDER BY version LIMIT ?"
+    inbox_join!(),
+    "WHERE i.app = ? AND i.owner = ? AND i.version > ? ORDER BY i.version LIMIT ?"
 );
 
 /// "Unread of B", counted per conversation: `app`, `owner`. The seed's
@@ -31,11 +33,13 @@ pub const UNREAD_VERSIONS: &str = "SELECT version FROM inbox \
 
 /// The newest received message of a conversation at or below a version (the
 /// read receipt names it): `app`, `owner`, `conv_kind`, `conv_id`, `up_to`.
-/// Read backwards along `ix_inbox_conversation`.
+/// Read backwards along `ix_inbox_conversation`; the entry kind is the
+/// message's, checked on each joined row until one matches.
 pub const LAST_READ: &str = concat!(
     "SELECT ",
     inbox_columns!(),
-    " FROM inbox WHERE app = ? AND owner = ? AND conv_kind = ? AND conv_id = ? \
-     AND version <= ? AND direct = -1 AND entry_kind IN (1, 6) \
-     ORDER BY version DESC LIMIT 1"
+    inbox_join!(),
+    "WHERE i.app = ? AND i.owner = ? AND i.conv_kind = ? AND i.conv_id = ? \
+     AND i.version <= ? AND i.direct = -1 AND m.entry_kind IN (1, 6) \
+     ORDER BY i.version DESC LIMIT 1"
 );

@@ -12,15 +12,24 @@ use bubble_core::{
 
 use crate::error::map_err;
 
-/// The columns [`inbox_entry`] reads, in a form `concat!` accepts.
+/// The columns [`inbox_entry`] reads, from an inbox row `i` joined to its
+/// message row `m` ([`inbox_join`]), in a form `concat!` accepts.
 macro_rules! inbox_columns {
     () => {
-        "owner, version, conv_kind, conv_id, direct, entry_kind, server_msg_id, sender, \
-         sender_device, client_msg_id, client_seq, create_time, server_time, read_up_to, \
-         content_type, content"
+        "i.owner, i.version, i.conv_kind, i.conv_id, i.direct, m.entry_kind, m.server_msg_id, \
+         m.sender, m.sender_device, m.client_msg_id, m.client_seq, m.create_time, \
+         m.server_time, i.read_up_to, m.content_type, m.content"
     };
 }
 pub(crate) use inbox_columns;
+
+/// Inbox rows `i` with their message rows `m`: one primary-key lookup per entry.
+macro_rules! inbox_join {
+    () => {
+        " FROM inbox i JOIN messages m ON m.id = i.message_id "
+    };
+}
+pub(crate) use inbox_join;
 
 /// The columns [`channel_entry`] reads.
 macro_rules! channel_columns {
@@ -171,8 +180,80 @@ pub(crate) fn values(rows: usize, cols: usize) -> String {
     s
 }
 
+/// A statement's text with its values written in as literals: byte strings
+/// as hex literals (`X'…'`), numbers as digits. Whatever bytes a value holds,
+/// it adds only hex digits to the text, so no value can change what the
+/// statement says. For the append's round trips of several statements, which
+/// the text protocol carries without placeholders.
+pub(crate) struct Sql(String);
+
+impl Sql {
+    /// Starts a statement with a fixed fragment.
+    pub(crate) fn new(head: &str) -> Sql {
+        let mut s = String::with_capacity(head.len() + 256);
+        s.push_str(head);
+        Sql(s)
+    }
+
+    /// Appends a fixed fragment (never input).
+    pub(crate) fn push(&mut self, fixed: &str) -> &mut Sql {
+        self.0.push_str(fixed);
+        self
+    }
+
+    /// Opens the `n`th row of a `VALUES` list.
+    pub(crate) fn row(&mut self, n: usize) -> &mut Sql {
+        self.push(if n == 0 { "(" } else { ", (" })
+    }
+
+    /// Closes a row.
+    pub(crate) fn end_row(&mut self) -> &mut Sql {
+        self.push(")")
+    }
+
+    /// Separates two values.
+    pub(crate) fn sep(&mut self) -> &mut Sql {
+        self.push(", ")
+    }
+
+    /// A byte string as a hex literal (`X''` for none).
+    pub(crate) fn bytes(&mut self, v: &[u8]) -> &mut Sql {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        self.0.reserve(v.len() * 2 + 3);
+        self.0.push_str("X'");
+        for byte in v {
+            self.0.push(char::from(HEX[usize::from(byte >> 4)]));
+            self.0.push(char::from(HEX[usize::from(byte & 0xF)]));
+        }
+        self.0.push('\'');
+        self
+    }
+
+    pub(crate) fn uint(&mut self, v: u64) -> &mut Sql {
+        use std::fmt::Write;
+        let _ = write!(self.0, "{v}");
+        self
+    }
+
+    pub(crate) fn int(&mut self, v: i64) -> &mut Sql {
+        use std::fmt::Write;
+        let _ = write!(self.0, "{v}");
+        self
+    }
+
+    /// The text so far, in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        self.0
+    }
+}
+
 /// Runs a statement whose text was assembled from fixed fragments and
-/// placeholders only (multi-row inserts, `IN (…)` lists): never from input.
+/// placeholders only (multi-row inserts, `IN (…)` lists), or by [`Sql`]:
+/// never from input text.
 pub(crate) fn dynamic(sql: String) -> impl SqlSafeStr {
     sqlx::AssertSqlSafe(sql)
 }

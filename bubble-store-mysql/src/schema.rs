@@ -27,6 +27,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "0002_prune_sent.sql",
         include_str!("../migrations/0002_prune_sent.sql"),
     ),
+    (
+        3,
+        "messages",
+        "0003_messages.sql",
+        include_str!("../migrations/0003_messages.sql"),
+    ),
 ];
 
 /// The migrator for [`MIGRATIONS`]. `MysqlStore::migrate` runs it under its

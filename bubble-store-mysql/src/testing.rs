@@ -123,6 +123,21 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("cannot open a store on {}: {e}", self.name))
     }
 
+    /// Applies the crate's migrations up to and including `version` only, as
+    /// an older release would have left the database (for upgrade tests).
+    pub async fn migrate_to(&self, version: i64) {
+        let pool = sqlx::MySqlPool::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.name));
+        let mut migrator = crate::schema::migrator();
+        migrator.set_locking(false);
+        migrator
+            .run_to(version, &pool)
+            .await
+            .unwrap_or_else(|e| panic!("cannot migrate {} to version {version}: {e}", self.name));
+        pool.close().await;
+    }
+
     /// A plain connection to this database, for checks the store does not offer.
     pub async fn connection(&self) -> MySqlConnection {
         MySqlConnection::connect(&self.url)
