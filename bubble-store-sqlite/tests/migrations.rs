@@ -133,12 +133,28 @@ async fn a_file_of_the_sqlx_release_keeps_its_history_and_gets_only_the_newer_mi
     );
     let schema_after = schema(&path);
     for object in &schema_before {
+        let replaced = REPLACED_BY_0003.contains(&object.1.as_str());
         assert!(
-            object.0 == "table" && object.1 == "_sqlx_migrations" || schema_after.contains(object),
+            object.0 == "table" && object.1 == "_sqlx_migrations"
+                || replaced
+                || schema_after.contains(object),
             "{object:?} is kept as it was"
         );
     }
 }
+
+/// What migration 3 (`0003_messages.sql`) rebuilds: the inbox became small
+/// rows pointing at `messages` (its key took `inbox_pull`'s place), the
+/// outbox one row per message. Everything else of migration 1 stays as it
+/// was, down to its SQL text.
+const REPLACED_BY_0003: &[&str] = &[
+    "inbox",
+    "inbox_pull",
+    "inbox_by_msg",
+    "inbox_conversation",
+    "inbox_unread",
+    "index_outbox",
+];
 
 #[tokio::test]
 async fn a_file_of_the_sqlx_release_reads_back_through_every_port() {
