@@ -139,15 +139,19 @@ DROP TABLE inbox_0002;
 -- message sit side by side: one page per message, not one per owner.
 CREATE INDEX inbox_by_msg ON inbox (message, owner);
 
--- The newest received message a read mark covers (`mark_read` names it in
--- the read receipt, also when it was read before). Received messages and
--- notices only: the sender's copies and receipts never need it.
-CREATE INDEX inbox_conversation ON inbox (app, owner, conv_kind, peer, version)
+-- Received messages and notices by read state, then conversation: one
+-- index where there were two (a conversation index of every received
+-- message and a partial one of the unread), an entry fewer per received
+-- copy, 99 per message in a group of 100. The entries that never count
+-- (status NULL: the owner's own copies, recalls, receipts) are left out.
+-- * the seed's unread query (`direct = -1 AND qID = B AND status = 0`):
+--   `unread()` is the (app, owner, 0) range, already grouped by
+--   conversation, as long as what is unread, however much was read;
+-- * `mark_read` moves the (app, owner, 0, conversation) range up to the
+--   mark to status 1, touching only what is still unread;
+-- * the newest received message the mark covers (`mark_read` names it in
+--   the read receipt, also when it was read before): after the move every
+--   such entry is read, so it is one seek to the end of the (app, owner, 1,
+--   conversation) range up to the mark.
+CREATE INDEX inbox_received ON inbox (app, owner, status, conv_kind, peer, version)
     WHERE status IS NOT NULL;
-
--- The seed's unread query (`direct = -1 AND qID = B AND status = 0`) as a
--- partial index: it holds only unread received messages, so it shrinks as
--- they are read, `unread()` is a scan of it grouped by conversation and
--- `mark_read` touches only what is still unread.
-CREATE INDEX inbox_unread ON inbox (app, owner, conv_kind, peer, version)
-    WHERE status = 0;

@@ -135,28 +135,31 @@ pub(crate) const GET: &str = concat!(
      AND i.message = m.id AND i.owner = ?2 LIMIT 1"
 );
 
-/// Unread per conversation: the `inbox_unread` partial index alone.
+/// Unread per conversation: the (app, owner, 0) range of the
+/// `inbox_received` partial index alone, already in conversation order.
 pub(crate) const UNREAD: &str = "SELECT conv_kind, peer, COUNT(*) FROM inbox \
      WHERE app = ? AND owner = ? AND status = 0 \
      GROUP BY conv_kind, peer ORDER BY conv_kind, peer";
 
-/// A read mark touches only the unread rows (`inbox_unread`; only received
-/// messages and notices are ever 0). Named: without statistics the planner
-/// takes the key's (app, owner, version) range instead, every entry of the
-/// owner below the mark.
-pub(crate) const MARK_READ: &str = "UPDATE inbox INDEXED BY inbox_unread SET status = 1 \
-     WHERE app = ? AND owner = ? \
-     AND conv_kind = ? AND peer = ? AND version <= ? AND status = 0";
+/// A read mark touches only the conversation's unread rows up to the mark
+/// (`inbox_received`; only received messages and notices are ever 0).
+/// Named: without statistics the planner takes the key's (app, owner,
+/// version) range instead, every entry of the owner below the mark.
+pub(crate) const MARK_READ: &str = "UPDATE inbox INDEXED BY inbox_received SET status = 1 \
+     WHERE app = ? AND owner = ? AND status = 0 \
+     AND conv_kind = ? AND peer = ? AND version <= ?";
 
-/// The newest received message a read mark covers (`inbox_conversation`:
-/// a status, read or not, is what received messages and notices have).
-/// Named for the reason given at [`MARK_READ`].
+/// The newest received message a read mark covers, read before or just
+/// now: run right after [`MARK_READ`] with the same arguments, when every
+/// such entry is read (status 1), so it is one seek to the end of the
+/// conversation's read range in `inbox_received`. Named for the reason
+/// given at [`MARK_READ`].
 pub(crate) const LAST_READ: &str = concat!(
     "SELECT ",
     inbox_columns!(),
-    " FROM inbox i INDEXED BY inbox_conversation JOIN messages m ON m.id = i.message \
-     WHERE i.app = ? AND i.owner = ? AND i.conv_kind = ? AND i.peer = ? AND i.version <= ? \
-     AND i.status IS NOT NULL ORDER BY i.version DESC LIMIT 1"
+    " FROM inbox i INDEXED BY inbox_received JOIN messages m ON m.id = i.message \
+     WHERE i.app = ? AND i.owner = ? AND i.status = 1 AND i.conv_kind = ? AND i.peer = ? \
+     AND i.version <= ? ORDER BY i.version DESC LIMIT 1"
 );
 
 /// One message stops counting: its message rows (`messages_by_id`), then
@@ -236,7 +239,7 @@ pub(crate) fn get(
     )
 }
 
-/// Unread received messages per conversation, from the `inbox_unread`
+/// Unread received messages per conversation, from the `inbox_received`
 /// partial index alone.
 pub(crate) fn unread(conn: &Connection, app: &AppId, owner: &UserId) -> Result<Vec<UnreadCount>> {
     let mut stmt = conn.prepare_cached(UNREAD).map_err(map_sqlite)?;
@@ -314,6 +317,8 @@ impl WriteOp for MarkRead {
             self.conversation.id(),
             bound(self.up_to)
         ];
+        // LAST_READ relies on this running first: afterwards every entry
+        // the mark covers is read.
         let marked = conn
             .prepare_cached(MARK_READ)
             .and_then(|mut s| s.execute(args))

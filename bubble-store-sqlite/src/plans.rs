@@ -49,10 +49,10 @@ fn get_by_message_id_goes_from_the_message_to_the_owners_entry() {
 }
 
 #[test]
-fn unread_reads_only_the_unread_partial_index() {
+fn unread_reads_only_the_unread_range_of_the_received_index() {
     assert_uses(
         inbox::UNREAD,
-        "COVERING INDEX inbox_unread (app=? AND owner=?)",
+        "COVERING INDEX inbox_received (app=? AND owner=? AND status=?)",
     );
 }
 
@@ -60,11 +60,11 @@ fn unread_reads_only_the_unread_partial_index() {
 fn mark_read_touches_only_unread_rows_of_the_conversation() {
     assert_uses(
         inbox::MARK_READ,
-        "inbox_unread (app=? AND owner=? AND conv_kind=? AND peer=? AND version<?)",
+        "inbox_received (app=? AND owner=? AND status=? AND conv_kind=? AND peer=? AND version<?)",
     );
     assert_uses(
         inbox::LAST_READ,
-        "inbox_conversation (app=? AND owner=? AND conv_kind=? AND peer=? AND version<?)",
+        "inbox_received (app=? AND owner=? AND status=? AND conv_kind=? AND peer=? AND version<?)",
     );
     assert_uses(
         inbox::MARK_MESSAGE_READ,
