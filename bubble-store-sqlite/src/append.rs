@@ -47,9 +47,9 @@ const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (message) VALUES (?)";
 /// a small inbox row per entry pointing at it; an entry that differs from
 /// every message row the delivery wrote so far starts a new one (and, if
 /// indexed, its own outbox row). Versions are assigned here from each
-/// owner's stored counter, in batch order; a delivery whose `(app, sender, client_msg_id)` was accepted
-/// before (in an earlier transaction, or earlier in this batch) writes
-/// nothing and answers the first receipt.
+/// owner's stored counter, in batch order; a delivery whose `(app, sender,
+/// client_msg_id)` was accepted before (in an earlier transaction, or
+/// earlier in this batch) writes nothing and answers the first receipt.
 pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<Vec<AppendOutcome>> {
     if reqs.is_empty() {
         return Ok(Vec::new());
