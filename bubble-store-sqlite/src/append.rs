@@ -1,12 +1,12 @@
 //! The inbox append, as the writer runs it for a batch of deliveries inside
-//! its open transaction: per-owner versions, dedup by client message id,
-//! and the search outbox rows.
+//! its open transaction: each message once, per-owner versions, dedup by
+//! client message id, and the search outbox rows.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use bubble_core::ports::{AppendOutcome, Appended, Delivery};
-use bubble_core::{AppId, Result, SendReceipt, UserId};
+use bubble_core::{AppId, Direction, EntryKind, InboxEntry, Result, SendReceipt, UserId};
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
@@ -28,29 +28,35 @@ pub(crate) const FIND_SENT: &str = "SELECT server_msg_id, version, server_time F
 /// The owner's newest version: one seek to the end of its `inbox_pull` range.
 pub(crate) const LAST_VERSION: &str = "SELECT MAX(version) FROM inbox WHERE app = ? AND owner = ?";
 
-const INSERT_INBOX: &str = "INSERT INTO inbox (app, owner, version, peer, conv_kind, direction, \
-     kind, server_msg_id, sender, sender_device, client_msg_id, client_seq, create_time, \
-     server_time, content_type, content, read_up_to) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const INSERT_MESSAGE: &str = "INSERT INTO messages (app, server_msg_id, kind, sender, \
+     sender_device, client_msg_id, client_seq, create_time, server_time, content_type, content) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+const INSERT_INBOX: &str = "INSERT INTO inbox (app, owner, version, message, peer, conv_kind, \
+     direction, status, read_up_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 const INSERT_SENT: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, server_msg_id, \
      version, server_time) VALUES (?, ?, ?, ?, ?, ?)";
 
-const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (app, owner, version) VALUES (?, ?, ?)";
+const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (message) VALUES (?)";
 
 /// Applies every append of a batch inside the writer's open transaction,
 /// one prepared statement per row on the writer's thread.
 ///
-/// Versions are assigned here from each owner's stored counter, in batch
-/// order; a delivery whose `(app, sender, client_msg_id)` was accepted
-/// before (in an earlier transaction, or earlier in this batch) writes
-/// nothing and answers the first receipt.
+/// Each delivery writes a `messages` row for its entries' shared fields and
+/// a small inbox row per entry pointing at it; an entry that differs from
+/// every message row the delivery wrote so far starts a new one (and, if
+/// indexed, its own outbox row). Versions are assigned here from each
+/// owner's stored counter, in batch order; a delivery whose `(app, sender,
+/// client_msg_id)` was accepted before (in an earlier transaction, or
+/// earlier in this batch) writes nothing and answers the first receipt.
 pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<Vec<AppendOutcome>> {
     if reqs.is_empty() {
         return Ok(Vec::new());
     }
     let mut find_sent = conn.prepare_cached(FIND_SENT).map_err(map_sqlite)?;
     let mut last_version = conn.prepare_cached(LAST_VERSION).map_err(map_sqlite)?;
+    let mut insert_message = conn.prepare_cached(INSERT_MESSAGE).map_err(map_sqlite)?;
     let mut insert_inbox = conn.prepare_cached(INSERT_INBOX).map_err(map_sqlite)?;
     let mut insert_sent = conn.prepare_cached(INSERT_SENT).map_err(map_sqlite)?;
     let mut insert_outbox = conn.prepare_cached(INSERT_OUTBOX).map_err(map_sqlite)?;
@@ -82,7 +88,35 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
             }
         }
         let mut appended = Vec::with_capacity(d.entries.len());
+        // The message rows this delivery wrote: nearly always one.
+        let mut written: Vec<(&InboxEntry, i64)> = Vec::with_capacity(1);
         for e in &d.entries {
+            let message = match written.iter().find(|(m, _)| same_message(m, e)) {
+                Some(&(_, id)) => id,
+                None => {
+                    insert_message
+                        .execute(params![
+                            r.app.as_str(),
+                            &e.server_msg_id.0[..],
+                            e.kind as u8 as i64,
+                            e.sender.as_str(),
+                            e.sender_device.as_str(),
+                            e.client_msg_id.as_str(),
+                            stored(e.client_seq),
+                            e.create_time,
+                            e.server_time,
+                            e.content.kind as u8 as i64,
+                            &e.content.body[..],
+                        ])
+                        .map_err(map_sqlite)?;
+                    let id = conn.last_insert_rowid();
+                    if d.index {
+                        insert_outbox.execute(params![id]).map_err(map_sqlite)?;
+                    }
+                    written.push((e, id));
+                    id
+                }
+            };
             let counter = match last.entry((&r.app, &e.owner)) {
                 Entry::Occupied(o) => o.into_mut(),
                 Entry::Vacant(v) => {
@@ -104,27 +138,14 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
                     r.app.as_str(),
                     e.owner.as_str(),
                     bound(version),
+                    message,
                     e.conversation.id(),
                     e.conversation.kind as u8 as i64,
                     e.direction.as_i8() as i64,
-                    e.kind as u8 as i64,
-                    &e.server_msg_id.0[..],
-                    e.sender.as_str(),
-                    e.sender_device.as_str(),
-                    e.client_msg_id.as_str(),
-                    stored(e.client_seq),
-                    e.create_time,
-                    e.server_time,
-                    e.content.kind as u8 as i64,
-                    &e.content.body[..],
+                    unread_status(e),
                     stored(e.read_up_to),
                 ])
                 .map_err(map_sqlite)?;
-            if d.index {
-                insert_outbox
-                    .execute(params![r.app.as_str(), e.owner.as_str(), bound(version)])
-                    .map_err(map_sqlite)?;
-            }
             appended.push(Appended {
                 version,
                 prev_version,
@@ -147,6 +168,31 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
         outcomes.push(AppendOutcome::Appended(appended));
     }
     Ok(outcomes)
+}
+
+/// Whether two entries of a delivery may share one `messages` row: every
+/// field the row holds is equal. The owner's own fields (owner, version,
+/// conversation, direction, read mark) live in the inbox row.
+fn same_message(a: &InboxEntry, b: &InboxEntry) -> bool {
+    a.server_msg_id == b.server_msg_id
+        && a.kind == b.kind
+        && a.sender == b.sender
+        && a.sender_device == b.sender_device
+        && a.client_msg_id == b.client_msg_id
+        && a.client_seq == b.client_seq
+        && a.create_time == b.create_time
+        && a.server_time == b.server_time
+        && a.content == b.content
+}
+
+/// The inbox row's `status` for a new entry: unread (0) for a received
+/// message or notice, NULL for every entry that never counts as unread
+/// (so the partial indexes, which cannot see the message's kind, hold
+/// exactly the entries they are for).
+fn unread_status(e: &InboxEntry) -> Option<i64> {
+    let counts = e.direction == Direction::In
+        && matches!(e.kind, EntryKind::Message | EntryKind::SystemNotice);
+    counts.then_some(0)
 }
 
 /// A receipt from [`FIND_SENT`]'s columns, as a retry gets it back.

@@ -114,50 +114,75 @@ impl InboxStore for SqliteStore {
     }
 }
 
-/// Sync: one range scan of `inbox_pull`.
+/// Sync: one range scan of the inbox key, each row joined to its message
+/// by rowid.
 pub(crate) const PULL: &str = concat!(
     "SELECT ",
     inbox_columns!(),
-    " FROM inbox WHERE app = ? AND owner = ? AND version > ? ORDER BY version LIMIT ?"
+    " FROM inbox i JOIN messages m ON m.id = i.message \
+     WHERE i.app = ? AND i.owner = ? AND i.version > ? ORDER BY i.version LIMIT ?"
 );
 
-/// A message by id: `inbox_by_msg`. Rows of one id come back in insertion
-/// (= version) order without an ORDER BY, which would tempt the planner
-/// onto `inbox_pull`.
+/// A message by id: its message rows (`messages_by_id`), then the owner's
+/// entry of each (`inbox_by_msg`). Message rows of one id come back in
+/// rowid (= written) order without an ORDER BY, so the first is the oldest;
+/// CROSS JOIN keeps the planner on that order.
 pub(crate) const GET: &str = concat!(
     "SELECT ",
     inbox_columns!(),
-    " FROM inbox WHERE app = ? AND owner = ? AND server_msg_id = ? AND kind IN (1, 6) LIMIT 1"
+    " FROM messages m CROSS JOIN inbox i \
+     WHERE m.app = ?1 AND m.server_msg_id = ?3 AND m.kind IN (1, 6) \
+     AND i.message = m.id AND i.owner = ?2 LIMIT 1"
 );
 
-/// Unread per conversation: the `inbox_unread` partial index alone.
+/// Unread per conversation: the (app, owner, 0) range of the
+/// `inbox_received` partial index alone, already in conversation order.
 pub(crate) const UNREAD: &str = "SELECT conv_kind, peer, COUNT(*) FROM inbox \
-     WHERE app = ? AND owner = ? AND status = 0 AND direction = -1 AND kind IN (1, 6) \
+     WHERE app = ? AND owner = ? AND status = 0 \
      GROUP BY conv_kind, peer ORDER BY conv_kind, peer";
 
-/// A read mark touches only the unread rows (`inbox_unread`).
-pub(crate) const MARK_READ: &str = "UPDATE inbox SET status = 1 WHERE app = ? AND owner = ? \
-     AND conv_kind = ? AND peer = ? AND version <= ? AND status = 0 AND direction = -1 \
-     AND kind IN (1, 6)";
+/// A read mark touches only the conversation's unread rows up to the mark
+/// (`inbox_received`; only received messages and notices are ever 0).
+/// Named: without statistics the planner takes the key's (app, owner,
+/// version) range instead, every entry of the owner below the mark.
+pub(crate) const MARK_READ: &str = "UPDATE inbox INDEXED BY inbox_received SET status = 1 \
+     WHERE app = ? AND owner = ? AND status = 0 \
+     AND conv_kind = ? AND peer = ? AND version <= ?";
 
-/// The newest received message a read mark covers (`inbox_conversation`).
+/// The newest received message a read mark covers, read before or just
+/// now: run right after [`MARK_READ`] with the same arguments, when every
+/// such entry is read (status 1), so it is one seek to the end of the
+/// conversation's read range in `inbox_received`. Named for the reason
+/// given at [`MARK_READ`].
 pub(crate) const LAST_READ: &str = concat!(
     "SELECT ",
     inbox_columns!(),
-    " FROM inbox WHERE app = ? AND owner = ? AND conv_kind = ? AND peer = ? AND version <= ? \
-     AND direction = -1 AND kind IN (1, 6) ORDER BY version DESC LIMIT 1"
+    " FROM inbox i INDEXED BY inbox_received JOIN messages m ON m.id = i.message \
+     WHERE i.app = ? AND i.owner = ? AND i.status = 1 AND i.conv_kind = ? AND i.peer = ? \
+     AND i.version <= ? ORDER BY i.version DESC LIMIT 1"
 );
 
-/// One message stops counting (`inbox_by_msg`).
-pub(crate) const MARK_MESSAGE_READ: &str = "UPDATE inbox SET status = 1 WHERE app = ? \
-     AND owner = ? AND server_msg_id = ? AND status = 0 AND direction = -1 AND kind IN (1, 6)";
+/// One message stops counting: its message rows (`messages_by_id`), then
+/// the owner's entry of each (`inbox_by_msg`). A recall naming the same id
+/// has a row of its own, whose entries have no status to change. Named for
+/// the reason given at [`MARK_READ`] (here the key's range would be every
+/// entry of the owner).
+pub(crate) const MARK_MESSAGE_READ: &str = "UPDATE inbox INDEXED BY inbox_by_msg SET status = 1 \
+     WHERE message IN (SELECT id FROM messages WHERE app = ?1 AND server_msg_id = ?3) \
+     AND owner = ?2 AND app = ?1 AND status = 0";
 
-/// The oldest outbox rows with their entries.
+/// The oldest outbox rows, then each one's message and every owner's entry
+/// of it (`inbox_by_msg`, owners in order): one task per outbox row comes
+/// back as consecutive rows, owners in `inbox_by_msg`'s (owner) order. Rows whose message has no entry (none are
+/// written so; a damaged file could have them) are passed over, so they can
+/// never fill a page and hide the work behind them.
 pub(crate) const PENDING_INDEX: &str = concat!(
-    "SELECT o.id, o.app, ",
-    inbox_columns!("i"),
-    " FROM index_outbox o JOIN inbox i ON i.app = o.app AND i.owner = o.owner \
-     AND i.version = o.version ORDER BY o.id LIMIT ?"
+    "SELECT o.id, m.app, ",
+    inbox_columns!(),
+    " FROM (SELECT id, message FROM index_outbox b \
+     WHERE EXISTS (SELECT 1 FROM inbox WHERE message = b.message) ORDER BY id LIMIT ?) o \
+     CROSS JOIN messages m CROSS JOIN inbox i \
+     WHERE m.id = o.message AND i.message = o.message ORDER BY o.id"
 );
 
 // ------------------------------------------------------------------ reads
@@ -214,7 +239,7 @@ pub(crate) fn get(
     )
 }
 
-/// Unread received messages per conversation, from the `inbox_unread`
+/// Unread received messages per conversation, from the `inbox_received`
 /// partial index alone.
 pub(crate) fn unread(conn: &Connection, app: &AppId, owner: &UserId) -> Result<Vec<UnreadCount>> {
     let mut stmt = conn.prepare_cached(UNREAD).map_err(map_sqlite)?;
@@ -242,19 +267,32 @@ pub(crate) fn find_sent(
     )
 }
 
-/// The oldest outbox rows with their entries.
+/// The oldest outbox rows, one task each: its message as one owner's
+/// entry, and every owner holding an entry of it.
 pub(crate) fn pending_index(conn: &Connection, limit: usize) -> Result<Vec<IndexTask>> {
     let mut stmt = conn.prepare_cached(PENDING_INDEX).map_err(map_sqlite)?;
-    rows::all(&mut stmt, params![bound(limit as u64)], |row| {
-        // One outbox row per owner's entry.
-        let entry = rows::inbox_entry(row, 2)?;
-        Ok(IndexTask {
-            id: from_stored(rows::int(row, 0)?),
-            app: AppId::from(rows::text(row, 1)?),
-            owners: vec![entry.owner.clone()],
-            entry,
-        })
-    })
+    let mut found = stmt
+        .query(params![bound(limit as u64)])
+        .map_err(map_sqlite)?;
+    let mut tasks: Vec<IndexTask> = Vec::new();
+    while let Some(row) = found.next().map_err(map_sqlite)? {
+        let id = from_stored(rows::int(row, 0)?);
+        match tasks.last_mut() {
+            // Another owner of the task the rows before began: only the
+            // owner is new, the message's columns were decoded already.
+            Some(task) if task.id == id => task.owners.push(UserId::from(rows::text(row, 2)?)),
+            _ => {
+                let entry = rows::inbox_entry(row, 2)?;
+                tasks.push(IndexTask {
+                    id,
+                    app: AppId::from(rows::text(row, 1)?),
+                    owners: vec![entry.owner.clone()],
+                    entry,
+                });
+            }
+        }
+    }
+    Ok(tasks)
 }
 
 // ----------------------------------------------------------------- writes
@@ -279,6 +317,8 @@ impl WriteOp for MarkRead {
             self.conversation.id(),
             bound(self.up_to)
         ];
+        // LAST_READ relies on this running first: afterwards every entry
+        // the mark covers is read.
         let marked = conn
             .prepare_cached(MARK_READ)
             .and_then(|mut s| s.execute(args))

@@ -32,41 +32,55 @@ fn assert_uses(sql: &str, index: &str) {
 }
 
 #[test]
-fn pull_is_a_range_of_inbox_pull() {
-    assert_uses(inbox::PULL, "inbox_pull (app=? AND owner=? AND version>?)");
-}
-
-#[test]
-fn get_by_message_id_uses_inbox_by_msg() {
-    assert_uses(
-        inbox::GET,
-        "inbox_by_msg (app=? AND server_msg_id=? AND owner=?)",
+fn pull_is_a_range_of_the_inbox_key_joined_by_rowid() {
+    let p = plan(inbox::PULL);
+    assert_eq!(
+        p,
+        "SEARCH i USING PRIMARY KEY (app=? AND owner=? AND version>?) | \
+         SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
+        "one indexed read: no sort, no other index"
     );
 }
 
 #[test]
-fn unread_reads_only_the_unread_partial_index() {
-    assert_uses(inbox::UNREAD, "inbox_unread (app=? AND owner=?)");
+fn get_by_message_id_goes_from_the_message_to_the_owners_entry() {
+    assert_uses(inbox::GET, "messages_by_id (app=? AND server_msg_id=?)");
+    assert_uses(inbox::GET, "inbox_by_msg (message=? AND owner=?)");
+}
+
+#[test]
+fn unread_reads_only_the_unread_range_of_the_received_index() {
+    assert_uses(
+        inbox::UNREAD,
+        "COVERING INDEX inbox_received (app=? AND owner=? AND status=?)",
+    );
 }
 
 #[test]
 fn mark_read_touches_only_unread_rows_of_the_conversation() {
     assert_uses(
         inbox::MARK_READ,
-        "inbox_unread (app=? AND owner=? AND conv_kind=? AND peer=? AND version<?)",
+        "inbox_received (app=? AND owner=? AND status=? AND conv_kind=? AND peer=? AND version<?)",
     );
     assert_uses(
         inbox::LAST_READ,
-        "inbox_conversation (app=? AND owner=? AND conv_kind=? AND peer=? AND version<?)",
+        "inbox_received (app=? AND owner=? AND status=? AND conv_kind=? AND peer=? AND version<?)",
     );
-    assert_uses(inbox::MARK_MESSAGE_READ, "inbox_by_msg");
+    assert_uses(
+        inbox::MARK_MESSAGE_READ,
+        "inbox_by_msg (message=? AND owner=?",
+    );
+    assert_uses(
+        inbox::MARK_MESSAGE_READ,
+        "messages_by_id (app=? AND server_msg_id=?)",
+    );
 }
 
 #[test]
 fn batch_lookups_seek_an_index_per_key() {
     let p = plan(append::LAST_VERSION);
     assert!(
-        p.contains("SEARCH inbox USING COVERING INDEX inbox_pull (app=? AND owner=?)"),
+        p.contains("SEARCH inbox USING PRIMARY KEY (app=? AND owner=?)"),
         "{p}"
     );
     let p = plan(append::FIND_SENT);
@@ -77,11 +91,17 @@ fn batch_lookups_seek_an_index_per_key() {
 }
 
 #[test]
-fn outbox_entries_are_found_by_owner_and_version() {
+fn outbox_tasks_find_their_message_and_owners_by_rowid() {
+    let p = plan(inbox::PENDING_INDEX);
     assert_uses(
         inbox::PENDING_INDEX,
-        "SEARCH i USING INDEX inbox_pull (app=? AND owner=? AND version=?)",
+        "SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
     );
+    assert_uses(
+        inbox::PENDING_INDEX,
+        "SEARCH i USING INDEX inbox_by_msg (message=?)",
+    );
+    assert!(!p.contains("TEMP B-TREE"), "already in outbox order: {p}");
 }
 
 #[test]

@@ -11,47 +11,14 @@ use rusqlite::{Params, Row, Statement};
 use crate::error::map_sqlite;
 
 /// The inbox columns every read selects, in the order [`inbox_entry`]
-/// decodes (a macro so statements can be `concat!`-ed constants).
+/// decodes (a macro so statements can be `concat!`-ed constants): the
+/// owner's own from the inbox row `i`, the shared ones from its message
+/// row `m`.
 macro_rules! inbox_columns {
     () => {
-        "owner, version, kind, conv_kind, peer, direction, server_msg_id, sender, sender_device, \
-         client_msg_id, client_seq, create_time, server_time, content_type, content, read_up_to"
-    };
-    ($t:literal) => {
-        concat!(
-            $t,
-            ".owner, ",
-            $t,
-            ".version, ",
-            $t,
-            ".kind, ",
-            $t,
-            ".conv_kind, ",
-            $t,
-            ".peer, ",
-            $t,
-            ".direction, ",
-            $t,
-            ".server_msg_id, ",
-            $t,
-            ".sender, ",
-            $t,
-            ".sender_device, ",
-            $t,
-            ".client_msg_id, ",
-            $t,
-            ".client_seq, ",
-            $t,
-            ".create_time, ",
-            $t,
-            ".server_time, ",
-            $t,
-            ".content_type, ",
-            $t,
-            ".content, ",
-            $t,
-            ".read_up_to"
-        )
+        "i.owner, i.version, m.kind, i.conv_kind, i.peer, i.direction, m.server_msg_id, \
+         m.sender, m.sender_device, m.client_msg_id, m.client_seq, m.create_time, \
+         m.server_time, m.content_type, m.content, i.read_up_to"
     };
 }
 pub(crate) use inbox_columns;

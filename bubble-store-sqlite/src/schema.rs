@@ -50,6 +50,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "prune_sent",
         sql: include_str!("../migrations/0002_prune_sent.sql"),
     },
+    Migration {
+        version: 3,
+        description: "messages",
+        sql: include_str!("../migrations/0003_messages.sql"),
+    },
 ];
 
 /// The bookkeeping table with the columns and the SQL text of sqlx 0.9's
@@ -218,7 +223,7 @@ mod tests {
             })
             .unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(versions(&conn), [1, 2]);
+        assert_eq!(versions(&conn), [1, 2, 3]);
         let again: String = conn
             .query_row("SELECT installed_on FROM _sqlx_migrations", [], |r| {
                 r.get(0)
@@ -285,7 +290,7 @@ mod tests {
         match migrate(&mut conn) {
             Err(MigrateError::Unknown {
                 version: 0,
-                newest_known: 2,
+                newest_known: 3,
             }) => {}
             other => panic!("expected migration 0 to be unknown, got {other:?}"),
         }

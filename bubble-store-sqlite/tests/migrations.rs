@@ -4,14 +4,17 @@
 //! whose history does not match this build is refused, naming the migration.
 //!
 //! `tests/fixtures/sqlx-migrated-0.1.0.db` was written by the release whose
-//! migrations sqlx ran (see `tests/fixtures/README.md` for what it holds).
+//! migrations sqlx ran, `tests/fixtures/bubble-74649e1.db` by the last one
+//! that wrote a full copy of each message per owner (see
+//! `tests/fixtures/README.md` for what each holds).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use bubble_core::ports::{AppStore, AppendOutcome, ChannelLog, GroupStore, InboxStore};
 use bubble_core::testkit::{channel_message, direct_delivery};
 use bubble_core::{
-    AdapterConfig, AppId, Conversation, ErrorKind, GroupId, GroupKind, Role, UserId,
+    AdapterConfig, AppId, Conversation, ErrorKind, GroupId, GroupKind, InboxEntry, Role, UserId,
 };
 use bubble_store_sqlite::{SqliteConfig, SqliteStore};
 use rusqlite::Connection;
@@ -29,12 +32,27 @@ fn user(name: &str) -> UserId {
     UserId::new(name)
 }
 
+/// Written by the store at commit 74649e1 (migrations 1 and 2: a full copy
+/// of each message per owner, an outbox row per owner).
+const FIXTURE_74649E1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/bubble-74649e1.db"
+);
+
+/// What that store read back from it just before closing it: one line per
+/// entry, unread count, dedup receipt and pending outbox owner.
+const READ_BACK_74649E1: &str = include_str!("fixtures/bubble-74649e1.tsv");
+
 /// A copy of the fixture in a directory of its own (opening it adds the
 /// WAL files beside it, and the tests change it).
 fn copy_of_fixture() -> (tempfile::TempDir, PathBuf) {
+    copy_of(FIXTURE)
+}
+
+fn copy_of(fixture: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bubble.db");
-    std::fs::copy(FIXTURE, &path).unwrap();
+    std::fs::copy(fixture, &path).unwrap();
     (dir, path)
 }
 
@@ -133,12 +151,28 @@ async fn a_file_of_the_sqlx_release_keeps_its_history_and_gets_only_the_newer_mi
     );
     let schema_after = schema(&path);
     for object in &schema_before {
+        let replaced = REPLACED_BY_0003.contains(&object.1.as_str());
         assert!(
-            object.0 == "table" && object.1 == "_sqlx_migrations" || schema_after.contains(object),
+            object.0 == "table" && object.1 == "_sqlx_migrations"
+                || replaced
+                || schema_after.contains(object),
             "{object:?} is kept as it was"
         );
     }
 }
+
+/// What migration 3 (`0003_messages.sql`) rebuilds: the inbox became small
+/// rows pointing at `messages` (its key took `inbox_pull`'s place), the
+/// outbox one row per message. Everything else of migration 1 stays as it
+/// was, down to its SQL text.
+const REPLACED_BY_0003: &[&str] = &[
+    "inbox",
+    "inbox_pull",
+    "inbox_by_msg",
+    "inbox_conversation",
+    "inbox_unread",
+    "index_outbox",
+];
 
 #[tokio::test]
 async fn a_file_of_the_sqlx_release_reads_back_through_every_port() {
@@ -264,6 +298,175 @@ async fn a_file_of_the_sqlx_release_takes_new_writes_where_it_left_off() {
         .await
         .unwrap();
     assert_eq!(marked.marked, 2);
+    store.close().await;
+}
+
+// ------------------------------------- a file of the full-copy-per-owner store
+
+/// An entry as a line of `bubble-74649e1.tsv` (after `entry\t<app>\t`):
+/// every field, the content as hex.
+fn entry_line(e: &InboxEntry) -> String {
+    let body: String = e.content.body.iter().map(|b| format!("{b:02x}")).collect();
+    [
+        e.owner.to_string(),
+        e.version.to_string(),
+        (e.kind as u8).to_string(),
+        (e.conversation.kind as u8).to_string(),
+        e.conversation.id().to_owned(),
+        e.direction.as_i8().to_string(),
+        e.server_msg_id.to_hex(),
+        e.sender.to_string(),
+        e.sender_device.to_string(),
+        e.client_msg_id.clone(),
+        e.client_seq.to_string(),
+        e.create_time.to_string(),
+        e.server_time.to_string(),
+        (e.content.kind as u8).to_string(),
+        body,
+        e.read_up_to.to_string(),
+    ]
+    .join("\t")
+}
+
+/// The fixture's read-back lines of one kind (`entry`, `unread`, `sent`,
+/// `pending`), without that first column.
+fn read_back(kind: &str) -> Vec<String> {
+    READ_BACK_74649E1
+        .lines()
+        .filter_map(|l| l.strip_prefix(kind)?.strip_prefix('\t'))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The (app, owner) pairs the fixture holds entries of.
+fn owners_74649e1() -> BTreeSet<(String, String)> {
+    read_back("entry")
+        .iter()
+        .map(|l| {
+            let mut f = l.split('\t');
+            (f.next().unwrap().to_owned(), f.next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_file_of_the_full_copy_store_reads_back_every_entry_unread_count_and_receipt() {
+    let (_dir, path) = copy_of(FIXTURE_74649E1);
+    assert_eq!(
+        applied(&path).iter().map(|a| a.version).collect::<Vec<_>>(),
+        [1, 2],
+        "the fixture predates migration 3"
+    );
+    let store = open(&path).await;
+
+    let mut entries = Vec::new();
+    let mut unread = Vec::new();
+    for (app, owner) in owners_74649e1() {
+        let (app, owner) = (AppId::new(app), UserId::new(owner));
+        let page = store.pull(&app, &owner, 0, 1000).await.unwrap();
+        assert!(!page.has_more);
+        for e in &page.entries {
+            entries.push(format!("{app}\t{}", entry_line(e)));
+            if matches!(e.kind, bubble_core::EntryKind::Message) {
+                let got = InboxStore::get(&store, &app, &owner, &e.server_msg_id)
+                    .await
+                    .unwrap();
+                assert_eq!(got.as_ref(), Some(e), "found by its message id too");
+            }
+        }
+        for c in store.unread(&app, &owner).await.unwrap() {
+            unread.push(format!(
+                "{app}\t{owner}\t{}\t{}\t{}",
+                c.conversation.kind as u8,
+                c.conversation.id(),
+                c.count
+            ));
+        }
+    }
+    assert_eq!(entries, read_back("entry"), "every entry, field for field");
+    assert_eq!(unread, read_back("unread"), "every unread count");
+
+    for line in read_back("sent") {
+        let f: Vec<&str> = line.split('\t').collect();
+        let r = store
+            .find_sent(&AppId::new(f[0]), &UserId::new(f[1]), f[2])
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("the receipt of {line}"));
+        assert_eq!(
+            [
+                r.server_msg_id.to_hex(),
+                r.version.to_string(),
+                r.server_time.to_string()
+            ],
+            [f[3], f[4], f[5]],
+            "{line}"
+        );
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_file_of_the_full_copy_store_keeps_every_pending_index_task() {
+    let (_dir, path) = copy_of(FIXTURE_74649E1);
+    let store = open(&path).await;
+    // (app, message id, kind) -> owners still waiting, as the old store had
+    // them: one outbox row per owner.
+    let mut before: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
+    for line in read_back("pending") {
+        let f: Vec<&str> = line.split('\t').collect();
+        before
+            .entry((f[0].into(), f[1].into(), f[2].into()))
+            .or_default()
+            .insert(f[3].into());
+    }
+
+    let tasks = store.pending_index(1000).await.unwrap();
+    assert_eq!(tasks.len(), before.len(), "one task per message: {tasks:?}");
+    for t in &tasks {
+        let key = (
+            t.app.to_string(),
+            t.entry.server_msg_id.to_hex(),
+            (t.entry.kind as u8).to_string(),
+        );
+        let waiting = before
+            .get(&key)
+            .unwrap_or_else(|| panic!("{key:?} was not pending"));
+        let owners: BTreeSet<String> = t.owners.iter().map(|o| o.to_string()).collect();
+        assert!(
+            waiting.is_subset(&owners),
+            "every owner still waiting is named: {waiting:?} in {owners:?}"
+        );
+        assert!(t.owners.contains(&t.entry.owner));
+        let theirs = store
+            .pull(&t.app, &t.entry.owner, t.entry.version - 1, 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            theirs.entries,
+            std::slice::from_ref(&t.entry),
+            "the task's entry is theirs"
+        );
+    }
+    assert!(
+        tasks.windows(2).all(|w| w[0].id < w[1].id),
+        "in the old order"
+    );
+
+    // New outbox ids continue after every id the old store gave.
+    let old_ids = 13;
+    let mut d = direct_delivery("alice", "bob", "after the upgrade", "c9");
+    d.index = true;
+    InboxStore::append(&store, &app(), &d).await.unwrap();
+    let ids: Vec<u64> = tasks.iter().map(|t| t.id).collect();
+    store.complete_index(&ids).await.unwrap();
+    let new = store.pending_index(1000).await.unwrap();
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert!(new[0].id > old_ids, "{new:?}");
+    assert_eq!(
+        new[0].entry.version, 8,
+        "alice's versions go on from the file's"
+    );
     store.close().await;
 }
 

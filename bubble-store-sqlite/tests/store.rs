@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use bubble_core::ports::{AppendOutcome, InboxStore};
-use bubble_core::testkit::direct_delivery;
-use bubble_core::{AdapterConfig, AppId, ErrorKind, UserId};
+use bubble_core::ports::{AppendOutcome, Delivery, InboxStore};
+use bubble_core::testkit::{direct_delivery, group_delivery};
+use bubble_core::{
+    AdapterConfig, AppId, Content, Conversation, Direction, EntryKind, ErrorKind, UserId,
+};
 use bubble_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
 fn app() -> AppId {
@@ -329,7 +331,131 @@ async fn migrations_run_once_however_often_the_file_is_opened() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(applied, vec![1], "each migration is recorded once");
+    // Every migration the crate ships (`migrations/*.sql`, numbered from 1).
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("sql".as_ref()))
+        .count() as i64;
+    assert_eq!(
+        applied,
+        (1..=shipped).collect::<Vec<_>>(),
+        "each migration is recorded once"
+    );
+}
+
+// ----------------------------------------------------- each message once
+
+/// Rows of a table, counted on a connection of its own.
+fn count(path: &std::path::Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_group_message_is_written_once_with_a_small_row_per_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let store = open(&path).await;
+    let members: Vec<String> = (0..100).map(|i| format!("m{i:03}")).collect();
+    let names: Vec<&str> = members.iter().map(String::as_str).collect();
+    let d = group_delivery("g1", "m000", &names, "the body, once");
+    assert_eq!(
+        fresh_versions(store.append(&app(), &d).await.unwrap()).len(),
+        100
+    );
+    store.close().await;
+
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM messages"), 1, "one body");
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM inbox"),
+        100,
+        "a row per member"
+    );
+    let store = open(&path).await;
+    for m in ["m000", "m042", "m099"] {
+        let page = store.pull(&app(), &user(m), 0, 10).await.unwrap();
+        let mut want = d
+            .entries
+            .iter()
+            .find(|e| e.owner == user(m))
+            .unwrap()
+            .clone();
+        want.version = 1;
+        assert_eq!(page.entries, [want], "{m} reads back its own entry");
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn entries_of_one_delivery_that_differ_get_message_rows_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let store = open(&path).await;
+    let (read, _) = bubble_core::testkit::direct_message("alice", "bob", "read it");
+    // What a read mark writes: the reader's cursor and the sender's
+    // receipt differ in kind (and the cursor carries its mark).
+    let cursor = bubble_core::InboxEntry {
+        owner: user("bob"),
+        kind: EntryKind::ReadCursor,
+        conversation: Conversation::direct(&user("alice")),
+        direction: Direction::Out,
+        sender: user("bob"),
+        content: Content::none(),
+        read_up_to: 7,
+        ..read.clone()
+    };
+    let receipt = bubble_core::InboxEntry {
+        owner: user("alice"),
+        kind: EntryKind::ReadReceipt,
+        conversation: Conversation::direct(&user("bob")),
+        direction: Direction::In,
+        read_up_to: 0,
+        ..cursor.clone()
+    };
+    // A third entry equal in every shared field to the first, after one
+    // that differs: it shares the first's row.
+    let again = bubble_core::InboxEntry {
+        owner: user("carol"),
+        read_up_to: 3,
+        ..cursor.clone()
+    };
+    let d = Delivery {
+        sender: user("bob"),
+        client_msg_id: String::new(),
+        entries: vec![cursor.clone(), receipt.clone(), again.clone()],
+        index: false,
+        receipt_entry: None,
+    };
+    fresh_versions(store.append(&app(), &d).await.unwrap());
+    for want in [cursor, receipt, again] {
+        let got = store.pull(&app(), &want.owner, 0, 10).await.unwrap();
+        assert_eq!(
+            got.entries,
+            [bubble_core::InboxEntry { version: 1, ..want }],
+            "each entry reads back as given"
+        );
+    }
+    store.close().await;
+    assert_eq!(count(&path, "SELECT COUNT(*) FROM messages"), 2);
+}
+
+#[tokio::test]
+async fn an_indexed_delivery_is_one_outbox_task_naming_every_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let store = open(&path).await;
+    let mut d = group_delivery("g1", "alice", &["alice", "bob", "carol"], "find me");
+    d.index = true;
+    store.append(&app(), &d).await.unwrap();
+    let tasks = store.pending_index(10).await.unwrap();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0].owners, [user("alice"), user("bob"), user("carol")]);
+    assert_eq!(tasks[0].entry.content.as_text(), Some("find me"));
+    store.complete_index(&[tasks[0].id]).await.unwrap();
+    assert!(store.pending_index(10).await.unwrap().is_empty());
+    store.close().await;
 }
 
 // ---------------------------------------------------------------- config
