@@ -11,6 +11,8 @@
 //! - [`http`]: selector, admin API, metrics.
 //! - `cluster` (feature `cluster`): node-to-node pushes over gRPC.
 //! - [`metrics`]: Prometheus counters and histograms.
+//! - [`reindex`]: rebuilding the search index from the store (the
+//!   `reindex` command, and at start after an index format upgrade).
 //!
 //! The embedded default is always built in; each scale-out backend is a
 //! cargo feature (`mysql`, `redis`, `elasticsearch`, `etcd`, `cluster`, or
@@ -27,6 +29,7 @@ pub mod config;
 pub mod gate;
 pub mod http;
 pub mod metrics;
+pub mod reindex;
 mod secrets;
 
 pub use secrets::AppSecrets;
@@ -211,6 +214,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let engine = engine.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move { engine.run_indexer(shutdown.cancelled_owned()).await });
+    }
+    {
+        // A rebuild that shutdown interrupts is redone at the next start:
+        // the index stays marked until one completes.
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = reindex::rebuild_if_needed(engine) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        });
     }
     {
         let engine = engine.clone();
