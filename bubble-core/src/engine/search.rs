@@ -159,6 +159,16 @@ impl Engine {
         if query.words.trim().is_empty() {
             return Err(Error::invalid("search words are empty"));
         }
+        // Asked here rather than left to the index's own refusal: an
+        // `Unavailable` from the index would count against its circuit
+        // breaker, and searches during a rebuild would open it under the
+        // rebuild's own writes.
+        if index.needs_rebuild().await? {
+            return Err(Error::unavailable(
+                "history search is being rebuilt from the store (the search index was \
+                 upgraded); try again later",
+            ));
+        }
         index
             .search(&SearchQuery {
                 app: app.clone(),

@@ -276,3 +276,71 @@ async fn a_rebuild_of_one_app_names_a_missing_app() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+/// A memory index that says it needs a rebuild until `rebuilt`, and
+/// counts the searches that reached it.
+#[derive(Default)]
+struct Upgraded {
+    inner: MemorySearch,
+    pending: std::sync::atomic::AtomicBool,
+    searches: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl SearchIndex for Upgraded {
+    async fn index(&self, docs: &[SearchDoc]) -> Result<()> {
+        self.inner.index(docs).await
+    }
+    async fn remove(&self, app: &AppId, id: &MsgId) -> Result<()> {
+        self.inner.remove(app, id).await
+    }
+    async fn remove_owners(&self, app: &AppId, id: &MsgId, owners: &[UserId]) -> Result<()> {
+        self.inner.remove_owners(app, id, owners).await
+    }
+    async fn clear_app(&self, app: &AppId) -> Result<()> {
+        self.inner.clear_app(app).await
+    }
+    async fn search(&self, query: &SearchQuery) -> Result<SearchResults> {
+        self.searches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.search(query).await
+    }
+    async fn flush(&self) -> Result<()> {
+        self.inner.flush().await
+    }
+    async fn needs_rebuild(&self) -> Result<bool> {
+        Ok(self.pending.load(std::sync::atomic::Ordering::Relaxed))
+    }
+    async fn rebuilt(&self) -> Result<()> {
+        self.pending
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn searches_wait_for_a_pending_rebuild_without_reaching_the_index() {
+    let index = Arc::new(Upgraded::default());
+    index
+        .pending
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let e = engine_from(
+        Engine::builder().search(Some(index.clone() as Arc<dyn SearchIndex>)),
+        |_| {},
+    )
+    .await;
+    let (alice, _) = login(&e, "alice", "phone").await;
+    e.send(&alice, to_user("bob", "m", "before the rebuild"))
+        .await
+        .unwrap();
+    let err = e.search(&alice, words("rebuild")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.to_string().contains("rebuilt"), "{err}");
+    assert_eq!(
+        index.searches.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "never asked: an index's Unavailable would trip its breaker"
+    );
+    e.rebuild_search(RebuildScope::All, |_| {}).await.unwrap();
+    assert_eq!(e.search(&alice, words("rebuild")).await.unwrap().total, 1);
+}
