@@ -54,6 +54,7 @@ impl AdapterConfig for TantivyConfig {
 /// Cheap to clone: clones share one index and one writer.
 ///
 /// [`SearchIndex::flush`]: bubble_core::ports::SearchIndex::flush
+/// [`SearchIndex::rebuilt`]: bubble_core::ports::SearchIndex::rebuilt
 #[derive(Clone)]
 pub struct TantivySearch {
     inner: Arc<Inner>,
