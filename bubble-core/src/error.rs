@@ -34,6 +34,10 @@ pub enum ErrorKind {
     Conflict,
     /// A bug or corrupt data: retrying will not help.
     Internal,
+    /// This backend cannot do this at all (a port method it does not
+    /// implement): retrying will not help; another backend or a newer one
+    /// will.
+    Unsupported,
 }
 
 impl ErrorKind {

@@ -63,6 +63,7 @@ guard!(InboxStore {
     fn pending_index(limit: usize) -> Vec<IndexTask>;
     fn complete_index(ids: &[u64]) -> ();
     fn prune_sent(sent_before: i64, limit: usize) -> u64;
+    fn scan_messages(app: &AppId, after: Option<MsgId>, limit: usize) -> Vec<StoredMessage>;
 });
 
 guard!(GroupStore {
@@ -111,9 +112,13 @@ guard!(Presence {
 
 guard!(SearchIndex {
     fn index(docs: &[SearchDoc]) -> ();
-    fn remove(app: &AppId, owner: &UserId, id: &MsgId) -> ();
+    fn remove(app: &AppId, id: &MsgId) -> ();
+    fn remove_owners(app: &AppId, id: &MsgId, owners: &[UserId]) -> ();
+    fn clear_app(app: &AppId) -> ();
     fn search(query: &SearchQuery) -> SearchResults;
     fn flush() -> ();
+    fn needs_rebuild() -> bool;
+    fn rebuilt() -> ();
 });
 
 // The lease keeps itself alive in the background; only the calls that

@@ -100,6 +100,18 @@ pub struct IndexTask {
     pub owners: Vec<UserId>,
 }
 
+/// One message as the inbox store holds it, with every owner who still
+/// holds it: what a search rebuild indexes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// One owner's entry (kind `Message` or `SystemNotice`): the message
+    /// fields are the same in every owner's entry.
+    pub entry: InboxEntry,
+    /// The owners whose inbox holds it and who did not delete it for
+    /// themselves, `entry.owner` among them, each once.
+    pub owners: Vec<UserId>,
+}
+
 /// Fan-out-on-write inboxes: one version space per user (the seed's message table).
 ///
 /// Guarantees (checked by `testkit`):
@@ -166,6 +178,33 @@ pub trait InboxStore: Send + Sync + 'static {
     /// how many were forgotten: the caller calls again while it is
     /// `limit`, so no single call holds the store for long.
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64>;
+
+    /// Messages of `app` with server message id > `after` (from the first
+    /// when `None`), in id order, at most `limit`: every message held in
+    /// some inbox and neither recalled nor deleted by all its owners, each
+    /// once with all of its remaining owners. A search rebuild pages
+    /// through it, passing the last id it got. Super-group messages live in
+    /// the channel log and are not listed.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store, so a rebuild says which store cannot be read rather than
+    /// building an index that misses messages.
+    async fn scan_messages(
+        &self,
+        app: &AppId,
+        after: Option<MsgId>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let _ = (app, after, limit);
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!(
+                "{} cannot list its messages (InboxStore::scan_messages), so the search \
+                 index cannot be rebuilt from it",
+                std::any::type_name::<Self>()
+            ),
+        ))
+    }
 }
 
 // ----------------------------------------------------------------- groups
@@ -386,16 +425,23 @@ pub trait Presence: Send + Sync + 'static {
 
 // ----------------------------------------------------------------- search
 
-/// One message as its owner may find it.
+/// One message in the search index: one document however many owners hold
+/// it (a message to a group of 100 is one document, not 100).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchDoc {
     /// The app.
     pub app: AppId,
-    /// Who may find it: only this owner ever sees it in results.
-    pub owner: UserId,
-    /// The message.
+    /// The message: with `app`, the document's identity.
     pub server_msg_id: MsgId,
-    /// The conversation from the owner's view.
+    /// Everyone who may find it; nobody else ever sees it in results. A hit
+    /// names only the owner who searched.
+    pub owners: Vec<UserId>,
+    /// Whose view `conversation` is. For 1:1 the two parties are `viewer`
+    /// and the conversation's peer, and each sees the other as the peer
+    /// (see [`SearchDoc::conversation_for`]); for every other kind all
+    /// owners see the same conversation.
+    pub viewer: UserId,
+    /// The conversation as `viewer` sees it.
     pub conversation: Conversation,
     /// Who wrote it.
     pub sender: UserId,
@@ -403,6 +449,52 @@ pub struct SearchDoc {
     pub server_time: i64,
     /// The words.
     pub text: String,
+}
+
+impl SearchDoc {
+    /// The document for a message `entry` (any owner's entry of its
+    /// delivery) held by `owners`; `None` when the entry has no searchable
+    /// text or is not a message (a recall, a receipt...).
+    pub fn of_entry(app: &AppId, entry: &InboxEntry, owners: Vec<UserId>) -> Option<SearchDoc> {
+        if !matches!(entry.kind, EntryKind::Message | EntryKind::SystemNotice) {
+            return None;
+        }
+        Some(SearchDoc {
+            app: app.clone(),
+            server_msg_id: entry.server_msg_id,
+            owners,
+            viewer: entry.owner.clone(),
+            conversation: entry.conversation.clone(),
+            sender: entry.sender.clone(),
+            server_time: entry.server_time,
+            text: entry.content.searchable_text()?,
+        })
+    }
+
+    /// The conversation as `owner` (one of the owners) sees it: the rule of
+    /// [`InboxEntry::conversation_for`].
+    pub fn conversation_for(&self, owner: &UserId) -> Conversation {
+        if self.conversation.kind == ConversationKind::Direct && *owner != self.viewer {
+            Conversation::direct(&self.viewer)
+        } else {
+            self.conversation.clone()
+        }
+    }
+
+    /// The message as `owner` sees it, naming no other owner: what a search
+    /// hit carries (`owners == [owner]`, `viewer == owner`).
+    pub fn seen_by(&self, owner: &UserId) -> SearchDoc {
+        SearchDoc {
+            app: self.app.clone(),
+            server_msg_id: self.server_msg_id,
+            owners: vec![owner.clone()],
+            viewer: owner.clone(),
+            conversation: self.conversation_for(owner),
+            sender: self.sender.clone(),
+            server_time: self.server_time,
+            text: self.text.clone(),
+        }
+    }
 }
 
 /// A search over one owner's messages.
@@ -414,7 +506,7 @@ pub struct SearchQuery {
     pub owner: UserId,
     /// Free text.
     pub words: String,
-    /// Only this conversation.
+    /// Only this conversation, as `owner` sees it.
     pub conversation: Option<Conversation>,
     /// Only messages at or after this time (ms).
     pub from_time: Option<i64>,
@@ -429,7 +521,8 @@ pub struct SearchQuery {
 /// One search result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchHit {
-    /// The message found.
+    /// The message found, as the searching owner sees it
+    /// ([`SearchDoc::seen_by`]): its only owner is the one who searched.
     pub doc: SearchDoc,
     /// Relevance (higher is better; comparable only within one answer).
     pub score: f32,
@@ -444,17 +537,57 @@ pub struct SearchResults {
     pub total: u64,
 }
 
-/// Full-text index of message history.
+/// Full-text index of message history: one document per message, found by
+/// each of its owners and nobody else.
+///
+/// Guarantees (checked by `testkit`):
+/// - a search finds only documents of its app that name its owner, and
+///   shows each as that owner sees it;
+/// - `index` is idempotent and merges owners, so the tasks of one message
+///   may arrive split in any way (one per owner, retried batches) and end
+///   as the same document;
+/// - what is written is visible to searches after `flush` returns, and
+///   writes apply in call order, flushed or not.
 #[async_trait]
 pub trait SearchIndex: Send + Sync + 'static {
-    /// Indexes documents; indexing the same `(app, owner, id)` again replaces it.
+    /// Indexes messages. A message already indexed (same app and id) keeps
+    /// the owners it had and gains these; its other fields become these.
+    /// Indexing the same document again changes nothing.
     async fn index(&self, docs: &[SearchDoc]) -> Result<()>;
-    /// Removes one owner's document for a message (recall, delete-for-me).
-    async fn remove(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<()>;
+
+    /// Removes a message for everyone (a recall): no owner finds it again
+    /// until it is indexed anew. Removing what is not indexed is no error.
+    async fn remove(&self, app: &AppId, id: &MsgId) -> Result<()>;
+
+    /// Removes `owners` from a message's owners (delete-for-me): they no
+    /// longer find it, the others still do; the document goes with its last
+    /// owner.
+    async fn remove_owners(&self, app: &AppId, id: &MsgId, owners: &[UserId]) -> Result<()>;
+
+    /// Removes every document of `app`: a rebuild from the store starts
+    /// here, so recalled and deleted messages do not survive it.
+    async fn clear_app(&self, app: &AppId) -> Result<()>;
+
     /// Searches one owner's documents.
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults>;
+
     /// Makes everything indexed so far durable and searchable.
     async fn flush(&self) -> Result<()>;
+
+    /// Whether the index is known to miss messages the stores hold (an
+    /// upgrade of its on-disk format left it empty): until a rebuild of
+    /// every app calls [`SearchIndex::rebuilt`], searches fail with
+    /// `Unavailable` rather than answer from a partial index. The default:
+    /// an index that never needs one.
+    async fn needs_rebuild(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// Records that every app was rebuilt from the stores (and flushed),
+    /// ending what [`SearchIndex::needs_rebuild`] reported.
+    async fn rebuilt(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 // -------------------------------------------------------------- discovery

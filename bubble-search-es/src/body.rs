@@ -3,7 +3,7 @@
 //! the machines that build bubble have no Elasticsearch.
 
 use bubble_core::ports::{SearchDoc, SearchQuery};
-use bubble_core::{AppId, MsgId, UserId};
+use bubble_core::{AppId, Conversation, ConversationKind, MsgId, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -13,29 +13,30 @@ use crate::config::EsConfig;
 /// (`index.max_result_window`).
 pub(crate) const MAX_RESULT_WINDOW: usize = 10_000;
 
-/// The document id: `app|owner|msgid`, so indexing the same owner's copy of
-/// a message again replaces it (ids may not contain `|`).
-pub(crate) fn document_id(app: &AppId, owner: &UserId, id: &MsgId) -> String {
-    format!("{app}|{owner}|{}", id.to_hex())
-}
-
-/// The shard routing: `app|owner`, so an owner's whole history sits on one
-/// shard and a search asks one shard instead of all of them.
-pub(crate) fn routing(app: &AppId, owner: &UserId) -> String {
-    format!("{app}|{owner}")
+/// The document id: `app|msgid`, one document per message, so indexing
+/// the same message again updates it (app ids may not contain `|`).
+pub(crate) fn document_id(app: &AppId, id: &MsgId) -> String {
+    format!("{app}|{}", id.to_hex())
 }
 
 /// One message as stored in `_source`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StoredDoc {
     pub app: String,
-    pub owner: String,
+    /// Everyone who may find it (a keyword array).
+    pub owners: Vec<String>,
     /// 32 lowercase hex characters.
     pub msg_id: String,
+    /// Whose view `conversation_*` is: for 1:1 the other party sees
+    /// `viewer` as the peer.
+    pub viewer: String,
     /// The conversation kind's wire number (1 direct, 2 group, 3 super group, 4 system).
     pub conversation_kind: u8,
-    /// The peer user or the group.
+    /// The peer user (as `viewer` sees it) or the group.
     pub conversation_id: String,
+    /// The conversation filter's terms, from [`conversation_filter`]: one
+    /// per party for 1:1, one for every other kind.
+    pub conversation_of: Vec<String>,
     pub sender: String,
     /// Milliseconds since the epoch.
     pub server_time: i64,
@@ -44,17 +45,75 @@ pub(crate) struct StoredDoc {
 
 impl StoredDoc {
     pub(crate) fn from_doc(doc: &SearchDoc) -> StoredDoc {
+        let conversation_of = if doc.conversation.kind == ConversationKind::Direct {
+            let peer = UserId::new(doc.conversation.id());
+            vec![
+                conversation_filter(&doc.viewer, &doc.conversation),
+                conversation_filter(&peer, &Conversation::direct(&doc.viewer)),
+            ]
+        } else {
+            vec![conversation_filter(&doc.viewer, &doc.conversation)]
+        };
         StoredDoc {
             app: doc.app.to_string(),
-            owner: doc.owner.to_string(),
+            owners: doc.owners.iter().map(|o| o.to_string()).collect(),
             msg_id: doc.server_msg_id.to_hex(),
+            viewer: doc.viewer.to_string(),
             conversation_kind: doc.conversation.kind as u8,
             conversation_id: doc.conversation.id().to_owned(),
+            conversation_of,
             sender: doc.sender.to_string(),
             server_time: doc.server_time,
             text: doc.text.clone(),
         }
     }
+}
+
+/// The filter term of `conversation` as `owner` sees it: for 1:1
+/// `1|len(owner)|owner|peer` (each party's own view, so one party's filter
+/// never matches the other's chats), for other kinds `kind|id`.
+pub(crate) fn conversation_filter(owner: &UserId, conversation: &Conversation) -> String {
+    if conversation.kind == ConversationKind::Direct {
+        format!(
+            "{}|{}|{}|{}",
+            ConversationKind::Direct as u8,
+            owner.as_str().len(),
+            owner.as_str(),
+            conversation.id()
+        )
+    } else {
+        format!("{}|{}", conversation.kind as u8, conversation.id())
+    }
+}
+
+/// The update script of indexing: the message's fields become the new
+/// ones, its owners the union of the old and the new, so the tasks of one
+/// message may come split (one per owner) or repeated and end alike.
+pub(crate) const MERGE_OWNERS: &str = "List owners = ctx._source.owners == null ? new ArrayList() \
+     : new ArrayList(ctx._source.owners); for (def o : params.doc.owners) { if \
+     (!owners.contains(o)) { owners.add(o); } } ctx._source.putAll(params.doc); \
+     ctx._source.owners = owners;";
+
+/// The body of an update that removes `owners` from a message.
+pub(crate) fn remove_owners_body(owners: &[UserId]) -> Value {
+    let owners: Vec<&str> = owners.iter().map(|o| o.as_str()).collect();
+    json!({
+        "script": {
+            "lang": "painless",
+            "source": REMOVE_OWNERS,
+            "params": { "owners": owners }
+        }
+    })
+}
+
+/// The update script of delete-for-me: drops the owners (a no-op when none
+/// of them held the message), and the document with the last one.
+pub(crate) const REMOVE_OWNERS: &str = "if (!ctx._source.owners.removeAll(params.owners)) { \
+     ctx.op = 'noop'; } else if (ctx._source.owners.isEmpty()) { ctx.op = 'delete'; }";
+
+/// The body of the delete-by-query that clears one app.
+pub(crate) fn clear_app_body(app: &AppId) -> Value {
+    json!({ "query": { "term": { "app": app.as_str() } } })
 }
 
 /// The composable index template: settings (analysis) and the mapping.
@@ -104,13 +163,14 @@ pub(crate) fn index_template(config: &EsConfig) -> Value {
             },
             "mappings": {
                 "dynamic": "strict",
-                "_routing": { "required": true },
                 "properties": {
                     "app": { "type": "keyword" },
-                    "owner": { "type": "keyword" },
+                    "owners": { "type": "keyword" },
                     "msg_id": { "type": "keyword" },
-                    "conversation_kind": { "type": "byte" },
-                    "conversation_id": { "type": "keyword" },
+                    "viewer": { "type": "keyword", "index": false },
+                    "conversation_kind": { "type": "byte", "index": false },
+                    "conversation_id": { "type": "keyword", "index": false },
+                    "conversation_of": { "type": "keyword" },
                     "sender": { "type": "keyword" },
                     "server_time": { "type": "date", "format": "epoch_millis" },
                     "text": {
@@ -122,23 +182,35 @@ pub(crate) fn index_template(config: &EsConfig) -> Value {
             }
         },
         "_meta": {
-            "description": "bubble message history: one document per owner's copy of a message"
+            "description": "bubble message history: one document per message, its owners a keyword array"
         }
     })
 }
 
-/// The bulk request: an `index` action line (id and routing) followed by
-/// the document, for each document. The index comes from the URL.
+/// The bulk request: for each document an `update` action line (its id)
+/// followed by a scripted update that merges owners ([`MERGE_OWNERS`]),
+/// with the document as the upsert when the message is new. The index
+/// comes from the URL. Documents are spread over shards by id: a message
+/// has many owners, so no owner's routing could hold it.
 pub(crate) fn bulk_lines(docs: &[SearchDoc]) -> Vec<Value> {
     let mut lines = Vec::with_capacity(docs.len() * 2);
     for doc in docs {
         lines.push(json!({
-            "index": {
-                "_id": document_id(&doc.app, &doc.owner, &doc.server_msg_id),
-                "routing": routing(&doc.app, &doc.owner),
+            "update": {
+                "_id": document_id(&doc.app, &doc.server_msg_id),
+                "retry_on_conflict": 3,
             }
         }));
-        lines.push(serde_json::to_value(StoredDoc::from_doc(doc)).expect("a StoredDoc serializes"));
+        let stored =
+            serde_json::to_value(StoredDoc::from_doc(doc)).expect("a StoredDoc serializes");
+        lines.push(json!({
+            "script": {
+                "lang": "painless",
+                "source": MERGE_OWNERS,
+                "params": { "doc": stored.clone() }
+            },
+            "upsert": stored,
+        }));
     }
     lines
 }
@@ -150,11 +222,10 @@ pub(crate) fn bulk_lines(docs: &[SearchDoc]) -> Vec<Value> {
 pub(crate) fn search_body(q: &SearchQuery) -> Value {
     let mut filter = vec![
         json!({ "term": { "app": q.app.as_str() } }),
-        json!({ "term": { "owner": q.owner.as_str() } }),
+        json!({ "term": { "owners": q.owner.as_str() } }),
     ];
     if let Some(c) = &q.conversation {
-        filter.push(json!({ "term": { "conversation_kind": c.kind as u8 } }));
-        filter.push(json!({ "term": { "conversation_id": c.id() } }));
+        filter.push(json!({ "term": { "conversation_of": conversation_filter(&q.owner, c) } }));
     }
     if q.from_time.is_some() || q.to_time.is_some() {
         let mut range = serde_json::Map::new();
@@ -202,7 +273,8 @@ mod tests {
     fn doc() -> SearchDoc {
         SearchDoc {
             app: AppId::new("app1"),
-            owner: UserId::new("ann"),
+            owners: vec![UserId::new("ann"), UserId::new("bo")],
+            viewer: UserId::new("ann"),
             server_msg_id: msg_id(0xab),
             conversation: Conversation::direct(&UserId::new("bo")),
             sender: UserId::new("bo"),
@@ -225,41 +297,93 @@ mod tests {
     }
 
     #[test]
-    fn the_document_id_is_app_owner_and_message() {
+    fn the_document_id_is_app_and_message() {
         assert_eq!(
-            document_id(&AppId::new("app1"), &UserId::new("ann"), &msg_id(0xab)),
-            "app1|ann|000000000000000000000000000000ab"
+            document_id(&AppId::new("app1"), &msg_id(0xab)),
+            "app1|000000000000000000000000000000ab"
         );
     }
 
-    #[test]
-    fn an_owners_documents_share_one_routing_key() {
-        assert_eq!(
-            routing(&AppId::new("app1"), &UserId::new("ann")),
-            "app1|ann"
-        );
+    fn stored() -> Value {
+        json!({
+            "app": "app1",
+            "owners": ["ann", "bo"],
+            "msg_id": "000000000000000000000000000000ab",
+            "viewer": "ann",
+            "conversation_kind": 1,
+            "conversation_id": "bo",
+            "conversation_of": ["1|3|ann|bo", "1|2|bo|ann"],
+            "sender": "bo",
+            "server_time": 1_700_000_000_123_i64,
+            "text": "大家好 Hello"
+        })
     }
 
     #[test]
-    fn each_document_is_an_index_action_then_its_source() {
+    fn each_message_is_an_update_action_then_a_merging_script_with_the_doc_as_upsert() {
         assert_eq!(
             bulk_lines(&[doc()]),
             vec![
-                json!({ "index": {
-                    "_id": "app1|ann|000000000000000000000000000000ab",
-                    "routing": "app1|ann"
+                json!({ "update": {
+                    "_id": "app1|000000000000000000000000000000ab",
+                    "retry_on_conflict": 3
                 } }),
                 json!({
-                    "app": "app1",
-                    "owner": "ann",
-                    "msg_id": "000000000000000000000000000000ab",
-                    "conversation_kind": 1,
-                    "conversation_id": "bo",
-                    "sender": "bo",
-                    "server_time": 1_700_000_000_123_i64,
-                    "text": "大家好 Hello"
+                    "script": {
+                        "lang": "painless",
+                        "source": MERGE_OWNERS,
+                        "params": { "doc": stored() }
+                    },
+                    "upsert": stored()
                 }),
             ]
+        );
+    }
+
+    #[test]
+    fn the_merge_script_unions_owners_and_replaces_the_rest() {
+        for part in [
+            "new ArrayList(ctx._source.owners)",
+            "params.doc.owners",
+            "!owners.contains(o)",
+            "ctx._source.putAll(params.doc)",
+            "ctx._source.owners = owners",
+        ] {
+            assert!(MERGE_OWNERS.contains(part), "{part}");
+        }
+    }
+
+    #[test]
+    fn removing_owners_is_a_script_that_deletes_with_the_last_owner() {
+        let body = remove_owners_body(&[UserId::new("bo")]);
+        assert_eq!(body["script"]["params"], json!({ "owners": ["bo"] }));
+        assert_eq!(body["script"]["source"], REMOVE_OWNERS);
+        assert!(REMOVE_OWNERS.contains("ctx.op = 'delete'"));
+        assert!(
+            REMOVE_OWNERS.contains("ctx.op = 'noop'"),
+            "no write when nothing changes"
+        );
+    }
+
+    #[test]
+    fn clearing_an_app_deletes_by_an_app_term() {
+        assert_eq!(
+            clear_app_body(&AppId::new("app1")),
+            json!({ "query": { "term": { "app": "app1" } } })
+        );
+    }
+
+    #[test]
+    fn a_direct_conversation_filters_by_the_searching_partys_view() {
+        let bo = UserId::new("bo");
+        let c = Conversation::direct(&UserId::new("ann"));
+        assert_eq!(conversation_filter(&bo, &c), "1|2|bo|ann");
+        assert!(
+            stored()["conversation_of"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("1|2|bo|ann")),
+            "bo's filter matches the document ann's copy describes"
         );
     }
 
@@ -268,8 +392,9 @@ mod tests {
         let mut d = doc();
         d.conversation = Conversation::group(&GroupId::new("g1"));
         let lines = bulk_lines(&[d]);
-        assert_eq!(lines[1]["conversation_kind"], 2);
-        assert_eq!(lines[1]["conversation_id"], "g1");
+        assert_eq!(lines[1]["upsert"]["conversation_kind"], 2);
+        assert_eq!(lines[1]["upsert"]["conversation_id"], "g1");
+        assert_eq!(lines[1]["upsert"]["conversation_of"], json!(["2|g1"]));
     }
 
     #[test]
@@ -279,8 +404,8 @@ mod tests {
         let lines = bulk_lines(&[doc(), second]);
         assert_eq!(lines.len(), 4);
         assert_eq!(
-            lines[2]["index"]["_id"],
-            "app1|ann|000000000000000000000000000000cd"
+            lines[2]["update"]["_id"],
+            "app1|000000000000000000000000000000cd"
         );
     }
 
@@ -296,7 +421,7 @@ mod tests {
                 "query": { "bool": {
                     "filter": [
                         { "term": { "app": "app1" } },
-                        { "term": { "owner": "ann" } }
+                        { "term": { "owners": "ann" } }
                     ],
                     "must": [
                         { "match": { "text": { "query": "station", "operator": "and" } } }
@@ -322,9 +447,8 @@ mod tests {
             body["query"]["bool"]["filter"],
             json!([
                 { "term": { "app": "app1" } },
-                { "term": { "owner": "ann" } },
-                { "term": { "conversation_kind": 2 } },
-                { "term": { "conversation_id": "g1" } },
+                { "term": { "owners": "ann" } },
+                { "term": { "conversation_of": "2|g1" } },
                 { "range": { "server_time": { "gte": 1100, "lte": 1300 } } }
             ])
         );
@@ -370,8 +494,19 @@ mod tests {
             m["dynamic"], "strict",
             "a typo in a field name fails loudly"
         );
-        assert_eq!(m["_routing"]["required"], true);
-        for keyword in ["app", "owner", "msg_id", "conversation_id", "sender"] {
+        assert!(
+            m.get("_routing").is_none(),
+            "spread by id: a message has many owners"
+        );
+        for keyword in [
+            "app",
+            "owners",
+            "msg_id",
+            "viewer",
+            "conversation_id",
+            "conversation_of",
+            "sender",
+        ] {
             assert_eq!(m["properties"][keyword]["type"], "keyword", "{keyword}");
         }
         assert_eq!(

@@ -38,8 +38,8 @@ pub struct EsConfig {
     /// On connect, install the index template and create the index if it
     /// is missing. Turn off where operators manage indices themselves.
     pub manage_index: bool,
-    /// Primary shards of a created index. An owner's documents all live on
-    /// one shard (routing by app and owner), so a search touches one shard.
+    /// Primary shards of a created index. Documents (one per message, with
+    /// all its owners) are spread by id, so a search asks every shard.
     pub shards: u32,
     /// Replicas of each shard.
     pub replicas: u32,

@@ -14,8 +14,8 @@
 //!   unreadable answers become core error kinds.
 //! - `body`: the request bodies as pure functions: the index template and
 //!   mapping (CJK-aware analysis, ids as keywords, time as a date), bulk
-//!   lines (`_id` = `app|owner|msgid`, routing `app|owner`) and the search
-//!   query.
+//!   lines (`_id` = `app|msgid`, a scripted update that merges owners) and
+//!   the search query.
 //! - `response`: reading answers: hits and totals, bulk item failures.
 //! - `client`: [`EsSearch`], the HTTP client every request goes through,
 //!   the index template and index it installs, and `connect` (the

@@ -38,8 +38,9 @@ struct Hit {
     source: StoredDoc,
 }
 
-/// Hits and total of a search answer.
-pub(crate) fn parse_search(body: &[u8]) -> Result<SearchResults> {
+/// Hits and total of a search answer for `owner`'s query, each hit as
+/// `owner` sees it.
+pub(crate) fn parse_search(body: &[u8], owner: &UserId) -> Result<SearchResults> {
     let resp: SearchResponse =
         serde_json::from_slice(body).map_err(|e| unreadable("search answer", e))?;
     let mut hits = Vec::with_capacity(resp.hits.hits.len());
@@ -51,8 +52,17 @@ pub(crate) fn parse_search(body: &[u8]) -> Result<SearchResults> {
                 e.message()
             ))
         })?;
+        // The query filtered by owner; a document that is not the owner's
+        // is never shown, whatever went wrong.
+        if !doc.owners.contains(owner) {
+            return Err(Error::internal(format!(
+                "elasticsearch: document {} does not name the searching owner; refusing to \
+                 show it",
+                hit.id
+            )));
+        }
         hits.push(SearchHit {
-            doc,
+            doc: doc.seen_by(owner),
             score: hit.score.unwrap_or(0.0),
         });
     }
@@ -66,7 +76,8 @@ pub(crate) fn parse_search(body: &[u8]) -> Result<SearchResults> {
 fn to_search_doc(s: StoredDoc) -> Result<SearchDoc> {
     Ok(SearchDoc {
         app: AppId::new(s.app),
-        owner: UserId::new(s.owner),
+        owners: s.owners.into_iter().map(UserId::new).collect(),
+        viewer: UserId::new(s.viewer),
         server_msg_id: MsgId::from_hex(&s.msg_id)?,
         conversation: Conversation::from_parts(
             ConversationKind::from_u8(s.conversation_kind)?,
@@ -139,10 +150,12 @@ mod tests {
     fn source(id_last: &str, text: &str) -> Value {
         json!({
             "app": "app1",
-            "owner": "ann",
+            "owners": ["ann", "bo", "cy"],
             "msg_id": format!("0000000000000000000000000000{id_last}"),
+            "viewer": "bo",
             "conversation_kind": 2,
             "conversation_id": "g1",
+            "conversation_of": ["2|g1"],
             "sender": "bo",
             "server_time": 1000,
             "text": text
@@ -159,24 +172,25 @@ mod tests {
                 "total": { "value": 12, "relation": "eq" },
                 "max_score": 2.5,
                 "hits": [
-                    { "_index": "chat", "_id": "app1|ann|0000000000000000000000000000beef",
-                      "_routing": "app1|ann", "_score": 2.5,
+                    { "_index": "chat", "_id": "app1|0000000000000000000000000000beef",
+                      "_score": 2.5,
                       "_source": source("beef", "lunch today"),
                       "sort": [2.5, 1000, "0000000000000000000000000000beef"] },
-                    { "_index": "chat", "_id": "app1|ann|0000000000000000000000000000cafe",
-                      "_routing": "app1|ann", "_score": 1.25,
+                    { "_index": "chat", "_id": "app1|0000000000000000000000000000cafe",
+                      "_score": 1.25,
                       "_source": source("cafe", "lunch?"),
                       "sort": [1.25, 1000, "0000000000000000000000000000cafe"] }
                 ]
             }
         });
-        let r = parse_search(answer.to_string().as_bytes()).unwrap();
+        let r = parse_search(answer.to_string().as_bytes(), &UserId::new("ann")).unwrap();
         assert_eq!(r.total, 12, "the total counts every match, not the page");
         assert_eq!(r.hits.len(), 2);
         assert_eq!(r.hits[0].score, 2.5);
         let d = &r.hits[0].doc;
         assert_eq!(d.app.as_str(), "app1");
-        assert_eq!(d.owner.as_str(), "ann");
+        assert_eq!(d.owners, [UserId::new("ann")], "no other owner is named");
+        assert_eq!(d.viewer.as_str(), "ann");
         assert_eq!(d.server_msg_id.to_hex(), "0000000000000000000000000000beef");
         assert_eq!(
             d.conversation,
@@ -190,7 +204,7 @@ mod tests {
     #[test]
     fn an_empty_search_answer_is_no_hits() {
         let answer = json!({ "hits": { "total": { "value": 0, "relation": "eq" }, "max_score": null, "hits": [] } });
-        let r = parse_search(answer.to_string().as_bytes()).unwrap();
+        let r = parse_search(answer.to_string().as_bytes(), &UserId::new("ann")).unwrap();
         assert_eq!(r, SearchResults::default());
     }
 
@@ -198,7 +212,9 @@ mod tests {
     fn a_total_given_as_a_bare_number_is_read_too() {
         let answer = json!({ "hits": { "total": 7, "hits": [] } });
         assert_eq!(
-            parse_search(answer.to_string().as_bytes()).unwrap().total,
+            parse_search(answer.to_string().as_bytes(), &UserId::new("ann"))
+                .unwrap()
+                .total,
             7
         );
     }
@@ -210,9 +226,19 @@ mod tests {
         let answer = json!({ "hits": { "total": { "value": 1 }, "hits": [
             { "_id": "weird", "_score": 1.0, "_source": bad }
         ] } });
-        let e = parse_search(answer.to_string().as_bytes()).unwrap_err();
+        let e = parse_search(answer.to_string().as_bytes(), &UserId::new("ann")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Internal);
         assert!(e.message().contains("weird"), "{e}");
+    }
+
+    #[test]
+    fn a_hit_that_does_not_name_the_searching_owner_is_refused() {
+        let answer = json!({ "hits": { "total": { "value": 1 }, "hits": [
+            { "_id": "app1|beef", "_score": 1.0, "_source": source("beef", "x") }
+        ] } });
+        let e = parse_search(answer.to_string().as_bytes(), &UserId::new("di")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Internal);
+        assert!(e.message().contains("app1|beef"), "{e}");
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! [`SearchIndex`] on Elasticsearch: bulk indexing, removal, the search
-//! request, refresh.
+//! [`SearchIndex`] on Elasticsearch: bulk indexing (scripted updates that
+//! merge owners), removal of a message or of some owners, clearing an app,
+//! the search request, refresh.
 
 use async_trait::async_trait;
 use bubble_core::ports::{SearchDoc, SearchIndex, SearchQuery, SearchResults};
 use bubble_core::{AppId, Error, MsgId, Result, UserId, validate_id};
 use elasticsearch::http::request::JsonBody;
 use elasticsearch::indices::IndicesRefreshParts;
-use elasticsearch::{BulkParts, DeleteParts, SearchParts};
+use elasticsearch::params::Conflicts;
+use elasticsearch::{BulkParts, DeleteByQueryParts, DeleteParts, SearchParts, UpdateParts};
 use serde_json::Value;
 
 use crate::body::{self, MAX_RESULT_WINDOW};
@@ -22,9 +24,8 @@ const BULK_CHUNK: usize = 500;
 impl SearchIndex for EsSearch {
     async fn index(&self, docs: &[SearchDoc]) -> Result<()> {
         for d in docs {
-            // `|` separates the parts of the document id and the routing key.
+            // `|` separates the parts of the document id.
             validate_id("app", d.app.as_str())?;
-            validate_id("owner", d.owner.as_str())?;
         }
         for chunk in docs.chunks(BULK_CHUNK) {
             self.bulk(chunk).await?;
@@ -32,14 +33,12 @@ impl SearchIndex for EsSearch {
         Ok(())
     }
 
-    async fn remove(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<()> {
-        let doc_id = body::document_id(app, owner, id);
-        let routing = body::routing(app, owner);
+    async fn remove(&self, app: &AppId, id: &MsgId) -> Result<()> {
+        let doc_id = body::document_id(app, id);
         let a = read(
             "remove document",
             self.client
                 .delete(DeleteParts::IndexId(&self.config.index, &doc_id))
-                .routing(&routing)
                 .send()
                 .await,
         )
@@ -50,6 +49,47 @@ impl SearchIndex for EsSearch {
             return Ok(());
         }
         a.success("remove document").map(|_| ())
+    }
+
+    async fn remove_owners(&self, app: &AppId, id: &MsgId, owners: &[UserId]) -> Result<()> {
+        if owners.is_empty() {
+            return Ok(());
+        }
+        let doc_id = body::document_id(app, id);
+        let a = read(
+            "remove owners",
+            self.client
+                .update(UpdateParts::IndexId(&self.config.index, &doc_id))
+                .retry_on_conflict(3)
+                .body(body::remove_owners_body(owners))
+                .send()
+                .await,
+        )
+        .await?;
+        // The message is not indexed (never was, or recalled): nobody
+        // finds it, which is what was asked.
+        if a.status == 404 && error_type(&a.json()) == Some("document_missing_exception") {
+            return Ok(());
+        }
+        a.success("remove owners").map(|_| ())
+    }
+
+    async fn clear_app(&self, app: &AppId) -> Result<()> {
+        validate_id("app", app.as_str())?;
+        let index = [self.config.index.as_str()];
+        read(
+            "clear app",
+            self.client
+                .delete_by_query(DeleteByQueryParts::Index(&index))
+                .conflicts(Conflicts::Proceed)
+                .refresh(true)
+                .body(body::clear_app_body(app))
+                .send()
+                .await,
+        )
+        .await?
+        .success("clear app")?;
+        Ok(())
     }
 
     async fn search(&self, q: &SearchQuery) -> Result<SearchResults> {
@@ -63,19 +103,17 @@ impl SearchIndex for EsSearch {
                 q.offset, q.limit
             )));
         }
-        let routing = body::routing(&q.app, &q.owner);
         let a = read(
             "search",
             self.client
                 .search(SearchParts::Index(&[self.config.index.as_str()]))
-                .routing(&[routing.as_str()])
                 .body(body::search_body(q))
                 .send()
                 .await,
         )
         .await?
         .success("search")?;
-        parse_search(&a.body)
+        parse_search(&a.body, &q.owner)
     }
 
     async fn flush(&self) -> Result<()> {

@@ -69,7 +69,8 @@ async fn a_single_chinese_character_finds_the_messages_that_contain_it() {
         let app = AppId::new("app1");
         let doc = SearchDoc {
             app: app.clone(),
-            owner: UserId::new("ann"),
+            owners: vec![UserId::new("ann")],
+            viewer: UserId::new("ann"),
             server_msg_id: MsgId([7; 16]),
             conversation: Conversation::direct(&UserId::new("bo")),
             sender: UserId::new("bo"),

@@ -27,7 +27,8 @@ fn doc(last: u8, text: &str) -> SearchDoc {
     id[15] = last;
     SearchDoc {
         app: AppId::new("app1"),
-        owner: UserId::new("ann"),
+        owners: vec![UserId::new("ann")],
+        viewer: UserId::new("ann"),
         server_msg_id: MsgId(id),
         conversation: Conversation::direct(&UserId::new("bo")),
         sender: UserId::new("bo"),
@@ -187,10 +188,12 @@ async fn indexing_posts_ndjson_pairs_to_the_bulk_endpoint_of_the_index() {
     assert_eq!(lines.len(), 4);
     assert_eq!(
         lines[0],
-        json!({ "index": { "_id": "app1|ann|00000000000000000000000000000001", "routing": "app1|ann" } })
+        json!({ "update": { "_id": "app1|00000000000000000000000000000001", "retry_on_conflict": 3 } })
     );
-    assert_eq!(lines[1]["text"], "hello");
-    assert_eq!(lines[3]["text"], "大家好");
+    assert_eq!(lines[1]["upsert"]["text"], "hello");
+    assert_eq!(lines[1]["upsert"]["owners"], json!(["ann"]));
+    assert_eq!(lines[1]["script"]["params"]["doc"], lines[1]["upsert"]);
+    assert_eq!(lines[3]["upsert"]["text"], "大家好");
 }
 
 #[tokio::test]
@@ -229,8 +232,8 @@ async fn a_failed_bulk_item_fails_the_call_naming_it() {
         "/_bulk",
         200,
         r#"{"took":1,"errors":true,"items":[
-            {"index":{"_id":"app1|ann|00000000000000000000000000000001","status":201}},
-            {"index":{"_id":"app1|ann|00000000000000000000000000000002","status":429,
+            {"update":{"_id":"app1|00000000000000000000000000000001","status":201}},
+            {"update":{"_id":"app1|00000000000000000000000000000002","status":429,
               "error":{"type":"es_rejected_execution_exception","reason":"rejected execution"}}}]}"#,
     ))
     .await;
@@ -244,14 +247,15 @@ async fn a_failed_bulk_item_fails_the_call_naming_it() {
 }
 
 #[tokio::test]
-async fn search_asks_only_the_owners_shard_and_reads_the_hits() {
+async fn search_filters_by_app_and_owner_and_reads_the_hits() {
     let fake = FakeEs::start(failing(
         "/_search",
         200,
         r#"{"hits":{"total":{"value":3,"relation":"eq"},"hits":[
-            {"_id":"app1|ann|00000000000000000000000000000001","_score":1.5,
-             "_source":{"app":"app1","owner":"ann","msg_id":"00000000000000000000000000000001",
-                        "conversation_kind":1,"conversation_id":"bo","sender":"bo",
+            {"_id":"app1|00000000000000000000000000000001","_score":1.5,
+             "_source":{"app":"app1","owners":["ann","bo"],"msg_id":"00000000000000000000000000000001",
+                        "viewer":"ann","conversation_kind":1,"conversation_id":"bo",
+                        "conversation_of":["1|3|ann|bo","1|2|bo|ann"],"sender":"bo",
                         "server_time":1001,"text":"meet at the station"}}]}}"#,
     ))
     .await;
@@ -264,11 +268,11 @@ async fn search_asks_only_the_owners_shard_and_reads_the_hits() {
 
     let sent = fake.last("/_search");
     assert_eq!(sent.method, "POST");
-    assert_eq!(sent.target, "/chat/_search?routing=app1%7Cann");
+    assert_eq!(sent.target, "/chat/_search");
     let body = sent.json();
     assert_eq!(
         body["query"]["bool"]["filter"],
-        json!([{ "term": { "app": "app1" } }, { "term": { "owner": "ann" } }])
+        json!([{ "term": { "app": "app1" } }, { "term": { "owners": "ann" } }])
     );
     assert_eq!(
         body["query"]["bool"]["must"][0]["match"]["text"],
@@ -326,16 +330,90 @@ async fn search_errors_map_by_status() {
 }
 
 #[tokio::test]
-async fn remove_deletes_the_owners_document_with_its_routing() {
+async fn remove_deletes_the_messages_document() {
     let fake = FakeEs::start(healthy).await;
     let es = connect(&fake).await;
     let d = doc(9, "x");
-    es.remove(&d.app, &d.owner, &d.server_msg_id).await.unwrap();
+    es.remove(&d.app, &d.server_msg_id).await.unwrap();
     let sent = fake.last("/_doc/");
     assert_eq!(sent.method, "DELETE");
     assert_eq!(
         sent.target,
-        "/chat/_doc/app1%7Cann%7C00000000000000000000000000000009?routing=app1%7Cann"
+        "/chat/_doc/app1%7C00000000000000000000000000000009"
+    );
+}
+
+#[tokio::test]
+async fn remove_owners_posts_a_script_update_of_the_messages_document() {
+    let fake = FakeEs::start(healthy).await;
+    let es = connect(&fake).await;
+    let d = doc(9, "x");
+    es.remove_owners(&d.app, &d.server_msg_id, &[UserId::new("bo")])
+        .await
+        .unwrap();
+    let sent = fake.last("/_update/");
+    assert_eq!(sent.method, "POST");
+    assert_eq!(
+        sent.target,
+        "/chat/_update/app1%7C00000000000000000000000000000009?retry_on_conflict=3"
+    );
+    let body = sent.json();
+    assert_eq!(body["script"]["params"], json!({ "owners": ["bo"] }));
+    assert!(
+        body["script"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("ctx.op = 'delete'"),
+        "the last owner takes the document"
+    );
+}
+
+#[tokio::test]
+async fn removing_owners_of_a_message_that_is_not_indexed_is_fine() {
+    let fake = FakeEs::start(failing(
+        "/_update/",
+        404,
+        r#"{"error":{"type":"document_missing_exception","reason":"[app1|09]: document missing"},"status":404}"#,
+    ))
+    .await;
+    let es = connect(&fake).await;
+    let d = doc(9, "x");
+    es.remove_owners(&d.app, &d.server_msg_id, &[UserId::new("bo")])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn removing_owners_from_a_missing_index_is_not_found() {
+    let fake = FakeEs::start(failing(
+        "/_update/",
+        404,
+        r#"{"error":{"type":"index_not_found_exception","reason":"no such index [chat]"},"status":404}"#,
+    ))
+    .await;
+    let es = connect(&fake).await;
+    let d = doc(9, "x");
+    let e = es
+        .remove_owners(&d.app, &d.server_msg_id, &[UserId::new("bo")])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn clear_app_deletes_by_query_on_the_app() {
+    let fake = FakeEs::start(healthy).await;
+    let es = connect(&fake).await;
+    es.clear_app(&AppId::new("app1")).await.unwrap();
+    let sent = fake.last("/_delete_by_query");
+    assert_eq!(sent.method, "POST");
+    assert_eq!(
+        sent.target,
+        "/chat/_delete_by_query?conflicts=proceed&refresh=true"
+    );
+    assert_eq!(
+        sent.json(),
+        json!({ "query": { "term": { "app": "app1" } } })
     );
 }
 
@@ -349,7 +427,7 @@ async fn removing_a_document_that_is_not_there_is_fine() {
     .await;
     let es = connect(&fake).await;
     let d = doc(9, "x");
-    es.remove(&d.app, &d.owner, &d.server_msg_id).await.unwrap();
+    es.remove(&d.app, &d.server_msg_id).await.unwrap();
 }
 
 #[tokio::test]
@@ -362,10 +440,7 @@ async fn removing_from_a_missing_index_is_not_found() {
     .await;
     let es = connect(&fake).await;
     let d = doc(9, "x");
-    let e = es
-        .remove(&d.app, &d.owner, &d.server_msg_id)
-        .await
-        .unwrap_err();
+    let e = es.remove(&d.app, &d.server_msg_id).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 

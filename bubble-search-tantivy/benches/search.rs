@@ -104,7 +104,8 @@ fn docs() -> Vec<SearchDoc> {
             id[8..].copy_from_slice(&(i as u64).to_be_bytes());
             out.push(SearchDoc {
                 app: app.clone(),
-                owner: owner.clone(),
+                owners: vec![owner.clone()],
+                viewer: owner.clone(),
                 server_msg_id: MsgId(id),
                 conversation: Conversation::direct(&peer),
                 sender: peer,

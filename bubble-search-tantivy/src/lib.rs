@@ -6,7 +6,9 @@
 //! (fsynced) and a reader reload. The engine keeps messages in its durable
 //! outbox until a flush succeeds, so a crash loses nothing: what was not
 //! committed is indexed again on start, and indexing is idempotent per
-//! (app, owner, message). See `docs/storage/tantivy.md`.
+//! (app, message). An index directory in an older format is moved aside on
+//! open and must be rebuilt from the store (`bubble-server reindex`, or the
+//! server at start). See `docs/storage/tantivy.md` and `docs/search.md`.
 //!
 //! # Layout
 //!
@@ -21,10 +23,12 @@
 //!   lowercased Latin words).
 //! - `analyzer`: the chosen tokenizer on both sides: indexing, and turning a
 //!   query word into term or phrase queries (never the query parser).
-//! - `schema`: the fields of one document per (app, owner, message) and the
-//!   conversions to and from [`bubble_core::ports::SearchDoc`].
-//! - `client`: [`TantivySearch`], the index with its one writer and reader,
-//!   and `connect` (the [`AdapterConfig`] impl of [`TantivyConfig`]).
+//! - `schema`: the fields of one document per (app, message), its owners a
+//!   multi-valued field, and the conversions to and from
+//!   [`bubble_core::ports::SearchDoc`].
+//! - `client`: [`TantivySearch`], the index with its one writer (and what
+//!   it wrote since its last commit) and reader, `connect` (the
+//!   [`AdapterConfig`] impl of [`TantivyConfig`]), and the format upgrade.
 //! - `search`: the port, its impl on [`TantivySearch`]: indexing through
 //!   the writer, and the query, always filtered by app and owner.
 //!

@@ -11,11 +11,11 @@ use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue}
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{TantivyDocument, Term};
+use tantivy::{DocAddress, DocSet, IndexWriter, TERMINATED, TantivyDocument, Term};
 
-use crate::client::{Inner, TantivySearch};
+use crate::client::{Inner, Pending, TantivySearch};
 use crate::error::map_err;
-use crate::schema::{conversation_value, names};
+use crate::schema::{conversation_filter, names};
 
 /// Most hits one query may page through (`offset + limit`): deeper pages
 /// cost memory for every skipped hit; narrow the query instead.
@@ -38,13 +38,33 @@ impl SearchIndex for TantivySearch {
         self.blocking("indexing", move |i| i.index(&docs)).await
     }
 
-    async fn remove(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<()> {
-        let (app, owner, id) = (app.clone(), owner.clone(), *id);
-        self.blocking("removing", move |i| i.remove(&app, &owner, &id))
+    async fn remove(&self, app: &AppId, id: &MsgId) -> Result<()> {
+        let (app, id) = (app.clone(), *id);
+        self.blocking("removing", move |i| i.remove(&app, &id))
+            .await
+    }
+
+    async fn remove_owners(&self, app: &AppId, id: &MsgId, owners: &[UserId]) -> Result<()> {
+        let (app, id, owners) = (app.clone(), *id, owners.to_vec());
+        self.blocking("removing owners", move |i| {
+            i.remove_owners(&app, &id, &owners)
+        })
+        .await
+    }
+
+    async fn clear_app(&self, app: &AppId) -> Result<()> {
+        let app = app.clone();
+        self.blocking("clearing an app", move |i| i.clear_app(&app))
             .await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchResults> {
+        if self.inner().rebuild.is_pending() {
+            return Err(Error::unavailable(format!(
+                "search index: {}",
+                self.inner().rebuild.why()
+            )));
+        }
         let query = query.clone();
         self.blocking("searching", move |i| i.search(&query)).await
     }
@@ -52,40 +72,134 @@ impl SearchIndex for TantivySearch {
     async fn flush(&self) -> Result<()> {
         self.blocking("flushing", Inner::flush).await
     }
+
+    async fn needs_rebuild(&self) -> Result<bool> {
+        Ok(self.inner().rebuild.is_pending())
+    }
+
+    async fn rebuilt(&self) -> Result<()> {
+        self.blocking("recording the rebuild", |i| i.rebuild.done())
+            .await
+    }
 }
 
 impl Inner {
+    /// The message as the index holds it now: what this writer did since
+    /// the last commit first, then the last commit.
+    fn current(&self, pending: &Pending, app: &AppId, id: &MsgId) -> Result<Option<SearchDoc>> {
+        if let Some(doc) = pending.docs.get(&(app.clone(), *id)) {
+            return Ok(doc.clone());
+        }
+        if pending.cleared.contains(app) {
+            return Ok(None);
+        }
+        let term = self.fields.key_term(app.as_str(), id);
+        let searcher = self.reader.searcher();
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let postings = segment
+                .inverted_index(self.fields.key)
+                .map_err(|e| map_err("reading the key index", e))?
+                .read_postings(&term, IndexRecordOption::Basic)
+                .map_err(|e| map_err("reading the key index", e.into()))?;
+            let Some(mut postings) = postings else {
+                continue;
+            };
+            let mut doc = postings.doc();
+            while doc != TERMINATED {
+                if !segment.is_deleted(doc) {
+                    let stored: TantivyDocument = searcher
+                        .doc(DocAddress::new(ord as u32, doc))
+                        .map_err(|e| map_err("reading a stored document", e))?;
+                    return self.fields.search_doc(&stored).map(Some);
+                }
+                doc = postings.advance();
+            }
+        }
+        Ok(None)
+    }
+
+    /// Replaces the message's document with `doc` (or removes it).
+    fn write(
+        &self,
+        w: &mut IndexWriter<TantivyDocument>,
+        pending: &mut Pending,
+        app: &AppId,
+        id: &MsgId,
+        doc: Option<SearchDoc>,
+    ) -> Result<()> {
+        // Delete-then-add in one writer: later operations win, so the
+        // last version written is the one kept.
+        w.delete_term(self.fields.key_term(app.as_str(), id));
+        if let Some(doc) = &doc {
+            w.add_document(self.fields.document(doc))
+                .map_err(|e| map_err("adding a document", e))?;
+        }
+        pending.docs.insert((app.clone(), *id), doc);
+        Ok(())
+    }
+
     fn index(&self, docs: &[SearchDoc]) -> Result<()> {
-        self.with_writer(|w| {
+        self.with_writer(|w, pending| {
             for doc in docs {
-                let key =
-                    self.fields
-                        .key_term(doc.app.as_str(), doc.owner.as_str(), &doc.server_msg_id);
-                // Delete-then-add in one writer: later operations win, so
-                // the last version indexed is the one kept.
-                w.delete_term(key);
-                w.add_document(self.fields.document(doc))
-                    .map_err(|e| map_err("adding a document", e))?;
+                let mut doc = doc.clone();
+                if let Some(old) = self.current(pending, &doc.app, &doc.server_msg_id)? {
+                    for owner in old.owners {
+                        if !doc.owners.contains(&owner) {
+                            doc.owners.push(owner);
+                        }
+                    }
+                }
+                doc.owners.sort();
+                doc.owners.dedup();
+                let (app, id) = (doc.app.clone(), doc.server_msg_id);
+                self.write(w, pending, &app, &id, Some(doc))?;
             }
             Ok(())
         })
     }
 
-    fn remove(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<()> {
-        self.with_writer(|w| {
-            w.delete_term(self.fields.key_term(app.as_str(), owner.as_str(), id));
+    fn remove(&self, app: &AppId, id: &MsgId) -> Result<()> {
+        self.with_writer(|w, pending| self.write(w, pending, app, id, None))
+    }
+
+    fn remove_owners(&self, app: &AppId, id: &MsgId, owners: &[UserId]) -> Result<()> {
+        self.with_writer(|w, pending| {
+            let Some(mut doc) = self.current(pending, app, id)? else {
+                return Ok(());
+            };
+            let before = doc.owners.len();
+            doc.owners.retain(|o| !owners.contains(o));
+            if doc.owners.len() == before {
+                return Ok(());
+            }
+            // tantivy cannot change one field in place: the stored fields
+            // rebuild the document with the owners that remain.
+            let doc = (!doc.owners.is_empty()).then_some(doc);
+            self.write(w, pending, app, id, doc)
+        })
+    }
+
+    fn clear_app(&self, app: &AppId) -> Result<()> {
+        self.with_writer(|w, pending| {
+            w.delete_term(Term::from_field_text(self.fields.app, app.as_str()));
+            pending.docs.retain(|(a, _), _| a != app);
+            pending.cleared.insert(app.clone());
             Ok(())
         })
     }
 
     fn flush(&self) -> Result<()> {
-        self.with_writer(|w| {
+        // Commit, reload and forget the pending writes under the writer's
+        // lock: no write may look a message up between the commit and the
+        // reload, when neither the reader nor `pending` holds it.
+        self.with_writer(|w, pending| {
             w.commit().map_err(|e| map_err("committing", e))?;
+            self.reader
+                .reload()
+                .map_err(|e| map_err("reloading the reader", e))?;
+            *pending = Pending::default();
             Ok(())
-        })?;
-        self.reader
-            .reload()
-            .map_err(|e| map_err("reloading the reader", e))
+        })
     }
 
     fn query(&self, q: &SearchQuery) -> Option<BooleanQuery> {
@@ -104,12 +218,12 @@ impl Inner {
         // and every other clause can only narrow them.
         let mut clauses = vec![
             filter(raw(f.app, q.app.as_str())),
-            filter(raw(f.owner, q.owner.as_str())),
+            filter(raw(f.owners, q.owner.as_str())),
         ];
         if let Some(c) = &q.conversation {
             clauses.push(filter(raw(
-                f.conversation,
-                &conversation_value(c.kind, c.id()),
+                f.conversation_of,
+                &conversation_filter(&q.owner, c),
             )));
         }
         if q.from_time.is_some() || q.to_time.is_some() {
@@ -182,12 +296,15 @@ impl Inner {
             let doc = self.fields.search_doc(&stored)?;
             // The query already filtered by owner; a document that is not
             // the owner's is never shown, whatever went wrong.
-            if doc.app != q.app || doc.owner != q.owner {
+            if doc.app != q.app || !doc.owners.contains(&q.owner) {
                 return Err(Error::internal(
                     "search index returned another owner's document; refusing to show it",
                 ));
             }
-            hits.push(SearchHit { doc, score });
+            hits.push(SearchHit {
+                doc: doc.seen_by(&q.owner),
+                score,
+            });
         }
         Ok(SearchResults {
             hits,

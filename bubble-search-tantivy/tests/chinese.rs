@@ -32,7 +32,8 @@ async fn measure(tokenizer: TokenizerKind) -> Score {
         .enumerate()
         .map(|(i, (_, text))| SearchDoc {
             app: app.clone(),
-            owner: owner.clone(),
+            owners: vec![owner.clone()],
+            viewer: owner.clone(),
             server_msg_id: msg_id(i),
             conversation: Conversation::direct(&UserId::new("bo")),
             sender: UserId::new("bo"),

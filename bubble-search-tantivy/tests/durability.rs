@@ -9,7 +9,8 @@ use bubble_search_tantivy::{TantivyConfig, TantivySearch, TokenizerKind};
 fn doc(id: u8, text: &str) -> SearchDoc {
     SearchDoc {
         app: AppId::new("app"),
-        owner: UserId::new("ann"),
+        owners: vec![UserId::new("ann")],
+        viewer: UserId::new("ann"),
         server_msg_id: MsgId([id; 16]),
         conversation: Conversation::direct(&UserId::new("bo")),
         sender: UserId::new("bo"),
@@ -116,7 +117,7 @@ async fn a_remove_after_an_index_in_one_flush_wins() {
         .unwrap();
     index.index(&[doc(1, "recalled soon")]).await.unwrap();
     index
-        .remove(&AppId::new("app"), &UserId::new("ann"), &MsgId([1; 16]))
+        .remove(&AppId::new("app"), &MsgId([1; 16]))
         .await
         .unwrap();
     index.flush().await.unwrap();

@@ -8,7 +8,8 @@ use bubble_search_tantivy::{TantivyConfig, TantivySearch};
 fn doc(owner: &str, id: u8, text: &str) -> SearchDoc {
     SearchDoc {
         app: AppId::new("app"),
-        owner: UserId::new(owner),
+        owners: vec![UserId::new(owner)],
+        viewer: UserId::new(owner),
         server_msg_id: MsgId([id; 16]),
         conversation: Conversation::direct(&UserId::new("cy")),
         sender: UserId::new("cy"),
@@ -70,7 +71,7 @@ async fn query_syntax_in_the_words_never_escapes_the_owner_filter() {
     ] {
         let r = index.search(&query("ann", words)).await.unwrap();
         assert!(
-            r.hits.iter().all(|h| h.doc.owner.as_str() == "ann"),
+            r.hits.iter().all(|h| h.doc.owners == [UserId::new("ann")]),
             "{words:?} showed another owner's message: {:?}",
             r.hits
         );

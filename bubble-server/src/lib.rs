@@ -12,6 +12,8 @@
 //! - `cluster` (feature `cluster`): node-to-node pushes over gRPC.
 //! - [`metrics`]: Prometheus counters and histograms.
 //! - `stalls`: the stall watch (how long the async runtime could not run a timer).
+//! - [`reindex`]: rebuilding the search index from the store (the
+//!   `reindex` command, and at start after an index format upgrade).
 //!
 //! The embedded default is always built in; each scale-out backend is a
 //! cargo feature (`mysql`, `redis`, `elasticsearch`, `etcd`, `cluster`, or
@@ -28,6 +30,7 @@ pub mod config;
 pub mod gate;
 pub mod http;
 pub mod metrics;
+pub mod reindex;
 mod secrets;
 mod stalls;
 
@@ -213,6 +216,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let engine = engine.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move { engine.run_indexer(shutdown.cancelled_owned()).await });
+    }
+    {
+        // A rebuild that shutdown interrupts is redone at the next start:
+        // the index stays marked until one completes.
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = reindex::rebuild_if_needed(engine) => {}
+                _ = shutdown.cancelled() => {}
+            }
+        });
     }
     {
         let engine = engine.clone();

@@ -1,11 +1,14 @@
-//! `bubble-server [--config FILE]`: the reference server.
+//! `bubble-server [--config FILE]`: the reference server;
+//! `bubble-server reindex [--app APP]`: rebuilds its search index from the
+//! store.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
+use bubble_core::AppId;
 use bubble_server::Config;
 
 /// mimalloc instead of the system allocator: a server fans every message
@@ -24,12 +27,29 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 )]
 struct Args {
     /// The config file (TOML); without it, the defaults and BUBBLE_* variables.
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Sets one config key, over the file and the environment
     /// (repeatable): --set gate.tcp=0.0.0.0:7700
-    #[arg(short, long = "set", value_name = "KEY=VALUE")]
+    #[arg(short, long = "set", value_name = "KEY=VALUE", global = true)]
     set: Vec<String>,
+    /// Without a command: serve.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What to do instead of serving.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Rebuilds the search index from the store (with the server stopped):
+    /// removes each app's documents and indexes every message the store
+    /// holds, one document per message. Progress goes to stderr.
+    Reindex {
+        /// Only this app; without it, every app (which also ends a pending
+        /// index format upgrade).
+        #[arg(long, value_name = "APP")]
+        app: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -49,6 +69,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::Reindex { app }) = args.command {
+        let mut err = std::io::stderr();
+        return match bubble_server::reindex::run(&config, app.map(AppId::new), &mut err).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bubble-server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let server = match bubble_server::start(config.clone()).await {
         Ok(s) => s,
         Err(e) => {
@@ -138,6 +168,33 @@ mod tests {
         assert_eq!(
             Args::try_parse_from(["bubble-server"]).unwrap().config,
             None
+        );
+    }
+
+    #[test]
+    fn reindex_takes_an_optional_app_and_the_global_flags() {
+        let args = Args::try_parse_from(["bubble-server", "reindex"]).unwrap();
+        assert!(matches!(args.command, Some(Command::Reindex { app: None })));
+        let args = Args::try_parse_from([
+            "bubble-server",
+            "reindex",
+            "--app",
+            "acme",
+            "-c",
+            "bubble.toml",
+            "--set",
+            "search.kind=tantivy",
+        ])
+        .unwrap();
+        assert!(matches!(args.command, Some(Command::Reindex { app: Some(a) }) if a == "acme"));
+        assert_eq!(args.config, Some(PathBuf::from("bubble.toml")));
+        assert_eq!(args.set, ["search.kind=tantivy"]);
+        assert!(
+            Args::try_parse_from(["bubble-server"])
+                .unwrap()
+                .command
+                .is_none(),
+            "no command: serve"
         );
     }
 

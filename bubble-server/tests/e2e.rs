@@ -13,6 +13,8 @@ mod disk;
 mod failure_modes;
 #[path = "e2e/limits.rs"]
 mod limits;
+#[path = "e2e/reindex.rs"]
+mod reindex;
 
 use std::time::Duration;
 

@@ -71,6 +71,7 @@ pub use degraded::Degradation;
 pub use requests::{
     CreateGroup, HistoryQuery, SendRequest, Session, SyncPage, SystemTarget, UserPresence,
 };
+pub use search::{RebuildProgress, RebuildScope};
 
 /// The reserved channel log that holds app-wide system notices.
 pub const BROADCAST_CHANNEL: &str = "~broadcast";

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -330,6 +330,61 @@ impl InboxStore for MemoryInbox {
             state.outbox.remove(id);
         }
         Ok(())
+    }
+
+    /// One pass over every inbox of `app`: fine for a reference store; a
+    /// database answers from its message table by id instead.
+    async fn scan_messages(
+        &self,
+        app: &AppId,
+        after: Option<MsgId>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let state = self.state.lock();
+        let mut found: BTreeMap<MsgId, StoredMessage> = BTreeMap::new();
+        let mut recalled = HashSet::new();
+        for ((a, owner), inbox) in &state.owners {
+            if a != app {
+                continue;
+            }
+            let entries = || inbox.chunks.iter().flatten().map(|(e, _)| e);
+            let deleted: HashSet<MsgId> = entries()
+                .filter(|e| e.kind == EntryKind::Delete)
+                .map(|e| e.server_msg_id)
+                .collect();
+            for e in entries() {
+                if after.is_some_and(|after| e.server_msg_id <= after) {
+                    continue;
+                }
+                match e.kind {
+                    EntryKind::Recall => {
+                        recalled.insert(e.server_msg_id);
+                    }
+                    EntryKind::Message | EntryKind::SystemNotice
+                        if !deleted.contains(&e.server_msg_id) =>
+                    {
+                        found
+                            .entry(e.server_msg_id)
+                            .or_insert_with(|| StoredMessage {
+                                entry: e.clone(),
+                                owners: Vec::new(),
+                            })
+                            .owners
+                            .push(owner.clone());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(found
+            .into_values()
+            .filter(|m| !recalled.contains(&m.entry.server_msg_id))
+            .take(limit)
+            .map(|mut m| {
+                m.owners.sort();
+                m
+            })
+            .collect())
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {

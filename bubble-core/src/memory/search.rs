@@ -12,13 +12,19 @@ use crate::types::*;
 /// tokenizer. A reference for the conformance suite, not for big histories.
 #[derive(Default)]
 pub struct MemorySearch {
-    docs: Mutex<HashMap<(AppId, UserId, MsgId), SearchDoc>>,
+    /// One document per message, its owners merged as indexed.
+    docs: Mutex<HashMap<(AppId, MsgId), SearchDoc>>,
 }
 
 impl MemorySearch {
     /// An empty index.
     pub fn new() -> MemorySearch {
         MemorySearch::default()
+    }
+
+    /// Documents held, across apps: one per message, whatever its owners.
+    pub fn documents(&self) -> usize {
+        self.docs.lock().len()
     }
 }
 
@@ -27,16 +33,40 @@ impl SearchIndex for MemorySearch {
     async fn index(&self, docs: &[SearchDoc]) -> Result<()> {
         let mut all = self.docs.lock();
         for doc in docs {
-            all.insert(
-                (doc.app.clone(), doc.owner.clone(), doc.server_msg_id),
-                doc.clone(),
-            );
+            let mut doc = doc.clone();
+            if let Some(old) = all.get(&(doc.app.clone(), doc.server_msg_id)) {
+                for owner in &old.owners {
+                    if !doc.owners.contains(owner) {
+                        doc.owners.push(owner.clone());
+                    }
+                }
+            }
+            doc.owners.sort();
+            doc.owners.dedup();
+            all.insert((doc.app.clone(), doc.server_msg_id), doc);
         }
         Ok(())
     }
 
-    async fn remove(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<()> {
-        self.docs.lock().remove(&(app.clone(), owner.clone(), *id));
+    async fn remove(&self, app: &AppId, id: &MsgId) -> Result<()> {
+        self.docs.lock().remove(&(app.clone(), *id));
+        Ok(())
+    }
+
+    async fn remove_owners(&self, app: &AppId, id: &MsgId, owners: &[UserId]) -> Result<()> {
+        let mut all = self.docs.lock();
+        let key = (app.clone(), *id);
+        if let Some(doc) = all.get_mut(&key) {
+            doc.owners.retain(|o| !owners.contains(o));
+            if doc.owners.is_empty() {
+                all.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn clear_app(&self, app: &AppId) -> Result<()> {
+        self.docs.lock().retain(|(a, _), _| a != app);
         Ok(())
     }
 
@@ -52,12 +82,12 @@ impl SearchIndex for MemorySearch {
         let all = self.docs.lock();
         let mut hits: Vec<SearchHit> = all
             .values()
-            .filter(|d| d.app == query.app && d.owner == query.owner)
+            .filter(|d| d.app == query.app && d.owners.contains(&query.owner))
             .filter(|d| {
                 query
                     .conversation
                     .as_ref()
-                    .is_none_or(|c| *c == d.conversation)
+                    .is_none_or(|c| *c == d.conversation_for(&query.owner))
             })
             .filter(|d| query.from_time.is_none_or(|t| d.server_time >= t))
             .filter(|d| query.to_time.is_none_or(|t| d.server_time <= t))
@@ -69,7 +99,7 @@ impl SearchIndex for MemorySearch {
                         .map(|w| text.matches(w.as_str()).count())
                         .sum::<usize>();
                     SearchHit {
-                        doc: d.clone(),
+                        doc: d.seen_by(&query.owner),
                         score: score as f32,
                     }
                 })

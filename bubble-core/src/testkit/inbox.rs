@@ -33,7 +33,169 @@ const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStore;
     outbox_holds_indexed_deliveries_until_completed,
     prune_sent_forgets_old_client_msg_ids_oldest_first,
     apps_are_isolated,
+    scan_lists_each_message_once_with_its_remaining_owners,
+    scan_pages_by_message_id_without_gaps_or_repeats,
 ];
+
+/// `scan_messages` of a store that cannot list messages: the check has
+/// nothing to hold it to (the error must say so, and name the store).
+fn scan_unsupported(r: &crate::Result<Vec<StoredMessage>>) -> bool {
+    match r {
+        Err(e) if e.kind() == crate::ErrorKind::Unsupported => {
+            assert!(
+                e.to_string().contains("scan_messages"),
+                "the error names the missing method: {e}"
+            );
+            eprintln!("testkit InboxStore: scan_messages is not supported by this store: {e}");
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Every message `scan_messages` lists for `app`, page by page.
+async fn scan_all(s: &Arc<dyn InboxStore>, app: &AppId, page: usize) -> Vec<StoredMessage> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let found = s.scan_messages(app, after, page).await.unwrap();
+        assert!(found.len() <= page, "at most `limit` messages per page");
+        let Some(last) = found.last() else { break };
+        after = Some(last.entry.server_msg_id);
+        all.extend(found);
+    }
+    all
+}
+
+/// A server-made entry of `kind` about message `id` for `owners`.
+fn about(kind: EntryKind, id: MsgId, by: &str, owners: &[&str]) -> Delivery {
+    let (out, _) = direct_message(by, by, "");
+    Delivery {
+        sender: UserId::new(by),
+        client_msg_id: String::new(),
+        entries: owners
+            .iter()
+            .map(|o| InboxEntry {
+                owner: UserId::new(*o),
+                kind,
+                server_msg_id: id,
+                content: Content::text(""),
+                ..out.clone()
+            })
+            .collect(),
+        index: true,
+        receipt_entry: None,
+    }
+}
+
+async fn scan_lists_each_message_once_with_its_remaining_owners(
+    s: Arc<dyn InboxStore>,
+    app: AppId,
+) {
+    if scan_unsupported(&s.scan_messages(&app, None, 10).await) {
+        return;
+    }
+    let direct = direct_delivery("alice", "bob", "hello bob", "");
+    let group = group_delivery("g", "alice", &["alice", "bob", "carol"], "hello all");
+    let recalled = group_delivery("g", "alice", &["alice", "bob", "carol"], "oops");
+    let deleted = group_delivery("g", "bob", &["alice", "bob", "carol"], "bob regrets");
+    for d in [&direct, &group, &recalled, &deleted] {
+        s.append(&app, d).await.unwrap();
+    }
+    let id = |d: &Delivery| d.entries[0].server_msg_id;
+    s.append(
+        &app,
+        &about(EntryKind::Recall, id(&recalled), "alice", &["alice", "bob"]),
+    )
+    .await
+    .unwrap();
+    s.append(
+        &app,
+        &about(EntryKind::Delete, id(&deleted), "bob", &["bob"]),
+    )
+    .await
+    .unwrap();
+    // A read receipt is not a message.
+    s.append(
+        &app,
+        &about(EntryKind::ReadReceipt, id(&direct), "bob", &["alice"]),
+    )
+    .await
+    .unwrap();
+
+    let all = scan_all(&s, &app, 100).await;
+    let owners = |d: &Delivery| -> Option<Vec<String>> {
+        all.iter()
+            .find(|m| m.entry.server_msg_id == id(d))
+            .map(|m| {
+                let mut o: Vec<String> = m.owners.iter().map(|o| o.to_string()).collect();
+                o.sort();
+                o
+            })
+    };
+    assert_eq!(all.len(), 3, "each message once, the recalled one left out");
+    assert_eq!(owners(&direct).unwrap(), ["alice", "bob"]);
+    assert_eq!(owners(&group).unwrap(), ["alice", "bob", "carol"]);
+    assert_eq!(
+        owners(&deleted).unwrap(),
+        ["alice", "carol"],
+        "bob deleted it for himself"
+    );
+    assert_eq!(
+        owners(&recalled),
+        None,
+        "a recall removes it for everyone, also for an owner it never reached"
+    );
+    for m in &all {
+        assert!(m.owners.contains(&m.entry.owner), "the entry is an owner's");
+        assert!(matches!(
+            m.entry.kind,
+            EntryKind::Message | EntryKind::SystemNotice
+        ));
+    }
+    let d = all
+        .iter()
+        .find(|m| m.entry.server_msg_id == id(&direct))
+        .unwrap();
+    assert_eq!(
+        d.entry.content,
+        Content::text("hello bob"),
+        "the body comes back"
+    );
+    assert_eq!(d.entry.sender.as_str(), "alice");
+    assert_eq!(d.entry.server_time, direct.entries[0].server_time);
+    assert_eq!(
+        d.entry.conversation_for(&UserId::new("bob")),
+        Conversation::direct(&UserId::new("alice")),
+        "the entry's owner and conversation name both parties"
+    );
+    let other = super::fresh_app();
+    assert!(
+        s.scan_messages(&other, None, 100).await.unwrap().is_empty(),
+        "per app"
+    );
+}
+
+async fn scan_pages_by_message_id_without_gaps_or_repeats(s: Arc<dyn InboxStore>, app: AppId) {
+    if scan_unsupported(&s.scan_messages(&app, None, 10).await) {
+        return;
+    }
+    let mut want = Vec::new();
+    for i in 0..7 {
+        let d = group_delivery("g", "alice", &["alice", "bob"], &format!("n{i}"));
+        want.push(d.entries[0].server_msg_id);
+        s.append(&app, &d).await.unwrap();
+    }
+    want.sort();
+    let got: Vec<MsgId> = scan_all(&s, &app, 3)
+        .await
+        .iter()
+        .map(|m| m.entry.server_msg_id)
+        .collect();
+    assert_eq!(got, want, "in id order, every message once across pages");
+    let after = s.scan_messages(&app, Some(want[4]), 10).await.unwrap();
+    assert_eq!(after.len(), 2, "only ids after the one given");
+}
 
 fn appended(outcome: AppendOutcome) -> Vec<Appended> {
     match outcome {
