@@ -3,7 +3,9 @@
 //! read marks is here.
 
 use async_trait::async_trait;
-use bubble_core::ports::{AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead};
+use bubble_core::ports::{
+    AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead, StoredMessage,
+};
 use bubble_core::{
     AppId, Conversation, ConversationKind, InboxEntry, InboxPage, MsgId, Result, SendReceipt,
     UnreadCount, UserId,
@@ -102,6 +104,17 @@ impl InboxStore for SqliteStore {
             return Ok(());
         }
         self.write(CompleteIndex { ids: ids.to_vec() }).await
+    }
+
+    async fn scan_messages(
+        &self,
+        app: &AppId,
+        after: Option<MsgId>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let app = app.clone();
+        self.read(move |conn| scan_messages(conn, &app, after, limit))
+            .await
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
@@ -293,6 +306,76 @@ pub(crate) fn pending_index(conn: &Connection, limit: usize) -> Result<Vec<Index
         }
     }
     Ok(tasks)
+}
+
+/// The next message ids of an app after a cursor, in id order
+/// (`messages_by_id`; an empty blob sorts before every id).
+const SCAN_IDS: &str = "SELECT DISTINCT server_msg_id FROM messages INDEXED BY messages_by_id \
+     WHERE app = ?1 AND server_msg_id > ?2 AND kind IN (1, 6) ORDER BY server_msg_id LIMIT ?3";
+
+/// Every owner's entry of one message, by owner.
+const SCAN_ENTRIES: &str = concat!(
+    "SELECT ",
+    inbox_columns!(),
+    " FROM messages m INDEXED BY messages_by_id CROSS JOIN inbox i \
+     WHERE m.app = ?1 AND m.server_msg_id = ?2 AND m.kind IN (1, 6) AND i.message = m.id \
+     ORDER BY i.owner"
+);
+
+/// Whether the message was recalled (its recall rows share its id).
+const SCAN_RECALLED: &str = "SELECT 1 FROM messages INDEXED BY messages_by_id \
+     WHERE app = ?1 AND server_msg_id = ?2 AND kind = 2 LIMIT 1";
+
+/// The owners who deleted the message for themselves.
+const SCAN_DELETED: &str = "SELECT i.owner FROM messages m INDEXED BY messages_by_id \
+     CROSS JOIN inbox i WHERE m.app = ?1 AND m.server_msg_id = ?2 AND m.kind = 3 \
+     AND i.message = m.id";
+
+/// [`InboxStore::scan_messages`]: a page of ids from `messages_by_id`, then
+/// for each its owners' entries, its recall and its deletes, all by that
+/// index and `inbox_by_msg`: a rebuild reads each message a few times, and
+/// never the whole table at once.
+pub(crate) fn scan_messages(
+    conn: &Connection,
+    app: &AppId,
+    after: Option<MsgId>,
+    limit: usize,
+) -> Result<Vec<StoredMessage>> {
+    let cursor: &[u8] = match &after {
+        Some(id) => &id.0[..],
+        None => &[],
+    };
+    let mut ids = conn.prepare_cached(SCAN_IDS).map_err(map_sqlite)?;
+    let page = rows::all(
+        &mut ids,
+        params![app.as_str(), cursor, bound(limit as u64)],
+        |row| rows::msg_id(row, 0),
+    )?;
+    let mut entries = conn.prepare_cached(SCAN_ENTRIES).map_err(map_sqlite)?;
+    let mut recalled = conn.prepare_cached(SCAN_RECALLED).map_err(map_sqlite)?;
+    let mut deleted = conn.prepare_cached(SCAN_DELETED).map_err(map_sqlite)?;
+    let mut out = Vec::with_capacity(page.len());
+    for id in page {
+        let args = params![app.as_str(), &id.0[..]];
+        if rows::first(&mut recalled, args, |_| Ok(()))?.is_some() {
+            continue;
+        }
+        let gone: Vec<String> = rows::all(&mut deleted, args, |row| rows::text(row, 0))?;
+        let held = rows::all(&mut entries, args, |row| rows::inbox_entry(row, 0))?;
+        let mut owners: Vec<UserId> = Vec::with_capacity(held.len());
+        let mut entry = None;
+        for e in held {
+            if gone.iter().any(|g| g == e.owner.as_str()) || owners.contains(&e.owner) {
+                continue;
+            }
+            owners.push(e.owner.clone());
+            entry.get_or_insert(e);
+        }
+        if let Some(entry) = entry {
+            out.push(StoredMessage { entry, owners });
+        }
+    }
+    Ok(out)
 }
 
 // ----------------------------------------------------------------- writes
