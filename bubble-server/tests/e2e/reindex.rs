@@ -31,7 +31,7 @@ fn mark(dir: &Path) -> std::path::PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reindex_names_a_store_that_cannot_list_its_messages_and_keeps_the_index() {
+async fn reindex_rebuilds_a_lost_index_from_the_sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("BUBBLE_STORE_KIND", "sqlite"),
@@ -46,43 +46,47 @@ async fn reindex_names_a_store_that_cannot_list_its_messages_and_keeps_the_index
     let (alice, _a) = server.client("alice", "phone", false).await;
     let (bob, _b) = server.client("bob", "phone", false).await;
     alice
-        .send(to("bob"), Content::text("kept through a failed reindex"))
+        .send(to("bob"), Content::text("kept through a lost index"))
         .await
         .unwrap();
-    let request = pb::SearchRequest {
+    let taken_back = alice
+        .send(to("bob"), Content::text("kept? no, recalled"))
+        .await
+        .unwrap();
+    alice
+        .recall(&to("bob"), &taken_back.server_msg_id)
+        .await
+        .unwrap();
+    drop((alice, bob));
+    server.stop();
+
+    // The index is gone (a lost disk, or an old format moved aside).
+    std::fs::remove_dir_all(dir.path().join("search")).unwrap();
+    let out = reindex(dir.path(), &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "succeeds: {stderr}");
+    assert!(
+        stderr.contains("reindex: done, 1 messages"),
+        "the one message not recalled: {stderr}"
+    );
+
+    server.restart();
+    let (bob, _b) = server.client("bob", "phone", false).await;
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    let kept = pb::SearchRequest {
         words: "kept".into(),
         limit: 10,
         ..Default::default()
     };
-    let mut total = 0;
-    for _ in 0..50 {
-        total = bob.search(request.clone()).await.unwrap().total;
-        if total > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(total, 1, "indexed before the reindex");
-    drop((alice, bob));
-    server.stop();
-
-    let out = reindex(dir.path(), &env);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "fails: {stderr}");
-    assert!(
-        stderr.contains("scan_messages"),
-        "names the method: {stderr}"
-    );
-    assert!(
-        stderr.to_lowercase().contains("sqlite"),
-        "names the store: {stderr}"
-    );
-    server.restart();
-    let (bob, _b) = server.client("bob", "phone", false).await;
     assert_eq!(
-        bob.search(request).await.unwrap().total,
+        bob.search(kept.clone()).await.unwrap().total,
         1,
-        "the failed reindex removed nothing"
+        "the receiver finds it"
+    );
+    assert_eq!(
+        alice.search(kept).await.unwrap().total,
+        1,
+        "and so does the sender"
     );
 }
 
