@@ -437,6 +437,22 @@ pub struct InboxEntry {
 }
 
 impl InboxEntry {
+    /// Whether `other` carries the same message: every field but the
+    /// owner's own (owner, version, conversation, direction, read mark) is
+    /// equal. Entries of one delivery that do share one stored message row
+    /// in the stores that write each message once.
+    pub fn same_message(&self, other: &InboxEntry) -> bool {
+        self.server_msg_id == other.server_msg_id
+            && self.kind == other.kind
+            && self.sender == other.sender
+            && self.sender_device == other.sender_device
+            && self.client_msg_id == other.client_msg_id
+            && self.client_seq == other.client_seq
+            && self.create_time == other.create_time
+            && self.server_time == other.server_time
+            && self.content == other.content
+    }
+
     /// The conversation as `owner` sees it, where `owner` holds an entry
     /// of the same delivery: for 1:1, the other party (the two parties are
     /// this entry's owner and its peer); for every other kind, the same.

@@ -446,22 +446,6 @@ struct Messages<'a> {
     of_entry: HashMap<usize, Vec<usize>>,
 }
 
-/// Whether two entries of one delivery carry the same message fields and can
-/// share a row. Compared field by field: a delivery may mix entries of
-/// different messages or kinds, and nothing promises it does not.
-fn same_message(a: &InboxEntry, b: &InboxEntry) -> bool {
-    a.kind == b.kind
-        && a.server_msg_id == b.server_msg_id
-        && a.sender == b.sender
-        && a.sender_device == b.sender_device
-        && a.client_msg_id == b.client_msg_id
-        && a.client_seq == b.client_seq
-        && a.create_time == b.create_time
-        && a.server_time == b.server_time
-        && a.content.kind == b.content.kind
-        && a.content.body == b.content.body
-}
-
 /// Groups each delivery's entries into message rows. Rows are never shared
 /// across deliveries: each delivery owns its rows, so nothing written by one
 /// delivery changes when another is written or fails.
@@ -475,7 +459,7 @@ fn distinct_messages<'a>(jobs: &[Job<'a>], writing: &[usize]) -> Messages<'a> {
             // A delivery holds one message nearly always: the scan is short.
             let found = rows[first_row..]
                 .iter()
-                .position(|(_, m)| same_message(m, e));
+                .position(|(_, m)| m.same_message(e));
             refs.push(match found {
                 Some(k) => first_row + k,
                 None => {

@@ -91,7 +91,7 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
         // The message rows this delivery wrote: nearly always one.
         let mut written: Vec<(&InboxEntry, i64)> = Vec::with_capacity(1);
         for e in &d.entries {
-            let message = match written.iter().find(|(m, _)| same_message(m, e)) {
+            let message = match written.iter().find(|(m, _)| m.same_message(e)) {
                 Some(&(_, id)) => id,
                 None => {
                     insert_message
@@ -168,21 +168,6 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
         outcomes.push(AppendOutcome::Appended(appended));
     }
     Ok(outcomes)
-}
-
-/// Whether two entries of a delivery may share one `messages` row: every
-/// field the row holds is equal. The owner's own fields (owner, version,
-/// conversation, direction, read mark) live in the inbox row.
-fn same_message(a: &InboxEntry, b: &InboxEntry) -> bool {
-    a.server_msg_id == b.server_msg_id
-        && a.kind == b.kind
-        && a.sender == b.sender
-        && a.sender_device == b.sender_device
-        && a.client_msg_id == b.client_msg_id
-        && a.client_seq == b.client_seq
-        && a.create_time == b.create_time
-        && a.server_time == b.server_time
-        && a.content == b.content
 }
 
 /// The inbox row's `status` for a new entry: unread (0) for a received
