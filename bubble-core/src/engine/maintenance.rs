@@ -17,7 +17,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 impl Engine {
     /// Forgets every accepted client message id (1:1 and group inboxes,
     /// super-group logs) sent before the dedup window, in batches of
-    /// [`PRUNE_BATCH`] with a yield between them. Returns how many.
+    /// 1,000 (`PRUNE_BATCH`) with a yield between them. Returns how many.
     pub async fn prune_dedup(&self) -> Result<u64> {
         let window = i64::try_from(self.inner.config.dedup_window.as_millis()).unwrap_or(i64::MAX);
         let before = now_millis().saturating_sub(window);

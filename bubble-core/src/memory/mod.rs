@@ -16,7 +16,7 @@ mod search;
 
 pub use apps::MemoryApps;
 pub use bus::MemoryBus;
-pub use cache::MemoryCache;
+pub use cache::{DEFAULT_MAX_DEDUP_KEYS, DEFAULT_MAX_WINDOW_ENTRIES, MemoryCache};
 pub use channel::MemoryChannelLog;
 pub use discovery::MemoryDiscovery;
 pub use groups::MemoryGroups;
