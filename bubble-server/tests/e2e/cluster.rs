@@ -63,12 +63,25 @@ fn drain(mut events: Events) {
     tokio::spawn(async move { while events.recv().await.is_some() {} });
 }
 
-/// Every received message of a user, by a full sync from version 0.
+/// Every received message of a user, by a full sync from version 0. A
+/// client whose node has just restarted may still be reconnecting (the
+/// SDK does it by itself, with backoff): a page is asked again until it
+/// is back, for up to 30 s.
 async fn inbox(client: &Client) -> Vec<InboxEntry> {
     let mut all = Vec::new();
     let mut after = 0;
     loop {
-        let (page, has_more, _) = client.sync(after, 200).await.expect("sync");
+        let mut attempt = 0;
+        let (page, has_more, _) = loop {
+            match client.sync(after, 200).await {
+                Ok(answer) => break answer,
+                Err(_) if attempt < 150 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("sync still failing after 30 s: {e}"),
+            }
+        };
         if let Some(last) = page.last() {
             after = last.version;
         }
@@ -217,9 +230,22 @@ impl Traffic {
         for s in self.senders {
             sent.push(s.await.unwrap());
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // What each inbox holds, then until each device has caught up with
+        // it (one whose node restarted may still be reconnecting).
+        let mut stored = Vec::new();
+        for (i, r) in self.receivers.iter().enumerate() {
+            let all = inbox(&r.client).await;
+            let newest = all.last().map_or(0, |e| e.version);
+            let mut waited = 0;
+            while r.client.last_version() < newest {
+                assert!(waited < 300, "r{i}: the device did not catch up in 30 s");
+                waited += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            stored.push(all);
+        }
         self.stop.store(true, Ordering::SeqCst);
-        for (i, r) in self.receivers.into_iter().enumerate() {
+        for (i, (r, all)) in self.receivers.into_iter().zip(stored).enumerate() {
             let want: HashSet<MsgId> = sent[i].ids.iter().copied().collect();
             assert_eq!(
                 want.len(),
@@ -227,8 +253,7 @@ impl Traffic {
                 "every send of s{i} acknowledged, distinct ids"
             );
 
-            let stored: Vec<InboxEntry> = inbox(&r.client)
-                .await
+            let stored: Vec<InboxEntry> = all
                 .into_iter()
                 .filter(|e| e.kind == EntryKind::Message)
                 .collect();
