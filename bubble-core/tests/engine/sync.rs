@@ -156,40 +156,6 @@ async fn a_slow_consumer_is_dropped_and_loses_nothing() {
     );
 }
 
-#[tokio::test]
-async fn a_push_crosses_to_the_node_that_holds_the_receivers_session() {
-    let inbox = Arc::new(MemoryInbox::new());
-    let apps = Arc::new(MemoryApps::new());
-    let presence = Arc::new(MemoryPresence::new());
-    let bus = Arc::new(MemoryBus::new());
-    let node = |name: &str| {
-        Engine::builder()
-            .config(EngineConfig {
-                node: NodeId::new(name),
-                ..Default::default()
-            })
-            .inbox(inbox.clone())
-            .apps(apps.clone())
-            .presence(presence.clone())
-            .bus(bus.clone())
-            .build()
-            .unwrap()
-    };
-    let n1 = node("n1");
-    let n2 = node("n2");
-    bus.attach(NodeId::new("n1"), n1.hub());
-    bus.attach(NodeId::new("n2"), n2.hub());
-    n1.put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
-        .await
-        .unwrap();
-    let (alice, _) = login(&n1, "alice", "phone").await;
-    let (_bob, mut bob_q) = login(&n2, "bob", "phone").await;
-    n1.send(&alice, to_user("bob", "m", "across nodes"))
-        .await
-        .unwrap();
-    assert_eq!(pushed_texts(&drain(&mut bob_q)), vec!["across nodes"]);
-}
-
 /// A bus that counts what crosses it, per receiving node.
 struct CountingBus {
     inner: MemoryBus,
@@ -204,8 +170,9 @@ impl Bus for CountingBus {
     }
 }
 
-#[tokio::test]
-async fn a_super_group_message_crosses_to_each_node_once_not_once_per_member() {
+/// Engines named `names` sharing in-memory stores and presence, each
+/// attached to one counting bus, with the test app created.
+async fn cluster(names: &[&str]) -> (Vec<Engine>, Arc<CountingBus>) {
     let (inbox, apps, presence) = (
         Arc::new(MemoryInbox::new()),
         Arc::new(MemoryApps::new()),
@@ -219,10 +186,11 @@ async fn a_super_group_message_crosses_to_each_node_once_not_once_per_member() {
         inner: MemoryBus::new(),
         batches: Default::default(),
     });
-    let node = |name: &str| {
-        Engine::builder()
+    let mut nodes = Vec::new();
+    for name in names {
+        let node = Engine::builder()
             .config(EngineConfig {
-                node: NodeId::new(name),
+                node: NodeId::new(*name),
                 ..Default::default()
             })
             .inbox(inbox.clone())
@@ -232,17 +200,32 @@ async fn a_super_group_message_crosses_to_each_node_once_not_once_per_member() {
             .presence(presence.clone())
             .bus(bus.clone())
             .build()
-            .unwrap()
-    };
-    let nodes = [node("n1"), node("n2"), node("n3")];
-    for (i, n) in nodes.iter().enumerate() {
-        bus.inner
-            .attach(NodeId::new(format!("n{}", i + 1)), n.hub());
+            .unwrap();
+        bus.inner.attach(NodeId::new(*name), node.hub());
+        nodes.push(node);
     }
     nodes[0]
         .put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
         .await
         .unwrap();
+    (nodes, bus)
+}
+
+#[tokio::test]
+async fn a_push_crosses_to_the_node_that_holds_the_receivers_session() {
+    let (nodes, _bus) = cluster(&["n1", "n2"]).await;
+    let (n1, n2) = (&nodes[0], &nodes[1]);
+    let (alice, _) = login(n1, "alice", "phone").await;
+    let (_bob, mut bob_q) = login(n2, "bob", "phone").await;
+    n1.send(&alice, to_user("bob", "m", "across nodes"))
+        .await
+        .unwrap();
+    assert_eq!(pushed_texts(&drain(&mut bob_q)), vec!["across nodes"]);
+}
+
+#[tokio::test]
+async fn a_super_group_message_crosses_to_each_node_once_not_once_per_member() {
+    let (nodes, bus) = cluster(&["n1", "n2", "n3"]).await;
     // ann sends from her phone on n1; her laptop is on n2; ten members on
     // each of n2 and n3; three members are offline.
     let (ann, _ann_phone) = login(&nodes[0], "ann", "phone").await;
