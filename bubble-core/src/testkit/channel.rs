@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::checks;
-use super::fixtures::channel_message;
+use super::fixtures::{OLD, channel_message};
 use crate::ports::{ChannelAppend, ChannelLog};
 use crate::types::*;
 
@@ -218,9 +218,6 @@ async fn channels_are_isolated_between_apps_and_groups(s: Arc<dyn ChannelLog>, a
     );
     assert_eq!(s.last_seq(&app, &GroupId::new("iso2")).await.unwrap(), 0);
 }
-
-/// A server time in 1970: no other check writes one.
-const OLD: i64 = 1_000_000;
 
 async fn prune_sent_forgets_old_client_msg_ids_oldest_first(s: Arc<dyn ChannelLog>, app: AppId) {
     let g = GroupId::new("sg-prune");

@@ -5,6 +5,11 @@ use bytes::Bytes;
 use crate::ports::Delivery;
 use crate::types::*;
 
+/// A server time in 1970 for the prune checks: no other check writes one,
+/// so what is pruned before `OLD + 100` is that check's (or a crashed
+/// run's) own.
+pub(crate) const OLD: i64 = 1_000_000;
+
 /// A fresh message id for tests: a per-process random half and a counter,
 /// so runs sharing a database never collide.
 pub fn test_msg_id() -> MsgId {

@@ -713,10 +713,6 @@ async fn outbox_holds_indexed_deliveries_until_completed(s: Arc<dyn InboxStore>,
     );
 }
 
-/// A server time in 1970: no other check writes one, so what is pruned
-/// before `OLD + 100` is this check's (or a crashed run's) own.
-const OLD: i64 = 1_000_000;
-
 async fn prune_sent_forgets_old_client_msg_ids_oldest_first(s: Arc<dyn InboxStore>, app: AppId) {
     let alice = UserId::new("alice");
     for n in 0..3 {
