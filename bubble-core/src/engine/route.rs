@@ -132,13 +132,12 @@ impl Engine {
         };
         let mut by_node: HashMap<NodeId, Vec<UserId>> = HashMap::new();
         for r in routes {
-            let members = by_node.entry(r.node).or_default();
-            // Several sessions of one user on a node: listed once.
-            if members.last() != Some(&r.user) && !members.contains(&r.user) {
-                members.push(r.user);
-            }
+            by_node.entry(r.node).or_default().push(r.user);
         }
-        for (node, members) in by_node {
+        for (node, mut members) in by_node {
+            // Several sessions of one user on a node: listed once.
+            members.sort_unstable();
+            members.dedup();
             self.deliver_to_node(&node, vec![to_node(members)]).await;
         }
     }
