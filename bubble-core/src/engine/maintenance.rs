@@ -21,24 +21,10 @@ impl Engine {
     pub async fn prune_dedup(&self) -> Result<u64> {
         let window = i64::try_from(self.inner.config.dedup_window.as_millis()).unwrap_or(i64::MAX);
         let before = now_millis().saturating_sub(window);
-        let mut pruned = 0;
-        loop {
-            let n = self.inner.inbox.prune_sent(before, PRUNE_BATCH).await?;
-            pruned += n;
-            if n < PRUNE_BATCH as u64 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        loop {
-            let n = self.inner.channels.prune_sent(before, PRUNE_BATCH).await?;
-            pruned += n;
-            if n < PRUNE_BATCH as u64 {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        Ok(pruned)
+        let inbox = prune_until_done(|| self.inner.inbox.prune_sent(before, PRUNE_BATCH)).await?;
+        let channels =
+            prune_until_done(|| self.inner.channels.prune_sent(before, PRUNE_BATCH)).await?;
+        Ok(inbox + channels)
     }
 
     /// Runs [`Engine::prune_dedup`] every minute until `shutdown` resolves.
@@ -57,5 +43,23 @@ impl Engine {
                 _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
             }
         }
+    }
+}
+
+/// Calls `prune` (one batch of [`PRUNE_BATCH`]) until a call forgets less
+/// than a full batch, yielding between calls. Returns how many in all.
+async fn prune_until_done<F, Fut>(mut prune: F) -> Result<u64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64>>,
+{
+    let mut pruned = 0;
+    loop {
+        let n = prune().await?;
+        pruned += n;
+        if n < PRUNE_BATCH as u64 {
+            return Ok(pruned);
+        }
+        tokio::task::yield_now().await;
     }
 }
