@@ -644,14 +644,19 @@ impl Driver {
         let answer = tokio::time::timeout(config.request_timeout, conn.read(config.max_frame))
             .await
             .map_err(|_| ClientError::Timeout)??
-            .ok_or_else(|| {
-                ClientError::Handshake("the server closed during the handshake".into())
-            })?;
+            // A node that is shutting down (or dies) closes mid-handshake:
+            // another attempt, through the selector, finds a live one.
+            .ok_or(ClientError::Disconnected)?;
         if answer.command == Command::Error {
             let err: pb::Error = answer.decode_body().unwrap_or_default();
             if resumed {
                 // A spent or expired ticket: fall back to a full handshake.
                 return Box::pin(self.establish()).await;
+            }
+            if handshake_may_succeed_later(&err) {
+                // Busy, draining or a backend down: not a refusal of this
+                // device, so the reconnect loop tries again.
+                return Err(ClientError::from(err));
             }
             return Err(ClientError::Handshake(format!(
                 "{:?}: {}",
@@ -814,6 +819,18 @@ impl Driver {
     }
 }
 
+/// Whether a handshake the server refused with `err` may succeed if tried
+/// again: only a refusal of the token or of the handshake itself ends the
+/// client (`Event::AuthFailed`).
+fn handshake_may_succeed_later(err: &pb::Error) -> bool {
+    use pb::ErrorCode::*;
+    err.retryable
+        || matches!(
+            pb::ErrorCode::try_from(err.code),
+            Ok(Unavailable | Timeout | RateLimited | GoingAway | Internal)
+        )
+}
+
 /// Turns pushes into ordered, gap-free events, syncing when needed.
 async fn inbox_task(
     client: Client,
@@ -884,21 +901,24 @@ async fn inbox_task(
                         Some(last) if seq <= last => continue,
                         Some(last) if prev_seq > last => {
                             // Missed entries of this group: pull them in order.
+                            // A pull that fails (the connection dropped) leaves
+                            // the cursor where delivery stopped, so the next
+                            // push of the group repairs the rest.
                             let mut after = last;
-                            loop {
-                                let Ok((page, _)) = client.pull_channel(&group, after, 200).await
-                                else {
-                                    break;
-                                };
+                            let mut complete = false;
+                            while let Ok((page, _)) = client.pull_channel(&group, after, 200).await
+                            {
                                 for e in page.entries {
                                     after = e.seq;
                                     let _ = events.send(wrap(e)).await;
                                 }
                                 if !page.has_more {
+                                    complete = true;
                                     break;
                                 }
                             }
-                            channel_seqs.insert(group, after.max(seq));
+                            channel_seqs
+                                .insert(group, if complete { after.max(seq) } else { after });
                         }
                         _ => {
                             channel_seqs.insert(group, seq);
@@ -962,5 +982,41 @@ async fn catch_up(client: &Client, events: &mpsc::Sender<Event>) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(code: pb::ErrorCode, retryable: bool) -> pb::Error {
+        pb::Error {
+            code: code as i32,
+            message: String::new(),
+            retryable,
+        }
+    }
+
+    #[test]
+    fn only_a_refused_token_or_handshake_ends_the_client() {
+        use pb::ErrorCode::*;
+        for code in [Unavailable, Timeout, RateLimited, GoingAway, Internal] {
+            assert!(
+                handshake_may_succeed_later(&refusal(code, false)),
+                "{code:?} is worth another attempt"
+            );
+        }
+        for code in [
+            Unauthenticated,
+            HandshakeFailed,
+            PermissionDenied,
+            InvalidArgument,
+        ] {
+            assert!(
+                !handshake_may_succeed_later(&refusal(code, false)),
+                "{code:?} ends the client"
+            );
+        }
+        assert!(handshake_may_succeed_later(&refusal(HandshakeFailed, true)));
     }
 }

@@ -18,11 +18,13 @@ pub enum Endpoint {
     Tcp(String),
     /// A WebSocket gate, `ws://host:port/`.
     Ws(String),
-    /// Ask the selector (`http://host:port`) for the least loaded gate, then
-    /// use its TCP (`prefer_ws = false`) or WebSocket endpoint.
+    /// Ask a selector (`http://host:port`) for the least loaded gate, then
+    /// use its TCP (`prefer_ws = false`) or WebSocket endpoint. Every node
+    /// of a cluster is a selector: list several, and a connect asks the
+    /// next one when one does not answer (its node may be the one that died).
     Selector {
-        /// The selector's base URL.
-        url: String,
+        /// The selectors' base URLs, asked in turn.
+        urls: Vec<String>,
         /// Use the gate's WebSocket endpoint instead of TCP.
         prefer_ws: bool,
     },
@@ -56,8 +58,8 @@ impl Connection {
                     .map_err(|e| ClientError::Connect(format!("{url}: {e}")))?;
                 Ok(Connection::Ws(Box::new(ws)))
             }
-            Endpoint::Selector { url, prefer_ws } => {
-                let gate = select_gate(url).await?;
+            Endpoint::Selector { urls, prefer_ws } => {
+                let gate = select_gate_of(urls).await?;
                 let next = if *prefer_ws {
                     gate.ws.map(Endpoint::Ws)
                 } else {
@@ -135,6 +137,28 @@ pub struct GateInfo {
     pub server_key_pem: Option<String>,
     /// The announced fingerprint.
     pub server_key_fingerprint: Option<String>,
+}
+
+/// Asks the selectors in turn, starting at a different one on each call
+/// so that clients spread over them, until one hands out a gate.
+pub async fn select_gate_of(urls: &[String]) -> Result<GateInfo, ClientError> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if urls.is_empty() {
+        return Err(ClientError::Connect("no selector URL is configured".into()));
+    }
+    let start = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut failures = Vec::new();
+    for k in 0..urls.len() {
+        let url = &urls[(start + k) % urls.len()];
+        match select_gate(url).await {
+            Ok(gate) => return Ok(gate),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    Err(ClientError::Connect(format!(
+        "no selector handed out a gate: {}",
+        failures.join("; ")
+    )))
 }
 
 /// `GET <url>/v1/gate` over plain HTTP/1.1 (the selector is a small JSON

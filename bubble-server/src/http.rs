@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod listener;
+pub mod selector;
 
 #[cfg(test)]
 mod tests;
@@ -45,6 +46,8 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// Where gates are listed.
     pub discovery: Arc<dyn Discovery>,
+    /// Picks the gate `/v1/gate` hands out.
+    pub selector: selector::Selector,
     /// The server's public key (PEM) for clients to pin.
     pub server_key_pem: String,
     /// Its SHA-256 fingerprint (hex).
@@ -148,13 +151,9 @@ async fn server_key(State(s): State<Arc<HttpState>>) -> axum::Json<Value> {
     axum::Json(json!({"pem": s.server_key_pem, "fingerprint_sha256": s.server_key_fingerprint}))
 }
 
-/// `GET /v1/gate`: the least loaded gate's endpoints.
+/// `GET /v1/gate`: the least loaded live gate's endpoints.
 async fn select_gate(State(s): State<Arc<HttpState>>) -> ApiResult {
-    let gates = s.discovery.list("gate").await?;
-    let best = gates
-        .iter()
-        .min_by_key(|n| (n.load, n.id.clone()))
-        .ok_or_else(|| Error::unavailable("no gate is registered; try again shortly"))?;
+    let best = s.selector.pick().await?;
     Ok(axum::Json(json!({
         "node": best.id.to_string(),
         "tcp": best.tcp_addr,

@@ -255,6 +255,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             admin_secret: admin_secret.clone(),
             metrics: metrics.clone(),
             discovery: discovery.clone(),
+            selector: http::selector::Selector::new(
+                discovery.clone(),
+                NodeId::new(&config.node_id),
+            ),
             server_key_pem: server_key_pem.clone(),
             server_key_fingerprint: server_key_fingerprint.clone(),
             node: NodeId::new(&config.node_id),
@@ -418,7 +422,7 @@ async fn announce_load(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = tokio::time::sleep(http::selector::LOAD_PERIOD) => {}
         }
         info.load = metrics.connections.get().max(0) as u64;
         if let Err(e) = lease.update(&info).await {

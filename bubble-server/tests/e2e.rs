@@ -352,7 +352,7 @@ async fn the_selector_hands_out_a_gate_and_metrics_count_messages() {
     );
     let mut config = server.config("alice", "phone", false).await;
     config.endpoint = bubble_client::Endpoint::Selector {
-        url: server.http.clone(),
+        urls: vec![server.http.clone()],
         prefer_ws: true,
     };
     let (alice, _e) = bubble_client::Client::connect(config).await.unwrap();

@@ -16,9 +16,11 @@ use axum::body::Body;
 use axum::http::{Method, Request, header};
 use bubble_core::engine::CreateGroup;
 use bubble_core::memory::MemoryDiscovery;
+use bubble_core::ports::Discovery;
 use bubble_core::token::TokenAuthenticator;
 use bubble_core::{AppConfig, AppId, Engine, GroupId, NodeId, UserId};
 use bubble_server::AppSecrets;
+use bubble_server::http::selector::Selector;
 use bubble_server::http::{HttpState, router};
 use bubble_server::metrics::Metrics;
 use serde_json::Value;
@@ -73,12 +75,14 @@ async fn server() -> axum::Router {
         )
         .await
         .expect("group g1 is created");
+    let discovery: Arc<dyn Discovery> = Arc::new(MemoryDiscovery::new());
     let state = HttpState {
         engine: engine.clone(),
         tokens: Arc::new(TokenAuthenticator::new(Arc::new(AppSecrets::new(engine)))),
         admin_secret: ADMIN.into(),
         metrics: Arc::new(Metrics::new()),
-        discovery: Arc::new(MemoryDiscovery::new()),
+        discovery: discovery.clone(),
+        selector: Selector::new(discovery, NodeId::new("node-1")),
         server_key_pem: "-----BEGIN PUBLIC KEY-----\n…".into(),
         server_key_fingerprint: "ab".repeat(32),
         node: NodeId::new("node-1"),

@@ -206,7 +206,7 @@ impl EngineBuilder {
                 ids,
                 hub: Arc::new(SessionHub::new()),
                 app_cache: RwLock::new(HashMap::new()),
-                next_session: AtomicU64::new(1),
+                next_session: AtomicU64::new(first_session_id()),
                 index_wakeup: Notify::new(),
                 degraded: Degraded::default(),
                 config: self.config,
@@ -222,4 +222,14 @@ impl EngineBuilder {
             }),
         })
     }
+}
+
+/// The first session id of this engine: its start time in milliseconds,
+/// times 1,024. A node that restarts under the same node id must not reuse
+/// the ids of its previous run: presence may still hold a route of the old
+/// run, and a device that signs in again kicks the session that route
+/// names, which must not be a live session of the new run. (Under 2^53, so
+/// ids stay exact in JSON.)
+fn first_session_id() -> u64 {
+    (crate::types::now_millis().max(1) as u64) << 10
 }

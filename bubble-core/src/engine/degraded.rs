@@ -14,7 +14,7 @@
 //! registered before the outage are refreshed by each device's next
 //! heartbeat, as always.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -43,6 +43,9 @@ pub(super) struct Degraded {
     presence_down: AtomicBool,
     routes: Mutex<Unregistered>,
     cache_down: AtomicBool,
+    /// Peers whose last push failed (a dead node stays in presence routes
+    /// until its devices come back elsewhere): logged once per outage.
+    failing_peers: Mutex<HashSet<NodeId>>,
 }
 
 /// Presence's outage and the routes it cost. One lock, so a route is never
@@ -132,6 +135,33 @@ impl Engine {
             );
             let weak = std::sync::Arc::downgrade(&self.inner);
             tokio::spawn(register_when_back(weak));
+        }
+    }
+
+    /// Notes that a push to `node` failed: warned once until it answers
+    /// again (a killed node draws one failure per push until its routes
+    /// are gone).
+    pub(super) fn peer_failed(&self, node: &NodeId, e: &Error) {
+        if self
+            .inner
+            .degraded
+            .failing_peers
+            .lock()
+            .insert(node.clone())
+        {
+            tracing::warn!(
+                %node,
+                error = %e,
+                "pushes to another node fail (stored already: its devices sync when they \
+                 reconnect); logged again when it answers"
+            );
+        }
+    }
+
+    /// Notes that a push to `node` went through: ends its outage.
+    pub(super) fn peer_answered(&self, node: &NodeId) {
+        if self.inner.degraded.failing_peers.lock().remove(node) {
+            tracing::info!(%node, "pushes to the other node go through again");
         }
     }
 

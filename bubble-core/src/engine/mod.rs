@@ -104,6 +104,8 @@ struct Inner {
     hub: Arc<SessionHub>,
     /// App settings read recently, so a send does not read the app store.
     app_cache: RwLock<HashMap<AppId, (Arc<AppConfig>, Instant)>>,
+    /// The next session id: unique across this node's restarts (see
+    /// `first_session_id`).
     next_session: AtomicU64,
     /// Wakes the indexer when the outbox has new work.
     index_wakeup: Notify,

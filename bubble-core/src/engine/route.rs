@@ -28,9 +28,10 @@ impl Engine {
         }
         match &self.inner.bus {
             Some(bus) => {
-                if let Err(e) = bus.deliver(node, pushes).await {
+                match bus.deliver(node, pushes).await {
+                    Ok(()) => self.peer_answered(node),
                     // Durable already: the devices there will sync on reconnect.
-                    tracing::warn!(%node, error = %e, "push to another node failed");
+                    Err(e) => self.peer_failed(node, &e),
                 }
             }
             None => tracing::debug!(%node, "route to another node but no bus configured"),

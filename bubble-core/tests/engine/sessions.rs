@@ -70,3 +70,25 @@ async fn typing_is_pushed_to_the_peer_and_never_stored() {
     assert!(matches!(&events[..], [PushEvent::Typing { from, .. }] if from.as_str() == "alice"));
     assert!(all_entries(&e, &bob).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_restarted_node_never_kicks_a_live_session_for_a_route_of_its_previous_run() {
+    let presence: Arc<dyn Presence> = Arc::new(MemoryPresence::new());
+    let node = |p: &Arc<dyn Presence>| Engine::builder().presence(p.clone());
+    // The first run: ann's phone signs in, then the node dies (no
+    // disconnect: its route stays in presence).
+    let first = engine_from(node(&presence), |_| {}).await;
+    let (_ann, _) = login(&first, "ann", "phone").await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(2)).await;
+
+    // The same node runs again: bo signs in first, then ann's phone comes
+    // back, displacing the stale route of the first run.
+    let second = engine_from(node(&presence), |_| {}).await;
+    let (_bo, mut bo_q) = login(&second, "bo", "phone").await;
+    let (_ann, _) = login(&second, "ann", "phone").await;
+    assert!(
+        drain(&mut bo_q).is_empty(),
+        "a session of the new run was kicked by ann's stale route"
+    );
+}

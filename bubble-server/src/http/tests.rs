@@ -23,6 +23,7 @@ async fn app() -> (axum::Router, Engine) {
         .put_app(AppConfig::new("demo", "d".repeat(32)))
         .await
         .unwrap();
+    let discovery: Arc<dyn bubble_core::ports::Discovery> = Arc::new(MemoryDiscovery::new());
     let state = Arc::new(HttpState {
         engine: engine.clone(),
         tokens: Arc::new(TokenAuthenticator::new(Arc::new(AppSecrets::new(
@@ -30,7 +31,8 @@ async fn app() -> (axum::Router, Engine) {
         )))),
         admin_secret: ADMIN.into(),
         metrics: Arc::new(Metrics::new()),
-        discovery: Arc::new(MemoryDiscovery::new()),
+        discovery: discovery.clone(),
+        selector: crate::http::selector::Selector::new(discovery, NodeId::new("node-1")),
         server_key_pem: "-----BEGIN PUBLIC KEY-----\n…".into(),
         server_key_fingerprint: "ab".repeat(32),
         node: NodeId::new("node-1"),

@@ -77,6 +77,16 @@ pub async fn start_cluster_with(
     nodes: usize,
     fixed_ports: bool,
 ) -> Option<(Vec<Server>, bubble_store_mysql::testing::TestDb)> {
+    start_cluster_on(nodes, fixed_ports, REDIS).await
+}
+
+/// [`start_cluster_with`], on the Redis at `redis_url` (a test that stops
+/// Redis brings its own, so the other tests keep theirs).
+pub async fn start_cluster_on(
+    nodes: usize,
+    fixed_ports: bool,
+    redis_url: &str,
+) -> Option<(Vec<Server>, bubble_store_mysql::testing::TestDb)> {
     if std::env::var("BUBBLE_E2E_BACKENDS").as_deref() != Ok("scale-out") {
         eprintln!(
             "SKIPPED: the cluster test runs with BUBBLE_E2E_BACKENDS=scale-out (MariaDB + Redis + etcd)"
@@ -88,6 +98,11 @@ pub async fn start_cluster_with(
     let mut servers = Vec::new();
     for n in 0..nodes {
         let mut env = scale_out_env(db.url(), &unique);
+        for (key, value) in &mut env {
+            if key.ends_with("_REDIS_URL") {
+                *value = redis_url.to_owned();
+            }
+        }
         env.extend([
             ("BUBBLE_SEARCH_KIND".into(), "off".into()),
             ("BUBBLE_CLUSTER_RPC".into(), "127.0.0.1:0".into()),
@@ -108,10 +123,13 @@ pub async fn start_cluster_with(
     Some((servers, db))
 }
 
+/// The Redis the tests share.
+const REDIS: &str = "redis://127.0.0.1:6379";
+
 /// MariaDB (`db_url`), Redis and etcd, with keys under `unique` so
 /// concurrent tests never see each other.
 fn scale_out_env(db_url: &str, unique: &str) -> Vec<(String, String)> {
-    let redis = "redis://127.0.0.1:6379".to_string();
+    let redis = REDIS.to_string();
     vec![
         ("BUBBLE_STORE_KIND".into(), "mysql".into()),
         ("BUBBLE_STORE_MYSQL_URL".into(), db_url.to_owned()),
@@ -235,6 +253,14 @@ impl Server {
         assert!(status.success());
         let exit = wait_with_timeout(&mut child, Duration::from_secs(30));
         assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    }
+
+    /// Its node id, when the test set one.
+    pub fn node_id(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "BUBBLE_NODE_ID")
+            .map(|(_, v)| v.as_str())
     }
 
     /// Kills with SIGKILL (a crash); the data stays.

@@ -156,7 +156,7 @@ pub async fn run(
     let token: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
     let config = ClientConfig::new(
         Endpoint::Selector {
-            url: options.server.clone(),
+            urls: vec![options.server.clone()],
             prefer_ws: options.websocket,
         },
         pem,
