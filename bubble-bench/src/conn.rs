@@ -64,6 +64,9 @@ pub struct Target {
     /// soak's slow consumers use a small one so that a client that stops
     /// reading fills the server's socket after kilobytes, not megabytes.
     pub recv_buffer: Option<u32>,
+    /// A cluster's selectors (`--nodes`): each connection asks one, in
+    /// turn, for its gate. Empty: every connection goes to `addr`.
+    pub selectors: Vec<String>,
 }
 
 impl Target {

@@ -151,6 +151,11 @@ struct Args {
     /// it (the bench then pins that key).
     #[arg(long, value_name = "2048|3072", value_parser = RsaBits::parse)]
     rsa_bits: Option<RsaBits>,
+    /// Start a cluster of N nodes on the shared backends of the environment
+    /// (MySQL, Redis, etcd); each client asks a node's selector for its
+    /// gate, and CPU and memory are those of all nodes (default 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
+    nodes: Option<u16>,
 }
 
 /// What a run is: the scenario (smoke resolved to pairs) and its options.
@@ -163,6 +168,8 @@ struct Cli {
     rsa_bits: RsaBits,
     /// Soak: seconds between samples.
     sample: f64,
+    /// Nodes of the cluster the bench starts.
+    nodes: usize,
 }
 
 impl From<Args> for Cli {
@@ -217,6 +224,7 @@ impl From<Args> for Cli {
             data_dir: a.data_dir,
             rsa_bits: a.rsa_bits.unwrap_or_default(),
             sample: a.sample.unwrap_or(10.0),
+            nodes: a.nodes.map_or(1, usize::from),
         }
     }
 }
@@ -303,14 +311,20 @@ async fn async_main(cli: Cli) -> ExitCode {
         Scenario::Soak => soak::SERVER_SETTINGS,
         _ => &[],
     };
-    let server =
-        match Server::start(mode, cli.data_dir.clone(), cli.rsa_bits, scenario_settings).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("bubble-bench: cannot start the server: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    let started = match (mode, cli.nodes) {
+        (mode, 1) => Server::start(mode, cli.data_dir.clone(), cli.rsa_bits, scenario_settings).await,
+        (Mode::Binary(path), nodes) if cli.data_dir.is_none() => {
+            Server::start_cluster(path, nodes, cli.rsa_bits, scenario_settings).await
+        }
+        _ => Err("--nodes runs server binaries on fresh data directories: drop --in-process and --data-dir".into()),
+    };
+    let server = match started {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bubble-bench: cannot start the server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     eprintln!(
         "bubble-bench: server pid {} on {} {}, RSA-{} test key, tokens of {} bytes (16-byte user id)",
         server.pid,
@@ -332,6 +346,7 @@ async fn async_main(cli: Cli) -> ExitCode {
         Scenario::Soak => soak::soak(&server, opts, cli.sample).await,
     };
     let backends = server.backends.clone();
+    let nodes = server.pids().len();
     server.stop();
     let mut value = match result {
         Ok(v) => v,
@@ -342,6 +357,7 @@ async fn async_main(cli: Cli) -> ExitCode {
     };
     value["backends"] = serde_json::json!(backends);
     value["rsa_bits"] = serde_json::json!(cli.rsa_bits.bits());
+    value["nodes"] = serde_json::json!(nodes);
     println!(
         "{}",
         serde_json::to_string_pretty(&value).unwrap_or_default()
@@ -395,6 +411,7 @@ mod tests {
         assert_eq!(cli.opts.window, Opts::default().window);
         assert_eq!(cli.rsa_bits, RsaBits::B2048);
         assert!(cli.in_process);
+        assert_eq!(cli.nodes, 1, "one node unless told");
         let smoke = Cli::from(Args::try_parse_from(["bubble-bench", "smoke"]).unwrap());
         assert_eq!(smoke.scenario, Scenario::Pairs);
         assert_eq!((smoke.opts.users, smoke.opts.rate), (20, Some(400.0)));
@@ -433,5 +450,10 @@ mod tests {
         let err = Args::try_parse_from(["bubble-bench", "pairs", "--user", "1"]).unwrap_err();
         assert!(err.to_string().contains("--user"), "{err}");
         assert!(Args::try_parse_from(["bubble-bench", "chess"]).is_err());
+        let err = Args::try_parse_from(["bubble-bench", "pairs", "--nodes", "0"]).unwrap_err();
+        assert!(err.to_string().contains("--nodes"), "{err}");
+        let three =
+            Cli::from(Args::try_parse_from(["bubble-bench", "pairs", "--nodes", "3"]).unwrap());
+        assert_eq!(three.nodes, 3);
     }
 }

@@ -135,6 +135,16 @@ pub struct Server {
     /// What the server reported about its backends.
     pub backends: String,
     _dir: Option<tempfile::TempDir>,
+    /// The cluster's other nodes (`--nodes`), measured with this one.
+    peers: Vec<Peer>,
+}
+
+/// Another node of a cluster the bench started: same backends (from the
+/// environment), same admin secret, its own data directory and node id.
+struct Peer {
+    child: Child,
+    http: String,
+    _dir: tempfile::TempDir,
 }
 
 fn env_value(key: &str) -> Option<String> {
@@ -229,10 +239,84 @@ impl Server {
             secret: token::generate_secret(),
             backends,
             _dir: tmp,
+            peers: Vec::new(),
         };
         server.check_key().await?;
         server.create_app().await?;
         Ok(server)
+    }
+
+    /// Starts `nodes` nodes of one cluster: this server and `nodes - 1`
+    /// peers, each a `bubble-server` on its own data directory and node id,
+    /// with a cluster port, on the backends of the environment (which must
+    /// be shared ones: MySQL, Redis, etcd; see docs/benchmarks.md).
+    pub async fn start_cluster(
+        path: PathBuf,
+        nodes: usize,
+        rsa_bits: RsaBits,
+        scenario_settings: &[(&str, &str)],
+    ) -> Result<Server, String> {
+        if env_value("BUBBLE_DISCOVERY_KIND").as_deref() != Some("etcd") {
+            return Err("--nodes needs shared backends: set BUBBLE_STORE_KIND=mysql, BUBBLE_CACHE_KIND=redis, BUBBLE_PRESENCE_KIND=redis and BUBBLE_DISCOVERY_KIND=etcd (see docs/benchmarks.md, \"A cluster\")".into());
+        }
+        let tag = crate::stats::now_ns() % 1_000_000_000;
+        let node = |i: usize| -> Vec<(&'static str, String)> {
+            vec![
+                ("BUBBLE_NODE_ID", format!("bench{tag}-n{i}")),
+                ("BUBBLE_CLUSTER_RPC", "127.0.0.1:0".into()),
+            ]
+        };
+        let owned = |i: usize| -> Vec<(String, String)> {
+            scenario_settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .chain(node(i).into_iter().map(|(k, v)| (k.to_string(), v)))
+                .collect()
+        };
+        let first = owned(0);
+        let first: Vec<(&str, &str)> = first
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut server = Server::start(Mode::Binary(path.clone()), None, rsa_bits, &first).await?;
+        for i in 1..nodes {
+            let dir = tempfile::Builder::new()
+                .prefix("bubble-bench-")
+                .tempdir()
+                .map_err(|e| format!("temp dir: {e}"))?;
+            install_key(dir.path(), rsa_bits.test_key()).map_err(|e| format!("server key: {e}"))?;
+            let extra = owned(i);
+            let extra: Vec<(&str, &str)> = extra
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let env = settings(dir.path(), &server.admin_secret, &extra);
+            let (child, Listening { http, .. }, _) = spawn(&path, &env)?;
+            server.peers.push(Peer {
+                child,
+                http,
+                _dir: dir,
+            });
+        }
+        Ok(server)
+    }
+
+    /// The selectors clients ask for a gate: every node's, when the bench
+    /// started a cluster; none for one node (clients go to its gate).
+    pub fn selectors(&self) -> Vec<String> {
+        if self.peers.is_empty() {
+            return Vec::new();
+        }
+        std::iter::once(self.http.clone())
+            .chain(self.peers.iter().map(|p| p.http.clone()))
+            .collect()
+    }
+
+    /// The pids measured: this server's and its peers'.
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.pid)
+            .chain(self.peers.iter().map(|p| p.child.id()))
+            .collect()
     }
 
     /// Makes sure the server uses the key the bench pins (a data directory
@@ -320,6 +404,7 @@ impl Server {
             pin: self.pin.clone(),
             app: self.app.clone(),
             recv_buffer: None,
+            selectors: self.selectors(),
         }
     }
 
@@ -345,27 +430,26 @@ impl Server {
         .map(|_| ())
     }
 
-    /// CPU seconds and resident memory of the server process now.
+    /// CPU seconds and resident memory of the server process now (of all
+    /// its nodes together, for a cluster).
     pub fn usage(&self) -> Usage {
-        Usage::of(self.pid)
+        self.pids()
+            .into_iter()
+            .map(Usage::of)
+            .fold(Usage::default(), |sum, u| Usage {
+                cpu_secs: sum.cpu_secs + u.cpu_secs,
+                rss: sum.rss + u.rss,
+            })
     }
 
-    /// Stops the server (SIGTERM and wait for the child; cancel in process).
+    /// Stops the server (SIGTERM and wait for the child; cancel in process),
+    /// and its peers.
     pub fn stop(mut self) {
+        for peer in &mut self.peers {
+            stop_child(&mut peer.child);
+        }
         match &mut self.handle {
-            Handle::Child(child) => {
-                let _ = Command::new("kill")
-                    .args(["-TERM", &child.id().to_string()])
-                    .status();
-                for _ in 0..300 {
-                    if let Ok(Some(_)) = child.try_wait() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            Handle::Child(child) => stop_child(child),
             Handle::InProcess { stop, thread } => {
                 if let Some(s) = stop.take() {
                     let _ = s.send(());
@@ -378,8 +462,29 @@ impl Server {
     }
 }
 
+/// SIGTERM, and SIGKILL if it has not exited within 15 s.
+fn stop_child(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    for _ in 0..300 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
+        for peer in &mut self.peers {
+            if let Ok(None) = peer.child.try_wait() {
+                let _ = peer.child.kill();
+                let _ = peer.child.wait();
+            }
+        }
         if let Handle::Child(child) = &mut self.handle
             && let Ok(None) = child.try_wait()
         {

@@ -78,6 +78,10 @@ pub async fn connect_all(
         let (user, token) = (user.clone(), token.clone());
         handles.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.expect("never closed");
+            let target = match target.selectors.len() {
+                0 => target,
+                n => Arc::new(selected(&target, &target.selectors[i % n]).await?),
+            };
             connect_retrying(&target, source(i, sources), &user, &token).await
         }));
     }
@@ -90,6 +94,21 @@ pub async fn connect_all(
         }
     }
     Ok((out, started.elapsed().as_secs_f64()))
+}
+
+/// `target` with the gate the selector at `url` hands out.
+async fn selected(target: &Target, url: &str) -> Result<Target, ConnError> {
+    let gate = bubble_client::transport::select_gate(url)
+        .await
+        .map_err(|e| ConnError::Protocol(format!("selector {url}: {e}")))?;
+    let addr = gate
+        .tcp
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| ConnError::Protocol(format!("selector {url} handed out no TCP gate")))?;
+    Ok(Target {
+        addr,
+        ..target.clone()
+    })
 }
 
 /// A full handshake, retried a few times when the socket fails (a SYN
