@@ -104,8 +104,9 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Stops accepting, tells every connection to drain and close, waits
-    /// for them (at most `grace`), runs the indexer's last pass, and closes
-    /// the stores. An indexing pass that fails (a full disk) does not fail
+    /// for them (at most `grace`), lets the background tasks end (at most
+    /// `grace`), runs the indexer's last pass, and closes the stores (at
+    /// most `grace`). An indexing pass that fails (a full disk) does not fail
     /// the stop: what it could not index stays in the durable outbox, and
     /// the next start indexes it.
     pub async fn shutdown(self, grace: Duration) -> Result<()> {
@@ -125,7 +126,18 @@ impl RunningServer {
                 "the last indexing pass failed; the outbox keeps what was not indexed for the next start"
             );
         }
-        self.backends.close().await
+        // Everything acknowledged is committed already: a pool that cannot
+        // close in time (a connection stuck on a dead database) must not
+        // keep the process from exiting.
+        match tokio::time::timeout(grace, self.backends.close()).await {
+            Ok(closed) => closed,
+            Err(_) => {
+                tracing::warn!(
+                    "the backends did not close within the grace period; exiting anyway"
+                );
+                Ok(())
+            }
+        }
     }
 }
 

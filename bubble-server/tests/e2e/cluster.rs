@@ -66,7 +66,9 @@ struct Seen {
     entries: Vec<(u64, MsgId)>,
     /// The super group's entries: seq and id.
     town: Vec<(u64, MsgId)>,
-    connected: Vec<Instant>,
+    /// Each session that came up: when, and whether a resumption ticket
+    /// skipped the RSA step.
+    connected: Vec<(Instant, bool)>,
     disconnected: Vec<Instant>,
 }
 
@@ -88,7 +90,7 @@ fn watch(mut events: Events, seen: Arc<Mutex<Seen>>, stop: Arc<AtomicBool>) {
                 Event::Channel(e) if e.kind == EntryKind::Message => {
                     seen.town.push((e.seq, e.server_msg_id));
                 }
-                Event::Connected { .. } => seen.connected.push(Instant::now()),
+                Event::Connected { resumed } => seen.connected.push((Instant::now(), resumed)),
                 Event::Disconnected { .. } => seen.disconnected.push(Instant::now()),
                 _ => {}
             }
@@ -159,11 +161,13 @@ struct Crowd {
     opening: Vec<(usize, MsgId)>,
 }
 
-/// The test's figures: the longest any send waited for its ack, and how
-/// long the devices that lost their connection took to be served again.
+/// The test's figures: the longest any send waited for its ack, how long
+/// the devices that lost their connection took to be served again, and how
+/// many of them resumed (a ticket of the cluster, no RSA step).
 struct Figures {
     longest_ack_wait: Duration,
     reconnects: Vec<Duration>,
+    resumed: usize,
 }
 
 impl Figures {
@@ -172,9 +176,10 @@ impl Figures {
         r.sort();
         let at = |q: f64| r.get(((r.len() as f64 * q) as usize).min(r.len().max(1) - 1));
         eprintln!(
-            "{what}: longest wait for an ack {:?}; {} devices reconnected, p50 {:?}, p99 {:?}, max {:?}",
+            "{what}: longest wait for an ack {:?}; {} devices reconnected ({} resumed), p50 {:?}, p99 {:?}, max {:?}",
             self.longest_ack_wait,
             r.len(),
+            self.resumed,
             at(0.5).copied().unwrap_or_default(),
             at(0.99).copied().unwrap_or_default(),
             r.last().copied().unwrap_or_default(),
@@ -465,6 +470,7 @@ impl Crowd {
         }
         self.stop.store(true, Ordering::SeqCst);
         let mut reconnects = Vec::new();
+        let mut resumed = 0;
         for (i, seen) in self.seen.iter().enumerate() {
             let seen = seen.lock();
             for (what, handed, stored) in [
@@ -492,14 +498,16 @@ impl Crowd {
             }
             // How long a device that lost its node waited for another.
             if let Some(lost) = seen.disconnected.iter().find(|t| **t >= since)
-                && let Some(back) = seen.connected.iter().find(|t| *t > lost)
+                && let Some((back, by_ticket)) = seen.connected.iter().find(|c| c.0 > *lost)
             {
                 reconnects.push(*back - since);
+                resumed += usize::from(*by_ticket);
             }
         }
         Figures {
             longest_ack_wait,
             reconnects,
+            resumed,
         }
     }
 }
@@ -543,6 +551,12 @@ async fn a_node_killed_under_200_devices_loses_and_repeats_no_acknowledged_messa
     let figures = crowd.check(killed).await;
     figures.report("kill -9 of one node of 3 under 200 devices");
     assert!(!figures.reconnects.is_empty(), "the dead node held devices");
+    // The nodes share a ticket secret: a device resumes on any of them.
+    assert_eq!(
+        figures.resumed,
+        figures.reconnects.len(),
+        "every device of the dead node resumed on another without an RSA step"
+    );
 
     // Its presence routes are gone: each device that came back elsewhere
     // replaced its route.

@@ -107,6 +107,11 @@ pub async fn start_cluster_on(
             ("BUBBLE_SEARCH_KIND".into(), "off".into()),
             ("BUBBLE_CLUSTER_RPC".into(), "127.0.0.1:0".into()),
             ("BUBBLE_NODE_ID".into(), format!("{unique}-n{n}")),
+            // One ticket secret for the cluster: devices resume anywhere.
+            (
+                "BUBBLE_CLUSTER_TICKET_SECRET".into(),
+                format!("{unique}-ticket-secret-of-at-least-32-bytes"),
+            ),
         ]);
         if fixed_ports {
             for key in [
@@ -251,7 +256,9 @@ impl Server {
             .status()
             .expect("kill");
         assert!(status.success());
-        let exit = wait_with_timeout(&mut child, Duration::from_secs(30));
+        // The server's stop takes at most three grace periods of 10 s
+        // (connections, tasks, stores), plus the indexer's last pass.
+        let exit = wait_with_timeout(&mut child, Duration::from_secs(45));
         assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
     }
 
