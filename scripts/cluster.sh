@@ -77,6 +77,7 @@ start_node() {
         BUBBLE_CLUSTER_RPC="127.0.0.1:$(port "$i" 3)" \
         BUBBLE_HTTP_ADMIN_SECRET="$(cat "$DIR/admin_secret")" \
         BUBBLE_CLUSTER_TICKET_SECRET="$(cat "$DIR/ticket_secret")" \
+        BUBBLE_CLUSTER_RPC_SECRET="$(cat "$DIR/rpc_secret")" \
         BUBBLE_STORE_KIND=mysql \
         BUBBLE_STORE_MYSQL_URL="mysql://root@127.0.0.1:3306/$DB" \
         BUBBLE_CACHE_KIND=redis \
@@ -114,7 +115,7 @@ up() {
     mkdir -p "$DIR"
     mysql_client --protocol=tcp -h127.0.0.1 -P3306 -uroot -e "CREATE DATABASE IF NOT EXISTS \`$DB\`"
     local secret
-    for secret in admin_secret ticket_secret; do
+    for secret in admin_secret ticket_secret rpc_secret; do
         if [ ! -s "$DIR/$secret" ]; then
             (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/$secret")
         fi

@@ -151,19 +151,93 @@ pub fn push_from_pb(p: &pb::ClusterPush) -> Result<Push> {
     })
 }
 
+/// The metadata key a peer's credential travels in.
+const PEER_KEY_HEADER: &str = "x-bubble-peer-key";
+
+/// What a node proves to its peers on every push: derived from
+/// `cluster.rpc_secret` (a hash, so the secret itself never crosses the
+/// network), or nothing when no secret is configured.
+#[derive(Clone, Default)]
+pub struct PeerKey(Option<String>);
+
+impl PeerKey {
+    /// The key of `secret`; none for an empty one.
+    pub fn from_secret(secret: &str) -> PeerKey {
+        if secret.is_empty() {
+            return PeerKey(None);
+        }
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update(b"bubble cluster peer key v1\0");
+        hash.update(secret.as_bytes());
+        PeerKey(Some(hex::encode(hash.finalize())))
+    }
+
+    /// Whether a secret is configured.
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Adds the credential to an outgoing call.
+    fn attach<T>(&self, request: &mut tonic::Request<T>) {
+        if let Some(key) = &self.0
+            && let Ok(value) = key.parse()
+        {
+            request.metadata_mut().insert(PEER_KEY_HEADER, value);
+        }
+    }
+
+    /// Lets a call through if it carries this key (any call, with none).
+    fn check(
+        &self,
+        request: tonic::Request<()>,
+    ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
+        let Some(want) = &self.0 else {
+            return Ok(request);
+        };
+        let given = request
+            .metadata()
+            .get(PEER_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if bool::from(subtle::ConstantTimeEq::ct_eq(
+            given.as_bytes(),
+            want.as_bytes(),
+        )) {
+            Ok(request)
+        } else {
+            Err(tonic::Status::unauthenticated(
+                "this node's peers prove cluster.rpc_secret: set the same one on every node",
+            ))
+        }
+    }
+}
+
 /// The receiving side: hands pushes to this node's sessions.
 pub struct ClusterService {
     hub: Arc<SessionHub>,
 }
 
-/// Serves this node's hub to its peers on `listener` until `shutdown`.
+/// Serves this node's hub to its peers on `listener` until `shutdown`,
+/// to callers that prove `key`.
 pub async fn serve(
     hub: Arc<SessionHub>,
+    key: PeerKey,
     listener: tokio::net::TcpListener,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    if !key.is_set() {
+        tracing::warn!(
+            "cluster.rpc_secret is not set: the cluster port takes pushes from anyone who \
+             reaches it; set it (the same on every node) or keep the port on a private network"
+        );
+    }
+    let service = pb::cluster_server::ClusterServer::with_interceptor(
+        ClusterService::new(hub),
+        move |request| key.check(request),
+    );
     let served = tonic::transport::Server::builder()
-        .add_service(ClusterService::new(hub).into_server())
+        .add_service(service)
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown.cancelled_owned(),
@@ -178,11 +252,6 @@ impl ClusterService {
     /// Serves `hub`.
     pub fn new(hub: Arc<SessionHub>) -> ClusterService {
         ClusterService { hub }
-    }
-
-    /// The tonic service to mount.
-    pub fn into_server(self) -> pb::cluster_server::ClusterServer<ClusterService> {
-        pb::cluster_server::ClusterServer::new(self)
     }
 }
 
@@ -211,17 +280,20 @@ pub struct GrpcBus {
     node: NodeId,
     discovery: Arc<dyn Discovery>,
     role: String,
+    key: PeerKey,
     clients: RwLock<HashMap<NodeId, ClusterClient<Channel>>>,
     timeout: Duration,
 }
 
 impl GrpcBus {
-    /// A bus for `node`, finding peers of `role` in `discovery`.
-    pub fn new(node: NodeId, discovery: Arc<dyn Discovery>, role: &str) -> GrpcBus {
+    /// A bus for `node`, finding peers of `role` in `discovery`, proving
+    /// `key` to them.
+    pub fn new(node: NodeId, discovery: Arc<dyn Discovery>, role: &str, key: PeerKey) -> GrpcBus {
         GrpcBus {
             node,
             discovery,
             role: role.to_owned(),
+            key,
             clients: RwLock::new(HashMap::new()),
             timeout: Duration::from_secs(2),
         }
@@ -255,10 +327,11 @@ impl GrpcBus {
 impl Bus for GrpcBus {
     async fn deliver(&self, node: &NodeId, pushes: Vec<Push>) -> Result<()> {
         let mut client = self.client(node).await?;
-        let request = pb::DeliverRequest {
+        let mut request = tonic::Request::new(pb::DeliverRequest {
             from_node: self.node.to_string(),
             pushes: pushes.iter().map(push_to_pb).collect(),
-        };
+        });
+        self.key.attach(&mut request);
         match client.deliver(request).await {
             Ok(_) => Ok(()),
             Err(status) => {
@@ -364,5 +437,62 @@ mod tests {
         for p in pushes {
             assert_eq!(push_from_pb(&push_to_pb(&p)).unwrap(), p);
         }
+    }
+
+    #[tokio::test]
+    async fn a_push_without_the_clusters_secret_is_refused() {
+        const SECRET: &str = "the-cluster-rpc-secret-of-32-bytes-at-least";
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(serve(
+            Arc::new(SessionHub::new()),
+            PeerKey::from_secret(SECRET),
+            listener,
+            shutdown.clone(),
+        ));
+        let discovery: Arc<dyn Discovery> = Arc::new(bubble_core::memory::MemoryDiscovery::new());
+        let peer = bubble_core::ports::NodeInfo {
+            id: NodeId::new("peer"),
+            role: "gate".into(),
+            tcp_addr: None,
+            ws_addr: None,
+            rpc_addr: Some(addr),
+            load: 0,
+        };
+        let _lease = discovery
+            .register(&peer, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let typing = || {
+            vec![Push {
+                app: AppId::new("a"),
+                target: Target::App,
+                event: PushEvent::Typing {
+                    conversation: Conversation::direct(&UserId::new("bob")),
+                    from: UserId::new("alice"),
+                },
+            }]
+        };
+        let bus = |key| GrpcBus::new(NodeId::new("me"), discovery.clone(), "gate", key);
+
+        for (who, key) in [
+            ("a caller without a key", PeerKey::default()),
+            (
+                "a caller with another secret",
+                PeerKey::from_secret(&"x".repeat(32)),
+            ),
+        ] {
+            let err = bus(key)
+                .deliver(&NodeId::new("peer"), typing())
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("rpc_secret"), "{who}: {err}");
+        }
+        bus(PeerKey::from_secret(SECRET))
+            .deliver(&NodeId::new("peer"), typing())
+            .await
+            .expect("a peer with the secret is heard");
+        shutdown.cancel();
     }
 }

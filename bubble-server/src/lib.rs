@@ -182,6 +182,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             NodeId::new(&config.node_id),
             backends.discovery.clone(),
             "gate",
+            cluster::PeerKey::from_secret(&config.cluster.rpc_secret),
         )));
     }
     let engine = builder.build()?;
@@ -251,7 +252,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         (listeners.tcp_addr, listeners.ws_addr, listeners.http_addr);
     #[cfg(feature = "cluster")]
     if let Some(listener) = listeners.rpc {
-        tasks.spawn(cluster::serve(engine.hub(), listener, shutdown.clone()));
+        let key = cluster::PeerKey::from_secret(&config.cluster.rpc_secret);
+        tasks.spawn(cluster::serve(
+            engine.hub(),
+            key,
+            listener,
+            shutdown.clone(),
+        ));
     }
     use gate::transport::{Transport, run_listener};
     if let Some(listener) = listeners.tcp {

@@ -193,17 +193,21 @@ impl Config {
         addr("gate.ws", &self.gate.ws)?;
         addr("http.addr", &self.http.addr)?;
         addr("cluster.rpc", &self.cluster.rpc)?;
-        let secret = &self.cluster.ticket_secret;
-        if !secret.is_empty() && secret.len() < bubble_proto::secure::MIN_CLUSTER_SECRET_LEN {
-            return Err(ConfigError::new(
-                "cluster.ticket_secret",
-                format!(
-                    "has {} bytes; it needs at least {} (e.g. `openssl rand -hex 32`), the same \
-                     on every node",
-                    secret.len(),
-                    bubble_proto::secure::MIN_CLUSTER_SECRET_LEN
-                ),
-            ));
+        for (key, secret) in [
+            ("cluster.ticket_secret", &self.cluster.ticket_secret),
+            ("cluster.rpc_secret", &self.cluster.rpc_secret),
+        ] {
+            if !secret.is_empty() && secret.len() < bubble_proto::secure::MIN_CLUSTER_SECRET_LEN {
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "has {} bytes; it needs at least {} (e.g. `openssl rand -hex 32`), the \
+                         same on every node",
+                        secret.len(),
+                        bubble_proto::secure::MIN_CLUSTER_SECRET_LEN
+                    ),
+                ));
+            }
         }
         if self.gate.tcp.is_empty() && self.gate.ws.is_empty() {
             return Err(ConfigError::new(

@@ -517,7 +517,7 @@ pub struct DiscoveryConfig {
 }
 
 /// Node-to-node pushes (gRPC).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ClusterConfig {
@@ -532,4 +532,20 @@ pub struct ClusterConfig {
     /// any node (empty: each node makes its own key at start, and a device
     /// that lands on another node does a full handshake).
     pub ticket_secret: String,
+    /// The secret peers prove on every push they send each other, at least
+    /// 32 bytes and the same on every node (empty: the cluster port takes
+    /// pushes from anyone who reaches it; keep it on a private network).
+    pub rpc_secret: String,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |s: &String| if s.is_empty() { "" } else { "<hidden>" };
+        f.debug_struct("ClusterConfig")
+            .field("rpc", &self.rpc)
+            .field("public_rpc", &self.public_rpc)
+            .field("ticket_secret", &hidden(&self.ticket_secret))
+            .field("rpc_secret", &hidden(&self.rpc_secret))
+            .finish()
+    }
 }

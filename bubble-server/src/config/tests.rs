@@ -84,6 +84,10 @@ fn the_dedup_window_and_the_cluster_ticket_secret_name_the_bad_key() {
     let err = c.validate().unwrap_err();
     assert_eq!(err.key, "cluster.ticket_secret", "{err}");
     assert!(err.problem.contains("at least 32"), "{err}");
+    let c = Config::from_env(env(&[("BUBBLE_CLUSTER_RPC_SECRET", "short")])).unwrap();
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.key, "cluster.rpc_secret", "{err}");
+    assert!(err.problem.contains("at least 32"), "{err}");
     let c = Config::from_env(env(&[(
         "BUBBLE_CLUSTER_TICKET_SECRET",
         "0123456789abcdef0123456789abcdef",
@@ -195,8 +199,12 @@ fn a_cluster_needs_shared_presence_and_discovery() {
 fn secrets_and_passwords_stay_out_of_debug_output() {
     let mut c = Config::default();
     c.http.admin_secret = "s3cr3t".into();
+    c.cluster.ticket_secret = "t1ck3t-s3cr3t".into();
+    c.cluster.rpc_secret = "rpc-s3cr3t".into();
     let shown = format!("{c:?}");
-    assert!(!shown.contains("s3cr3t"), "{shown}");
+    for secret in ["s3cr3t", "t1ck3t-s3cr3t", "rpc-s3cr3t"] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
 }
 
 /// A value for `key` of `shape` that differs from `default`, valid for

@@ -112,6 +112,11 @@ pub async fn start_cluster_on(
                 "BUBBLE_CLUSTER_TICKET_SECRET".into(),
                 format!("{unique}-ticket-secret-of-at-least-32-bytes"),
             ),
+            // And one for the pushes between nodes.
+            (
+                "BUBBLE_CLUSTER_RPC_SECRET".into(),
+                format!("{unique}-rpc-secret-of-at-least-32-bytes"),
+            ),
         ]);
         if fixed_ports {
             for key in [
