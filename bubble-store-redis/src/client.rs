@@ -16,9 +16,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{
-    Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
-};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use crate::config::RedisConfig;
 use crate::error::{cannot_connect, is_not_replicated, map_err, not_replicated};
@@ -164,16 +162,7 @@ fn may_repeat(repeat: Repeat, e: &RedisError, sentinel: bool) -> bool {
         return repeat == Repeat::Safe && dropped;
     }
     // Redis certainly did not run it.
-    let refused = e.is_connection_refusal()
-        || matches!(
-            e.kind(),
-            redis::ErrorKind::Server(
-                ServerErrorKind::ReadOnly
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::BusyLoading
-            )
-        )
-        || e.code() == Some("NOREPLICAS");
+    let refused = e.is_connection_refusal() || e.code().is_some_and(master_moved);
     match repeat {
         Repeat::Safe => refused || dropped || e.is_timeout() || is_not_replicated(e),
         Repeat::Never => refused,
@@ -288,28 +277,23 @@ impl Single {
         true
     }
 
-    /// Whether a request that failed with `e` calls for a new manager: a
-    /// timeout always; behind Sentinel any sign that the master moved.
-    fn must_replace(&self, e: &RedisError) -> bool {
-        match self.target {
-            Target::Fixed(_) => e.is_timeout(),
-            Target::Sentinel(_) => {
+    /// Whether a request that ended in `result` calls for a new manager: a
+    /// timeout always; behind Sentinel any sign that the master moved,
+    /// also in a reply (Redis' own errors, such as `READONLY` from a
+    /// demoted master, come back as replies, turned into errors later).
+    fn must_replace<T: Reply>(&self, result: &RedisResult<T>) -> bool {
+        match (&self.target, result) {
+            (Target::Fixed(_), Err(e)) => e.is_timeout(),
+            (Target::Fixed(_), Ok(_)) => false,
+            (Target::Sentinel(_), Err(e)) => {
                 e.is_timeout()
                     || e.is_io_error()
                     || e.is_connection_dropped()
-                    || e.is_connection_refusal()
                     || e.is_unrecoverable_error()
                     || is_not_replicated(e)
-                    || e.code() == Some("NOREPLICAS")
-                    || matches!(
-                        e.kind(),
-                        redis::ErrorKind::Server(
-                            ServerErrorKind::ReadOnly
-                                | ServerErrorKind::MasterDown
-                                | ServerErrorKind::BusyLoading
-                        )
-                    )
+                    || e.code().is_some_and(master_moved)
             }
+            (Target::Sentinel(_), Ok(reply)) => reply.says_master_moved(),
         }
     }
 
@@ -376,7 +360,7 @@ impl Single {
 
     /// Runs one request on the current manager, replacing it if the
     /// request failed in a way that calls for it.
-    fn run<'a, T: Send + 'a>(
+    fn run<'a, T: Reply + Send + 'a>(
         self: &Arc<Self>,
         request: impl FnOnce(ConnectionManager) -> RedisFuture<'a, T> + Send + 'a,
     ) -> RedisFuture<'a, T> {
@@ -384,10 +368,9 @@ impl Single {
         let single = self.clone();
         Box::pin(async move {
             let result = request(manager).await;
-            if let Err(e) = &result
-                && single.must_replace(e)
-            {
-                single.replace(generation, e.is_timeout()).await;
+            if single.must_replace(&result) {
+                let timed_out = result.as_ref().is_err_and(RedisError::is_timeout);
+                single.replace(generation, timed_out).await;
             }
             result
         })
@@ -412,11 +395,17 @@ impl Single {
         if matches!(reply, Value::ServerError(_)) {
             return Ok(reply);
         }
-        let acked: i64 = redis::from_redis_value(acked.extract_error()?)?;
-        if acked < i64::from(self.wait_replicas) {
-            return Err(not_replicated(acked, self.wait_replicas));
+        let wanted = self.wait_replicas;
+        match acked {
+            Value::Int(n) if n >= i64::from(wanted) => Ok(reply),
+            Value::Int(n) => Err(not_replicated(format!(
+                "WAIT answered {n}, wanted {wanted}"
+            ))),
+            // "WAIT cannot be used with replica instances": the command ran
+            // on a replica (a demoted master, which took no write; but a
+            // `SCRIPT LOAD` passes there), so it is in no way replicated.
+            other => Err(not_replicated(format!("WAIT answered {other:?}"))),
         }
-        Ok(reply)
     }
 }
 
@@ -574,6 +563,29 @@ impl Conn {
     }
 }
 
+/// Whether an error code of Redis says this is no longer (or not yet) the
+/// master that takes writes.
+fn master_moved(code: &str) -> bool {
+    matches!(code, "READONLY" | "MASTERDOWN" | "LOADING" | "NOREPLICAS")
+}
+
+/// A reply, looked at for signs that the master moved.
+trait Reply {
+    fn says_master_moved(&self) -> bool;
+}
+
+impl Reply for Value {
+    fn says_master_moved(&self) -> bool {
+        matches!(self, Value::ServerError(e) if master_moved(e.code()))
+    }
+}
+
+impl Reply for Vec<Value> {
+    fn says_master_moved(&self) -> bool {
+        self.iter().any(Reply::says_master_moved)
+    }
+}
+
 /// The connection manager's settings: reconnect quickly and give up soon;
 /// callers see `Unavailable` and the next call starts a new attempt.
 fn manager_config(config: &RedisConfig) -> ConnectionManagerConfig {
@@ -637,5 +649,23 @@ mod tests {
         assert_eq!(duration_ms(Duration::from_micros(1500)), 1);
         assert_eq!(duration_ms(Duration::from_secs(2)), 2_000);
         assert_eq!(duration_ms(Duration::MAX), MAX_TTL_MS);
+    }
+
+    #[test]
+    fn replies_from_a_demoted_or_unready_master_are_signs_it_moved() {
+        let reply = |text: &str| {
+            redis::parse_redis_value(format!("-{text}\r\n").as_bytes()).expect("an error reply")
+        };
+        for text in [
+            "READONLY You can't write against a read only replica.",
+            "MASTERDOWN Link with MASTER is down",
+            "LOADING Redis is loading the dataset in memory",
+            "NOREPLICAS Not enough good replicas to write.",
+        ] {
+            assert!(reply(text).says_master_moved(), "{text}");
+            assert!(vec![Value::Okay, reply(text)].says_master_moved(), "{text}");
+        }
+        assert!(!reply("WRONGTYPE Operation against a key").says_master_moved());
+        assert!(!Value::Okay.says_master_moved());
     }
 }

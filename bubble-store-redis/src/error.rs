@@ -84,14 +84,11 @@ pub(crate) fn map_err(e: RedisError) -> Error {
 /// What [`not_replicated`] says: no other error carries it.
 const NOT_REPLICATED: &str = "fewer replicas than wait_replicas acknowledged the write";
 
-/// A write that Redis ran, but only `acked` of the `wanted` replicas have
-/// in time: a failover now could lose it.
-pub(crate) fn not_replicated(acked: i64, wanted: u32) -> RedisError {
-    RedisError::from((
-        K::Extension,
-        NOT_REPLICATED,
-        format!("WAIT answered {acked}, wanted {wanted}"),
-    ))
+/// A write that Redis ran, but that fewer replicas than `wait_replicas`
+/// have in time (`detail` says what `WAIT` answered): a failover now could
+/// lose it.
+pub(crate) fn not_replicated(detail: String) -> RedisError {
+    RedisError::from((K::Extension, NOT_REPLICATED, detail))
 }
 
 /// Whether `e` is a [`not_replicated`] error.
@@ -149,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_write_short_of_replicas_is_unavailable() {
-        let e = not_replicated(0, 1);
+        let e = not_replicated("WAIT answered 0, wanted 1".into());
         assert!(is_not_replicated(&e));
         assert!(!is_not_replicated(&RedisError::from((
             K::Extension,
