@@ -7,7 +7,10 @@
 #   - three sentinels on 127.0.0.1:26401-26403 (BUBBLE_REDIS_SENTINEL_PORTS),
 #     quorum 2, watching the master named "bubble"
 #     (BUBBLE_REDIS_SENTINEL_MASTER), with short timeouts so a failover takes
-#     seconds: down-after-milliseconds 1000, failover-timeout 3000.
+#     seconds: down-after-milliseconds 2000, failover-timeout 3000. (With
+#     1000, a busy 2-core machine once made all three sentinels see a just
+#     promoted primary, forking for a full sync, as down, and fail over again
+#     to a replica still loading.)
 # Each process has its own directory under /tmp/bubble-redis-sentinel
 # (BUBBLE_REDIS_SENTINEL_DIR): config, log, pid. No persistence.
 #
@@ -117,6 +120,9 @@ start_data_node() {
   # A config file of its own (empty to begin with), so the sentinels'
   # CONFIG REWRITE after a failover has somewhere to go.
   : >"${dir}/redis.conf"
+  # No persistence: a node starts empty. A replica keeps its last full
+  # sync's RDB on disk, which would otherwise come back as stale data.
+  rm -f "${dir}/dump.rdb"
   log "starting redis-server on 127.0.0.1:${p}${args[*]:+ (replica of ${primary})}"
   # No delay before a full sync (Redis waits 5 s for more replicas by
   # default): a demoted primary is a working replica again at once.
@@ -160,7 +166,7 @@ dir ${dir}
 logfile ${dir}/sentinel.log
 pidfile ${dir}/sentinel.pid
 sentinel monitor ${MASTER} 127.0.0.1 ${primary} ${QUORUM}
-sentinel down-after-milliseconds ${MASTER} 1000
+sentinel down-after-milliseconds ${MASTER} 2000
 sentinel failover-timeout ${MASTER} 3000
 sentinel parallel-syncs ${MASTER} 1
 EOF
