@@ -1,9 +1,10 @@
 //! The adapter behind Redis Sentinel: the conformance suite through the
-//! sentinels, and a forced failover under a steady stream of writes, with
-//! the time until writes work again and the count of acknowledged writes
-//! lost. Needs `scripts/services/redis-sentinel.sh` (a primary and a
-//! replica on 127.0.0.1:7201-7202, sentinels on 26401-26403); without it
-//! the tests say they were skipped, except in CI (`CI=true`), where they
+//! sentinels, and failovers (forced, and the master killed) under a steady
+//! stream of writes, with the time until writes work again and the count
+//! of acknowledged writes lost, printed for the record. Needs
+//! `scripts/services/redis-sentinel.sh` (a primary and a replica on
+//! 127.0.0.1:7201-7202, sentinels on 26401-26403) on this machine; without
+//! it the tests say they were skipped, except in CI (`CI=true`), where they
 //! fail.
 //!
 //! The tests of this file share the one set-up, and a failover would fail
@@ -148,9 +149,8 @@ async fn writer(store: RedisStore, id: usize, stop: Arc<std::sync::atomic::Atomi
     log
 }
 
-/// Asks a sentinel to fail over (retrying while it says a failover is
-/// under way or it has no replica to promote yet), and answers which one
-/// did.
+/// Asks a sentinel to fail over, retrying while it says a failover is
+/// under way or it has no replica to promote yet.
 async fn force_failover() {
     let started = Instant::now();
     loop {
