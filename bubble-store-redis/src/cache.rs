@@ -46,7 +46,7 @@ impl Cache for RedisStore {
         // Not repeated after a dropped connection: if the first SET landed
         // unseen, a second would answer "someone else stored it".
         let stored: Option<String> = self
-            .run(Repeat::Never, |mut conn| async move {
+            .write(Repeat::Never, |mut conn| async move {
                 redis::cmd("SET")
                     .arg(key)
                     .arg(&value[..])
@@ -75,7 +75,7 @@ impl Cache for RedisStore {
         // Safe to repeat: a second run sees its own entry as the newest,
         // restarts the window at `prev_version` and holds just this entry.
         let _held: i64 = self
-            .run(Repeat::Safe, |mut conn| async move {
+            .write(Repeat::Safe, |mut conn| async move {
                 let mut call = PUSH_RECENT.prepare_invoke();
                 call.key(key).arg(prev).arg(element).arg(cap).arg(ttl);
                 call.invoke_async(&mut conn).await

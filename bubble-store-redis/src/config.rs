@@ -1,4 +1,5 @@
-//! [`RedisConfig`]: what a deployment writes down to reach Redis, its
+//! [`RedisConfig`]: what a deployment writes down to reach Redis (one
+//! server, a Redis Cluster, or a master found through Redis Sentinel), its
 //! defaults, and the rule of every field.
 
 use bubble_core::redact_url;
@@ -23,13 +24,33 @@ use serde::{Deserialize, Serialize};
 #[non_exhaustive]
 pub struct RedisConfig {
     /// The server, `redis://[user[:password]@]host[:port][/db]`. In cluster
-    /// mode it is the seed node when `urls` is empty.
+    /// mode it is the seed node when `urls` is empty. With `sentinels` only
+    /// its user, password and db are used (for the master the sentinels
+    /// name); its host and port are ignored.
     pub url: String,
     /// Cluster seed nodes (any few of the cluster's primaries); only read
     /// when `cluster` is set.
     pub urls: Vec<String>,
     /// Talk Redis Cluster (slot routing, MOVED/ASK) instead of one server.
     pub cluster: bool,
+    /// Redis Sentinel nodes, `redis://[user[:password]@]host[:port]` (the
+    /// credentials are the sentinels' own). When set, the master named
+    /// `master_name` is asked of them at connect time and again after any
+    /// sign of a failover (a dropped or refused connection, a timeout,
+    /// `READONLY`), so the adapter follows the master by itself.
+    pub sentinels: Vec<String>,
+    /// The name the sentinels watch the master under (`sentinel monitor
+    /// <name> ...`); needed with `sentinels`, only read with them.
+    pub master_name: String,
+    /// After each write, wait until this many replicas have it (`WAIT`, at
+    /// most half of `response_timeout_ms`) and report `Unavailable` when
+    /// fewer did. 0 (the default) does not wait. With 1, a write Redis
+    /// acknowledged survives a failover to that replica (Sentinel's
+    /// replication is asynchronous: without it, writes the old master took
+    /// after the promotion are lost), at the price of a replica round trip
+    /// per write and of failing writes while no replica answers. One server
+    /// or Sentinel only, not a cluster.
+    pub wait_replicas: u32,
     /// First part of every key, so several deployments (or test runs) can
     /// share one Redis. No `{`, `}`, spaces or control characters.
     pub key_prefix: String,
@@ -58,6 +79,9 @@ impl Default for RedisConfig {
             url: "redis://127.0.0.1:6379".into(),
             urls: Vec::new(),
             cluster: false,
+            sentinels: Vec::new(),
+            master_name: String::new(),
+            wait_replicas: 0,
             key_prefix: "bubble".into(),
             connect_timeout_ms: 500,
             response_timeout_ms: 500,
@@ -91,6 +115,27 @@ impl RedisConfig {
     /// Sets [`cluster`](RedisConfig::cluster).
     pub fn with_cluster(mut self, cluster: bool) -> Self {
         self.cluster = cluster;
+        self
+    }
+
+    /// Sets [`sentinels`](RedisConfig::sentinels), the Sentinel nodes.
+    pub fn with_sentinels<S: Into<String>>(
+        mut self,
+        sentinels: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.sentinels = sentinels.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`master_name`](RedisConfig::master_name).
+    pub fn with_master_name(mut self, master_name: impl Into<String>) -> Self {
+        self.master_name = master_name.into();
+        self
+    }
+
+    /// Sets [`wait_replicas`](RedisConfig::wait_replicas).
+    pub fn with_wait_replicas(mut self, wait_replicas: u32) -> Self {
+        self.wait_replicas = wait_replicas;
         self
     }
 
@@ -128,6 +173,11 @@ impl RedisConfig {
         }
     }
 
+    /// Whether the master is found through Redis Sentinel.
+    pub(crate) fn is_sentinel(&self) -> bool {
+        !self.sentinels.is_empty()
+    }
+
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
     }
@@ -160,6 +210,7 @@ impl RedisConfig {
                 "seed nodes are only used in cluster mode: set `cluster = true` or use `url`",
             ));
         }
+        self.check_sentinel()?;
         if self.connect_timeout_ms == 0 {
             return Err(InvalidConfig::new(
                 "connect_timeout_ms",
@@ -179,6 +230,58 @@ impl RedisConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl RedisConfig {
+    /// The rules of `sentinels`, `master_name` and `wait_replicas`.
+    fn check_sentinel(&self) -> Result<(), InvalidConfig> {
+        for (i, url) in self.sentinels.iter().enumerate() {
+            validate_url(url)
+                .map_err(|why| InvalidConfig::new("sentinels", format!("item {i}: {why}")))?;
+        }
+        if self.is_sentinel() {
+            if self.cluster {
+                return Err(InvalidConfig::new(
+                    "sentinels",
+                    "Sentinel and Redis Cluster exclude each other: set `cluster = false` or drop `sentinels`",
+                ));
+            }
+            if self.master_name.is_empty() {
+                return Err(InvalidConfig::new(
+                    "master_name",
+                    "is empty; name the master the sentinels watch (`sentinel monitor <name> ...`)",
+                ));
+            }
+            if let Some(c) = self
+                .master_name
+                .chars()
+                .find(|c| c.is_control() || c.is_whitespace())
+            {
+                return Err(InvalidConfig::new(
+                    "master_name",
+                    format!("{:?} contains {c:?}", self.master_name),
+                ));
+            }
+        } else if !self.master_name.is_empty() {
+            return Err(InvalidConfig::new(
+                "master_name",
+                "is only used with Sentinel: list the sentinels in `sentinels`",
+            ));
+        }
+        if self.cluster && self.wait_replicas > 0 {
+            return Err(InvalidConfig::new(
+                "wait_replicas",
+                "is for one server or Sentinel, not a Redis Cluster: set it to 0",
+            ));
+        }
+        Ok(())
+    }
+
+    /// How long `WAIT` may wait for replicas: half the response timeout,
+    /// so its answer (even a short one) comes before the command times out.
+    pub(crate) fn wait_timeout_ms(&self) -> u64 {
+        (self.response_timeout_ms / 2).max(1)
     }
 }
 
@@ -224,6 +327,16 @@ impl fmt::Debug for RedisConfig {
                 &self.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
             )
             .field("cluster", &self.cluster)
+            .field(
+                "sentinels",
+                &self
+                    .sentinels
+                    .iter()
+                    .map(|u| redact_url(u))
+                    .collect::<Vec<_>>(),
+            )
+            .field("master_name", &self.master_name)
+            .field("wait_replicas", &self.wait_replicas)
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("response_timeout_ms", &self.response_timeout_ms)
@@ -242,11 +355,13 @@ mod tests {
             url: "redis://app:s3cret@redis.internal:6379/2".into(),
             urls: vec!["redis://:other-secret@10.0.0.1:7000".into()],
             cluster: true,
+            sentinels: vec!["redis://:sentinel-secret@10.0.0.9:26379".into()],
             ..RedisConfig::default()
         };
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(!shown.contains("other-secret"), "{shown}");
+        assert!(!shown.contains("sentinel-secret"), "{shown}");
         assert!(
             shown.contains("redis://app:<hidden>@redis.internal:6379/2"),
             "{shown}"
@@ -269,6 +384,12 @@ mod tests {
         RedisConfig::default()
             .with_cluster(true)
             .with_urls(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"])
+            .check()
+            .unwrap();
+        RedisConfig::default()
+            .with_sentinels(["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"])
+            .with_master_name("mymaster")
+            .with_wait_replicas(1)
             .check()
             .unwrap();
     }
@@ -295,6 +416,31 @@ mod tests {
             (d().with_response_timeout_ms(0), "response_timeout_ms"),
             (d().with_connect_timeout_ms(0), "connect_timeout_ms"),
             (d().with_recent_ttl_secs(0), "recent_ttl_secs"),
+            (
+                d().with_sentinels(["redis://127.0.0.1:26379"]),
+                "master_name",
+            ),
+            (
+                d().with_sentinels(["redis://127.0.0.1:26379"])
+                    .with_master_name("my master"),
+                "master_name",
+            ),
+            (d().with_master_name("mymaster"), "master_name"),
+            (
+                d().with_sentinels(["redis://127.0.0.1:26379", "tcp://nope"])
+                    .with_master_name("mymaster"),
+                "sentinels",
+            ),
+            (
+                d().with_cluster(true)
+                    .with_sentinels(["redis://127.0.0.1:26379"])
+                    .with_master_name("mymaster"),
+                "sentinels",
+            ),
+            (
+                d().with_cluster(true).with_wait_replicas(1),
+                "wait_replicas",
+            ),
         ];
         for (config, field) in cases {
             let err = config.check().expect_err(field);
@@ -332,5 +478,19 @@ mod tests {
         assert!(config.cluster);
         assert_eq!(config.url, RedisConfig::default().url);
         assert!(serde_json::from_str::<RedisConfig>(r#"{"prefix": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn sentinel_config_reads_from_serde() {
+        let config: RedisConfig = serde_json::from_str(
+            r#"{"sentinels": ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"],
+                "master_name": "mymaster", "wait_replicas": 1}"#,
+        )
+        .unwrap();
+        assert!(config.is_sentinel());
+        assert_eq!(config.sentinels.len(), 2);
+        assert_eq!(config.master_name, "mymaster");
+        assert_eq!(config.wait_replicas, 1);
+        config.check().unwrap();
     }
 }

@@ -38,6 +38,14 @@ pub(crate) fn map_err(e: RedisError) -> Error {
                 ErrorKind::Unavailable,
                 "Redis is a read-only replica right now (failover in progress); retry",
             ),
+            K::MasterNameNotFoundBySentinel => (
+                ErrorKind::Unavailable,
+                "the sentinels name no reachable master called `master_name` (a failover under way, or a wrong name); retry",
+            ),
+            K::Extension if is_not_replicated(&e) => (
+                ErrorKind::Unavailable,
+                "the write reached fewer replicas than `wait_replicas` in time (no replica up, or a failover under way); retry",
+            ),
             K::ClusterConnectionNotFound => (
                 ErrorKind::Unavailable,
                 "no connection to the cluster node that holds the key; retry",
@@ -59,6 +67,10 @@ pub(crate) fn map_err(e: RedisError) -> Error {
                 ErrorKind::Unavailable,
                 "Redis is out of memory (maxmemory with a noeviction policy); use allkeys-lru or volatile-lru",
             ),
+            _ if e.code() == Some("NOREPLICAS") => (
+                ErrorKind::Unavailable,
+                "Redis refuses writes while too few replicas are linked (min-replicas-to-write); retry",
+            ),
             _ if e.code() == Some("BUSY") => (
                 ErrorKind::Unavailable,
                 "Redis is busy running a slow script; retry",
@@ -67,6 +79,21 @@ pub(crate) fn map_err(e: RedisError) -> Error {
         }
     };
     Error::new(kind, what).with_source(e)
+}
+
+/// What [`not_replicated`] says: no other error carries it.
+const NOT_REPLICATED: &str = "fewer replicas than wait_replicas acknowledged the write";
+
+/// A write that Redis ran, but that fewer replicas than `wait_replicas`
+/// have in time (`detail` says what `WAIT` answered): a failover now could
+/// lose it.
+pub(crate) fn not_replicated(detail: String) -> RedisError {
+    RedisError::from((K::Extension, NOT_REPLICATED, detail))
+}
+
+/// Whether `e` is a [`not_replicated`] error.
+pub(crate) fn is_not_replicated(e: &RedisError) -> bool {
+    e.kind() == K::Extension && e.to_string().contains(NOT_REPLICATED)
 }
 
 /// Connecting to the servers `shown` (their URLs, passwords hidden) failed.
@@ -115,6 +142,26 @@ mod tests {
             let e = map_err(RedisError::from((K::Server(kind), "test")));
             assert_eq!(e.kind(), ErrorKind::Unavailable, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn a_write_short_of_replicas_is_unavailable() {
+        let e = not_replicated("WAIT answered 0, wanted 1".into());
+        assert!(is_not_replicated(&e));
+        assert!(!is_not_replicated(&RedisError::from((
+            K::Extension,
+            "other"
+        ))));
+        let e = map_err(e);
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(e.message().contains("wait_replicas"), "{e}");
+    }
+
+    #[test]
+    fn no_master_from_the_sentinels_is_unavailable() {
+        let e = map_err(RedisError::from((K::MasterNameNotFoundBySentinel, "test")));
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(e.message().contains("master_name"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! bubble's hot state on Redis: recent-message windows and the dedup window
 //! ([`Cache`]) and online routes ([`Presence`]), shared by every node of a
-//! cluster, on one Redis server or a Redis Cluster.
+//! cluster, on one Redis server, a master found through Redis Sentinel, or
+//! a Redis Cluster.
 //!
 //! # Layout
 //!
@@ -14,8 +15,9 @@
 //! - `scripts`: the Lua scripts that make multi-step updates atomic.
 //! - `codec`: the bytes stored in values.
 //! - `client`: [`RedisStore`], the one connection handle every port uses (a
-//!   reconnecting `ConnectionManager` on one server, a `ClusterConnection`
-//!   on a cluster), and `connect` (the [`AdapterConfig`] impl of
+//!   reconnecting `ConnectionManager` on one server, or on the master the
+//!   sentinels name, asked again after a failover; a `ClusterConnection` on
+//!   a cluster), and `connect` (the [`AdapterConfig`] impl of
 //!   [`RedisConfig`]).
 //! - `cache`, `presence`: one port each, its impl on [`RedisStore`].
 //!
@@ -40,6 +42,8 @@
 //! ```
 //!
 //! A cluster: `RedisConfig::default().with_cluster(true).with_urls([...])`.
+//! Behind Sentinel:
+//! `RedisConfig::default().with_sentinels([...]).with_master_name("mymaster")`.
 //!
 //! [`Cache`]: bubble_core::ports::Cache
 //! [`Presence`]: bubble_core::ports::Presence

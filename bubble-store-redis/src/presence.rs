@@ -28,7 +28,7 @@ impl Presence for RedisStore {
         let member = &device_member(&route.device);
         let value = &encode_route(route)?;
         let ttl = duration_ms(ttl);
-        self.run(Repeat::Safe, |mut conn| async move {
+        self.write(Repeat::Safe, |mut conn| async move {
             let mut call = REGISTER.prepare_invoke();
             call.key(key)
                 .key(devices)
@@ -55,7 +55,7 @@ impl Presence for RedisStore {
         // Not repeated: a second run after an unseen first one would say
         // "it was not this session's".
         let removed: i64 = self
-            .run(Repeat::Never, |mut conn| async move {
+            .write(Repeat::Never, |mut conn| async move {
                 let mut call = UNREGISTER.prepare_invoke();
                 call.key(key).key(devices).arg(member.as_ref()).arg(session);
                 call.invoke_async(&mut conn).await

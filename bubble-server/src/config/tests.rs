@@ -326,3 +326,28 @@ fn the_configuration_reference_lists_every_key_and_its_variable() {
         );
     }
 }
+
+#[cfg(feature = "redis")]
+#[test]
+fn a_redis_sentinel_section_reaches_the_adapter_and_its_bad_keys_are_named() {
+    let file = "[cache]\nkind = \"redis\"\n[cache.redis]\n\
+                sentinels = [\"redis://10.0.0.1:26379\", \"redis://10.0.0.2:26379\"]\n\
+                master_name = \"mymaster\"\nwait_replicas = 1\n";
+    let c = Config::from_toml(file).unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.cache.redis.sentinels.len(), 2);
+    assert_eq!(c.cache.redis.master_name, "mymaster");
+    assert_eq!(c.cache.redis.wait_replicas, 1);
+
+    let c = Config::from_toml_and_env(
+        "[presence]\nkind = \"redis\"\n",
+        env(&[(
+            "BUBBLE_PRESENCE_REDIS_SENTINELS",
+            "redis://10.0.0.1:26379,redis://10.0.0.2:26379",
+        )]),
+    )
+    .unwrap();
+    assert_eq!(c.presence.redis.sentinels.len(), 2);
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.key, "presence.redis.master_name", "{err}");
+}

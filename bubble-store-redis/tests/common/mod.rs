@@ -92,3 +92,137 @@ pub async fn raw_cluster_node() -> MultiplexedConnection {
             panic!("cannot reach the Redis Cluster at {url} ({e}); start it with: bash scripts/services/redis.sh")
         })
 }
+
+/// The Sentinel set-up's sentinels (override with
+/// `BUBBLE_REDIS_SENTINEL_URLS`, comma-separated).
+pub fn sentinel_urls() -> Vec<String> {
+    std::env::var("BUBBLE_REDIS_SENTINEL_URLS")
+        .unwrap_or_else(|_| {
+            "redis://127.0.0.1:26401,redis://127.0.0.1:26402,redis://127.0.0.1:26403".into()
+        })
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The name the sentinels watch the master under (override with
+/// `BUBBLE_REDIS_SENTINEL_MASTER`).
+pub fn sentinel_master() -> String {
+    std::env::var("BUBBLE_REDIS_SENTINEL_MASTER").unwrap_or_else(|_| "bubble".into())
+}
+
+/// The adapter's config for the Sentinel set-up, under a fresh prefix.
+pub fn sentinel_config() -> RedisConfig {
+    RedisConfig::default()
+        .with_sentinels(sentinel_urls())
+        .with_master_name(sentinel_master())
+        .with_key_prefix(fresh_prefix())
+        .with_recent_ttl_secs(TEST_RECENT_TTL.as_secs())
+}
+
+/// A plain connection to one sentinel (or data node) at `url`, if it
+/// answers within a second.
+pub async fn raw_at(url: &str) -> Option<MultiplexedConnection> {
+    let client = redis::Client::open(url).ok()?;
+    let connect = client.get_multiplexed_async_connection();
+    tokio::time::timeout(Duration::from_secs(1), connect)
+        .await
+        .ok()?
+        .ok()
+}
+
+/// What one sentinel says about the master: `SENTINEL MASTER <name>` as
+/// field -> value.
+pub async fn sentinel_view(
+    sentinel: &mut MultiplexedConnection,
+) -> Option<std::collections::HashMap<String, String>> {
+    redis::cmd("SENTINEL")
+        .arg("MASTER")
+        .arg(sentinel_master())
+        .query_async(sentinel)
+        .await
+        .ok()
+}
+
+/// The master's address (`host:port`) every sentinel names, if they agree,
+/// no failover is under way, the master says it is one, and every replica
+/// the sentinels see up (at least one, so a failover has somewhere to go)
+/// is linked to it: after a failover, once the demoted master follows the
+/// new one.
+pub async fn settled_master() -> Option<String> {
+    let mut agreed: Option<String> = None;
+    let mut replicas = 0;
+    for url in sentinel_urls() {
+        let mut sentinel = raw_at(&url).await?;
+        let view = sentinel_view(&mut sentinel).await?;
+        if view.get("flags").map(String::as_str) != Some("master") {
+            return None;
+        }
+        let addr = format!("{}:{}", view.get("ip")?, view.get("port")?);
+        if agreed.as_ref().is_some_and(|a| *a != addr) {
+            return None;
+        }
+        agreed = Some(addr);
+        let known: Vec<std::collections::HashMap<String, String>> = redis::cmd("SENTINEL")
+            .arg("REPLICAS")
+            .arg(sentinel_master())
+            .query_async(&mut sentinel)
+            .await
+            .ok()?;
+        replicas = known
+            .iter()
+            .filter(|r| r.get("flags").is_some_and(|f| !f.contains("s_down")))
+            .count();
+    }
+    let addr = agreed?;
+    let mut master = raw_at(&format!("redis://{addr}")).await?;
+    let info: String = redis::cmd("INFO")
+        .arg("REPLICATION")
+        .query_async(&mut master)
+        .await
+        .ok()?;
+    let online = info
+        .lines()
+        .filter(|l| l.starts_with("slave") && l.contains("state=online"))
+        .count();
+    let linked = info.contains("role:master") && replicas > 0 && online >= replicas;
+    linked.then_some(addr)
+}
+
+/// Whether the Sentinel set-up is there. When no sentinel answers, prints
+/// that `test` is skipped and answers false, except in CI (`CI=true`),
+/// where `scripts/test.sh` started it and its absence is a failure. When
+/// it answers, waits (at most 40 s) until it has settled after an earlier
+/// failover, or fails.
+pub async fn sentinel_ready(test: &str) -> bool {
+    let mut reachable = false;
+    for url in sentinel_urls() {
+        reachable |= raw_at(&url).await.is_some();
+    }
+    if !reachable {
+        let why = format!(
+            "no sentinel answers at {}; start them with: bash scripts/services/redis-sentinel.sh",
+            sentinel_urls().join(", ")
+        );
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{why}");
+        }
+        // Straight to the stderr handle: the test harness captures
+        // `eprintln!` of passing tests, and this line must be seen.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
+        return false;
+    }
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(40) {
+        if settled_master().await.is_some() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "the sentinels at {} answer but never agreed on a master with a linked replica in 40 s; \
+         run bash scripts/services/redis-sentinel.sh and look at /tmp/bubble-redis-sentinel/*/*.log",
+        sentinel_urls().join(", ")
+    );
+}
