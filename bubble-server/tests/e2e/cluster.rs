@@ -667,7 +667,12 @@ async fn a_redis_restart_under_traffic_loses_nothing_and_routes_heal() {
         return;
     }
     let mut redis = OwnRedis::start();
-    let Some((nodes, _db)) = start_cluster_on(NODES, false, &redis.url()).await else {
+    let url = redis.url();
+    let settings = [
+        ("BUBBLE_CACHE_REDIS_URL", url.as_str()),
+        ("BUBBLE_PRESENCE_REDIS_URL", url.as_str()),
+    ];
+    let Some((nodes, _db)) = start_cluster_on(NODES, false, &settings).await else {
         return;
     };
     let heartbeat = Duration::from_secs(2);
@@ -680,15 +685,33 @@ async fn a_redis_restart_under_traffic_loses_nothing_and_routes_heal() {
 
     // Every device's route is written again (its next ping, or the
     // node's retry of what it could not write) within about a heartbeat.
-    let all: Vec<String> = (0..60).map(user).collect();
+    let healed = until_every_route_is_back(&nodes[0], 60, restarted, Duration::from_secs(11)).await;
+    eprintln!(
+        "Redis killed and restarted empty after 1 s: every route back {healed:?} after the kill (heartbeat {heartbeat:?})"
+    );
+    crowd
+        .check(restarted)
+        .await
+        .report("Redis restart under 60 devices");
+}
+
+/// Waits until presence (through `node`'s admin API) shows all `users`
+/// online; returns how long after `since` that was. Fails after `limit`.
+async fn until_every_route_is_back(
+    node: &Server,
+    users: usize,
+    since: Instant,
+    limit: Duration,
+) -> Duration {
+    let all: Vec<String> = (0..users).map(user).collect();
     let path = format!("/v1/admin/apps/demo/presence?users={}", all.join(","));
-    let healed = loop {
+    loop {
         // Refused (503) while the node still sees Redis as down.
         let (status, body) = bubble_client::transport::http_request(
-            &nodes[0].http,
+            &node.http,
             "GET",
             &path,
-            Some(&nodes[0].admin_secret),
+            Some(&node.admin_secret),
             None,
         )
         .await
@@ -702,20 +725,96 @@ async fn a_redis_restart_under_traffic_loses_nothing_and_routes_heal() {
             "presence query: {status} {presence}"
         );
         if online == all.len() {
-            break restarted.elapsed();
+            return since.elapsed();
         }
         assert!(
-            restarted.elapsed() < Duration::from_secs(1) + heartbeat * 5,
-            "routes not back: {online} of {} online",
+            since.elapsed() < limit,
+            "routes not back after {limit:?}: {online} of {} online",
             all.len()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The Sentinel set-up of `scripts/services/redis-sentinel.sh` (the README's
+/// test command starts it).
+const SENTINELS: &str = "redis://127.0.0.1:26401,redis://127.0.0.1:26402,redis://127.0.0.1:26403";
+const SENTINEL_MASTER: &str = "bubble";
+
+/// Asks the sentinels, in turn, to fail their master over.
+fn sentinel_failover() -> bool {
+    ["26401", "26402", "26403"].iter().any(|port| {
+        Command::new("redis-cli")
+            .args(["-p", port, "SENTINEL", "FAILOVER", SENTINEL_MASTER])
+            .output()
+            .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("OK"))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_failover_under_traffic_loses_nothing_and_routes_heal() {
+    if std::env::var("BUBBLE_E2E_BACKENDS").as_deref() != Ok("scale-out") {
+        eprintln!("SKIPPED: the Sentinel failover test runs with BUBBLE_E2E_BACKENDS=scale-out");
+        return;
+    }
+    let answers = Command::new("redis-cli")
+        .args([
+            "-p",
+            "26401",
+            "SENTINEL",
+            "get-master-addr-by-name",
+            SENTINEL_MASTER,
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    if !answers {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "no Redis Sentinel on 127.0.0.1:26401 (scripts/services/redis-sentinel.sh starts it)"
+        );
+        eprintln!(
+            "SKIPPED: no Redis Sentinel on 127.0.0.1:26401 (scripts/services/redis-sentinel.sh starts it)"
+        );
+        return;
+    }
+    // Cache and presence through the sentinels; each write waits for the
+    // replica, so what Redis acknowledged survives the failover.
+    let mut settings = Vec::new();
+    for port in ["CACHE", "PRESENCE"] {
+        settings.extend([
+            (format!("BUBBLE_{port}_REDIS_URL"), String::new()),
+            (
+                format!("BUBBLE_{port}_REDIS_SENTINELS"),
+                SENTINELS.to_owned(),
+            ),
+            (
+                format!("BUBBLE_{port}_REDIS_MASTER_NAME"),
+                SENTINEL_MASTER.to_owned(),
+            ),
+            (format!("BUBBLE_{port}_REDIS_WAIT_REPLICAS"), "1".to_owned()),
+        ]);
+    }
+    let settings: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let Some((nodes, _db)) = start_cluster_on(NODES, false, &settings).await else {
+        return;
     };
-    eprintln!(
-        "Redis killed and restarted empty after 1 s: every route back {healed:?} after the kill (heartbeat {heartbeat:?})"
-    );
+    let heartbeat = Duration::from_secs(2);
+    let crowd = Crowd::start(&nodes, 60, heartbeat).await;
+    crowd.until_acked(crowd.total() / 3).await;
+    let failed_over = Instant::now();
+    assert!(sentinel_failover(), "no sentinel took SENTINEL FAILOVER");
+    // Sentinel demotes the old master ~10 s after promoting the replica;
+    // writes that wait for a replica fail until then, and the nodes go on
+    // without presence meanwhile.
+    let healed =
+        until_every_route_is_back(&nodes[0], 60, failed_over, Duration::from_secs(40)).await;
+    eprintln!("Sentinel failover: every route back {healed:?} after it (heartbeat {heartbeat:?})");
     crowd
-        .check(restarted)
+        .check(failed_over)
         .await
-        .report("Redis restart under 60 devices");
+        .report("Sentinel failover under 60 devices");
 }

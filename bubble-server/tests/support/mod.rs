@@ -77,15 +77,15 @@ pub async fn start_cluster_with(
     nodes: usize,
     fixed_ports: bool,
 ) -> Option<(Vec<Server>, bubble_store_mysql::testing::TestDb)> {
-    start_cluster_on(nodes, fixed_ports, REDIS).await
+    start_cluster_on(nodes, fixed_ports, &[]).await
 }
 
-/// [`start_cluster_with`], on the Redis at `redis_url` (a test that stops
-/// Redis brings its own, so the other tests keep theirs).
+/// [`start_cluster_with`], with `settings` over the defaults (a test that
+/// stops Redis brings its own, so the other tests keep theirs).
 pub async fn start_cluster_on(
     nodes: usize,
     fixed_ports: bool,
-    redis_url: &str,
+    settings: &[(&str, &str)],
 ) -> Option<(Vec<Server>, bubble_store_mysql::testing::TestDb)> {
     if std::env::var("BUBBLE_E2E_BACKENDS").as_deref() != Ok("scale-out") {
         eprintln!(
@@ -98,11 +98,8 @@ pub async fn start_cluster_on(
     let mut servers = Vec::new();
     for n in 0..nodes {
         let mut env = scale_out_env(db.url(), &unique);
-        for (key, value) in &mut env {
-            if key.ends_with("_REDIS_URL") {
-                *value = redis_url.to_owned();
-            }
-        }
+        env.retain(|(key, _)| !settings.iter().any(|(k, _)| k == key));
+        env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         env.extend([
             ("BUBBLE_SEARCH_KIND".into(), "off".into()),
             ("BUBBLE_CLUSTER_RPC".into(), "127.0.0.1:0".into()),
