@@ -5,6 +5,7 @@
 # 127.0.0.1:3306 and its config in /etc/mysql alone.
 #
 #   scripts/galera.sh up        # install galera-4 and rsync if missing, start what is stopped, wait for 3 synced nodes
+#                               # (and, if the running nodes lost their primary component, bootstrap one)
 #   scripts/galera.sh status    # each node's pid, port, state and the cluster size
 #   scripts/galera.sh down      # stop every node cleanly (keeps the data; `up` starts it again)
 #   scripts/galera.sh reset     # down, then forget the data
@@ -108,7 +109,11 @@ wsrep_cluster_name = bubble_galera
 wsrep_cluster_address = gcomm://$others
 wsrep_node_name = node$n
 wsrep_node_address = 127.0.0.1:456$n
-wsrep_provider_options = "base_port=456$n;ist.recv_addr=127.0.0.1:457$n;gcache.size=64M;evs.inactive_timeout=PT6S;evs.suspect_timeout=PT3S"
+# Galera's own failure-detection timeouts (evs.suspect_timeout 5 s): with
+# 3 s the two survivors of a kill, starved of CPU by a build beside them,
+# once failed to agree on a new view in time and both fell out of the
+# primary component.
+wsrep_provider_options = "base_port=456$n;ist.recv_addr=127.0.0.1:457$n;gcache.size=64M"
 wsrep_sst_method = rsync
 wsrep_sst_receive_address = 127.0.0.1:458$n
 EOF
@@ -186,12 +191,31 @@ with the highest seqno (mariadbd --defaults-file=$DIR/nodeN/my.cnf --wsrep-recov
 safe_to_bootstrap: 1 in its grastate.dat and run 'up' again, or start afresh: $0 reset"
 }
 
+# When nodes run but none is in a primary component (the survivors of a
+# failure could not agree on a view), the first of them that runs starts
+# a new primary component; the others merge into it.
+recover_primary() {
+    local i first=""
+    for i in $(seq 1 "$NODES"); do
+        pid_of "$i" >/dev/null || continue
+        [ "$(status_of "$i" wsrep_cluster_status)" = Primary ] && return
+        [ -n "$first" ] || first=$i
+    done
+    [ -n "$first" ] || return 0
+    say "no running node is in a primary component; making node$first one (pc.bootstrap)"
+    client --protocol=tcp -h127.0.0.1 -P"$(sql_port "$first")" -uroot \
+        -e "SET GLOBAL wsrep_provider_options='pc.bootstrap=YES'" \
+        || die "could not bootstrap a primary component on node$first; try '$0 down' then '$0 up'"
+    wait_synced "$first"
+}
+
 up() {
     install
     local i running=0 first
     for i in $(seq 1 "$NODES"); do
         pid_of "$i" >/dev/null && running=$((running + 1))
     done
+    recover_primary
     if [ "$running" -eq 0 ]; then
         first=$(bootstrap_node)
         start_node "$first" bootstrap
