@@ -46,9 +46,10 @@ pub struct MysqlConfig {
     /// Apply the schema migrations on connect (under MySQL's advisory lock, so
     /// several nodes starting together are safe). Turn off when a DBA runs them.
     pub run_migrations: bool,
-    /// How often an append that lost a deadlock is retried before the caller
-    /// gets a `Conflict` error. A deadlock rolls the whole transaction back, so
-    /// a retry never writes twice.
+    /// How often a write that lost a deadlock (or, on Galera, certification
+    /// against another node's write) is retried before the caller gets a
+    /// `Conflict` error. Either rolls the whole transaction back, so a retry
+    /// never writes twice.
     pub deadlock_retries: u32,
     /// Most deliveries one transaction carries. Concurrent appends queue up and
     /// are written together (one commit, one lock of each owner), which is what
