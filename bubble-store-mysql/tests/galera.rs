@@ -28,6 +28,7 @@ use bubble_core::testkit::{self, direct_delivery, group_delivery};
 use bubble_core::{AppId, Direction, UserId};
 use bubble_store_mysql::testing::{TestDb, with_database};
 use bubble_store_mysql::{MysqlConfig, MysqlStore};
+use sqlx::Connection;
 
 /// The cluster of `scripts/galera.sh`.
 const DEFAULT_URLS: &str = "mysql://root@127.0.0.1:3311/test,mysql://root@127.0.0.1:3312/test,\
@@ -36,6 +37,13 @@ const DEFAULT_URLS: &str = "mysql://root@127.0.0.1:3311/test,mysql://root@127.0.
 /// The tests of this file take turns: the kill test takes a node away from
 /// under any other test running beside it.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Prints `line` where it is seen: straight to the stderr handle, since the
+/// test harness captures `eprintln!` of passing tests.
+fn say(line: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
 
 /// The cluster's node URLs, or `None` (printed) when no cluster answers.
 /// With `BUBBLE_GALERA_URLS` set, a cluster that does not answer fails the
@@ -46,14 +54,15 @@ async fn cluster(test: &str) -> Option<Vec<String>> {
         _ => (DEFAULT_URLS.to_owned(), false),
     };
     let urls: Vec<String> = text.split(',').map(|u| u.trim().to_owned()).collect();
-    let first = sqlx::MySqlPool::connect(&urls[0]).await;
+    // One connection attempt (a pool would retry a refused port for 30 s).
+    let first = sqlx::MySqlConnection::connect(&urls[0]).await;
     match first {
-        Ok(pool) => {
+        Ok(mut conn) => {
             let size: (String, String) = sqlx::query_as("SHOW STATUS LIKE 'wsrep_cluster_size'")
-                .fetch_one(&pool)
+                .fetch_one(&mut conn)
                 .await
                 .expect("the first node is a Galera node");
-            pool.close().await;
+            let _ = conn.close().await;
             assert_eq!(
                 size.1,
                 urls.len().to_string(),
@@ -65,10 +74,10 @@ async fn cluster(test: &str) -> Option<Vec<String>> {
             panic!("BUBBLE_GALERA_URLS is set but its first node does not answer: {e}")
         }
         Err(_) => {
-            eprintln!(
-                "skipped {test}: no Galera cluster answers on 127.0.0.1:3311 and \
+            say(format!(
+                "SKIPPED {test}: no Galera cluster answers on 127.0.0.1:3311 and \
                  BUBBLE_GALERA_URLS is not set (start one: scripts/galera.sh up)"
-            );
+            ));
             None
         }
     }
@@ -116,10 +125,10 @@ async fn the_store_on_galera_passes_the_conformance_suite() {
         testkit::inbox(Arc::new(unbatched)).await;
     })
     .await;
-    eprintln!(
+    say(format!(
         "galera conformance: {:.1} s",
         started.elapsed().as_secs_f64()
-    );
+    ));
 }
 
 /// The node of the script's cluster a URL names (port 331N is node N).
@@ -199,7 +208,7 @@ async fn writer(store: MysqlStore, app: AppId, w: usize, until: Instant) -> Writ
                     assert!(e.is_retryable(), "writer {w}: {e}");
                     done.failed_attempts += 1;
                     if first_try.elapsed() > GIVE_UP {
-                        eprintln!("writer {w} gives up on {}: {e}", d.client_msg_id);
+                        say(format!("writer {w} gives up on {}: {e}", d.client_msg_id));
                         done.gave_up = Some(d.client_msg_id.clone());
                         return done;
                     }
@@ -244,9 +253,9 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
         return;
     };
     if urls.iter().any(|u| node_of(u).is_none()) {
-        eprintln!(
-            "skipped {test}: it kills nodes with scripts/galera.sh, whose nodes are on ports 3311-3313"
-        );
+        say(format!(
+            "SKIPPED {test}: it kills nodes with scripts/galera.sh, whose nodes are on ports 3311-3313"
+        ));
         return;
     }
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -329,7 +338,7 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
         tokio::task::spawn_blocking(move || galera_script(&["start", &victim_node.to_string()]))
             .await
             .unwrap();
-        eprintln!(
+        say(format!(
             "galera kill: node{victim_node} killed at {:.1} s of 12 s; store moved from url {victim} to {moved_to}; \
              acked {acked}, lost {}, duplicated {} (receivers' duplicates {receiver_dups}); \
              acks answered as duplicates {duplicates_answered}, failed attempts {failed_attempts}; \
@@ -339,7 +348,7 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
             duplicated.len(),
             stall.as_secs_f64(),
             rejoin.elapsed().as_secs_f64(),
-        );
+        ));
         assert!(
             gave_up.is_empty(),
             "writers got no ack for {} s for {gave_up:?}: the survivors did not keep a \
