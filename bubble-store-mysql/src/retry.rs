@@ -83,6 +83,84 @@ fn backoff(tries: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{commit_err, map_err};
+    use bubble_core::Error;
+    use std::io;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Three nodes whose pools never connect (nothing here uses them).
+    fn three_nodes() -> Nodes {
+        let urls = ["mysql://a/db", "mysql://b/db", "mysql://c/db"];
+        let pools = urls
+            .iter()
+            .map(|u| MySqlPool::connect_lazy(u).unwrap())
+            .collect();
+        Nodes::new(pools, &urls, 0)
+    }
+
+    fn lost() -> sqlx::Error {
+        sqlx::Error::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "gone"))
+    }
+
+    /// Runs a call that fails with `error` on its first attempt and succeeds
+    /// after; says how many attempts ran and where the store ended up.
+    async fn fail_once(replay: Replay, error: fn() -> Error) -> (u32, bool, usize) {
+        let nodes = three_nodes();
+        let attempts = AtomicU32::new(0);
+        let result = run(&nodes, 5, replay, |_pool| {
+            let n = attempts.fetch_add(1, Ordering::SeqCst);
+            async move { if n == 0 { Err(error()) } else { Ok(()) } }
+        })
+        .await;
+        (
+            attempts.load(Ordering::SeqCst),
+            result.is_ok(),
+            nodes.current().0,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_call_whose_node_failed_before_commit_runs_again_on_the_next_node() {
+        let before = || map_err(lost());
+        assert_eq!(fail_once(Replay::Always, before).await, (2, true, 1));
+        assert_eq!(fail_once(Replay::BeforeCommit, before).await, (2, true, 1));
+    }
+
+    #[tokio::test]
+    async fn a_commit_with_unknown_outcome_runs_again_only_when_idempotent() {
+        let at_commit = || commit_err(lost());
+        assert_eq!(fail_once(Replay::Always, at_commit).await, (2, true, 1));
+        assert_eq!(
+            fail_once(Replay::BeforeCommit, at_commit).await,
+            (1, false, 1),
+            "the store moved on, but the caller decides about the write"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_that_is_never_replayed_still_moves_the_store() {
+        assert_eq!(
+            fail_once(Replay::Never, || map_err(lost())).await,
+            (1, false, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deadlock_is_retried_on_the_same_node() {
+        let deadlock = || Error::new(ErrorKind::Conflict, "deadlock");
+        assert_eq!(fail_once(Replay::Never, deadlock).await, (2, true, 0));
+    }
+
+    #[tokio::test]
+    async fn failures_of_one_node_move_the_store_once() {
+        let nodes = three_nodes();
+        nodes.failed(0);
+        nodes.failed(0);
+        assert_eq!(nodes.current().0, 1, "the second report is stale");
+        nodes.failed(1);
+        nodes.failed(2);
+        assert_eq!(nodes.current().0, 0, "round the list");
+    }
 
     #[test]
     fn backoff_grows_and_stays_short() {
