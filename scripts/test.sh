@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The README's test command: brings up every service the tests talk to
-# (MariaDB, Redis, etcd: installed from Debian packages if missing), runs the
-# whole workspace's tests once (the examples run there too, as tests of their
-# binaries), then the end-to-end suite a second time on the scale-out
-# backends. Safe to re-run.
+# (MariaDB, Redis, etcd, and a three-node MariaDB Galera cluster on
+# 3311-3313 for bubble-store-mysql/tests/galera.rs: ~20 s to start, ~21 s of
+# tests, BUBBLE_GALERA=off skips it; each installed from Debian packages if
+# missing), runs the whole workspace's tests once (the examples run there
+# too, as tests of their binaries), then the end-to-end suite a second time
+# on the scale-out backends. Safe to re-run.
 #
 # Every cargo call selects the whole workspace with the same features (the
 # server's scale-out backends on, which bubble-bench turns on anyway), so

@@ -46,7 +46,8 @@ use sqlx::mysql::{MySqlConnection, MySqlPool};
 use bubble_core::ports::{AppendOutcome, Appended, Delivery};
 use bubble_core::{AppId, Direction, Error, InboxEntry, Result, SendReceipt, UserId};
 
-use crate::error::{is_duplicate, map_err};
+use crate::error::{commit_err, is_duplicate, map_err};
+use crate::retry::Replay;
 use crate::rows::{self, Sql, dynamic};
 
 /// Most owners per counter upsert / `IN (…)` list.
@@ -79,6 +80,25 @@ const FIND_SENT: &str = "SELECT server_msg_id, version, CAST(0 AS UNSIGNED) AS s
 pub(crate) struct Job<'a> {
     pub(crate) app: &'a AppId,
     pub(crate) delivery: &'a Delivery,
+}
+
+/// Whether `jobs` may be written again on another node after their node
+/// failed at COMMIT (outcome unknown): when every delivery that writes
+/// carries a client message id. Its dedup key then decides: if the first
+/// COMMIT went through (and Galera replicated it), the second attempt finds
+/// the key in `inbox_sent` and answers `Duplicate` with the stored receipt,
+/// so the message is stored once; if not, the second attempt writes it.
+/// A delivery without a key could be stored twice, so a batch holding one
+/// is run again only when it failed before COMMIT (rolled back for sure).
+pub(crate) fn replay(jobs: &[Job<'_>]) -> Replay {
+    let keyed = jobs
+        .iter()
+        .all(|j| j.delivery.entries.is_empty() || !j.delivery.client_msg_id.is_empty());
+    if keyed {
+        Replay::Always
+    } else {
+        Replay::BeforeCommit
+    }
 }
 
 /// What the batch does with one job.
@@ -145,7 +165,7 @@ pub(crate) async fn write_batch(
         let mut tx = conn.begin().await.map_err(map_err)?;
         match write_once(&mut tx, ids, jobs, &writing, &keyed).await {
             Ok(appended) => {
-                tx.commit().await.map_err(map_err)?;
+                tx.commit().await.map_err(commit_err)?;
                 break appended;
             }
             Err(Failed::Db(e)) if is_duplicate(&e) => {

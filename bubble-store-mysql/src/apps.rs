@@ -24,35 +24,46 @@ fn app_from(row: &sqlx::mysql::MySqlRow) -> Result<AppConfig> {
 impl AppStore for MysqlStore {
     async fn put_app(&self, app: &AppConfig) -> Result<()> {
         app.validate()?;
-        sqlx::query(
-            "INSERT INTO apps (id, name, secret, settings) VALUES (?, ?, ?, ?) \
+        self.write(|pool| async move {
+            sqlx::query(
+                "INSERT INTO apps (id, name, secret, settings) VALUES (?, ?, ?, ?) \
              ON DUPLICATE KEY UPDATE name = VALUES(name), secret = VALUES(secret), \
              settings = VALUES(settings)",
-        )
-        .bind(app.id.as_str().as_bytes())
-        .bind(&app.name)
-        .bind(&app.secret)
-        .bind(app.settings_json())
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+            )
+            .bind(app.id.as_str().as_bytes())
+            .bind(&app.name)
+            .bind(&app.secret)
+            .bind(app.settings_json())
+            .execute(&pool)
+            .await
+            .map_err(map_err)
+        })
+        .await?;
         Ok(())
     }
 
     async fn get_app(&self, id: &AppId) -> Result<Option<AppConfig>> {
-        let row = sqlx::query("SELECT id, name, secret, settings FROM apps WHERE id = ?")
-            .bind(id.as_str().as_bytes())
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
+        let row = self
+            .read(|pool| async move {
+                sqlx::query("SELECT id, name, secret, settings FROM apps WHERE id = ?")
+                    .bind(id.as_str().as_bytes())
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
         row.as_ref().map(app_from).transpose()
     }
 
     async fn list_apps(&self) -> Result<Vec<AppConfig>> {
-        let found = sqlx::query("SELECT id, name, secret, settings FROM apps ORDER BY id")
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
+        let found = self
+            .read(|pool| async move {
+                sqlx::query("SELECT id, name, secret, settings FROM apps ORDER BY id")
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
         found.iter().map(app_from).collect()
     }
 }

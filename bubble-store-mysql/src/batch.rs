@@ -18,15 +18,16 @@
 //! in one large batch while other writers write other conversations.
 
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Arc;
 
-use sqlx::mysql::MySqlPool;
 use tokio::sync::{mpsc, oneshot};
 
 use bubble_core::ports::{AppendOutcome, Delivery};
 use bubble_core::{AppId, Error, ErrorKind, Result};
 
-use crate::append::{Job, MessageIds, write_batch};
-use crate::retry::retry_deadlocks;
+use crate::append::{Job, MessageIds, replay, write_batch};
+use crate::nodes::Nodes;
+use crate::retry;
 
 struct Queued {
     app: AppId,
@@ -68,7 +69,7 @@ fn shard(hasher: &impl BuildHasher, app: &AppId, d: &Delivery) -> u64 {
 impl Batcher {
     /// Starts `writers` tasks on the current runtime.
     pub(crate) fn start(
-        pool: MySqlPool,
+        nodes: Arc<Nodes>,
         ids: MessageIds,
         batch_max: usize,
         writers: usize,
@@ -78,7 +79,7 @@ impl Batcher {
         for _ in 0..writers {
             let (queue, rx) = mpsc::channel(batch_max * 2);
             queues.push(queue);
-            tokio::spawn(writer(pool.clone(), ids, rx, batch_max, deadlock_retries));
+            tokio::spawn(writer(nodes.clone(), ids, rx, batch_max, deadlock_retries));
         }
         Batcher {
             queues,
@@ -105,7 +106,7 @@ impl Batcher {
 }
 
 async fn writer(
-    pool: MySqlPool,
+    nodes: Arc<Nodes>,
     ids: MessageIds,
     mut rx: mpsc::Receiver<Queued>,
     batch_max: usize,
@@ -126,13 +127,13 @@ async fn writer(
         // Callers that gave up no longer need an answer, nor a write.
         batch.retain(|q| !q.reply.is_closed());
         if !batch.is_empty() {
-            write(&pool, ids, &mut batch, deadlock_retries).await;
+            write(&nodes, ids, &mut batch, deadlock_retries).await;
         }
         batch.clear();
     }
 }
 
-async fn write(pool: &MySqlPool, ids: MessageIds, batch: &mut Vec<Queued>, deadlock_retries: u32) {
+async fn write(nodes: &Nodes, ids: MessageIds, batch: &mut Vec<Queued>, deadlock_retries: u32) {
     let jobs: Vec<Job<'_>> = batch
         .iter()
         .map(|q| Job {
@@ -140,7 +141,11 @@ async fn write(pool: &MySqlPool, ids: MessageIds, batch: &mut Vec<Queued>, deadl
             delivery: &q.delivery,
         })
         .collect();
-    let result = retry_deadlocks(deadlock_retries, || write_batch(pool, ids, &jobs)).await;
+    let result = retry::run(nodes, deadlock_retries, replay(&jobs), |pool| {
+        let jobs = &jobs;
+        async move { write_batch(&pool, ids, jobs).await }
+    })
+    .await;
     match result {
         Ok(outcomes) => {
             drop(jobs);
@@ -169,9 +174,12 @@ async fn write(pool: &MySqlPool, ids: MessageIds, batch: &mut Vec<Queued>, deadl
             for job in &jobs {
                 let one = [*job];
                 answers.push(
-                    retry_deadlocks(deadlock_retries, || write_batch(pool, ids, &one))
-                        .await
-                        .map(|mut o| o.pop().expect("one outcome per job")),
+                    retry::run(nodes, deadlock_retries, replay(&one), |pool| {
+                        let one = &one;
+                        async move { write_batch(&pool, ids, one).await }
+                    })
+                    .await
+                    .map(|mut o| o.pop().expect("one outcome per job")),
                 );
             }
             drop(jobs);

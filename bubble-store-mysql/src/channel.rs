@@ -7,7 +7,7 @@
 //! is a unique index on the log itself; a duplicate rolls the counter back.
 
 use async_trait::async_trait;
-use sqlx::mysql::MySqlConnection;
+use sqlx::mysql::{MySqlConnection, MySqlPool};
 
 use bubble_core::ports::{ChannelAppend, ChannelLog};
 use bubble_core::{
@@ -15,8 +15,8 @@ use bubble_core::{
 };
 
 use crate::client::MysqlStore;
-use crate::error::{is_duplicate, map_err};
-use crate::retry::retry_deadlocks;
+use crate::error::{commit_err, is_duplicate, map_err};
+use crate::retry::{self, Replay};
 use crate::rows::{self, channel_columns};
 
 fn b(s: &str) -> &[u8] {
@@ -45,8 +45,12 @@ async fn find_sent(
 }
 
 impl MysqlStore {
-    async fn channel_append_once(&self, app: &AppId, e: &ChannelEntry) -> Result<ChannelAppend> {
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
+    async fn channel_append_once(
+        pool: MySqlPool,
+        app: &AppId,
+        e: &ChannelEntry,
+    ) -> Result<ChannelAppend> {
+        let mut tx = pool.begin().await.map_err(map_err)?;
         let raised = sqlx::query(
             "INSERT INTO channel_seqs (app, group_id, seq) VALUES (?, ?, 1) \
              ON DUPLICATE KEY UPDATE seq = LAST_INSERT_ID(seq + 1)",
@@ -85,7 +89,7 @@ impl MysqlStore {
         .await;
         match inserted {
             Ok(_) => {
-                tx.commit().await.map_err(map_err)?;
+                tx.commit().await.map_err(commit_err)?;
                 Ok(ChannelAppend::Appended {
                     seq,
                     prev_seq: seq - 1,
@@ -93,7 +97,7 @@ impl MysqlStore {
             }
             Err(err) if is_duplicate(&err) && !e.client_msg_id.is_empty() => {
                 tx.rollback().await.map_err(map_err)?;
-                let mut conn = self.pool().acquire().await.map_err(map_err)?;
+                let mut conn = pool.acquire().await.map_err(map_err)?;
                 let receipt = find_sent(&mut conn, app, &e.group, &e.sender, &e.client_msg_id)
                     .await?
                     .ok_or_else(|| {
@@ -112,9 +116,20 @@ impl MysqlStore {
 #[async_trait]
 impl ChannelLog for MysqlStore {
     async fn append(&self, app: &AppId, entry: &ChannelEntry) -> Result<ChannelAppend> {
-        retry_deadlocks(self.inner.config.deadlock_retries, || {
-            self.channel_append_once(app, entry)
-        })
+        // With a client message id, the log's unique key makes a second
+        // attempt after an unknown COMMIT answer `Duplicate` if the first
+        // was stored (see `append::replay`).
+        let replay = if entry.client_msg_id.is_empty() {
+            Replay::BeforeCommit
+        } else {
+            Replay::Always
+        };
+        retry::run(
+            &self.inner.nodes,
+            self.inner.config.deadlock_retries,
+            replay,
+            |pool| MysqlStore::channel_append_once(pool, app, entry),
+        )
         .await
     }
 
@@ -125,7 +140,9 @@ impl ChannelLog for MysqlStore {
         after_seq: u64,
         limit: usize,
     ) -> Result<ChannelPage> {
-        let found = sqlx::query(concat!(
+        let found = self
+            .read(|pool| async move {
+                sqlx::query(concat!(
             "SELECT ",
             channel_columns!(),
             " FROM channel_log WHERE app = ? AND group_id = ? AND seq > ? ORDER BY seq LIMIT ?"
@@ -134,37 +151,44 @@ impl ChannelLog for MysqlStore {
         .bind(b(group.as_str()))
         .bind(after_seq)
         .bind((limit as u64).saturating_add(1))
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
+        .fetch_all(&pool).await.map_err(map_err)
+            })
+            .await?;
         let (entries, has_more) = rows::page(&found, limit, rows::channel_entry)?;
         Ok(ChannelPage { entries, has_more })
     }
 
     async fn last_seq(&self, app: &AppId, group: &GroupId) -> Result<u64> {
-        let seq: Option<u64> =
-            sqlx::query_scalar("SELECT seq FROM channel_seqs WHERE app = ? AND group_id = ?")
-                .bind(b(app.as_str()))
-                .bind(b(group.as_str()))
-                .fetch_optional(self.pool())
-                .await
-                .map_err(map_err)?;
+        let seq: Option<u64> = self
+            .read(|pool| async move {
+                sqlx::query_scalar("SELECT seq FROM channel_seqs WHERE app = ? AND group_id = ?")
+                    .bind(b(app.as_str()))
+                    .bind(b(group.as_str()))
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
         Ok(seq.unwrap_or(0))
     }
 
     async fn get(&self, app: &AppId, group: &GroupId, id: &MsgId) -> Result<Option<ChannelEntry>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            channel_columns!(),
-            " FROM channel_log WHERE app = ? AND group_id = ? AND server_msg_id = ? \
+        let row = self
+            .read(|pool| async move {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    channel_columns!(),
+                    " FROM channel_log WHERE app = ? AND group_id = ? AND server_msg_id = ? \
              AND entry_kind IN (1, 6) ORDER BY seq LIMIT 1"
-        ))
-        .bind(b(app.as_str()))
-        .bind(b(group.as_str()))
-        .bind(&id.0[..])
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err)?;
+                ))
+                .bind(b(app.as_str()))
+                .bind(b(group.as_str()))
+                .bind(&id.0[..])
+                .fetch_optional(&pool)
+                .await
+                .map_err(map_err)
+            })
+            .await?;
         row.as_ref().map(rows::channel_entry).transpose()
     }
 
@@ -174,16 +198,20 @@ impl ChannelLog for MysqlStore {
         group: &GroupId,
         after_seq: u64,
     ) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM channel_log \
+        let n: i64 = self
+            .read(|pool| async move {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM channel_log \
              WHERE app = ? AND group_id = ? AND seq > ? AND entry_kind IN (1, 6)",
-        )
-        .bind(b(app.as_str()))
-        .bind(b(group.as_str()))
-        .bind(after_seq)
-        .fetch_one(self.pool())
-        .await
-        .map_err(map_err)?;
+                )
+                .bind(b(app.as_str()))
+                .bind(b(group.as_str()))
+                .bind(after_seq)
+                .fetch_one(&pool)
+                .await
+                .map_err(map_err)
+            })
+            .await?;
         Ok(n as u64)
     }
 
@@ -194,45 +222,54 @@ impl ChannelLog for MysqlStore {
         user: &UserId,
         seq: u64,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO channel_reads (app, group_id, user_id, read_seq) VALUES (?, ?, ?, ?) \
+        self.write(|pool| async move {
+            sqlx::query(
+                "INSERT INTO channel_reads (app, group_id, user_id, read_seq) VALUES (?, ?, ?, ?) \
              ON DUPLICATE KEY UPDATE read_seq = GREATEST(read_seq, VALUES(read_seq))",
-        )
-        .bind(b(app.as_str()))
-        .bind(b(group.as_str()))
-        .bind(b(user.as_str()))
-        .bind(seq)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+            )
+            .bind(b(app.as_str()))
+            .bind(b(group.as_str()))
+            .bind(b(user.as_str()))
+            .bind(seq)
+            .execute(&pool)
+            .await
+            .map_err(map_err)
+        })
+        .await?;
         Ok(())
     }
 
     async fn read_seq(&self, app: &AppId, group: &GroupId, user: &UserId) -> Result<u64> {
-        let seq: Option<u64> = sqlx::query_scalar(
+        let seq: Option<u64> = self
+            .read(|pool| async move {
+                sqlx::query_scalar(
             "SELECT read_seq FROM channel_reads WHERE app = ? AND group_id = ? AND user_id = ?",
         )
         .bind(b(app.as_str()))
         .bind(b(group.as_str()))
         .bind(b(user.as_str()))
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err)?;
+        .fetch_optional(&pool).await.map_err(map_err)
+            })
+            .await?;
         Ok(seq.unwrap_or(0))
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
         // The key is the log row's client_msg_id (ux_channel_log_client):
         // forgetting it sets it to NULL, which never collides.
-        let done = sqlx::query(
-            "UPDATE channel_log SET client_msg_id = NULL \
+        let done = self
+            .write(|pool| async move {
+                sqlx::query(
+                    "UPDATE channel_log SET client_msg_id = NULL \
              WHERE server_time < ? AND client_msg_id IS NOT NULL ORDER BY server_time LIMIT ?",
-        )
-        .bind(sent_before)
-        .bind(limit as u64)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+                )
+                .bind(sent_before)
+                .bind(limit as u64)
+                .execute(&pool)
+                .await
+                .map_err(map_err)
+            })
+            .await?;
         Ok(done.rows_affected())
     }
 }

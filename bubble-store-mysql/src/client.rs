@@ -2,6 +2,7 @@
 //! uses, connected and migrated by
 //! [`MysqlConfig::connect`](bubble_core::AdapterConfig::connect).
 
+use std::future::Future;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,8 @@ use crate::append::MessageIds;
 use crate::batch::Batcher;
 use crate::config::MysqlConfig;
 use crate::error::{bad_url, cannot_connect, map_err, migrate_err};
+use crate::nodes::Nodes;
+use crate::retry::{self, Replay};
 use crate::schema;
 
 #[async_trait]
@@ -49,8 +52,9 @@ pub struct MysqlStore {
 }
 
 pub(crate) struct Inner {
-    /// Every port's connections.
-    pub(crate) pool: MySqlPool,
+    /// Every port's connections: one pool per database node, and the node
+    /// the store is on.
+    pub(crate) nodes: Arc<Nodes>,
     /// The settings it runs with (deadlock retries are read per call).
     pub(crate) config: MysqlConfig,
     /// Groups concurrent appends into shared transactions (`None` when `batch_max` is 1).
@@ -69,37 +73,35 @@ impl std::fmt::Debug for MysqlStore {
 
 impl MysqlStore {
     /// Connects with `config` (already validated), and (unless
-    /// `run_migrations` is off) brings the schema up to date.
+    /// `run_migrations` is off) brings the schema up to date. With several
+    /// `urls` the store starts on the first node that answers; the others'
+    /// pools connect when the store moves to them.
     async fn open(config: MysqlConfig) -> Result<MysqlStore> {
-        let options =
-            MySqlConnectOptions::from_str(&config.url).map_err(|e| bad_url(&config.url, e))?;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
-            .acquire_timeout(config.acquire_timeout())
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // READ COMMITTED: no gap locks on reads, so concurrent
-                    // appends only ever wait for the owners they share. Strict
-                    // mode: a value too long for its column is an error, never
-                    // silently cut.
-                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                        .await?;
-                    conn.execute(
-                        "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), \
-                         'STRICT_ALL_TABLES')",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await
-            .map_err(|e| cannot_connect(&config.url, e))?;
-        let message_ids = message_ids(&pool).await?;
+        let urls = config.node_urls();
+        let mut pools = Vec::with_capacity(urls.len());
+        for url in &urls {
+            let options = MySqlConnectOptions::from_str(url).map_err(|e| bad_url(url, e))?;
+            pools.push(pool_options(&config).connect_lazy_with(options));
+        }
+        let mut first = None;
+        let mut last_error = None;
+        for (i, pool) in pools.iter().enumerate() {
+            match pool.acquire().await {
+                Ok(_) => {
+                    first = Some(i);
+                    break;
+                }
+                Err(e) => last_error = Some(cannot_connect(urls[i], e)),
+            }
+        }
+        let Some(first) = first else {
+            return Err(last_error.expect("at least one url"));
+        };
+        let nodes = Arc::new(Nodes::new(pools, &urls, first));
+        let message_ids = message_ids(nodes.current().1).await?;
         let batcher = (config.batch_max > 1).then(|| {
             Batcher::start(
-                pool.clone(),
+                nodes.clone(),
                 message_ids,
                 config.batch_max,
                 config.batch_writers,
@@ -108,7 +110,7 @@ impl MysqlStore {
         });
         let store = MysqlStore {
             inner: Arc::new(Inner {
-                pool,
+                nodes,
                 config,
                 batcher,
                 message_ids,
@@ -127,7 +129,7 @@ impl MysqlStore {
         let inner = Arc::into_inner(self.inner).expect("a store not shared yet");
         let batcher = (inner.config.batch_max > 1).then(|| {
             Batcher::start(
-                inner.pool.clone(),
+                inner.nodes.clone(),
                 message_ids,
                 inner.config.batch_max,
                 inner.config.batch_writers,
@@ -153,7 +155,8 @@ impl MysqlStore {
         // the lock here, with a timeout both servers understand, on a
         // connection held until the migrations (run on another connection of
         // the pool) are done.
-        let mut conn = self.inner.pool.acquire().await.map_err(map_err)?;
+        let pool = self.pool();
+        let mut conn = pool.acquire().await.map_err(map_err)?;
         let got: Option<i64> =
             sqlx::query_scalar("SELECT GET_LOCK(CONCAT('bubble_migrate_', SHA1(DATABASE())), ?)")
                 .bind(MIGRATION_LOCK_WAIT.as_secs())
@@ -169,7 +172,7 @@ impl MysqlStore {
         }
         let mut migrator = schema::migrator();
         migrator.set_locking(false);
-        let applied = migrator.run(&self.inner.pool).await;
+        let applied = migrator.run(pool).await;
         // Ending the session would release it too; a failure here is harmless.
         let _ = sqlx::query("SELECT RELEASE_LOCK(CONCAT('bubble_migrate_', SHA1(DATABASE())))")
             .execute(&mut *conn)
@@ -184,12 +187,85 @@ impl MysqlStore {
 
     /// Closes every connection; calls after it fail with `Unavailable`.
     pub async fn close(&self) {
-        self.inner.pool.close().await;
+        self.inner.nodes.close().await;
     }
 
+    /// The pool of the node the store is on now.
     pub(crate) fn pool(&self) -> &MySqlPool {
-        &self.inner.pool
+        self.inner.nodes.current().1
     }
+
+    /// Runs a read on the current node; if the node fails, on the next
+    /// one too (a read can always run again).
+    pub(crate) async fn read<T, F, Fut>(&self, attempt: F) -> Result<T>
+    where
+        F: FnMut(MySqlPool) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        retry::run(&self.inner.nodes, 0, Replay::Always, attempt).await
+    }
+
+    /// Runs a write on the current node, again after a deadlock or a
+    /// certification conflict (both roll the whole write back), but not on
+    /// the next node when its node fails: the caller gets `Unavailable`
+    /// and its next call goes to the next node.
+    pub(crate) async fn write<T, F, Fut>(&self, attempt: F) -> Result<T>
+    where
+        F: FnMut(MySqlPool) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        retry::run(
+            &self.inner.nodes,
+            self.inner.config.deadlock_retries,
+            Replay::Never,
+            attempt,
+        )
+        .await
+    }
+
+    /// Which node the store is on now (its index in `urls`), for tests.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn current_node(&self) -> usize {
+        self.inner.nodes.current().0
+    }
+}
+
+/// The pool of one node: its size and timeouts from `config`, and the
+/// session settings of every connection.
+fn pool_options(config: &MysqlConfig) -> MySqlPoolOptions {
+    MySqlPoolOptions::new()
+        .max_connections(config.max_connections)
+        .min_connections(config.min_connections)
+        .acquire_timeout(config.acquire_timeout())
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // READ COMMITTED: no gap locks on reads, so concurrent
+                // appends only ever wait for the owners they share. Strict
+                // mode: a value too long for its column is an error, never
+                // silently cut.
+                conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .await?;
+                conn.execute(
+                    "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), \
+                     'STRICT_ALL_TABLES')",
+                )
+                .await?;
+                // On a Galera node, reads (and BEGIN) first wait until the
+                // node has applied every write the cluster committed before
+                // them: what a client was told is stored through one node is
+                // there when it reads through another (after the store moved,
+                // or from another server on another node). MySQL 8 has no
+                // such variable, and wsrep_on is OFF on a plain MariaDB.
+                let wsrep: Option<(String, String)> =
+                    sqlx::query_as("SHOW VARIABLES LIKE 'wsrep_on'")
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if wsrep.is_some_and(|(_, on)| on.eq_ignore_ascii_case("ON")) {
+                    conn.execute("SET SESSION wsrep_sync_wait = 1").await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 /// How long a node waits for another node's migrations.

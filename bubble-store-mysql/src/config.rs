@@ -26,6 +26,13 @@ pub struct MysqlConfig {
     /// store creates its tables). `?ssl-mode=required` and the other options of
     /// the MySQL URL work as in sqlx.
     pub url: String,
+    /// The nodes of a multi-primary cluster (MariaDB Galera), each a URL like
+    /// `url` naming the same database, in order of preference; set either
+    /// this or `url`. The store works on one node at a time, the first that
+    /// answers, and moves to the next when that one fails (see
+    /// `docs/operations.md`, "MariaDB Galera"). Each node has its own pool
+    /// of `max_connections`.
+    pub urls: Vec<String>,
     /// Most connections the pool opens. Each in-flight append holds one.
     pub max_connections: u32,
     /// Connections kept open when idle.
@@ -39,9 +46,10 @@ pub struct MysqlConfig {
     /// Apply the schema migrations on connect (under MySQL's advisory lock, so
     /// several nodes starting together are safe). Turn off when a DBA runs them.
     pub run_migrations: bool,
-    /// How often an append that lost a deadlock is retried before the caller
-    /// gets a `Conflict` error. A deadlock rolls the whole transaction back, so
-    /// a retry never writes twice.
+    /// How often a write that lost a deadlock (or, on Galera, certification
+    /// against another node's write) is retried before the caller gets a
+    /// `Conflict` error. Either rolls the whole transaction back, so a retry
+    /// never writes twice.
     pub deadlock_retries: u32,
     /// Most deliveries one transaction carries. Concurrent appends queue up and
     /// are written together (one commit, one lock of each owner), which is what
@@ -56,6 +64,7 @@ impl Default for MysqlConfig {
     fn default() -> Self {
         MysqlConfig {
             url: String::new(),
+            urls: Vec::new(),
             max_connections: 16,
             min_connections: 0,
             acquire_timeout_ms: 500,
@@ -80,6 +89,21 @@ impl MysqlConfig {
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = url.into();
         self
+    }
+
+    /// Sets [`urls`](MysqlConfig::urls), the nodes of a Galera cluster.
+    pub fn with_urls<S: Into<String>>(mut self, urls: impl IntoIterator<Item = S>) -> Self {
+        self.urls = urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The database URLs the store connects to: `urls`, or `url` alone.
+    pub fn node_urls(&self) -> Vec<&str> {
+        if self.urls.is_empty() {
+            vec![self.url.as_str()]
+        } else {
+            self.urls.iter().map(String::as_str).collect()
+        }
     }
 
     /// Sets [`max_connections`](MysqlConfig::max_connections).
@@ -128,20 +152,21 @@ impl MysqlConfig {
     /// [`AdapterConfig::validate`](bubble_core::AdapterConfig::validate)
     /// runs (its impl sits in `client`, beside `connect`).
     pub(crate) fn check(&self) -> Result<(), InvalidConfig> {
-        if self.url.is_empty() {
+        if !self.urls.is_empty() && !self.url.is_empty() {
             return Err(InvalidConfig::new(
-                "url",
-                "must be set, e.g. mysql://bubble:secret@127.0.0.1:3306/bubble",
-            ));
-        }
-        if !(self.url.starts_with("mysql://") || self.url.starts_with("mariadb://")) {
-            return Err(InvalidConfig::new(
-                "url",
+                "urls",
                 format!(
-                    "must start with mysql:// or mariadb://, got {}",
+                    "set either url (one server) or urls (the nodes of a cluster), not both; \
+                     url is {}",
                     redact_url(&self.url)
                 ),
             ));
+        }
+        if self.urls.is_empty() {
+            check_url("url", &self.url)?;
+        }
+        for (i, url) in self.urls.iter().enumerate() {
+            check_url(&format!("urls[{i}]"), url)?;
         }
         if self.max_connections == 0 {
             return Err(InvalidConfig::new("max_connections", "must be at least 1"));
@@ -182,10 +207,34 @@ impl MysqlConfig {
     }
 }
 
+/// One database URL's rule; `field` names it in the error.
+fn check_url(field: &str, url: &str) -> Result<(), InvalidConfig> {
+    if url.is_empty() {
+        return Err(InvalidConfig::new(
+            field,
+            "must be set, e.g. mysql://bubble:secret@127.0.0.1:3306/bubble",
+        ));
+    }
+    if !(url.starts_with("mysql://") || url.starts_with("mariadb://")) {
+        return Err(InvalidConfig::new(
+            field,
+            format!(
+                "must start with mysql:// or mariadb://, got {}",
+                redact_url(url)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl fmt::Debug for MysqlConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MysqlConfig")
             .field("url", &redact_url(&self.url))
+            .field(
+                "urls",
+                &self.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+            )
             .field("max_connections", &self.max_connections)
             .field("min_connections", &self.min_connections)
             .field("acquire_timeout_ms", &self.acquire_timeout_ms)
@@ -207,6 +256,9 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("mysql://bubble:<hidden>@db.internal:3306/bubble"));
+        let c = MysqlConfig::default().with_urls(["mysql://bubble:s3cret@db1/bubble"]);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
     }
 
     #[test]
@@ -238,6 +290,33 @@ mod tests {
         bad(ok.clone().with_batch_max(0), "batch_max");
         bad(ok.clone().with_batch_writers(0), "batch_writers");
         bad(ok.clone().with_batch_writers(16), "batch_writers");
+    }
+
+    #[test]
+    fn a_cluster_is_a_list_of_urls_each_checked_by_its_index() {
+        let bad = |c: MysqlConfig, field: &str| {
+            let e = c.check().expect_err(field);
+            assert_eq!(e.field, field, "{e}");
+        };
+        let nodes = MysqlConfig::default().with_urls(["mysql://h1/bubble", "mysql://h2/bubble"]);
+        nodes.check().unwrap();
+        assert_eq!(
+            nodes.node_urls(),
+            ["mysql://h1/bubble", "mysql://h2/bubble"]
+        );
+        assert_eq!(
+            MysqlConfig::new("mysql://h/bubble").node_urls(),
+            ["mysql://h/bubble"]
+        );
+        bad(
+            MysqlConfig::default().with_urls(["mysql://h1/bubble", "http://h2/bubble"]),
+            "urls[1]",
+        );
+        bad(
+            MysqlConfig::default().with_urls(["mysql://h1/bubble", ""]),
+            "urls[1]",
+        );
+        bad(nodes.with_url("mysql://h/bubble"), "urls");
     }
 
     #[test]

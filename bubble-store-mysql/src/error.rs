@@ -16,6 +16,10 @@ pub(crate) mod code {
     pub const LOCK_DEADLOCK: u16 = 1213;
     /// ER_LOCK_WAIT_TIMEOUT (`innodb_lock_wait_timeout`).
     pub const LOCK_WAIT_TIMEOUT: u16 = 1205;
+    /// ER_UNKNOWN_COM_ERROR, which a Galera node answers while it is not
+    /// part of the primary component ("WSREP has not yet prepared node for
+    /// application use"): joining, desynced, or cut off from the others.
+    pub const WSREP_NOT_READY: u16 = 1047;
 }
 
 /// The server's error number, when the database answered with one.
@@ -46,10 +50,22 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
                 ErrorKind::AlreadyExists,
                 format!("mysql: duplicate key: {}", db.message()),
             ),
+            // Also how Galera reports a transaction that lost certification
+            // against another node's (at COMMIT) or was aborted by one
+            // (brute-force abort): rolled back all the same.
             Some(code::LOCK_DEADLOCK) => (
                 ErrorKind::Conflict,
-                "mysql: deadlock between concurrent writes; the transaction was rolled back, retry it"
+                "mysql: deadlock (or Galera certification conflict) between concurrent writes; \
+                 the transaction was rolled back, retry it"
                     .to_owned(),
+            ),
+            Some(code::WSREP_NOT_READY) => (
+                ErrorKind::Unavailable,
+                format!(
+                    "mysql: this Galera node is not ready (not in the primary component); \
+                     another node may be: {}",
+                    db.message()
+                ),
             ),
             Some(code::LOCK_WAIT_TIMEOUT) => (
                 ErrorKind::Timeout,
@@ -69,9 +85,7 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
             // CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_OPTION_PREVENTS_STATEMENT
             // (--read-only), ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION,
             // ER_READ_ONLY_MODE.
-            Some(
-                1040 | 1203 | 1053 | 1317 | 1927 | 2006 | 2013 | 1290 | 1792 | 1836,
-            ) => (
+            Some(1040 | 1203 | 1053 | 1317 | 1927 | 2006 | 2013 | 1290 | 1792 | 1836) => (
                 ErrorKind::Unavailable,
                 format!("mysql: the server cannot serve this now: {}", db.message()),
             ),
@@ -150,6 +164,48 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
     Error::new(kind, message).with_source(e)
 }
 
+/// Marks an error of COMMIT that left its outcome unknown: the connection
+/// was lost after the COMMIT was sent, so the transaction may have been
+/// committed (and, on Galera, replicated) or not. Only a write that is
+/// idempotent may be run again after it.
+#[derive(Debug)]
+pub(crate) struct CommitOutcomeUnknown(Error);
+
+impl std::fmt::Display for CommitOutcomeUnknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "commit outcome unknown: {}", self.0)
+    }
+}
+
+impl std::error::Error for CommitOutcomeUnknown {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Converts an error of COMMIT: a lost connection (`Unavailable`) becomes
+/// [`CommitOutcomeUnknown`]; anything the server answered (a deadlock or a
+/// certification conflict) means the transaction was rolled back.
+pub(crate) fn commit_err(e: sqlx::Error) -> Error {
+    let mapped = map_err(e);
+    if mapped.kind() != ErrorKind::Unavailable {
+        return mapped;
+    }
+    Error::new(
+        ErrorKind::Unavailable,
+        format!(
+            "mysql: lost the server during COMMIT, so the write may or may not be stored: {}",
+            mapped.message()
+        ),
+    )
+    .with_source(CommitOutcomeUnknown(mapped))
+}
+
+/// Whether `e` came from [`commit_err`] with the outcome unknown.
+pub(crate) fn commit_outcome_unknown(e: &Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.is::<CommitOutcomeUnknown>())
+}
+
 /// The configured `url` does not parse as MySQL connection options.
 pub(crate) fn bad_url(url: &str, e: sqlx::Error) -> Error {
     Error::invalid(format!(
@@ -198,6 +254,21 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Unavailable, "{kind:?}");
             assert!(e.is_retryable());
         }
+    }
+
+    #[test]
+    fn a_lost_commit_is_unavailable_and_says_its_outcome_is_unknown() {
+        let lost = commit_err(sqlx::Error::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "gone",
+        )));
+        assert_eq!(lost.kind(), ErrorKind::Unavailable);
+        assert!(commit_outcome_unknown(&lost), "{lost}");
+        let lost_before = map_err(sqlx::Error::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "gone",
+        )));
+        assert!(!commit_outcome_unknown(&lost_before));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use bubble_core::{
 };
 
 use crate::client::MysqlStore;
-use crate::error::map_err;
+use crate::error::{commit_err, map_err};
 use crate::rows::{self, dynamic};
 
 const MEMBER_CHUNK: usize = 1000;
@@ -94,58 +94,67 @@ async fn insert_members(
 #[async_trait]
 impl GroupStore for MysqlStore {
     async fn create_group(&self, app: &AppId, group: &Group, members: &[Member]) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
-        let created = sqlx::query(
-            "INSERT INTO chat_groups (app, id, name, kind, owner, created_at) \
+        self.write(|pool| async move {
+            let mut tx = pool.begin().await.map_err(map_err)?;
+            let created = sqlx::query(
+                "INSERT INTO chat_groups (app, id, name, kind, owner, created_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(b(app.as_str()))
-        .bind(b(group.id.as_str()))
-        .bind(&group.name)
-        .bind(group.kind as u8)
-        .bind(b(group.owner.as_str()))
-        .bind(group.created_at)
-        .execute(&mut *tx)
-        .await;
-        match created.map_err(map_err) {
-            Ok(_) => {}
-            // The id is the key: say which group, not which index.
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    format!("group {} exists already", group.id),
-                ));
+            )
+            .bind(b(app.as_str()))
+            .bind(b(group.id.as_str()))
+            .bind(&group.name)
+            .bind(group.kind as u8)
+            .bind(b(group.owner.as_str()))
+            .bind(group.created_at)
+            .execute(&mut *tx)
+            .await;
+            match created.map_err(map_err) {
+                Ok(_) => {}
+                // The id is the key: say which group, not which index.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        format!("group {} exists already", group.id),
+                    ));
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
-        }
-        // The same user twice: the last one wins, as in a map.
-        let unique: BTreeMap<&UserId, &Member> = members.iter().map(|m| (&m.user, m)).collect();
-        let unique: Vec<&Member> = unique.into_values().collect();
-        insert_members(&mut tx, app, &group.id, &unique).await?;
-        tx.commit().await.map_err(map_err)
+            // The same user twice: the last one wins, as in a map.
+            let unique: BTreeMap<&UserId, &Member> = members.iter().map(|m| (&m.user, m)).collect();
+            let unique: Vec<&Member> = unique.into_values().collect();
+            insert_members(&mut tx, app, &group.id, &unique).await?;
+            tx.commit().await.map_err(commit_err)
+        })
+        .await
     }
 
     async fn group(&self, app: &AppId, id: &GroupId) -> Result<Option<Group>> {
-        let row = sqlx::query(
+        let row = self
+            .read(|pool| async move {
+                sqlx::query(
             "SELECT id, name, kind, owner, created_at FROM chat_groups WHERE app = ? AND id = ?",
         )
         .bind(b(app.as_str()))
         .bind(b(id.as_str()))
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err)?;
+        .fetch_optional(&pool).await.map_err(map_err)
+            })
+            .await?;
         row.as_ref().map(group_from).transpose()
     }
 
     async fn set_kind(&self, app: &AppId, id: &GroupId, kind: GroupKind) -> Result<()> {
         // The client flag FOUND_ROWS makes this count matched rows, so 0 means no group.
-        let matched = sqlx::query("UPDATE chat_groups SET kind = ? WHERE app = ? AND id = ?")
-            .bind(kind as u8)
-            .bind(b(app.as_str()))
-            .bind(b(id.as_str()))
-            .execute(self.pool())
-            .await
-            .map_err(map_err)?
+        let matched = self
+            .write(|pool| async move {
+                sqlx::query("UPDATE chat_groups SET kind = ? WHERE app = ? AND id = ?")
+                    .bind(kind as u8)
+                    .bind(b(app.as_str()))
+                    .bind(b(id.as_str()))
+                    .execute(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?
             .rows_affected();
         if matched == 0 {
             return Err(missing(id));
@@ -154,7 +163,8 @@ impl GroupStore for MysqlStore {
     }
 
     async fn add_members(&self, app: &AppId, id: &GroupId, members: &[Member]) -> Result<u64> {
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
+        self.write(|pool| async move {
+        let mut tx = pool.begin().await.map_err(map_err)?;
         lock_group(&mut tx, app, id).await?;
         // Keep the first of each user, and only users not yet members.
         let mut wanted: BTreeMap<&UserId, &Member> = BTreeMap::new();
@@ -179,43 +189,52 @@ impl GroupStore for MysqlStore {
         }
         let new: Vec<&Member> = wanted.into_values().collect();
         insert_members(&mut tx, app, id, &new).await?;
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await.map_err(commit_err)?;
         Ok(new.len() as u64)
+        })
+        .await
     }
 
     async fn remove_members(&self, app: &AppId, id: &GroupId, users: &[UserId]) -> Result<u64> {
-        let mut tx = self.pool().begin().await.map_err(map_err)?;
-        lock_group(&mut tx, app, id).await?;
-        let mut removed = 0;
-        for chunk in users.chunks(MEMBER_CHUNK) {
-            let sql = format!(
-                "DELETE FROM group_members WHERE app = ? AND group_id = ? AND user_id IN {}",
-                rows::row_placeholders(chunk.len())
-            );
-            let mut q = sqlx::query(dynamic(sql))
-                .bind(b(app.as_str()))
-                .bind(b(id.as_str()));
-            for u in chunk {
-                q = q.bind(b(u.as_str()));
+        self.write(|pool| async move {
+            let mut tx = pool.begin().await.map_err(map_err)?;
+            lock_group(&mut tx, app, id).await?;
+            let mut removed = 0;
+            for chunk in users.chunks(MEMBER_CHUNK) {
+                let sql = format!(
+                    "DELETE FROM group_members WHERE app = ? AND group_id = ? AND user_id IN {}",
+                    rows::row_placeholders(chunk.len())
+                );
+                let mut q = sqlx::query(dynamic(sql))
+                    .bind(b(app.as_str()))
+                    .bind(b(id.as_str()));
+                for u in chunk {
+                    q = q.bind(b(u.as_str()));
+                }
+                removed += q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
             }
-            removed += q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(removed)
+            tx.commit().await.map_err(commit_err)?;
+            Ok(removed)
+        })
+        .await
     }
 
     async fn members(&self, app: &AppId, id: &GroupId) -> Result<Vec<Member>> {
         // One round trip: the group row tells "no group" from "no members".
-        let found = sqlx::query(
-            "SELECT m.user_id, m.role, m.joined_at FROM chat_groups g \
+        let found = self
+            .read(|pool| async move {
+                sqlx::query(
+                    "SELECT m.user_id, m.role, m.joined_at FROM chat_groups g \
              LEFT JOIN group_members m ON m.app = g.app AND m.group_id = g.id \
              WHERE g.app = ? AND g.id = ? ORDER BY m.user_id",
-        )
-        .bind(b(app.as_str()))
-        .bind(b(id.as_str()))
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
+                )
+                .bind(b(app.as_str()))
+                .bind(b(id.as_str()))
+                .fetch_all(&pool)
+                .await
+                .map_err(map_err)
+            })
+            .await?;
         if found.is_empty() {
             return Err(missing(id));
         }
@@ -231,16 +250,18 @@ impl GroupStore for MysqlStore {
 
     async fn roster(&self, app: &AppId, id: &GroupId) -> Result<Option<(Group, Vec<Member>)>> {
         // One round trip: the group's columns repeat on every member row.
-        let found = sqlx::query(
+        let found = self
+            .read(|pool| async move {
+                sqlx::query(
             "SELECT g.id, g.name, g.kind, g.owner, g.created_at, m.user_id, m.role, m.joined_at \
              FROM chat_groups g LEFT JOIN group_members m ON m.app = g.app AND m.group_id = g.id \
              WHERE g.app = ? AND g.id = ? ORDER BY m.user_id",
         )
         .bind(b(app.as_str()))
         .bind(b(id.as_str()))
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
+        .fetch_all(&pool).await.map_err(map_err)
+            })
+            .await?;
         let Some(first) = found.first() else {
             return Ok(None);
         };
@@ -256,41 +277,45 @@ impl GroupStore for MysqlStore {
     }
 
     async fn member(&self, app: &AppId, id: &GroupId, user: &UserId) -> Result<Option<Member>> {
-        let row = sqlx::query(
-            "SELECT user_id, role, joined_at FROM group_members \
+        let row = self
+            .read(|pool| async move {
+                sqlx::query(
+                    "SELECT user_id, role, joined_at FROM group_members \
              WHERE app = ? AND group_id = ? AND user_id = ?",
-        )
-        .bind(b(app.as_str()))
-        .bind(b(id.as_str()))
-        .bind(b(user.as_str()))
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err)?;
+                )
+                .bind(b(app.as_str()))
+                .bind(b(id.as_str()))
+                .bind(b(user.as_str()))
+                .fetch_optional(&pool)
+                .await
+                .map_err(map_err)
+            })
+            .await?;
         row.as_ref().map(member_from).transpose()
     }
 
     async fn member_count(&self, app: &AppId, id: &GroupId) -> Result<u64> {
-        let n: Option<i64> = sqlx::query_scalar(
+        let n: Option<i64> = self.read(|pool| async move { sqlx::query_scalar(
             "SELECT (SELECT COUNT(*) FROM group_members m WHERE m.app = g.app AND m.group_id = g.id) \
              FROM chat_groups g WHERE g.app = ? AND g.id = ?",
         )
         .bind(b(app.as_str()))
         .bind(b(id.as_str()))
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err)?;
+        .fetch_optional(&pool).await.map_err(map_err) }).await?;
         n.map(|n| n as u64).ok_or_else(|| missing(id))
     }
 
     async fn groups_of(&self, app: &AppId, user: &UserId) -> Result<Vec<GroupId>> {
-        let found = sqlx::query(
+        let found = self
+            .read(|pool| async move {
+                sqlx::query(
             "SELECT group_id FROM group_members WHERE app = ? AND user_id = ? ORDER BY group_id",
         )
         .bind(b(app.as_str()))
         .bind(b(user.as_str()))
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
+        .fetch_all(&pool).await.map_err(map_err)
+            })
+            .await?;
         found
             .iter()
             .map(|row| Ok(GroupId::from(rows::text(row, "group_id")?)))

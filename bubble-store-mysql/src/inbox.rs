@@ -10,11 +10,11 @@ use bubble_core::{
     SendReceipt, UnreadCount, UserId,
 };
 
-use crate::append::{Job, OWNER_CHUNK, decode_owners, find_sent_on, write_batch};
+use crate::append::{Job, OWNER_CHUNK, decode_owners, find_sent_on, replay, write_batch};
 use crate::client::MysqlStore;
 use crate::error::map_err;
 use crate::queries;
-use crate::retry::retry_deadlocks;
+use crate::retry;
 use crate::rows::{self, dynamic, inbox_columns, inbox_join};
 
 fn b(s: &str) -> &[u8] {
@@ -28,9 +28,16 @@ impl InboxStore for MysqlStore {
             return batcher.append(app, delivery).await;
         }
         let job = [Job { app, delivery }];
-        let mut outcomes = retry_deadlocks(self.inner.config.deadlock_retries, || {
-            write_batch(self.pool(), self.inner.message_ids, &job)
-        })
+        let ids = self.inner.message_ids;
+        let mut outcomes = retry::run(
+            &self.inner.nodes,
+            self.inner.config.deadlock_retries,
+            replay(&job),
+            |pool| {
+                let job = &job;
+                async move { write_batch(&pool, ids, job).await }
+            },
+        )
         .await?;
         Ok(outcomes.pop().expect("one outcome per job"))
     }
@@ -42,46 +49,57 @@ impl InboxStore for MysqlStore {
         after_version: u64,
         limit: usize,
     ) -> Result<InboxPage> {
-        let found = sqlx::query(queries::PULL)
-            .bind(b(app.as_str()))
-            .bind(b(owner.as_str()))
-            .bind(after_version)
-            .bind((limit as u64).saturating_add(1))
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
+        let found = self
+            .read(|pool| async move {
+                sqlx::query(queries::PULL)
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .bind(after_version)
+                    .bind((limit as u64).saturating_add(1))
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
         let (entries, has_more) = rows::page(&found, limit, rows::inbox_entry)?;
         Ok(InboxPage { entries, has_more })
     }
 
     async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64> {
-        let v: Option<u64> =
-            sqlx::query_scalar("SELECT version FROM inbox_versions WHERE app = ? AND owner = ?")
-                .bind(b(app.as_str()))
-                .bind(b(owner.as_str()))
-                .fetch_optional(self.pool())
-                .await
-                .map_err(map_err)?;
+        let v: Option<u64> = self
+            .read(|pool| async move {
+                sqlx::query_scalar("SELECT version FROM inbox_versions WHERE app = ? AND owner = ?")
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
         Ok(v.unwrap_or(0))
     }
 
     async fn get(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<Option<InboxEntry>> {
         // The message rows of that id (ix_messages_server_msg), then the
         // owner's entry of each (ix_inbox_message).
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            inbox_columns!(),
-            inbox_join!(),
-            "WHERE m.app = ? AND m.server_msg_id = ? AND m.entry_kind IN (1, 6) \
+        let row = self
+            .read(|pool| async move {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    inbox_columns!(),
+                    inbox_join!(),
+                    "WHERE m.app = ? AND m.server_msg_id = ? AND m.entry_kind IN (1, 6) \
              AND i.app = ? AND i.owner = ? ORDER BY i.version LIMIT 1"
-        ))
-        .bind(b(app.as_str()))
-        .bind(&id.0[..])
-        .bind(b(app.as_str()))
-        .bind(b(owner.as_str()))
-        .fetch_optional(self.pool())
-        .await
-        .map_err(map_err)?;
+                ))
+                .bind(b(app.as_str()))
+                .bind(&id.0[..])
+                .bind(b(app.as_str()))
+                .bind(b(owner.as_str()))
+                .fetch_optional(&pool)
+                .await
+                .map_err(map_err)
+            })
+            .await?;
         row.as_ref().map(rows::inbox_entry).transpose()
     }
 
@@ -92,15 +110,19 @@ impl InboxStore for MysqlStore {
         conversation: &Conversation,
         up_to: u64,
     ) -> Result<MarkedRead> {
-        let versions: Vec<u64> = sqlx::query_scalar(queries::UNREAD_VERSIONS)
-            .bind(b(app.as_str()))
-            .bind(b(owner.as_str()))
-            .bind(conversation.kind as u8)
-            .bind(b(conversation.id()))
-            .bind(up_to)
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
+        let versions: Vec<u64> = self
+            .read(|pool| async move {
+                sqlx::query_scalar(queries::UNREAD_VERSIONS)
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .bind(conversation.kind as u8)
+                    .bind(b(conversation.id()))
+                    .bind(up_to)
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
         let mut marked = 0;
         for chunk in versions.chunks(OWNER_CHUNK) {
             // `status = 0` again: of two concurrent marks, one flips each row.
@@ -109,27 +131,32 @@ impl InboxStore for MysqlStore {
                  AND version IN {}",
                 rows::row_placeholders(chunk.len())
             );
-            let mut q = sqlx::query(dynamic(sql))
-                .bind(b(app.as_str()))
-                .bind(b(owner.as_str()));
-            for v in chunk {
-                q = q.bind(*v);
-            }
-            marked += q
-                .execute(self.pool())
-                .await
-                .map_err(map_err)?
-                .rows_affected();
+            let sql = &sql;
+            marked += self
+                .write(|pool| async move {
+                    let mut q = sqlx::query(dynamic(sql.clone()))
+                        .bind(b(app.as_str()))
+                        .bind(b(owner.as_str()));
+                    for v in chunk {
+                        q = q.bind(*v);
+                    }
+                    Ok(q.execute(&pool).await.map_err(map_err)?.rows_affected())
+                })
+                .await?;
         }
-        let last = sqlx::query(queries::LAST_READ)
-            .bind(b(app.as_str()))
-            .bind(b(owner.as_str()))
-            .bind(conversation.kind as u8)
-            .bind(b(conversation.id()))
-            .bind(up_to)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(map_err)?;
+        let last = self
+            .read(|pool| async move {
+                sqlx::query(queries::LAST_READ)
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .bind(conversation.kind as u8)
+                    .bind(b(conversation.id()))
+                    .bind(up_to)
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
         Ok(MarkedRead {
             marked,
             last_read: last.as_ref().map(rows::inbox_entry).transpose()?,
@@ -139,29 +166,37 @@ impl InboxStore for MysqlStore {
     async fn mark_message_read(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<bool> {
         // Only unread received messages have status 0, so this cannot touch
         // anything else.
-        let changed = sqlx::query(
-            "UPDATE inbox i JOIN messages m ON m.id = i.message_id SET i.status = 1 \
+        let changed = self
+            .write(|pool| async move {
+                sqlx::query(
+                    "UPDATE inbox i JOIN messages m ON m.id = i.message_id SET i.status = 1 \
              WHERE m.app = ? AND m.server_msg_id = ? \
              AND i.app = ? AND i.owner = ? AND i.status = 0",
-        )
-        .bind(b(app.as_str()))
-        .bind(&id.0[..])
-        .bind(b(app.as_str()))
-        .bind(b(owner.as_str()))
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?
-        .rows_affected();
+                )
+                .bind(b(app.as_str()))
+                .bind(&id.0[..])
+                .bind(b(app.as_str()))
+                .bind(b(owner.as_str()))
+                .execute(&pool)
+                .await
+                .map_err(map_err)
+            })
+            .await?
+            .rows_affected();
         Ok(changed > 0)
     }
 
     async fn unread(&self, app: &AppId, owner: &UserId) -> Result<Vec<UnreadCount>> {
-        let found = sqlx::query(queries::UNREAD)
-            .bind(b(app.as_str()))
-            .bind(b(owner.as_str()))
-            .fetch_all(self.pool())
-            .await
-            .map_err(map_err)?;
+        let found = self
+            .read(|pool| async move {
+                sqlx::query(queries::UNREAD)
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
         found
             .iter()
             .map(|row| {
@@ -184,23 +219,30 @@ impl InboxStore for MysqlStore {
         sender: &UserId,
         client_msg_id: &str,
     ) -> Result<Option<SendReceipt>> {
-        let mut conn = self.pool().acquire().await.map_err(map_err)?;
-        find_sent_on(&mut conn, app, sender, client_msg_id).await
+        self.read(|pool| async move {
+            let mut conn = pool.acquire().await.map_err(map_err)?;
+            find_sent_on(&mut conn, app, sender, client_msg_id).await
+        })
+        .await
     }
 
     async fn pending_index(&self, limit: usize) -> Result<Vec<IndexTask>> {
-        let found = sqlx::query(concat!(
-            "SELECT o.id AS outbox_id, o.app AS outbox_app, o.owners, ",
-            inbox_columns!(),
-            " FROM inbox_index_outbox o \
+        let found = self
+            .read(|pool| async move {
+                sqlx::query(concat!(
+                    "SELECT o.id AS outbox_id, o.app AS outbox_app, o.owners, ",
+                    inbox_columns!(),
+                    " FROM inbox_index_outbox o \
              JOIN inbox i ON i.app = o.app AND i.owner = o.owner AND i.version = o.version \
              JOIN messages m ON m.id = i.message_id \
              ORDER BY o.id LIMIT ?",
-        ))
-        .bind(limit as u64)
-        .fetch_all(self.pool())
-        .await
-        .map_err(map_err)?;
+                ))
+                .bind(limit as u64)
+                .fetch_all(&pool)
+                .await
+                .map_err(map_err)
+            })
+            .await?;
         found
             .iter()
             .map(|row| {
@@ -229,25 +271,33 @@ impl InboxStore for MysqlStore {
                 "DELETE FROM inbox_index_outbox WHERE id IN {}",
                 rows::row_placeholders(chunk.len())
             );
-            let mut q = sqlx::query(dynamic(sql));
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            q.execute(self.pool()).await.map_err(map_err)?;
+            let sql = &sql;
+            self.write(|pool| async move {
+                let mut q = sqlx::query(dynamic(sql.clone()));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&pool).await.map_err(map_err)
+            })
+            .await?;
         }
         Ok(())
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
         // The oldest keys first (ix_inbox_sent_time); one bounded delete.
-        let done = sqlx::query(
-            "DELETE FROM inbox_sent WHERE server_time < ? ORDER BY server_time LIMIT ?",
-        )
-        .bind(sent_before)
-        .bind(limit as u64)
-        .execute(self.pool())
-        .await
-        .map_err(map_err)?;
+        let done = self
+            .write(|pool| async move {
+                sqlx::query(
+                    "DELETE FROM inbox_sent WHERE server_time < ? ORDER BY server_time LIMIT ?",
+                )
+                .bind(sent_before)
+                .bind(limit as u64)
+                .execute(&pool)
+                .await
+                .map_err(map_err)
+            })
+            .await?;
         Ok(done.rows_affected())
     }
 }

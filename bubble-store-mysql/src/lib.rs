@@ -16,12 +16,15 @@
 //! - `rows`: reading domain types out of rows; placeholder lists.
 //! - [`queries`]: the SQL of the hot reads, public for `EXPLAIN`.
 //! - `schema`: the migrations in `migrations/`, embedded.
-//! - `retry`: running a transaction again after InnoDB chose it as a
-//!   deadlock victim.
+//! - `nodes`: the servers a store may use (one, or the nodes of a Galera
+//!   cluster), a pool each, and the one it is on.
+//! - `retry`: running a call again after InnoDB chose it as a deadlock
+//!   victim (or Galera's certification rejected it), and on the next node
+//!   after its node failed, when that cannot write twice.
 //! - `append`: the inbox append, one transaction for a batch of deliveries,
 //!   with per-owner versions ordered by row locks.
 //! - `batch`: group commit: concurrent appends share one transaction.
-//! - `client`: [`MysqlStore`], the connection pool and batch writers every
+//! - `client`: [`MysqlStore`], the connection pools and batch writers every
 //!   port shares (session settings, migrations on connect), and `connect`
 //!   (the [`AdapterConfig`] impl of [`MysqlConfig`]).
 //! - `inbox`, `groups`, `channel`, `apps`: one port each, its impl on
@@ -63,6 +66,7 @@ mod error;
 
 mod append;
 mod batch;
+mod nodes;
 pub mod queries;
 mod retry;
 mod rows;

@@ -2,6 +2,8 @@
 //! `bubble_test_<time>_<random>` database on the server named by
 //! `BUBBLE_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`, used only
 //! to create and drop databases), so test runs never see each other's rows.
+//! [`TestDb::create_at`] makes one on another server (a Galera cluster's
+//! first node: the database replicates to the others).
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,7 +34,7 @@ fn admin_url() -> String {
 }
 
 /// `url` with its database replaced by `db`.
-fn with_database(url: &str, db: &str) -> String {
+pub fn with_database(url: &str, db: &str) -> String {
     let authority_start = url.find("://").map_or(0, |i| i + 3);
     let path_start = url[authority_start..]
         .find(['/', '?'])
@@ -43,15 +45,14 @@ fn with_database(url: &str, db: &str) -> String {
     format!("{}/{db}{query}", &url[..path_start])
 }
 
-async fn admin() -> MySqlConnection {
-    let url = admin_url();
-    match MySqlConnection::connect(&url).await {
+async fn admin(url: &str) -> MySqlConnection {
+    match MySqlConnection::connect(url).await {
         Ok(c) => c,
         Err(e) => panic!(
             "MySQL/MariaDB is not reachable at {} ({e}). Start it with \
              `scripts/services/mariadb.sh`, or point BUBBLE_MYSQL_URL at a MySQL 8 / \
              MariaDB 10.11 server whose user may create databases.",
-            bubble_core::redact_url(&url)
+            bubble_core::redact_url(url)
         ),
     }
 }
@@ -60,7 +61,13 @@ impl TestDb {
     /// Creates the database (and drops stale ones of earlier runs). Panics
     /// saying how to start the server when it is not reachable.
     pub async fn create() -> TestDb {
-        let mut conn = admin().await;
+        TestDb::create_at(&admin_url()).await
+    }
+
+    /// Creates the database on the server at `admin_url` (any database of
+    /// it; a user that may create databases), as [`TestDb::create`] does.
+    pub async fn create_at(admin_url: &str) -> TestDb {
+        let mut conn = admin(admin_url).await;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -91,10 +98,9 @@ impl TestDb {
         .await
         .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
         let _ = conn.close().await;
-        let admin_url = admin_url();
-        let url = with_database(&admin_url, &name);
+        let url = with_database(admin_url, &name);
         TestDb {
-            admin_url,
+            admin_url: admin_url.to_owned(),
             name,
             url,
         }

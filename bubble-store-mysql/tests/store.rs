@@ -1,9 +1,12 @@
-//! Connecting, migrating, and what a caller sees when the server is not there.
+//! Connecting, migrating, what a caller sees when the server is not there,
+//! and moving to the next of several servers when one goes.
 
 mod common;
 
 use bubble_core::AdapterConfig;
-use bubble_core::ports::InboxStore;
+use bubble_core::ports::{AppendOutcome, InboxStore};
+use bubble_core::testkit::direct_delivery;
+use bubble_core::testkit::proxy::Proxy;
 use bubble_core::{AppId, ErrorKind, UserId};
 use bubble_store_mysql::MysqlConfig;
 use common::on_fresh_db;
@@ -97,4 +100,59 @@ async fn a_bad_config_is_refused_before_connecting() {
     let e = config.connect().await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.message().contains("batch_writers"), "{e}");
+}
+
+/// `url` (one server) reached through `proxy` instead.
+fn through(proxy: &Proxy, url: &str) -> String {
+    let rest = url.split_once('@').map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    let user = url
+        .strip_prefix("mysql://")
+        .and_then(|u| u.split_once('@'))
+        .map_or(String::new(), |(user, _)| format!("{user}@"));
+    format!("mysql://{user}{}{path}", proxy.addr())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_several_urls_the_store_moves_to_the_next_when_its_node_goes() {
+    on_fresh_db(|db| async move {
+        // Two "nodes" that are one server behind two proxies: what matters
+        // here is the store's side, not replication (tests/galera.rs).
+        let host = db
+            .url()
+            .split_once('@')
+            .unwrap()
+            .1
+            .split('/')
+            .next()
+            .unwrap();
+        let (first, second) = (Proxy::start(host).await, Proxy::start(host).await);
+        let store = MysqlConfig::default()
+            .with_urls([through(&first, db.url()), through(&second, db.url())])
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(store.current_node(), 0, "the first url that answers");
+        let app = AppId::new("failover");
+        let d = direct_delivery("a", "b", "before", "m1");
+        store.append(&app, &d).await.unwrap();
+
+        first.refuse();
+        // The append that meets the dead node runs again on the next one:
+        // the caller sees no error.
+        let after = direct_delivery("a", "b", "after", "m2");
+        assert!(matches!(
+            store.append(&app, &after).await.unwrap(),
+            AppendOutcome::Appended(_)
+        ));
+        assert_eq!(store.current_node(), 1);
+        let page = store.pull(&app, &UserId::new("b"), 0, 10).await.unwrap();
+        assert_eq!(page.entries.len(), 2);
+        // A retry of the first message through the new node is the same message.
+        assert!(matches!(
+            store.append(&app, &d).await.unwrap(),
+            AppendOutcome::Duplicate(_)
+        ));
+    })
+    .await;
 }

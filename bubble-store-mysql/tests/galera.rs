@@ -1,0 +1,365 @@
+//! The MySQL store on a three-node MariaDB Galera cluster, through the
+//! multi-address config (`urls`): it passes the conformance suite, and when
+//! the node it works on is killed mid-traffic, nothing acknowledged is lost
+//! or stored twice.
+//!
+//! Needs the cluster of `scripts/galera.sh up` (nodes on 127.0.0.1:3311-3313),
+//! or `BUBBLE_GALERA_URLS` (a comma list, one URL per node; the kill test
+//! needs the script's ports, 331N for node N, since it kills and restarts
+//! nodes with the script). When neither answers, each test prints that it
+//! was skipped and passes. Run:
+//!
+//! ```sh
+//! scripts/galera.sh up
+//! cargo test -p bubble-store-mysql --test galera -- --nocapture
+//! ```
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bubble_core::AdapterConfig;
+use bubble_core::ports::{AppendOutcome, Delivery, InboxStore};
+use bubble_core::testkit::{self, direct_delivery, group_delivery};
+use bubble_core::{AppId, Direction, UserId};
+use bubble_store_mysql::testing::{TestDb, with_database};
+use bubble_store_mysql::{MysqlConfig, MysqlStore};
+use sqlx::Connection;
+
+/// The cluster of `scripts/galera.sh`.
+const DEFAULT_URLS: &str = "mysql://root@127.0.0.1:3311/test,mysql://root@127.0.0.1:3312/test,\
+                            mysql://root@127.0.0.1:3313/test";
+
+/// The tests of this file take turns: the kill test takes a node away from
+/// under any other test running beside it.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Prints `line` where it is seen: straight to the stderr handle, since the
+/// test harness captures `eprintln!` of passing tests.
+fn say(line: String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// The cluster's node URLs, or `None` (printed) when no cluster answers.
+/// With `BUBBLE_GALERA_URLS` set, a cluster that does not answer fails the
+/// test: it was asked for.
+async fn cluster(test: &str) -> Option<Vec<String>> {
+    let (text, asked) = match std::env::var("BUBBLE_GALERA_URLS") {
+        Ok(urls) if !urls.trim().is_empty() => (urls, true),
+        _ => (DEFAULT_URLS.to_owned(), false),
+    };
+    let urls: Vec<String> = text.split(',').map(|u| u.trim().to_owned()).collect();
+    // One connection attempt (a pool would retry a refused port for 30 s).
+    let first = sqlx::MySqlConnection::connect(&urls[0]).await;
+    match first {
+        Ok(mut conn) => {
+            let size: (String, String) = sqlx::query_as("SHOW STATUS LIKE 'wsrep_cluster_size'")
+                .fetch_one(&mut conn)
+                .await
+                .expect("the first node is a Galera node");
+            let _ = conn.close().await;
+            assert_eq!(
+                size.1,
+                urls.len().to_string(),
+                "the cluster should have every node of {urls:?} (scripts/galera.sh status)"
+            );
+            Some(urls)
+        }
+        Err(e) if asked => {
+            panic!("BUBBLE_GALERA_URLS is set but its first node does not answer: {e}")
+        }
+        Err(_) => {
+            say(format!(
+                "SKIPPED {test}: no Galera cluster answers on 127.0.0.1:3311 and \
+                 BUBBLE_GALERA_URLS is not set (start one: scripts/galera.sh up)"
+            ));
+            None
+        }
+    }
+}
+
+/// A store config on database `db` of every node.
+fn config(urls: &[String], db: &TestDb) -> MysqlConfig {
+    MysqlConfig::default().with_urls(urls.iter().map(|u| with_database(u, db.name())))
+}
+
+/// Runs `test` on a fresh database of the cluster and drops it afterwards,
+/// also when the test panics.
+async fn on_fresh_cluster_db<F, Fut>(urls: &[String], test: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let db = TestDb::create_at(&urls[0]).await;
+    let outcome = tokio::spawn(test(db.clone())).await;
+    db.drop_db().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_store_on_galera_passes_the_conformance_suite() {
+    let Some(urls) = cluster("the_store_on_galera_passes_the_conformance_suite").await else {
+        return;
+    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let started = Instant::now();
+    let nodes = urls.clone();
+    on_fresh_cluster_db(&urls, |db| async move {
+        let store = config(&nodes, &db).connect().await.unwrap();
+        testkit::inbox(Arc::new(store.clone())).await;
+        testkit::groups(Arc::new(store.clone())).await;
+        testkit::channel_log(Arc::new(store.clone())).await;
+        testkit::apps(Arc::new(store.clone())).await;
+        let unbatched = config(&nodes, &db)
+            .with_batch_max(1)
+            .connect()
+            .await
+            .unwrap();
+        testkit::inbox(Arc::new(unbatched)).await;
+    })
+    .await;
+    say(format!(
+        "galera conformance: {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+}
+
+/// The node of the script's cluster a URL names (port 331N is node N).
+fn node_of(url: &str) -> Option<u32> {
+    let port: u32 = url.rsplit_once(':')?.1.split('/').next()?.parse().ok()?;
+    (3311..=3319).contains(&port).then(|| port - 3310)
+}
+
+fn galera_script(args: &[&str]) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/galera.sh");
+    let status = Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .status()
+        .expect("run scripts/galera.sh");
+    assert!(status.success(), "scripts/galera.sh {args:?} failed");
+}
+
+/// One writer's message `i`: a 1:1 message to a receiver shared with other
+/// writers, or a group message, each with its own client message id.
+fn message(writer: usize, i: usize) -> Delivery {
+    let from = format!("w{writer}");
+    let id = format!("{writer}-{i}");
+    if i.is_multiple_of(2) {
+        direct_delivery(&from, &format!("r{}", writer % 3), &id, &id)
+    } else {
+        let members = [from.as_str(), "g1", "g2", "g3"];
+        let mut d = group_delivery("galera", &from, &members, &id);
+        d.client_msg_id = id.clone();
+        for e in &mut d.entries {
+            e.client_msg_id = id.clone();
+        }
+        d
+    }
+}
+
+/// What one writer did.
+#[derive(Default)]
+struct Written {
+    /// Client message ids the store acknowledged (`Appended`, or
+    /// `Duplicate` for a retry of a write whose first answer was lost).
+    acked: Vec<String>,
+    /// Acks that came as `Duplicate`: the first attempt was stored but its
+    /// answer never arrived.
+    duplicates_answered: usize,
+    /// Failed attempts, each retried with the same delivery.
+    failed_attempts: usize,
+    /// The longest time one message took from first attempt to ack.
+    longest: Duration,
+    /// The message the writer gave up on, after `GIVE_UP` of failures
+    /// (the cluster did not recover: see scripts/galera.sh status).
+    gave_up: Option<String>,
+}
+
+/// How long a writer retries one message before it stops.
+const GIVE_UP: Duration = Duration::from_secs(60);
+
+/// Appends messages until `until`, each retried (the same delivery, so the
+/// same client message id) until the store acknowledges it, as a client
+/// resends a message it got no receipt for.
+async fn writer(store: MysqlStore, app: AppId, w: usize, until: Instant) -> Written {
+    let mut done = Written::default();
+    let mut i = 0;
+    while Instant::now() < until {
+        let d = message(w, i);
+        let first_try = Instant::now();
+        loop {
+            match store.append(&app, &d).await {
+                Ok(outcome) => {
+                    if matches!(outcome, AppendOutcome::Duplicate(_)) {
+                        done.duplicates_answered += 1;
+                    }
+                    done.acked.push(d.client_msg_id.clone());
+                    break;
+                }
+                Err(e) => {
+                    assert!(e.is_retryable(), "writer {w}: {e}");
+                    done.failed_attempts += 1;
+                    if first_try.elapsed() > GIVE_UP {
+                        say(format!("writer {w} gives up on {}: {e}", d.client_msg_id));
+                        done.gave_up = Some(d.client_msg_id.clone());
+                        return done;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        done.longest = done.longest.max(first_try.elapsed());
+        i += 1;
+    }
+    done
+}
+
+/// How often each client message id is in `owner`'s inbox, in `direction`.
+async fn stored_ids(
+    store: &MysqlStore,
+    app: &AppId,
+    owner: &str,
+    direction: Direction,
+) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .pull(app, &UserId::new(owner), after, 500)
+            .await
+            .unwrap();
+        for e in page.entries.iter().filter(|e| e.direction == direction) {
+            *counts.entry(e.client_msg_id.clone()).or_insert(0) += 1;
+        }
+        match page.entries.last() {
+            Some(e) if page.has_more => after = e.version,
+            _ => return counts,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
+    let test = "a_node_killed_mid_traffic_loses_nothing_acknowledged";
+    let Some(urls) = cluster(test).await else {
+        return;
+    };
+    if urls.iter().any(|u| node_of(u).is_none()) {
+        say(format!(
+            "SKIPPED {test}: it kills nodes with scripts/galera.sh, whose nodes are on ports 3311-3313"
+        ));
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let nodes = urls.clone();
+    on_fresh_cluster_db(&urls, |db| async move {
+        const WRITERS: usize = 8;
+        let store = config(&nodes, &db).connect().await.unwrap();
+        let app = AppId::new("galera-kill");
+        let victim = store.current_node();
+        let victim_node = node_of(&nodes[victim]).unwrap();
+
+        let started = Instant::now();
+        let until = started + Duration::from_secs(12);
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|w| tokio::spawn(writer(store.clone(), app.clone(), w, until)))
+            .collect();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let killed_at = started.elapsed();
+        tokio::task::spawn_blocking(move || galera_script(&["kill", &victim_node.to_string()]))
+            .await
+            .unwrap();
+        let mut written = Vec::new();
+        for t in tasks {
+            written.push(t.await.unwrap());
+        }
+        let moved_to = store.current_node();
+
+        // Read back through a store on the survivors only.
+        let survivors: Vec<String> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != victim)
+            .map(|(_, u)| with_database(u, db.name()))
+            .collect();
+        let reader = MysqlConfig::default()
+            .with_urls(survivors)
+            .with_run_migrations(false)
+            .connect()
+            .await
+            .unwrap();
+        let mut acked = 0;
+        let mut lost = Vec::new();
+        let mut duplicated = Vec::new();
+        let mut sent_counts = BTreeMap::new();
+        for (w, done) in written.iter().enumerate() {
+            let sent = stored_ids(&reader, &app, &format!("w{w}"), Direction::Out).await;
+            for id in &done.acked {
+                acked += 1;
+                match sent.get(id) {
+                    None => lost.push(id.clone()),
+                    Some(1) => {}
+                    Some(_) => duplicated.push(id.clone()),
+                }
+            }
+            // Stored but never acknowledged would be a write whose retry
+            // never came; a writer retries until acked, so there is none.
+            for (id, n) in &sent {
+                if *n > 1 && !duplicated.contains(id) {
+                    duplicated.push(id.clone());
+                }
+            }
+            sent_counts.insert(w, sent.len());
+        }
+        // Every receiver holds each acknowledged message once too.
+        let mut received: BTreeMap<String, usize> = BTreeMap::new();
+        for owner in ["r0", "r1", "r2", "g1"] {
+            for (id, n) in stored_ids(&reader, &app, owner, Direction::In).await {
+                *received.entry(format!("{owner}/{id}")).or_insert(0) += n;
+            }
+        }
+        let receiver_dups = received.values().filter(|n| **n > 1).count();
+        let duplicates_answered: usize = written.iter().map(|d| d.duplicates_answered).sum();
+        let failed_attempts: usize = written.iter().map(|d| d.failed_attempts).sum();
+        let stall = written.iter().map(|d| d.longest).max().unwrap_or_default();
+        let gave_up: Vec<&String> = written.iter().filter_map(|d| d.gave_up.as_ref()).collect();
+        reader.close().await;
+        store.close().await;
+
+        let rejoin = Instant::now();
+        tokio::task::spawn_blocking(move || galera_script(&["start", &victim_node.to_string()]))
+            .await
+            .unwrap();
+        say(format!(
+            "galera kill: node{victim_node} killed at {:.1} s of 12 s; store moved from url {victim} to {moved_to}; \
+             acked {acked}, lost {}, duplicated {} (receivers' duplicates {receiver_dups}); \
+             acks answered as duplicates {duplicates_answered}, failed attempts {failed_attempts}; \
+             longest write (first try to ack) {:.2} s; node{victim_node} rejoined in {:.1} s",
+            killed_at.as_secs_f64(),
+            lost.len(),
+            duplicated.len(),
+            stall.as_secs_f64(),
+            rejoin.elapsed().as_secs_f64(),
+        ));
+        assert!(
+            gave_up.is_empty(),
+            "writers got no ack for {} s for {gave_up:?}: the survivors did not keep a \
+             primary component (scripts/galera.sh status; 'up' recovers it)",
+            GIVE_UP.as_secs()
+        );
+        assert!(acked > 0, "nothing was written");
+        assert_ne!(moved_to, victim, "the store moved off the killed node");
+        assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+        assert!(duplicated.is_empty(), "stored twice: {duplicated:?}");
+        assert_eq!(receiver_dups, 0, "a receiver holds a message twice");
+    })
+    .await;
+}
