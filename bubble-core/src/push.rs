@@ -201,6 +201,15 @@ impl SessionHub {
         self.len() == 0
     }
 
+    /// Every user with a session here.
+    pub fn users(&self) -> Vec<(AppId, UserId)> {
+        self.sessions
+            .read()
+            .iter()
+            .flat_map(|(app, users)| users.keys().map(|u| (app.clone(), u.clone())))
+            .collect()
+    }
+
     /// Local sessions of a user: `(device, session)`.
     pub fn sessions_of(&self, app: &AppId, user: &UserId) -> Vec<(DeviceId, u64)> {
         self.sessions

@@ -12,7 +12,8 @@
 //! here, and a background task registers them again as soon as presence
 //! answers, which is also how the engine notices that it is back. Routes
 //! registered before the outage are refreshed by each device's next
-//! heartbeat, as always.
+//! heartbeat, as always. Then each local device is pushed its user's
+//! newest entry again: a push dropped during the outage is found as a gap.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
@@ -165,6 +166,97 @@ impl Engine {
         }
     }
 
+    /// After an outage of presence. Pushes this and other nodes could not
+    /// route meanwhile were dropped (their entries are stored), and a
+    /// device notices a gap only at its next push, which may never come.
+    /// So each local user's newest inbox entry is pushed again: a device
+    /// that missed some sees the gap and syncs, one that did not ignores
+    /// it (it has that version). One user at a time, not to flood the store.
+    pub(super) async fn nudge_local_devices(&self) {
+        let users = self.inner.hub.users();
+        let mut nudged = 0;
+        for (app, user) in users.iter().cloned() {
+            let newest = match self.inner.inbox.last_version(&app, &user).await {
+                Ok(0) => continue,
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read an inbox to nudge its devices; they find gaps at their next push");
+                    return;
+                }
+            };
+            let Ok(page) = self.inner.inbox.pull(&app, &user, newest - 1, 1).await else {
+                continue;
+            };
+            let Some(entry) = page.entries.into_iter().next() else {
+                continue;
+            };
+            let push = crate::push::Push {
+                app,
+                target: crate::push::Target::User {
+                    user,
+                    except_device: None,
+                },
+                event: crate::push::PushEvent::Entry {
+                    prev_version: entry.version - 1,
+                    entry,
+                },
+            };
+            nudged += self.inner.hub.deliver(&[push]);
+        }
+        nudged += self.nudge_super_groups(&users).await;
+        tracing::info!(
+            pushes = nudged,
+            "presence is back: each local device was pushed its newest entries, to find what it missed"
+        );
+    }
+
+    /// The same for super groups: each one with members here gets its
+    /// newest entry pushed again to them.
+    async fn nudge_super_groups(&self, users: &[(AppId, UserId)]) -> usize {
+        let mut members_here: HashMap<(AppId, GroupId), Vec<UserId>> = HashMap::new();
+        for (app, user) in users {
+            let Ok(groups) = self.inner.groups.groups_of(app, user).await else {
+                continue;
+            };
+            for group in groups {
+                members_here
+                    .entry((app.clone(), group))
+                    .or_default()
+                    .push(user.clone());
+            }
+        }
+        let mut nudged = 0;
+        for ((app, group), members) in members_here {
+            match self.inner.groups.group(&app, &group).await {
+                Ok(Some(g)) if g.kind == GroupKind::Super => {}
+                _ => continue,
+            }
+            let newest = match self.inner.channels.last_seq(&app, &group).await {
+                Ok(0) | Err(_) => continue,
+                Ok(seq) => seq,
+            };
+            let Ok(page) = self.inner.channels.range(&app, &group, newest - 1, 1).await else {
+                continue;
+            };
+            let Some(entry) = page.entries.into_iter().next() else {
+                continue;
+            };
+            let push = crate::push::Push {
+                app,
+                target: crate::push::Target::Users {
+                    users: members,
+                    except: None,
+                },
+                event: crate::push::PushEvent::Channel {
+                    prev_seq: entry.seq - 1,
+                    entry,
+                },
+            };
+            nudged += self.inner.hub.deliver(&[push]);
+        }
+        nudged
+    }
+
     /// Notes a cache failure: the caller goes to the store instead.
     pub(super) fn cache_failed(&self, e: &Error) {
         if !is_down(e) {
@@ -241,7 +333,9 @@ async fn register_when_back(inner: Weak<Inner>) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
-        if (Engine { inner }).register_waiting().await {
+        let engine = Engine { inner };
+        if engine.register_waiting().await {
+            engine.nudge_local_devices().await;
             return;
         }
     }

@@ -161,6 +161,71 @@ async fn when_presence_is_back_the_routes_it_missed_are_registered_by_themselves
 }
 
 #[tokio::test]
+async fn when_presence_is_back_each_local_device_is_pushed_its_newest_entry_again() {
+    let presence = Switchable::new(MemoryPresence::new());
+    let e = engine_from(
+        Engine::builder()
+            .config(quick_retry())
+            .presence(presence.clone()),
+        |_| {},
+    )
+    .await;
+    let (alice, _) = login(&e, "alice", "phone").await;
+    let (_bob, mut bob_q) = login(&e, "bob", "phone").await;
+    let town = CreateGroup {
+        id: Some(GroupId::new("town")),
+        name: "town".into(),
+        members: vec![UserId::new("bob")],
+        super_group: true,
+    };
+    e.create_group(&alice.app, &alice.user, town).await.unwrap();
+    presence.set_down(true);
+    // Pushes to bob on another node would be dropped now; here he gets them.
+    e.send(&alice, to_user("bob", "m1", "during the outage"))
+        .await
+        .unwrap();
+    let to_town = text_to(
+        Conversation::super_group(&GroupId::new("town")),
+        "m2",
+        "to town",
+    );
+    e.send(&alice, to_town).await.unwrap();
+    let during = drain(&mut bob_q);
+    assert_eq!(
+        during.len(),
+        2,
+        "the message and the super-group entry: {during:?}"
+    );
+    e.heartbeat(&alice).await.unwrap();
+    presence.set_down(false);
+    until("presence recovery", || !e.degradation().presence).await;
+    // Once it is back, bob's device is pushed his newest inbox entry and
+    // the super group's newest entry again, each with its true
+    // predecessor: a device that missed one finds the gap.
+    let mut again = Vec::new();
+    for _ in 0..100 {
+        again.extend(drain(&mut bob_q));
+        if again.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(again.len(), 2, "got {again:?}");
+    assert!(
+        again.iter().any(|p| matches!(p, PushEvent::Entry { entry, prev_version }
+            if entry.content == Content::text("during the outage") && *prev_version == entry.version - 1)),
+        "bob's newest inbox entry, in {again:?}"
+    );
+    assert!(
+        again
+            .iter()
+            .any(|p| matches!(p, PushEvent::Channel { entry, prev_seq }
+            if entry.content == Content::text("to town") && *prev_seq == entry.seq - 1)),
+        "the super group's newest entry, in {again:?}"
+    );
+}
+
+#[tokio::test]
 async fn with_the_cache_down_sends_dedup_and_syncs_go_to_the_store() {
     let cache = Switchable::new(MemoryCache::new());
     let e = engine_from(Engine::builder().cache(cache.clone()), |_| {}).await;
