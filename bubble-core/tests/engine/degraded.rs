@@ -104,8 +104,8 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("{what} did not happen within 5 s");
 }
 
-#[tokio::test]
-async fn with_presence_down_devices_log_in_send_and_receive_and_presence_shows_degraded() {
+/// An engine on a presence the test can take down, retrying it quickly.
+async fn engine_with_switchable_presence() -> (Engine, Arc<Switchable<MemoryPresence>>) {
     let presence = Switchable::new(MemoryPresence::new());
     let e = engine_from(
         Engine::builder()
@@ -114,6 +114,12 @@ async fn with_presence_down_devices_log_in_send_and_receive_and_presence_shows_d
         |_| {},
     )
     .await;
+    (e, presence)
+}
+
+#[tokio::test]
+async fn with_presence_down_devices_log_in_send_and_receive_and_presence_shows_degraded() {
+    let (e, presence) = engine_with_switchable_presence().await;
     presence.set_down(true);
     let (alice, _) = login(&e, "alice", "phone").await;
     let (_bob, mut bob_q) = login(&e, "bob", "phone").await;
@@ -129,14 +135,7 @@ async fn with_presence_down_devices_log_in_send_and_receive_and_presence_shows_d
 
 #[tokio::test]
 async fn when_presence_is_back_the_routes_it_missed_are_registered_by_themselves() {
-    let presence = Switchable::new(MemoryPresence::new());
-    let e = engine_from(
-        Engine::builder()
-            .config(quick_retry())
-            .presence(presence.clone()),
-        |_| {},
-    )
-    .await;
+    let (e, presence) = engine_with_switchable_presence().await;
     presence.set_down(true);
     let (alice, _) = login(&e, "alice", "phone").await;
     let (gone, _) = login(&e, "carol", "phone").await;
@@ -162,14 +161,7 @@ async fn when_presence_is_back_the_routes_it_missed_are_registered_by_themselves
 
 #[tokio::test]
 async fn when_presence_is_back_each_local_device_is_pushed_its_newest_entry_again() {
-    let presence = Switchable::new(MemoryPresence::new());
-    let e = engine_from(
-        Engine::builder()
-            .config(quick_retry())
-            .presence(presence.clone()),
-        |_| {},
-    )
-    .await;
+    let (e, presence) = engine_with_switchable_presence().await;
     let (alice, _) = login(&e, "alice", "phone").await;
     let (_bob, mut bob_q) = login(&e, "bob", "phone").await;
     let town = CreateGroup {

@@ -776,16 +776,7 @@ async fn a_sentinel_failover_under_traffic_loses_nothing_and_every_device_catche
         eprintln!("SKIPPED: the Sentinel failover test runs with BUBBLE_E2E_BACKENDS=scale-out");
         return;
     }
-    let answers = Command::new("redis-cli")
-        .args([
-            "-p",
-            "26401",
-            "SENTINEL",
-            "get-master-addr-by-name",
-            SENTINEL_MASTER,
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    let answers = sentinel_master_port().is_some();
     if !answers {
         assert_ne!(
             std::env::var("CI").as_deref(),
