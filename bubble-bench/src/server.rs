@@ -170,6 +170,22 @@ fn settings(
     out
 }
 
+/// A new temporary data directory, removed when dropped.
+fn fresh_dir() -> Result<tempfile::TempDir, String> {
+    tempfile::Builder::new()
+        .prefix("bubble-bench-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))
+}
+
+/// Settings as the `(key, value)` pairs [`settings`] takes.
+fn borrowed(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
 fn install_key(dir: &std::path::Path, pem: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("server_key.pem");
@@ -196,10 +212,7 @@ impl Server {
                 (d, None)
             }
             None => {
-                let t = tempfile::Builder::new()
-                    .prefix("bubble-bench-")
-                    .tempdir()
-                    .map_err(|e| format!("temp dir: {e}"))?;
+                let t = fresh_dir()?;
                 (t.path().to_path_buf(), Some(t))
             }
         };
@@ -260,37 +273,30 @@ impl Server {
             return Err("--nodes needs shared backends: set BUBBLE_STORE_KIND=mysql, BUBBLE_CACHE_KIND=redis, BUBBLE_PRESENCE_KIND=redis and BUBBLE_DISCOVERY_KIND=etcd (see docs/benchmarks.md, \"A cluster\")".into());
         }
         let tag = crate::stats::now_ns() % 1_000_000_000;
-        let node = |i: usize| -> Vec<(&'static str, String)> {
-            vec![
-                ("BUBBLE_NODE_ID", format!("bench{tag}-n{i}")),
-                ("BUBBLE_CLUSTER_RPC", "127.0.0.1:0".into()),
-            ]
+        // The scenario's settings, and node `i`'s id and cluster port.
+        let node = |i: usize| {
+            let mut own = scenario_settings.to_vec();
+            let id = format!("bench{tag}-n{i}");
+            own.extend([
+                ("BUBBLE_NODE_ID", id.as_str()),
+                ("BUBBLE_CLUSTER_RPC", "127.0.0.1:0"),
+            ]);
+            own.into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<Vec<(String, String)>>()
         };
-        let owned = |i: usize| -> Vec<(String, String)> {
-            scenario_settings
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .chain(node(i).into_iter().map(|(k, v)| (k.to_string(), v)))
-                .collect()
-        };
-        let first = owned(0);
-        let first: Vec<(&str, &str)> = first
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let mut server = Server::start(Mode::Binary(path.clone()), None, rsa_bits, &first).await?;
+        let first = node(0);
+        let mut server = Server::start(
+            Mode::Binary(path.clone()),
+            None,
+            rsa_bits,
+            &borrowed(&first),
+        )
+        .await?;
         for i in 1..nodes {
-            let dir = tempfile::Builder::new()
-                .prefix("bubble-bench-")
-                .tempdir()
-                .map_err(|e| format!("temp dir: {e}"))?;
+            let dir = fresh_dir()?;
             install_key(dir.path(), rsa_bits.test_key()).map_err(|e| format!("server key: {e}"))?;
-            let extra = owned(i);
-            let extra: Vec<(&str, &str)> = extra
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            let env = settings(dir.path(), &server.admin_secret, &extra);
+            let env = settings(dir.path(), &server.admin_secret, &borrowed(&node(i)));
             let (child, Listening { http, .. }, _) = spawn(&path, &env)?;
             server.peers.push(Peer {
                 child,
