@@ -47,6 +47,9 @@ pub(super) struct Degraded {
     /// Peers whose last push failed (a dead node stays in presence routes
     /// until its devices come back elsewhere): logged once per outage.
     failing_peers: Mutex<HashSet<NodeId>>,
+    /// Mirrors `!failing_peers.is_empty()`, so a push that went through
+    /// (every push, nearly always) takes no lock.
+    any_peer_failing: AtomicBool,
 }
 
 /// Presence's outage and the routes it cost. One lock, so a route is never
@@ -143,13 +146,13 @@ impl Engine {
     /// again (a killed node draws one failure per push until its routes
     /// are gone).
     pub(super) fn peer_failed(&self, node: &NodeId, e: &Error) {
-        if self
-            .inner
-            .degraded
-            .failing_peers
-            .lock()
-            .insert(node.clone())
-        {
+        let degraded = &self.inner.degraded;
+        let started = {
+            let mut failing = degraded.failing_peers.lock();
+            degraded.any_peer_failing.store(true, Ordering::Relaxed);
+            failing.insert(node.clone())
+        };
+        if started {
             tracing::warn!(
                 %node,
                 error = %e,
@@ -161,7 +164,19 @@ impl Engine {
 
     /// Notes that a push to `node` went through: ends its outage.
     pub(super) fn peer_answered(&self, node: &NodeId) {
-        if self.inner.degraded.failing_peers.lock().remove(node) {
+        let degraded = &self.inner.degraded;
+        if !degraded.any_peer_failing.load(Ordering::Relaxed) {
+            return;
+        }
+        let ended = {
+            let mut failing = degraded.failing_peers.lock();
+            let ended = failing.remove(node);
+            degraded
+                .any_peer_failing
+                .store(!failing.is_empty(), Ordering::Relaxed);
+            ended
+        };
+        if ended {
             tracing::info!(%node, "pushes to the other node go through again");
         }
     }
