@@ -172,10 +172,27 @@ $(tail -15 "$(node_dir "$n")/error.log")"
     die "node$n is not synced after ${WAIT_SECS}s; see $(node_dir "$n")/error.log"
 }
 
+# The position (seqno) of the last transaction node N committed, read by
+# `mariadbd --wsrep-recover` from its InnoDB log; -1 when it has none.
+recovered_seqno() {
+    local n=$1 dir log pos
+    dir="$(node_dir "$n")"
+    log="$dir/wsrep-recover.log"
+    rm -f "$log"
+    /usr/sbin/mariadbd --defaults-file="$dir/my.cnf" --wsrep-recover --log-error="$log" >/dev/null 2>&1 || true
+    pos=$(grep -o 'Recovered position: [0-9a-f-]*:-\?[0-9]*' "$log" 2>/dev/null | tail -1 | sed 's/.*://')
+    echo "${pos:--1}"
+}
+
 # The node that may start a new cluster: the one that stopped last (Galera
-# marks it safe_to_bootstrap), else node 1 on a fresh directory.
+# marks it safe_to_bootstrap), else node 1 on a fresh directory. When every
+# node stopped uncleanly (a crash, a power cut, the machine stopped), none is
+# marked, and the one holding the newest data is the one whose InnoDB log
+# recovers the highest seqno (Galera's documented procedure; a tie goes to
+# the lowest node number). Bootstrapping any other would make the rest
+# throw away transactions they committed.
 bootstrap_node() {
-    local i
+    local i seqno best="" best_seqno=""
     for i in $(seq 1 "$NODES"); do
         if grep -q '^safe_to_bootstrap: 1' "$(node_dir "$i")/data/grastate.dat" 2>/dev/null; then
             echo "$i"
@@ -186,19 +203,34 @@ bootstrap_node() {
         echo 1
         return
     fi
-    die "every node of $DIR stopped uncleanly, so none is known to hold the newest data; pick the one
-with the highest seqno (mariadbd --defaults-file=$DIR/nodeN/my.cnf --wsrep-recover), set
-safe_to_bootstrap: 1 in its grastate.dat and run 'up' again, or start afresh: $0 reset"
+    say "every node of $DIR stopped uncleanly; recovering each one's last committed seqno"
+    for i in $(seq 1 "$NODES"); do
+        [ -f "$(node_dir "$i")/data/grastate.dat" ] || continue
+        init_node "$i"
+        seqno=$(recovered_seqno "$i")
+        say "node$i recovered seqno $seqno"
+        if [ -z "$best" ] || [ "$seqno" -gt "$best_seqno" ]; then
+            best=$i
+            best_seqno=$seqno
+        fi
+    done
+    [ -n "$best" ] && [ "$best_seqno" -ge 0 ] \
+        || die "no node of $DIR could recover its position (see $DIR/node*/wsrep-recover.log); start afresh: $0 reset"
+    say "bootstrapping from node$best, which holds the newest data (seqno $best_seqno)"
+    echo "$best"
 }
 
 # When nodes run but none is in a primary component (the survivors of a
 # failure could not agree on a view), the first of them that runs starts
 # a new primary component; the others merge into it.
 recover_primary() {
-    local i first=""
+    local i st first=""
     for i in $(seq 1 "$NODES"); do
         pid_of "$i" >/dev/null || continue
-        [ "$(status_of "$i" wsrep_cluster_status)" = Primary ] && return
+        st=$(status_of "$i" wsrep_cluster_status)
+        # Not answering: still starting, or dying; wait_synced judges it.
+        [ -n "$st" ] || continue
+        [ "$st" = Primary ] && return
         [ -n "$first" ] || first=$i
     done
     [ -n "$first" ] || return 0
