@@ -32,8 +32,8 @@ use tokio_util::sync::CancellationToken;
 
 use bubble_core::wire::*;
 use bubble_core::{
-    ChannelEntry, ChannelPage, Content, Conversation, InboxEntry, MsgId, SendReceipt, UnreadCount,
-    UserId,
+    ChannelEntry, ChannelPage, Content, Conversation, GroupId, InboxEntry, MsgId, SendReceipt,
+    UnreadCount, UserId,
 };
 use bubble_proto::secure::{
     ClientConfig as SecureConfig, ClientHandshake, ClientMeta, OsRandom, PinnedServerKey,
@@ -311,7 +311,10 @@ impl Client {
         loop {
             match self.call::<pb::SendAck>(Command::Send, &req).await {
                 Ok(ack) => {
-                    return receipt_from_pb(&ack).map_err(|e| ClientError::Protocol(e.to_string()));
+                    let receipt =
+                        receipt_from_pb(&ack).map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    self.skip_own_entry(&receipt);
+                    return Ok(receipt);
                 }
                 Err(e) if e.is_retryable() && Instant::now() + delay < deadline => {
                     tracing::debug!(error = %e, "send failed; retrying with the same client_msg_id");
@@ -321,6 +324,92 @@ impl Client {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Moves the cursor over this device's own message when nothing came
+    /// between (`prev_version` is the cursor), so the next push is not a
+    /// false gap that costs a sync. The entry is not delivered as an event:
+    /// `send` returned it. When something did come between, the cursor
+    /// stays and the sync that fills the gap delivers the entry too.
+    fn skip_own_entry(&self, receipt: &SendReceipt) {
+        if receipt.duplicate || receipt.version == 0 {
+            return;
+        }
+        let _ = self.shared.last_version.compare_exchange(
+            receipt.prev_version,
+            receipt.version,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// One conversation's history, newest first: entries older than
+    /// `before` (a version; 0 starts at the newest), at most `limit` (0: the
+    /// server's default), whether older ones remain, and this user's newest
+    /// version now. A super group's history is [`Client::channel_history`].
+    pub async fn history(
+        &self,
+        conversation: &Conversation,
+        before: u64,
+        limit: u32,
+    ) -> Result<(Vec<InboxEntry>, bool, u64), ClientError> {
+        let page = self.history_page(conversation, before, limit).await?;
+        let owner = UserId::new(&self.shared.config.user);
+        let entries = page
+            .entries
+            .iter()
+            .map(|e| entry_from_pb(&owner, e))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok((entries, page.has_more, page.max_version))
+    }
+
+    /// A super group's history, newest first: entries with seq < `before`
+    /// (0 starts at the newest), whether older ones remain, and the group's
+    /// newest seq.
+    pub async fn channel_history(
+        &self,
+        group: &str,
+        before: u64,
+        limit: u32,
+    ) -> Result<(ChannelPage, u64), ClientError> {
+        let page = self
+            .history_page(
+                &Conversation::super_group(&GroupId::new(group)),
+                before,
+                limit,
+            )
+            .await?;
+        let entries = page
+            .channel_entries
+            .iter()
+            .map(channel_entry_from_pb)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok((
+            ChannelPage {
+                entries,
+                has_more: page.has_more,
+            },
+            page.last_seq,
+        ))
+    }
+
+    async fn history_page(
+        &self,
+        conversation: &Conversation,
+        before: u64,
+        limit: u32,
+    ) -> Result<pb::HistoryPage, ClientError> {
+        self.call(
+            Command::History,
+            &pb::HistoryRequest {
+                conversation: Some(conversation_to_pb(conversation)),
+                before,
+                limit,
+            },
+        )
+        .await
     }
 
     /// Inbox entries after `after_version` (one page).

@@ -63,6 +63,7 @@ guard!(InboxStore {
     fn pending_index(limit: usize) -> Vec<IndexTask>;
     fn complete_index(ids: &[u64]) -> ();
     fn prune_sent(sent_before: i64, limit: usize) -> u64;
+    fn history(app: &AppId, owner: &UserId, conversation: &Conversation, before_version: u64, limit: usize) -> InboxPage;
     fn scan_messages(app: &AppId, after: Option<MsgId>, limit: usize) -> Vec<StoredMessage>;
 });
 
@@ -82,6 +83,7 @@ guard!(GroupStore {
 guard!(ChannelLog {
     fn append(app: &AppId, entry: &ChannelEntry) -> ChannelAppend;
     fn range(app: &AppId, group: &GroupId, after_seq: u64, limit: usize) -> ChannelPage;
+    fn range_before(app: &AppId, group: &GroupId, before_seq: u64, limit: usize) -> ChannelPage;
     fn last_seq(app: &AppId, group: &GroupId) -> u64;
     fn get(app: &AppId, group: &GroupId, id: &MsgId) -> Option<ChannelEntry>;
     fn count_messages_after(app: &AppId, group: &GroupId, after_seq: u64) -> u64;

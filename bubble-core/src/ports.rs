@@ -39,15 +39,14 @@ impl Delivery {
     /// rule the engine answers with and every store keeps for a retry.
     pub fn receipt(&self, appended: &[Appended]) -> SendReceipt {
         let first = self.entries.first();
+        let own = self.receipt_entry.and_then(|i| appended.get(i));
         SendReceipt {
             server_msg_id: first.map(|e| e.server_msg_id).unwrap_or_default(),
-            version: self
-                .receipt_entry
-                .and_then(|i| appended.get(i))
-                .map_or(0, |a| a.version),
+            version: own.map_or(0, |a| a.version),
             seq: 0,
             server_time: first.map_or(0, |e| e.server_time),
             duplicate: false,
+            prev_version: own.map_or(0, |a| a.prev_version),
         }
     }
 }
@@ -179,6 +178,26 @@ pub trait InboxStore: Send + Sync + 'static {
     /// `limit`, so no single call holds the store for long.
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64>;
 
+    /// The owner's entries of one conversation (as the owner sees it) with
+    /// version < `before_version`, newest first, at most `limit`; `before_version`
+    /// 0 starts at the newest. `has_more` says older ones remain: a chat
+    /// screen's history as the user scrolls up, one indexed range per page
+    /// however large the inbox.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store (the conformance suite requires it of every backend).
+    async fn history(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+        before_version: u64,
+        limit: usize,
+    ) -> Result<InboxPage> {
+        let _ = (app, owner, conversation, before_version, limit);
+        Err(unsupported::<Self>("InboxStore::history"))
+    }
+
     /// Messages of `app` with server message id > `after` (from the first
     /// when `None`), in id order, at most `limit`: every message held in
     /// some inbox and neither recalled nor deleted by all its owners, each
@@ -205,6 +224,17 @@ pub trait InboxStore: Send + Sync + 'static {
             ),
         ))
     }
+}
+
+/// The error of a port method a store does not implement, naming both.
+fn unsupported<S: ?Sized>(method: &str) -> crate::Error {
+    crate::Error::new(
+        crate::ErrorKind::Unsupported,
+        format!(
+            "{} does not implement {method}; the request needs a store that does",
+            std::any::type_name::<S>()
+        ),
+    )
 }
 
 // ----------------------------------------------------------------- groups
@@ -286,6 +316,23 @@ pub trait ChannelLog: Send + Sync + 'static {
         after_seq: u64,
         limit: usize,
     ) -> Result<ChannelPage>;
+
+    /// Entries with seq < `before_seq`, newest first, at most `limit`;
+    /// `before_seq` 0 starts at the newest. `has_more` says older ones
+    /// remain: a super group's history as a member scrolls up.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store (the conformance suite requires it of every backend).
+    async fn range_before(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        before_seq: u64,
+        limit: usize,
+    ) -> Result<ChannelPage> {
+        let _ = (app, group, before_seq, limit);
+        Err(unsupported::<Self>("ChannelLog::range_before"))
+    }
 
     /// The group's newest seq (0 when empty).
     async fn last_seq(&self, app: &AppId, group: &GroupId) -> Result<u64>;
@@ -737,7 +784,7 @@ mod tests {
     #[test]
     fn the_receipt_names_the_designated_entrys_version_and_the_messages_id_and_time() {
         let r = delivery(Some(1)).receipt(&APPENDED);
-        assert_eq!(r.version, 9);
+        assert_eq!((r.version, r.prev_version), (9, 8));
         assert_eq!(r.server_msg_id, MsgId([7; 16]));
         assert_eq!(r.server_time, 1_700_000_000_000);
         assert_eq!((r.seq, r.duplicate), (0, false));

@@ -506,23 +506,27 @@ pub struct SendReceipt {
     pub server_time: i64,
     /// True when this answers a retry.
     pub duplicate: bool,
+    /// The sender's version just before `version`: a sending device that
+    /// holds exactly this may move its cursor to `version` without a sync.
+    /// 0 on a duplicate (not known any more) and for super groups.
+    pub prev_version: u64,
 }
 
 /// A page of a user's inbox.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InboxPage {
-    /// Entries in version order.
+    /// Entries in version order (newest first for a history page).
     pub entries: Vec<InboxEntry>,
-    /// More entries follow the last one.
+    /// More entries follow the last one (older ones, for a history page).
     pub has_more: bool,
 }
 
 /// A page of a channel log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChannelPage {
-    /// Entries in seq order.
+    /// Entries in seq order (newest first for a history page).
     pub entries: Vec<ChannelEntry>,
-    /// More entries follow the last one.
+    /// More entries follow the last one (older ones, for a history page).
     pub has_more: bool,
 }
 

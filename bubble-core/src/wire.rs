@@ -156,6 +156,7 @@ pub fn receipt_to_pb(r: &SendReceipt) -> pb::SendAck {
         seq: r.seq,
         server_time: r.server_time,
         duplicate: r.duplicate,
+        prev_version: r.prev_version,
     }
 }
 
@@ -167,6 +168,7 @@ pub fn receipt_from_pb(r: &pb::SendAck) -> Result<SendReceipt> {
         seq: r.seq,
         server_time: r.server_time,
         duplicate: r.duplicate,
+        prev_version: r.prev_version,
     })
 }
 

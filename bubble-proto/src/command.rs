@@ -99,6 +99,10 @@ commands! {
     Delete = 26,
     /// `Typing`, both ways, never stored.
     Typing = 27,
+    /// `HistoryRequest` -> `HistoryPage`: one conversation, newest first.
+    History = 28,
+    /// `HistoryPage`.
+    HistoryPage = 29,
 
     /// `GroupCreateRequest` -> `GroupInfo`.
     GroupCreate = 32,

@@ -7,6 +7,8 @@ mod support;
 
 #[path = "e2e/cluster.rs"]
 mod cluster;
+#[path = "e2e/conversations.rs"]
+mod conversations;
 #[path = "e2e/disk.rs"]
 mod disk;
 #[path = "e2e/failure_modes.rs"]

@@ -122,6 +122,7 @@ fn b(s: &str) -> &[u8] {
 fn first_receipt(d: &Delivery, appended: &[Appended]) -> SendReceipt {
     SendReceipt {
         duplicate: true,
+        prev_version: 0,
         ..d.receipt(appended)
     }
 }

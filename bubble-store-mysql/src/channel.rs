@@ -158,6 +158,39 @@ impl ChannelLog for MysqlStore {
         Ok(ChannelPage { entries, has_more })
     }
 
+    async fn range_before(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        before_seq: u64,
+        limit: usize,
+    ) -> Result<ChannelPage> {
+        let before = if before_seq == 0 {
+            u64::MAX
+        } else {
+            before_seq
+        };
+        let found = self
+            .read(|pool| async move {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    channel_columns!(),
+                    " FROM channel_log WHERE app = ? AND group_id = ? AND seq < ? \
+                     ORDER BY seq DESC LIMIT ?"
+                ))
+                .bind(b(app.as_str()))
+                .bind(b(group.as_str()))
+                .bind(before)
+                .bind((limit as u64).saturating_add(1))
+                .fetch_all(&pool)
+                .await
+                .map_err(map_err)
+            })
+            .await?;
+        let (entries, has_more) = rows::page(&found, limit, rows::channel_entry)?;
+        Ok(ChannelPage { entries, has_more })
+    }
+
     async fn last_seq(&self, app: &AppId, group: &GroupId) -> Result<u64> {
         let seq: Option<u64> = self
             .read(|pool| async move {

@@ -65,6 +65,37 @@ impl InboxStore for MysqlStore {
         Ok(InboxPage { entries, has_more })
     }
 
+    async fn history(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+        before_version: u64,
+        limit: usize,
+    ) -> Result<InboxPage> {
+        let before = if before_version == 0 {
+            u64::MAX
+        } else {
+            before_version
+        };
+        let found = self
+            .read(|pool| async move {
+                sqlx::query(queries::HISTORY)
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .bind(conversation.kind as u8)
+                    .bind(b(conversation.id()))
+                    .bind(before)
+                    .bind((limit as u64).saturating_add(1))
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
+        let (entries, has_more) = rows::page(&found, limit, rows::inbox_entry)?;
+        Ok(InboxPage { entries, has_more })
+    }
+
     async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64> {
         let v: Option<u64> = self
             .read(|pool| async move {

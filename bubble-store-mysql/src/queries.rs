@@ -15,6 +15,17 @@ pub const PULL: &str = concat!(
     "WHERE i.app = ? AND i.owner = ? AND i.version > ? ORDER BY i.version LIMIT ?"
 );
 
+/// One conversation's history, newest first: `app`, `owner`, `conv_kind`,
+/// `conv_id`, `before`, `limit`. One backwards range of
+/// `ix_inbox_conversation (app, owner, conv_kind, conv_id, version)`.
+pub const HISTORY: &str = concat!(
+    "SELECT ",
+    inbox_columns!(),
+    inbox_join!(),
+    "WHERE i.app = ? AND i.owner = ? AND i.conv_kind = ? AND i.conv_id = ? AND i.version < ? \
+     ORDER BY i.version DESC LIMIT ?"
+);
+
 /// "Unread of B", counted per conversation: `app`, `owner`. The seed's
 /// `direct = -1 AND qID = B AND status = 0`, answered from the index
 /// `ix_inbox_unread (app, owner, direct, status, conv_kind, conv_id)` alone.

@@ -150,6 +150,7 @@ pub(crate) fn receipt(row: &MySqlRow) -> Result<SendReceipt> {
         seq: get(row, "seq")?,
         server_time: get(row, "server_time")?,
         duplicate: true,
+        prev_version: 0,
     })
 }
 

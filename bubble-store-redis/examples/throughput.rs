@@ -65,6 +65,7 @@ async fn main() -> bubble_core::Result<()> {
                     seq: 0,
                     server_time: 0,
                     duplicate: false,
+                    prev_version: 0,
                 };
                 let t0 = Instant::now();
                 store

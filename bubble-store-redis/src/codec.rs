@@ -47,6 +47,7 @@ pub(crate) fn decode_receipt(bytes: &[u8]) -> Result<SendReceipt> {
         seq: u64::from_be_bytes(u64_at(24)),
         server_time: i64::from_be_bytes(u64_at(32)),
         duplicate: true,
+        prev_version: 0,
     })
 }
 
@@ -140,12 +141,14 @@ mod tests {
             seq: 3,
             server_time: -5,
             duplicate: false,
+            prev_version: 0,
         };
         let back = decode_receipt(&encode_receipt(&r)).unwrap();
         assert_eq!(
             back,
             SendReceipt {
                 duplicate: true,
+                prev_version: 0,
                 ..r
             }
         );

@@ -30,6 +30,7 @@ fn receipt(version: u64) -> SendReceipt {
         seq: 0,
         server_time: 1_700_000_000_000,
         duplicate: false,
+        prev_version: 0,
     }
 }
 

@@ -85,6 +85,7 @@ async fn a_killed_connection_reconnects_and_the_adapter_keeps_working() {
         seq: 0,
         server_time: 0,
         duplicate: false,
+        prev_version: 0,
     };
     assert!(
         store

@@ -110,6 +110,7 @@ fn receipt(n: u64) -> SendReceipt {
         seq: n,
         server_time: 0,
         duplicate: false,
+        prev_version: 0,
     }
 }
 

@@ -82,6 +82,7 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
             if let Some(first) = first {
                 outcomes.push(AppendOutcome::Duplicate(SendReceipt {
                     duplicate: true,
+                    prev_version: 0,
                     ..first
                 }));
                 continue;
@@ -188,5 +189,6 @@ pub(crate) fn receipt(row: &rusqlite::Row<'_>) -> Result<SendReceipt> {
         seq: 0,
         server_time: rows::int(row, 2)?,
         duplicate: true,
+        prev_version: 0,
     })
 }

@@ -35,6 +35,19 @@ impl ChannelLog for SqliteStore {
             .await
     }
 
+    async fn range_before(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        before_seq: u64,
+        limit: usize,
+    ) -> Result<ChannelPage> {
+        let app = app.clone();
+        let group = group.clone();
+        self.read(move |conn| range_before(conn, &app, &group, before_seq, limit))
+            .await
+    }
+
     async fn last_seq(&self, app: &AppId, group: &GroupId) -> Result<u64> {
         let app = app.clone();
         let group = group.clone();
@@ -106,6 +119,13 @@ pub(crate) const RANGE: &str = concat!(
     " FROM channel_log WHERE app = ? AND group_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 );
 
+/// History: `channel_log_range` backwards from a seq.
+pub(crate) const RANGE_BEFORE: &str = concat!(
+    "SELECT ",
+    channel_columns!(),
+    " FROM channel_log WHERE app = ? AND group_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+);
+
 /// A message by id: `channel_log_by_msg` (insertion order = seq order).
 pub(crate) const GET: &str = concat!(
     "SELECT ",
@@ -149,6 +169,7 @@ impl WriteOp for Append {
                         seq: rows::from_stored(rows::int(row, 1)?),
                         server_time: rows::int(row, 2)?,
                         duplicate: true,
+                        prev_version: 0,
                     })
                 },
             )?;
@@ -271,6 +292,34 @@ pub(crate) fn range(
             app.as_str(),
             group.as_str(),
             bound(after_seq),
+            bound(limit as u64).saturating_add(1)
+        ],
+        limit,
+        rows::channel_entry,
+    )?;
+    Ok(ChannelPage { entries, has_more })
+}
+
+/// The group's entries before `before_seq` (0: from the newest), newest first.
+pub(crate) fn range_before(
+    conn: &Connection,
+    app: &AppId,
+    group: &GroupId,
+    before_seq: u64,
+    limit: usize,
+) -> Result<ChannelPage> {
+    let before = if before_seq == 0 {
+        i64::MAX
+    } else {
+        bound(before_seq)
+    };
+    let mut stmt = conn.prepare_cached(RANGE_BEFORE).map_err(map_sqlite)?;
+    let (entries, has_more) = rows::page(
+        &mut stmt,
+        params![
+            app.as_str(),
+            group.as_str(),
+            before,
             bound(limit as u64).saturating_add(1)
         ],
         limit,

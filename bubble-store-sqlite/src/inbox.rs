@@ -106,6 +106,21 @@ impl InboxStore for SqliteStore {
         self.write(CompleteIndex { ids: ids.to_vec() }).await
     }
 
+    async fn history(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+        before_version: u64,
+        limit: usize,
+    ) -> Result<InboxPage> {
+        let app = app.clone();
+        let owner = owner.clone();
+        let conversation = conversation.clone();
+        self.read(move |conn| history(conn, &app, &owner, &conversation, before_version, limit))
+            .await
+    }
+
     async fn scan_messages(
         &self,
         app: &AppId,
@@ -134,6 +149,19 @@ pub(crate) const PULL: &str = concat!(
     inbox_columns!(),
     " FROM inbox i JOIN messages m ON m.id = i.message \
      WHERE i.app = ? AND i.owner = ? AND i.version > ? ORDER BY i.version LIMIT ?"
+);
+
+/// History: one backwards range of `inbox_history` (owner, conversation,
+/// version < before), each row joined to its message by rowid. Named
+/// (`INDEXED BY`): without statistics SQLite prefers the key's owner range,
+/// which reads the owner's whole inbox backwards to fill a page of a quiet
+/// conversation.
+pub(crate) const HISTORY: &str = concat!(
+    "SELECT ",
+    inbox_columns!(),
+    " FROM inbox i INDEXED BY inbox_history JOIN messages m ON m.id = i.message \
+     WHERE i.app = ? AND i.owner = ? AND i.conv_kind = ? AND i.peer = ? AND i.version < ? \
+     ORDER BY i.version DESC LIMIT ?"
 );
 
 /// A message by id: its message rows (`messages_by_id`), then the owner's
@@ -222,6 +250,38 @@ pub(crate) fn pull(
     let (entries, has_more) = rows::page(
         &mut stmt,
         params![app.as_str(), owner.as_str(), bound(after_version), fetch],
+        limit,
+        |row| rows::inbox_entry(row, 0),
+    )?;
+    Ok(InboxPage { entries, has_more })
+}
+
+/// The owner's entries of `conversation` before `before_version` (0: from
+/// the newest), newest first.
+pub(crate) fn history(
+    conn: &Connection,
+    app: &AppId,
+    owner: &UserId,
+    conversation: &Conversation,
+    before_version: u64,
+    limit: usize,
+) -> Result<InboxPage> {
+    let before = if before_version == 0 {
+        i64::MAX
+    } else {
+        bound(before_version)
+    };
+    let mut stmt = conn.prepare_cached(HISTORY).map_err(map_sqlite)?;
+    let (entries, has_more) = rows::page(
+        &mut stmt,
+        params![
+            app.as_str(),
+            owner.as_str(),
+            conversation.kind as u8 as i64,
+            conversation.id(),
+            before,
+            bound(limit as u64).saturating_add(1)
+        ],
         limit,
         |row| rows::inbox_entry(row, 0),
     )?;

@@ -43,6 +43,27 @@ fn pull_is_a_range_of_the_inbox_key_joined_by_rowid() {
 }
 
 #[test]
+fn history_is_a_backwards_range_of_the_conversation_index_joined_by_rowid() {
+    let p = plan(inbox::HISTORY);
+    assert_eq!(
+        p,
+        "SEARCH i USING INDEX inbox_history (app=? AND owner=? AND conv_kind=? AND peer=? AND version<?) | \
+         SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
+        "one indexed read, newest first: no sort"
+    );
+}
+
+#[test]
+fn channel_history_is_a_backwards_range_of_the_log() {
+    let p = plan(channel::RANGE_BEFORE);
+    assert!(
+        p.contains("channel_log_range (app=? AND group_id=? AND seq<?)")
+            && !p.contains("TEMP B-TREE"),
+        "one indexed read, newest first, no sort: {p}"
+    );
+}
+
+#[test]
 fn get_by_message_id_goes_from_the_message_to_the_owners_entry() {
     assert_uses(inbox::GET, "messages_by_id (app=? AND server_msg_id=?)");
     assert_uses(inbox::GET, "inbox_by_msg (message=? AND owner=?)");

@@ -55,6 +55,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "messages",
         sql: include_str!("../migrations/0003_messages.sql"),
     },
+    Migration {
+        version: 4,
+        description: "history",
+        sql: include_str!("../migrations/0004_history.sql"),
+    },
 ];
 
 /// The bookkeeping table with the columns and the SQL text of sqlx 0.9's
@@ -223,7 +228,7 @@ mod tests {
             })
             .unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(versions(&conn), [1, 2, 3]);
+        assert_eq!(versions(&conn), [1, 2, 3, 4]);
         let again: String = conn
             .query_row("SELECT installed_on FROM _sqlx_migrations", [], |r| {
                 r.get(0)
@@ -290,7 +295,7 @@ mod tests {
         match migrate(&mut conn) {
             Err(MigrateError::Unknown {
                 version: 0,
-                newest_known: 3,
+                newest_known: 4,
             }) => {}
             other => panic!("expected migration 0 to be unknown, got {other:?}"),
         }

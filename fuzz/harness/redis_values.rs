@@ -65,6 +65,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         seq: 0,
         server_time: 1_767_225_600_003,
         duplicate: false,
+        prev_version: 0,
     };
     let entry = InboxEntry {
         owner: UserId::new("alice"),

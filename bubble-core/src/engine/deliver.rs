@@ -327,5 +327,6 @@ fn channel_receipt(entry: &ChannelEntry) -> SendReceipt {
         seq: entry.seq,
         server_time: entry.server_time,
         duplicate: false,
+        prev_version: 0,
     }
 }

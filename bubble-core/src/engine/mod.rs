@@ -26,7 +26,8 @@
 //! - `deliver`: the delivery path above.
 //! - `route`: pushes to this node's sessions and, through the bus, to
 //!   other nodes.
-//! - By use case: `apps`, `sessions`, `send`, `sync`, `read` (read
+//! - By use case: `apps`, `sessions`, `send`, `sync` (and history pages
+//!   per conversation), `read` (read
 //!   state), `revise` (recall, delete), `groups`, `notices` (system and
 //!   business pushes), `presence` (and typing), `search` (and the
 //!   indexer), `business` (the router to product handlers).
@@ -69,7 +70,8 @@ use crate::types::AppId;
 pub use builder::{EngineBuilder, EngineConfig};
 pub use degraded::Degradation;
 pub use requests::{
-    CreateGroup, HistoryQuery, SendRequest, Session, SyncPage, SystemTarget, UserPresence,
+    CreateGroup, HistoryPage, HistoryQuery, SendRequest, Session, SyncPage, SystemTarget,
+    UserPresence,
 };
 pub use search::{RebuildProgress, RebuildScope};
 

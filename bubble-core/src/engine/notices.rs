@@ -68,6 +68,7 @@ impl Engine {
                             seq: 0,
                             server_time: now,
                             duplicate: false,
+                            prev_version: 0,
                         });
                     }
                     fanout => fanout,

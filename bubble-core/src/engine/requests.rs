@@ -105,3 +105,24 @@ pub struct UserPresence {
     /// Their live routes (empty: offline).
     pub devices: Vec<Route>,
 }
+
+/// One page of a conversation's history, newest first
+/// ([`Engine::history`](super::Engine::history)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryPage {
+    /// A 1:1, group or system conversation: the caller's own inbox entries.
+    Inbox {
+        /// Newest first.
+        page: InboxPage,
+        /// The caller's newest inbox version now: a new device that shows
+        /// this page starts syncing from here instead of from 0.
+        max_version: u64,
+    },
+    /// A super group: its channel log.
+    Channel {
+        /// Newest first.
+        page: ChannelPage,
+        /// The group's newest seq now.
+        last_seq: u64,
+    },
+}

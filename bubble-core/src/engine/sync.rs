@@ -1,7 +1,8 @@
 //! Sync: a device pulls its inbox after the version it holds, in pages,
-//! and a super group's log after the seq it holds.
+//! and a super group's log after the seq it holds. History: one
+//! conversation's entries backwards from the newest, for a chat screen.
 
-use super::{BROADCAST_CHANNEL, Engine, Session, SyncPage};
+use super::{BROADCAST_CHANNEL, Engine, HistoryPage, Session, SyncPage};
 use crate::error::Result;
 use crate::types::*;
 
@@ -86,5 +87,47 @@ impl Engine {
             .await?;
         let last = self.inner.channels.last_seq(&session.app, group).await?;
         Ok((page, last))
+    }
+
+    /// One conversation's entries older than `before` (a version of the
+    /// caller's inbox; for a super group a seq), newest first, at most
+    /// `limit`; `before` 0 starts at the newest. A 1:1, group or system
+    /// conversation is read from the caller's own inbox (what it holds is
+    /// theirs, member or not any more); a super group from its log, for
+    /// members only.
+    pub async fn history(
+        &self,
+        session: &Session,
+        conversation: &Conversation,
+        before: u64,
+        limit: usize,
+    ) -> Result<HistoryPage> {
+        let limit = limit.clamp(1, self.inner.config.max_page);
+        let (app, user) = (&session.app, &session.user);
+        validate_id("conversation id", conversation.id())?;
+        match conversation.kind {
+            ConversationKind::SuperGroup => {
+                let group = GroupId::new(conversation.id());
+                if group.as_str() != BROADCAST_CHANNEL {
+                    self.group_for_member(app, &group, user).await?;
+                }
+                let page = self
+                    .inner
+                    .channels
+                    .range_before(app, &group, before, limit)
+                    .await?;
+                let last_seq = self.inner.channels.last_seq(app, &group).await?;
+                Ok(HistoryPage::Channel { page, last_seq })
+            }
+            ConversationKind::Direct | ConversationKind::Group | ConversationKind::System => {
+                let max_version = self.inner.inbox.last_version(app, user).await?;
+                let page = self
+                    .inner
+                    .inbox
+                    .history(app, user, conversation, before, limit)
+                    .await?;
+                Ok(HistoryPage::Inbox { page, max_version })
+            }
+        }
     }
 }

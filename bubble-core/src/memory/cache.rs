@@ -106,6 +106,7 @@ impl Cache for MemoryCache {
             .filter(|(_, expires)| *expires > now)
             .map(|(r, _)| SendReceipt {
                 duplicate: true,
+                prev_version: 0,
                 ..*r
             }))
     }
@@ -240,6 +241,7 @@ mod tests {
             seq: 0,
             server_time: 0,
             duplicate: false,
+            prev_version: 0,
         }
     }
 

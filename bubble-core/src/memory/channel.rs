@@ -52,6 +52,7 @@ impl ChannelLog for MemoryChannelLog {
         {
             return Ok(ChannelAppend::Duplicate(SendReceipt {
                 duplicate: true,
+                prev_version: 0,
                 ..*receipt
             }));
         }
@@ -79,6 +80,7 @@ impl ChannelLog for MemoryChannelLog {
                     seq,
                     server_time: entry.server_time,
                     duplicate: false,
+                    prev_version: 0,
                 },
             );
         }
@@ -102,6 +104,30 @@ impl ChannelLog for MemoryChannelLog {
         Ok(ChannelPage {
             entries: rest[..take].to_vec(),
             has_more: rest.len() > take,
+        })
+    }
+
+    async fn range_before(
+        &self,
+        app: &AppId,
+        group: &GroupId,
+        before_seq: u64,
+        limit: usize,
+    ) -> Result<ChannelPage> {
+        let state = self.state.lock();
+        let Some(log) = state.logs.get(&(app.clone(), group.clone())) else {
+            return Ok(ChannelPage::default());
+        };
+        let before = if before_seq == 0 {
+            u64::MAX
+        } else {
+            before_seq
+        };
+        let end = log.entries.partition_point(|e| e.seq < before);
+        let start = end.saturating_sub(limit);
+        Ok(ChannelPage {
+            entries: log.entries[start..end].iter().rev().cloned().collect(),
+            has_more: start > 0,
         })
     }
 

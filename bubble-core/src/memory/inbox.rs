@@ -29,6 +29,8 @@ struct Owner {
     /// Versions of received messages, per conversation, ascending: the
     /// newest one a read mark covers.
     received: HashMap<Conversation, Vec<u64>>,
+    /// Versions of every entry, per conversation, ascending: history pages.
+    by_conversation: HashMap<Conversation, Vec<u64>>,
 }
 
 impl Owner {
@@ -64,6 +66,10 @@ impl Owner {
                 .or_default()
                 .push(version);
         }
+        self.by_conversation
+            .entry(entry.conversation.clone())
+            .or_default()
+            .push(version);
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
@@ -144,6 +150,7 @@ impl InboxStore for MemoryInbox {
         {
             return Ok(AppendOutcome::Duplicate(SendReceipt {
                 duplicate: true,
+                prev_version: 0,
                 ..*receipt
             }));
         }
@@ -205,6 +212,40 @@ impl InboxStore for MemoryInbox {
         Ok(InboxPage {
             has_more: last < o.last_version,
             entries,
+        })
+    }
+
+    async fn history(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+        before_version: u64,
+        limit: usize,
+    ) -> Result<InboxPage> {
+        let state = self.state.lock();
+        let Some(versions) = state
+            .owners
+            .get(&(app.clone(), owner.clone()))
+            .and_then(|o| Some((o, o.by_conversation.get(conversation)?)))
+        else {
+            return Ok(InboxPage::default());
+        };
+        let (o, versions) = versions;
+        let before = if before_version == 0 {
+            u64::MAX
+        } else {
+            before_version
+        };
+        let end = versions.partition_point(|&v| v < before);
+        let start = end.saturating_sub(limit);
+        Ok(InboxPage {
+            entries: versions[start..end]
+                .iter()
+                .rev()
+                .filter_map(|&v| o.at(v).map(|(e, _)| e.clone()))
+                .collect(),
+            has_more: start > 0,
         })
     }
 
@@ -297,6 +338,7 @@ impl InboxStore for MemoryInbox {
             .and_then(|m| m.get(client_msg_id))
             .map(|r| SendReceipt {
                 duplicate: true,
+                prev_version: 0,
                 ..*r
             }))
     }

@@ -31,6 +31,7 @@ fn receipt(version: u64) -> SendReceipt {
         seq: 0,
         server_time: 1_700_000_000_000 + version as i64,
         duplicate: false,
+        prev_version: 0,
     }
 }
 

@@ -17,6 +17,7 @@ const CHECKS: &[super::Check<dyn ChannelLog>] = checks![dyn ChannelLog;
     appends_get_increasing_seqs_with_prev_seq,
     seqs_strictly_increase_under_concurrent_appends,
     range_pages_are_gap_free,
+    history_pages_the_log_newest_first_without_gaps,
     a_client_msg_id_is_accepted_once_per_group,
     get_finds_a_message_by_id,
     count_messages_after_counts_only_messages,
@@ -120,6 +121,48 @@ async fn range_pages_are_gap_free(s: Arc<dyn ChannelLog>, app: AppId) {
         after = page.entries.last().unwrap().seq;
     }
     assert_eq!(texts, (0..23).map(|i| i.to_string()).collect::<Vec<_>>());
+}
+
+async fn history_pages_the_log_newest_first_without_gaps(s: Arc<dyn ChannelLog>, app: AppId) {
+    for i in 0..23 {
+        s.append(&app, &channel_message("hg", "a", &format!("{i}"), ""))
+            .await
+            .unwrap();
+        // Another group's entries never show in this one's history.
+        s.append(&app, &channel_message("other", "a", "x", ""))
+            .await
+            .unwrap();
+    }
+    let g = GroupId::new("hg");
+    let (mut before, mut texts, mut pages) = (0, Vec::new(), 0);
+    loop {
+        let page = s.range_before(&app, &g, before, 5).await.unwrap();
+        pages += 1;
+        assert!(page.entries.len() <= 5, "a page holds at most the limit");
+        assert!(
+            page.entries.windows(2).all(|w| w[0].seq > w[1].seq),
+            "newest first"
+        );
+        texts.extend(
+            page.entries
+                .iter()
+                .map(|e| e.content.as_text().unwrap().to_owned()),
+        );
+        if !page.has_more {
+            break;
+        }
+        before = page.entries.last().unwrap().seq;
+    }
+    assert_eq!(pages, 5, "23 entries in pages of 5 take 5 pages");
+    assert_eq!(
+        texts,
+        (0..23).rev().map(|i| i.to_string()).collect::<Vec<_>>()
+    );
+    let empty = s
+        .range_before(&app, &GroupId::new("nothing"), 0, 5)
+        .await
+        .unwrap();
+    assert!(empty.entries.is_empty() && !empty.has_more);
 }
 
 async fn a_client_msg_id_is_accepted_once_per_group(s: Arc<dyn ChannelLog>, app: AppId) {

@@ -35,6 +35,9 @@ const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStore;
     apps_are_isolated,
     scan_lists_each_message_once_with_its_remaining_owners,
     scan_pages_by_message_id_without_gaps_or_repeats,
+    history_pages_one_conversation_newest_first_without_gaps,
+    history_holds_every_kind_of_entry_both_directions_and_only_the_owners_view,
+    history_of_an_empty_or_unknown_conversation_is_empty,
 ];
 
 /// `scan_messages` of a store that cannot list messages: the check has
@@ -391,6 +394,182 @@ async fn pull_pages_are_gap_free_and_duplicate_free(s: Arc<dyn InboxStore>, app:
     assert!(
         !exact.has_more,
         "has_more is false when the page ends at the newest entry"
+    );
+}
+
+/// Every text of a history page, newest first.
+fn texts(page: &InboxPage) -> Vec<String> {
+    page.entries
+        .iter()
+        .map(|e| e.content.as_text().unwrap_or_default().to_owned())
+        .collect()
+}
+
+async fn history_pages_one_conversation_newest_first_without_gaps(
+    s: Arc<dyn InboxStore>,
+    app: AppId,
+) {
+    // Two conversations of bob's interleaved: carol's must never show in alice's.
+    for i in 0..23 {
+        s.append(&app, &direct_delivery("alice", "bob", &format!("a{i}"), ""))
+            .await
+            .unwrap();
+        if i % 3 == 0 {
+            s.append(&app, &direct_delivery("carol", "bob", &format!("c{i}"), ""))
+                .await
+                .unwrap();
+        }
+    }
+    let bob = UserId::new("bob");
+    let with_alice = Conversation::direct(&UserId::new("alice"));
+    let (mut before, mut seen, mut pages) = (0, Vec::new(), 0);
+    loop {
+        let page = s
+            .history(&app, &bob, &with_alice, before, 10)
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(page.entries.len() <= 10, "a page holds at most the limit");
+        assert!(
+            page.entries.windows(2).all(|w| w[0].version > w[1].version),
+            "newest first, each version once"
+        );
+        assert!(
+            page.entries
+                .iter()
+                .all(|e| before == 0 || e.version < before),
+            "only entries older than `before`"
+        );
+        seen.extend(texts(&page));
+        if !page.has_more {
+            break;
+        }
+        before = page.entries.last().unwrap().version;
+    }
+    assert_eq!(pages, 3, "23 entries in pages of 10 take 3 pages");
+    let want: Vec<String> = (0..23).rev().map(|i| format!("a{i}")).collect();
+    assert_eq!(
+        seen, want,
+        "every entry of the conversation once, newest first"
+    );
+    let exact = s.history(&app, &bob, &with_alice, 0, 23).await.unwrap();
+    assert!(
+        !exact.has_more,
+        "has_more is false when the page ends at the oldest entry"
+    );
+    let newest = s.history(&app, &bob, &with_alice, 0, 1).await.unwrap();
+    assert_eq!(texts(&newest), ["a22"], "before 0 starts at the newest");
+    assert!(newest.has_more);
+}
+
+async fn history_holds_every_kind_of_entry_both_directions_and_only_the_owners_view(
+    s: Arc<dyn InboxStore>,
+    app: AppId,
+) {
+    let sent = direct_delivery("alice", "bob", "hi bob", "");
+    let id = sent.entries[0].server_msg_id;
+    s.append(&app, &sent).await.unwrap();
+    s.append(&app, &direct_delivery("bob", "alice", "hi alice", ""))
+        .await
+        .unwrap();
+    // alice's recall, in each party's view of the conversation.
+    let mut recall = about(EntryKind::Recall, id, "alice", &["alice", "bob"]);
+    recall.entries[0].conversation = Conversation::direct(&UserId::new("bob"));
+    recall.entries[1].direction = Direction::In;
+    s.append(&app, &recall).await.unwrap();
+    s.append(
+        &app,
+        &group_delivery("g1", "carol", &["alice", "bob", "carol"], "group talk"),
+    )
+    .await
+    .unwrap();
+    let alice = UserId::new("alice");
+    let page = s
+        .history(
+            &app,
+            &alice,
+            &Conversation::direct(&UserId::new("bob")),
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<(EntryKind, Direction)> =
+        page.entries.iter().map(|e| (e.kind, e.direction)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (EntryKind::Recall, Direction::Out),
+            (EntryKind::Message, Direction::In),
+            (EntryKind::Message, Direction::Out),
+        ],
+        "the recall, what bob sent and what alice sent, newest first"
+    );
+    assert!(
+        page.entries.iter().all(|e| e.owner == alice),
+        "only the asking owner's own entries"
+    );
+    assert_eq!(page.entries[2].server_msg_id, id);
+    let group = s
+        .history(
+            &app,
+            &alice,
+            &Conversation::group(&GroupId::new("g1")),
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(&group),
+        ["group talk"],
+        "a group's history is its own"
+    );
+}
+
+async fn history_of_an_empty_or_unknown_conversation_is_empty(s: Arc<dyn InboxStore>, app: AppId) {
+    s.append(&app, &direct_delivery("alice", "bob", "x", ""))
+        .await
+        .unwrap();
+    for (owner, conversation) in [
+        ("bob", Conversation::direct(&UserId::new("zed"))),
+        ("nobody", Conversation::direct(&UserId::new("alice"))),
+        ("bob", Conversation::group(&GroupId::new("alice"))),
+    ] {
+        let page = s
+            .history(&app, &UserId::new(owner), &conversation, 0, 10)
+            .await
+            .unwrap();
+        assert!(
+            page.entries.is_empty() && !page.has_more,
+            "{owner} {conversation:?}"
+        );
+    }
+    let bob = UserId::new("bob");
+    let one = s
+        .history(
+            &app,
+            &bob,
+            &Conversation::direct(&UserId::new("alice")),
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    let oldest = one.entries[0].version;
+    let none = s
+        .history(
+            &app,
+            &bob,
+            &Conversation::direct(&UserId::new("alice")),
+            oldest,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(
+        none.entries.is_empty() && !none.has_more,
+        "nothing is older than the first entry"
     );
 }
 

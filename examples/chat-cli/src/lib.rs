@@ -14,6 +14,8 @@
 //! /join team         join a group
 //! /unread            unread counts
 //! /read              mark the current conversation read
+//! /history           the last messages of the current conversation
+//! /history more      the ones before those
 //! /search words      search your history
 //! /who a,b           who is online
 //! /quit
@@ -26,7 +28,9 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 use bubble_client::transport::{http_get, http_request};
 use bubble_client::{Client, ClientConfig, Endpoint, Event};
-use bubble_core::{Content, Conversation, ConversationKind, EntryKind, GroupId, UserId};
+use bubble_core::{
+    Content, Conversation, ConversationKind, EntryKind, GroupId, InboxEntry, UserId,
+};
 use bubble_proto::pb;
 
 /// Command-line options.
@@ -169,6 +173,8 @@ pub async fn run(
     let (client, mut events) = Client::connect(config).await.map_err(|e| e.to_string())?;
     let mut lines = input.lines();
     let mut current: Option<Conversation> = None;
+    // Where `/history more` goes on: the oldest version shown so far.
+    let mut older: Option<u64> = None;
     output
         .write_all(
             format!(
@@ -183,7 +189,7 @@ pub async fn run(
         tokio::select! {
             line = lines.next_line() => {
                 let Some(line) = line.map_err(|e| e.to_string())? else { break };
-                let reply = handle_line(&client, &mut current, line.trim()).await;
+                let reply = handle_line(&client, &mut current, &mut older, line.trim()).await;
                 match reply {
                     Some(Reply::Quit) => break,
                     Some(Reply::Text(t)) => output.write_all(format!("{t}\n").as_bytes()).await.map_err(|e| e.to_string())?,
@@ -220,9 +226,13 @@ enum Reply {
     Quit,
 }
 
+/// Lines of history at a time.
+const HISTORY_PAGE: u32 = 20;
+
 async fn handle_line(
     client: &Client,
     current: &mut Option<Conversation>,
+    older: &mut Option<u64>,
     line: &str,
 ) -> Option<Reply> {
     let (command, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -234,10 +244,12 @@ async fn handle_line(
         "" => None,
         "/quit" => Some(Reply::Quit),
         "/to" => {
+            *older = None;
             *current = Some(Conversation::direct(&UserId::new(rest)));
             Some(Reply::Text(format!("talking to {rest}")))
         }
         "/group" => {
+            *older = None;
             *current = Some(Conversation::group(&GroupId::new(rest)));
             Some(Reply::Text(format!("talking in #{rest}")))
         }
@@ -277,6 +289,29 @@ async fn handle_line(
             ),
             None => Some(Reply::Text("pick a conversation first".into())),
         },
+        "/history" => {
+            match current {
+                Some(c) => {
+                    // `/history` shows the newest page, `/history more` the page
+                    // before the oldest line shown.
+                    let before = if rest == "more" {
+                        older.unwrap_or(0)
+                    } else {
+                        0
+                    };
+                    if rest == "more" && before <= 1 && older.is_some() {
+                        return Some(Reply::Text("(no older messages)".into()));
+                    }
+                    text(client.history(c, before, HISTORY_PAGE).await.map(
+                        |(entries, has_more, _)| {
+                            *older = entries.last().map(|e| e.version).or(*older);
+                            history_lines(&entries, has_more)
+                        },
+                    ))
+                }
+                None => Some(Reply::Text("pick a conversation first".into())),
+            }
+        }
         "/search" => text(
             client
                 .search(pb::SearchRequest {
@@ -321,4 +356,34 @@ async fn handle_line(
             )),
         },
     }
+}
+
+/// A history page (newest first) as lines, oldest first, the way a chat
+/// screen shows it.
+fn history_lines(entries: &[InboxEntry], has_more: bool) -> String {
+    let mut lines: Vec<String> = entries
+        .iter()
+        .rev()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EntryKind::Message | EntryKind::SystemNotice | EntryKind::Recall
+            )
+        })
+        .map(|e| {
+            show(
+                e.kind,
+                &e.conversation,
+                &e.sender,
+                e.content.as_text().unwrap_or("<media>"),
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        lines.push("(no messages)".into());
+    }
+    if has_more {
+        lines.insert(0, "(older: /history more)".into());
+    }
+    lines.join("\n")
 }

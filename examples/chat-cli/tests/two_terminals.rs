@@ -81,3 +81,57 @@ async fn alice_and_bob_chat_from_two_terminals() {
     bob.await.unwrap().unwrap();
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+/// Reads `screen` until it shows `needle`; everything read so far.
+async fn read_until(screen: &mut tokio::io::DuplexStream, seen: &mut String, needle: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !seen.contains(needle) {
+        let n = tokio::time::timeout_at(deadline, screen.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("the screen shows {needle:?}; it shows:\n{seen}"))
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+}
+
+#[tokio::test]
+async fn history_shows_the_last_page_oldest_first_then_the_one_before() {
+    let (server, _dir) = server().await;
+    let (mut alice_keys, alice_in) = duplex(4096);
+    let (alice_out, mut alice_screen) = duplex(65536);
+    let alice = tokio::spawn(chat_cli::run(
+        options(&server, "alice"),
+        BufReader::new(alice_in),
+        alice_out,
+    ));
+    let mut lines = String::from("/to bob\n");
+    for i in 1..=25 {
+        lines.push_str(&format!("line {i:02}\n"));
+    }
+    alice_keys.write_all(lines.as_bytes()).await.unwrap();
+    alice_keys.write_all(b"/history\n").await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut alice_screen, &mut seen, "line 25").await;
+    let page: Vec<&str> = seen
+        .lines()
+        .skip_while(|l| !l.starts_with("(older"))
+        .collect();
+    assert_eq!(page.first(), Some(&"(older: /history more)"), "{seen}");
+    assert_eq!(page.len(), 21, "the 20 newest lines under the hint: {seen}");
+    assert!(
+        page[1].ends_with("line 06") && page[20].ends_with("line 25"),
+        "{seen}"
+    );
+
+    alice_keys.write_all(b"/history more\n").await.unwrap();
+    let mut more = String::new();
+    read_until(&mut alice_screen, &mut more, "line 05").await;
+    let older: Vec<&str> = more.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(older.len(), 5, "the five before, oldest first: {more}");
+    assert!(older[0].ends_with("line 01"), "{more}");
+    alice_keys.write_all(b"/quit\n").await.unwrap();
+    alice.await.unwrap().unwrap();
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}

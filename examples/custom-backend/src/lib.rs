@@ -103,6 +103,18 @@ impl InboxStore for AuditedInbox {
     ) -> Result<InboxPage> {
         self.inner.pull(app, owner, after, limit).await
     }
+    async fn history(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+        before: u64,
+        limit: usize,
+    ) -> Result<InboxPage> {
+        self.inner
+            .history(app, owner, conversation, before, limit)
+            .await
+    }
     async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64> {
         self.inner.last_version(app, owner).await
     }

@@ -88,6 +88,7 @@ impl Delete {
             seq: 0,
             server_time: now_millis(),
             duplicate: false,
+            prev_version: 0,
         };
         Ok(Reply::message(Command::SendAck, &ack))
     }

@@ -4,6 +4,7 @@
 //!
 //! - [`messages`]: send, recall, delete.
 //! - [`sync`]: sync pages of the inbox.
+//! - [`history`]: one conversation's history, newest first.
 //! - [`read`]: mark read, unread counts.
 //! - [`groups`]: create, join, leave, members.
 //! - [`channel`]: super group pulls.
@@ -20,6 +21,7 @@
 pub mod business;
 pub mod channel;
 pub mod groups;
+pub mod history;
 pub mod messages;
 pub mod ping;
 pub mod presence;
@@ -149,6 +151,8 @@ pub enum Request {
     Delete(messages::Delete),
     /// Sync (19).
     Sync(sync::Sync),
+    /// History (28).
+    History(history::History),
     /// MarkRead (21).
     MarkRead(read::MarkRead),
     /// Unread (23).
@@ -183,6 +187,7 @@ impl Request {
             Command::Recall => Request::Recall(messages::Recall::parse(frame)?),
             Command::Delete => Request::Delete(messages::Delete::parse(frame)?),
             Command::Sync => Request::Sync(sync::Sync::parse(frame)?),
+            Command::History => Request::History(history::History::parse(frame)?),
             Command::MarkRead => Request::MarkRead(read::MarkRead::parse(frame)?),
             Command::Unread => Request::Unread(read::Unread::parse(frame)?),
             Command::GroupCreate => Request::GroupCreate(groups::Create::parse(frame)?),
@@ -215,6 +220,7 @@ impl Request {
             Request::Recall(cmd) => cmd.apply(engine, session).await?,
             Request::Delete(cmd) => cmd.apply(engine, session).await?,
             Request::Sync(cmd) => cmd.apply(engine, session, page).await?,
+            Request::History(cmd) => cmd.apply(engine, session, page).await?,
             Request::MarkRead(cmd) => cmd.apply(engine, session).await?,
             Request::Unread(cmd) => cmd.apply(engine, session).await?,
             Request::GroupCreate(cmd) => cmd.apply(engine, session).await?,

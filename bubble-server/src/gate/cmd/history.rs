@@ -1,0 +1,66 @@
+//! History (28) -> HistoryPage (29): one conversation, newest first.
+
+use bubble_core::wire::{channel_entry_to_pb, conversation_from_pb, entry_to_pb};
+use bubble_core::{Conversation, Engine, HistoryPage, Result, Session};
+use bubble_proto::{Command, Frame, pb};
+
+use super::{PageBytes, Reply, decode, page_limit};
+
+/// The page a history request with `limit = 0` gets: a phone screen and a
+/// little more.
+pub const DEFAULT_HISTORY_PAGE: usize = 30;
+
+/// `HistoryRequest` -> `HistoryPage`.
+#[derive(Debug)]
+pub struct History {
+    conversation: Conversation,
+    before: u64,
+    limit: usize,
+}
+
+impl History {
+    /// Decodes a `HistoryRequest`; a limit of 0 asks for the default page.
+    pub fn parse(frame: &Frame) -> Result<History> {
+        let req: pb::HistoryRequest = decode(frame)?;
+        Ok(History {
+            conversation: conversation_from_pb(req.conversation.as_ref())?,
+            before: req.before,
+            limit: page_limit(req.limit, DEFAULT_HISTORY_PAGE),
+        })
+    }
+
+    /// The conversation's entries before `before`, newest first, at most
+    /// `limit` (the engine caps it) and at most `page` bytes of them.
+    pub async fn apply(self, engine: &Engine, session: &Session, page: PageBytes) -> Result<Reply> {
+        let found = engine
+            .history(session, &self.conversation, self.before, self.limit)
+            .await?;
+        let body = match found {
+            HistoryPage::Inbox {
+                page: p,
+                max_version,
+            } => {
+                let mut entries: Vec<_> = p.entries.iter().map(entry_to_pb).collect();
+                let cut = page.fit(&mut entries);
+                pb::HistoryPage {
+                    entries,
+                    has_more: p.has_more || cut,
+                    max_version,
+                    ..Default::default()
+                }
+            }
+            HistoryPage::Channel { page: p, last_seq } => {
+                let mut channel_entries: Vec<_> =
+                    p.entries.iter().map(channel_entry_to_pb).collect();
+                let cut = page.fit(&mut channel_entries);
+                pb::HistoryPage {
+                    channel_entries,
+                    has_more: p.has_more || cut,
+                    last_seq,
+                    ..Default::default()
+                }
+            }
+        };
+        Ok(Reply::message(Command::HistoryPage, &body))
+    }
+}

@@ -1,0 +1,164 @@
+//! What a chat app's screens ask for (issue 14): a conversation's history
+//! backwards, a new device that starts syncing from now, and the sending
+//! device's own cursor.
+
+use bubble_client::Event;
+use bubble_core::{Content, Conversation, EntryKind, GroupId, UserId};
+use bubble_proto::pb;
+use serde_json::json;
+
+use super::support::*;
+
+fn to(user: &str) -> Conversation {
+    Conversation::direct(&UserId::new(user))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_pages_one_conversation_backwards_and_a_new_device_syncs_from_now() {
+    let (server, _db) = start_server().await;
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    let (carol, _c) = server.client("carol", "phone", false).await;
+    for i in 0..45 {
+        alice
+            .send(to("bob"), Content::text(format!("a{i:02}")))
+            .await
+            .unwrap();
+        if i % 10 == 0 {
+            carol
+                .send(to("bob"), Content::text(format!("c{i:02}")))
+                .await
+                .unwrap();
+        }
+    }
+
+    // Bob's new tablet: a full first page of alice's conversation at once,
+    // not the whole inbox from version 0.
+    let mut config = server.config("bob", "tablet", true).await;
+    let (probe, _p) = bubble_client::Client::connect(config.clone())
+        .await
+        .unwrap();
+    let (first, has_more, max_version) = probe.history(&to("alice"), 0, 20).await.unwrap();
+    assert_eq!(
+        texts(&first),
+        (25..45)
+            .rev()
+            .map(|i| format!("a{i:02}"))
+            .collect::<Vec<_>>(),
+        "the 20 newest of alice's, newest first; carol's are not in it"
+    );
+    assert!(has_more);
+    assert!(first.iter().all(|e| e.conversation == to("alice")));
+    let (second, more, _) = probe
+        .history(&to("alice"), first.last().unwrap().version, 20)
+        .await
+        .unwrap();
+    let (third, last_more, _) = probe
+        .history(&to("alice"), second.last().unwrap().version, 20)
+        .await
+        .unwrap();
+    assert!(more && !last_more, "45 in pages of 20: 20, 20, 5");
+    assert_eq!(texts(&third), ["a04", "a03", "a02", "a01", "a00"]);
+    assert_eq!(
+        max_version, first[0].version,
+        "bob's newest version is alice's last message (carol's last came before it)"
+    );
+    probe.close();
+
+    // Starting from that version, the device is handed only what is new.
+    config.last_version = max_version;
+    config.device = "tablet2".into();
+    let (tablet, mut events) = bubble_client::Client::connect(config).await.unwrap();
+    alice
+        .send(to("bob"), Content::text("new since the page"))
+        .await
+        .unwrap();
+    let got = entries(&mut events, 1).await;
+    assert_eq!(
+        texts(&got),
+        ["new since the page"],
+        "nothing of the past is synced again"
+    );
+    assert!(got[0].version > max_version);
+    assert_eq!(tablet.last_version(), got[0].version);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_super_groups_history_is_its_log_backwards_for_members_only() {
+    let (server, _db) = start_server().await;
+    server
+        .admin(
+            "POST",
+            "/v1/admin/apps/demo/groups",
+            Some(json!({"id": "town", "name": "Town", "owner": "mayor", "members": ["ann"], "super_group": true})),
+        )
+        .await;
+    let (mayor, _m) = server.client("mayor", "phone", false).await;
+    let town = Conversation::super_group(&GroupId::new("town"));
+    for i in 0..12 {
+        mayor
+            .send(town.clone(), Content::text(format!("notice {i}")))
+            .await
+            .unwrap();
+    }
+    let (ann, _a) = server.client("ann", "phone", false).await;
+    let (page, last_seq) = ann.channel_history("town", 0, 5).await.unwrap();
+    assert_eq!(last_seq, 12);
+    assert!(page.has_more);
+    let seqs: Vec<u64> = page.entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [12, 11, 10, 9, 8], "newest first");
+    let (rest, _) = ann.channel_history("town", 3, 5).await.unwrap();
+    let seqs: Vec<u64> = rest.entries.iter().map(|e| e.seq).collect();
+    assert_eq!((seqs, rest.has_more), (vec![2, 1], false));
+
+    let (stranger, _s) = server.client("stranger", "phone", false).await;
+    let refused = stranger.channel_history("town", 0, 5).await.unwrap_err();
+    assert_eq!(refused.code(), Some(pb::ErrorCode::PermissionDenied));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sending_device_moves_its_cursor_over_its_own_messages_without_a_sync() {
+    let (server, _db) = start_server().await;
+    let (alice, mut events) = server.client("alice", "phone", false).await;
+    let (bob, _b) = server.client("bob", "phone", false).await;
+    let mut last = 0;
+    for i in 0..3 {
+        let ack = alice
+            .send(to("bob"), Content::text(format!("m{i}")))
+            .await
+            .unwrap();
+        assert_eq!(ack.prev_version, last, "the ack names the version before");
+        last = ack.version;
+    }
+    assert_eq!(alice.last_version(), last, "the cursor followed the acks");
+
+    // A reply is pushed with prev_version = the cursor: no gap, no sync, and
+    // the next event is the reply itself, not alice's own messages again.
+    bob.send(to("alice"), Content::text("got them"))
+        .await
+        .unwrap();
+    let got = entries(&mut events, 1).await;
+    assert_eq!(texts(&got), ["got them"]);
+    assert_eq!(got[0].kind, EntryKind::Message);
+    assert_eq!(alice.last_version(), last + 1);
+
+    // A retry's ack cannot know the version before: 0, and the cursor stays.
+    let again = alice
+        .send_with_id(to("bob"), "fixed-id", 9, Content::text("once"))
+        .await
+        .unwrap();
+    let retry = alice
+        .send_with_id(to("bob"), "fixed-id", 9, Content::text("once"))
+        .await
+        .unwrap();
+    assert!(retry.duplicate);
+    assert_eq!((retry.prev_version, retry.version), (0, again.version));
+    assert_eq!(alice.last_version(), again.version);
+    // No event of alice's own sends reached her phone.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            !matches!(&event, Event::Entry(e) if e.sender.as_str() == "alice"),
+            "{event:?}"
+        );
+    }
+}
