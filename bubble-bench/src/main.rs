@@ -15,6 +15,8 @@
 //! - [`stats`]: HDR histograms, loss and duplicate detection.
 //! - [`growth`]: rounds of 1:1 traffic until millions of messages are
 //!   stored, to see whether a send costs more as the store fills.
+//! - [`pages`]: conversation-list and history pages of one user with a
+//!   large inbox, timed at the store (no server).
 //! - [`soak`]: an hour of mixed traffic (1:1, groups, a super group,
 //!   reconnect storms, slow consumers, abusive clients), sampled over time.
 //! - [`plot`]: SVG line charts.
@@ -25,6 +27,7 @@
 
 mod conn;
 mod growth;
+mod pages;
 mod plot;
 mod scenarios;
 mod server;
@@ -67,6 +70,10 @@ enum Scenario {
     /// Mixed traffic for --duration (default 3600 s), sampled every --sample
     /// s: --users (1:1) --rate --groups --group-size --members
     Soak,
+    /// One user with --users conversations and --total messages, written
+    /// straight into the store the environment names (no server), then
+    /// every conversation-list page and random history pages timed
+    Pages,
 }
 
 /// A load generator that speaks bubble's real protocol (handshake included)
@@ -271,6 +278,7 @@ fn connections_needed(cli: &Cli) -> u64 {
         Scenario::Pairs | Scenario::Sweep | Scenario::Smoke | Scenario::Growth => o.users,
         // Every user, the slow consumers and flooders, the abusive clients.
         Scenario::Soak => o.users + o.groups * o.group_size + o.members + 64,
+        Scenario::Pages => 0,
     }) as u64
 }
 
@@ -300,6 +308,9 @@ fn main() -> ExitCode {
 }
 
 async fn async_main(cli: Cli) -> ExitCode {
+    if cli.scenario == Scenario::Pages {
+        return store_pages(&cli).await;
+    }
     let mode = match server_mode(&cli) {
         Ok(m) => m,
         Err(e) => {
@@ -344,6 +355,7 @@ async fn async_main(cli: Cli) -> ExitCode {
         Scenario::Sweep => scenarios::sweep(&server, opts).await,
         Scenario::Growth => growth::growth(&server, opts).await,
         Scenario::Soak => soak::soak(&server, opts, cli.sample).await,
+        Scenario::Pages => unreachable!("runs without a server: store_pages"),
     };
     let backends = server.backends.clone();
     let nodes = server.pids().len();
@@ -377,6 +389,26 @@ async fn async_main(cli: Cli) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// The `pages` scenario: no server, the store on a fresh data directory
+/// (or `--data-dir`).
+async fn store_pages(cli: &Cli) -> ExitCode {
+    let fresh = tempfile::tempdir().expect("a temporary directory");
+    let dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| fresh.path().to_owned());
+    match pages::pages(&cli.opts, &dir).await {
+        Ok(v) => {
+            println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bubble-bench: pages: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,8 +32,8 @@ use tokio_util::sync::CancellationToken;
 
 use bubble_core::wire::*;
 use bubble_core::{
-    ChannelEntry, ChannelPage, Content, Conversation, GroupId, InboxEntry, MsgId, SendReceipt,
-    UnreadCount, UserId,
+    ChannelEntry, ChannelPage, Content, Conversation, ConversationItem, ConversationList,
+    ConversationSummary, GroupId, InboxEntry, MsgId, SendReceipt, UnreadCount, UserId,
 };
 use bubble_proto::secure::{
     ClientConfig as SecureConfig, ClientHandshake, ClientMeta, OsRandom, PinnedServerKey,
@@ -410,6 +410,59 @@ impl Client {
             },
         )
         .await
+    }
+
+    /// The conversation list, newest activity first: conversations with
+    /// activity < `before` (0: from the newest), at most `limit` (0: the
+    /// server's default of 50), whether older ones remain, and this user's
+    /// newest version now (a new device syncs forward from it). Each item
+    /// carries its last entry, unread count and read positions.
+    pub async fn conversations(
+        &self,
+        before: u64,
+        limit: u32,
+    ) -> Result<ConversationList, ClientError> {
+        let list: pb::ConversationList = self
+            .call(
+                Command::Conversations,
+                &pb::ConversationsRequest { before, limit },
+            )
+            .await?;
+        let owner = UserId::new(&self.shared.config.user);
+        let protocol = |e: bubble_core::Error| ClientError::Protocol(e.to_string());
+        let mut items = Vec::with_capacity(list.conversations.len());
+        for c in &list.conversations {
+            let conversation = conversation_from_pb(c.conversation.as_ref()).map_err(protocol)?;
+            let item = match (&c.last_entry, &c.last_channel_entry) {
+                (Some(e), _) => ConversationItem::Inbox(ConversationSummary {
+                    conversation,
+                    activity: c.activity,
+                    last: entry_from_pb(&owner, e).map_err(protocol)?,
+                    unread: c.unread,
+                    read_up_to: c.read_up_to,
+                    peer_read_up_to: c.peer_read_up_to,
+                }),
+                (None, Some(e)) => ConversationItem::SuperGroup {
+                    group: GroupId::new(conversation.id()),
+                    activity: c.activity,
+                    last: channel_entry_from_pb(e).map_err(protocol)?,
+                    unread: c.unread,
+                    read_seq: c.read_up_to,
+                },
+                (None, None) => {
+                    return Err(ClientError::Protocol(format!(
+                        "conversation {} of the list has no last entry",
+                        conversation.id()
+                    )));
+                }
+            };
+            items.push(item);
+        }
+        Ok(ConversationList {
+            items,
+            has_more: list.has_more,
+            max_version: list.max_version,
+        })
     }
 
     /// Inbox entries after `after_version` (one page).

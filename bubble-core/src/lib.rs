@@ -45,8 +45,9 @@ pub use adapter::{AdapterConfig, InvalidConfig, redact_url};
 pub use apps::{AppConfig, AppSettings, LoginPolicy};
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use engine::{
-    CreateGroup, Engine, EngineBuilder, EngineConfig, HistoryPage, HistoryQuery, RebuildProgress,
-    RebuildScope, SendRequest, Session, SyncPage, SystemTarget,
+    ConversationItem, ConversationList, CreateGroup, Engine, EngineBuilder, EngineConfig,
+    HistoryPage, HistoryQuery, RebuildProgress, RebuildScope, SendRequest, Session, SyncPage,
+    SystemTarget,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use types::*;

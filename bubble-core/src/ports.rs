@@ -198,6 +198,36 @@ pub trait InboxStore: Send + Sync + 'static {
         Err(unsupported::<Self>("InboxStore::history"))
     }
 
+    /// The owner's conversations with activity < `before` (0: from the
+    /// newest), newest activity first, at most `limit`: a chat app's home
+    /// screen, one indexed read however large the inbox.
+    ///
+    /// The store keeps one row per conversation as `append` writes the
+    /// owner's entries, by these rules (a device that syncs the same
+    /// entries can keep its own list by them):
+    /// - a message or notice makes the row (if new) and becomes its last
+    ///   entry and its activity ([`activity_key`] of its server time and
+    ///   version); a received one adds one unread;
+    /// - a recall or delete whose message is the row's last entry becomes
+    ///   the last entry (the activity stays);
+    /// - a read cursor raises `read_up_to` to its `read_up_to`, a read
+    ///   receipt raises `peer_read_up_to` to its `read_up_to`;
+    /// - `mark_read` and `mark_message_read` take off what they marked.
+    ///
+    /// Entries of no row (a receipt before any message) change nothing.
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store (the conformance suite requires it of every backend).
+    async fn conversations(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        before: u64,
+        limit: usize,
+    ) -> Result<ConversationPage> {
+        let _ = (app, owner, before, limit);
+        Err(unsupported::<Self>("InboxStore::conversations"))
+    }
+
     /// Messages of `app` with server message id > `after` (from the first
     /// when `None`), in id order, at most `limit`: every message held in
     /// some inbox and neither recalled nor deleted by all its owners, each

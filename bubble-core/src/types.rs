@@ -539,6 +539,49 @@ pub struct UnreadCount {
     pub count: u64,
 }
 
+/// The sort key of a conversation list: newest activity first. The
+/// server time of the newest message in the high bits, its position (a
+/// version, or a super group's seq) in the low 20 bits so keys are unique
+/// per list, so inbox conversations and super groups sort together by time.
+pub fn activity_key(server_time: i64, position: u64) -> u64 {
+    ((server_time.max(0) as u64) << 20) | (position & 0xF_FFFF)
+}
+
+/// One conversation of an owner's list: what a chat app's home screen
+/// shows for it. Kept by the inbox store as entries arrive (see
+/// [`crate::ports::InboxStore::conversations`] for the rules), so a list
+/// page is one indexed read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    /// The conversation, as the owner sees it.
+    pub conversation: Conversation,
+    /// The sort key ([`activity_key`] of the newest message or notice): a
+    /// list is newest first, and the next page starts before the last key.
+    pub activity: u64,
+    /// What the list shows as the last entry: the newest message or notice,
+    /// or, once that one is recalled (or deleted by the owner), the recall
+    /// (or delete) entry naming it.
+    pub last: InboxEntry,
+    /// Received messages and notices not yet read (as [`UnreadCount`]).
+    pub unread: u64,
+    /// The owner's read mark: the highest `read_up_to` of their read
+    /// cursors in it (a version of their inbox; 0: never marked).
+    pub read_up_to: u64,
+    /// 1:1: the highest of the owner's versions the peer has read, from
+    /// the peer's read receipts (0: none yet). A message of the owner with
+    /// a version at or below it shows as read.
+    pub peer_read_up_to: u64,
+}
+
+/// A page of an owner's conversation list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationPage {
+    /// Newest activity first.
+    pub conversations: Vec<ConversationSummary>,
+    /// Older conversations remain: ask again before the last one's activity.
+    pub has_more: bool,
+}
+
 /// Whether a group fans out on write or on read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]

@@ -103,6 +103,10 @@ commands! {
     History = 28,
     /// `HistoryPage`.
     HistoryPage = 29,
+    /// `ConversationsRequest` -> `ConversationList`: the home screen.
+    Conversations = 30,
+    /// `ConversationList`.
+    ConversationList = 31,
 
     /// `GroupCreateRequest` -> `GroupInfo`.
     GroupCreate = 32,

@@ -19,8 +19,10 @@
 //!    client_msg_id)` with their receipts into `inbox_sent` (sorted), each
 //!    delivery's message once into `messages` (entries of one delivery whose
 //!    shared fields are equal share a row), one small inbox row per entry
-//!    naming its message row, and one search-outbox row per delivery that
-//!    wants indexing. A key accepted before fails the first statement (a
+//!    naming its message row, one search-outbox row per delivery that wants
+//!    indexing, and the owners' conversation-list rows (`conversations`: one
+//!    upsert for the batch's messages, one update per recall, delete, read
+//!    cursor or receipt). A key accepted before fails the first statement (a
 //!    racing first attempt that has not committed yet makes it wait, so
 //!    exactly one of them writes): the transaction is rolled back, the
 //!    stored receipts are looked up, and the batch is written again without
@@ -44,7 +46,10 @@ use sqlx::Connection;
 use sqlx::mysql::{MySqlConnection, MySqlPool};
 
 use bubble_core::ports::{AppendOutcome, Appended, Delivery};
-use bubble_core::{AppId, Direction, Error, InboxEntry, Result, SendReceipt, UserId};
+use bubble_core::{
+    AppId, Direction, EntryKind, Error, InboxEntry, MsgId, Result, SendReceipt, UserId,
+    activity_key,
+};
 
 use crate::error::{commit_err, is_duplicate, map_err};
 use crate::retry::Replay;
@@ -253,6 +258,7 @@ async fn write_once(
         &message_vars,
     );
     outbox_statements(&mut stmts, jobs, writing, &appended).map_err(Failed::Other)?;
+    conversation_statements(&mut stmts, jobs, writing, &appended);
     for text in packets(stmts) {
         sqlx::raw_sql(dynamic(text)).execute(&mut *conn).await?;
     }
@@ -582,6 +588,145 @@ fn entry_statements(
         }
         stmts.push(sql.into_string());
     }
+}
+
+const UPSERT_CONVERSATION_HEAD: &str = "INSERT INTO conversations (app, owner, conv_kind, \
+    conv_id, activity, last_version, last_msg, unread) VALUES ";
+
+/// A batch's newest message of a conversation takes the row's activity and
+/// last entry; its received ones add to the unread count.
+const UPSERT_CONVERSATION_TAIL: &str = " ON DUPLICATE KEY UPDATE activity = VALUES(activity), \
+    last_version = VALUES(last_version), last_msg = VALUES(last_msg), \
+    unread = unread + VALUES(unread)";
+
+/// A conversation-list row's key: app, owner, conversation kind and id.
+type ConversationKey<'a> = (&'a str, &'a str, u8, &'a str);
+
+/// What the messages and notices of a batch (since the last flush) make of
+/// one conversation-list row: the newest one is shown, every received one
+/// counts as unread.
+struct Shown<'a> {
+    activity: u64,
+    version: u64,
+    msg: &'a MsgId,
+    unread: u64,
+}
+
+/// Step 3, the conversation list (the rules of
+/// `InboxStore::conversations`), entry by entry in version order. Messages
+/// and notices are gathered per row into one upsert, rows in key order (every
+/// transaction locks them in the same order; the owners' counter locks
+/// already keep two appends from meeting on a row). A recall, delete, cursor
+/// or receipt is one update of its row; one that follows a gathered message
+/// of its row in the batch first sends the upsert, so it sees the row as the
+/// message left it (a recall of that message, a cursor after the row was
+/// made).
+fn conversation_statements(
+    stmts: &mut Vec<String>,
+    jobs: &[Job<'_>],
+    writing: &[usize],
+    appended: &HashMap<usize, Vec<Appended>>,
+) {
+    let mut gathered: BTreeMap<ConversationKey<'_>, Shown<'_>> = BTreeMap::new();
+    for &i in writing {
+        let app = jobs[i].app.as_str();
+        for (e, a) in jobs[i].delivery.entries.iter().zip(&appended[&i]) {
+            let key = (
+                app,
+                e.owner.as_str(),
+                e.conversation.kind as u8,
+                e.conversation.id(),
+            );
+            let update = match e.kind {
+                EntryKind::Message | EntryKind::SystemNotice => {
+                    // Versions rise in this loop's order: the later is newer.
+                    let row = gathered.entry(key).or_insert(Shown {
+                        activity: 0,
+                        version: 0,
+                        msg: &e.server_msg_id,
+                        unread: 0,
+                    });
+                    row.activity = activity_key(e.server_time, a.version);
+                    row.version = a.version;
+                    row.msg = &e.server_msg_id;
+                    row.unread += u64::from(starts_unread(e));
+                    continue;
+                }
+                EntryKind::Recall | EntryKind::Delete => RowUpdate::ShownInstead {
+                    msg: &e.server_msg_id,
+                    version: a.version,
+                },
+                EntryKind::ReadCursor => RowUpdate::ReadUpTo(e.read_up_to),
+                EntryKind::ReadReceipt => RowUpdate::PeerReadUpTo(e.read_up_to),
+            };
+            if gathered.contains_key(&key) {
+                upsert_conversations(stmts, std::mem::take(&mut gathered));
+            }
+            stmts.push(update_conversation(key, update));
+        }
+    }
+    upsert_conversations(stmts, gathered);
+}
+
+/// The upserts of gathered conversation-list rows, in key order.
+fn upsert_conversations(stmts: &mut Vec<String>, rows: BTreeMap<ConversationKey<'_>, Shown<'_>>) {
+    let rows: Vec<_> = rows.into_iter().collect();
+    for chunk in rows.chunks(OWNER_CHUNK) {
+        let mut sql = Sql::new(UPSERT_CONVERSATION_HEAD);
+        for (n, ((app, owner, kind, id), row)) in chunk.iter().enumerate() {
+            sql.row(n);
+            sql.bytes(b(app)).sep().bytes(b(owner));
+            sql.sep().uint(u64::from(*kind)).sep().bytes(b(id));
+            sql.sep().uint(row.activity);
+            sql.sep().uint(row.version);
+            sql.sep().bytes(&row.msg.0);
+            sql.sep().uint(row.unread);
+            sql.end_row();
+        }
+        sql.push(UPSERT_CONVERSATION_TAIL);
+        stmts.push(sql.into_string());
+    }
+}
+
+/// What a recall, delete, read cursor or read receipt does to its
+/// conversation's row.
+enum RowUpdate<'a> {
+    /// A recall or delete (given `version`) of `msg`: shown last in its
+    /// place if `msg` is the message shown last.
+    ShownInstead { msg: &'a MsgId, version: u64 },
+    /// A read cursor: the owner's read mark rises to it.
+    ReadUpTo(u64),
+    /// A read receipt: the peer's read position rises to it.
+    PeerReadUpTo(u64),
+}
+
+/// The statement of one [`RowUpdate`]; a conversation without a row (no
+/// message yet) matches nothing and stays without one.
+fn update_conversation(key: ConversationKey<'_>, update: RowUpdate<'_>) -> String {
+    let mut sql = Sql::new("UPDATE conversations SET ");
+    match &update {
+        RowUpdate::ShownInstead { version, .. } => sql.push("last_version = ").uint(*version),
+        RowUpdate::ReadUpTo(v) => sql
+            .push("read_up_to = GREATEST(read_up_to, ")
+            .uint(*v)
+            .push(")"),
+        RowUpdate::PeerReadUpTo(v) => sql
+            .push("peer_read_up_to = GREATEST(peer_read_up_to, ")
+            .uint(*v)
+            .push(")"),
+    };
+    let (app, owner, kind, id) = key;
+    sql.push(" WHERE app = ").bytes(b(app));
+    sql.push(" AND owner = ").bytes(b(owner));
+    sql.push(" AND conv_kind = ").uint(u64::from(kind));
+    sql.push(" AND conv_id = ").bytes(b(id));
+    if let RowUpdate::ShownInstead { msg, version } = update {
+        // Only the message shown last is replaced, and never by an entry
+        // older than the one shown.
+        sql.push(" AND last_msg = ").bytes(&msg.0);
+        sql.push(" AND last_version < ").uint(version);
+    }
+    sql.into_string()
 }
 
 /// The `owners` column of a search-outbox row: each owner as one length byte

@@ -4,21 +4,50 @@
 
 use async_trait::async_trait;
 
+use sqlx::mysql::MySqlConnection;
+
 use bubble_core::ports::{AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead};
 use bubble_core::{
-    AppId, Conversation, ConversationKind, Error, InboxEntry, InboxPage, MsgId, Result,
-    SendReceipt, UnreadCount, UserId,
+    AppId, Conversation, ConversationKind, ConversationPage, ConversationSummary, Error,
+    InboxEntry, InboxPage, MsgId, Result, SendReceipt, UnreadCount, UserId,
 };
 
 use crate::append::{Job, OWNER_CHUNK, decode_owners, find_sent_on, replay, write_batch};
 use crate::client::MysqlStore;
-use crate::error::map_err;
+use crate::error::{commit_err, map_err};
 use crate::queries;
 use crate::retry;
 use crate::rows::{self, dynamic, inbox_columns, inbox_join};
 
 fn b(s: &str) -> &[u8] {
     s.as_bytes()
+}
+
+/// Takes what a read mark flipped off its conversation's unread count in
+/// the list: `marked`, `app`, `owner`, `conv_kind`, `conv_id`. Never below
+/// 0 (`unread` is unsigned: a plain subtraction past 0 would be an error).
+const TAKE_OFF_UNREAD: &str = "UPDATE conversations SET unread = unread - LEAST(unread, ?) \
+     WHERE app = ? AND owner = ? AND conv_kind = ? AND conv_id = ?";
+
+/// [`TAKE_OFF_UNREAD`] on `conn`, in the transaction that flipped the rows.
+async fn take_off_unread(
+    conn: &mut MySqlConnection,
+    app: &AppId,
+    owner: &UserId,
+    conv_kind: u8,
+    conv_id: &[u8],
+    marked: u64,
+) -> Result<()> {
+    sqlx::query(TAKE_OFF_UNREAD)
+        .bind(marked)
+        .bind(b(app.as_str()))
+        .bind(b(owner.as_str()))
+        .bind(conv_kind)
+        .bind(conv_id)
+        .execute(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
 }
 
 #[async_trait]
@@ -96,6 +125,44 @@ impl InboxStore for MysqlStore {
         Ok(InboxPage { entries, has_more })
     }
 
+    async fn conversations(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        before: u64,
+        limit: usize,
+    ) -> Result<ConversationPage> {
+        let before = if before == 0 { u64::MAX } else { before };
+        let found = self
+            .read(|pool| async move {
+                sqlx::query(queries::CONVERSATIONS)
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .bind(before)
+                    .bind((limit as u64).saturating_add(1))
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
+        let (conversations, has_more) = rows::page(&found, limit, |row| {
+            // The row is keyed by the conversation of the entry it shows.
+            let last = rows::inbox_entry(row)?;
+            Ok(ConversationSummary {
+                conversation: last.conversation.clone(),
+                activity: rows::get(row, "list_activity")?,
+                unread: rows::get(row, "list_unread")?,
+                read_up_to: rows::get(row, "list_read_up_to")?,
+                peer_read_up_to: rows::get(row, "list_peer_read_up_to")?,
+                last,
+            })
+        })?;
+        Ok(ConversationPage {
+            conversations,
+            has_more,
+        })
+    }
+
     async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64> {
         let v: Option<u64> = self
             .read(|pool| async move {
@@ -154,27 +221,41 @@ impl InboxStore for MysqlStore {
                     .map_err(map_err)
             })
             .await?;
-        let mut marked = 0;
-        for chunk in versions.chunks(OWNER_CHUNK) {
-            // `status = 0` again: of two concurrent marks, one flips each row.
-            let sql = format!(
-                "UPDATE inbox SET status = 1 WHERE app = ? AND owner = ? AND status = 0 \
-                 AND version IN {}",
-                rows::row_placeholders(chunk.len())
-            );
-            let sql = &sql;
-            marked += self
-                .write(|pool| async move {
-                    let mut q = sqlx::query(dynamic(sql.clone()))
+        let versions = &versions;
+        // The flips and what they take off the list's unread count commit
+        // together, so the two counts never disagree.
+        let marked = if versions.is_empty() {
+            0
+        } else {
+            self.write(|pool| async move {
+                let mut tx = pool.begin().await.map_err(map_err)?;
+                let mut marked = 0;
+                for chunk in versions.chunks(OWNER_CHUNK) {
+                    // `status = 0` again: of two concurrent marks, one flips
+                    // each row.
+                    let sql = format!(
+                        "UPDATE inbox SET status = 1 WHERE app = ? AND owner = ? AND status = 0 \
+                         AND version IN {}",
+                        rows::row_placeholders(chunk.len())
+                    );
+                    let mut q = sqlx::query(dynamic(sql))
                         .bind(b(app.as_str()))
                         .bind(b(owner.as_str()));
                     for v in chunk {
                         q = q.bind(*v);
                     }
-                    Ok(q.execute(&pool).await.map_err(map_err)?.rows_affected())
-                })
-                .await?;
-        }
+                    marked += q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+                }
+                if marked > 0 {
+                    let id = b(conversation.id());
+                    let kind = conversation.kind as u8;
+                    take_off_unread(&mut tx, app, owner, kind, id, marked).await?;
+                }
+                tx.commit().await.map_err(commit_err)?;
+                Ok(marked)
+            })
+            .await?
+        };
         let last = self
             .read(|pool| async move {
                 sqlx::query(queries::LAST_READ)
@@ -195,26 +276,54 @@ impl InboxStore for MysqlStore {
     }
 
     async fn mark_message_read(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<bool> {
-        // Only unread received messages have status 0, so this cannot touch
-        // anything else.
+        // The owner's unread entries of the message (only unread received
+        // messages have status 0, so nothing else), with their conversations:
+        // each one flipped is taken off its conversation's count in the list,
+        // in the same transaction. Nearly always one entry, often none (read
+        // before it was recalled): then no transaction is begun.
         let changed = self
             .write(|pool| async move {
-                sqlx::query(
-                    "UPDATE inbox i JOIN messages m ON m.id = i.message_id SET i.status = 1 \
-             WHERE m.app = ? AND m.server_msg_id = ? \
-             AND i.app = ? AND i.owner = ? AND i.status = 0",
+                let unread: Vec<(u64, u8, Vec<u8>)> = sqlx::query_as(
+                    "SELECT i.version, i.conv_kind, i.conv_id \
+                     FROM inbox i JOIN messages m ON m.id = i.message_id \
+                     WHERE m.app = ? AND m.server_msg_id = ? \
+                     AND i.app = ? AND i.owner = ? AND i.status = 0",
                 )
                 .bind(b(app.as_str()))
                 .bind(&id.0[..])
                 .bind(b(app.as_str()))
                 .bind(b(owner.as_str()))
-                .execute(&pool)
+                .fetch_all(&pool)
                 .await
-                .map_err(map_err)
+                .map_err(map_err)?;
+                if unread.is_empty() {
+                    return Ok(false);
+                }
+                let mut tx = pool.begin().await.map_err(map_err)?;
+                let mut changed = false;
+                for (version, conv_kind, conv_id) in unread {
+                    // `status = 0` again: a concurrent mark may have flipped it.
+                    let flipped = sqlx::query(
+                        "UPDATE inbox SET status = 1 \
+                         WHERE app = ? AND owner = ? AND version = ? AND status = 0",
+                    )
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .bind(version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?
+                    .rows_affected();
+                    if flipped > 0 {
+                        take_off_unread(&mut tx, app, owner, conv_kind, &conv_id, flipped).await?;
+                        changed = true;
+                    }
+                }
+                tx.commit().await.map_err(commit_err)?;
+                Ok(changed)
             })
-            .await?
-            .rows_affected();
-        Ok(changed > 0)
+            .await?;
+        Ok(changed)
     }
 
     async fn unread(&self, app: &AppId, owner: &UserId) -> Result<Vec<UnreadCount>> {

@@ -230,3 +230,154 @@ mod message_ids {
         db.drop_db().await;
     }
 }
+
+/// The conversation list as one batch writes it: entries of several
+/// deliveries for the same rows in one transaction leave each row as the
+/// rules leave it applied entry by entry (the in-memory store's list).
+mod conversations {
+    use bubble_core::memory::MemoryInbox;
+    use bubble_core::ports::{Delivery, InboxStore};
+    use bubble_core::testkit::{direct_delivery, group_delivery};
+    use bubble_core::{
+        AppId, Content, Conversation, ConversationPage, Direction, EntryKind, GroupId, InboxEntry,
+        MsgId, UserId,
+    };
+
+    use crate::append::{Job, write_batch};
+    use crate::testing::TestDb;
+
+    /// A server-made entry of `kind` about message `id`, for each owner with
+    /// the conversation as that owner sees it.
+    fn about(kind: EntryKind, id: MsgId, owners: &[(&str, &str)], read_up_to: u64) -> Delivery {
+        let template = direct_delivery("x", "y", "", "").entries.remove(0);
+        Delivery {
+            sender: UserId::new("server"),
+            client_msg_id: String::new(),
+            entries: owners
+                .iter()
+                .map(|(owner, peer)| InboxEntry {
+                    owner: UserId::new(*owner),
+                    kind,
+                    conversation: Conversation::direct(&UserId::new(*peer)),
+                    direction: Direction::Out,
+                    server_msg_id: id,
+                    content: Content::text(""),
+                    read_up_to,
+                    ..template.clone()
+                })
+                .collect(),
+            index: false,
+            receipt_entry: None,
+        }
+    }
+
+    /// Every owner's list, one page each.
+    async fn lists(s: &dyn InboxStore, app: &AppId) -> Vec<ConversationPage> {
+        let mut all = Vec::new();
+        for owner in ["alice", "bob", "carol"] {
+            let page = s.conversations(app, &UserId::new(owner), 0, 10).await;
+            all.push(page.unwrap());
+        }
+        all
+    }
+
+    fn id(d: &Delivery) -> MsgId {
+        d.entries[0].server_msg_id
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_batch_leaves_each_row_as_its_entries_one_by_one_would() {
+        let db = TestDb::create().await;
+        // Spawned, so the database is dropped also when a check fails.
+        let outcome = tokio::spawn(one_batch_against_memory(db.clone())).await;
+        db.drop_db().await;
+        if let Err(e) = outcome {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+
+    async fn one_batch_against_memory(db: TestDb) {
+        let store = db.store().await;
+        let app = AppId::new("one-batch");
+        let m1 = direct_delivery("bob", "alice", "m1", "");
+        let m2 = direct_delivery("bob", "alice", "m2", "");
+        let m3 = direct_delivery("alice", "bob", "m3", "");
+        let m4 = direct_delivery("bob", "alice", "m4", "");
+        let mut notice = group_delivery("g", "carol", &["alice", "bob", "carol"], "joined");
+        for e in &mut notice.entries {
+            e.kind = EntryKind::SystemNotice;
+        }
+        let deliveries = vec![
+            // A receipt before alice has a row with bob: it makes none, and
+            // the row made later in the batch does not take it.
+            about(EntryKind::ReadReceipt, id(&m1), &[("alice", "bob")], 9),
+            m1.clone(),
+            // alice's cursor right after her row was made in this batch.
+            about(EntryKind::ReadCursor, id(&m1), &[("alice", "bob")], 1),
+            m2.clone(),
+            // bob's receipt names his version of m1 (his first entry).
+            about(EntryKind::ReadReceipt, id(&m1), &[("bob", "alice")], 1),
+            m3.clone(),
+            // A recall of the message shown last, in the same batch.
+            about(
+                EntryKind::Recall,
+                id(&m3),
+                &[("alice", "bob"), ("bob", "alice")],
+                0,
+            ),
+            notice,
+            m4.clone(),
+            // A recall of an older message changes nothing ...
+            about(
+                EntryKind::Recall,
+                id(&m2),
+                &[("alice", "bob"), ("bob", "alice")],
+                0,
+            ),
+            // ... and alice's delete of the newest is shown in its place.
+            about(EntryKind::Delete, id(&m4), &[("alice", "bob")], 0),
+            group_delivery("g", "bob", &["alice", "bob", "carol"], "g1"),
+            group_delivery("g", "carol", &["alice", "bob", "carol"], "g2"),
+        ];
+        let jobs: Vec<Job<'_>> = deliveries
+            .iter()
+            .map(|delivery| Job {
+                app: &app,
+                delivery,
+            })
+            .collect();
+        write_batch(store.pool(), store.inner.message_ids, &jobs)
+            .await
+            .unwrap();
+        let memory = MemoryInbox::new();
+        for d in &deliveries {
+            memory.append(&app, d).await.unwrap();
+        }
+        let got = lists(&store, &app).await;
+        assert_eq!(got, lists(&memory, &app).await);
+        let alices = &got[0].conversations;
+        assert_eq!(
+            (alices[0].unread, alices[1].unread),
+            (3, 3),
+            "g: the notice, g1 and g2; bob: m1, m2 and m4 (summed in one upsert)"
+        );
+        assert_eq!(alices[1].last.kind, EntryKind::Delete);
+        assert_eq!((alices[1].read_up_to, alices[1].peer_read_up_to), (1, 0));
+        assert_eq!(got[1].conversations[1].peer_read_up_to, 1);
+
+        // Read marks take off what they flip, as the rules say.
+        let (alice, bob) = (UserId::new("alice"), UserId::new("bob"));
+        let with_bob = Conversation::direct(&bob);
+        let g = Conversation::group(&GroupId::new("g"));
+        for s in [&store as &dyn InboxStore, &memory] {
+            s.mark_read(&app, &alice, &with_bob, 2).await.unwrap();
+            s.mark_message_read(&app, &alice, &id(&m4)).await.unwrap();
+            s.mark_read(&app, &alice, &g, u64::MAX).await.unwrap();
+        }
+        let got = lists(&store, &app).await;
+        assert_eq!(got, lists(&memory, &app).await);
+        assert_eq!(got[0].conversations[1].unread, 1, "m2 is left");
+        assert_eq!(got[0].conversations[0].unread, 0);
+        store.close().await;
+    }
+}

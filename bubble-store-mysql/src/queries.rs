@@ -1,5 +1,6 @@
-//! The SQL behind the seed's two hot reads, public so operators can `EXPLAIN`
-//! them against their own data (and the tests check they use their index).
+//! The SQL behind the hot reads (the seed's two, history pages and the
+//! conversation list), public so operators can `EXPLAIN` them against their
+//! own data (and the tests check they use their index).
 //!
 //! Placeholders are bound in order; ids are bound as bytes.
 
@@ -53,4 +54,23 @@ pub const LAST_READ: &str = concat!(
     "WHERE i.app = ? AND i.owner = ? AND i.conv_kind = ? AND i.conv_id = ? \
      AND i.version <= ? AND i.direct = -1 AND m.entry_kind IN (1, 6) \
      ORDER BY i.version DESC LIMIT 1"
+);
+
+/// A page of the owner's conversation list, newest activity first: `app`,
+/// `owner`, `before` (an activity; `u64::MAX` for the first page), `limit +
+/// 1`. A backwards range of `ix_conversations_activity (app, owner,
+/// activity)`, each row joined to the entry it shows by the inbox's primary
+/// key and that entry to its message by the message's: one indexed read
+/// however many conversations and entries the owner has. The list's columns
+/// are renamed (`list_…`) so none shadows an inbox column the entry is read
+/// from (`read_up_to`). Not `inbox_join!`: the list drives this join.
+pub const CONVERSATIONS: &str = concat!(
+    "SELECT c.activity AS list_activity, c.unread AS list_unread, \
+     c.read_up_to AS list_read_up_to, c.peer_read_up_to AS list_peer_read_up_to, ",
+    inbox_columns!(),
+    " FROM conversations c \
+     JOIN inbox i ON i.app = c.app AND i.owner = c.owner AND i.version = c.last_version \
+     JOIN messages m ON m.id = i.message_id \
+     WHERE c.app = ? AND c.owner = ? AND c.activity < ? \
+     ORDER BY c.activity DESC LIMIT ?"
 );

@@ -33,6 +33,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "0003_messages.sql",
         include_str!("../migrations/0003_messages.sql"),
     ),
+    (
+        4,
+        "conversations",
+        "0004_conversations.sql",
+        include_str!("../migrations/0004_conversations.sql"),
+    ),
 ];
 
 /// The migrator for [`MIGRATIONS`]. `MysqlStore::migrate` runs it under its

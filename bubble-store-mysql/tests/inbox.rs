@@ -309,7 +309,7 @@ async fn populate(db: &TestDb, store: &MysqlStore, app: &AppId) {
         .await
         .unwrap();
     let mut conn = db.connection().await;
-    sqlx::query("ANALYZE TABLE inbox, messages")
+    sqlx::query("ANALYZE TABLE inbox, messages, conversations")
         .fetch_all(&mut conn)
         .await
         .unwrap();
@@ -409,6 +409,47 @@ async fn the_pull_query_is_a_range_of_the_primary_key_joined_to_each_message() {
         let (ty, key, _) = &plan[1];
         assert_eq!(key.as_deref(), Some("PRIMARY"), "{plan:?}");
         assert_eq!(ty, "eq_ref", "one message row per entry, by id: {plan:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_list_is_a_range_of_its_activity_index_joined_to_each_entry() {
+    on_fresh_db(|db| async move {
+        let store = db.store().await;
+        let app = AppId::new("explain-list");
+        // u05 talks with many people, besides the group and two 1:1s.
+        for i in 0..40 {
+            let d = direct_delivery(&format!("peer{i:02}"), "u05", "hi", "");
+            appended(store.append(&app, &d).await.unwrap());
+        }
+        populate(&db, &store, &app).await;
+        // u05's list is long, u07's three rows: the index either way.
+        for (owner, before) in [("u05", u64::MAX), ("u05", 1), ("u07", u64::MAX)] {
+            let plan = explain(&db, queries::CONVERSATIONS, &app, owner, &[before, 11]).await;
+            assert_eq!(plan.len(), 3, "the list, the inbox, messages: {plan:?}");
+            let (ty, key, extra) = &plan[0];
+            assert_eq!(
+                key.as_deref(),
+                Some("ix_conversations_activity"),
+                "{plan:?}"
+            );
+            assert_eq!(ty, "range", "(app, owner, activity < before): {plan:?}");
+            assert!(
+                !extra.contains("filesort"),
+                "rows come newest first from the index: {plan:?}"
+            );
+            for (ty, key, _) in &plan[1..] {
+                assert_eq!(key.as_deref(), Some("PRIMARY"), "{plan:?}");
+                assert_eq!(ty, "eq_ref", "one entry and one message per row: {plan:?}");
+            }
+        }
+        let page = store
+            .conversations(&app, &UserId::new("u05"), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(page.conversations.len(), 10);
+        assert!(page.has_more);
     })
     .await;
 }

@@ -1,14 +1,20 @@
 //! A database written by the release before migration 3 (one full inbox row
 //! per owner, one outbox row per owner) opens, migrates, and reads back
-//! through the port exactly as it was written.
+//! through the port exactly as it was written; and migration 4 fills the
+//! conversation list of an existing inbox as the append would have kept it.
 
 mod common;
 
 use std::collections::BTreeSet;
 
-use bubble_core::ports::{AppendOutcome, InboxStore};
-use bubble_core::testkit::direct_delivery;
-use bubble_core::{AppId, Conversation, Direction, EntryKind, GroupId, MsgId, UserId};
+use bubble_core::ports::{AppendOutcome, Delivery, InboxStore};
+use bubble_core::testkit::{direct_delivery, group_delivery};
+use bubble_core::{
+    AppId, Content, Conversation, ConversationPage, Direction, EntryKind, GroupId, InboxEntry,
+    MsgId, UserId, activity_key,
+};
+use bubble_store_mysql::MysqlStore;
+use bubble_store_mysql::testing::TestDb;
 use common::on_fresh_db;
 use sqlx::Executor;
 
@@ -123,6 +129,51 @@ async fn a_database_of_the_previous_release_migrates_and_reads_back() {
             ]
         );
 
+        // Migration 4 listed every conversation of the converted inboxes.
+        let g = Conversation::group(&GroupId::new("g"));
+        let list = |owner: &UserId| {
+            let (store, app) = (store.clone(), app.clone());
+            let owner = owner.clone();
+            async move {
+                let page = store.conversations(&app, &owner, 0, 10).await.unwrap();
+                assert!(!page.has_more);
+                page.conversations
+                    .iter()
+                    .map(|c| {
+                        assert_eq!(c.activity, activity_key(c.last.server_time, c.last.version));
+                        assert_eq!((c.read_up_to, c.peer_read_up_to), (0, 0));
+                        (
+                            c.conversation.clone(),
+                            c.last.version,
+                            c.last.content.as_text().map(str::to_owned),
+                            c.unread,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            }
+        };
+        let yo = Some("yo".to_owned());
+        let hi = Some("hi".to_owned());
+        assert_eq!(
+            list(&bob).await,
+            [
+                (g.clone(), 2, yo.clone(), 1),
+                (Conversation::direct(&alice), 1, hi.clone(), 1)
+            ],
+            "newest first, each with what the owner has not read"
+        );
+        assert_eq!(
+            list(&alice).await,
+            [
+                (g.clone(), 2, yo.clone(), 1),
+                (Conversation::direct(&bob), 1, hi.clone(), 0)
+            ]
+        );
+        assert_eq!(
+            list(&UserId::new("carol")).await,
+            [(g.clone(), 1, yo.clone(), 0)]
+        );
+
         let receipt = store
             .find_sent(&app, &alice, "c-1")
             .await
@@ -176,6 +227,187 @@ async fn a_database_of_the_previous_release_migrates_and_reads_back() {
         let alices = store.pull(&app, &alice, 0, 10).await.unwrap().entries;
         let texts: Vec<_> = alices.iter().map(|e| e.content.as_text()).collect();
         assert_eq!(texts, [Some("hi"), Some("yo"), Some("new")]);
+        // The migrated rows go on as the append keeps them.
+        assert_eq!(
+            list(&bob).await,
+            [
+                (Conversation::direct(&alice), 3, Some("new".to_owned()), 1),
+                (g.clone(), 2, yo.clone(), 0)
+            ],
+            "bob's own message moved alice up; his read of yo took it off"
+        );
+        assert_eq!(
+            list(&alice).await[0],
+            (Conversation::direct(&bob), 3, Some("new".to_owned()), 1),
+            "received, new counts as unread"
+        );
+    })
+    .await;
+}
+
+/// A server-made entry of `kind` about message `id`, for each (owner, peer)
+/// with the 1:1 conversation as that owner sees it.
+fn about(kind: EntryKind, id: MsgId, owners: &[(&str, &str)], read_up_to: u64) -> Delivery {
+    let template = direct_delivery("x", "y", "", "").entries.remove(0);
+    Delivery {
+        sender: UserId::new("server"),
+        client_msg_id: String::new(),
+        entries: owners
+            .iter()
+            .map(|(owner, peer)| InboxEntry {
+                owner: UserId::new(*owner),
+                kind,
+                conversation: Conversation::direct(&UserId::new(*peer)),
+                direction: Direction::Out,
+                server_msg_id: id,
+                content: Content::text(""),
+                read_up_to,
+                ..template.clone()
+            })
+            .collect(),
+        index: false,
+        receipt_entry: None,
+    }
+}
+
+fn id(d: &Delivery) -> MsgId {
+    d.entries[0].server_msg_id
+}
+
+const OWNERS: [&str; 4] = ["ann", "ben", "cat", "dan"];
+
+/// Every owner's whole list.
+async fn lists(store: &MysqlStore, app: &AppId) -> Vec<ConversationPage> {
+    let mut all = Vec::new();
+    for owner in OWNERS {
+        let owner = UserId::new(owner);
+        all.push(store.conversations(app, &owner, 0, 100).await.unwrap());
+    }
+    all
+}
+
+/// Writes, through the port, what the engine writes: 1:1 and group
+/// messages both ways, a notice, recalls of the newest and of an older
+/// message, a delete, read cursors, receipts naming a version, and read
+/// marks of both kinds.
+async fn chat(store: &MysqlStore, app: &AppId) {
+    let append = |d: Delivery| async move {
+        store.append(app, &d).await.unwrap();
+    };
+    let (ann, ben) = (UserId::new("ann"), UserId::new("ben"));
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let d = direct_delivery("ben", "ann", &format!("b{i}"), "");
+        ids.push(id(&d));
+        append(d).await;
+        append(direct_delivery("ann", "ben", &format!("a{i}"), "")).await;
+    }
+    for (i, from) in OWNERS.iter().take(3).enumerate() {
+        append(group_delivery("g", from, &OWNERS, &format!("g{i}"))).await;
+        append(direct_delivery("cat", "dan", &format!("c{i}"), "")).await;
+    }
+    let mut notice = group_delivery("h", "dan", &["ann", "cat", "dan"], "welcome");
+    for e in &mut notice.entries {
+        e.kind = EntryKind::SystemNotice;
+    }
+    append(notice).await;
+    // ann reads ben's messages up to her third version: a cursor for her
+    // devices, a receipt for ben naming his version of b1.
+    let marked = store
+        .mark_read(app, &ann, &Conversation::direct(&ben), 3)
+        .await
+        .unwrap();
+    let last = marked.last_read.unwrap();
+    let bens = store.get(app, &ben, &last.server_msg_id).await.unwrap();
+    append(about(EntryKind::ReadCursor, ids[1], &[("ann", "ben")], 3)).await;
+    append(about(
+        EntryKind::ReadReceipt,
+        ids[1],
+        &[("ben", "ann")],
+        bens.unwrap().version,
+    ))
+    .await;
+    // ann recalls her newest to ben (shown recalled in both lists), ben
+    // recalls an older one (nothing changes), dan deletes cat's newest.
+    let newest = direct_delivery("ann", "ben", "oops", "");
+    let oops = id(&newest);
+    append(newest).await;
+    append(about(
+        EntryKind::Recall,
+        oops,
+        &[("ann", "ben"), ("ben", "ann")],
+        0,
+    ))
+    .await;
+    store.mark_message_read(app, &ben, &oops).await.unwrap();
+    append(about(
+        EntryKind::Recall,
+        ids[2],
+        &[("ben", "ann"), ("ann", "ben")],
+        0,
+    ))
+    .await;
+    store.mark_message_read(app, &ann, &ids[2]).await.unwrap();
+    let last_c = direct_delivery("cat", "dan", "c-last", "");
+    let c_last = id(&last_c);
+    append(last_c).await;
+    append(about(EntryKind::Delete, c_last, &[("dan", "cat")], 0)).await;
+    store
+        .mark_read(
+            app,
+            &UserId::new("cat"),
+            &Conversation::group(&GroupId::new("g")),
+            u64::MAX,
+        )
+        .await
+        .unwrap();
+}
+
+/// Copies `table` of database `from` into `to` (both on the test server,
+/// same schema).
+async fn copy(to: &TestDb, from: &TestDb, table: &str) {
+    let mut conn = to.connection().await;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {table} SELECT * FROM `{}`.{table}",
+        from.name()
+    )))
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_4_lists_an_existing_inbox_as_the_append_would_have() {
+    on_fresh_db(|kept| async move {
+        // The lists the append keeps, entry by entry.
+        let store = kept.store().await;
+        let app = AppId::new("chat");
+        chat(&store, &app).await;
+        let want = lists(&store, &app).await;
+        store.close().await;
+        assert!(want.iter().all(|l| !l.conversations.is_empty()));
+        let rows = || want.iter().flat_map(|l| &l.conversations);
+        assert!(
+            rows().any(|c| c.last.kind == EntryKind::Recall)
+                && rows().any(|c| c.last.kind == EntryKind::Delete)
+                && rows().any(|c| c.last.kind == EntryKind::SystemNotice)
+                && rows().any(|c| c.read_up_to > 0)
+                && rows().any(|c| c.peer_read_up_to > 0)
+                && rows().any(|c| c.unread > 1),
+            "the lists show every rule at work: {want:#?}"
+        );
+
+        // The same inboxes in a database of the release before: the
+        // migration builds the lists from them.
+        on_fresh_db(|old| async move {
+            old.migrate_to(3).await;
+            for table in ["messages", "inbox", "inbox_versions"] {
+                copy(&old, &kept, table).await;
+            }
+            let migrated = old.store().await;
+            assert_eq!(lists(&migrated, &app).await, want);
+            migrated.close().await;
+        })
+        .await;
     })
     .await;
 }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use bubble_core::ports::{AppendOutcome, Appended, Delivery};
-use bubble_core::{AppId, Direction, EntryKind, InboxEntry, Result, SendReceipt, UserId};
+use bubble_core::{
+    AppId, Direction, EntryKind, InboxEntry, Result, SendReceipt, UserId, activity_key,
+};
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
@@ -39,6 +41,27 @@ const INSERT_SENT: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, s
      version, server_time) VALUES (?, ?, ?, ?, ?, ?)";
 
 const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (message) VALUES (?)";
+
+/// A message or notice: the conversation's row (made if new) takes its
+/// activity and shows it last; received, it adds an unread.
+const UPSERT_CONVERSATION: &str = "INSERT INTO conversations (app, owner, conv_kind, peer, \
+     activity, last_version, last_msg, unread) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+     ON CONFLICT (app, owner, conv_kind, peer) DO UPDATE SET activity = excluded.activity, \
+     last_version = excluded.last_version, last_msg = excluded.last_msg, \
+     unread = unread + excluded.unread";
+
+/// A recall or delete of the message shown last is shown in its place.
+const RECALL_IN_CONVERSATION: &str = "UPDATE conversations SET last_version = ?5 \
+     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4 AND last_msg = ?6";
+
+/// A read cursor raises the owner's read mark.
+const CURSOR_IN_CONVERSATION: &str = "UPDATE conversations SET read_up_to = MAX(read_up_to, ?5) \
+     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+
+/// A read receipt raises the peer's read position.
+const RECEIPT_IN_CONVERSATION: &str = "UPDATE conversations \
+     SET peer_read_up_to = MAX(peer_read_up_to, ?5) \
+     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
 
 /// Applies every append of a batch inside the writer's open transaction,
 /// one prepared statement per row on the writer's thread.
@@ -147,6 +170,7 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
                     stored(e.read_up_to),
                 ])
                 .map_err(map_sqlite)?;
+            list(conn, &r.app, e, version)?;
             appended.push(Appended {
                 version,
                 prev_version,
@@ -169,6 +193,56 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
         outcomes.push(AppendOutcome::Appended(appended));
     }
     Ok(outcomes)
+}
+
+/// Applies a new entry (given `version`) to its conversation's row in the
+/// list, by the rules of `InboxStore::conversations`.
+fn list(conn: &Connection, app: &AppId, e: &InboxEntry, version: u64) -> Result<()> {
+    let key = (
+        app.as_str(),
+        e.owner.as_str(),
+        e.conversation.kind as u8 as i64,
+        e.conversation.id(),
+    );
+    let run = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<()> {
+        let mut stmt = conn.prepare_cached(sql).map_err(map_sqlite)?;
+        stmt.execute(args).map_err(map_sqlite)?;
+        Ok(())
+    };
+    match e.kind {
+        EntryKind::Message | EntryKind::SystemNotice => run(
+            UPSERT_CONVERSATION,
+            params![
+                key.0,
+                key.1,
+                key.2,
+                key.3,
+                bound(activity_key(e.server_time, version)),
+                bound(version),
+                &e.server_msg_id.0[..],
+                i64::from(unread_status(e).is_some()),
+            ],
+        ),
+        EntryKind::Recall | EntryKind::Delete => run(
+            RECALL_IN_CONVERSATION,
+            params![
+                key.0,
+                key.1,
+                key.2,
+                key.3,
+                bound(version),
+                &e.server_msg_id.0[..]
+            ],
+        ),
+        EntryKind::ReadCursor => run(
+            CURSOR_IN_CONVERSATION,
+            params![key.0, key.1, key.2, key.3, bound(e.read_up_to)],
+        ),
+        EntryKind::ReadReceipt => run(
+            RECEIPT_IN_CONVERSATION,
+            params![key.0, key.1, key.2, key.3, bound(e.read_up_to)],
+        ),
+    }
 }
 
 /// The inbox row's `status` for a new entry: unread (0) for a received

@@ -7,8 +7,8 @@ use bubble_core::ports::{
     AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead, StoredMessage,
 };
 use bubble_core::{
-    AppId, Conversation, ConversationKind, InboxEntry, InboxPage, MsgId, Result, SendReceipt,
-    UnreadCount, UserId,
+    AppId, Conversation, ConversationKind, ConversationPage, ConversationSummary, InboxEntry,
+    InboxPage, MsgId, Result, SendReceipt, UnreadCount, UserId,
 };
 use rusqlite::{Connection, params};
 
@@ -121,6 +121,19 @@ impl InboxStore for SqliteStore {
             .await
     }
 
+    async fn conversations(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        before: u64,
+        limit: usize,
+    ) -> Result<ConversationPage> {
+        let app = app.clone();
+        let owner = owner.clone();
+        self.read(move |conn| conversations(conn, &app, &owner, before, limit))
+            .await
+    }
+
     async fn scan_messages(
         &self,
         app: &AppId,
@@ -210,7 +223,23 @@ pub(crate) const LAST_READ: &str = concat!(
 /// entry of the owner).
 pub(crate) const MARK_MESSAGE_READ: &str = "UPDATE inbox INDEXED BY inbox_by_msg SET status = 1 \
      WHERE message IN (SELECT id FROM messages WHERE app = ?1 AND server_msg_id = ?3) \
-     AND owner = ?2 AND app = ?1 AND status = 0";
+     AND owner = ?2 AND app = ?1 AND status = 0 RETURNING conv_kind, peer";
+
+/// What a mark took off a conversation's unread count in the list.
+const UNREAD_IN_CONVERSATION: &str = "UPDATE conversations SET unread = MAX(unread - ?5, 0) \
+     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+
+/// A page of the conversation list: `conversations_by_activity` backwards
+/// from `before`, each row joined to the entry it shows (the inbox key) and
+/// its message (rowid).
+pub(crate) const CONVERSATIONS: &str = concat!(
+    "SELECT c.activity, c.unread, c.read_up_to, c.peer_read_up_to, ",
+    inbox_columns!(),
+    " FROM conversations c INDEXED BY conversations_by_activity \
+     JOIN inbox i ON i.app = c.app AND i.owner = c.owner AND i.version = c.last_version \
+     JOIN messages m ON m.id = i.message \
+     WHERE c.app = ? AND c.owner = ? AND c.activity < ? ORDER BY c.activity DESC LIMIT ?"
+);
 
 /// The oldest outbox rows, then each one's message and every owner's entry
 /// of it (`inbox_by_msg`, owners in order): one task per outbox row comes
@@ -286,6 +315,43 @@ pub(crate) fn history(
         |row| rows::inbox_entry(row, 0),
     )?;
     Ok(InboxPage { entries, has_more })
+}
+
+/// A page of the owner's conversation list, newest activity first.
+pub(crate) fn conversations(
+    conn: &Connection,
+    app: &AppId,
+    owner: &UserId,
+    before: u64,
+    limit: usize,
+) -> Result<ConversationPage> {
+    let before = if before == 0 { i64::MAX } else { bound(before) };
+    let mut stmt = conn.prepare_cached(CONVERSATIONS).map_err(map_sqlite)?;
+    let (conversations, has_more) = rows::page(
+        &mut stmt,
+        params![
+            app.as_str(),
+            owner.as_str(),
+            before,
+            bound(limit as u64).saturating_add(1)
+        ],
+        limit,
+        |row| {
+            let last = rows::inbox_entry(row, 4)?;
+            Ok(ConversationSummary {
+                conversation: last.conversation.clone(),
+                activity: from_stored(rows::get(row, 0)?),
+                unread: from_stored(rows::get(row, 1)?),
+                read_up_to: from_stored(rows::get(row, 2)?),
+                peer_read_up_to: from_stored(rows::get(row, 3)?),
+                last,
+            })
+        },
+    )?;
+    Ok(ConversationPage {
+        conversations,
+        has_more,
+    })
 }
 
 /// The owner's newest version.
@@ -468,6 +534,19 @@ impl WriteOp for MarkRead {
             .map_err(map_sqlite)?;
         let mut last = conn.prepare_cached(LAST_READ).map_err(map_sqlite)?;
         let last_read = rows::first(&mut last, args, |row| rows::inbox_entry(row, 0))?;
+        if marked > 0 {
+            conn.prepare_cached(UNREAD_IN_CONVERSATION)
+                .and_then(|mut s| {
+                    s.execute(params![
+                        self.app.as_str(),
+                        self.owner.as_str(),
+                        kind,
+                        self.conversation.id(),
+                        marked as i64
+                    ])
+                })
+                .map_err(map_sqlite)?;
+        }
         Ok(MarkedRead {
             marked: marked as u64,
             last_read,
@@ -486,17 +565,29 @@ impl WriteOp for MarkMessageRead {
     type Output = bool;
 
     fn apply(&self, conn: &Connection) -> Result<bool> {
-        let changed = conn
-            .prepare_cached(MARK_MESSAGE_READ)
-            .and_then(|mut s| {
-                s.execute(params![
+        let mut mark = conn.prepare_cached(MARK_MESSAGE_READ).map_err(map_sqlite)?;
+        let marked: Vec<(i64, String)> = mark
+            .query_map(
+                params![self.app.as_str(), self.owner.as_str(), &self.id.0[..]],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .and_then(|rows| rows.collect())
+            .map_err(map_sqlite)?;
+        let mut unread = conn
+            .prepare_cached(UNREAD_IN_CONVERSATION)
+            .map_err(map_sqlite)?;
+        for (kind, peer) in &marked {
+            unread
+                .execute(params![
                     self.app.as_str(),
                     self.owner.as_str(),
-                    &self.id.0[..]
+                    kind,
+                    peer,
+                    1
                 ])
-            })
-            .map_err(map_sqlite)?;
-        Ok(changed > 0)
+                .map_err(map_sqlite)?;
+        }
+        Ok(!marked.is_empty())
     }
 }
 

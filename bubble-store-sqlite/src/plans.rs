@@ -54,6 +54,18 @@ fn history_is_a_backwards_range_of_the_conversation_index_joined_by_rowid() {
 }
 
 #[test]
+fn a_conversation_list_page_is_a_backwards_range_of_its_index_joined_by_keys() {
+    let p = plan(inbox::CONVERSATIONS);
+    assert_eq!(
+        p,
+        "SEARCH c USING INDEX conversations_by_activity (app=? AND owner=? AND activity<?) | \
+         SEARCH i USING PRIMARY KEY (app=? AND owner=? AND version=?) | \
+         SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
+        "one indexed read, newest first: no sort, no scan"
+    );
+}
+
+#[test]
 fn channel_history_is_a_backwards_range_of_the_log() {
     let p = plan(channel::RANGE_BEFORE);
     assert!(

@@ -60,6 +60,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "history",
         sql: include_str!("../migrations/0004_history.sql"),
     },
+    Migration {
+        version: 5,
+        description: "conversations",
+        sql: include_str!("../migrations/0005_conversations.sql"),
+    },
 ];
 
 /// The bookkeeping table with the columns and the SQL text of sqlx 0.9's
@@ -228,7 +233,7 @@ mod tests {
             })
             .unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(versions(&conn), [1, 2, 3, 4]);
+        assert_eq!(versions(&conn), [1, 2, 3, 4, 5]);
         let again: String = conn
             .query_row("SELECT installed_on FROM _sqlx_migrations", [], |r| {
                 r.get(0)
@@ -295,7 +300,7 @@ mod tests {
         match migrate(&mut conn) {
             Err(MigrateError::Unknown {
                 version: 0,
-                newest_known: 4,
+                newest_known: 5,
             }) => {}
             other => panic!("expected migration 0 to be unknown, got {other:?}"),
         }

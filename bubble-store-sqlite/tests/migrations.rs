@@ -566,3 +566,68 @@ async fn a_file_migrated_by_a_newer_release_is_refused_and_left_as_it_is() {
     assert!(msg.contains("newer"), "says why: {msg}");
     assert_eq!(applied(&path), before, "nothing ran");
 }
+
+#[tokio::test]
+async fn a_file_of_the_full_copy_store_gets_a_conversation_list_built_from_its_entries() {
+    let (_dir, path) = copy_of(FIXTURE_74649E1);
+    let store = open(&path).await;
+    let (app, alice, bob) = (app(), user("alice"), user("bob"));
+    // (conversation, last entry's version and kind, unread, read_up_to, peer_read_up_to)
+    let list = |page: bubble_core::ConversationPage| {
+        assert!(!page.has_more);
+        page.conversations
+            .into_iter()
+            .map(|c| {
+                (
+                    c.conversation.id().to_owned(),
+                    (c.last.version, c.last.kind),
+                    c.unread,
+                    c.read_up_to,
+                    c.peer_read_up_to,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    use bubble_core::EntryKind::{Message, Recall};
+    assert_eq!(
+        list(store.conversations(&app, &alice, 0, 10).await.unwrap()),
+        [
+            ("carol".to_owned(), (6, Message), 1, 0, 0),
+            // Her last message (v4) was recalled (v5); bob's receipt named
+            // her first message, her version 1.
+            ("bob".to_owned(), (5, Recall), 1, 0, 1),
+            ("g1".to_owned(), (3, Message), 0, 0, 0),
+        ],
+        "newest activity first, each with what the old entries say"
+    );
+    assert_eq!(
+        list(store.conversations(&app, &bob, 0, 10).await.unwrap()),
+        [
+            // bob's read cursor (v6) marked up to 1.
+            ("alice".to_owned(), (5, Recall), 0, 1, 0),
+            ("g1".to_owned(), (3, Message), 1, 0, 0),
+        ]
+    );
+    let page = store.conversations(&app, &alice, 0, 10).await.unwrap();
+    let with_bob = &page.conversations[1];
+    let recalled = InboxStore::get(&store, &app, &alice, &with_bob.last.server_msg_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        with_bob.activity,
+        bubble_core::activity_key(recalled.server_time, recalled.version),
+        "the activity is the recalled message's, not the recall's"
+    );
+    // New entries keep the rows going from there.
+    InboxStore::append(
+        &store,
+        &app,
+        &direct_delivery("bob", "alice", "after the upgrade", ""),
+    )
+    .await
+    .unwrap();
+    let after = list(store.conversations(&app, &alice, 0, 10).await.unwrap());
+    assert_eq!((after[0].0.as_str(), after[0].2), ("bob", 2));
+    store.close().await;
+}

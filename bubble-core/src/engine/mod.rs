@@ -70,8 +70,8 @@ use crate::types::AppId;
 pub use builder::{EngineBuilder, EngineConfig};
 pub use degraded::Degradation;
 pub use requests::{
-    CreateGroup, HistoryPage, HistoryQuery, SendRequest, Session, SyncPage, SystemTarget,
-    UserPresence,
+    ConversationItem, ConversationList, CreateGroup, HistoryPage, HistoryQuery, SendRequest,
+    Session, SyncPage, SystemTarget, UserPresence,
 };
 pub use search::{RebuildProgress, RebuildScope};
 

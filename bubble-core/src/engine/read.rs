@@ -1,9 +1,10 @@
 //! Read state: marking a conversation read (a read cursor for the reader's
-//! other devices, a read receipt for the 1:1 peer), and unread counts.
+//! other devices, a read receipt for the 1:1 peer), unread counts, and the
+//! conversation list that shows both.
 
 use super::audience::OwnerCopy;
 use super::deliver::{Envelope, Fanout};
-use super::{Engine, Session};
+use super::{ConversationItem, ConversationList, Engine, Session};
 use crate::error::Result;
 use crate::types::*;
 
@@ -55,9 +56,19 @@ impl Engine {
             && marked.marked > 0
             && last_read.sender != *reader
         {
+            // The receipt carries the sender's version of the newest message
+            // read, so the sender's conversation list (and a UI) can show
+            // "read" on every message at or below it.
+            let read_version = self
+                .inner
+                .inbox
+                .get(app, &last_read.sender, &last_read.server_msg_id)
+                .await?
+                .map_or(0, |e| e.version);
             entries.push(
                 Envelope {
                     kind: EntryKind::ReadReceipt,
+                    read_up_to: read_version,
                     ..envelope
                 }
                 .entry(OwnerCopy {
@@ -96,17 +107,81 @@ impl Engine {
             - channels.count_messages_after(app, &group, up_to).await?)
     }
 
+    /// The caller's conversations, newest activity first: those with
+    /// activity < `before` (0: from the newest), at most `limit`. The
+    /// inbox's rows come from the store in one indexed read; the caller's
+    /// super groups (their log is not in the inbox) are merged in by the
+    /// same key, each with its newest entry, unread count and read seq.
+    pub async fn conversations(
+        &self,
+        session: &Session,
+        before: u64,
+        limit: usize,
+    ) -> Result<ConversationList> {
+        let limit = limit.clamp(1, self.inner.config.max_page);
+        let (app, user) = (&session.app, &session.user);
+        let page = self
+            .inner
+            .inbox
+            .conversations(app, user, before, limit)
+            .await?;
+        let mut items: Vec<ConversationItem> = page
+            .conversations
+            .into_iter()
+            .map(ConversationItem::Inbox)
+            .collect();
+        let mut more = page.has_more;
+        for group in self.super_groups_of(app, user).await? {
+            let channels = &self.inner.channels;
+            let newest = channels.range_before(app, &group, 0, 1).await?;
+            let Some(last) = newest.entries.into_iter().next() else {
+                continue;
+            };
+            let activity = activity_key(last.server_time, last.seq);
+            if before != 0 && activity >= before {
+                continue;
+            }
+            let read_seq = channels.read_seq(app, &group, user).await?;
+            let unread = channels.count_messages_after(app, &group, read_seq).await?;
+            items.push(ConversationItem::SuperGroup {
+                group,
+                activity,
+                last,
+                unread,
+                read_seq,
+            });
+        }
+        items.sort_by_key(|i| std::cmp::Reverse(i.activity()));
+        if items.len() > limit {
+            items.truncate(limit);
+            more = true;
+        }
+        let max_version = self.inner.inbox.last_version(app, user).await?;
+        Ok(ConversationList {
+            items,
+            has_more: more,
+            max_version,
+        })
+    }
+
+    /// The super groups `user` is a member of.
+    async fn super_groups_of(&self, app: &AppId, user: &UserId) -> Result<Vec<GroupId>> {
+        let mut out = Vec::new();
+        for gid in self.inner.groups.groups_of(app, user).await? {
+            if let Some(group) = self.inner.groups.group(app, &gid).await?
+                && group.kind == GroupKind::Super
+            {
+                out.push(gid);
+            }
+        }
+        Ok(out)
+    }
+
     /// Unread counts per conversation, super groups included.
     pub async fn unread(&self, session: &Session) -> Result<Vec<UnreadCount>> {
         let (app, user) = (&session.app, &session.user);
         let mut counts = self.inner.inbox.unread(app, user).await?;
-        for gid in self.inner.groups.groups_of(app, user).await? {
-            let Some(group) = self.inner.groups.group(app, &gid).await? else {
-                continue;
-            };
-            if group.kind != GroupKind::Super {
-                continue;
-            }
+        for gid in self.super_groups_of(app, user).await? {
             let read = self.inner.channels.read_seq(app, &gid, user).await?;
             let count = self
                 .inner

@@ -126,3 +126,45 @@ pub enum HistoryPage {
         last_seq: u64,
     },
 }
+
+/// One row of a conversation list ([`Engine::conversations`](super::Engine::conversations)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConversationItem {
+    /// A 1:1, group or system conversation, kept by the inbox store.
+    Inbox(ConversationSummary),
+    /// A super group: its newest log entry and the caller's read seq.
+    SuperGroup {
+        /// The group.
+        group: GroupId,
+        /// [`activity_key`] of the newest entry's time and seq.
+        activity: u64,
+        /// The newest entry of the log.
+        last: ChannelEntry,
+        /// Messages after the caller's read seq.
+        unread: u64,
+        /// The caller's read seq.
+        read_seq: u64,
+    },
+}
+
+impl ConversationItem {
+    /// The sort key: newest first.
+    pub fn activity(&self) -> u64 {
+        match self {
+            ConversationItem::Inbox(s) => s.activity,
+            ConversationItem::SuperGroup { activity, .. } => *activity,
+        }
+    }
+}
+
+/// A page of the caller's conversation list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationList {
+    /// Newest activity first.
+    pub items: Vec<ConversationItem>,
+    /// Older conversations remain: ask again before the last one's activity.
+    pub has_more: bool,
+    /// The caller's newest inbox version now: a new device that shows the
+    /// list syncs forward from here.
+    pub max_version: u64,
+}

@@ -31,6 +31,22 @@ struct Owner {
     received: HashMap<Conversation, Vec<u64>>,
     /// Versions of every entry, per conversation, ascending: history pages.
     by_conversation: HashMap<Conversation, Vec<u64>>,
+    /// The conversation list's rows, and their order.
+    conversations: HashMap<Conversation, ConversationRow>,
+    by_activity: BTreeMap<u64, Conversation>,
+}
+
+/// One row of the conversation list (the rules of
+/// [`InboxStore::conversations`]).
+struct ConversationRow {
+    activity: u64,
+    /// The version of the entry shown as the last one.
+    last: u64,
+    /// The message that entry is, or names.
+    last_msg: MsgId,
+    unread: u64,
+    read_up_to: u64,
+    peer_read_up_to: u64,
 }
 
 impl Owner {
@@ -70,6 +86,7 @@ impl Owner {
             .entry(entry.conversation.clone())
             .or_default()
             .push(version);
+        self.list(&entry);
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
@@ -79,6 +96,50 @@ impl Owner {
         Appended {
             version,
             prev_version,
+        }
+    }
+
+    /// Applies a new entry (its version set) to its conversation's row.
+    fn list(&mut self, entry: &InboxEntry) {
+        let c = &entry.conversation;
+        match entry.kind {
+            EntryKind::Message | EntryKind::SystemNotice => {
+                let activity = activity_key(entry.server_time, entry.version);
+                let row = self
+                    .conversations
+                    .entry(c.clone())
+                    .or_insert(ConversationRow {
+                        activity: 0,
+                        last: 0,
+                        last_msg: entry.server_msg_id,
+                        unread: 0,
+                        read_up_to: 0,
+                        peer_read_up_to: 0,
+                    });
+                self.by_activity.remove(&row.activity);
+                row.activity = activity;
+                row.last = entry.version;
+                row.last_msg = entry.server_msg_id;
+                row.unread += u64::from(is_readable_message(entry));
+                self.by_activity.insert(activity, c.clone());
+            }
+            EntryKind::Recall | EntryKind::Delete => {
+                if let Some(row) = self.conversations.get_mut(c)
+                    && row.last_msg == entry.server_msg_id
+                {
+                    row.last = entry.version;
+                }
+            }
+            EntryKind::ReadCursor => {
+                if let Some(row) = self.conversations.get_mut(c) {
+                    row.read_up_to = row.read_up_to.max(entry.read_up_to);
+                }
+            }
+            EntryKind::ReadReceipt => {
+                if let Some(row) = self.conversations.get_mut(c) {
+                    row.peer_read_up_to = row.peer_read_up_to.max(entry.read_up_to);
+                }
+            }
         }
     }
 
@@ -92,6 +153,9 @@ impl Owner {
         }
         *read = true;
         let conversation = entry.conversation.clone();
+        if let Some(row) = self.conversations.get_mut(&conversation) {
+            row.unread = row.unread.saturating_sub(1);
+        }
         if let Some(set) = self.unread.get_mut(&conversation) {
             set.remove(&version);
             if set.is_empty() {
@@ -246,6 +310,40 @@ impl InboxStore for MemoryInbox {
                 .filter_map(|&v| o.at(v).map(|(e, _)| e.clone()))
                 .collect(),
             has_more: start > 0,
+        })
+    }
+
+    async fn conversations(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        before: u64,
+        limit: usize,
+    ) -> Result<ConversationPage> {
+        let state = self.state.lock();
+        let Some(o) = state.owners.get(&(app.clone(), owner.clone())) else {
+            return Ok(ConversationPage::default());
+        };
+        let before = if before == 0 { u64::MAX } else { before };
+        let mut rows = o.by_activity.range(..before).rev();
+        let mut conversations = Vec::new();
+        for (_, c) in rows.by_ref().take(limit) {
+            let row = &o.conversations[c];
+            let Some((last, _)) = o.at(row.last) else {
+                continue;
+            };
+            conversations.push(ConversationSummary {
+                conversation: c.clone(),
+                activity: row.activity,
+                last: last.clone(),
+                unread: row.unread,
+                read_up_to: row.read_up_to,
+                peer_read_up_to: row.peer_read_up_to,
+            });
+        }
+        Ok(ConversationPage {
+            conversations,
+            has_more: rows.next().is_some(),
         })
     }
 

@@ -38,6 +38,11 @@ const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStore;
     history_pages_one_conversation_newest_first_without_gaps,
     history_holds_every_kind_of_entry_both_directions_and_only_the_owners_view,
     history_of_an_empty_or_unknown_conversation_is_empty,
+    conversations_are_listed_newest_activity_first_with_their_last_message,
+    conversation_list_pages_without_gaps_or_repeats,
+    conversation_unread_counts_follow_appends_and_marks,
+    conversation_read_positions_follow_cursors_and_receipts,
+    a_recall_or_delete_of_the_last_message_becomes_the_last_entry,
 ];
 
 /// `scan_messages` of a store that cannot list messages: the check has
@@ -571,6 +576,235 @@ async fn history_of_an_empty_or_unknown_conversation_is_empty(s: Arc<dyn InboxSt
         none.entries.is_empty() && !none.has_more,
         "nothing is older than the first entry"
     );
+}
+
+/// The conversations of `owner`'s list, newest first, one page of 100.
+async fn list(s: &Arc<dyn InboxStore>, app: &AppId, owner: &str) -> Vec<ConversationSummary> {
+    let page = s
+        .conversations(app, &UserId::new(owner), 0, 100)
+        .await
+        .unwrap();
+    assert!(!page.has_more);
+    page.conversations
+}
+
+/// The conversation of one summary, and its last entry's text.
+fn shown(c: &ConversationSummary) -> (Conversation, String) {
+    (
+        c.conversation.clone(),
+        c.last.content.as_text().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn conversations_are_listed_newest_activity_first_with_their_last_message(
+    s: Arc<dyn InboxStore>,
+    app: AppId,
+) {
+    assert!(
+        list(&s, &app, "bob").await.is_empty(),
+        "no entries, no rows"
+    );
+    s.append(&app, &direct_delivery("alice", "bob", "a1", ""))
+        .await
+        .unwrap();
+    s.append(&app, &direct_delivery("carol", "bob", "c1", ""))
+        .await
+        .unwrap();
+    s.append(&app, &direct_delivery("bob", "alice", "b1", ""))
+        .await
+        .unwrap();
+    s.append(
+        &app,
+        &group_delivery("g1", "carol", &["bob", "carol"], "g1"),
+    )
+    .await
+    .unwrap();
+    let bob = list(&s, &app, "bob").await;
+    let alice = Conversation::direct(&UserId::new("alice"));
+    let carol = Conversation::direct(&UserId::new("carol"));
+    let g1 = Conversation::group(&GroupId::new("g1"));
+    assert_eq!(
+        bob.iter().map(shown).collect::<Vec<_>>(),
+        [
+            (g1, "g1".to_owned()),
+            (alice.clone(), "b1".to_owned()),
+            (carol, "c1".to_owned()),
+        ],
+        "newest activity first; bob's own message is alice's conversation's last"
+    );
+    assert!(bob.windows(2).all(|w| w[0].activity > w[1].activity));
+    let last = &bob[1].last;
+    assert_eq!(
+        (last.owner.as_str(), last.direction, last.kind),
+        ("bob", Direction::Out, EntryKind::Message),
+        "the last entry is the owner's own entry, as synced"
+    );
+    assert_eq!(
+        bob[1].activity,
+        activity_key(last.server_time, last.version),
+        "the activity is the last message's time and version"
+    );
+    let alices = list(&s, &app, "alice").await;
+    assert_eq!(
+        alices.iter().map(shown).collect::<Vec<_>>(),
+        [(Conversation::direct(&UserId::new("bob")), "b1".to_owned())],
+        "each owner has their own list"
+    );
+}
+
+async fn conversation_list_pages_without_gaps_or_repeats(s: Arc<dyn InboxStore>, app: AppId) {
+    for i in 0..23 {
+        s.append(
+            &app,
+            &direct_delivery(&format!("u{i:02}"), "bob", &format!("m{i:02}"), ""),
+        )
+        .await
+        .unwrap();
+    }
+    // One conversation comes back to the top: it is listed once, first.
+    s.append(&app, &direct_delivery("u05", "bob", "again", ""))
+        .await
+        .unwrap();
+    let bob = UserId::new("bob");
+    let (mut before, mut seen, mut pages) = (0, Vec::new(), 0);
+    loop {
+        let page = s.conversations(&app, &bob, before, 10).await.unwrap();
+        pages += 1;
+        assert!(page.conversations.len() <= 10);
+        seen.extend(
+            page.conversations
+                .iter()
+                .map(|c| c.conversation.id().to_owned()),
+        );
+        if !page.has_more {
+            break;
+        }
+        before = page.conversations.last().unwrap().activity;
+    }
+    assert_eq!(pages, 3, "23 conversations in pages of 10 take 3 pages");
+    let mut want = vec!["u05".to_owned()];
+    want.extend(
+        (0..23)
+            .rev()
+            .filter(|i| *i != 5)
+            .map(|i| format!("u{i:02}")),
+    );
+    assert_eq!(seen, want, "every conversation once, newest activity first");
+}
+
+async fn conversation_unread_counts_follow_appends_and_marks(s: Arc<dyn InboxStore>, app: AppId) {
+    let mut versions = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let d = direct_delivery("alice", "bob", &format!("m{i}"), "");
+        ids.push(d.entries[0].server_msg_id);
+        versions.push(appended(s.append(&app, &d).await.unwrap())[1].version);
+    }
+    s.append(&app, &direct_delivery("bob", "alice", "mine", ""))
+        .await
+        .unwrap();
+    let unread_of = |l: &[ConversationSummary]| l[0].unread;
+    assert_eq!(
+        unread_of(&list(&s, &app, "bob").await),
+        4,
+        "received messages count, the owner's own do not"
+    );
+    assert_eq!(
+        unread_of(&list(&s, &app, "alice").await),
+        1,
+        "alice has bob's one message unread, not her own four"
+    );
+    let bob = UserId::new("bob");
+    let alice = Conversation::direct(&UserId::new("alice"));
+    s.mark_read(&app, &bob, &alice, versions[1]).await.unwrap();
+    assert_eq!(unread_of(&list(&s, &app, "bob").await), 2);
+    s.mark_read(&app, &bob, &alice, versions[1]).await.unwrap();
+    assert_eq!(
+        unread_of(&list(&s, &app, "bob").await),
+        2,
+        "marking again takes off nothing"
+    );
+    s.mark_message_read(&app, &bob, &ids[3]).await.unwrap();
+    assert_eq!(unread_of(&list(&s, &app, "bob").await), 1);
+    let counts = s.unread(&app, &bob).await.unwrap();
+    assert_eq!(counts.len(), 1);
+    assert_eq!(counts[0].count, 1, "the list agrees with unread()");
+}
+
+async fn conversation_read_positions_follow_cursors_and_receipts(
+    s: Arc<dyn InboxStore>,
+    app: AppId,
+) {
+    let sent = direct_delivery("alice", "bob", "read me", "");
+    let id = sent.entries[0].server_msg_id;
+    let alice_version = appended(s.append(&app, &sent).await.unwrap())[0].version;
+    let with = |l: Vec<ConversationSummary>| (l[0].read_up_to, l[0].peer_read_up_to);
+    assert_eq!(with(list(&s, &app, "alice").await), (0, 0));
+    // bob read it: a cursor for bob's devices, a receipt for alice naming
+    // her version of the message.
+    let mut cursor = about(EntryKind::ReadCursor, id, "alice", &["bob"]);
+    cursor.entries[0].read_up_to = 7;
+    s.append(&app, &cursor).await.unwrap();
+    let mut receipt = about(EntryKind::ReadReceipt, id, "bob", &["alice"]);
+    receipt.entries[0].read_up_to = alice_version;
+    s.append(&app, &receipt).await.unwrap();
+    assert_eq!(with(list(&s, &app, "bob").await), (7, 0));
+    assert_eq!(with(list(&s, &app, "alice").await), (0, alice_version));
+    // Positions only move forward.
+    let mut older = about(EntryKind::ReadCursor, id, "alice", &["bob"]);
+    older.entries[0].read_up_to = 3;
+    s.append(&app, &older).await.unwrap();
+    assert_eq!(with(list(&s, &app, "bob").await), (7, 0));
+    // A receipt in a conversation without a row makes none.
+    s.append(&app, &about(EntryKind::ReadReceipt, id, "zed", &["alice"]))
+        .await
+        .unwrap();
+    assert_eq!(list(&s, &app, "alice").await.len(), 1);
+}
+
+async fn a_recall_or_delete_of_the_last_message_becomes_the_last_entry(
+    s: Arc<dyn InboxStore>,
+    app: AppId,
+) {
+    let first = direct_delivery("alice", "bob", "first", "");
+    let first_id = first.entries[0].server_msg_id;
+    s.append(&app, &first).await.unwrap();
+    let second = direct_delivery("alice", "bob", "second", "");
+    let second_id = second.entries[0].server_msg_id;
+    s.append(&app, &second).await.unwrap();
+    let before = list(&s, &app, "bob").await[0].clone();
+    // A recall of an older message: bob's list still shows the newest.
+    s.append(&app, &about(EntryKind::Recall, first_id, "alice", &["bob"]))
+        .await
+        .unwrap();
+    let after_old = list(&s, &app, "bob").await;
+    assert_eq!(after_old[0].last.server_msg_id, second_id);
+    assert_eq!(after_old[0].last.kind, EntryKind::Message);
+    // A recall of the newest: shown as recalled, in its place.
+    s.append(
+        &app,
+        &about(EntryKind::Recall, second_id, "alice", &["bob"]),
+    )
+    .await
+    .unwrap();
+    let recalled = list(&s, &app, "bob").await;
+    assert_eq!(
+        (recalled[0].last.kind, recalled[0].last.server_msg_id),
+        (EntryKind::Recall, second_id)
+    );
+    assert_eq!(
+        recalled[0].activity, before.activity,
+        "a recall does not move the conversation up"
+    );
+    // alice deletes her own copy of the newest: her list shows the delete.
+    s.append(
+        &app,
+        &about(EntryKind::Delete, second_id, "bob", &["alice"]),
+    )
+    .await
+    .unwrap();
+    let alices = list(&s, &app, "alice").await;
+    assert_eq!(alices[0].last.kind, EntryKind::Delete);
 }
 
 async fn pull_after_the_newest_version_is_empty(s: Arc<dyn InboxStore>, app: AppId) {

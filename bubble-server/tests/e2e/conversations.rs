@@ -162,3 +162,144 @@ async fn the_sending_device_moves_its_cursor_over_its_own_messages_without_a_syn
         );
     }
 }
+
+/// A list item's conversation id, last text (or kind) and unread count.
+fn row(item: &bubble_core::ConversationItem) -> (String, String, u64) {
+    use bubble_core::ConversationItem;
+    match item {
+        ConversationItem::Inbox(c) => (
+            c.conversation.id().to_owned(),
+            match c.last.kind {
+                EntryKind::Message | EntryKind::SystemNotice => {
+                    c.last.content.as_text().unwrap_or_default().to_owned()
+                }
+                other => format!("{other:?}"),
+            },
+            c.unread,
+        ),
+        ConversationItem::SuperGroup {
+            group,
+            last,
+            unread,
+            ..
+        } => (
+            group.to_string(),
+            last.content.as_text().unwrap_or_default().to_owned(),
+            *unread,
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_list_shows_every_kind_newest_first_with_unread_and_read_state() {
+    let (server, _db) = start_server().await;
+    server
+        .admin(
+            "POST",
+            "/v1/admin/apps/demo/groups",
+            Some(json!({"id": "town", "name": "Town", "owner": "mayor", "members": ["bob"], "super_group": true})),
+        )
+        .await;
+    let (alice, _a) = server.client("alice", "phone", false).await;
+    let (carol, _c) = server.client("carol", "phone", false).await;
+    let (mayor, _m) = server.client("mayor", "phone", false).await;
+    let mut alice_last = None;
+    for i in 0..3 {
+        alice_last = Some(
+            alice
+                .send(to("bob"), Content::text(format!("from alice {i}")))
+                .await
+                .unwrap(),
+        );
+    }
+    carol
+        .create_group("team", "Team", &["bob"], false)
+        .await
+        .unwrap();
+    carol
+        .send(to("bob"), Content::text("from carol"))
+        .await
+        .unwrap();
+    // Distinct milliseconds, so the order below is the order of sending.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    carol
+        .send(
+            Conversation::group(&GroupId::new("team")),
+            Content::text("team standup"),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    mayor
+        .send(
+            Conversation::super_group(&GroupId::new("town")),
+            Content::text("town hall"),
+        )
+        .await
+        .unwrap();
+
+    let (bob, _b) = server.client("bob", "tablet", false).await;
+    let list = bob.conversations(0, 0).await.unwrap();
+    let rows: Vec<_> = list.items.iter().map(row).collect();
+    assert_eq!(
+        &rows[..3],
+        [
+            ("town".to_owned(), "town hall".to_owned(), 1),
+            ("team".to_owned(), "team standup".to_owned(), 1),
+            ("carol".to_owned(), "from carol".to_owned(), 1),
+        ],
+        "super groups, groups and 1:1 together, newest first"
+    );
+    assert_eq!(
+        rows.last().unwrap(),
+        &("alice".to_owned(), "from alice 2".to_owned(), 3)
+    );
+    assert!(!list.has_more);
+    assert_eq!(list.max_version, bob.sync(0, 1).await.unwrap().2);
+
+    // Pages of two: the same rows, each once.
+    let first = bob.conversations(0, 2).await.unwrap();
+    assert!(first.has_more);
+    let rest = bob
+        .conversations(first.items.last().unwrap().activity(), 2)
+        .await
+        .unwrap();
+    let paged: Vec<_> = first.items.iter().chain(&rest.items).map(row).collect();
+    assert_eq!(paged, rows);
+
+    // bob reads alice's messages: his row has no badge and his mark; hers
+    // says bob read up to her last message.
+    let bob_alice = bubble_core::ConversationItem::clone(list.items.last().unwrap());
+    let bubble_core::ConversationItem::Inbox(summary) = bob_alice else {
+        panic!("a 1:1 is an inbox row");
+    };
+    bob.mark_read(&to("alice"), summary.last.version)
+        .await
+        .unwrap();
+    let after = bob.conversations(0, 0).await.unwrap();
+    let bubble_core::ConversationItem::Inbox(mine) = after.items.last().unwrap() else {
+        panic!("a 1:1 is an inbox row");
+    };
+    assert_eq!((mine.unread, mine.read_up_to), (0, summary.last.version));
+    let hers = alice.conversations(0, 0).await.unwrap();
+    let bubble_core::ConversationItem::Inbox(hers) = &hers.items[0] else {
+        panic!("a 1:1 is an inbox row");
+    };
+    assert_eq!(hers.conversation, to("bob"));
+    assert_eq!(
+        hers.peer_read_up_to,
+        alice_last.unwrap().version,
+        "bob's receipt names alice's version of her last message"
+    );
+
+    // alice recalls her last message: bob's row shows the recall in its place.
+    alice
+        .recall(&to("bob"), &summary.last.server_msg_id)
+        .await
+        .unwrap();
+    let recalled = bob.conversations(0, 0).await.unwrap();
+    assert_eq!(
+        row(recalled.items.last().unwrap()),
+        ("alice".to_owned(), "Recall".to_owned(), 0)
+    );
+}

@@ -16,6 +16,7 @@
 //! /read              mark the current conversation read
 //! /history           the last messages of the current conversation
 //! /history more      the ones before those
+//! /list              the conversation list (also shown at start)
 //! /search words      search your history
 //! /who a,b           who is online
 //! /quit
@@ -29,7 +30,8 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use bubble_client::transport::{http_get, http_request};
 use bubble_client::{Client, ClientConfig, Endpoint, Event};
 use bubble_core::{
-    Content, Conversation, ConversationKind, EntryKind, GroupId, InboxEntry, UserId,
+    Content, Conversation, ConversationItem, ConversationKind, ConversationList, EntryKind,
+    GroupId, InboxEntry, UserId,
 };
 use bubble_proto::pb;
 
@@ -185,6 +187,15 @@ pub async fn run(
         )
         .await
         .map_err(|e| e.to_string())?;
+    // The home screen: the newest conversations, before anything else.
+    let home = match client.conversations(0, LIST_PAGE).await {
+        Ok(list) => list_lines(&list),
+        Err(e) => format!("(no conversation list: {e})"),
+    };
+    output
+        .write_all(format!("{home}\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     loop {
         tokio::select! {
             line = lines.next_line() => {
@@ -225,6 +236,9 @@ enum Reply {
     Text(String),
     Quit,
 }
+
+/// Conversations listed at a time.
+const LIST_PAGE: u32 = 20;
 
 /// Lines of history at a time.
 const HISTORY_PAGE: u32 = 20;
@@ -312,6 +326,12 @@ async fn handle_line(
                 None => Some(Reply::Text("pick a conversation first".into())),
             }
         }
+        "/list" => text(
+            client
+                .conversations(0, LIST_PAGE)
+                .await
+                .map(|l| list_lines(&l)),
+        ),
         "/search" => text(
             client
                 .search(pb::SearchRequest {
@@ -384,6 +404,59 @@ fn history_lines(entries: &[InboxEntry], has_more: bool) -> String {
     }
     if has_more {
         lines.insert(0, "(older: /history more)".into());
+    }
+    lines.join("\n")
+}
+
+/// The conversation list as lines: where, unread badge, last line.
+fn list_lines(list: &ConversationList) -> String {
+    if list.items.is_empty() {
+        return "no conversations yet".into();
+    }
+    let mut lines = vec!["conversations:".to_owned()];
+    for item in &list.items {
+        let (place, unread, last) = match item {
+            ConversationItem::Inbox(c) => (
+                match c.conversation.kind {
+                    ConversationKind::Direct => format!("@{}", c.conversation.id()),
+                    ConversationKind::System => "system".to_owned(),
+                    _ => format!("#{}", c.conversation.id()),
+                },
+                c.unread,
+                match c.last.kind {
+                    EntryKind::Recall => format!("{} recalled a message", c.last.sender),
+                    EntryKind::Delete => "(deleted)".to_owned(),
+                    _ => format!(
+                        "{}: {}",
+                        c.last.sender,
+                        c.last.content.as_text().unwrap_or("<media>")
+                    ),
+                },
+            ),
+            ConversationItem::SuperGroup {
+                group,
+                unread,
+                last,
+                ..
+            } => (
+                format!("#{group}"),
+                *unread,
+                format!(
+                    "{}: {}",
+                    last.sender,
+                    last.content.as_text().unwrap_or("<media>")
+                ),
+            ),
+        };
+        let badge = if unread > 0 {
+            format!(" ({unread} unread)")
+        } else {
+            String::new()
+        };
+        lines.push(format!("  {place}{badge}  {last}"));
+    }
+    if list.has_more {
+        lines.push("  …".into());
     }
     lines.join("\n")
 }

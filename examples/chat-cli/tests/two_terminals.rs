@@ -133,5 +133,23 @@ async fn history_shows_the_last_page_oldest_first_then_the_one_before() {
     assert!(older[0].ends_with("line 01"), "{more}");
     alice_keys.write_all(b"/quit\n").await.unwrap();
     alice.await.unwrap().unwrap();
+
+    // bob starts later: his home screen lists alice's conversation first,
+    // with its badge and last line, before anything is typed.
+    let (mut bob_keys, bob_in) = duplex(4096);
+    let (bob_out, mut bob_screen) = duplex(65536);
+    let bob = tokio::spawn(chat_cli::run(
+        options(&server, "bob"),
+        BufReader::new(bob_in),
+        bob_out,
+    ));
+    let mut home = String::new();
+    read_until(&mut bob_screen, &mut home, "line 25").await;
+    assert!(
+        home.contains("conversations:\n  @alice (25 unread)  alice: line 25"),
+        "{home}"
+    );
+    bob_keys.write_all(b"/quit\n").await.unwrap();
+    bob.await.unwrap().unwrap();
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }

@@ -115,6 +115,15 @@ impl InboxStore for AuditedInbox {
             .history(app, owner, conversation, before, limit)
             .await
     }
+    async fn conversations(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        before: u64,
+        limit: usize,
+    ) -> Result<ConversationPage> {
+        self.inner.conversations(app, owner, before, limit).await
+    }
     async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64> {
         self.inner.last_version(app, owner).await
     }

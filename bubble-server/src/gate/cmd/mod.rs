@@ -5,6 +5,7 @@
 //! - [`messages`]: send, recall, delete.
 //! - [`sync`]: sync pages of the inbox.
 //! - [`history`]: one conversation's history, newest first.
+//! - [`conversations`]: the conversation list.
 //! - [`read`]: mark read, unread counts.
 //! - [`groups`]: create, join, leave, members.
 //! - [`channel`]: super group pulls.
@@ -20,6 +21,7 @@
 
 pub mod business;
 pub mod channel;
+pub mod conversations;
 pub mod groups;
 pub mod history;
 pub mod messages;
@@ -153,6 +155,8 @@ pub enum Request {
     Sync(sync::Sync),
     /// History (28).
     History(history::History),
+    /// Conversations (30).
+    Conversations(conversations::Conversations),
     /// MarkRead (21).
     MarkRead(read::MarkRead),
     /// Unread (23).
@@ -188,6 +192,9 @@ impl Request {
             Command::Delete => Request::Delete(messages::Delete::parse(frame)?),
             Command::Sync => Request::Sync(sync::Sync::parse(frame)?),
             Command::History => Request::History(history::History::parse(frame)?),
+            Command::Conversations => {
+                Request::Conversations(conversations::Conversations::parse(frame)?)
+            }
             Command::MarkRead => Request::MarkRead(read::MarkRead::parse(frame)?),
             Command::Unread => Request::Unread(read::Unread::parse(frame)?),
             Command::GroupCreate => Request::GroupCreate(groups::Create::parse(frame)?),
@@ -221,6 +228,7 @@ impl Request {
             Request::Delete(cmd) => cmd.apply(engine, session).await?,
             Request::Sync(cmd) => cmd.apply(engine, session, page).await?,
             Request::History(cmd) => cmd.apply(engine, session, page).await?,
+            Request::Conversations(cmd) => cmd.apply(engine, session, page).await?,
             Request::MarkRead(cmd) => cmd.apply(engine, session).await?,
             Request::Unread(cmd) => cmd.apply(engine, session).await?,
             Request::GroupCreate(cmd) => cmd.apply(engine, session).await?,
