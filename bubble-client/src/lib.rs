@@ -171,6 +171,8 @@ struct Shared {
     client_seqs: Mutex<HashMap<Conversation, u64>>,
     last_version: AtomicU64,
     shutdown: CancellationToken,
+    /// Into the task that turns pushes into events (own super-group sends).
+    inbound: mpsc::UnboundedSender<Inbound>,
 }
 
 /// A connected (or reconnecting) client. Cheap to clone.
@@ -198,6 +200,7 @@ impl Client {
             next_seq: AtomicU32::new(1),
             client_seqs: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
+            inbound: pushes_tx.clone(),
         });
         let client = Client { shared };
         let secure = SecureConfig {
@@ -314,6 +317,15 @@ impl Client {
                     let receipt =
                         receipt_from_pb(&ack).map_err(|e| ClientError::Protocol(e.to_string()))?;
                     self.skip_own_entry(&receipt);
+                    // A super group's own message: its channel cursor moves
+                    // over it, or pulls the entries before it whose notify
+                    // never came (a route lost in a failover, say).
+                    if receipt.seq > 0 {
+                        let _ = self.shared.inbound.send(Inbound::OwnChannelSend {
+                            group: to.id().to_owned(),
+                            seq: receipt.seq,
+                        });
+                    }
                     return Ok(receipt);
                 }
                 Err(e) if e.is_retryable() && Instant::now() + delay < deadline => {
@@ -735,8 +747,16 @@ pub fn new_client_msg_id() -> String {
 
 /// Server-to-client frames other than answers.
 enum Inbound {
-    Connected { resumed: bool },
+    Connected {
+        resumed: bool,
+    },
     Push(Frame),
+    /// This device's own message to a super group was acknowledged at
+    /// `seq`: its cursor moves over it, or a gap before it is pulled.
+    OwnChannelSend {
+        group: String,
+        seq: u64,
+    },
 }
 
 struct Driver {
@@ -973,6 +993,36 @@ fn handshake_may_succeed_later(err: &pb::Error) -> bool {
         )
 }
 
+/// Pulls a group's entries after `last` in order, each as an event, up to
+/// the newest; the seq delivery reached (at least `seq` when the pull
+/// completed). A pull that fails (the connection dropped) leaves the cursor
+/// where delivery stopped, so the group's next push repairs the rest.
+async fn pull_channel_gap(
+    client: &Client,
+    events: &mpsc::Sender<Event>,
+    group: &str,
+    last: u64,
+    seq: u64,
+    broadcast: bool,
+) -> u64 {
+    let mut after = last;
+    while let Ok((page, _)) = client.pull_channel(group, after, 200).await {
+        for e in page.entries {
+            after = e.seq;
+            let event = if broadcast {
+                Event::Broadcast(e)
+            } else {
+                Event::Channel(e)
+            };
+            let _ = events.send(event).await;
+        }
+        if !page.has_more {
+            return after.max(seq);
+        }
+    }
+    after
+}
+
 /// Turns pushes into ordered, gap-free events, syncing when needed.
 async fn inbox_task(
     client: Client,
@@ -987,6 +1037,20 @@ async fn inbox_task(
                 let _ = events.send(Event::Connected { resumed }).await;
                 catch_up(&client, &events).await;
             }
+            Inbound::OwnChannelSend { group, seq } => match channel_seqs.get(&group).copied() {
+                // Entries before it are missing (a notify that never
+                // came): pull them, this one included.
+                Some(last) if seq > last + 1 => {
+                    let after = pull_channel_gap(&client, &events, &group, last, seq, false).await;
+                    channel_seqs.insert(group, after);
+                }
+                Some(last) if seq <= last => {}
+                // The next seq, or the first this device hears of the
+                // group: the cursor moves over it (`send` returned it).
+                _ => {
+                    channel_seqs.insert(group, seq);
+                }
+            },
             Inbound::Push(frame) => match frame.command {
                 Command::Push => {
                     let Ok(push) = frame.decode_body::<pb::Push>() else {
@@ -1042,25 +1106,10 @@ async fn inbox_task(
                     match known {
                         Some(last) if seq <= last => continue,
                         Some(last) if prev_seq > last => {
-                            // Missed entries of this group: pull them in order.
-                            // A pull that fails (the connection dropped) leaves
-                            // the cursor where delivery stopped, so the next
-                            // push of the group repairs the rest.
-                            let mut after = last;
-                            let mut complete = false;
-                            while let Ok((page, _)) = client.pull_channel(&group, after, 200).await
-                            {
-                                for e in page.entries {
-                                    after = e.seq;
-                                    let _ = events.send(wrap(e)).await;
-                                }
-                                if !page.has_more {
-                                    complete = true;
-                                    break;
-                                }
-                            }
-                            channel_seqs
-                                .insert(group, if complete { after.max(seq) } else { after });
+                            let after =
+                                pull_channel_gap(&client, &events, &group, last, seq, broadcast)
+                                    .await;
+                            channel_seqs.insert(group, after);
                         }
                         _ => {
                             channel_seqs.insert(group, seq);
