@@ -366,14 +366,11 @@ impl Client {
         limit: u32,
     ) -> Result<(Vec<InboxEntry>, bool, u64), ClientError> {
         let page = self.history_page(conversation, before, limit).await?;
-        let owner = UserId::new(&self.shared.config.user);
-        let entries = page
-            .entries
-            .iter()
-            .map(|e| entry_from_pb(&owner, e))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        Ok((entries, page.has_more, page.max_version))
+        Ok((
+            self.entries(&page.entries)?,
+            page.has_more,
+            page.max_version,
+        ))
     }
 
     /// A super group's history, newest first: entries with seq < `before`
@@ -492,14 +489,20 @@ impl Client {
                 },
             )
             .await?;
+        Ok((
+            self.entries(&page.entries)?,
+            page.has_more,
+            page.max_version,
+        ))
+    }
+
+    /// This user's inbox entries from the wire.
+    fn entries(&self, wire: &[pb::Entry]) -> Result<Vec<InboxEntry>, ClientError> {
         let owner = UserId::new(&self.shared.config.user);
-        let entries = page
-            .entries
-            .iter()
+        wire.iter()
             .map(|e| entry_from_pb(&owner, e))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        Ok((entries, page.has_more, page.max_version))
+            .map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
     /// Marks a conversation read up to a version (a seq for super groups).

@@ -237,39 +237,11 @@ mod message_ids {
 mod conversations {
     use bubble_core::memory::MemoryInbox;
     use bubble_core::ports::{Delivery, InboxStore};
-    use bubble_core::testkit::{direct_delivery, group_delivery};
-    use bubble_core::{
-        AppId, Content, Conversation, ConversationPage, Direction, EntryKind, GroupId, InboxEntry,
-        MsgId, UserId,
-    };
+    use bubble_core::testkit::{about_direct, direct_delivery, group_delivery};
+    use bubble_core::{AppId, Conversation, ConversationPage, EntryKind, GroupId, MsgId, UserId};
 
     use crate::append::{Job, write_batch};
     use crate::testing::TestDb;
-
-    /// A server-made entry of `kind` about message `id`, for each owner with
-    /// the conversation as that owner sees it.
-    fn about(kind: EntryKind, id: MsgId, owners: &[(&str, &str)], read_up_to: u64) -> Delivery {
-        let template = direct_delivery("x", "y", "", "").entries.remove(0);
-        Delivery {
-            sender: UserId::new("server"),
-            client_msg_id: String::new(),
-            entries: owners
-                .iter()
-                .map(|(owner, peer)| InboxEntry {
-                    owner: UserId::new(*owner),
-                    kind,
-                    conversation: Conversation::direct(&UserId::new(*peer)),
-                    direction: Direction::Out,
-                    server_msg_id: id,
-                    content: Content::text(""),
-                    read_up_to,
-                    ..template.clone()
-                })
-                .collect(),
-            index: false,
-            receipt_entry: None,
-        }
-    }
 
     /// Every owner's list, one page each.
     async fn lists(s: &dyn InboxStore, app: &AppId) -> Vec<ConversationPage> {
@@ -310,16 +282,16 @@ mod conversations {
         let deliveries = vec![
             // A receipt before alice has a row with bob: it makes none, and
             // the row made later in the batch does not take it.
-            about(EntryKind::ReadReceipt, id(&m1), &[("alice", "bob")], 9),
+            about_direct(EntryKind::ReadReceipt, id(&m1), &[("alice", "bob")], 9),
             m1.clone(),
             // alice's cursor right after her row was made in this batch.
-            about(EntryKind::ReadCursor, id(&m1), &[("alice", "bob")], 1),
+            about_direct(EntryKind::ReadCursor, id(&m1), &[("alice", "bob")], 1),
             m2.clone(),
             // bob's receipt names his version of m1 (his first entry).
-            about(EntryKind::ReadReceipt, id(&m1), &[("bob", "alice")], 1),
+            about_direct(EntryKind::ReadReceipt, id(&m1), &[("bob", "alice")], 1),
             m3.clone(),
             // A recall of the message shown last, in the same batch.
-            about(
+            about_direct(
                 EntryKind::Recall,
                 id(&m3),
                 &[("alice", "bob"), ("bob", "alice")],
@@ -328,14 +300,14 @@ mod conversations {
             notice,
             m4.clone(),
             // A recall of an older message changes nothing ...
-            about(
+            about_direct(
                 EntryKind::Recall,
                 id(&m2),
                 &[("alice", "bob"), ("bob", "alice")],
                 0,
             ),
             // ... and alice's delete of the newest is shown in its place.
-            about(EntryKind::Delete, id(&m4), &[("alice", "bob")], 0),
+            about_direct(EntryKind::Delete, id(&m4), &[("alice", "bob")], 0),
             group_delivery("g", "bob", &["alice", "bob", "carol"], "g1"),
             group_delivery("g", "carol", &["alice", "bob", "carol"], "g2"),
         ];

@@ -8,10 +8,10 @@ mod common;
 use std::collections::BTreeSet;
 
 use bubble_core::ports::{AppendOutcome, Delivery, InboxStore};
-use bubble_core::testkit::{direct_delivery, group_delivery};
+use bubble_core::testkit::{about_direct, direct_delivery, group_delivery};
 use bubble_core::{
-    AppId, Content, Conversation, ConversationPage, Direction, EntryKind, GroupId, InboxEntry,
-    MsgId, UserId, activity_key,
+    AppId, Conversation, ConversationPage, Direction, EntryKind, GroupId, MsgId, UserId,
+    activity_key,
 };
 use bubble_store_mysql::MysqlStore;
 use bubble_store_mysql::testing::TestDb;
@@ -245,31 +245,6 @@ async fn a_database_of_the_previous_release_migrates_and_reads_back() {
     .await;
 }
 
-/// A server-made entry of `kind` about message `id`, for each (owner, peer)
-/// with the 1:1 conversation as that owner sees it.
-fn about(kind: EntryKind, id: MsgId, owners: &[(&str, &str)], read_up_to: u64) -> Delivery {
-    let template = direct_delivery("x", "y", "", "").entries.remove(0);
-    Delivery {
-        sender: UserId::new("server"),
-        client_msg_id: String::new(),
-        entries: owners
-            .iter()
-            .map(|(owner, peer)| InboxEntry {
-                owner: UserId::new(*owner),
-                kind,
-                conversation: Conversation::direct(&UserId::new(*peer)),
-                direction: Direction::Out,
-                server_msg_id: id,
-                content: Content::text(""),
-                read_up_to,
-                ..template.clone()
-            })
-            .collect(),
-        index: false,
-        receipt_entry: None,
-    }
-}
-
 fn id(d: &Delivery) -> MsgId {
     d.entries[0].server_msg_id
 }
@@ -319,8 +294,14 @@ async fn chat(store: &MysqlStore, app: &AppId) {
         .unwrap();
     let last = marked.last_read.unwrap();
     let bens = store.get(app, &ben, &last.server_msg_id).await.unwrap();
-    append(about(EntryKind::ReadCursor, ids[1], &[("ann", "ben")], 3)).await;
-    append(about(
+    append(about_direct(
+        EntryKind::ReadCursor,
+        ids[1],
+        &[("ann", "ben")],
+        3,
+    ))
+    .await;
+    append(about_direct(
         EntryKind::ReadReceipt,
         ids[1],
         &[("ben", "ann")],
@@ -332,7 +313,7 @@ async fn chat(store: &MysqlStore, app: &AppId) {
     let newest = direct_delivery("ann", "ben", "oops", "");
     let oops = id(&newest);
     append(newest).await;
-    append(about(
+    append(about_direct(
         EntryKind::Recall,
         oops,
         &[("ann", "ben"), ("ben", "ann")],
@@ -340,7 +321,7 @@ async fn chat(store: &MysqlStore, app: &AppId) {
     ))
     .await;
     store.mark_message_read(app, &ben, &oops).await.unwrap();
-    append(about(
+    append(about_direct(
         EntryKind::Recall,
         ids[2],
         &[("ben", "ann"), ("ann", "ben")],
@@ -351,7 +332,13 @@ async fn chat(store: &MysqlStore, app: &AppId) {
     let last_c = direct_delivery("cat", "dan", "c-last", "");
     let c_last = id(&last_c);
     append(last_c).await;
-    append(about(EntryKind::Delete, c_last, &[("dan", "cat")], 0)).await;
+    append(about_direct(
+        EntryKind::Delete,
+        c_last,
+        &[("dan", "cat")],
+        0,
+    ))
+    .await;
     store
         .mark_read(
             app,

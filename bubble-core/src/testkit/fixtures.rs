@@ -72,6 +72,37 @@ pub fn direct_delivery(from: &str, to: &str, text: &str, client_msg_id: &str) ->
     }
 }
 
+/// A server-made entry of `kind` about message `id` (a recall, delete,
+/// read receipt or cursor), one for each `(owner, peer)`, in the 1:1
+/// conversation as that owner sees it, carrying `read_up_to`.
+pub fn about_direct(
+    kind: EntryKind,
+    id: MsgId,
+    owners: &[(&str, &str)],
+    read_up_to: u64,
+) -> Delivery {
+    let (template, _) = direct_message("x", "y", "");
+    Delivery {
+        sender: UserId::new("server"),
+        client_msg_id: String::new(),
+        entries: owners
+            .iter()
+            .map(|(owner, peer)| InboxEntry {
+                owner: UserId::new(*owner),
+                kind,
+                conversation: Conversation::direct(&UserId::new(*peer)),
+                direction: Direction::Out,
+                server_msg_id: id,
+                content: Content::text(""),
+                read_up_to,
+                ..template.clone()
+            })
+            .collect(),
+        index: false,
+        receipt_entry: None,
+    }
+}
+
 /// A delivery of a group message from `from` to every member.
 pub fn group_delivery(group: &str, from: &str, members: &[&str], text: &str) -> Delivery {
     let (out, _) = direct_message(from, from, text);
