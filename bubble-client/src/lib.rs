@@ -389,17 +389,8 @@ impl Client {
                 limit,
             )
             .await?;
-        let entries = page
-            .channel_entries
-            .iter()
-            .map(channel_entry_from_pb)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         Ok((
-            ChannelPage {
-                entries,
-                has_more: page.has_more,
-            },
+            channel_page(&page.channel_entries, page.has_more)?,
             page.last_seq,
         ))
     }
@@ -665,19 +656,7 @@ impl Client {
                 },
             )
             .await?;
-        let entries = page
-            .entries
-            .iter()
-            .map(channel_entry_from_pb)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        Ok((
-            ChannelPage {
-                entries,
-                has_more: page.has_more,
-            },
-            page.last_seq,
-        ))
+        Ok((channel_page(&page.entries, page.has_more)?, page.last_seq))
     }
 
     /// Who is online.
@@ -994,6 +973,16 @@ fn handshake_may_succeed_later(err: &pb::Error) -> bool {
             pb::ErrorCode::try_from(err.code),
             Ok(Unavailable | Timeout | RateLimited | GoingAway | Internal)
         )
+}
+
+/// A super group's page from the wire (a pull or a history page).
+fn channel_page(wire: &[pb::ChannelEntry], has_more: bool) -> Result<ChannelPage, ClientError> {
+    let entries = wire
+        .iter()
+        .map(channel_entry_from_pb)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+    Ok(ChannelPage { entries, has_more })
 }
 
 /// Pulls a group's entries after `last` in order, each as an event, up to

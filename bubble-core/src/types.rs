@@ -539,6 +539,13 @@ pub struct UnreadCount {
     pub count: u64,
 }
 
+/// The exclusive upper bound a backwards page starts below: `before` as
+/// given, or no bound (`u64::MAX`) for 0, which the history and list
+/// requests use for "from the newest".
+pub fn page_before(before: u64) -> u64 {
+    if before == 0 { u64::MAX } else { before }
+}
+
 /// The sort key of a conversation list: newest activity first. The
 /// server time of the newest message in the high bits, its position (a
 /// version, or a super group's seq) in the low 20 bits so keys are unique

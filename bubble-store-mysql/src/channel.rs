@@ -12,6 +12,7 @@ use sqlx::mysql::{MySqlConnection, MySqlPool};
 use bubble_core::ports::{ChannelAppend, ChannelLog};
 use bubble_core::{
     AppId, ChannelEntry, ChannelPage, Error, GroupId, MsgId, Result, SendReceipt, UserId,
+    page_before,
 };
 
 use crate::client::MysqlStore;
@@ -165,11 +166,7 @@ impl ChannelLog for MysqlStore {
         before_seq: u64,
         limit: usize,
     ) -> Result<ChannelPage> {
-        let before = if before_seq == 0 {
-            u64::MAX
-        } else {
-            before_seq
-        };
+        let before = page_before(before_seq);
         let found = self
             .read(|pool| async move {
                 sqlx::query(concat!(

@@ -9,7 +9,7 @@ use sqlx::mysql::MySqlConnection;
 use bubble_core::ports::{AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead};
 use bubble_core::{
     AppId, Conversation, ConversationKind, ConversationPage, ConversationSummary, Error,
-    InboxEntry, InboxPage, MsgId, Result, SendReceipt, UnreadCount, UserId,
+    InboxEntry, InboxPage, MsgId, Result, SendReceipt, UnreadCount, UserId, page_before,
 };
 
 use crate::append::{Job, OWNER_CHUNK, decode_owners, find_sent_on, replay, write_batch};
@@ -102,11 +102,7 @@ impl InboxStore for MysqlStore {
         before_version: u64,
         limit: usize,
     ) -> Result<InboxPage> {
-        let before = if before_version == 0 {
-            u64::MAX
-        } else {
-            before_version
-        };
+        let before = page_before(before_version);
         let found = self
             .read(|pool| async move {
                 sqlx::query(queries::HISTORY)
@@ -132,7 +128,7 @@ impl InboxStore for MysqlStore {
         before: u64,
         limit: usize,
     ) -> Result<ConversationPage> {
-        let before = if before == 0 { u64::MAX } else { before };
+        let before = page_before(before);
         let found = self
             .read(|pool| async move {
                 sqlx::query(queries::CONVERSATIONS)

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use bubble_core::ports::{ChannelAppend, ChannelLog};
-use bubble_core::{AppId, ChannelEntry, ChannelPage, GroupId, MsgId, Result, SendReceipt, UserId};
+use bubble_core::{
+    AppId, ChannelEntry, ChannelPage, GroupId, MsgId, Result, SendReceipt, UserId, page_before,
+};
 use rusqlite::{Connection, params};
 
 use crate::client::SqliteStore;
@@ -308,11 +310,7 @@ pub(crate) fn range_before(
     before_seq: u64,
     limit: usize,
 ) -> Result<ChannelPage> {
-    let before = if before_seq == 0 {
-        i64::MAX
-    } else {
-        bound(before_seq)
-    };
+    let before = bound(page_before(before_seq));
     let mut stmt = conn.prepare_cached(RANGE_BEFORE).map_err(map_sqlite)?;
     let (entries, has_more) = rows::page(
         &mut stmt,

@@ -8,7 +8,7 @@ use bubble_core::ports::{
 };
 use bubble_core::{
     AppId, Conversation, ConversationKind, ConversationPage, ConversationSummary, InboxEntry,
-    InboxPage, MsgId, Result, SendReceipt, UnreadCount, UserId,
+    InboxPage, MsgId, Result, SendReceipt, UnreadCount, UserId, page_before,
 };
 use rusqlite::{Connection, params};
 
@@ -295,11 +295,7 @@ pub(crate) fn history(
     before_version: u64,
     limit: usize,
 ) -> Result<InboxPage> {
-    let before = if before_version == 0 {
-        i64::MAX
-    } else {
-        bound(before_version)
-    };
+    let before = bound(page_before(before_version));
     let mut stmt = conn.prepare_cached(HISTORY).map_err(map_sqlite)?;
     let (entries, has_more) = rows::page(
         &mut stmt,
@@ -325,7 +321,7 @@ pub(crate) fn conversations(
     before: u64,
     limit: usize,
 ) -> Result<ConversationPage> {
-    let before = if before == 0 { i64::MAX } else { bound(before) };
+    let before = bound(page_before(before));
     let mut stmt = conn.prepare_cached(CONVERSATIONS).map_err(map_sqlite)?;
     let (conversations, has_more) = rows::page(
         &mut stmt,

@@ -118,11 +118,7 @@ impl ChannelLog for MemoryChannelLog {
         let Some(log) = state.logs.get(&(app.clone(), group.clone())) else {
             return Ok(ChannelPage::default());
         };
-        let before = if before_seq == 0 {
-            u64::MAX
-        } else {
-            before_seq
-        };
+        let before = page_before(before_seq);
         let end = log.entries.partition_point(|e| e.seq < before);
         let start = end.saturating_sub(limit);
         Ok(ChannelPage {

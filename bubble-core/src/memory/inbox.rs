@@ -296,11 +296,7 @@ impl InboxStore for MemoryInbox {
             return Ok(InboxPage::default());
         };
         let (o, versions) = versions;
-        let before = if before_version == 0 {
-            u64::MAX
-        } else {
-            before_version
-        };
+        let before = page_before(before_version);
         let end = versions.partition_point(|&v| v < before);
         let start = end.saturating_sub(limit);
         Ok(InboxPage {
@@ -324,7 +320,7 @@ impl InboxStore for MemoryInbox {
         let Some(o) = state.owners.get(&(app.clone(), owner.clone())) else {
             return Ok(ConversationPage::default());
         };
-        let before = if before == 0 { u64::MAX } else { before };
+        let before = page_before(before);
         let mut rows = o.by_activity.range(..before).rev();
         let mut conversations = Vec::new();
         for (_, c) in rows.by_ref().take(limit) {
