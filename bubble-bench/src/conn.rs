@@ -358,6 +358,7 @@ pub fn send_body(to: &pb::Conversation, client_msg_id: String, seq: u64, text: V
             r#type: pb::ContentType::Text as i32,
             body: text.into(),
         }),
+        ..Default::default()
     }
     .encode_to_vec()
 }

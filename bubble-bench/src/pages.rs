@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use bubble_core::ports::Delivery;
 use bubble_core::{
-    AppId, Content, Conversation, DeviceId, Direction, EntryKind, InboxEntry, MsgId, UserId,
-    now_millis,
+    AppId, Content, Conversation, DeviceId, Direction, EntryKind, EntryMeta, InboxEntry, MsgId,
+    UserId, now_millis,
 };
 use bubble_server::Config;
 use bubble_server::backends::Backends;
@@ -167,6 +167,7 @@ fn delivery(peer: &UserId, owner: &UserId, n: u64) -> Delivery {
         server_time: now,
         content: Content::text(format!("message {n} of a long history")),
         read_up_to: 0,
+        meta: EntryMeta::none(),
     };
     let inb = InboxEntry {
         owner: owner.clone(),

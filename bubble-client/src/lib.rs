@@ -16,6 +16,8 @@
 //! with the same id, which the server deduplicates.
 
 pub mod error;
+mod groups;
+mod screens;
 pub mod transport;
 
 use std::collections::HashMap;
@@ -42,6 +44,7 @@ use bubble_proto::secure::{
 use bubble_proto::{Command, Frame, flags, pb};
 
 pub use error::ClientError;
+use screens::settings_from_pb;
 pub use transport::Endpoint;
 
 /// How to reach the server and who this device is.
@@ -284,14 +287,17 @@ impl Client {
         to: Conversation,
         content: Content,
     ) -> Result<SendReceipt, ClientError> {
-        let client_seq = {
-            let mut seqs = self.shared.client_seqs.lock();
-            let s = seqs.entry(to.clone()).or_default();
-            *s += 1;
-            *s
-        };
+        let client_seq = self.next_client_seq(&to);
         self.send_with_id(to, &new_client_msg_id(), client_seq, content)
             .await
+    }
+
+    /// This device's next counter for a conversation.
+    fn next_client_seq(&self, to: &Conversation) -> u64 {
+        let mut seqs = self.shared.client_seqs.lock();
+        let s = seqs.entry(to.clone()).or_default();
+        *s += 1;
+        *s
     }
 
     /// Sends with a caller-chosen client message id (resend after an app restart).
@@ -308,7 +314,18 @@ impl Client {
             client_seq,
             create_time: bubble_core::now_millis(),
             content: Some(content_to_pb(&content)),
+            ..Default::default()
         };
+        self.send_request(to, req).await
+    }
+
+    /// Sends `req` (to `to`), retrying retryable failures with its client
+    /// message id until `send_retry_for` has passed.
+    async fn send_request(
+        &self,
+        to: Conversation,
+        req: pb::SendRequest,
+    ) -> Result<SendReceipt, ClientError> {
         let deadline = Instant::now() + self.shared.config.send_retry_for;
         let mut delay = Duration::from_millis(50);
         loop {
@@ -395,7 +412,10 @@ impl Client {
         ))
     }
 
-    async fn history_page(
+    /// One page of a conversation's history as the server sent it: the
+    /// entries with each message's reactions (`Entry.reactions`,
+    /// `ChannelEntry.reactions`), `has_more` and the newest version or seq.
+    pub async fn history_page(
         &self,
         conversation: &Conversation,
         before: u64,
@@ -441,6 +461,8 @@ impl Client {
                     unread: c.unread,
                     read_up_to: c.read_up_to,
                     peer_read_up_to: c.peer_read_up_to,
+                    settings: settings_from_pb(c.settings.as_ref()),
+                    mentioned: c.mentioned,
                 }),
                 (None, Some(e)) => ConversationItem::SuperGroup {
                     group: GroupId::new(conversation.id()),
@@ -448,6 +470,7 @@ impl Client {
                     last: channel_entry_from_pb(e).map_err(protocol)?,
                     unread: c.unread,
                     read_seq: c.read_up_to,
+                    settings: settings_from_pb(c.settings.as_ref()),
                 },
                 (None, None) => {
                     return Err(ClientError::Protocol(format!(
@@ -525,6 +548,7 @@ impl Client {
                     conversation: conversation_from_pb(c.conversation.as_ref())
                         .map_err(|e| ClientError::Protocol(e.to_string()))?,
                     count: c.count,
+                    mentioned: c.mentioned,
                 })
             })
             .collect()

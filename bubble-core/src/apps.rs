@@ -32,6 +32,13 @@ pub struct AppSettings {
     pub max_custom_bytes: usize,
     /// How long after sending a sender may recall a message, in milliseconds.
     pub recall_window_ms: i64,
+    /// How long after sending a sender may edit a message, in milliseconds
+    /// (0: no edits).
+    pub edit_window_ms: i64,
+    /// The most different reactions (emoji) one message takes.
+    pub reactions_per_message: usize,
+    /// The most reactions one user puts on one message.
+    pub reactions_per_user: usize,
     /// A group with more members than this becomes a super group (fan-out on read).
     pub super_group_threshold: u64,
     /// The most members a group of any kind may have.
@@ -51,6 +58,9 @@ impl Default for AppSettings {
             max_voice_bytes: 64 * 1024,
             max_custom_bytes: 32 * 1024,
             recall_window_ms: 2 * 60 * 1000,
+            edit_window_ms: 15 * 60 * 1000,
+            reactions_per_message: 20,
+            reactions_per_user: 3,
             super_group_threshold: 500,
             max_group_members: 100_000,
             login_policy: LoginPolicy::AllDevices,
@@ -69,6 +79,8 @@ impl AppSettings {
             ("max_custom_bytes", self.max_custom_bytes as u64),
             ("super_group_threshold", self.super_group_threshold),
             ("max_group_members", self.max_group_members),
+            ("reactions_per_message", self.reactions_per_message as u64),
+            ("reactions_per_user", self.reactions_per_user as u64),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -77,10 +89,15 @@ impl AppSettings {
                 )));
             }
         }
-        if self.recall_window_ms < 0 {
-            return Err(Error::invalid(
-                "app setting recall_window_ms must be 0 (no recall) or more",
-            ));
+        for (name, window) in [
+            ("recall_window_ms", self.recall_window_ms),
+            ("edit_window_ms", self.edit_window_ms),
+        ] {
+            if window < 0 {
+                return Err(Error::invalid(format!(
+                    "app setting {name} must be 0 (not allowed) or more"
+                )));
+            }
         }
         Ok(())
     }

@@ -66,6 +66,11 @@ guard!(InboxStore {
     fn history(app: &AppId, owner: &UserId, conversation: &Conversation, before_version: u64, limit: usize) -> InboxPage;
     fn conversations(app: &AppId, owner: &UserId, before: u64, limit: usize) -> ConversationPage;
     fn scan_messages(app: &AppId, after: Option<MsgId>, limit: usize) -> Vec<StoredMessage>;
+    fn settings(app: &AppId, owner: &UserId, conversation: &Conversation) -> ConversationSettings;
+    fn blocked(app: &AppId, owner: &UserId) -> Vec<UserId>;
+    fn readers(app: &AppId, conversation: &Conversation, id: &MsgId, members: &[UserId]) -> MessageReaders;
+    fn react(app: &AppId, id: &MsgId, user: &UserId, emoji: &str, add: bool, limits: ReactionLimits) -> bool;
+    fn reactions(app: &AppId, ids: &[MsgId], viewer: &UserId) -> Vec<(MsgId, Vec<ReactionCount>)>;
 });
 
 guard!(GroupStore {
@@ -78,6 +83,11 @@ guard!(GroupStore {
     fn member(app: &AppId, id: &GroupId, user: &UserId) -> Option<Member>;
     fn member_count(app: &AppId, id: &GroupId) -> u64;
     fn groups_of(app: &AppId, user: &UserId) -> Vec<GroupId>;
+    fn update_group(app: &AppId, group: &Group) -> ();
+    fn set_role(app: &AppId, id: &GroupId, user: &UserId, role: Role) -> bool;
+    fn mute_member(app: &AppId, id: &GroupId, user: &UserId, until: i64) -> bool;
+    fn transfer_owner(app: &AppId, id: &GroupId, from: &UserId, to: &UserId) -> ();
+    fn delete_group(app: &AppId, id: &GroupId) -> bool;
     fn roster(app: &AppId, id: &GroupId) -> Option<(Group, Vec<Member>)>;
 });
 

@@ -46,7 +46,8 @@ pub use apps::{AppConfig, AppSettings, LoginPolicy};
 pub use breaker::{Breaker, BreakerConfig, BreakerState};
 pub use engine::{
     ConversationItem, ConversationList, CreateGroup, Engine, EngineBuilder, EngineConfig,
-    HistoryPage, HistoryQuery, RebuildProgress, RebuildScope, SendRequest, Session, SyncPage,
+    GroupChange, GroupSummary, HistoryPage, HistoryQuery, MessageRefs, Reactions, ReadState,
+    RebuildProgress, RebuildScope, SendRequest, Session, SettingsChange, SettingsChanged, SyncPage,
     SystemTarget,
 };
 pub use error::{Error, ErrorKind, Result};

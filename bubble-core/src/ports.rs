@@ -99,6 +99,54 @@ pub struct IndexTask {
     pub owners: Vec<UserId>,
 }
 
+/// Who of a group's members got one message and who has read it
+/// ([`InboxStore::readers`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageReaders {
+    /// How many of the members asked about received it.
+    pub received: u64,
+    /// Those whose read mark covers it, in user id order.
+    pub readers: Vec<UserId>,
+}
+
+/// The caps on reactions an app sets ([`InboxStore::react`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReactionLimits {
+    /// Distinct emoji on one message.
+    pub per_message: usize,
+    /// Emoji one user puts on one message.
+    pub per_user: usize,
+}
+
+impl ReactionLimits {
+    /// Refuses an add that would leave `distinct` emoji on the message, or
+    /// `mine` emoji of the user on it, past the caps: one error, the same
+    /// from every store.
+    pub fn check(self, distinct: usize, mine: usize) -> Result<()> {
+        if distinct > self.per_message {
+            return Err(crate::Error::new(
+                crate::ErrorKind::TooLarge,
+                format!(
+                    "a message takes at most {} different reactions (the app's \
+                     reactions_per_message)",
+                    self.per_message
+                ),
+            ));
+        }
+        if mine > self.per_user {
+            return Err(crate::Error::new(
+                crate::ErrorKind::TooLarge,
+                format!(
+                    "one user puts at most {} reactions on a message (the app's \
+                     reactions_per_user); remove one first",
+                    self.per_user
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One message as the inbox store holds it, with every owner who still
 /// holds it: what a search rebuild indexes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +172,11 @@ pub struct StoredMessage {
 #[async_trait]
 pub trait InboxStore: Send + Sync + 'static {
     /// Writes a delivery, giving each entry its owner's next version.
+    ///
+    /// An [`EntryKind::Edit`] entry also replaces, in the same write, the
+    /// content and meta of its owner's entry of the message it names (kind
+    /// `Message`) with its own: every later read of that entry (pull,
+    /// history, get, the conversation list) shows the edited message.
     async fn append(&self, app: &AppId, delivery: &Delivery) -> Result<AppendOutcome>;
 
     /// Entries of `owner` with version > `after_version`, in order, at most `limit`.
@@ -212,7 +265,14 @@ pub trait InboxStore: Send + Sync + 'static {
     ///   the last entry (the activity stays);
     /// - a read cursor raises `read_up_to` to its `read_up_to`, a read
     ///   receipt raises `peer_read_up_to` to its `read_up_to`;
-    /// - `mark_read` and `mark_message_read` take off what they marked.
+    /// - `mark_read` and `mark_message_read` take off what they marked;
+    /// - a received message whose meta mentions the owner
+    ///   ([`EntryMeta::mentions`]) marks the row mentioned until the read
+    ///   mark reaches it;
+    /// - an edit changes its message in place (see `append`), so a row
+    ///   showing it shows the new content; reactions change nothing;
+    /// - a settings entry sets the row's settings; if the row is new it
+    ///   has no activity and is not listed until a message arrives.
     ///
     /// Entries of no row (a receipt before any message) change nothing.
     /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
@@ -226,6 +286,86 @@ pub trait InboxStore: Send + Sync + 'static {
     ) -> Result<ConversationPage> {
         let _ = (app, owner, before, limit);
         Err(unsupported::<Self>("InboxStore::conversations"))
+    }
+
+    /// The owner's settings of one conversation (as the owner sees it):
+    /// those of the newest [`EntryKind::Settings`] entry `append` wrote for
+    /// it, or the defaults.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store (the conformance suite requires it of every backend).
+    async fn settings(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+    ) -> Result<ConversationSettings> {
+        let _ = (app, owner, conversation);
+        Err(unsupported::<Self>("InboxStore::settings"))
+    }
+
+    /// The peers of the owner's 1:1 conversations whose settings say
+    /// blocked, in user id order.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store (the conformance suite requires it of every backend).
+    async fn blocked(&self, app: &AppId, owner: &UserId) -> Result<Vec<UserId>> {
+        let _ = (app, owner);
+        Err(unsupported::<Self>("InboxStore::blocked"))
+    }
+
+    /// Of `members`, those who received message `id` in `conversation` (a
+    /// normal group) and those of them whose read mark there (the
+    /// conversation row's `read_up_to`) covers their copy of it: "read by
+    /// N of M", computed from read positions, no row per reader.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store (the conformance suite requires it of every backend).
+    async fn readers(
+        &self,
+        app: &AppId,
+        conversation: &Conversation,
+        id: &MsgId,
+        members: &[UserId],
+    ) -> Result<MessageReaders> {
+        let _ = (app, conversation, id, members);
+        Err(unsupported::<Self>("InboxStore::readers"))
+    }
+
+    /// Adds (`add`) or removes `user`'s `emoji` on message `id` (of any
+    /// conversation, a super group's too). Returns whether anything
+    /// changed: adding one already there, or removing one that is not, is
+    /// no change. Refuses with [`crate::ErrorKind::TooLarge`] an add past
+    /// `limits` (distinct emoji on the message, emoji of one user on it).
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store (the conformance suite requires it of every backend).
+    async fn react(
+        &self,
+        app: &AppId,
+        id: &MsgId,
+        user: &UserId,
+        emoji: &str,
+        add: bool,
+        limits: ReactionLimits,
+    ) -> Result<bool> {
+        let _ = (app, id, user, emoji, add, limits);
+        Err(unsupported::<Self>("InboxStore::react"))
+    }
+
+    /// The reactions on each of `ids` that has any, each message's in
+    /// emoji order, `mine` set where `viewer` is among them.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store (the conformance suite requires it of every backend).
+    async fn reactions(
+        &self,
+        app: &AppId,
+        ids: &[MsgId],
+        viewer: &UserId,
+    ) -> Result<Vec<(MsgId, Vec<ReactionCount>)>> {
+        let _ = (app, ids, viewer);
+        Err(unsupported::<Self>("InboxStore::reactions"))
     }
 
     /// Messages of `app` with server message id > `after` (from the first
@@ -299,6 +439,66 @@ pub trait GroupStore: Send + Sync + 'static {
     /// The groups a user belongs to, ordered by id.
     async fn groups_of(&self, app: &AppId, user: &UserId) -> Result<Vec<GroupId>>;
 
+    /// Replaces the name, avatar URL, announcement and group-wide mute of
+    /// an existing group with `group`'s (its id, kind, owner and creation
+    /// time stay). `NotFound` if there is no such group.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store (the conformance suite requires it of every backend).
+    async fn update_group(&self, app: &AppId, group: &Group) -> Result<()> {
+        let _ = (app, group);
+        Err(unsupported::<Self>("GroupStore::update_group"))
+    }
+
+    /// Sets a member's role (not to or from owner: see `transfer_owner`);
+    /// false if `user` is not a member. `NotFound` for no such group.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`].
+    async fn set_role(&self, app: &AppId, id: &GroupId, user: &UserId, role: Role) -> Result<bool> {
+        let _ = (app, id, user, role);
+        Err(unsupported::<Self>("GroupStore::set_role"))
+    }
+
+    /// Mutes a member until `until` (ms; 0 lifts it); false if `user` is
+    /// not a member. `NotFound` for no such group.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`].
+    async fn mute_member(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        user: &UserId,
+        until: i64,
+    ) -> Result<bool> {
+        let _ = (app, id, user, until);
+        Err(unsupported::<Self>("GroupStore::mute_member"))
+    }
+
+    /// Makes member `to` the owner and the owner `from` an admin, in one
+    /// write. `NotFound` for no such group; `InvalidInput` if `from` is not
+    /// the owner or `to` is not a member (nothing changes then).
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`].
+    async fn transfer_owner(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        from: &UserId,
+        to: &UserId,
+    ) -> Result<()> {
+        let _ = (app, id, from, to);
+        Err(unsupported::<Self>("GroupStore::transfer_owner"))
+    }
+
+    /// Deletes a group with its memberships (messages stay in inboxes and
+    /// logs); false if there was none.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`].
+    async fn delete_group(&self, app: &AppId, id: &GroupId) -> Result<bool> {
+        let _ = (app, id);
+        Err(unsupported::<Self>("GroupStore::delete_group"))
+    }
+
     /// The group and all its members (ordered by user id), if it exists: what
     /// a message to the group needs, in one read. The default asks
     /// [`GroupStore::group`] and then [`GroupStore::members`]; a store that
@@ -335,7 +535,9 @@ pub enum ChannelAppend {
 /// only move forward.
 #[async_trait]
 pub trait ChannelLog: Send + Sync + 'static {
-    /// Appends an entry (its `seq` is ignored and assigned).
+    /// Appends an entry (its `seq` is ignored and assigned). An
+    /// [`EntryKind::Edit`] entry also replaces, in the same write, the
+    /// content and meta of the message entry it names with its own.
     async fn append(&self, app: &AppId, entry: &ChannelEntry) -> Result<ChannelAppend>;
 
     /// Entries with seq > `after_seq`, in order, at most `limit`.
@@ -533,9 +735,13 @@ impl SearchDoc {
     /// delivery) held by `owners`; `None` when the entry has no searchable
     /// text or is not a message (a recall, a receipt...).
     pub fn of_entry(app: &AppId, entry: &InboxEntry, owners: Vec<UserId>) -> Option<SearchDoc> {
-        if !matches!(entry.kind, EntryKind::Message | EntryKind::SystemNotice) {
-            return None;
-        }
+        let server_time = match entry.kind {
+            EntryKind::Message | EntryKind::SystemNotice => entry.server_time,
+            // An edit replaces the document of the message it names, which
+            // keeps its date: the edit carries it as its create time.
+            EntryKind::Edit => entry.create_time,
+            _ => return None,
+        };
         Some(SearchDoc {
             app: app.clone(),
             server_msg_id: entry.server_msg_id,
@@ -543,7 +749,7 @@ impl SearchDoc {
             viewer: entry.owner.clone(),
             conversation: entry.conversation.clone(),
             sender: entry.sender.clone(),
-            server_time: entry.server_time,
+            server_time,
             text: entry.content.searchable_text()?,
         })
     }
@@ -790,6 +996,7 @@ mod tests {
             server_time: 1_700_000_000_000,
             content: Content::text("hi"),
             read_up_to: 0,
+            meta: EntryMeta::none(),
         };
         Delivery {
             sender: UserId::new("ann"),

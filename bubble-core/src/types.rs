@@ -274,6 +274,15 @@ pub enum EntryKind {
     ReadCursor = 5,
     /// A notice from the system.
     SystemNotice = 6,
+    /// The sender edited `server_msg_id`: the entry carries the message's
+    /// new content and meta.
+    Edit = 7,
+    /// Someone added or removed a reaction on `server_msg_id`
+    /// ([`EntryMeta::reaction`]).
+    Reaction = 8,
+    /// The owner changed their settings of the conversation
+    /// ([`EntryMeta::settings`]); only in the owner's own inbox.
+    Settings = 9,
 }
 
 impl EntryKind {
@@ -286,6 +295,9 @@ impl EntryKind {
             4 => EntryKind::ReadReceipt,
             5 => EntryKind::ReadCursor,
             6 => EntryKind::SystemNotice,
+            7 => EntryKind::Edit,
+            8 => EntryKind::Reaction,
+            9 => EntryKind::Settings,
             other => return Err(Error::invalid(format!("unknown entry kind {other}"))),
         })
     }
@@ -403,6 +415,143 @@ impl Content {
     }
 }
 
+/// What an entry says beyond its content: the encoded [`pb::EntryMeta`]
+/// (reply, forward, mentions, edit time, reaction, settings). Empty for
+/// most entries, so stores keep the bytes as they are and decode them
+/// only when a rule needs one field (a mention, a settings change).
+///
+/// [`pb::EntryMeta`]: bubble_proto::pb::EntryMeta
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryMeta(Bytes);
+
+impl EntryMeta {
+    /// No meta.
+    pub fn none() -> EntryMeta {
+        EntryMeta(Bytes::new())
+    }
+
+    /// `meta`, encoded (empty when it says nothing).
+    pub fn of(meta: &bubble_proto::pb::EntryMeta) -> EntryMeta {
+        if *meta == bubble_proto::pb::EntryMeta::default() {
+            return EntryMeta::none();
+        }
+        EntryMeta(Bytes::from(prost::Message::encode_to_vec(meta)))
+    }
+
+    /// Stored or received bytes, checked to decode.
+    pub fn from_bytes(bytes: Bytes) -> Result<EntryMeta> {
+        if !bytes.is_empty() {
+            <bubble_proto::pb::EntryMeta as prost::Message>::decode(bytes.clone())
+                .map_err(|e| Error::invalid(format!("entry meta does not decode: {e}")))?;
+        }
+        Ok(EntryMeta(bytes))
+    }
+
+    /// The encoded bytes (empty: no meta).
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    /// Whether it says nothing.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The decoded fields (all default when empty).
+    pub fn decode(&self) -> bubble_proto::pb::EntryMeta {
+        <bubble_proto::pb::EntryMeta as prost::Message>::decode(self.0.clone()).unwrap_or_default()
+    }
+
+    /// Whether a message with this meta mentions `user` (by name or @all).
+    pub fn mentions(&self, user: &UserId) -> bool {
+        if self.is_empty() {
+            return false;
+        }
+        let m = self.decode();
+        m.mention_all || m.mentions.iter().any(|u| u == user.as_str())
+    }
+
+    /// A settings entry's settings.
+    pub fn settings(&self) -> Option<ConversationSettings> {
+        if self.is_empty() {
+            return None;
+        }
+        self.decode()
+            .settings
+            .map(|s| ConversationSettings::from_pb(&s))
+    }
+}
+
+/// A user's own settings of one conversation, synced to their devices
+/// by [`EntryKind::Settings`] entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ConversationSettings {
+    /// Shown at the top of the list.
+    pub pinned: bool,
+    /// No notifications.
+    pub muted: bool,
+    /// Out of the main list until something new arrives.
+    pub archived: bool,
+    /// 1:1: the peer's messages are refused.
+    pub blocked: bool,
+    /// Unsent text.
+    pub draft: String,
+}
+
+impl ConversationSettings {
+    /// The flags as stores keep them in one integer column.
+    pub fn flags(&self) -> u8 {
+        u8::from(self.pinned)
+            | u8::from(self.muted) << 1
+            | u8::from(self.archived) << 2
+            | u8::from(self.blocked) << 3
+    }
+
+    /// Settings from a stored flags column and draft.
+    pub fn from_flags(flags: u8, draft: String) -> ConversationSettings {
+        ConversationSettings {
+            pinned: flags & 1 != 0,
+            muted: flags & 2 != 0,
+            archived: flags & 4 != 0,
+            blocked: flags & 8 != 0,
+            draft,
+        }
+    }
+
+    /// The wire form.
+    pub fn to_pb(&self) -> bubble_proto::pb::ConversationSettings {
+        bubble_proto::pb::ConversationSettings {
+            pinned: self.pinned,
+            muted: self.muted,
+            archived: self.archived,
+            draft: self.draft.clone(),
+            blocked: self.blocked,
+        }
+    }
+
+    /// From the wire form.
+    pub fn from_pb(s: &bubble_proto::pb::ConversationSettings) -> ConversationSettings {
+        ConversationSettings {
+            pinned: s.pinned,
+            muted: s.muted,
+            archived: s.archived,
+            blocked: s.blocked,
+            draft: s.draft.clone(),
+        }
+    }
+}
+
+/// One reaction on a message, counted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReactionCount {
+    /// The emoji.
+    pub emoji: String,
+    /// How many users put it there.
+    pub count: u64,
+    /// Whether the asking user is one of them.
+    pub mine: bool,
+}
+
 /// An entry in one owner's inbox: one row of the seed's message table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxEntry {
@@ -434,6 +583,8 @@ pub struct InboxEntry {
     pub content: Content,
     /// For [`EntryKind::ReadCursor`]: the version read up to.
     pub read_up_to: u64,
+    /// Reply, forward, mentions, edit time, reaction, settings.
+    pub meta: EntryMeta,
 }
 
 impl InboxEntry {
@@ -451,6 +602,7 @@ impl InboxEntry {
             && self.create_time == other.create_time
             && self.server_time == other.server_time
             && self.content == other.content
+            && self.meta == other.meta
     }
 
     /// The conversation as `owner` sees it, where `owner` holds an entry
@@ -490,6 +642,8 @@ pub struct ChannelEntry {
     pub server_time: i64,
     /// The content.
     pub content: Content,
+    /// Reply, forward, mentions, edit time, reaction.
+    pub meta: EntryMeta,
 }
 
 /// What a sender gets back for an accepted message. A retry with the same
@@ -537,6 +691,8 @@ pub struct UnreadCount {
     pub conversation: Conversation,
     /// Unread messages received in it.
     pub count: u64,
+    /// One of them mentions the owner.
+    pub mentioned: bool,
 }
 
 /// The exclusive upper bound a backwards page starts below: `before` as
@@ -578,6 +734,10 @@ pub struct ConversationSummary {
     /// the peer's read receipts (0: none yet). A message of the owner with
     /// a version at or below it shows as read.
     pub peer_read_up_to: u64,
+    /// The owner's settings of it.
+    pub settings: ConversationSettings,
+    /// An unread message (version above `read_up_to`) mentions the owner.
+    pub mentioned: bool,
 }
 
 /// A page of an owner's conversation list.
@@ -616,9 +776,10 @@ impl GroupKind {
 pub enum Role {
     /// Ordinary member.
     Member = 1,
-    /// May add and remove members.
+    /// May change the group's info, add, remove and mute members.
     Admin = 2,
-    /// Created the group.
+    /// Created the group (or was given it); names admins, hands it on,
+    /// dismisses it.
     Owner = 3,
 }
 
@@ -643,10 +804,32 @@ pub struct Group {
     pub name: String,
     /// Fan-out on write or on read.
     pub kind: GroupKind,
-    /// Who created it.
+    /// Who owns it now (its creator, until ownership is transferred).
     pub owner: UserId,
     /// Creation time (ms).
     pub created_at: i64,
+    /// Where its picture is ("" for none).
+    pub avatar_url: String,
+    /// What its owner or admins pinned for every member to read.
+    pub announcement: String,
+    /// Only the owner and admins may write.
+    pub muted: bool,
+}
+
+impl Group {
+    /// A new group with no avatar, no announcement, not muted.
+    pub fn new(id: GroupId, name: impl Into<String>, kind: GroupKind, owner: UserId) -> Group {
+        Group {
+            id,
+            name: name.into(),
+            kind,
+            owner,
+            created_at: now_millis(),
+            avatar_url: String::new(),
+            announcement: String::new(),
+            muted: false,
+        }
+    }
 }
 
 /// A group member.
@@ -658,6 +841,20 @@ pub struct Member {
     pub role: Role,
     /// When they joined (ms).
     pub joined_at: i64,
+    /// They may not write until this time (ms; 0: not muted).
+    pub muted_until: i64,
+}
+
+impl Member {
+    /// A member who joins now, not muted.
+    pub fn new(user: UserId, role: Role) -> Member {
+        Member {
+            user,
+            role,
+            joined_at: now_millis(),
+            muted_until: 0,
+        }
+    }
 }
 
 /// Milliseconds since the Unix epoch, from the system clock.

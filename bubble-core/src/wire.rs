@@ -75,6 +75,28 @@ fn entry_kind_from_pb(k: i32) -> Result<EntryKind> {
         .ok_or_else(|| Error::invalid(format!("unknown entry kind {k}")))
 }
 
+/// Meta for the wire (absent when empty).
+pub fn meta_to_pb(m: &EntryMeta) -> Option<pb::EntryMeta> {
+    (!m.is_empty()).then(|| m.decode())
+}
+
+/// Meta from the wire.
+pub fn meta_from_pb(m: Option<&pb::EntryMeta>) -> EntryMeta {
+    m.map_or_else(EntryMeta::none, EntryMeta::of)
+}
+
+/// Reaction counts for the wire.
+pub fn reactions_to_pb(counts: &[ReactionCount]) -> Vec<pb::ReactionCount> {
+    counts
+        .iter()
+        .map(|r| pb::ReactionCount {
+            emoji: r.emoji.clone(),
+            count: r.count,
+            mine: r.mine,
+        })
+        .collect()
+}
+
 /// An inbox entry for the wire (the owner is implied by the session).
 pub fn entry_to_pb(e: &InboxEntry) -> pb::Entry {
     pb::Entry {
@@ -91,6 +113,8 @@ pub fn entry_to_pb(e: &InboxEntry) -> pb::Entry {
         server_time: e.server_time,
         content: Some(content_to_pb(&e.content)),
         read_up_to: e.read_up_to,
+        meta: meta_to_pb(&e.meta),
+        reactions: Vec::new(),
     }
 }
 
@@ -111,6 +135,7 @@ pub fn entry_from_pb(owner: &UserId, e: &pb::Entry) -> Result<InboxEntry> {
         server_time: e.server_time,
         content: content_from_pb(e.content.as_ref())?,
         read_up_to: e.read_up_to,
+        meta: meta_from_pb(e.meta.as_ref()),
     })
 }
 
@@ -128,6 +153,8 @@ pub fn channel_entry_to_pb(e: &ChannelEntry) -> pb::ChannelEntry {
         create_time: e.create_time,
         server_time: e.server_time,
         content: Some(content_to_pb(&e.content)),
+        meta: meta_to_pb(&e.meta),
+        reactions: Vec::new(),
     }
 }
 
@@ -145,6 +172,7 @@ pub fn channel_entry_from_pb(e: &pb::ChannelEntry) -> Result<ChannelEntry> {
         create_time: e.create_time,
         server_time: e.server_time,
         content: content_from_pb(e.content.as_ref())?,
+        meta: meta_from_pb(e.meta.as_ref()),
     })
 }
 

@@ -48,3 +48,28 @@ async fn memory_discovery_conforms() {
     )
     .await;
 }
+
+/// The breaker's wrapper passes every method through, the defaulted ones
+/// included: a method it forgot would answer "not implemented" from a
+/// store that implements it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guarded_adapters_conform() {
+    use bubble_core::breaker::{Breaker, BreakerConfig};
+    use bubble_core::guarded::Guarded;
+    let breaker = || Arc::new(Breaker::new("test", BreakerConfig::default()));
+    testkit::inbox(Arc::new(Guarded::new(
+        Arc::new(MemoryInbox::new()),
+        breaker(),
+    )))
+    .await;
+    testkit::channel_log(Arc::new(Guarded::new(
+        Arc::new(MemoryChannelLog::new()),
+        breaker(),
+    )))
+    .await;
+    testkit::groups(Arc::new(Guarded::new(
+        Arc::new(MemoryGroups::new()),
+        breaker(),
+    )))
+    .await;
+}

@@ -5,8 +5,8 @@ use bubble_core::wire::{
     ERROR_TABLE, decode_entry, encode_entry, error_code, error_kind, error_to_pb, error_wire,
 };
 use bubble_core::{
-    Content, Conversation, DeviceId, Direction, EntryKind, Error, ErrorKind, InboxEntry, MsgId,
-    UserId,
+    Content, Conversation, DeviceId, Direction, EntryKind, EntryMeta, Error, ErrorKind, InboxEntry,
+    MsgId, UserId,
 };
 use bubble_proto::pb::ErrorCode;
 
@@ -89,12 +89,26 @@ fn cached_entry() -> InboxEntry {
         server_time: 1_767_225_600_003,
         content: Content::text("hello"),
         read_up_to: 0,
+        meta: EntryMeta::none(),
     }
 }
 
 #[test]
 fn a_cached_entry_reads_back_as_it_was_written() {
     let entry = cached_entry();
+    assert_eq!(decode_entry(&encode_entry(&entry)).unwrap(), entry);
+}
+
+#[test]
+fn a_cached_entry_keeps_its_meta() {
+    let entry = InboxEntry {
+        meta: EntryMeta::of(&bubble_proto::pb::EntryMeta {
+            mentions: vec!["bob".into()],
+            edited_at: 1_767_225_700_000,
+            ..Default::default()
+        }),
+        ..cached_entry()
+    };
     assert_eq!(decode_entry(&encode_entry(&entry)).unwrap(), entry);
 }
 

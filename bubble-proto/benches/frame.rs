@@ -25,6 +25,7 @@ fn send_request(text_len: usize) -> pb::SendRequest {
             r#type: pb::ContentType::Text as i32,
             body: vec![b'x'; text_len].into(),
         }),
+        ..Default::default()
     }
 }
 

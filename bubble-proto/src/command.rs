@@ -142,6 +142,42 @@ commands! {
 
     /// `SystemPush`, server -> client.
     SystemPush = 96,
+
+    /// `EditRequest` -> `SendAck` (the edit entry's own ack).
+    Edit = 112,
+    /// `ReactRequest` -> `SendAck` (the reaction entry's own ack).
+    React = 113,
+    /// `SettingsRequest` -> `SettingsAck`: pin, mute, archive, draft, block.
+    Settings = 114,
+    /// `SettingsAck`.
+    SettingsAck = 115,
+    /// `BlockedRequest` -> `BlockedList`.
+    Blocked = 116,
+    /// `BlockedList`.
+    BlockedList = 117,
+    /// `ReadStateRequest` -> `ReadState`: who in a group read a message.
+    ReadStateQuery = 118,
+    /// `ReadState`.
+    ReadState = 119,
+
+    /// `GroupsRequest` -> `GroupList`: the caller's groups.
+    GroupsQuery = 120,
+    /// `GroupList`.
+    GroupList = 121,
+    /// `GroupUpdateRequest` -> `GroupInfo`: name, avatar, announcement, mute.
+    GroupUpdate = 122,
+    /// `GroupRoleRequest` -> `Ok`.
+    GroupSetRole = 123,
+    /// `GroupTransferRequest` -> `Ok`.
+    GroupTransfer = 124,
+    /// `GroupMuteRequest` -> `Ok`.
+    GroupMute = 125,
+    /// `GroupDismissRequest` -> `Ok`.
+    GroupDismiss = 126,
+    /// `GroupMembersChangeRequest` -> `Ok`: add members.
+    GroupAddMembers = 127,
+    /// `GroupMembersChangeRequest` -> `Ok`: remove members.
+    GroupRemoveMembers = 128,
 }
 
 impl Command {

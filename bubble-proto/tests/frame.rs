@@ -113,18 +113,20 @@ fn bad_magic_version_and_flags_are_errors() {
 #[test]
 fn an_unknown_command_below_the_business_range_is_carried_not_refused() {
     let mut bytes = BytesMut::from(&Frame::new(Command::Ping, 9, &b"hi"[..]).to_bytes()[..]);
-    bytes[5] = 0x7f;
+    // 0x01ff: below the business range, and no command of this version.
+    bytes[4] = 0x01;
+    bytes[5] = 0xff;
     let frame = codec().decode(&mut bytes).unwrap().expect("a whole frame");
-    assert_eq!(frame.command, Command::Unknown(0x7f));
+    assert_eq!(frame.command, Command::Unknown(0x1ff));
     assert!(frame.command.is_unknown());
     assert_eq!(frame.seq, 9);
     assert_eq!(&frame.body[..], b"hi");
     // It re-encodes to the same code, so a sealed record's header (its
     // associated data) is the same bytes on both sides.
-    assert_eq!(frame.to_bytes()[4..6], [0x00, 0x7f]);
+    assert_eq!(frame.to_bytes()[4..6], [0x01, 0xff]);
     assert_eq!(
         Frame::parse_exact(&frame.to_bytes(), 1024).unwrap().command,
-        Command::Unknown(0x7f)
+        Command::Unknown(0x1ff)
     );
 }
 
@@ -260,6 +262,7 @@ fn the_example_frame_in_the_protocol_document_is_exact() {
             r#type: pb::ContentType::Text as i32,
             body: "hi".into(),
         }),
+        ..Default::default()
     };
     let frame = Frame::from_message(Command::Send, 7, &req).to_bytes();
     let expected: Vec<u8> = [

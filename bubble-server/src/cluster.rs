@@ -367,6 +367,10 @@ mod tests {
             server_time: 11,
             content: Content::text("hi"),
             read_up_to: 0,
+            meta: bubble_core::EntryMeta::of(&bubble_proto::pb::EntryMeta {
+                mentions: vec!["bob".into()],
+                ..Default::default()
+            }),
         }
     }
 

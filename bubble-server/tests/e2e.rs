@@ -17,6 +17,8 @@ mod failure_modes;
 mod limits;
 #[path = "e2e/reindex.rs"]
 mod reindex;
+#[path = "e2e/screens.rs"]
+mod screens;
 
 use std::time::Duration;
 
@@ -854,7 +856,7 @@ async fn a_send_whose_body_does_not_decode_is_invalid_argument_and_the_connectio
 async fn an_unknown_command_is_unknown_command_with_its_seq_and_the_connection_stays_open() {
     let (server, _db) = start_server().await;
     let mut conn = RawConn::session(&server, "alice", "raw", false).await;
-    conn.request(bubble_proto::Command::Unknown(0x7f), 9, vec![1, 2, 3])
+    conn.request(bubble_proto::Command::Unknown(0x1ff), 9, vec![1, 2, 3])
         .await;
     let answer = conn.frame().await;
     assert_eq!(answer.seq, 9);

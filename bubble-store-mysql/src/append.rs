@@ -20,13 +20,15 @@
 //!    delivery's message once into `messages` (entries of one delivery whose
 //!    shared fields are equal share a row), one small inbox row per entry
 //!    naming its message row, one search-outbox row per delivery that wants
-//!    indexing, and the owners' conversation-list rows (`conversations`: one
-//!    upsert for the batch's messages, one update per recall, delete, read
-//!    cursor or receipt). A key accepted before fails the first statement (a
-//!    racing first attempt that has not committed yet makes it wait, so
-//!    exactly one of them writes): the transaction is rolled back, the
-//!    stored receipts are looked up, and the batch is written again without
-//!    those deliveries, which answer with the receipt;
+//!    indexing, edits of the messages they name (one update of the message
+//!    rows each), and the owners' conversation-list rows (`conversations`:
+//!    one upsert for the batch's messages, one update per recall, delete,
+//!    read cursor or receipt, one upsert per settings entry). A key
+//!    accepted before fails the first statement (a racing first attempt
+//!    that has not committed yet makes it wait, so exactly one of them
+//!    writes): the transaction is rolled back, the stored receipts are
+//!    looked up, and the batch is written again without those deliveries,
+//!    which answer with the receipt;
 //! 4. `COMMIT`: every entry of a delivery is there, or none is (a rollback
 //!    also takes back the counters).
 //!
@@ -47,8 +49,8 @@ use sqlx::mysql::{MySqlConnection, MySqlPool};
 
 use bubble_core::ports::{AppendOutcome, Appended, Delivery};
 use bubble_core::{
-    AppId, Direction, EntryKind, Error, InboxEntry, MsgId, Result, SendReceipt, UserId,
-    activity_key,
+    AppId, ConversationSettings, Direction, EntryKind, Error, InboxEntry, MsgId, Result,
+    SendReceipt, UserId, activity_key,
 };
 
 use crate::error::{commit_err, is_duplicate, map_err};
@@ -71,8 +73,8 @@ const PACKET_TEXT: usize = 6 << 20;
 const SENT_CHUNK: usize = 500;
 
 const INSERT_MESSAGE_HEAD: &str = "INSERT INTO messages (app, server_msg_id, entry_kind, sender, \
-    sender_device, client_msg_id, client_seq, create_time, server_time, content_type, content) \
-    VALUES ";
+    sender_device, client_msg_id, client_seq, create_time, server_time, content_type, content, \
+    meta) VALUES ";
 
 const INSERT_INBOX_HEAD: &str = "INSERT INTO inbox (app, owner, version, conv_kind, conv_id, \
     direct, status, read_up_to, message_id) VALUES ";
@@ -257,6 +259,7 @@ async fn write_once(
         &messages,
         &message_vars,
     );
+    edit_statements(&mut stmts, &messages);
     outbox_statements(&mut stmts, jobs, writing, &appended).map_err(Failed::Other)?;
     conversation_statements(&mut stmts, jobs, writing, &appended);
     for text in packets(stmts) {
@@ -521,7 +524,7 @@ fn message_statements(
         let mut end = start;
         let mut bytes = 0;
         while end < rows.len() && end - start < most_rows && (end == start || bytes < BYTES_CHUNK) {
-            bytes += rows[end].1.content.body.len();
+            bytes += rows[end].1.content.body.len() + rows[end].1.meta.as_bytes().len();
             end += 1;
         }
         let mut sql = Sql::new(INSERT_MESSAGE_HEAD);
@@ -538,6 +541,7 @@ fn message_statements(
             sql.sep().int(e.server_time);
             sql.sep().uint(e.content.kind as u64);
             sql.sep().bytes(&e.content.body);
+            sql.sep().bytes_or_null(rows::meta_value(&e.meta));
             sql.end_row();
         }
         stmts.push(sql.into_string());
@@ -590,14 +594,50 @@ fn entry_statements(
     }
 }
 
+/// Step 3, edits: each edit's message row(s) take its content and meta, in
+/// batch order (a later edit of the same message wins). Every owner's entry
+/// of a message names the same rows of its delivery, so one statement
+/// serves all of them: the rows of that id in the app that are messages
+/// (`ix_messages_server_msg`), not the recalls, receipts or edits that name
+/// it. An edit's owners are the message's, whose counters this transaction
+/// already holds, so two edits of one message never meet on these rows.
+fn edit_statements(stmts: &mut Vec<String>, messages: &Messages<'_>) {
+    for (app, e) in messages
+        .rows
+        .iter()
+        .filter(|(_, e)| e.kind == EntryKind::Edit)
+    {
+        let mut sql = Sql::new("UPDATE messages SET content_type = ");
+        sql.uint(e.content.kind as u64);
+        sql.push(", content = ").bytes(&e.content.body);
+        sql.push(", meta = ")
+            .bytes_or_null(rows::meta_value(&e.meta));
+        sql.push(" WHERE app = ").bytes(b(app.as_str()));
+        sql.push(" AND server_msg_id = ").bytes(&e.server_msg_id.0);
+        sql.push(" AND entry_kind = ")
+            .uint(EntryKind::Message as u64);
+        stmts.push(sql.into_string());
+    }
+}
+
 const UPSERT_CONVERSATION_HEAD: &str = "INSERT INTO conversations (app, owner, conv_kind, \
-    conv_id, activity, last_version, last_msg, unread) VALUES ";
+    conv_id, activity, last_version, last_msg, unread, mention_version) VALUES ";
 
 /// A batch's newest message of a conversation takes the row's activity and
-/// last entry; its received ones add to the unread count.
+/// last entry; its received ones add to the unread count; the newest of
+/// them that mentions the owner is the row's mention.
 const UPSERT_CONVERSATION_TAIL: &str = " ON DUPLICATE KEY UPDATE activity = VALUES(activity), \
     last_version = VALUES(last_version), last_msg = VALUES(last_msg), \
-    unread = unread + VALUES(unread)";
+    unread = unread + VALUES(unread), \
+    mention_version = GREATEST(mention_version, VALUES(mention_version))";
+
+const UPSERT_SETTINGS_HEAD: &str = "INSERT INTO conversations (app, owner, conv_kind, conv_id, \
+    activity, last_version, last_msg, flags, draft) VALUES ";
+
+/// A settings entry replaces the row's settings whole. A row it creates has
+/// no activity (0: not listed) and no last entry until a message arrives.
+const UPSERT_SETTINGS_TAIL: &str =
+    " ON DUPLICATE KEY UPDATE flags = VALUES(flags), draft = VALUES(draft)";
 
 /// A conversation-list row's key: app, owner, conversation kind and id.
 type ConversationKey<'a> = (&'a str, &'a str, u8, &'a str);
@@ -610,6 +650,8 @@ struct Shown<'a> {
     version: u64,
     msg: &'a MsgId,
     unread: u64,
+    /// The newest received one that mentions the owner (0: none).
+    mention: u64,
 }
 
 /// Step 3, the conversation list (the rules of
@@ -620,7 +662,10 @@ struct Shown<'a> {
 /// or receipt is one update of its row; one that follows a gathered message
 /// of its row in the batch first sends the upsert, so it sees the row as the
 /// message left it (a recall of that message, a cursor after the row was
-/// made).
+/// made). A settings entry is one upsert of its row's settings, which
+/// touches no column the gathered upsert does, so the two give the same row
+/// in either order and it sends nothing first. Edits and reactions leave
+/// the list alone (an edit shows through the message row the list joins).
 fn conversation_statements(
     stmts: &mut Vec<String>,
     jobs: &[Job<'_>],
@@ -645,13 +690,25 @@ fn conversation_statements(
                         version: 0,
                         msg: &e.server_msg_id,
                         unread: 0,
+                        mention: 0,
                     });
                     row.activity = activity_key(e.server_time, a.version);
                     row.version = a.version;
                     row.msg = &e.server_msg_id;
-                    row.unread += u64::from(starts_unread(e));
+                    let received = starts_unread(e);
+                    row.unread += u64::from(received);
+                    if received && e.meta.mentions(&e.owner) {
+                        row.mention = a.version;
+                    }
                     continue;
                 }
+                EntryKind::Settings => {
+                    if let Some(settings) = e.meta.settings() {
+                        stmts.push(upsert_settings(key, &e.server_msg_id, &settings));
+                    }
+                    continue;
+                }
+                EntryKind::Edit | EntryKind::Reaction => continue,
                 EntryKind::Recall | EntryKind::Delete => RowUpdate::ShownInstead {
                     msg: &e.server_msg_id,
                     version: a.version,
@@ -681,11 +738,32 @@ fn upsert_conversations(stmts: &mut Vec<String>, rows: BTreeMap<ConversationKey<
             sql.sep().uint(row.version);
             sql.sep().bytes(&row.msg.0);
             sql.sep().uint(row.unread);
+            sql.sep().uint(row.mention);
             sql.end_row();
         }
         sql.push(UPSERT_CONVERSATION_TAIL);
         stmts.push(sql.into_string());
     }
+}
+
+/// The upsert of one settings entry's settings into its row (`msg`: the
+/// entry's message id, the last message of a row it creates).
+fn upsert_settings(
+    key: ConversationKey<'_>,
+    msg: &MsgId,
+    settings: &ConversationSettings,
+) -> String {
+    let (app, owner, kind, id) = key;
+    let mut sql = Sql::new(UPSERT_SETTINGS_HEAD);
+    sql.row(0);
+    sql.bytes(b(app)).sep().bytes(b(owner));
+    sql.sep().uint(u64::from(kind)).sep().bytes(b(id));
+    sql.sep().uint(0).sep().uint(0).sep().bytes(&msg.0);
+    sql.sep().uint(u64::from(settings.flags()));
+    sql.sep().bytes(b(&settings.draft));
+    sql.end_row();
+    sql.push(UPSERT_SETTINGS_TAIL);
+    sql.into_string()
 }
 
 /// What a recall, delete, read cursor or read receipt does to its

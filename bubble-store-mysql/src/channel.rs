@@ -5,14 +5,16 @@
 //! and returns the new seq), then inserts the row; the lock is held to
 //! commit, so seqs of one group are consecutive on every node. The dedup key
 //! is a unique index on the log itself; a duplicate rolls the counter back.
+//! An edit also rewrites, in the same transaction, the content and meta of
+//! the message row it names.
 
 use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnection, MySqlPool};
 
 use bubble_core::ports::{ChannelAppend, ChannelLog};
 use bubble_core::{
-    AppId, ChannelEntry, ChannelPage, Error, GroupId, MsgId, Result, SendReceipt, UserId,
-    page_before,
+    AppId, ChannelEntry, ChannelPage, EntryKind, Error, GroupId, MsgId, Result, SendReceipt,
+    UserId, page_before,
 };
 
 use crate::client::MysqlStore;
@@ -71,7 +73,7 @@ impl MysqlStore {
         let inserted = sqlx::query(
             "INSERT INTO channel_log (app, group_id, seq, entry_kind, server_msg_id, sender, \
              sender_device, client_msg_id, client_seq, create_time, server_time, content_type, \
-             content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             content, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(b(app.as_str()))
         .bind(b(e.group.as_str()))
@@ -86,10 +88,29 @@ impl MysqlStore {
         .bind(e.server_time)
         .bind(e.content.kind as u8)
         .bind(&e.content.body[..])
+        .bind(rows::meta_value(&e.meta))
         .execute(&mut *tx)
         .await;
         match inserted {
             Ok(_) => {
+                if e.kind == EntryKind::Edit {
+                    // The message it names shows the edit from now on
+                    // (ix_channel_log_message; under READ COMMITTED only the
+                    // matching rows stay locked).
+                    sqlx::query(
+                        "UPDATE channel_log SET content_type = ?, content = ?, meta = ? \
+                         WHERE app = ? AND group_id = ? AND server_msg_id = ? AND entry_kind = 1",
+                    )
+                    .bind(e.content.kind as u8)
+                    .bind(&e.content.body[..])
+                    .bind(rows::meta_value(&e.meta))
+                    .bind(b(app.as_str()))
+                    .bind(b(e.group.as_str()))
+                    .bind(&e.server_msg_id.0[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
                 tx.commit().await.map_err(commit_err)?;
                 Ok(ChannelAppend::Appended {
                     seq,

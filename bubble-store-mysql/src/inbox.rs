@@ -1,15 +1,20 @@
 //! [`InboxStore`] on MySQL: appends go through the batch writers (or, with
-//! `batch_max = 1`, straight into one transaction, see `append`); reads and
-//! read marks are here.
+//! `batch_max = 1`, straight into one transaction, see `append`); reads,
+//! read marks, settings, group read state and reactions are here.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 
 use sqlx::mysql::MySqlConnection;
 
-use bubble_core::ports::{AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead};
+use bubble_core::ports::{
+    AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead, MessageReaders, ReactionLimits,
+};
 use bubble_core::{
-    AppId, Conversation, ConversationKind, ConversationPage, ConversationSummary, Error,
-    InboxEntry, InboxPage, MsgId, Result, SendReceipt, UnreadCount, UserId, page_before,
+    AppId, Conversation, ConversationKind, ConversationPage, ConversationSettings,
+    ConversationSummary, Error, InboxEntry, InboxPage, MsgId, ReactionCount, Result, SendReceipt,
+    UnreadCount, UserId, page_before,
 };
 
 use crate::append::{Job, OWNER_CHUNK, decode_owners, find_sent_on, replay, write_batch};
@@ -150,6 +155,11 @@ impl InboxStore for MysqlStore {
                 unread: rows::get(row, "list_unread")?,
                 read_up_to: rows::get(row, "list_read_up_to")?,
                 peer_read_up_to: rows::get(row, "list_peer_read_up_to")?,
+                settings: ConversationSettings::from_flags(
+                    rows::get(row, "list_flags")?,
+                    rows::text_or_empty(row, "list_draft")?,
+                ),
+                mentioned: rows::get(row, "list_mentioned")?,
                 last,
             })
         })?;
@@ -157,6 +167,235 @@ impl InboxStore for MysqlStore {
             conversations,
             has_more,
         })
+    }
+
+    async fn settings(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+    ) -> Result<ConversationSettings> {
+        let row = self
+            .read(|pool| async move {
+                sqlx::query(queries::SETTINGS)
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .bind(conversation.kind as u8)
+                    .bind(b(conversation.id()))
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
+        match row {
+            None => Ok(ConversationSettings::default()),
+            Some(row) => Ok(ConversationSettings::from_flags(
+                rows::get(&row, "flags")?,
+                rows::text_or_empty(&row, "draft")?,
+            )),
+        }
+    }
+
+    async fn blocked(&self, app: &AppId, owner: &UserId) -> Result<Vec<UserId>> {
+        let found: Vec<Vec<u8>> = self
+            .read(|pool| async move {
+                sqlx::query_scalar(queries::BLOCKED)
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(map_err)
+            })
+            .await?;
+        found
+            .into_iter()
+            .map(|raw| {
+                String::from_utf8(raw).map(UserId::from).map_err(|_| {
+                    Error::internal("mysql: column conv_id holds bytes that are not UTF-8")
+                })
+            })
+            .collect()
+    }
+
+    async fn readers(
+        &self,
+        app: &AppId,
+        conversation: &Conversation,
+        id: &MsgId,
+        members: &[UserId],
+    ) -> Result<MessageReaders> {
+        // Per member, the first copy (lowest version) as the in-memory
+        // store takes it; a member holds one nearly always.
+        let mut copies: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for chunk in members.chunks(OWNER_CHUNK) {
+            let sql = queries::readers(chunk.len());
+            let sql = &sql;
+            let found: Vec<(Vec<u8>, u64, u64)> = self
+                .read(|pool| async move {
+                    let mut q = sqlx::query_as(dynamic(sql.clone()))
+                        .bind(b(app.as_str()))
+                        .bind(&id.0[..])
+                        .bind(conversation.kind as u8)
+                        .bind(b(conversation.id()));
+                    for m in chunk {
+                        q = q.bind(b(m.as_str()));
+                    }
+                    q.fetch_all(&pool).await.map_err(map_err)
+                })
+                .await?;
+            for (owner, version, read_up_to) in found {
+                let owner = String::from_utf8(owner).map_err(|_| {
+                    Error::internal("mysql: column owner holds bytes that are not UTF-8")
+                })?;
+                let copy = copies.entry(owner).or_insert((version, read_up_to));
+                if version < copy.0 {
+                    *copy = (version, read_up_to);
+                }
+            }
+        }
+        Ok(MessageReaders {
+            received: copies.len() as u64,
+            readers: copies
+                .into_iter()
+                .filter(|(_, (version, read_up_to))| read_up_to >= version)
+                .map(|(owner, _)| UserId::from(owner))
+                .collect(),
+        })
+    }
+
+    async fn react(
+        &self,
+        app: &AppId,
+        id: &MsgId,
+        user: &UserId,
+        emoji: &str,
+        add: bool,
+        limits: ReactionLimits,
+    ) -> Result<bool> {
+        let (a, m, e, u) = (b(app.as_str()), &id.0[..], b(emoji), b(user.as_str()));
+        if !add {
+            // A remove only lowers the counts an add checks: no lock needed.
+            let done = self
+                .write(|pool| async move {
+                    sqlx::query(
+                        "DELETE FROM reactions \
+                         WHERE app = ? AND server_msg_id = ? AND emoji = ? AND user_id = ?",
+                    )
+                    .bind(a)
+                    .bind(m)
+                    .bind(e)
+                    .bind(u)
+                    .execute(&pool)
+                    .await
+                    .map_err(map_err)
+                })
+                .await?;
+            return Ok(done.rows_affected() > 0);
+        }
+        self.write(|pool| async move {
+            let mut tx = pool.begin().await.map_err(map_err)?;
+            // The message's head row lock, held to commit: adds on one
+            // message check and insert one after another, on every node.
+            // READ COMMITTED takes no gap locks, so without it two first
+            // adds of different emoji could both see room for one more.
+            sqlx::query(
+                "INSERT INTO reaction_heads (app, server_msg_id, adds) VALUES (?, ?, 1) \
+                 ON DUPLICATE KEY UPDATE adds = adds + 1",
+            )
+            .bind(a)
+            .bind(m)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            let (emojis, present, mine, already): (i64, bool, i64, bool) =
+                sqlx::query_as(queries::REACTION_CAPS)
+                    .bind(a)
+                    .bind(m)
+                    .bind(a)
+                    .bind(m)
+                    .bind(e)
+                    .bind(a)
+                    .bind(m)
+                    .bind(u)
+                    .bind(a)
+                    .bind(m)
+                    .bind(e)
+                    .bind(u)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            if already {
+                // No change: the raise of `adds` is taken back too.
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(false);
+            }
+            let distinct = emojis as usize + usize::from(!present);
+            if let Err(refused) = limits.check(distinct, mine as usize + 1) {
+                tx.rollback().await.map_err(map_err)?;
+                return Err(refused);
+            }
+            sqlx::query(
+                "INSERT INTO reactions (app, server_msg_id, emoji, user_id) VALUES (?, ?, ?, ?)",
+            )
+            .bind(a)
+            .bind(m)
+            .bind(e)
+            .bind(u)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(commit_err)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn reactions(
+        &self,
+        app: &AppId,
+        ids: &[MsgId],
+        viewer: &UserId,
+    ) -> Result<Vec<(MsgId, Vec<ReactionCount>)>> {
+        let mut counts: HashMap<MsgId, Vec<ReactionCount>> = HashMap::new();
+        // Each id asked once, however often it is named.
+        let unique: Vec<MsgId> = ids
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in unique.chunks(OWNER_CHUNK) {
+            let sql = queries::reactions(chunk.len());
+            let sql = &sql;
+            let found = self
+                .read(|pool| async move {
+                    let mut q = sqlx::query(dynamic(sql.clone()))
+                        .bind(b(viewer.as_str()))
+                        .bind(b(app.as_str()));
+                    for id in chunk {
+                        q = q.bind(&id.0[..]);
+                    }
+                    q.fetch_all(&pool).await.map_err(map_err)
+                })
+                .await?;
+            // Rows come per message in emoji order.
+            for row in &found {
+                let n: i64 = rows::get(row, "n")?;
+                counts
+                    .entry(rows::msg_id(row, "server_msg_id")?)
+                    .or_default()
+                    .push(ReactionCount {
+                        emoji: rows::text(row, "emoji")?,
+                        count: n as u64,
+                        mine: rows::get(row, "mine")?,
+                    });
+            }
+        }
+        // In the order asked, as the in-memory store answers.
+        Ok(ids
+            .iter()
+            .filter_map(|id| Some((*id, counts.get(id)?.clone())))
+            .collect())
     }
 
     async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64> {
@@ -333,7 +572,7 @@ impl InboxStore for MysqlStore {
                     .map_err(map_err)
             })
             .await?;
-        found
+        let mut counts = found
             .iter()
             .map(|row| {
                 let kind: u8 = rows::get(row, "conv_kind")?;
@@ -341,12 +580,21 @@ impl InboxStore for MysqlStore {
                     Error::internal(format!("mysql: stored conv_kind: {}", e.message()))
                 })?;
                 let n: i64 = rows::get(row, "n")?;
+                let mentioned: Option<bool> = rows::get(row, "mentioned")?;
                 Ok(UnreadCount {
                     conversation: Conversation::from_parts(kind, &rows::text(row, "conv_id")?),
                     count: n as u64,
+                    mentioned: mentioned.unwrap_or(false),
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // Conversation order (the grouping's, which the query does not
+        // promise): kind, then id byte for byte.
+        counts.sort_by(|x, y| {
+            let (x, y) = (&x.conversation, &y.conversation);
+            (x.kind as u8, x.id()).cmp(&(y.kind as u8, y.id()))
+        });
+        Ok(counts)
     }
 
     async fn find_sent(

@@ -233,12 +233,17 @@ mod message_ids {
 
 /// The conversation list as one batch writes it: entries of several
 /// deliveries for the same rows in one transaction leave each row as the
-/// rules leave it applied entry by entry (the in-memory store's list).
+/// rules leave it applied entry by entry (the in-memory store's list), and
+/// each inbox as the in-memory store's (edits, settings and mentions
+/// included).
 mod conversations {
     use bubble_core::memory::MemoryInbox;
     use bubble_core::ports::{Delivery, InboxStore};
     use bubble_core::testkit::{about_direct, direct_delivery, group_delivery};
-    use bubble_core::{AppId, Conversation, ConversationPage, EntryKind, GroupId, MsgId, UserId};
+    use bubble_core::{
+        AppId, Content, Conversation, ConversationPage, ConversationSettings, EntryKind, EntryMeta,
+        GroupId, InboxEntry, MsgId, UserId,
+    };
 
     use crate::append::{Job, write_batch};
     use crate::testing::TestDb;
@@ -255,6 +260,52 @@ mod conversations {
 
     fn id(d: &Delivery) -> MsgId {
         d.entries[0].server_msg_id
+    }
+
+    /// Every owner's whole inbox.
+    async fn inboxes(s: &dyn InboxStore, app: &AppId) -> Vec<Vec<InboxEntry>> {
+        let mut all = Vec::new();
+        for owner in ["alice", "bob", "carol"] {
+            let page = s.pull(app, &UserId::new(owner), 0, 100).await.unwrap();
+            all.push(page.entries);
+        }
+        all
+    }
+
+    /// `pairs` (owner, peer) get a settings entry with `settings`. (The
+    /// proto type of meta is reached through `EntryMeta::decode`: the
+    /// crate does not depend on the proto crate.)
+    fn settings(pairs: &[(&str, &str)], settings: &ConversationSettings) -> Delivery {
+        let mut fields = EntryMeta::none().decode();
+        fields.settings = Some(settings.to_pb());
+        let mut d = about_direct(EntryKind::Settings, MsgId([3; 16]), pairs, 0);
+        for e in &mut d.entries {
+            e.content = Content::none();
+            e.meta = EntryMeta::of(&fields);
+        }
+        d
+    }
+
+    /// An edit of `id` to `text` for `pairs` (owner, peer).
+    fn edit(id: MsgId, pairs: &[(&str, &str)], text: &str) -> Delivery {
+        let mut fields = EntryMeta::none().decode();
+        fields.edited_at = 1_800_000_000_000;
+        let mut d = about_direct(EntryKind::Edit, id, pairs, 0);
+        for e in &mut d.entries {
+            e.content = Content::text(text);
+            e.meta = EntryMeta::of(&fields);
+        }
+        d
+    }
+
+    /// `d` with every entry mentioning `user`.
+    fn mentioning(mut d: Delivery, user: &str) -> Delivery {
+        let mut fields = EntryMeta::none().decode();
+        fields.mentions.push(user.to_owned());
+        for e in &mut d.entries {
+            e.meta = EntryMeta::of(&fields);
+        }
+        d
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,14 +330,29 @@ mod conversations {
         for e in &mut notice.entries {
             e.kind = EntryKind::SystemNotice;
         }
+        let pinned = ConversationSettings {
+            pinned: true,
+            draft: "so".into(),
+            ..Default::default()
+        };
+        let muted = ConversationSettings {
+            muted: true,
+            ..Default::default()
+        };
+        let both = [("alice", "bob"), ("bob", "alice")];
         let deliveries = vec![
             // A receipt before alice has a row with bob: it makes none, and
             // the row made later in the batch does not take it.
             about_direct(EntryKind::ReadReceipt, id(&m1), &[("alice", "bob")], 9),
+            // Settings before any message: a row that is not listed yet.
+            settings(&[("alice", "bob")], &pinned),
             m1.clone(),
             // alice's cursor right after her row was made in this batch.
             about_direct(EntryKind::ReadCursor, id(&m1), &[("alice", "bob")], 1),
+            // Two edits of m1 in one batch: the later one shows.
+            edit(id(&m1), &both, "m1, edited"),
             m2.clone(),
+            edit(id(&m1), &both, "m1, edited twice"),
             // bob's receipt names his version of m1 (his first entry).
             about_direct(EntryKind::ReadReceipt, id(&m1), &[("bob", "alice")], 1),
             m3.clone(),
@@ -308,8 +374,15 @@ mod conversations {
             ),
             // ... and alice's delete of the newest is shown in its place.
             about_direct(EntryKind::Delete, id(&m4), &[("alice", "bob")], 0),
-            group_delivery("g", "bob", &["alice", "bob", "carol"], "g1"),
+            mentioning(
+                group_delivery("g", "bob", &["alice", "bob", "carol"], "g1 @alice"),
+                "alice",
+            ),
             group_delivery("g", "carol", &["alice", "bob", "carol"], "g2"),
+            // Settings of a listed row, after its messages in the batch, and
+            // of a conversation without messages.
+            settings(&[("bob", "alice")], &muted),
+            settings(&[("carol", "dave")], &muted),
         ];
         let jobs: Vec<Job<'_>> = deliveries
             .iter()
@@ -327,7 +400,18 @@ mod conversations {
         }
         let got = lists(&store, &app).await;
         assert_eq!(got, lists(&memory, &app).await);
+        assert_eq!(inboxes(&store, &app).await, inboxes(&memory, &app).await);
         let alices = &got[0].conversations;
+        assert_eq!(alices[1].settings, pinned);
+        assert!(alices[0].mentioned, "g1 mentions alice");
+        assert!(!got[1].conversations[0].mentioned);
+        assert_eq!(got[1].conversations[1].settings, muted);
+        assert_eq!(got[2].conversations.len(), 1, "carol's dave has no message");
+        let m1_now = store.get(&app, &UserId::new("alice"), &id(&m1)).await;
+        assert_eq!(
+            m1_now.unwrap().unwrap().content.as_text(),
+            Some("m1, edited twice")
+        );
         assert_eq!(
             (alices[0].unread, alices[1].unread),
             (3, 3),
@@ -342,7 +426,9 @@ mod conversations {
         let with_bob = Conversation::direct(&bob);
         let g = Conversation::group(&GroupId::new("g"));
         for s in [&store as &dyn InboxStore, &memory] {
-            s.mark_read(&app, &alice, &with_bob, 2).await.unwrap();
+            // Up to her cursor: m1 (her third entry, after the receipt and
+            // the settings).
+            s.mark_read(&app, &alice, &with_bob, 4).await.unwrap();
             s.mark_message_read(&app, &alice, &id(&m4)).await.unwrap();
             s.mark_read(&app, &alice, &g, u64::MAX).await.unwrap();
         }

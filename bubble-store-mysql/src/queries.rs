@@ -1,6 +1,7 @@
-//! The SQL behind the hot reads (the seed's two, history pages and the
-//! conversation list), public so operators can `EXPLAIN` them against their
-//! own data (and the tests check they use their index).
+//! The SQL behind the hot reads (the seed's two, history pages, the
+//! conversation list, group read state and reactions), public so operators
+//! can `EXPLAIN` them against their own data (and the tests check they use
+//! their index). Those with an `IN (…)` list are functions of its length.
 //!
 //! Placeholders are bound in order; ids are bound as bytes.
 
@@ -29,10 +30,19 @@ pub const HISTORY: &str = concat!(
 
 /// "Unread of B", counted per conversation: `app`, `owner`. The seed's
 /// `direct = -1 AND qID = B AND status = 0`, answered from the index
-/// `ix_inbox_unread (app, owner, direct, status, conv_kind, conv_id)` alone.
-pub const UNREAD: &str = "SELECT conv_kind, conv_id, COUNT(*) AS n FROM inbox \
-     WHERE app = ? AND owner = ? AND direct = -1 AND status = 0 \
-     GROUP BY conv_kind, conv_id ORDER BY conv_kind, conv_id";
+/// `ix_inbox_unread (app, owner, direct, status, conv_kind, conv_id)` alone
+/// (the derived table `u`), then each counted conversation joined to its
+/// list row by primary key for whether an unread message mentions the owner
+/// (`mention_version > read_up_to`; no row is no mention). Rows come in
+/// the grouping's order, `(conv_kind, conv_id)`, but no `ORDER BY` says so
+/// (it would sort the derived table): `unread` sorts them.
+pub const UNREAD: &str = "SELECT u.conv_kind, u.conv_id, u.n, \
+     c.mention_version > c.read_up_to AS mentioned \
+     FROM (SELECT app, owner, conv_kind, conv_id, COUNT(*) AS n FROM inbox \
+           WHERE app = ? AND owner = ? AND direct = -1 AND status = 0 \
+           GROUP BY conv_kind, conv_id) u \
+     LEFT JOIN conversations c ON c.app = u.app AND c.owner = u.owner \
+           AND c.conv_kind = u.conv_kind AND c.conv_id = u.conv_id";
 
 /// The unread received messages of one conversation up to a version, which
 /// `mark_read` then flips by primary key: `app`, `owner`, `conv_kind`,
@@ -63,14 +73,87 @@ pub const LAST_READ: &str = concat!(
 /// key and that entry to its message by the message's: one indexed read
 /// however many conversations and entries the owner has. The list's columns
 /// are renamed (`list_…`) so none shadows an inbox column the entry is read
-/// from (`read_up_to`). Not `inbox_join!`: the list drives this join.
+/// from (`read_up_to`). Not `inbox_join!`: the list drives this join. Rows
+/// with activity 0 (settings set before any message) are not listed: the
+/// range is `0 < activity < before`.
 pub const CONVERSATIONS: &str = concat!(
     "SELECT c.activity AS list_activity, c.unread AS list_unread, \
-     c.read_up_to AS list_read_up_to, c.peer_read_up_to AS list_peer_read_up_to, ",
+     c.read_up_to AS list_read_up_to, c.peer_read_up_to AS list_peer_read_up_to, \
+     c.flags AS list_flags, c.draft AS list_draft, \
+     c.mention_version > c.read_up_to AS list_mentioned, ",
     inbox_columns!(),
     " FROM conversations c \
      JOIN inbox i ON i.app = c.app AND i.owner = c.owner AND i.version = c.last_version \
      JOIN messages m ON m.id = i.message_id \
-     WHERE c.app = ? AND c.owner = ? AND c.activity < ? \
+     WHERE c.app = ? AND c.owner = ? AND c.activity < ? AND c.activity > 0 \
      ORDER BY c.activity DESC LIMIT ?"
 );
+
+/// The owner's settings of one conversation: `app`, `owner`, `conv_kind`,
+/// `conv_id`. One row by primary key (none: the defaults).
+pub const SETTINGS: &str = "SELECT flags, draft FROM conversations \
+     WHERE app = ? AND owner = ? AND conv_kind = ? AND conv_id = ?";
+
+/// The peers of the owner's blocked 1:1 conversations, in user id order:
+/// `app`, `owner`. A range of the primary key `(app, owner, conv_kind = 1,
+/// conv_id)`, already in peer order; the flag is checked on each row.
+pub const BLOCKED: &str = "SELECT conv_id FROM conversations \
+     WHERE app = ? AND owner = ? AND conv_kind = 1 AND (flags & 8) <> 0 \
+     ORDER BY conv_id";
+
+/// Who of `members` members received a group message and what they have
+/// read: `app`, `server_msg_id`, `conv_kind`, `conv_id`, then the
+/// `members` user ids. One row per member holding a received copy: its
+/// version and the member's read mark in that conversation. The message
+/// rows of the id (`ix_messages_server_msg`, nearly always one), the
+/// members' list rows of the conversation (primary-key points, one per
+/// member), and each member's entry of the message row
+/// (`ix_inbox_message (app, owner, message_id)`): no row per reader, no
+/// scan of the group's entries. The inbox is named with `FORCE INDEX`: in a
+/// join the optimizer knows only the average entries per owner, and where
+/// most users have a few (an app of many quiet users) it would read a
+/// member's whole inbox by primary key `(app, owner)` to find one entry.
+pub fn readers(members: usize) -> String {
+    format!(
+        "SELECT i.owner, i.version, c.read_up_to \
+         FROM messages m \
+         JOIN conversations c ON c.app = m.app \
+         JOIN inbox i FORCE INDEX (ix_inbox_message) \
+           ON i.app = c.app AND i.owner = c.owner AND i.message_id = m.id \
+         WHERE m.app = ? AND m.server_msg_id = ? AND m.entry_kind IN (1, 6) \
+         AND c.conv_kind = ? AND c.conv_id = ? AND c.owner IN {} \
+         AND i.direct = -1 AND i.conv_kind = c.conv_kind AND i.conv_id = c.conv_id",
+        crate::rows::row_placeholders(members)
+    )
+}
+
+/// The reactions on `ids` messages, counted per message and emoji: `viewer`,
+/// `app`, then the ids. One range read of the primary key `(app,
+/// server_msg_id, emoji, user_id)`, one interval per message, grouped in
+/// key order (no temporary table, no sort).
+pub fn reactions(ids: usize) -> String {
+    format!(
+        "SELECT server_msg_id, emoji, COUNT(*) AS n, MAX(user_id = ?) AS mine \
+         FROM reactions WHERE app = ? AND server_msg_id IN {} \
+         GROUP BY server_msg_id, emoji ORDER BY server_msg_id, emoji",
+        crate::rows::row_placeholders(ids)
+    )
+}
+
+/// What an add of a reaction is checked against, read while the message's
+/// `reaction_heads` row is locked: `app`, `server_msg_id` (the distinct
+/// emoji on the message: a loose scan of the primary key, one index entry
+/// per emoji, however many users put each there), `app`, `server_msg_id`,
+/// `emoji` (whether it is one of them: the first entry of its range), `app`,
+/// `server_msg_id`, `user` (the user's emoji on it, from
+/// `ix_reactions_user`), `app`, `server_msg_id`, `emoji`, `user` (whether
+/// this one is already theirs: a primary-key point). The grouping names the
+/// key's leading columns, `(app, server_msg_id, emoji)`, which is what lets
+/// MySQL and MariaDB skip from one emoji to the next.
+pub const REACTION_CAPS: &str = "SELECT \
+     (SELECT COUNT(*) FROM (SELECT emoji FROM reactions WHERE app = ? AND server_msg_id = ? \
+                            GROUP BY app, server_msg_id, emoji) e) AS emojis, \
+     EXISTS (SELECT 1 FROM reactions WHERE app = ? AND server_msg_id = ? AND emoji = ?) AS present, \
+     (SELECT COUNT(*) FROM reactions WHERE app = ? AND server_msg_id = ? AND user_id = ?) AS mine, \
+     EXISTS (SELECT 1 FROM reactions \
+             WHERE app = ? AND server_msg_id = ? AND emoji = ? AND user_id = ?) AS already";

@@ -7,7 +7,7 @@ use sqlx::{Row, SqlSafeStr};
 
 use bubble_core::{
     ChannelEntry, Content, ContentType, Conversation, ConversationKind, DeviceId, Direction,
-    EntryKind, Error, GroupId, InboxEntry, MsgId, Result, SendReceipt, UserId,
+    EntryKind, EntryMeta, Error, GroupId, InboxEntry, MsgId, Result, SendReceipt, UserId,
 };
 
 use crate::error::map_err;
@@ -18,7 +18,7 @@ macro_rules! inbox_columns {
     () => {
         "i.owner, i.version, i.conv_kind, i.conv_id, i.direct, m.entry_kind, m.server_msg_id, \
          m.sender, m.sender_device, m.client_msg_id, m.client_seq, m.create_time, \
-         m.server_time, i.read_up_to, m.content_type, m.content"
+         m.server_time, i.read_up_to, m.content_type, m.content, m.meta"
     };
 }
 pub(crate) use inbox_columns;
@@ -35,7 +35,7 @@ pub(crate) use inbox_join;
 macro_rules! channel_columns {
     () => {
         "group_id, seq, entry_kind, server_msg_id, sender, sender_device, client_msg_id, \
-         client_seq, create_time, server_time, content_type, content"
+         client_seq, create_time, server_time, content_type, content, meta"
     };
 }
 pub(crate) use channel_columns;
@@ -85,6 +85,23 @@ fn content(row: &MySqlRow) -> Result<Content> {
     })
 }
 
+/// A `meta` column: the encoded [`EntryMeta`], NULL (or empty) for none.
+/// Bytes that do not decode are a corrupt column, as elsewhere.
+pub(crate) fn meta(row: &MySqlRow, col: &str) -> Result<EntryMeta> {
+    let raw: Option<Vec<u8>> = get(row, col)?;
+    match raw {
+        None => Ok(EntryMeta::none()),
+        Some(raw) => EntryMeta::from_bytes(Bytes::from(raw))
+            .map_err(|e| Error::internal(format!("mysql: column {col}: {}", e.message()))),
+    }
+}
+
+/// The value a `meta` column stores for `meta`: NULL for none, as rows
+/// written before migration 5 hold.
+pub(crate) fn meta_value(meta: &EntryMeta) -> Option<&[u8]> {
+    (!meta.is_empty()).then(|| &meta.as_bytes()[..])
+}
+
 fn corrupt(e: Error) -> Error {
     Error::internal(format!(
         "mysql: a stored value is out of range: {}",
@@ -121,6 +138,7 @@ pub(crate) fn inbox_entry(row: &MySqlRow) -> Result<InboxEntry> {
         server_time: get(row, "server_time")?,
         content: content(row)?,
         read_up_to: get(row, "read_up_to")?,
+        meta: meta(row, "meta")?,
     })
 }
 
@@ -138,6 +156,7 @@ pub(crate) fn channel_entry(row: &MySqlRow) -> Result<ChannelEntry> {
         create_time: get(row, "create_time")?,
         server_time: get(row, "server_time")?,
         content: content(row)?,
+        meta: meta(row, "meta")?,
     })
 }
 
@@ -215,6 +234,14 @@ impl Sql {
     /// Separates two values.
     pub(crate) fn sep(&mut self) -> &mut Sql {
         self.push(", ")
+    }
+
+    /// A byte string as a hex literal, or NULL when there is none.
+    pub(crate) fn bytes_or_null(&mut self, v: Option<&[u8]>) -> &mut Sql {
+        match v {
+            Some(v) => self.bytes(v),
+            None => self.push("NULL"),
+        }
     }
 
     /// A byte string as a hex literal (`X''` for none).

@@ -39,6 +39,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "0004_conversations.sql",
         include_str!("../migrations/0004_conversations.sql"),
     ),
+    (
+        5,
+        "meta_settings_reactions",
+        "0005_meta_settings_reactions.sql",
+        include_str!("../migrations/0005_meta_settings_reactions.sql"),
+    ),
 ];
 
 /// The migrator for [`MIGRATIONS`]. `MysqlStore::migrate` runs it under its

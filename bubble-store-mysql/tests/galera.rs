@@ -1,7 +1,8 @@
 //! The MySQL store on a three-node MariaDB Galera cluster, through the
 //! multi-address config (`urls`): it passes the conformance suite, and when
 //! the node it works on is killed mid-traffic, nothing acknowledged is lost
-//! or stored twice.
+//! or stored twice; adds of reactions and transfers of a group's ownership
+//! made on two nodes at once stay consistent.
 //!
 //! Needs the cluster of `scripts/galera.sh up` (nodes on 127.0.0.1:3311-3313),
 //! or `BUBBLE_GALERA_URLS` (a comma list, one URL per node; the kill test
@@ -23,9 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bubble_core::AdapterConfig;
-use bubble_core::ports::{AppendOutcome, Delivery, InboxStore};
+use bubble_core::ports::{AppendOutcome, Delivery, GroupStore, InboxStore, ReactionLimits};
 use bubble_core::testkit::{self, direct_delivery, group_delivery};
-use bubble_core::{AppId, Direction, UserId};
+use bubble_core::{AppId, Direction, ErrorKind, Group, GroupId, GroupKind, Member, Role, UserId};
 use bubble_store_mysql::testing::{TestDb, with_database};
 use bubble_store_mysql::{MysqlConfig, MysqlStore};
 use sqlx::Connection;
@@ -360,6 +361,168 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
         assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
         assert!(duplicated.is_empty(), "stored twice: {duplicated:?}");
         assert_eq!(receiver_dups, 0, "a receiver holds a message twice");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reactions_added_on_two_nodes_at_once_stay_within_the_caps() {
+    let test = "reactions_added_on_two_nodes_at_once_stay_within_the_caps";
+    let Some(urls) = cluster(test).await else {
+        return;
+    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let nodes = urls.clone();
+    on_fresh_cluster_db(&urls, |db| async move {
+        // One store on node 1, one on node 2: adds meet only at commit,
+        // where Galera's certification turns the second raise of the
+        // message's head row into a deadlock error, which the store retries.
+        let mut other = nodes.clone();
+        other.swap(0, 1);
+        let first = config(&nodes, &db).connect().await.unwrap();
+        let second = config(&other, &db).connect().await.unwrap();
+        assert_ne!(first.current_node(), 1);
+        let app = AppId::new("caps");
+        let limits = ReactionLimits {
+            per_message: 3,
+            per_user: 2,
+        };
+        const EMOJI: [&str; 5] = ["a", "b", "c", "d", "e"];
+        // Both nodes take writes before the race starts: a node that
+        // joined the cluster moments ago may still refuse them for a while
+        // (once seen as an error that is not a conflict), which is not what
+        // this test is about.
+        for store in [&first, &second] {
+            let warm = testkit::test_msg_id();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            let user = UserId::new("warm-up");
+            while let Err(e) = store.react(&app, &warm, &user, "w", true, limits).await {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "node not ready for writes after 20 s: {e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+        for round in 0..3 {
+            let id = testkit::test_msg_id();
+            let mut tasks = Vec::new();
+            for u in 0..6 {
+                for (k, emoji) in EMOJI.iter().enumerate() {
+                    let store = if (u + k) % 2 == 0 {
+                        first.clone()
+                    } else {
+                        second.clone()
+                    };
+                    let app = app.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let user = UserId::new(format!("u{u}"));
+                        // A client retries a conflict the store gave up on.
+                        for _ in 0..50 {
+                            match store.react(&app, &id, &user, emoji, true, limits).await {
+                                Ok(changed) => return changed,
+                                Err(e) if e.kind() == ErrorKind::TooLarge => return false,
+                                Err(e) if e.is_retryable() => continue,
+                                Err(e) => panic!("{:?}: {e}", e.kind()),
+                            }
+                        }
+                        panic!("50 conflicts in a row");
+                    }));
+                }
+            }
+            let mut added = 0;
+            for t in tasks {
+                added += u64::from(t.await.unwrap());
+            }
+            let counts = first.reactions(&app, &[id], &UserId::new("u0")).await;
+            let counts = counts.unwrap();
+            let on_message = &counts[0].1;
+            assert!(on_message.len() <= 3, "round {round}: {on_message:?}");
+            let total: u64 = on_message.iter().map(|c| c.count).sum();
+            assert_eq!(total, added, "round {round}: {on_message:?}");
+            assert_eq!(added, 12, "round {round}: 2 each of 3 emoji for 6 users");
+        }
+        first.close().await;
+        second.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfers_of_one_group_on_two_nodes_at_once_leave_one_owner() {
+    let test = "transfers_of_one_group_on_two_nodes_at_once_leave_one_owner";
+    let Some(urls) = cluster(test).await else {
+        return;
+    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let nodes = urls.clone();
+    on_fresh_cluster_db(&urls, |db| async move {
+        // The group's row lock is local to a node: the two transfers meet
+        // at certification (both write the group's row), and the one
+        // retried finds ann no longer the owner.
+        let mut other = nodes.clone();
+        other.swap(0, 1);
+        let first = config(&nodes, &db).connect().await.unwrap();
+        let second = config(&other, &db).connect().await.unwrap();
+        // Each on the first node of its list: node 1 and node 2.
+        assert_eq!((first.current_node(), second.current_node()), (0, 0));
+        let app = AppId::new("owners");
+        let (ann, bo, cy) = (UserId::new("ann"), UserId::new("bo"), UserId::new("cy"));
+        let joined = |user: &UserId, role| Member {
+            user: user.clone(),
+            role,
+            joined_at: 1,
+            muted_until: 0,
+        };
+        for round in 0..10 {
+            let id = GroupId::new(format!("g{round}"));
+            let group = Group::new(id.clone(), "g", GroupKind::Normal, ann.clone());
+            let members = [
+                joined(&ann, Role::Owner),
+                joined(&bo, Role::Member),
+                joined(&cy, Role::Member),
+            ];
+            first.create_group(&app, &group, &members).await.unwrap();
+            let transfer = |store: MysqlStore, to: UserId| {
+                let (app, id, ann) = (app.clone(), id.clone(), ann.clone());
+                tokio::spawn(async move {
+                    // A client retries a conflict the store gave up on.
+                    for _ in 0..50 {
+                        match store.transfer_owner(&app, &id, &ann, &to).await {
+                            Err(e) if e.is_retryable() => continue,
+                            done => return done.map_err(|e| e.kind()),
+                        }
+                    }
+                    panic!("50 conflicts in a row");
+                })
+            };
+            let to_bo = transfer(first.clone(), bo.clone());
+            let to_cy = transfer(second.clone(), cy.clone());
+            let (to_bo, to_cy) = (to_bo.await.unwrap(), to_cy.await.unwrap());
+            let (winner, loser) = match (to_bo, to_cy) {
+                (Ok(()), Err(ErrorKind::InvalidInput)) => (&bo, &cy),
+                (Err(ErrorKind::InvalidInput), Ok(())) => (&cy, &bo),
+                other => panic!("round {round}: one wins, the other is refused: {other:?}"),
+            };
+            // Read on the other node too: both see the same group.
+            for store in [&first, &second] {
+                let (g, members) = store.roster(&app, &id).await.unwrap().unwrap();
+                assert_eq!(&g.owner, winner, "round {round}");
+                let roles: BTreeMap<UserId, Role> =
+                    members.into_iter().map(|m| (m.user, m.role)).collect();
+                assert_eq!(
+                    roles,
+                    BTreeMap::from([
+                        (ann.clone(), Role::Admin),
+                        (winner.clone(), Role::Owner),
+                        (loser.clone(), Role::Member),
+                    ]),
+                    "round {round}"
+                );
+            }
+        }
+        first.close().await;
+        second.close().await;
     })
     .await;
 }

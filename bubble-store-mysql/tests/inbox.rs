@@ -351,9 +351,14 @@ async fn the_unread_query_reads_only_the_unread_index() {
         let app = AppId::new("explain-unread");
         populate(&db, &store, &app).await;
         let plan = explain(&db, queries::UNREAD, &app, "u03", &[]).await;
-        assert_eq!(plan.len(), 1, "{plan:?}");
-        let (ty, key, extra) = &plan[0];
-        assert_eq!(key.as_deref(), Some("ix_inbox_unread"), "{plan:?}");
+        // The counts per conversation (a derived table), each joined to its
+        // list row by primary key for the mention flag.
+        assert_eq!(plan.len(), 3, "{plan:?}");
+        let counted = plan
+            .iter()
+            .position(|(_, key, _)| key.as_deref() == Some("ix_inbox_unread"))
+            .unwrap_or_else(|| panic!("the counts read ix_inbox_unread: {plan:?}"));
+        let (ty, _, extra) = &plan[counted];
         // With the narrow inbox rows of migration 3, MariaDB reads the one
         // interval (app, owner, -1, 0) as a `range` rather than a `ref`: the
         // same index entries. What matters is that all four columns bound it.
@@ -362,15 +367,13 @@ async fn the_unread_query_reads_only_the_unread_index() {
             "a lookup of (app, owner, direct, status), not a scan: {plan:?}"
         );
         let mut conn = db.connection().await;
-        let key_len: Option<String> =
-            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {}", queries::UNREAD)))
-                .bind(app.as_str().as_bytes())
-                .bind(&b"u03"[..])
-                .fetch_one(&mut conn)
-                .await
-                .unwrap()
-                .try_get("key_len")
-                .unwrap();
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {}", queries::UNREAD)))
+            .bind(app.as_str().as_bytes())
+            .bind(&b"u03"[..])
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let key_len: Option<String> = rows[counted].try_get("key_len").unwrap();
         // app and owner (VARBINARY(128): 130 bytes each), direct and status.
         assert_eq!(
             key_len.as_deref(),
@@ -382,11 +385,27 @@ async fn the_unread_query_reads_only_the_unread_index() {
             "answered from the index alone: {plan:?}"
         );
         assert!(
-            !extra.contains("filesort"),
-            "already in conversation order: {plan:?}"
+            !extra.contains("filesort") && !extra.contains("temporary"),
+            "grouped in index order: {plan:?}"
         );
+        for (i, (ty, key, extra)) in plan.iter().enumerate() {
+            assert!(!extra.contains("filesort"), "nothing is sorted: {plan:?}");
+            if i != counted && key.is_some() {
+                assert_eq!(
+                    (ty.as_str(), key.as_deref()),
+                    ("eq_ref", Some("PRIMARY")),
+                    "one list row per counted conversation: {plan:?}"
+                );
+            }
+        }
         let counts = store.unread(&app, &UserId::new("u03")).await.unwrap();
         assert!(!counts.is_empty());
+        let mut sorted = counts.clone();
+        sorted.sort_by(|x, y| {
+            let (x, y) = (&x.conversation, &y.conversation);
+            (x.kind as u8, x.id()).cmp(&(y.kind as u8, y.id()))
+        });
+        assert_eq!(counts, sorted, "in conversation order");
     })
     .await;
 }
@@ -593,6 +612,364 @@ async fn entries_of_one_delivery_share_a_message_row_only_when_equal() {
                 .unwrap(),
         );
         assert_eq!(count(&db, "messages").await, 4);
+    })
+    .await;
+}
+
+/// A value to bind: an id as bytes, or a number.
+#[derive(Clone, Copy)]
+enum Bind<'a> {
+    Bytes(&'a [u8]),
+    Uint(u64),
+}
+
+/// One row of a plan.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // read through Debug in failure messages
+struct Step {
+    table: String,
+    ty: String,
+    key: Option<String>,
+    key_len: Option<String>,
+    extra: String,
+}
+
+/// The plan of `sql` bound with `binds`.
+async fn explain_with(db: &TestDb, sql: &str, binds: &[Bind<'_>]) -> Vec<Step> {
+    let mut conn = db.connection().await;
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")));
+    for v in binds {
+        q = match *v {
+            Bind::Bytes(v) => q.bind(v),
+            Bind::Uint(v) => q.bind(v),
+        };
+    }
+    q.fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let text = |col: &str| -> Option<String> { r.try_get(col).unwrap() };
+            Step {
+                table: text("table").unwrap_or_default(),
+                ty: text("type").unwrap_or_default(),
+                key: text("key"),
+                key_len: text("key_len"),
+                extra: text("Extra").unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_joins_the_message_to_the_members_rows_and_copies_by_index() {
+    on_fresh_db(|db| async move {
+        let store = db.store().await;
+        let app = AppId::new("explain-readers");
+        // Besides g, the members talk in five smaller groups, and the app
+        // has many other users, so neither an owner's whole inbox nor the
+        // app's whole list looks cheap.
+        let members: Vec<String> = (0..20).map(|i| format!("u{i:02}")).collect();
+        let refs: Vec<&str> = members.iter().map(String::as_str).collect();
+        for i in 0..40 {
+            let d = group_delivery(&format!("h{}", i % 5), refs[i % 10], &refs[..10], "h");
+            appended(store.append(&app, &d).await.unwrap());
+        }
+        for i in 0..300 {
+            let d = direct_delivery(&format!("x{i:03}"), &format!("y{:02}", i % 30), "hi", "");
+            appended(store.append(&app, &d).await.unwrap());
+        }
+        populate(&db, &store, &app).await;
+        let g = Conversation::group(&GroupId::new("g"));
+        let u05 = UserId::new("u05");
+        let newest = store.history(&app, &u05, &g, 0, 1).await.unwrap();
+        let id = newest.entries[0].server_msg_id;
+        let mut binds = vec![
+            Bind::Bytes(app.as_str().as_bytes()),
+            Bind::Bytes(&id.0),
+            Bind::Uint(g.kind as u64),
+            Bind::Bytes(b"g"),
+        ];
+        binds.extend(members.iter().map(|m| Bind::Bytes(m.as_bytes())));
+        let plan = explain_with(&db, &queries::readers(members.len()), &binds).await;
+        println!("readers plan: {plan:?}");
+        assert_eq!(plan.len(), 3, "messages, conversations, inbox: {plan:?}");
+        let of = |table: &str| {
+            plan.iter()
+                .find(|s| s.table == table)
+                .unwrap_or_else(|| panic!("{table} in {plan:?}"))
+                .clone()
+        };
+        // The message rows of the id: (app, server_msg_id), 130 + 16 bytes.
+        let m = of("m");
+        assert_eq!(m.key.as_deref(), Some("ix_messages_server_msg"), "{plan:?}");
+        assert_eq!((m.ty.as_str(), m.key_len.as_deref()), ("ref", Some("146")));
+        // The members' list rows: one point of the whole primary key each
+        // (app, owner, conv_kind, conv_id: 130 + 130 + 1 + 130 bytes), not
+        // the app's or an owner's range.
+        let c = of("c");
+        assert_eq!(c.key.as_deref(), Some("PRIMARY"), "{plan:?}");
+        assert_eq!(
+            (c.ty.as_str(), c.key_len.as_deref()),
+            ("range", Some("391")),
+            "{plan:?}"
+        );
+        // Each member's entry of the message row: (app, owner, message_id).
+        let i = of("i");
+        assert_eq!(i.key.as_deref(), Some("ix_inbox_message"), "{plan:?}");
+        assert_eq!(
+            (i.ty.as_str(), i.key_len.as_deref()),
+            ("ref", Some("268")),
+            "{plan:?}"
+        );
+        for step in &plan {
+            assert!(!step.extra.contains("filesort") && !step.extra.contains("temporary"));
+        }
+        let everyone: Vec<UserId> = members.iter().map(|m| UserId::new(m.as_str())).collect();
+        let found = store.readers(&app, &g, &id, &everyone).await.unwrap();
+        assert_eq!(found.received, 19, "all but the sender");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_of_a_page_are_one_range_of_their_primary_key() {
+    on_fresh_db(|db| async move {
+        let store = db.store().await;
+        let app = AppId::new("explain-reactions");
+        let limits = bubble_core::ports::ReactionLimits {
+            per_message: 20,
+            per_user: 5,
+        };
+        let ids: Vec<bubble_core::MsgId> = (0..30)
+            .map(|_| bubble_core::testkit::test_msg_id())
+            .collect();
+        for (n, id) in ids.iter().enumerate() {
+            for u in 0..(n % 7 + 1) {
+                let user = UserId::new(format!("u{u:02}"));
+                for emoji in ["👍", "🎉", "❤️"].iter().take(u % 3 + 1) {
+                    store
+                        .react(&app, id, &user, emoji, true, limits)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let mut conn = db.connection().await;
+        sqlx::query("ANALYZE TABLE reactions, reaction_heads")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let page = &ids[..10];
+        let mut binds = vec![Bind::Bytes(b"u01"), Bind::Bytes(app.as_str().as_bytes())];
+        binds.extend(page.iter().map(|id| Bind::Bytes(&id.0)));
+        let plan = explain_with(&db, &queries::reactions(page.len()), &binds).await;
+        println!("reactions plan: {plan:?}");
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        let Step {
+            ty,
+            key,
+            key_len,
+            extra,
+            ..
+        } = &plan[0];
+        assert_eq!(key.as_deref(), Some("PRIMARY"), "{plan:?}");
+        // (app, server_msg_id): 130 + 16 bytes, one interval per message.
+        assert_eq!(
+            (ty.as_str(), key_len.as_deref()),
+            ("range", Some("146")),
+            "{plan:?}"
+        );
+        assert!(extra.contains("Using index"), "{plan:?}");
+        assert!(
+            !extra.contains("filesort") && !extra.contains("temporary"),
+            "grouped in key order: {plan:?}"
+        );
+        let got = store
+            .reactions(&app, page, &UserId::new("u01"))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 10);
+        assert_eq!(got[1].0, page[1]);
+        let counts: Vec<_> = got[1]
+            .1
+            .iter()
+            .map(|c| (c.emoji.as_str(), c.count, c.mine))
+            .collect();
+        assert_eq!(
+            counts,
+            [("🎉", 1, true), ("👍", 2, true)],
+            "u00 and u01 on the second, u01 with two emoji; in emoji (byte) order"
+        );
+
+        // The caps read while an add holds the message's head row, on a
+        // message 300 users put 3 emoji on.
+        let busy = bubble_core::testkit::test_msg_id();
+        sqlx::query(
+            "INSERT INTO reactions (app, server_msg_id, emoji, user_id) \
+             WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
+             SELECT ?, ?, e.emoji, CONCAT('v', n.i) FROM n \
+             CROSS JOIN (SELECT 'x' AS emoji UNION ALL SELECT 'y' UNION ALL SELECT 'z') e",
+        )
+        .bind(app.as_str().as_bytes())
+        .bind(&busy.0[..])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        sqlx::query("ANALYZE TABLE reactions")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let id = &busy;
+        let (a, m) = (app.as_str().as_bytes(), &id.0[..]);
+        // v1 adding x again: every read finds its rows.
+        let binds: Vec<Bind<'_>> = [a, m, a, m, b"x", a, m, b"v1", a, m, b"x", b"v1"]
+            .into_iter()
+            .map(Bind::Bytes)
+            .collect();
+        let plan = explain_with(&db, queries::REACTION_CAPS, &binds).await;
+        println!("caps plan: {plan:?}");
+        let reads: Vec<_> = plan.iter().filter(|s| s.table == "reactions").collect();
+        assert_eq!(reads.len(), 4, "{plan:?}");
+        for step in reads {
+            assert!(step.key.is_some(), "an index, not a scan: {plan:?}");
+            assert!(
+                step.ty == "ref" || step.ty == "const" || step.ty == "range",
+                "bounded by the message at least: {plan:?}"
+            );
+            assert!(step.extra.contains("Using index"), "{plan:?}");
+        }
+        assert!(
+            plan.iter()
+                .any(|s| s.extra.contains("Using index for group-by")),
+            "the distinct emoji skip from one to the next, not 900 entries: {plan:?}"
+        );
+        let counts = store.reactions(&app, &[busy], &UserId::new("v7")).await;
+        let counts: Vec<_> = counts.unwrap()[0]
+            .1
+            .iter()
+            .map(|c| (c.emoji.clone(), c.count, c.mine))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("x".to_owned(), 300, true),
+                ("y".to_owned(), 300, true),
+                ("z".to_owned(), 300, true)
+            ]
+        );
+        let e = store
+            .react(&app, &busy, &UserId::new("w"), "new", true, limits)
+            .await;
+        assert!(e.is_ok(), "a 4th emoji fits 20: {e:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reactions_from_two_nodes_never_pass_the_caps() {
+    on_fresh_db(|db| async move {
+        // Two stores with their own pools are two server nodes.
+        let node_a = db.store().await;
+        let node_b = db.config().with_batch_max(1).connect().await.unwrap();
+        let app = AppId::new("caps");
+        let limits = bubble_core::ports::ReactionLimits {
+            per_message: 3,
+            per_user: 2,
+        };
+        const EMOJI: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        for round in 0..5 {
+            let id = bubble_core::testkit::test_msg_id();
+            // Every user adds every emoji at once: at most 3 distinct emoji
+            // on the message, at most 2 per user.
+            let mut tasks = Vec::new();
+            for u in 0..6 {
+                for (k, e) in EMOJI.iter().enumerate() {
+                    let store = if (u + k) % 2 == 0 {
+                        node_a.clone()
+                    } else {
+                        node_b.clone()
+                    };
+                    let app = app.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let user = UserId::new(format!("u{u}"));
+                        match store.react(&app, &id, &user, e, true, limits).await {
+                            Ok(changed) => Ok(changed),
+                            Err(err) => {
+                                assert_eq!(err.kind(), ErrorKind::TooLarge, "{err}");
+                                Err(())
+                            }
+                        }
+                    }));
+                }
+            }
+            let mut added = 0;
+            for t in tasks {
+                if let Ok(true) = t.await.unwrap() {
+                    added += 1;
+                }
+            }
+            let counts = node_a
+                .reactions(&app, &[id], &UserId::new("u0"))
+                .await
+                .unwrap();
+            let on_message = &counts[0].1;
+            assert!(
+                on_message.len() <= 3,
+                "round {round}: {} distinct emoji: {on_message:?}",
+                on_message.len()
+            );
+            let total: u64 = on_message.iter().map(|c| c.count).sum();
+            assert_eq!(
+                total, added,
+                "round {round}: every add that said so is there"
+            );
+            let mut per_user: BTreeMap<String, usize> = BTreeMap::new();
+            let mut conn = db.connection().await;
+            let rows: Vec<(Vec<u8>, i64)> = sqlx::query_as(
+                "SELECT user_id, COUNT(*) FROM reactions WHERE server_msg_id = ? GROUP BY user_id",
+            )
+            .bind(&id.0[..])
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            for (user, n) in rows {
+                per_user.insert(String::from_utf8(user).unwrap(), n as usize);
+            }
+            assert!(
+                per_user.values().all(|&n| n <= 2),
+                "round {round}: per user {per_user:?}"
+            );
+            // 3 emoji of 2 each for 6 users: 12 fit, and the first comers
+            // take them all (an emoji already there is no new one).
+            assert_eq!(added, 12, "round {round}: the caps fill up: {per_user:?}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_that_does_not_decode_is_an_internal_error() {
+    on_fresh_db(|db| async move {
+        let store = db.store().await;
+        let app = AppId::new("corrupt");
+        appended(
+            store
+                .append(&app, &direct_delivery("a", "b", "x", ""))
+                .await
+                .unwrap(),
+        );
+        let mut conn = db.connection().await;
+        sqlx::query("UPDATE messages SET meta = X'FFFFFFFF'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let e = store
+            .pull(&app, &UserId::new("b"), 0, 10)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Internal, "{e}");
+        assert!(e.to_string().contains("meta"), "{e}");
     })
     .await;
 }

@@ -1,17 +1,22 @@
 //! A database written by the release before migration 3 (one full inbox row
 //! per owner, one outbox row per owner) opens, migrates, and reads back
-//! through the port exactly as it was written; and migration 4 fills the
-//! conversation list of an existing inbox as the append would have kept it.
+//! through the port exactly as it was written; migration 4 fills the
+//! conversation list of an existing inbox as the append would have kept it;
+//! and after migration 5 a database of the release before reads back with
+//! no meta and default settings, its groups with no avatar, announcement or
+//! mute, its rows taking the new columns.
 
 mod common;
 
 use std::collections::BTreeSet;
 
-use bubble_core::ports::{AppendOutcome, Delivery, InboxStore};
-use bubble_core::testkit::{about_direct, direct_delivery, group_delivery};
+use bubble_core::ports::{AppendOutcome, Delivery, GroupStore, InboxStore};
+use bubble_core::testkit::{
+    about_direct, channel_message, direct_delivery, direct_message, group_delivery,
+};
 use bubble_core::{
-    AppId, Conversation, ConversationPage, Direction, EntryKind, GroupId, MsgId, UserId,
-    activity_key,
+    AppId, Conversation, ConversationPage, ConversationSettings, Direction, EntryKind, EntryMeta,
+    Group, GroupId, GroupKind, InboxEntry, Member, MsgId, Role, UserId, activity_key,
 };
 use bubble_store_mysql::MysqlStore;
 use bubble_store_mysql::testing::TestDb;
@@ -350,12 +355,23 @@ async fn chat(store: &MysqlStore, app: &AppId) {
         .unwrap();
 }
 
-/// Copies `table` of database `from` into `to` (both on the test server,
-/// same schema).
+/// Copies `table` of database `from` into `to` (both on the test server),
+/// the columns `to` has: `from` may be at a later migration, which added
+/// columns.
 async fn copy(to: &TestDb, from: &TestDb, table: &str) {
     let mut conn = to.connection().await;
+    let columns: Vec<String> = sqlx::query_scalar(
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+    )
+    .bind(table)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert!(!columns.is_empty(), "{table} is in the older schema");
+    let columns = columns.join(", ");
     conn.execute(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO {table} SELECT * FROM `{}`.{table}",
+        "INSERT INTO {table} ({columns}) SELECT {columns} FROM `{}`.{table}",
         from.name()
     )))
     .await
@@ -392,6 +408,268 @@ async fn migration_4_lists_an_existing_inbox_as_the_append_would_have() {
             }
             let migrated = old.store().await;
             assert_eq!(lists(&migrated, &app).await, want);
+            migrated.close().await;
+        })
+        .await;
+    })
+    .await;
+}
+
+/// Every owner's entries, one page each (the chat is short).
+async fn pulls(store: &MysqlStore, app: &AppId) -> Vec<Vec<InboxEntry>> {
+    let mut all = Vec::new();
+    for owner in OWNERS {
+        let page = store.pull(app, &UserId::new(owner), 0, 1000).await.unwrap();
+        assert!(!page.has_more);
+        all.push(page.entries);
+    }
+    all
+}
+
+/// A settings entry's meta (the proto type is named only through
+/// `EntryMeta::decode`, so this crate needs no dependency on it).
+fn settings_meta(settings: &ConversationSettings) -> EntryMeta {
+    let mut fields = EntryMeta::none().decode();
+    fields.settings = Some(settings.to_pb());
+    EntryMeta::of(&fields)
+}
+
+/// A message's meta that mentions `user`.
+fn mention_meta(user: &str) -> EntryMeta {
+    let mut fields = EntryMeta::none().decode();
+    fields.mentions.push(user.to_owned());
+    EntryMeta::of(&fields)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_5_keeps_a_database_at_migration_4_as_it_was_with_no_meta_and_default_settings() {
+    use bubble_core::ports::ChannelLog;
+
+    on_fresh_db(|kept| async move {
+        // A chat, a super group's log and a group written through the port;
+        // none of it has meta, settings, reactions, an avatar, an
+        // announcement or a mute, so it reads back the same from a database
+        // written before migration 5.
+        let store = kept.store().await;
+        let app = AppId::new("chat");
+        chat(&store, &app).await;
+        let group = Group {
+            id: GroupId::new("g"),
+            name: "four".into(),
+            kind: GroupKind::Normal,
+            owner: UserId::new("ann"),
+            created_at: 1_700_000_000_000,
+            avatar_url: String::new(),
+            announcement: String::new(),
+            muted: false,
+        };
+        let roster: Vec<Member> = OWNERS
+            .iter()
+            .enumerate()
+            .map(|(i, user)| Member {
+                user: UserId::new(*user),
+                role: [Role::Owner, Role::Admin, Role::Member, Role::Member][i],
+                joined_at: 1_700_000_000_001 + i as i64,
+                muted_until: 0,
+            })
+            .collect();
+        store.create_group(&app, &group, &roster).await.unwrap();
+        let sg = GroupId::new("sg");
+        for text in ["s1", "s2", "s3"] {
+            let entry = channel_message("sg", "ann", text, &format!("c-{text}"));
+            ChannelLog::append(&store, &app, &entry).await.unwrap();
+        }
+        let want_lists = lists(&store, &app).await;
+        let want_pulls = pulls(&store, &app).await;
+        let want_log = ChannelLog::range(&store, &app, &sg, 0, 100).await.unwrap();
+        let mut want_unread = Vec::new();
+        for owner in OWNERS {
+            want_unread.push(store.unread(&app, &UserId::new(owner)).await.unwrap());
+        }
+        store.close().await;
+        assert_eq!(want_log.entries.len(), 3);
+
+        on_fresh_db(|old| async move {
+            old.migrate_to(4).await;
+            for table in [
+                "messages",
+                "inbox",
+                "inbox_versions",
+                "inbox_sent",
+                "conversations",
+                "channel_seqs",
+                "channel_log",
+                "chat_groups",
+                "group_members",
+            ] {
+                copy(&old, &kept, table).await;
+            }
+            let mut conn = old.connection().await;
+            let meta_columns: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() \
+                 AND COLUMN_NAME IN ('meta', 'flags', 'avatar_url', 'muted_until')",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            assert_eq!(meta_columns, 0, "the database is at migration 4");
+
+            let migrated = old.store().await;
+            let version: i64 = sqlx::query_scalar(
+                "SELECT CAST(MAX(version) AS SIGNED) FROM _sqlx_migrations WHERE success",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            assert_eq!(version, 5);
+
+            // Every entry reads back as written, with no meta.
+            let got = pulls(&migrated, &app).await;
+            assert_eq!(got, want_pulls);
+            assert!(got.iter().flatten().all(|e| e.meta.is_empty()));
+            assert!(got.iter().flatten().count() > 20);
+            let log = ChannelLog::range(&migrated, &app, &sg, 0, 100)
+                .await
+                .unwrap();
+            assert_eq!(log, want_log);
+            assert!(log.entries.iter().all(|e| e.meta.is_empty()));
+            let first = ChannelLog::get(&migrated, &app, &sg, &log.entries[0].server_msg_id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                (first.content.as_text(), first.meta.is_empty()),
+                (Some("s1"), true)
+            );
+
+            // Every list as it was, with default settings and no mention.
+            let got = lists(&migrated, &app).await;
+            assert_eq!(got, want_lists);
+            for (owner, list) in OWNERS.iter().zip(&got) {
+                let user = UserId::new(*owner);
+                assert!(!list.conversations.is_empty());
+                for c in &list.conversations {
+                    assert_eq!(c.settings, ConversationSettings::default());
+                    assert!(!c.mentioned);
+                    assert!(c.last.meta.is_empty());
+                    let settings = migrated.settings(&app, &user, &c.conversation).await;
+                    assert_eq!(settings.unwrap(), ConversationSettings::default());
+                }
+                assert!(migrated.blocked(&app, &user).await.unwrap().is_empty());
+            }
+            for (owner, want) in OWNERS.iter().zip(&want_unread) {
+                let got = migrated.unread(&app, &UserId::new(*owner)).await.unwrap();
+                assert_eq!(&got, want);
+                assert!(got.iter().all(|u| !u.mentioned));
+            }
+            let ids: Vec<MsgId> = want_pulls[0].iter().map(|e| e.server_msg_id).collect();
+            let ann = UserId::new("ann");
+            assert!(
+                migrated
+                    .reactions(&app, &ids, &ann)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+
+            // The migrated rows take the new columns: settings of an
+            // existing row keep its place and last entry, a mention marks it.
+            let ben = Conversation::direct(&UserId::new("ben"));
+            let pinned = ConversationSettings {
+                pinned: true,
+                blocked: true,
+                draft: "later".into(),
+                ..Default::default()
+            };
+            let (mut entry, _) = direct_message("ann", "ann", "");
+            entry.kind = EntryKind::Settings;
+            entry.conversation = ben.clone();
+            entry.content = bubble_core::Content::none();
+            entry.meta = settings_meta(&pinned);
+            InboxStore::append(
+                &migrated,
+                &app,
+                &Delivery {
+                    sender: ann.clone(),
+                    client_msg_id: String::new(),
+                    entries: vec![entry],
+                    index: false,
+                    receipt_entry: None,
+                },
+            )
+            .await
+            .unwrap();
+            assert_eq!(migrated.settings(&app, &ann, &ben).await.unwrap(), pinned);
+            assert_eq!(
+                migrated.blocked(&app, &ann).await.unwrap(),
+                [UserId::new("ben")]
+            );
+            let anns = migrated.conversations(&app, &ann, 0, 100).await.unwrap();
+            let row = anns.conversations.iter().find(|c| c.conversation == ben);
+            let before = want_lists[0]
+                .conversations
+                .iter()
+                .find(|c| c.conversation == ben);
+            let (row, before) = (row.unwrap(), before.unwrap());
+            assert_eq!(row.settings, pinned);
+            assert_eq!((row.activity, &row.last), (before.activity, &before.last));
+
+            let mut hey = group_delivery("g", "ben", &OWNERS, "hey @cat");
+            for e in &mut hey.entries {
+                e.meta = mention_meta("cat");
+            }
+            InboxStore::append(&migrated, &app, &hey).await.unwrap();
+            let cats = migrated
+                .conversations(&app, &UserId::new("cat"), 0, 1)
+                .await
+                .unwrap();
+            assert!(cats.conversations[0].mentioned);
+            assert_eq!(cats.conversations[0].last.meta, mention_meta("cat"));
+
+            // The group reads back as written: no avatar, no announcement,
+            // not muted, no member muted; through every read.
+            let (got, members) = migrated.roster(&app, &group.id).await.unwrap().unwrap();
+            assert_eq!((&got, &members), (&group, &roster));
+            assert_eq!(
+                migrated.group(&app, &group.id).await.unwrap().as_ref(),
+                Some(&group)
+            );
+            assert_eq!(migrated.members(&app, &group.id).await.unwrap(), roster);
+            let ben_id = UserId::new("ben");
+            assert_eq!(
+                migrated.member(&app, &group.id, &ben_id).await.unwrap(),
+                Some(roster[1].clone())
+            );
+            // ...and takes the new columns.
+            let changed = Group {
+                avatar_url: "https://cdn.example/g.png".into(),
+                announcement: "upgraded".into(),
+                muted: true,
+                ..group.clone()
+            };
+            migrated.update_group(&app, &changed).await.unwrap();
+            assert!(
+                migrated
+                    .mute_member(&app, &group.id, &ben_id, 1_900_000_000_000)
+                    .await
+                    .unwrap()
+            );
+            let (got, members) = migrated.roster(&app, &group.id).await.unwrap().unwrap();
+            assert_eq!(got, changed);
+            let muted: Vec<(String, i64)> = members
+                .iter()
+                .map(|m| (m.user.to_string(), m.muted_until))
+                .collect();
+            assert_eq!(
+                muted,
+                [
+                    ("ann".to_owned(), 0),
+                    ("ben".to_owned(), 1_900_000_000_000),
+                    ("cat".to_owned(), 0),
+                    ("dan".to_owned(), 0)
+                ]
+            );
             migrated.close().await;
         })
         .await;

@@ -31,8 +31,13 @@ pub(crate) const FIND_SENT: &str = "SELECT server_msg_id, version, server_time F
 pub(crate) const LAST_VERSION: &str = "SELECT MAX(version) FROM inbox WHERE app = ? AND owner = ?";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (app, server_msg_id, kind, sender, \
-     sender_device, client_msg_id, client_seq, create_time, server_time, content_type, content) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+     sender_device, client_msg_id, client_seq, create_time, server_time, content_type, content, \
+     meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// An edit: the message's row (`messages_by_id`; every owner shares it)
+/// takes the new content and meta.
+const EDIT_MESSAGE: &str = "UPDATE messages SET content_type = ?3, content = ?4, meta = ?5 \
+     WHERE app = ?1 AND server_msg_id = ?2 AND kind = 1";
 
 const INSERT_INBOX: &str = "INSERT INTO inbox (app, owner, version, message, peer, conv_kind, \
      direction, status, read_up_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -49,6 +54,17 @@ const UPSERT_CONVERSATION: &str = "INSERT INTO conversations (app, owner, conv_k
      ON CONFLICT (app, owner, conv_kind, peer) DO UPDATE SET activity = excluded.activity, \
      last_version = excluded.last_version, last_msg = excluded.last_msg, \
      unread = unread + excluded.unread";
+
+/// A received message that mentions the owner marks the row.
+const MENTION_IN_CONVERSATION: &str = "UPDATE conversations SET mention_version = ?5 \
+     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+
+/// A settings entry sets the row's settings, making a row without activity
+/// (not listed) if there is none.
+const SETTINGS_IN_CONVERSATION: &str = "INSERT INTO conversations (app, owner, conv_kind, peer, \
+     activity, last_version, last_msg, flags, draft) VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?7) \
+     ON CONFLICT (app, owner, conv_kind, peer) DO UPDATE SET flags = excluded.flags, \
+     draft = excluded.draft";
 
 /// A recall or delete of the message shown last is shown in its place.
 const RECALL_IN_CONVERSATION: &str = "UPDATE conversations SET last_version = ?5 \
@@ -131,9 +147,13 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
                             e.server_time,
                             e.content.kind as u8 as i64,
                             &e.content.body[..],
+                            rows::meta_value(&e.meta),
                         ])
                         .map_err(map_sqlite)?;
                     let id = conn.last_insert_rowid();
+                    if e.kind == EntryKind::Edit {
+                        edit_message(conn, &r.app, e)?;
+                    }
                     if d.index {
                         insert_outbox.execute(params![id]).map_err(map_sqlite)?;
                     }
@@ -210,19 +230,45 @@ fn list(conn: &Connection, app: &AppId, e: &InboxEntry, version: u64) -> Result<
         Ok(())
     };
     match e.kind {
-        EntryKind::Message | EntryKind::SystemNotice => run(
-            UPSERT_CONVERSATION,
-            params![
-                key.0,
-                key.1,
-                key.2,
-                key.3,
-                bound(activity_key(e.server_time, version)),
-                bound(version),
-                &e.server_msg_id.0[..],
-                i64::from(unread_status(e).is_some()),
-            ],
-        ),
+        EntryKind::Message | EntryKind::SystemNotice => {
+            let received = unread_status(e).is_some();
+            run(
+                UPSERT_CONVERSATION,
+                params![
+                    key.0,
+                    key.1,
+                    key.2,
+                    key.3,
+                    bound(activity_key(e.server_time, version)),
+                    bound(version),
+                    &e.server_msg_id.0[..],
+                    i64::from(received),
+                ],
+            )?;
+            if received && e.meta.mentions(&e.owner) {
+                run(
+                    MENTION_IN_CONVERSATION,
+                    params![key.0, key.1, key.2, key.3, bound(version)],
+                )?;
+            }
+            Ok(())
+        }
+        EntryKind::Settings => match e.meta.settings() {
+            Some(settings) => run(
+                SETTINGS_IN_CONVERSATION,
+                params![
+                    key.0,
+                    key.1,
+                    key.2,
+                    key.3,
+                    &e.server_msg_id.0[..],
+                    i64::from(settings.flags()),
+                    settings.draft,
+                ],
+            ),
+            None => Ok(()),
+        },
+        EntryKind::Edit | EntryKind::Reaction => Ok(()),
         EntryKind::Recall | EntryKind::Delete => run(
             RECALL_IN_CONVERSATION,
             params![
@@ -243,6 +289,22 @@ fn list(conn: &Connection, app: &AppId, e: &InboxEntry, version: u64) -> Result<
             params![key.0, key.1, key.2, key.3, bound(e.read_up_to)],
         ),
     }
+}
+
+/// Gives the message an edit names the edit's content and meta.
+fn edit_message(conn: &Connection, app: &AppId, e: &InboxEntry) -> Result<()> {
+    conn.prepare_cached(EDIT_MESSAGE)
+        .and_then(|mut s| {
+            s.execute(params![
+                app.as_str(),
+                &e.server_msg_id.0[..],
+                e.content.kind as u8 as i64,
+                &e.content.body[..],
+                rows::meta_value(&e.meta),
+            ])
+        })
+        .map_err(map_sqlite)?;
+    Ok(())
 }
 
 /// The inbox row's `status` for a new entry: unread (0) for a received

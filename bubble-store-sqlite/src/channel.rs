@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use bubble_core::ports::{ChannelAppend, ChannelLog};
 use bubble_core::{
-    AppId, ChannelEntry, ChannelPage, GroupId, MsgId, Result, SendReceipt, UserId, page_before,
+    AppId, ChannelEntry, ChannelPage, EntryKind, GroupId, MsgId, Result, SendReceipt, UserId,
+    page_before,
 };
 use rusqlite::{Connection, params};
 
@@ -190,7 +191,7 @@ impl WriteOp for Append {
         conn.prepare_cached(
             "INSERT INTO channel_log (app, group_id, seq, kind, server_msg_id, sender, \
              sender_device, client_msg_id, client_seq, create_time, server_time, content_type, \
-             content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             content, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .and_then(|mut s| {
             s.execute(params![
@@ -207,9 +208,28 @@ impl WriteOp for Append {
                 e.server_time,
                 e.content.kind as u8 as i64,
                 &e.content.body[..],
+                rows::meta_value(&e.meta),
             ])
         })
         .map_err(map_sqlite)?;
+        if e.kind == EntryKind::Edit {
+            // `channel_log_by_msg`: the message's own entry takes the edit.
+            conn.prepare_cached(
+                "UPDATE channel_log SET content_type = ?4, content = ?5, meta = ?6 \
+                 WHERE app = ?1 AND group_id = ?2 AND server_msg_id = ?3 AND kind = 1",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.app.as_str(),
+                    e.group.as_str(),
+                    &e.server_msg_id.0[..],
+                    e.content.kind as u8 as i64,
+                    &e.content.body[..],
+                    rows::meta_value(&e.meta),
+                ])
+            })
+            .map_err(map_sqlite)?;
+        }
         if keyed {
             conn.prepare_cached(
                 "INSERT INTO channel_sent (app, group_id, sender, client_msg_id, server_msg_id, \

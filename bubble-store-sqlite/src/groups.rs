@@ -81,18 +81,77 @@ impl GroupStore for SqliteStore {
         let user = user.clone();
         self.read(move |conn| groups_of(conn, &app, &user)).await
     }
+
+    async fn update_group(&self, app: &AppId, group: &Group) -> Result<()> {
+        self.write(UpdateGroup {
+            app: app.clone(),
+            group: group.clone(),
+        })
+        .await
+    }
+
+    async fn set_role(&self, app: &AppId, id: &GroupId, user: &UserId, role: Role) -> Result<bool> {
+        self.write(ChangeMember {
+            app: app.clone(),
+            id: id.clone(),
+            user: user.clone(),
+            change: MemberChange::Role(role),
+        })
+        .await
+    }
+
+    async fn mute_member(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        user: &UserId,
+        until: i64,
+    ) -> Result<bool> {
+        self.write(ChangeMember {
+            app: app.clone(),
+            id: id.clone(),
+            user: user.clone(),
+            change: MemberChange::MutedUntil(until),
+        })
+        .await
+    }
+
+    async fn transfer_owner(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        from: &UserId,
+        to: &UserId,
+    ) -> Result<()> {
+        self.write(TransferOwner {
+            app: app.clone(),
+            id: id.clone(),
+            from: from.clone(),
+            to: to.clone(),
+        })
+        .await
+    }
+
+    async fn delete_group(&self, app: &AppId, id: &GroupId) -> Result<bool> {
+        self.write(DeleteGroup {
+            app: app.clone(),
+            id: id.clone(),
+        })
+        .await
+    }
 }
 
 fn missing(id: &GroupId) -> Error {
     Error::not_found(format!("group {id} does not exist"))
 }
 
-/// A member from `user, role, joined_at`.
+/// A member from `user, role, joined_at, muted_until`.
 pub(crate) fn member_of(row: &rusqlite::Row<'_>) -> Result<Member> {
     Ok(Member {
         user: UserId::from(rows::text(row, 0)?),
         role: rows::code(row, 1, "member role", Role::from_u8)?,
         joined_at: rows::int(row, 2)?,
+        muted_until: rows::int(row, 3)?,
     })
 }
 
@@ -119,8 +178,9 @@ impl WriteOp for Create {
         let g = &self.group;
         let inserted = conn
             .prepare_cached(
-                "INSERT INTO chat_groups (app, id, name, kind, owner, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app, id) DO NOTHING",
+                "INSERT INTO chat_groups (app, id, name, kind, owner, created_at, avatar_url, \
+                 announcement, muted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (app, id) DO NOTHING",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -129,7 +189,10 @@ impl WriteOp for Create {
                     g.name.as_str(),
                     g.kind as u8 as i64,
                     g.owner.as_str(),
-                    g.created_at
+                    g.created_at,
+                    g.avatar_url.as_str(),
+                    g.announcement.as_str(),
+                    i64::from(g.muted),
                 ])
             })
             .map_err(map_sqlite)?;
@@ -142,10 +205,10 @@ impl WriteOp for Create {
         // A user listed twice keeps the last listing, as a map would.
         let mut put = conn
             .prepare_cached(
-                "INSERT INTO group_members (app, group_id, user, role, joined_at) \
-                 VALUES (?, ?, ?, ?, ?) \
+                "INSERT INTO group_members (app, group_id, user, role, joined_at, muted_until) \
+                 VALUES (?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (app, group_id, user) DO UPDATE SET role = excluded.role, \
-                 joined_at = excluded.joined_at",
+                 joined_at = excluded.joined_at, muted_until = excluded.muted_until",
             )
             .map_err(map_sqlite)?;
         for m in &self.members {
@@ -154,7 +217,8 @@ impl WriteOp for Create {
                 g.id.as_str(),
                 m.user.as_str(),
                 m.role as u8 as i64,
-                m.joined_at
+                m.joined_at,
+                m.muted_until
             ])
             .map_err(map_sqlite)?;
         }
@@ -207,8 +271,8 @@ impl WriteOp for AddMembers {
         // Existing members keep their role and join time.
         let mut add = conn
             .prepare_cached(
-                "INSERT INTO group_members (app, group_id, user, role, joined_at) \
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (app, group_id, user) DO NOTHING",
+                "INSERT INTO group_members (app, group_id, user, role, joined_at, muted_until) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app, group_id, user) DO NOTHING",
             )
             .map_err(map_sqlite)?;
         let mut added = 0;
@@ -219,7 +283,8 @@ impl WriteOp for AddMembers {
                     self.id.as_str(),
                     m.user.as_str(),
                     m.role as u8 as i64,
-                    m.joined_at
+                    m.joined_at,
+                    m.muted_until
                 ])
                 .map_err(map_sqlite)? as u64;
         }
@@ -254,19 +319,179 @@ impl WriteOp for RemoveMembers {
     }
 }
 
+/// [`GroupStore::update_group`](bubble_core::ports::GroupStore::update_group).
+pub(crate) struct UpdateGroup {
+    pub app: AppId,
+    pub group: Group,
+}
+
+impl WriteOp for UpdateGroup {
+    type Output = ();
+
+    fn apply(&self, conn: &Connection) -> Result<()> {
+        let g = &self.group;
+        let changed = conn
+            .prepare_cached(
+                "UPDATE chat_groups SET name = ?, avatar_url = ?, announcement = ?, muted = ? \
+                 WHERE app = ? AND id = ?",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    g.name.as_str(),
+                    g.avatar_url.as_str(),
+                    g.announcement.as_str(),
+                    i64::from(g.muted),
+                    self.app.as_str(),
+                    g.id.as_str()
+                ])
+            })
+            .map_err(map_sqlite)?;
+        if changed == 0 {
+            return Err(missing(&g.id));
+        }
+        Ok(())
+    }
+}
+
+/// One member's role or mute.
+pub(crate) enum MemberChange {
+    Role(Role),
+    MutedUntil(i64),
+}
+
+/// [`GroupStore::set_role`](bubble_core::ports::GroupStore::set_role) and
+/// [`GroupStore::mute_member`](bubble_core::ports::GroupStore::mute_member).
+pub(crate) struct ChangeMember {
+    pub app: AppId,
+    pub id: GroupId,
+    pub user: UserId,
+    pub change: MemberChange,
+}
+
+impl WriteOp for ChangeMember {
+    type Output = bool;
+
+    fn apply(&self, conn: &Connection) -> Result<bool> {
+        if !exists_in(conn, &self.app, &self.id)? {
+            return Err(missing(&self.id));
+        }
+        let (sql, value) = match self.change {
+            MemberChange::Role(role) => (
+                "UPDATE group_members SET role = ? WHERE app = ? AND group_id = ? AND user = ?",
+                role as u8 as i64,
+            ),
+            MemberChange::MutedUntil(until) => (
+                "UPDATE group_members SET muted_until = ? \
+                 WHERE app = ? AND group_id = ? AND user = ?",
+                until,
+            ),
+        };
+        let changed = conn
+            .prepare_cached(sql)
+            .and_then(|mut s| {
+                s.execute(params![
+                    value,
+                    self.app.as_str(),
+                    self.id.as_str(),
+                    self.user.as_str()
+                ])
+            })
+            .map_err(map_sqlite)?;
+        Ok(changed > 0)
+    }
+}
+
+/// [`GroupStore::transfer_owner`](bubble_core::ports::GroupStore::transfer_owner).
+pub(crate) struct TransferOwner {
+    pub app: AppId,
+    pub id: GroupId,
+    pub from: UserId,
+    pub to: UserId,
+}
+
+impl WriteOp for TransferOwner {
+    type Output = ();
+
+    fn apply(&self, conn: &Connection) -> Result<()> {
+        let g = group(conn, &self.app, &self.id)?.ok_or_else(|| missing(&self.id))?;
+        if g.owner != self.from {
+            return Err(Error::invalid(format!(
+                "{} does not own group {}",
+                self.from, self.id
+            )));
+        }
+        if member(conn, &self.app, &self.id, &self.to)?.is_none() {
+            return Err(Error::invalid(format!(
+                "{} is not a member of group {}",
+                self.to, self.id
+            )));
+        }
+        let set_role = |user: &UserId, role: Role| {
+            conn.prepare_cached(
+                "UPDATE group_members SET role = ? WHERE app = ? AND group_id = ? AND user = ?",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    role as u8 as i64,
+                    self.app.as_str(),
+                    self.id.as_str(),
+                    user.as_str()
+                ])
+            })
+            .map_err(map_sqlite)
+        };
+        set_role(&self.from, Role::Admin)?;
+        set_role(&self.to, Role::Owner)?;
+        conn.prepare_cached("UPDATE chat_groups SET owner = ? WHERE app = ? AND id = ?")
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.to.as_str(),
+                    self.app.as_str(),
+                    self.id.as_str()
+                ])
+            })
+            .map_err(map_sqlite)?;
+        Ok(())
+    }
+}
+
+/// [`GroupStore::delete_group`](bubble_core::ports::GroupStore::delete_group).
+pub(crate) struct DeleteGroup {
+    pub app: AppId,
+    pub id: GroupId,
+}
+
+impl WriteOp for DeleteGroup {
+    type Output = bool;
+
+    fn apply(&self, conn: &Connection) -> Result<bool> {
+        let args = params![self.app.as_str(), self.id.as_str()];
+        conn.prepare_cached("DELETE FROM group_members WHERE app = ? AND group_id = ?")
+            .and_then(|mut s| s.execute(args))
+            .map_err(map_sqlite)?;
+        let deleted = conn
+            .prepare_cached("DELETE FROM chat_groups WHERE app = ? AND id = ?")
+            .and_then(|mut s| s.execute(args))
+            .map_err(map_sqlite)?;
+        Ok(deleted > 0)
+    }
+}
+
 // ------------------------------------------------------------------ reads
 
 /// One group.
 pub(crate) fn group(conn: &Connection, app: &AppId, id: &GroupId) -> Result<Option<Group>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT id, name, kind, owner, created_at FROM chat_groups WHERE app = ? AND id = ?",
+            "SELECT id, name, kind, owner, created_at, avatar_url, announcement, muted \
+             FROM chat_groups WHERE app = ? AND id = ?",
         )
         .map_err(map_sqlite)?;
     rows::first(&mut stmt, params![app.as_str(), id.as_str()], group_of)
 }
 
-/// A group from `id, name, kind, owner, created_at`.
+/// A group from `id, name, kind, owner, created_at, avatar_url,
+/// announcement, muted`.
 pub(crate) fn group_of(row: &rusqlite::Row<'_>) -> Result<Group> {
     Ok(Group {
         id: GroupId::from(rows::text(row, 0)?),
@@ -274,6 +499,9 @@ pub(crate) fn group_of(row: &rusqlite::Row<'_>) -> Result<Group> {
         kind: rows::code(row, 2, "group kind", GroupKind::from_u8)?,
         owner: UserId::from(rows::text(row, 3)?),
         created_at: rows::int(row, 4)?,
+        avatar_url: rows::text(row, 5)?,
+        announcement: rows::text(row, 6)?,
+        muted: rows::int(row, 7)? != 0,
     })
 }
 
@@ -299,8 +527,8 @@ pub(crate) fn members(conn: &Connection, app: &AppId, id: &GroupId) -> Result<Ve
     in_existing_group(conn, app, id, || {
         let mut stmt = conn
             .prepare_cached(
-                "SELECT user, role, joined_at FROM group_members WHERE app = ? AND group_id = ? \
-                 ORDER BY user",
+                "SELECT user, role, joined_at, muted_until FROM group_members \
+                 WHERE app = ? AND group_id = ? ORDER BY user",
             )
             .map_err(map_sqlite)?;
         rows::all(&mut stmt, params![app.as_str(), id.as_str()], member_of)
@@ -316,7 +544,7 @@ pub(crate) fn member(
 ) -> Result<Option<Member>> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT user, role, joined_at FROM group_members \
+            "SELECT user, role, joined_at, muted_until FROM group_members \
              WHERE app = ? AND group_id = ? AND user = ?",
         )
         .map_err(map_sqlite)?;

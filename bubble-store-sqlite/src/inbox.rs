@@ -4,17 +4,20 @@
 
 use async_trait::async_trait;
 use bubble_core::ports::{
-    AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead, StoredMessage,
+    AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead, MessageReaders, ReactionLimits,
+    StoredMessage,
 };
 use bubble_core::{
-    AppId, Conversation, ConversationKind, ConversationPage, ConversationSummary, InboxEntry,
-    InboxPage, MsgId, Result, SendReceipt, UnreadCount, UserId, page_before,
+    AppId, Conversation, ConversationKind, ConversationPage, ConversationSettings,
+    ConversationSummary, InboxEntry, InboxPage, MsgId, ReactionCount, Result, SendReceipt,
+    UnreadCount, UserId, page_before,
 };
 use rusqlite::{Connection, params};
 
 use crate::append::{self, FIND_SENT, LAST_VERSION};
 use crate::client::SqliteStore;
 use crate::error::map_sqlite;
+use crate::extras;
 use crate::rows::{self, bound, from_stored, inbox_columns};
 use crate::writer::WriteOp;
 
@@ -134,6 +137,74 @@ impl InboxStore for SqliteStore {
             .await
     }
 
+    async fn settings(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+    ) -> Result<ConversationSettings> {
+        let app = app.clone();
+        let owner = owner.clone();
+        let conversation = conversation.clone();
+        self.read(move |conn| extras::settings(conn, &app, &owner, &conversation))
+            .await
+    }
+
+    async fn blocked(&self, app: &AppId, owner: &UserId) -> Result<Vec<UserId>> {
+        let app = app.clone();
+        let owner = owner.clone();
+        self.read(move |conn| extras::blocked(conn, &app, &owner))
+            .await
+    }
+
+    async fn readers(
+        &self,
+        app: &AppId,
+        conversation: &Conversation,
+        id: &MsgId,
+        members: &[UserId],
+    ) -> Result<MessageReaders> {
+        let app = app.clone();
+        let conversation = conversation.clone();
+        let id = *id;
+        let members = members.to_vec();
+        self.read(move |conn| extras::readers(conn, &app, &conversation, &id, &members))
+            .await
+    }
+
+    async fn react(
+        &self,
+        app: &AppId,
+        id: &MsgId,
+        user: &UserId,
+        emoji: &str,
+        add: bool,
+        limits: ReactionLimits,
+    ) -> Result<bool> {
+        self.write(extras::React {
+            app: app.clone(),
+            id: *id,
+            user: user.clone(),
+            emoji: emoji.to_owned(),
+            add,
+            limits,
+        })
+        .await
+    }
+
+    async fn reactions(
+        &self,
+        app: &AppId,
+        ids: &[MsgId],
+        viewer: &UserId,
+    ) -> Result<Vec<(MsgId, Vec<ReactionCount>)>> {
+        let app = app.clone();
+        let ids = ids.to_vec();
+        let viewer = viewer.clone();
+        self.read(move |conn| extras::reactions(conn, &app, &ids, &viewer))
+            .await
+    }
+
     async fn scan_messages(
         &self,
         app: &AppId,
@@ -191,9 +262,13 @@ pub(crate) const GET: &str = concat!(
 
 /// Unread per conversation: the (app, owner, 0) range of the
 /// `inbox_received` partial index alone, already in conversation order.
-pub(crate) const UNREAD: &str = "SELECT conv_kind, peer, COUNT(*) FROM inbox \
-     WHERE app = ? AND owner = ? AND status = 0 \
-     GROUP BY conv_kind, peer ORDER BY conv_kind, peer";
+/// Each conversation's mention flag is one seek of its list row (key).
+pub(crate) const UNREAD: &str = "SELECT u.conv_kind, u.peer, u.n, \
+     COALESCE((SELECT c.mention_version > c.read_up_to FROM conversations c \
+     WHERE c.app = ?1 AND c.owner = ?2 AND c.conv_kind = u.conv_kind AND c.peer = u.peer), 0) \
+     FROM (SELECT conv_kind, peer, COUNT(*) AS n FROM inbox \
+     WHERE app = ?1 AND owner = ?2 AND status = 0 GROUP BY conv_kind, peer) u \
+     ORDER BY u.conv_kind, u.peer";
 
 /// A read mark touches only the conversation's unread rows up to the mark
 /// (`inbox_received`; only received messages and notices are ever 0).
@@ -233,12 +308,14 @@ const UNREAD_IN_CONVERSATION: &str = "UPDATE conversations SET unread = MAX(unre
 /// from `before`, each row joined to the entry it shows (the inbox key) and
 /// its message (rowid).
 pub(crate) const CONVERSATIONS: &str = concat!(
-    "SELECT c.activity, c.unread, c.read_up_to, c.peer_read_up_to, ",
+    "SELECT c.activity, c.unread, c.read_up_to, c.peer_read_up_to, c.flags, c.draft, \
+     c.mention_version, ",
     inbox_columns!(),
     " FROM conversations c INDEXED BY conversations_by_activity \
      JOIN inbox i ON i.app = c.app AND i.owner = c.owner AND i.version = c.last_version \
      JOIN messages m ON m.id = i.message \
-     WHERE c.app = ? AND c.owner = ? AND c.activity < ? ORDER BY c.activity DESC LIMIT ?"
+     WHERE c.app = ? AND c.owner = ? AND c.activity > 0 AND c.activity < ? \
+     ORDER BY c.activity DESC LIMIT ?"
 );
 
 /// The oldest outbox rows, then each one's message and every owner's entry
@@ -333,13 +410,17 @@ pub(crate) fn conversations(
         ],
         limit,
         |row| {
-            let last = rows::inbox_entry(row, 4)?;
+            let last = rows::inbox_entry(row, 7)?;
+            let read_up_to = from_stored(rows::get(row, 2)?);
+            let flags: i64 = rows::get(row, 4)?;
             Ok(ConversationSummary {
                 conversation: last.conversation.clone(),
                 activity: from_stored(rows::get(row, 0)?),
                 unread: from_stored(rows::get(row, 1)?),
-                read_up_to: from_stored(rows::get(row, 2)?),
+                read_up_to,
                 peer_read_up_to: from_stored(rows::get(row, 3)?),
+                settings: ConversationSettings::from_flags(flags as u8, rows::get(row, 5)?),
+                mentioned: from_stored(rows::get(row, 6)?) > read_up_to,
                 last,
             })
         },
@@ -383,6 +464,7 @@ pub(crate) fn unread(conn: &Connection, app: &AppId, owner: &UserId) -> Result<V
         Ok(UnreadCount {
             conversation: Conversation::from_parts(kind, &rows::text(row, 1)?),
             count: from_stored(rows::int(row, 2)?),
+            mentioned: rows::int(row, 3)? != 0,
         })
     })
 }

@@ -80,6 +80,7 @@ mod client;
 
 mod apps;
 mod channel;
+mod extras;
 mod groups;
 mod inbox;
 
@@ -93,22 +94,22 @@ pub mod fuzzing {
     use bubble_core::{AppConfig, ChannelEntry, Group, InboxEntry, Member, Result};
     use rusqlite::Row;
 
-    /// The inbox columns (16: `owner, version, kind, conv_kind, peer, …`).
+    /// The inbox columns (17: `owner, version, kind, conv_kind, peer, …, meta`).
     pub fn inbox_entry(row: &Row<'_>) -> Result<InboxEntry> {
         crate::rows::inbox_entry(row, 0)
     }
 
-    /// The channel-log columns (12: `group_id, seq, kind, server_msg_id, …`).
+    /// The channel-log columns (13: `group_id, seq, kind, server_msg_id, …, meta`).
     pub fn channel_entry(row: &Row<'_>) -> Result<ChannelEntry> {
         crate::rows::channel_entry(row)
     }
 
-    /// `user, role, joined_at`.
+    /// `user, role, joined_at, muted_until`.
     pub fn member(row: &Row<'_>) -> Result<Member> {
         crate::groups::member_of(row)
     }
 
-    /// `id, name, kind, owner, created_at`.
+    /// `id, name, kind, owner, created_at, avatar_url, announcement, muted`.
     pub fn group(row: &Row<'_>) -> Result<Group> {
         crate::groups::group_of(row)
     }

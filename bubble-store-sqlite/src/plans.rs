@@ -58,7 +58,7 @@ fn a_conversation_list_page_is_a_backwards_range_of_its_index_joined_by_keys() {
     let p = plan(inbox::CONVERSATIONS);
     assert_eq!(
         p,
-        "SEARCH c USING INDEX conversations_by_activity (app=? AND owner=? AND activity<?) | \
+        "SEARCH c USING INDEX conversations_by_activity (app=? AND owner=? AND activity>? AND activity<?) | \
          SEARCH i USING PRIMARY KEY (app=? AND owner=? AND version=?) | \
          SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
         "one indexed read, newest first: no sort, no scan"
@@ -166,4 +166,52 @@ fn groups_of_uses_the_by_user_index() {
         "{p}"
     );
     assert!(!p.contains("TEMP B-TREE"), "already in order: {p}");
+}
+
+#[test]
+fn settings_and_blocks_read_the_owners_list_rows_by_key() {
+    assert_uses(
+        crate::extras::SETTINGS,
+        "SEARCH conversations USING PRIMARY KEY (app=? AND owner=? AND conv_kind=? AND peer=?)",
+    );
+    let p = plan(crate::extras::BLOCKED);
+    assert!(
+        p.contains("SEARCH conversations USING PRIMARY KEY (app=? AND owner=? AND conv_kind=?)")
+            && !p.contains("TEMP B-TREE"),
+        "the owner's 1:1 rows, already in peer order: {p}"
+    );
+}
+
+#[test]
+fn group_read_state_goes_from_the_message_to_each_copy_and_its_list_row() {
+    let p = plan(crate::extras::READERS);
+    assert_uses(
+        crate::extras::READERS,
+        "messages_by_id (app=? AND server_msg_id=?)",
+    );
+    assert_uses(crate::extras::READERS, "inbox_by_msg (message=?)");
+    assert!(
+        p.contains("SEARCH c USING PRIMARY KEY (app=? AND owner=? AND conv_kind=? AND peer=?)"),
+        "{p}"
+    );
+}
+
+#[test]
+fn unread_reads_the_received_index_and_one_list_row_per_conversation() {
+    let p = plan(inbox::UNREAD);
+    assert!(
+        p.contains("SEARCH c USING PRIMARY KEY (app=? AND owner=? AND conv_kind=? AND peer=?)"),
+        "the mention flag is one seek per conversation: {p}"
+    );
+}
+
+#[test]
+fn reaction_counts_read_only_the_emoji_index() {
+    let p = plan(crate::extras::REACTIONS);
+    assert!(
+        p.contains(
+            "SEARCH reactions USING COVERING INDEX reactions_by_emoji (app=? AND server_msg_id=?)"
+        ) && !p.contains("TEMP B-TREE"),
+        "{p}"
+    );
 }

@@ -2,7 +2,7 @@
 
 use bubble_core::{
     ChannelEntry, Content, ContentType, Conversation, ConversationKind, DeviceId, Direction,
-    EntryKind, Error, GroupId, InboxEntry, MsgId, Result, UserId,
+    EntryKind, EntryMeta, Error, GroupId, InboxEntry, MsgId, Result, UserId,
 };
 use bytes::Bytes;
 use rusqlite::types::FromSql;
@@ -18,7 +18,7 @@ macro_rules! inbox_columns {
     () => {
         "i.owner, i.version, m.kind, i.conv_kind, i.peer, i.direction, m.server_msg_id, \
          m.sender, m.sender_device, m.client_msg_id, m.client_seq, m.create_time, \
-         m.server_time, m.content_type, m.content, i.read_up_to"
+         m.server_time, m.content_type, m.content, i.read_up_to, m.meta"
     };
 }
 pub(crate) use inbox_columns;
@@ -27,7 +27,7 @@ pub(crate) use inbox_columns;
 macro_rules! channel_columns {
     () => {
         "group_id, seq, kind, server_msg_id, sender, sender_device, client_msg_id, client_seq, \
-         create_time, server_time, content_type, content"
+         create_time, server_time, content_type, content, meta"
     };
 }
 pub(crate) use channel_columns;
@@ -141,6 +141,7 @@ pub(crate) fn inbox_entry(row: &Row<'_>, at: usize) -> Result<InboxEntry> {
             body: Bytes::from(get::<Vec<u8>>(row, at + 14)?),
         },
         read_up_to: from_stored(get(row, at + 15)?),
+        meta: meta(row, at + 16)?,
     })
 }
 
@@ -161,7 +162,26 @@ pub(crate) fn channel_entry(row: &Row<'_>) -> Result<ChannelEntry> {
             kind: code(row, 10, "content type", ContentType::from_u8)?,
             body: Bytes::from(get::<Vec<u8>>(row, 11)?),
         },
+        meta: meta(row, 12)?,
     })
+}
+
+/// An entry's meta from a nullable blob column (NULL: none). Bytes that do
+/// not decode are corrupt data, like any other column that does not.
+pub(crate) fn meta(row: &Row<'_>, i: usize) -> Result<EntryMeta> {
+    let Some(raw) = get::<Option<Vec<u8>>>(row, i)? else {
+        return Ok(EntryMeta::none());
+    };
+    EntryMeta::from_bytes(Bytes::from(raw)).map_err(|e| {
+        Error::internal(format!(
+            "a stored entry meta does not decode ({e}); the database may be from another program or corrupt"
+        ))
+    })
+}
+
+/// An entry's meta for a nullable blob column.
+pub(crate) fn meta_value(meta: &EntryMeta) -> Option<&[u8]> {
+    (!meta.is_empty()).then(|| &meta.as_bytes()[..])
 }
 
 /// A message id read back from a blob column.

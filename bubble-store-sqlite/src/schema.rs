@@ -65,6 +65,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "conversations",
         sql: include_str!("../migrations/0005_conversations.sql"),
     },
+    Migration {
+        version: 6,
+        description: "extras",
+        sql: include_str!("../migrations/0006_extras.sql"),
+    },
 ];
 
 /// The bookkeeping table with the columns and the SQL text of sqlx 0.9's
@@ -233,7 +238,7 @@ mod tests {
             })
             .unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(versions(&conn), [1, 2, 3, 4, 5]);
+        assert_eq!(versions(&conn), [1, 2, 3, 4, 5, 6]);
         let again: String = conn
             .query_row("SELECT installed_on FROM _sqlx_migrations", [], |r| {
                 r.get(0)
@@ -300,7 +305,7 @@ mod tests {
         match migrate(&mut conn) {
             Err(MigrateError::Unknown {
                 version: 0,
-                newest_known: 5,
+                newest_known: 6,
             }) => {}
             other => panic!("expected migration 0 to be unknown, got {other:?}"),
         }

@@ -155,10 +155,43 @@ async fn a_file_of_the_sqlx_release_keeps_its_history_and_gets_only_the_newer_mi
         assert!(
             object.0 == "table" && object.1 == "_sqlx_migrations"
                 || replaced
-                || schema_after.contains(object),
+                || schema_after.contains(object)
+                || extended(object, &schema_after),
             "{object:?} is kept as it was"
         );
     }
+}
+
+/// Tables later migrations added columns to (`ALTER TABLE ... ADD COLUMN`).
+const EXTENDED_BY_0006: &[&str] = &["channel_log", "chat_groups", "group_members"];
+
+/// Whether `object` is one of [`EXTENDED_BY_0006`] and is still there as it
+/// was but for the columns migration 6 added: SQLite writes each added
+/// column's definition into the stored SQL after the last column, so taking
+/// them out again must give the old text exactly.
+fn extended(
+    object: &(String, String, Option<String>),
+    after: &[(String, String, Option<String>)],
+) -> bool {
+    if !EXTENDED_BY_0006.contains(&object.1.as_str()) {
+        return false;
+    }
+    let migration = include_str!("../migrations/0006_extras.sql");
+    let prefix = format!("ALTER TABLE {} ADD COLUMN ", object.1);
+    let added: Vec<&str> = migration
+        .lines()
+        .filter_map(|l| l.strip_prefix(prefix.as_str()))
+        .map(|def| def.trim_end_matches(';'))
+        .collect();
+    after.iter().any(|(kind, name, sql)| {
+        let Some(mut sql) = sql.clone() else {
+            return false;
+        };
+        for def in &added {
+            sql = sql.replacen(&format!(", {def}"), "", 1);
+        }
+        *kind == object.0 && *name == object.1 && Some(sql) == object.2
+    })
 }
 
 /// What migration 3 (`0003_messages.sql`) rebuilds: the inbox became small
@@ -629,5 +662,49 @@ async fn a_file_of_the_full_copy_store_gets_a_conversation_list_built_from_its_e
     .unwrap();
     let after = list(store.conversations(&app, &alice, 0, 10).await.unwrap());
     assert_eq!((after[0].0.as_str(), after[0].2), ("bob", 2));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_file_of_the_full_copy_store_reads_back_without_meta_and_with_default_settings() {
+    let (_dir, path) = copy_of(FIXTURE_74649E1);
+    let store = open(&path).await;
+    let (app, alice) = (app(), user("alice"));
+    let synced = InboxStore::pull(&store, &app, &alice, 0, 100)
+        .await
+        .unwrap();
+    assert!(!synced.entries.is_empty());
+    assert!(
+        synced.entries.iter().all(|e| e.meta.is_empty()),
+        "entries written before meta existed have none"
+    );
+    let page = store.conversations(&app, &alice, 0, 10).await.unwrap();
+    assert!(
+        page.conversations.iter().all(|c| {
+            c.settings == bubble_core::ConversationSettings::default() && !c.mentioned
+        })
+    );
+    assert!(store.blocked(&app, &alice).await.unwrap().is_empty());
+    // An old message can be edited and reacted to after the upgrade.
+    let old = synced
+        .entries
+        .iter()
+        .find(|e| e.kind == bubble_core::EntryKind::Message)
+        .unwrap();
+    let limits = bubble_core::ports::ReactionLimits {
+        per_message: 5,
+        per_user: 5,
+    };
+    assert!(
+        store
+            .react(&app, &old.server_msg_id, &alice, "👍", true, limits)
+            .await
+            .unwrap()
+    );
+    let counts = store
+        .reactions(&app, &[old.server_msg_id], &alice)
+        .await
+        .unwrap();
+    assert_eq!(counts[0].1[0].count, 1);
     store.close().await;
 }

@@ -82,6 +82,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         server_time: 1_767_225_600_003,
         content: Content::text("hello"),
         read_up_to: 0,
+        meta: bubble_core::EntryMeta::none(),
     };
     let route = Route {
         user: UserId::new("alice"),

@@ -68,7 +68,7 @@ impl Input<'_> {
 type Check = fn(&rusqlite::Row<'_>) -> Result<Vec<(usize, i64)>>;
 
 const DECODERS: &[(&str, usize, Check)] = &[
-    ("inbox", 16, |row| {
+    ("inbox", 17, |row| {
         fuzzing::inbox_entry(row).map(|e| {
             vec![
                 (2, e.kind as i64),
@@ -78,13 +78,13 @@ const DECODERS: &[(&str, usize, Check)] = &[
             ]
         })
     }),
-    ("channel", 12, |row| {
+    ("channel", 13, |row| {
         fuzzing::channel_entry(row).map(|e| vec![(2, e.kind as i64), (10, e.content.kind as i64)])
     }),
-    ("member", 3, |row| {
+    ("member", 4, |row| {
         fuzzing::member(row).map(|m| vec![(1, m.role as i64)])
     }),
-    ("group", 5, |row| {
+    ("group", 8, |row| {
         fuzzing::group(row).map(|g| vec![(2, g.kind as i64)])
     }),
     ("app", 4, |row| fuzzing::app(row).map(|_| Vec::new())),
@@ -172,6 +172,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         int(1),
         blob(b"hello"),
         int(0),
+        vec![0],
     ]
     .concat();
     let channel = [
@@ -188,9 +189,10 @@ pub fn seeds() -> Vec<Vec<u8>> {
         int(time + 1),
         int(1),
         blob(b"hi all"),
+        vec![0],
     ]
     .concat();
-    let member = [vec![2], text("bob"), int(1), int(time)].concat();
+    let member = [vec![2], text("bob"), int(1), int(time), int(0)].concat();
     let group = [
         vec![3],
         text("g1"),
@@ -198,6 +200,9 @@ pub fn seeds() -> Vec<Vec<u8>> {
         int(1),
         text("alice"),
         int(time),
+        text(""),
+        text("be kind"),
+        int(0),
     ]
     .concat();
     let app = [

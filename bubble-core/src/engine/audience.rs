@@ -39,6 +39,8 @@ pub(super) struct Audience {
     pub conversation: Conversation,
     /// Who holds it.
     pub holders: Holders,
+    /// A user author's role in the group (`None` for 1:1 and the system).
+    pub author_role: Option<Role>,
 }
 
 /// The holders of a message.
@@ -136,6 +138,7 @@ impl Engine {
                 Ok(Audience {
                     conversation: to.clone(),
                     holders: Holders::Inboxes(direct_copies(sender, &UserId::new(to.id()))),
+                    author_role: None,
                 })
             }
             ConversationKind::Group | ConversationKind::SuperGroup => {
@@ -146,13 +149,16 @@ impl Engine {
                     .roster(app, &id)
                     .await?
                     .ok_or_else(|| Error::not_found(format!("group {id} does not exist")))?;
-                if let Author::User(user) = author
-                    && !members.iter().any(|m| m.user == *user)
-                {
-                    return Err(Error::denied(format!(
-                        "{user} is not a member of group {id}"
-                    )));
-                }
+                let author_role = match author {
+                    Author::User(user) => {
+                        let member = members.iter().find(|m| m.user == *user).ok_or_else(|| {
+                            Error::denied(format!("{user} is not a member of group {id}"))
+                        })?;
+                        Engine::check_may_write(&group, member, now_millis())?;
+                        Some(member.role)
+                    }
+                    Author::System => None,
+                };
                 Ok(match group.kind {
                     GroupKind::Normal => Audience {
                         conversation: Conversation::group(&id),
@@ -161,6 +167,7 @@ impl Engine {
                             &Conversation::group(&id),
                             members,
                         )),
+                        author_role,
                     },
                     GroupKind::Super => Audience {
                         conversation: Conversation::super_group(&id),
@@ -168,6 +175,7 @@ impl Engine {
                             group: id,
                             members: members.into_iter().map(|m| m.user).collect(),
                         },
+                        author_role,
                     },
                 })
             }
@@ -187,11 +195,26 @@ impl Engine {
         sender: &UserId,
         conversation: &Conversation,
     ) -> Result<Vec<OwnerCopy>> {
+        self.inbox_holders_since(app, sender, conversation, i64::MAX)
+            .await
+    }
+
+    /// [`Engine::inbox_holders`] of a message sent at `sent_at`: members
+    /// who joined after it hold no copy, so they get nothing about it (an
+    /// edit's new text included).
+    pub(super) async fn inbox_holders_since(
+        &self,
+        app: &AppId,
+        sender: &UserId,
+        conversation: &Conversation,
+        sent_at: i64,
+    ) -> Result<Vec<OwnerCopy>> {
         match conversation.kind {
             ConversationKind::Direct => Ok(direct_copies(sender, &UserId::new(conversation.id()))),
             _ => {
                 let id = GroupId::new(conversation.id());
-                let members = self.inner.groups.members(app, &id).await?;
+                let mut members = self.inner.groups.members(app, &id).await?;
+                members.retain(|m| m.joined_at <= sent_at);
                 Ok(group_copies(Author::User(sender), conversation, members))
             }
         }

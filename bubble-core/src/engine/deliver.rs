@@ -38,6 +38,8 @@ pub(super) struct Envelope {
     pub content: Content,
     /// For read cursors: the version read up to.
     pub read_up_to: u64,
+    /// Reply, forward, mentions, edit time, reaction, settings.
+    pub meta: EntryMeta,
 }
 
 impl Envelope {
@@ -61,6 +63,7 @@ impl Envelope {
             server_time: now,
             content: Content::none(),
             read_up_to: 0,
+            meta: EntryMeta::none(),
         }
     }
 
@@ -81,6 +84,7 @@ impl Envelope {
             server_time: self.server_time,
             content: self.content.clone(),
             read_up_to: self.read_up_to,
+            meta: self.meta.clone(),
         }
     }
 
@@ -98,6 +102,7 @@ impl Envelope {
             create_time: self.create_time,
             server_time: self.server_time,
             content: self.content.clone(),
+            meta: self.meta.clone(),
         }
     }
 }

@@ -32,20 +32,11 @@ impl Engine {
                     .to_hex()[..20]
             )),
         };
-        let now = now_millis();
-        let mut members: Vec<Member> = vec![Member {
-            user: owner.clone(),
-            role: Role::Owner,
-            joined_at: now,
-        }];
+        let mut members: Vec<Member> = vec![Member::new(owner.clone(), Role::Owner)];
         for user in req.members {
             validate_id("member id", user.as_str())?;
             if !members.iter().any(|m| m.user == user) {
-                members.push(Member {
-                    user,
-                    role: Role::Member,
-                    joined_at: now,
-                });
+                members.push(Member::new(user, Role::Member));
             }
         }
         if members.len() as u64 > settings.max_group_members {
@@ -63,13 +54,7 @@ impl Engine {
         } else {
             GroupKind::Normal
         };
-        let group = Group {
-            id,
-            name: req.name,
-            kind,
-            owner: owner.clone(),
-            created_at: now,
-        };
+        let group = Group::new(id, req.name, kind, owner.clone());
         self.inner
             .groups
             .create_group(app, &group, &members)
@@ -114,14 +99,9 @@ impl Engine {
                 ),
             ));
         }
-        let now = now_millis();
         let members: Vec<Member> = users
             .iter()
-            .map(|u| Member {
-                user: u.clone(),
-                role: Role::Member,
-                joined_at: now,
-            })
+            .map(|u| Member::new(u.clone(), Role::Member))
             .collect();
         let added = self.inner.groups.add_members(app, id, &members).await?;
         if group.kind == GroupKind::Normal
@@ -172,7 +152,12 @@ impl Engine {
         self.inner.groups.remove_members(app, id, users).await
     }
 
-    async fn require_manager(&self, app: &AppId, id: &GroupId, actor: &UserId) -> Result<()> {
+    pub(super) async fn require_manager(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        actor: &UserId,
+    ) -> Result<()> {
         match self.inner.groups.member(app, id, actor).await? {
             Some(m) if m.role >= Role::Admin => Ok(()),
             _ => Err(Error::denied(format!(

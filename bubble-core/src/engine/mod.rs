@@ -38,8 +38,10 @@ mod apps;
 mod audience;
 mod builder;
 mod business;
+mod compose;
 mod degraded;
 mod deliver;
+mod group_admin;
 mod groups;
 mod maintenance;
 mod notices;
@@ -51,6 +53,7 @@ mod route;
 mod search;
 mod send;
 mod sessions;
+mod settings;
 mod sync;
 
 use std::collections::HashMap;
@@ -68,12 +71,18 @@ use crate::push::SessionHub;
 use crate::types::AppId;
 
 pub use builder::{EngineBuilder, EngineConfig};
+pub use compose::{MAX_MENTIONS, MessageRefs, REPLY_PREVIEW_CHARS};
 pub use degraded::Degradation;
-pub use requests::{
-    ConversationItem, ConversationList, CreateGroup, HistoryPage, HistoryQuery, SendRequest,
-    Session, SyncPage, SystemTarget, UserPresence,
+pub use group_admin::{
+    GROUP_NOTICE_TYPE, GroupChange, GroupSummary, MAX_ANNOUNCEMENT_BYTES, MAX_GROUP_FIELD_BYTES,
 };
+pub use requests::{
+    ConversationItem, ConversationList, CreateGroup, HistoryPage, HistoryQuery, Reactions,
+    ReadState, SendRequest, Session, SyncPage, SystemTarget, UserPresence,
+};
+pub use revise::MAX_EMOJI_BYTES;
 pub use search::{RebuildProgress, RebuildScope};
+pub use settings::{SettingsChange, SettingsChanged};
 
 /// The reserved channel log that holds app-wide system notices.
 pub const BROADCAST_CHANNEL: &str = "~broadcast";

@@ -4,7 +4,7 @@
 
 use super::audience::OwnerCopy;
 use super::deliver::{Envelope, Fanout};
-use super::{ConversationItem, ConversationList, Engine, Session};
+use super::{ConversationItem, ConversationList, Engine, ReadState, Session};
 use crate::error::Result;
 use crate::types::*;
 
@@ -143,12 +143,16 @@ impl Engine {
             }
             let read_seq = channels.read_seq(app, &group, user).await?;
             let unread = channels.count_messages_after(app, &group, read_seq).await?;
+            let settings = self
+                .settings_or_default(app, user, &Conversation::super_group(&group))
+                .await?;
             items.push(ConversationItem::SuperGroup {
                 group,
                 activity,
                 last,
                 unread,
                 read_seq,
+                settings,
             });
         }
         items.sort_by_key(|i| std::cmp::Reverse(i.activity()));
@@ -161,6 +165,43 @@ impl Engine {
             items,
             has_more: more,
             max_version,
+        })
+    }
+
+    /// Who of a normal group's members (other than the sender) hold
+    /// message `id` and who of them has read it, from each one's read
+    /// mark: "read by N of M". The caller must be a member; any member may
+    /// ask (a product that shows it to the sender only checks that).
+    pub async fn read_state(
+        &self,
+        session: &Session,
+        group: &GroupId,
+        id: &MsgId,
+    ) -> Result<ReadState> {
+        let app = &session.app;
+        let group_info = self.group_for_member(app, group, &session.user).await?;
+        if group_info.kind != GroupKind::Normal {
+            return Err(crate::error::Error::invalid(format!(
+                "group {group} is a super group: its members' reads are kept by seq \
+                 (their read marks), not per message"
+            )));
+        }
+        let members: Vec<UserId> = self
+            .inner
+            .groups
+            .members(app, group)
+            .await?
+            .into_iter()
+            .map(|m| m.user)
+            .collect();
+        let found = self
+            .inner
+            .inbox
+            .readers(app, &Conversation::group(group), id, &members)
+            .await?;
+        Ok(ReadState {
+            members: found.received,
+            readers: found.readers,
         })
     }
 
@@ -192,6 +233,7 @@ impl Engine {
                 counts.push(UnreadCount {
                     conversation: Conversation::super_group(&gid),
                     count,
+                    mentioned: false,
                 });
             }
         }

@@ -117,6 +117,8 @@ pub enum HistoryPage {
         /// The caller's newest inbox version now: a new device that shows
         /// this page starts syncing from here instead of from 0.
         max_version: u64,
+        /// The reactions on the page's messages (those with any).
+        reactions: Reactions,
     },
     /// A super group: its channel log.
     Channel {
@@ -124,8 +126,13 @@ pub enum HistoryPage {
         page: ChannelPage,
         /// The group's newest seq now.
         last_seq: u64,
+        /// The reactions on the page's messages (those with any).
+        reactions: Reactions,
     },
 }
+
+/// Reaction counts per message, as a history page carries them.
+pub type Reactions = Vec<(MsgId, Vec<ReactionCount>)>;
 
 /// One row of a conversation list ([`Engine::conversations`](super::Engine::conversations)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +151,8 @@ pub enum ConversationItem {
         unread: u64,
         /// The caller's read seq.
         read_seq: u64,
+        /// The caller's settings of it.
+        settings: ConversationSettings,
     },
 }
 
@@ -155,6 +164,15 @@ impl ConversationItem {
             ConversationItem::SuperGroup { activity, .. } => *activity,
         }
     }
+}
+
+/// Who in a normal group has read one message ([`Engine::read_state`](super::Engine::read_state)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadState {
+    /// Members other than the sender who hold the message.
+    pub members: u64,
+    /// Those of them whose read mark covers it, in user id order.
+    pub readers: Vec<UserId>,
 }
 
 /// A page of the caller's conversation list.

@@ -73,6 +73,13 @@ impl Batch {
                     m.doc = None;
                     m.deleted.clear();
                 }
+                EntryKind::Edit => {
+                    // The old words go for everyone, the new ones come for
+                    // every holder the edit reached.
+                    m.recalled = true;
+                    m.deleted.clear();
+                    m.doc = SearchDoc::of_entry(&t.app, e, t.owners.clone());
+                }
                 EntryKind::Delete => {
                     if let Some(doc) = &mut m.doc {
                         doc.owners.retain(|o| !t.owners.contains(o));
@@ -352,6 +359,7 @@ mod tests {
             server_time: 1_000,
             content: Content::text("stand-up notes"),
             read_up_to: 0,
+            meta: EntryMeta::none(),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::audience::Author;
 use super::deliver::{Envelope, Fanout};
-use super::{Engine, SendRequest, Session};
+use super::{Engine, MessageRefs, SendRequest, Session};
 use crate::error::{Error, Result};
 use crate::types::*;
 
@@ -12,6 +12,20 @@ impl Engine {
     /// before this returns. A retry with the same client message id returns
     /// the original receipt and writes nothing.
     pub async fn send(&self, session: &Session, req: SendRequest) -> Result<SendReceipt> {
+        self.send_with(session, req, &MessageRefs::default()).await
+    }
+
+    /// [`Engine::send`] of a reply, a forward or a message with mentions:
+    /// `refs` names what it refers to, and the engine checks each (the
+    /// replied message is in the conversation, the forwarded one is the
+    /// sender's, mentioned users are members, @all comes from the owner or
+    /// an admin) and stores what it found in the message's meta.
+    pub async fn send_with(
+        &self,
+        session: &Session,
+        mut req: SendRequest,
+        refs: &MessageRefs,
+    ) -> Result<SendReceipt> {
         let app = &session.app;
         let settings = self.settings(app).await?;
         if req.client_msg_id.is_empty() || req.client_msg_id.len() > MAX_ID_LEN {
@@ -20,7 +34,9 @@ impl Engine {
             )));
         }
         validate_id("conversation id", req.to.id())?;
-        crate::content::validate(&settings, &req.content)?;
+        if refs.forward_of.is_none() {
+            crate::content::validate(&settings, &req.content)?;
+        }
 
         if let Some(receipt) = self.cached_receipt(session, &req.client_msg_id).await {
             return Ok(receipt);
@@ -28,6 +44,16 @@ impl Engine {
         let audience = self
             .audience(app, Author::User(&session.user), &req.to)
             .await?;
+        if req.to.kind == ConversationKind::Direct {
+            self.check_not_blocked(session, &UserId::new(req.to.id()))
+                .await?;
+        }
+        let meta = self
+            .compose(session, &audience, refs, &mut req.content)
+            .await?;
+        if refs.forward_of.is_some() {
+            crate::content::validate(&settings, &req.content)?;
+        }
         let envelope = Envelope {
             kind: EntryKind::Message,
             server_msg_id: self
@@ -42,6 +68,7 @@ impl Engine {
             server_time: now_millis(),
             content: req.content,
             read_up_to: 0,
+            meta,
         };
         let fanout = Fanout::of(&envelope, audience).indexed(settings.search);
         self.deliver(app, Some(session), fanout).await

@@ -2,7 +2,7 @@
 //! and a super group's log after the seq it holds. History: one
 //! conversation's entries backwards from the newest, for a chat screen.
 
-use super::{BROADCAST_CHANNEL, Engine, HistoryPage, Session, SyncPage};
+use super::{BROADCAST_CHANNEL, Engine, HistoryPage, Reactions, Session, SyncPage};
 use crate::error::Result;
 use crate::types::*;
 
@@ -117,7 +117,15 @@ impl Engine {
                     .range_before(app, &group, before, limit)
                     .await?;
                 let last_seq = self.inner.channels.last_seq(app, &group).await?;
-                Ok(HistoryPage::Channel { page, last_seq })
+                let messages = page.entries.iter().filter(|e| e.kind == EntryKind::Message);
+                let reactions = self
+                    .reactions_of(app, user, messages.map(|e| e.server_msg_id))
+                    .await?;
+                Ok(HistoryPage::Channel {
+                    page,
+                    last_seq,
+                    reactions,
+                })
             }
             ConversationKind::Direct | ConversationKind::Group | ConversationKind::System => {
                 let max_version = self.inner.inbox.last_version(app, user).await?;
@@ -126,8 +134,35 @@ impl Engine {
                     .inbox
                     .history(app, user, conversation, before, limit)
                     .await?;
-                Ok(HistoryPage::Inbox { page, max_version })
+                let messages = page.entries.iter().filter(|e| e.kind == EntryKind::Message);
+                let reactions = self
+                    .reactions_of(app, user, messages.map(|e| e.server_msg_id))
+                    .await?;
+                Ok(HistoryPage::Inbox {
+                    page,
+                    max_version,
+                    reactions,
+                })
             }
+        }
+    }
+
+    /// The reactions on `ids` as `viewer` sees them: one read per page. A
+    /// store that keeps no reactions has none.
+    async fn reactions_of(
+        &self,
+        app: &AppId,
+        viewer: &UserId,
+        ids: impl Iterator<Item = MsgId>,
+    ) -> Result<Reactions> {
+        let ids: Vec<MsgId> = ids.collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.inner.inbox.reactions(app, &ids, viewer).await {
+            Ok(r) => Ok(r),
+            Err(e) if e.kind() == crate::error::ErrorKind::Unsupported => Ok(Vec::new()),
+            Err(e) => Err(e),
         }
     }
 }

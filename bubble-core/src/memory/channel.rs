@@ -56,6 +56,15 @@ impl ChannelLog for MemoryChannelLog {
                 ..*receipt
             }));
         }
+        if entry.kind == EntryKind::Edit
+            && let Some(message) =
+                log.entries.iter_mut().rev().find(|e| {
+                    e.kind == EntryKind::Message && e.server_msg_id == entry.server_msg_id
+                })
+        {
+            message.content = entry.content.clone();
+            message.meta = entry.meta.clone();
+        }
         let prev_seq = log.entries.last().map_or(0, |e| e.seq);
         let seq = prev_seq + 1;
         let mut stored = entry.clone();

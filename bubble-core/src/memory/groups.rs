@@ -25,6 +25,23 @@ impl MemoryGroups {
     }
 }
 
+/// Refuses a transfer from anyone but the owner, or to a non-member.
+fn check_transfer(group: &Group, from: &UserId, to_is_member: bool, to: &UserId) -> Result<()> {
+    if group.owner != *from {
+        return Err(Error::invalid(format!(
+            "{from} does not own group {}",
+            group.id
+        )));
+    }
+    if !to_is_member {
+        return Err(Error::invalid(format!(
+            "{to} is not a member of group {}",
+            group.id
+        )));
+    }
+    Ok(())
+}
+
 fn missing(id: &GroupId) -> Error {
     Error::not_found(format!("group {id} does not exist"))
 }
@@ -127,6 +144,82 @@ impl GroupStore for MemoryGroups {
             .get(&(app.clone(), id.clone()))
             .ok_or_else(|| missing(id))?;
         Ok(entry.members.len() as u64)
+    }
+
+    async fn update_group(&self, app: &AppId, group: &Group) -> Result<()> {
+        let mut groups = self.groups.lock();
+        let entry = groups
+            .get_mut(&(app.clone(), group.id.clone()))
+            .ok_or_else(|| missing(&group.id))?;
+        entry.group.name = group.name.clone();
+        entry.group.avatar_url = group.avatar_url.clone();
+        entry.group.announcement = group.announcement.clone();
+        entry.group.muted = group.muted;
+        Ok(())
+    }
+
+    async fn set_role(&self, app: &AppId, id: &GroupId, user: &UserId, role: Role) -> Result<bool> {
+        let mut groups = self.groups.lock();
+        let entry = groups
+            .get_mut(&(app.clone(), id.clone()))
+            .ok_or_else(|| missing(id))?;
+        Ok(match entry.members.get_mut(user) {
+            Some(m) => {
+                m.role = role;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn mute_member(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        user: &UserId,
+        until: i64,
+    ) -> Result<bool> {
+        let mut groups = self.groups.lock();
+        let entry = groups
+            .get_mut(&(app.clone(), id.clone()))
+            .ok_or_else(|| missing(id))?;
+        Ok(match entry.members.get_mut(user) {
+            Some(m) => {
+                m.muted_until = until;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn transfer_owner(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        from: &UserId,
+        to: &UserId,
+    ) -> Result<()> {
+        let mut groups = self.groups.lock();
+        let entry = groups
+            .get_mut(&(app.clone(), id.clone()))
+            .ok_or_else(|| missing(id))?;
+        check_transfer(&entry.group, from, entry.members.contains_key(to), to)?;
+        if let Some(m) = entry.members.get_mut(from) {
+            m.role = Role::Admin;
+        }
+        if let Some(m) = entry.members.get_mut(to) {
+            m.role = Role::Owner;
+        }
+        entry.group.owner = to.clone();
+        Ok(())
+    }
+
+    async fn delete_group(&self, app: &AppId, id: &GroupId) -> Result<bool> {
+        Ok(self
+            .groups
+            .lock()
+            .remove(&(app.clone(), id.clone()))
+            .is_some())
     }
 
     async fn groups_of(&self, app: &AppId, user: &UserId) -> Result<Vec<GroupId>> {

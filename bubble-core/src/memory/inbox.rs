@@ -47,6 +47,25 @@ struct ConversationRow {
     unread: u64,
     read_up_to: u64,
     peer_read_up_to: u64,
+    /// The version of the newest received message that mentions the owner.
+    mention: u64,
+    settings: ConversationSettings,
+}
+
+impl ConversationRow {
+    /// A row with no activity yet (settings before any message).
+    fn empty(last_msg: MsgId) -> ConversationRow {
+        ConversationRow {
+            activity: 0,
+            last: 0,
+            last_msg,
+            unread: 0,
+            read_up_to: 0,
+            peer_read_up_to: 0,
+            mention: 0,
+            settings: ConversationSettings::default(),
+        }
+    }
 }
 
 impl Owner {
@@ -62,6 +81,9 @@ impl Owner {
 
     /// Appends `entry` as the next version, indexing it.
     fn push(&mut self, mut entry: InboxEntry) -> Appended {
+        if entry.kind == EntryKind::Edit {
+            self.edit(&entry);
+        }
         let prev_version = self.last_version;
         let version = prev_version + 1;
         self.last_version = version;
@@ -108,21 +130,29 @@ impl Owner {
                 let row = self
                     .conversations
                     .entry(c.clone())
-                    .or_insert(ConversationRow {
-                        activity: 0,
-                        last: 0,
-                        last_msg: entry.server_msg_id,
-                        unread: 0,
-                        read_up_to: 0,
-                        peer_read_up_to: 0,
-                    });
-                self.by_activity.remove(&row.activity);
+                    .or_insert_with(|| ConversationRow::empty(entry.server_msg_id));
+                if row.activity != 0 {
+                    self.by_activity.remove(&row.activity);
+                }
                 row.activity = activity;
                 row.last = entry.version;
                 row.last_msg = entry.server_msg_id;
-                row.unread += u64::from(is_readable_message(entry));
+                let received = is_readable_message(entry);
+                row.unread += u64::from(received);
+                if received && entry.meta.mentions(&entry.owner) {
+                    row.mention = entry.version;
+                }
                 self.by_activity.insert(activity, c.clone());
             }
+            EntryKind::Settings => {
+                if let Some(settings) = entry.meta.settings() {
+                    self.conversations
+                        .entry(c.clone())
+                        .or_insert_with(|| ConversationRow::empty(entry.server_msg_id))
+                        .settings = settings;
+                }
+            }
+            EntryKind::Edit | EntryKind::Reaction => {}
             EntryKind::Recall | EntryKind::Delete => {
                 if let Some(row) = self.conversations.get_mut(c)
                     && row.last_msg == entry.server_msg_id
@@ -139,6 +169,20 @@ impl Owner {
                 if let Some(row) = self.conversations.get_mut(c) {
                     row.peer_read_up_to = row.peer_read_up_to.max(entry.read_up_to);
                 }
+            }
+        }
+    }
+
+    /// Gives the owner's entry of the message an edit names the edit's
+    /// content and meta.
+    fn edit(&mut self, edit: &InboxEntry) {
+        let versions = self.by_msg.get(&edit.server_msg_id).cloned();
+        for v in versions.unwrap_or_default() {
+            if let Some((e, _)) = self.at_mut(v)
+                && e.kind == EntryKind::Message
+            {
+                e.content = edit.content.clone();
+                e.meta = edit.meta.clone();
             }
         }
     }
@@ -181,6 +225,8 @@ struct State {
     /// One row per indexed delivery: its owners and their versions.
     outbox: BTreeMap<u64, (AppId, Vec<(UserId, u64)>)>,
     next_outbox: u64,
+    /// Reactions per message: who put each emoji there.
+    reactions: HashMap<(AppId, MsgId), BTreeMap<String, BTreeSet<UserId>>>,
 }
 
 /// [`InboxStore`] in memory.
@@ -335,12 +381,136 @@ impl InboxStore for MemoryInbox {
                 unread: row.unread,
                 read_up_to: row.read_up_to,
                 peer_read_up_to: row.peer_read_up_to,
+                settings: row.settings.clone(),
+                mentioned: row.mention > row.read_up_to,
             });
         }
         Ok(ConversationPage {
             conversations,
             has_more: rows.next().is_some(),
         })
+    }
+
+    async fn settings(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+    ) -> Result<ConversationSettings> {
+        let state = self.state.lock();
+        Ok(state
+            .owners
+            .get(&(app.clone(), owner.clone()))
+            .and_then(|o| o.conversations.get(conversation))
+            .map(|row| row.settings.clone())
+            .unwrap_or_default())
+    }
+
+    async fn blocked(&self, app: &AppId, owner: &UserId) -> Result<Vec<UserId>> {
+        let state = self.state.lock();
+        let Some(o) = state.owners.get(&(app.clone(), owner.clone())) else {
+            return Ok(Vec::new());
+        };
+        let mut peers: Vec<UserId> = o
+            .conversations
+            .iter()
+            .filter(|(c, row)| c.kind == ConversationKind::Direct && row.settings.blocked)
+            .map(|(c, _)| UserId::new(c.id()))
+            .collect();
+        peers.sort();
+        Ok(peers)
+    }
+
+    async fn readers(
+        &self,
+        app: &AppId,
+        conversation: &Conversation,
+        id: &MsgId,
+        members: &[UserId],
+    ) -> Result<MessageReaders> {
+        let state = self.state.lock();
+        let mut result = MessageReaders::default();
+        for member in members {
+            let Some(o) = state.owners.get(&(app.clone(), member.clone())) else {
+                continue;
+            };
+            let copy = o.by_msg.get(id).into_iter().flatten().find_map(|&v| {
+                let (e, _) = o.at(v)?;
+                (e.conversation == *conversation && is_readable_message(e)).then_some(v)
+            });
+            let Some(version) = copy else { continue };
+            result.received += 1;
+            if o.conversations
+                .get(conversation)
+                .is_some_and(|row| row.read_up_to >= version)
+            {
+                result.readers.push(member.clone());
+            }
+        }
+        result.readers.sort();
+        Ok(result)
+    }
+
+    async fn react(
+        &self,
+        app: &AppId,
+        id: &MsgId,
+        user: &UserId,
+        emoji: &str,
+        add: bool,
+        limits: ReactionLimits,
+    ) -> Result<bool> {
+        let mut state = self.state.lock();
+        let on_message = state.reactions.entry((app.clone(), *id)).or_default();
+        if !add {
+            let Some(users) = on_message.get_mut(emoji) else {
+                return Ok(false);
+            };
+            let changed = users.remove(user);
+            if users.is_empty() {
+                on_message.remove(emoji);
+            }
+            return Ok(changed);
+        }
+        if on_message
+            .get(emoji)
+            .is_some_and(|users| users.contains(user))
+        {
+            return Ok(false);
+        }
+        limits.check(
+            on_message.len() + usize::from(!on_message.contains_key(emoji)),
+            on_message.values().filter(|u| u.contains(user)).count() + 1,
+        )?;
+        on_message
+            .entry(emoji.to_owned())
+            .or_default()
+            .insert(user.clone());
+        Ok(true)
+    }
+
+    async fn reactions(
+        &self,
+        app: &AppId,
+        ids: &[MsgId],
+        viewer: &UserId,
+    ) -> Result<Vec<(MsgId, Vec<ReactionCount>)>> {
+        let state = self.state.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let on_message = state.reactions.get(&(app.clone(), *id))?;
+                let counts: Vec<ReactionCount> = on_message
+                    .iter()
+                    .map(|(emoji, users)| ReactionCount {
+                        emoji: emoji.clone(),
+                        count: users.len() as u64,
+                        mine: users.contains(viewer),
+                    })
+                    .collect();
+                (!counts.is_empty()).then_some((*id, counts))
+            })
+            .collect())
     }
 
     async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64> {
@@ -415,6 +585,10 @@ impl InboxStore for MemoryInbox {
             .map(|(conversation, set)| UnreadCount {
                 conversation: conversation.clone(),
                 count: set.len() as u64,
+                mentioned: o
+                    .conversations
+                    .get(conversation)
+                    .is_some_and(|row| row.mention > row.read_up_to),
             })
             .collect())
     }

@@ -20,11 +20,59 @@ const CHECKS: &[super::Check<dyn ChannelLog>] = checks![dyn ChannelLog;
     history_pages_the_log_newest_first_without_gaps,
     a_client_msg_id_is_accepted_once_per_group,
     get_finds_a_message_by_id,
+    an_edit_changes_the_message_in_place,
     count_messages_after_counts_only_messages,
     read_seq_only_moves_forward,
     prune_sent_forgets_old_client_msg_ids_oldest_first,
     channels_are_isolated_between_apps_and_groups,
 ];
+
+async fn an_edit_changes_the_message_in_place(s: Arc<dyn ChannelLog>, app: AppId) {
+    let g = GroupId::new("sg");
+    let original = channel_message("sg", "a", "helo", "");
+    s.append(&app, &original).await.unwrap();
+    s.append(&app, &channel_message("sg", "b", "other", ""))
+        .await
+        .unwrap();
+    let meta = EntryMeta::of(&bubble_proto::pb::EntryMeta {
+        edited_at: 1_800_000_000_000,
+        ..Default::default()
+    });
+    let edit = ChannelEntry {
+        kind: EntryKind::Edit,
+        content: Content::text("hello"),
+        meta: meta.clone(),
+        client_msg_id: String::new(),
+        ..original.clone()
+    };
+    s.append(&app, &edit).await.unwrap();
+    let got = s
+        .get(&app, &g, &original.server_msg_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (got.kind, got.content.as_text(), &got.meta),
+        (EntryKind::Message, Some("hello"), &meta),
+        "get shows the edited message"
+    );
+    let page = s.range(&app, &g, 0, 10).await.unwrap();
+    let texts: Vec<_> = page
+        .entries
+        .iter()
+        .map(|e| (e.kind, e.content.as_text().unwrap_or("").to_owned()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (EntryKind::Message, "hello".to_owned()),
+            (EntryKind::Message, "other".to_owned()),
+            (EntryKind::Edit, "hello".to_owned()),
+        ]
+    );
+    let history = s.range_before(&app, &g, 0, 10).await.unwrap();
+    assert_eq!(history.entries[2].meta, meta, "history keeps the edit time");
+}
 
 fn seq_of(a: ChannelAppend) -> (u64, u64) {
     match a {

@@ -48,6 +48,7 @@ pub fn direct_message(from: &str, to: &str, text: &str) -> (InboxEntry, InboxEnt
         server_time: now,
         content: Content::text(text),
         read_up_to: 0,
+        meta: EntryMeta::none(),
     };
     let inb = InboxEntry {
         owner: UserId::new(to),
@@ -146,5 +147,6 @@ pub fn channel_message(group: &str, from: &str, text: &str, client_msg_id: &str)
             kind: ContentType::Text,
             body: Bytes::from(text.to_owned()),
         },
+        meta: EntryMeta::none(),
     }
 }

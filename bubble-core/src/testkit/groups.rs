@@ -22,7 +22,197 @@ const CHECKS: &[super::Check<dyn GroupStore>] = checks![dyn GroupStore;
     set_kind_turns_a_group_into_a_super_group,
     operations_on_a_missing_group_are_not_found,
     groups_are_isolated_between_apps,
+    every_field_of_a_group_and_member_survives_a_round_trip,
+    update_group_changes_its_info_but_not_its_identity,
+    set_role_and_mute_member_change_one_member,
+    transfer_owner_swaps_the_two_roles_and_the_owner_at_once,
+    delete_group_removes_it_with_its_memberships,
 ];
+
+async fn every_field_of_a_group_and_member_survives_a_round_trip(
+    s: Arc<dyn GroupStore>,
+    app: AppId,
+) {
+    let g = Group {
+        avatar_url: "https://cdn.example/g.png".into(),
+        announcement: "Be kind. 友善".into(),
+        muted: true,
+        ..group("full", "ann")
+    };
+    let quiet = Member {
+        muted_until: 1_800_000_000_000,
+        ..member("bo", Role::Admin)
+    };
+    s.create_group(&app, &g, &[member("ann", Role::Owner), quiet.clone()])
+        .await
+        .unwrap();
+    assert_eq!(s.group(&app, &g.id).await.unwrap(), Some(g.clone()));
+    assert_eq!(
+        s.member(&app, &g.id, &UserId::new("bo")).await.unwrap(),
+        Some(quiet.clone())
+    );
+    let (roster_group, roster) = s.roster(&app, &g.id).await.unwrap().unwrap();
+    assert_eq!(roster_group, g);
+    assert!(roster.contains(&quiet));
+}
+
+async fn update_group_changes_its_info_but_not_its_identity(s: Arc<dyn GroupStore>, app: AppId) {
+    let g = group("g", "ann");
+    s.create_group(&app, &g, &[member("ann", Role::Owner)])
+        .await
+        .unwrap();
+    let changed = Group {
+        name: "renamed".into(),
+        avatar_url: "https://cdn.example/a.png".into(),
+        announcement: "standup at 10".into(),
+        muted: true,
+        // Not changed by an update:
+        kind: GroupKind::Super,
+        owner: UserId::new("someone-else"),
+        created_at: 5,
+        ..g.clone()
+    };
+    s.update_group(&app, &changed).await.unwrap();
+    let got = s.group(&app, &g.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            got.name.as_str(),
+            got.avatar_url.as_str(),
+            got.announcement.as_str(),
+            got.muted
+        ),
+        (
+            "renamed",
+            "https://cdn.example/a.png",
+            "standup at 10",
+            true
+        )
+    );
+    assert_eq!(
+        (got.kind, got.owner, got.created_at),
+        (g.kind, g.owner.clone(), g.created_at),
+        "kind, owner and creation time stay"
+    );
+    let missing = s
+        .update_group(&app, &group("nope", "ann"))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+}
+
+async fn set_role_and_mute_member_change_one_member(s: Arc<dyn GroupStore>, app: AppId) {
+    let g = group("g", "ann");
+    s.create_group(
+        &app,
+        &g,
+        &[
+            member("ann", Role::Owner),
+            member("bo", Role::Member),
+            member("cy", Role::Member),
+        ],
+    )
+    .await
+    .unwrap();
+    let (bo, cy) = (UserId::new("bo"), UserId::new("cy"));
+    assert!(s.set_role(&app, &g.id, &bo, Role::Admin).await.unwrap());
+    assert!(
+        s.mute_member(&app, &g.id, &cy, 1_900_000_000_000)
+            .await
+            .unwrap()
+    );
+    let bo_now = s.member(&app, &g.id, &bo).await.unwrap().unwrap();
+    let cy_now = s.member(&app, &g.id, &cy).await.unwrap().unwrap();
+    assert_eq!((bo_now.role, bo_now.muted_until), (Role::Admin, 0));
+    assert_eq!(
+        (cy_now.role, cy_now.muted_until),
+        (Role::Member, 1_900_000_000_000)
+    );
+    assert!(s.mute_member(&app, &g.id, &cy, 0).await.unwrap(), "lifted");
+    assert_eq!(
+        s.member(&app, &g.id, &cy)
+            .await
+            .unwrap()
+            .unwrap()
+            .muted_until,
+        0
+    );
+    let zed = UserId::new("zed");
+    assert!(!s.set_role(&app, &g.id, &zed, Role::Admin).await.unwrap());
+    assert!(!s.mute_member(&app, &g.id, &zed, 1).await.unwrap());
+    let none = GroupId::new("none");
+    assert_eq!(
+        s.set_role(&app, &none, &bo, Role::Admin)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+}
+
+async fn transfer_owner_swaps_the_two_roles_and_the_owner_at_once(
+    s: Arc<dyn GroupStore>,
+    app: AppId,
+) {
+    let g = group("g", "ann");
+    s.create_group(
+        &app,
+        &g,
+        &[member("ann", Role::Owner), member("bo", Role::Member)],
+    )
+    .await
+    .unwrap();
+    let (ann, bo) = (UserId::new("ann"), UserId::new("bo"));
+    let not_owner = s.transfer_owner(&app, &g.id, &bo, &ann).await.unwrap_err();
+    assert_eq!(not_owner.kind(), ErrorKind::InvalidInput, "{not_owner}");
+    let stranger = s
+        .transfer_owner(&app, &g.id, &ann, &UserId::new("zed"))
+        .await
+        .unwrap_err();
+    assert_eq!(stranger.kind(), ErrorKind::InvalidInput, "{stranger}");
+    assert_eq!(s.group(&app, &g.id).await.unwrap().unwrap().owner, ann);
+    s.transfer_owner(&app, &g.id, &ann, &bo).await.unwrap();
+    assert_eq!(s.group(&app, &g.id).await.unwrap().unwrap().owner, bo);
+    let roles: Vec<(String, Role)> = s
+        .members(&app, &g.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.user.to_string(), m.role))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("ann".to_owned(), Role::Admin),
+            ("bo".to_owned(), Role::Owner)
+        ]
+    );
+}
+
+async fn delete_group_removes_it_with_its_memberships(s: Arc<dyn GroupStore>, app: AppId) {
+    let g = group("g", "ann");
+    s.create_group(
+        &app,
+        &g,
+        &[member("ann", Role::Owner), member("bo", Role::Member)],
+    )
+    .await
+    .unwrap();
+    assert!(s.delete_group(&app, &g.id).await.unwrap());
+    assert!(s.group(&app, &g.id).await.unwrap().is_none());
+    assert!(
+        s.groups_of(&app, &UserId::new("bo"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no membership is left behind"
+    );
+    assert!(!s.delete_group(&app, &g.id).await.unwrap(), "gone already");
+    // The id can be used again.
+    s.create_group(&app, &g, &[member("cy", Role::Owner)])
+        .await
+        .unwrap();
+    assert_eq!(s.member_count(&app, &g.id).await.unwrap(), 1);
+}
 
 fn group(id: &str, owner: &str) -> Group {
     Group {
@@ -31,6 +221,9 @@ fn group(id: &str, owner: &str) -> Group {
         kind: GroupKind::Normal,
         owner: UserId::new(owner),
         created_at: 1_700_000_000_000,
+        avatar_url: String::new(),
+        announcement: String::new(),
+        muted: false,
     }
 }
 
@@ -39,6 +232,7 @@ fn member(user: &str, role: Role) -> Member {
         user: UserId::new(user),
         role,
         joined_at: 1_700_000_000_001,
+        muted_until: 0,
     }
 }
 

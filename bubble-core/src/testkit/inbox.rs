@@ -12,7 +12,8 @@ use crate::types::*;
 
 /// Runs every inbox check against `store`.
 pub async fn inbox(store: Arc<dyn InboxStore>) {
-    super::run_checks("InboxStore", store, CHECKS).await;
+    super::run_checks("InboxStore", store.clone(), CHECKS).await;
+    super::run_checks("InboxStore", store, super::inbox_extras::CHECKS).await;
 }
 
 const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStore;
@@ -984,14 +985,17 @@ async fn unread_counts_are_exact_per_conversation(s: Arc<dyn InboxStore>, app: A
         UnreadCount {
             conversation: Conversation::direct(&UserId::new("alice")),
             count: 3,
+            mentioned: false,
         },
         UnreadCount {
             conversation: Conversation::direct(&UserId::new("carol")),
             count: 2,
+            mentioned: false,
         },
         UnreadCount {
             conversation: Conversation::group(&GroupId::new("g1")),
             count: 1,
+            mentioned: false,
         },
     ];
     assert_eq!(counts, want);

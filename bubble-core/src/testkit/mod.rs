@@ -32,6 +32,7 @@ mod discovery;
 mod fixtures;
 mod groups;
 mod inbox;
+mod inbox_extras;
 mod presence;
 pub mod proxy;
 mod search;

@@ -4,9 +4,11 @@
 
 mod dedup;
 mod degraded;
+mod group_admin;
 mod notices;
 mod read;
 mod revise;
+mod screens;
 mod search;
 mod send;
 mod sessions;

@@ -21,7 +21,8 @@ async fn mark_read_updates_unread_counts_and_sends_a_cursor_and_a_receipt() {
         counts,
         vec![UnreadCount {
             conversation: Conversation::direct(&alice.user),
-            count: 3
+            count: 3,
+            mentioned: false,
         }]
     );
     drain(&mut bob_web_q);
@@ -75,7 +76,8 @@ async fn super_group_unread_counts_come_from_the_read_seq() {
         e.unread(&bo).await.unwrap(),
         vec![UnreadCount {
             conversation: to.clone(),
-            count: 5
+            count: 5,
+            mentioned: false,
         }]
     );
     assert_eq!(e.mark_read(&bo, &to, 3).await.unwrap(), 3);

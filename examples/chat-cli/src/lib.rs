@@ -17,6 +17,13 @@
 //! /history           the last messages of the current conversation
 //! /history more      the ones before those
 //! /list              the conversation list (also shown at start)
+//! /reply N text      answer message (N) (numbers are shown before messages)
+//! /edit [N] text     change your message (N), or your last one
+//! /react N 👍        react to message (N); /unreact N 👍 takes it back
+//! /readby N          who in the group has read message (N)
+//! /pin /unpin        pin the current conversation to the top (or not)
+//! /mute /unmute      no notifications from it (or again)
+//! /block USER        refuse USER's messages; /unblock USER, /blocked
 //! /search words      search your history
 //! /who a,b           who is online
 //! /quit
@@ -30,8 +37,9 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use bubble_client::transport::{http_get, http_request};
 use bubble_client::{Client, ClientConfig, Endpoint, Event};
 use bubble_core::{
-    Content, Conversation, ConversationItem, ConversationKind, ConversationList, EntryKind,
-    GroupId, InboxEntry, UserId,
+    Content, Conversation, ConversationItem, ConversationKind, ConversationList,
+    ConversationSettings, EntryKind, GroupId, InboxEntry, MessageRefs, MsgId, SettingsChange,
+    UserId,
 };
 use bubble_proto::pb;
 
@@ -49,6 +57,15 @@ Once connected, lines are sent to the current conversation; commands start with 
   /join team         join a group
   /unread            unread counts
   /read              mark the current conversation read
+  /history           the last messages here (/history more: older ones)
+  /list              the conversation list
+  /reply N text      answer message (N)
+  /edit [N] text     change your message (N), or your last one
+  /react N 👍        react to message (N) (/unreact N 👍)
+  /readby N          who in the group read message (N)
+  /pin /unpin        pin the current conversation (or not)
+  /mute /unmute      mute the current conversation (or not)
+  /block USER        refuse USER's messages (/unblock USER, /blocked)
   /search words      search your history
   /who a,b           who is online
   /quit"
@@ -118,7 +135,81 @@ fn show(entry_kind: EntryKind, conversation: &Conversation, sender: &UserId, tex
         EntryKind::Message | EntryKind::SystemNotice => format!("[{place}] {sender}: {text}"),
         EntryKind::Recall => format!("[{place}] {sender} recalled a message"),
         EntryKind::ReadReceipt => format!("[{place}] {sender} read your messages"),
-        EntryKind::ReadCursor | EntryKind::Delete => String::new(),
+        EntryKind::Edit => format!("[{place}] {sender} edited a message: {text}"),
+        EntryKind::Reaction => format!("[{place}] {sender} {text}"),
+        EntryKind::ReadCursor | EntryKind::Delete | EntryKind::Settings => String::new(),
+    }
+}
+
+/// What a line shows of an entry's content: its text, what a reaction did,
+/// whose message a reply answers.
+fn shown_text(e: &InboxEntry) -> String {
+    let meta = e.meta.decode();
+    if let Some(r) = meta.reaction {
+        return format!(
+            "{} {}",
+            if r.added { "reacted" } else { "took back" },
+            r.emoji
+        );
+    }
+    let text = e.content.as_text().unwrap_or("<media>");
+    let mut line = match meta.reply_to {
+        Some(r) => format!("(re {}: {}) {text}", r.sender, r.preview),
+        None => text.to_owned(),
+    };
+    if let Some(f) = meta.forwarded_from {
+        line = format!("(forwarded from {}) {line}", f.sender);
+    }
+    if meta.edited_at > 0 && e.kind == EntryKind::Message {
+        line.push_str(" (edited)");
+    }
+    line
+}
+
+/// The messages shown so far, numbered from 1 in the order shown, so
+/// commands can name one (`/reply 3 ...`), and the last one this user sent.
+#[derive(Default)]
+struct Shown {
+    messages: Vec<(Conversation, MsgId)>,
+    last_sent: Option<(Conversation, MsgId)>,
+}
+
+impl Shown {
+    /// Numbers a message; its number.
+    fn number(&mut self, conversation: &Conversation, id: MsgId) -> usize {
+        if let Some(i) = self
+            .messages
+            .iter()
+            .position(|(c, m)| c == conversation && *m == id)
+        {
+            return i + 1;
+        }
+        self.messages.push((conversation.clone(), id));
+        self.messages.len()
+    }
+
+    /// Message (n), or a sentence saying why there is none.
+    fn get(&self, n: &str) -> Result<(Conversation, MsgId), String> {
+        n.parse::<usize>()
+            .ok()
+            .and_then(|n| self.messages.get(n.checked_sub(1)?))
+            .cloned()
+            .ok_or_else(|| {
+                format!("no message ({n}) shown; messages are numbered as they are shown")
+            })
+    }
+}
+
+/// An entry as a line, a message numbered.
+fn entry_line(shown: &mut Shown, e: &InboxEntry) -> String {
+    let line = show(e.kind, &e.conversation, &e.sender, &shown_text(e));
+    if e.kind == EntryKind::Message && !line.is_empty() {
+        format!(
+            "({}) {line}",
+            shown.number(&e.conversation, e.server_msg_id)
+        )
+    } else {
+        line
     }
 }
 
@@ -177,6 +268,7 @@ pub async fn run(
     let mut current: Option<Conversation> = None;
     // Where `/history more` goes on: the oldest version shown so far.
     let mut older: Option<u64> = None;
+    let mut shown = Shown::default();
     output
         .write_all(
             format!(
@@ -200,7 +292,7 @@ pub async fn run(
         tokio::select! {
             line = lines.next_line() => {
                 let Some(line) = line.map_err(|e| e.to_string())? else { break };
-                let reply = handle_line(&client, &mut current, &mut older, line.trim()).await;
+                let reply = handle_line(&client, &mut current, &mut older, &mut shown, line.trim()).await;
                 match reply {
                     Some(Reply::Quit) => break,
                     Some(Reply::Text(t)) => output.write_all(format!("{t}\n").as_bytes()).await.map_err(|e| e.to_string())?,
@@ -210,7 +302,7 @@ pub async fn run(
             event = events.recv() => {
                 let Some(event) = event else { break };
                 let text = match event {
-                    Event::Entry(e) => show(e.kind, &e.conversation, &e.sender, e.content.as_text().unwrap_or("<media>")),
+                    Event::Entry(e) => entry_line(&mut shown, &e),
                     Event::Channel(e) | Event::Broadcast(e) => format!("[#{}] {}: {}", e.group, e.sender, e.content.as_text().unwrap_or("<media>")),
                     Event::Typing { conversation, from } => format!("[{}] {from} is typing…", conversation.id()),
                     Event::Connected { resumed } => format!("(connected{})", if resumed { ", resumed" } else { "" }),
@@ -247,6 +339,7 @@ async fn handle_line(
     client: &Client,
     current: &mut Option<Conversation>,
     older: &mut Option<u64>,
+    shown: &mut Shown,
     line: &str,
 ) -> Option<Reply> {
     let (command, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -319,7 +412,7 @@ async fn handle_line(
                     text(client.history(c, before, HISTORY_PAGE).await.map(
                         |(entries, has_more, _)| {
                             *older = entries.last().map(|e| e.version).or(*older);
-                            history_lines(&entries, has_more)
+                            history_lines(shown, &entries, has_more)
                         },
                     ))
                 }
@@ -365,10 +458,63 @@ async fn handle_line(
                     .join(", ")
             }))
         }
+        "/reply" | "/edit" | "/react" | "/unreact" | "/readby" => Some(Reply::Text(
+            about_message(client, shown, command, rest)
+                .await
+                .unwrap_or_else(|e| format!("error: {e}")),
+        )),
+        "/pin" | "/unpin" | "/mute" | "/unmute" => match current {
+            Some(c) => {
+                let on = !command.starts_with("/un");
+                let change = if command.ends_with("pin") {
+                    SettingsChange {
+                        pinned: Some(on),
+                        ..Default::default()
+                    }
+                } else {
+                    SettingsChange {
+                        muted: Some(on),
+                        ..Default::default()
+                    }
+                };
+                text(
+                    client
+                        .change_settings(c, &change)
+                        .await
+                        .map(|s| format!("{}: {}", c.id(), flags(&s))),
+                )
+            }
+            None => Some(Reply::Text("pick a conversation first".into())),
+        },
+        "/block" | "/unblock" => {
+            let change = SettingsChange {
+                blocked: Some(command == "/block"),
+                ..Default::default()
+            };
+            let peer = Conversation::direct(&UserId::new(rest));
+            text(client.change_settings(&peer, &change).await.map(|s| {
+                if s.blocked {
+                    format!("blocked {rest}: their messages are refused")
+                } else {
+                    format!("unblocked {rest}")
+                }
+            }))
+        }
+        "/blocked" => text(client.blocked().await.map(|users| {
+            if users.is_empty() {
+                "nobody blocked".to_owned()
+            } else {
+                let names: Vec<&str> = users.iter().map(|u| u.as_str()).collect();
+                format!("blocked: {}", names.join(", "))
+            }
+        })),
         c if c.starts_with('/') => Some(Reply::Text(format!("unknown command {c}"))),
         _ => match current {
             Some(c) => match client.send(c.clone(), Content::text(line)).await {
-                Ok(_) => None,
+                Ok(receipt) => {
+                    shown.last_sent = Some((c.clone(), receipt.server_msg_id));
+                    None
+                }
                 Err(e) => Some(Reply::Text(format!("not sent: {e}"))),
             },
             None => Some(Reply::Text(
@@ -378,9 +524,104 @@ async fn handle_line(
     }
 }
 
+/// `/reply N text`, `/edit [N] text`, `/react N emoji`, `/unreact N
+/// emoji`, `/readby N`: a request about a message shown before.
+async fn about_message(
+    client: &Client,
+    shown: &mut Shown,
+    command: &str,
+    rest: &str,
+) -> Result<String, String> {
+    let (n, arg) = rest.split_once(' ').unwrap_or((rest, ""));
+    let err = |e: bubble_client::ClientError| e.to_string();
+    match command {
+        "/edit" => {
+            // `/edit text` changes the last message sent; `/edit N text` message (N).
+            let ((c, id), text) = match shown.get(n) {
+                Ok(found) => (found, arg),
+                Err(_) => (
+                    shown
+                        .last_sent
+                        .clone()
+                        .ok_or("nothing sent yet to edit; /edit N text names a message")?,
+                    rest,
+                ),
+            };
+            client
+                .edit(&c, &id, Content::text(text))
+                .await
+                .map_err(err)?;
+            Ok("edited".into())
+        }
+        "/reply" => {
+            let (c, id) = shown.get(n)?;
+            let refs = MessageRefs {
+                reply_to: Some(id),
+                ..Default::default()
+            };
+            let receipt = client
+                .send_with(c.clone(), Content::text(arg), &refs)
+                .await
+                .map_err(err)?;
+            shown.last_sent = Some((c, receipt.server_msg_id));
+            Ok("replied".into())
+        }
+        "/react" | "/unreact" => {
+            let (c, id) = shown.get(n)?;
+            let remove = command == "/unreact";
+            let receipt = client.react(&c, &id, arg, remove).await.map_err(err)?;
+            Ok(match (remove, receipt.duplicate) {
+                (_, true) => "nothing to change".into(),
+                (false, false) => format!("reacted {arg}"),
+                (true, false) => format!("took back {arg}"),
+            })
+        }
+        _ => {
+            let (c, id) = shown.get(n)?;
+            if c.kind != ConversationKind::Group {
+                return Err("/readby is for messages of a group".into());
+            }
+            let state = client
+                .read_state(&GroupId::new(c.id()), &id)
+                .await
+                .map_err(err)?;
+            let names: Vec<&str> = state.readers.iter().map(|u| u.as_str()).collect();
+            Ok(format!(
+                "read by {} of {}{}",
+                state.readers.len(),
+                state.members,
+                if names.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", names.join(", "))
+                }
+            ))
+        }
+    }
+}
+
+/// A conversation's settings as words.
+fn flags(s: &ConversationSettings) -> String {
+    let mut words = Vec::new();
+    if s.pinned {
+        words.push("pinned");
+    }
+    if s.muted {
+        words.push("muted");
+    }
+    if s.archived {
+        words.push("archived");
+    }
+    if words.is_empty() {
+        "not pinned, not muted".to_owned()
+    } else {
+        words.join(", ")
+    }
+}
+
 /// A history page (newest first) as lines, oldest first, the way a chat
 /// screen shows it.
-fn history_lines(entries: &[InboxEntry], has_more: bool) -> String {
+fn history_lines(shown: &mut Shown, entries: &[InboxEntry], has_more: bool) -> String {
     let mut lines: Vec<String> = entries
         .iter()
         .rev()
@@ -390,14 +631,7 @@ fn history_lines(entries: &[InboxEntry], has_more: bool) -> String {
                 EntryKind::Message | EntryKind::SystemNotice | EntryKind::Recall
             )
         })
-        .map(|e| {
-            show(
-                e.kind,
-                &e.conversation,
-                &e.sender,
-                e.content.as_text().unwrap_or("<media>"),
-            )
-        })
+        .map(|e| entry_line(shown, e))
         .collect();
     if lines.is_empty() {
         lines.push("(no messages)".into());
@@ -448,11 +682,22 @@ fn list_lines(list: &ConversationList) -> String {
                 ),
             ),
         };
-        let badge = if unread > 0 {
+        let mut badge = if unread > 0 {
             format!(" ({unread} unread)")
         } else {
             String::new()
         };
+        if let ConversationItem::Inbox(c) = item {
+            if c.mentioned {
+                badge.push_str(" (you were mentioned)");
+            }
+            if c.settings.pinned {
+                badge.push_str(" [pinned]");
+            }
+            if c.settings.muted {
+                badge.push_str(" [muted]");
+            }
+        }
         lines.push(format!("  {place}{badge}  {last}"));
     }
     if list.has_more {

@@ -153,3 +153,81 @@ async fn history_shows_the_last_page_oldest_first_then_the_one_before() {
     bob.await.unwrap().unwrap();
     server.shutdown(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reply_edit_react_pin_mute_and_block_from_the_terminal() {
+    let (server, _dir) = server().await;
+    let (mut bob_keys, bob_in) = duplex(4096);
+    let (bob_out, mut bob_screen) = duplex(65536);
+    let bob = tokio::spawn(chat_cli::run(
+        options(&server, "bob"),
+        BufReader::new(bob_in),
+        bob_out,
+    ));
+    let (mut alice_keys, alice_in) = duplex(4096);
+    let (alice_out, mut alice_screen) = duplex(65536);
+    let alice = tokio::spawn(chat_cli::run(
+        options(&server, "alice"),
+        BufReader::new(alice_in),
+        alice_out,
+    ));
+    let mut bob_seen = String::new();
+    let mut alice_seen = String::new();
+    read_until(&mut bob_screen, &mut bob_seen, "connected as bob").await;
+    read_until(&mut alice_screen, &mut alice_seen, "connected as alice").await;
+
+    // alice writes with a typo and fixes it: bob sees the message numbered,
+    // then the edit.
+    alice_keys
+        .write_all(b"/to bob\nlunch at noom?\n/edit lunch at noon?\n")
+        .await
+        .unwrap();
+    read_until(&mut alice_screen, &mut alice_seen, "edited").await;
+    read_until(
+        &mut bob_screen,
+        &mut bob_seen,
+        "(1) [@alice] alice: lunch at noom?",
+    )
+    .await;
+    read_until(
+        &mut bob_screen,
+        &mut bob_seen,
+        "[@alice] alice edited a message: lunch at noon?",
+    )
+    .await;
+
+    // bob answers message (1) and reacts to it; alice sees both.
+    bob_keys
+        .write_all(b"/to alice\n/reply 1 yes\n/react 1 \xf0\x9f\x91\x8d\n")
+        .await
+        .unwrap();
+    read_until(&mut bob_screen, &mut bob_seen, "reacted 👍").await;
+    read_until(
+        &mut alice_screen,
+        &mut alice_seen,
+        "[@bob] bob: (re alice: lunch at noon?) yes",
+    )
+    .await;
+    read_until(&mut alice_screen, &mut alice_seen, "[@bob] bob reacted 👍").await;
+
+    // bob pins and mutes alice, and his list says so.
+    bob_keys.write_all(b"/pin\n/mute\n/list\n").await.unwrap();
+    read_until(&mut bob_screen, &mut bob_seen, "[pinned] [muted]").await;
+
+    // bob blocks alice: her next line is refused; /blocked lists her.
+    bob_keys
+        .write_all(b"/block alice\n/blocked\n")
+        .await
+        .unwrap();
+    read_until(&mut bob_screen, &mut bob_seen, "blocked: alice").await;
+    alice_keys.write_all(b"are you there?\n").await.unwrap();
+    read_until(&mut alice_screen, &mut alice_seen, "not sent:").await;
+    bob_keys.write_all(b"/unblock alice\n").await.unwrap();
+    read_until(&mut bob_screen, &mut bob_seen, "unblocked alice").await;
+
+    alice_keys.write_all(b"/quit\n").await.unwrap();
+    bob_keys.write_all(b"/quit\n").await.unwrap();
+    alice.await.unwrap().unwrap();
+    bob.await.unwrap().unwrap();
+    server.shutdown(Duration::from_secs(5)).await.unwrap();
+}

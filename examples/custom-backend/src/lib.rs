@@ -124,6 +124,45 @@ impl InboxStore for AuditedInbox {
     ) -> Result<ConversationPage> {
         self.inner.conversations(app, owner, before, limit).await
     }
+    async fn settings(
+        &self,
+        app: &AppId,
+        owner: &UserId,
+        conversation: &Conversation,
+    ) -> Result<ConversationSettings> {
+        self.inner.settings(app, owner, conversation).await
+    }
+    async fn blocked(&self, app: &AppId, owner: &UserId) -> Result<Vec<UserId>> {
+        self.inner.blocked(app, owner).await
+    }
+    async fn readers(
+        &self,
+        app: &AppId,
+        conversation: &Conversation,
+        id: &MsgId,
+        members: &[UserId],
+    ) -> Result<MessageReaders> {
+        self.inner.readers(app, conversation, id, members).await
+    }
+    async fn react(
+        &self,
+        app: &AppId,
+        id: &MsgId,
+        user: &UserId,
+        emoji: &str,
+        add: bool,
+        limits: ReactionLimits,
+    ) -> Result<bool> {
+        self.inner.react(app, id, user, emoji, add, limits).await
+    }
+    async fn reactions(
+        &self,
+        app: &AppId,
+        ids: &[MsgId],
+        viewer: &UserId,
+    ) -> Result<Vec<(MsgId, Vec<ReactionCount>)>> {
+        self.inner.reactions(app, ids, viewer).await
+    }
     async fn last_version(&self, app: &AppId, owner: &UserId) -> Result<u64> {
         self.inner.last_version(app, owner).await
     }

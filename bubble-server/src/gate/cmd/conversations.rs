@@ -53,6 +53,8 @@ fn summary_to_pb(item: &ConversationItem) -> pb::ConversationSummary {
             unread: s.unread,
             read_up_to: s.read_up_to,
             peer_read_up_to: s.peer_read_up_to,
+            settings: Some(s.settings.to_pb()),
+            mentioned: s.mentioned,
         },
         ConversationItem::SuperGroup {
             group,
@@ -60,6 +62,7 @@ fn summary_to_pb(item: &ConversationItem) -> pb::ConversationSummary {
             last,
             unread,
             read_seq,
+            settings,
         } => pb::ConversationSummary {
             conversation: Some(conversation_to_pb(&Conversation::super_group(group))),
             activity: *activity,
@@ -68,6 +71,8 @@ fn summary_to_pb(item: &ConversationItem) -> pb::ConversationSummary {
             unread: *unread,
             read_up_to: *read_seq,
             peer_read_up_to: 0,
+            settings: Some(settings.to_pb()),
+            mentioned: false,
         },
     }
 }

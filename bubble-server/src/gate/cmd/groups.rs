@@ -6,7 +6,7 @@ use bubble_proto::{Command, Frame, pb};
 
 use super::{PageBytes, Reply, decode, page_limit, user_ids};
 
-fn group_info(g: &Group, member_count: u64) -> pb::GroupInfo {
+pub(super) fn group_info(g: &Group, member_count: u64) -> pb::GroupInfo {
     pb::GroupInfo {
         group_id: g.id.to_string(),
         name: g.name.clone(),
@@ -17,6 +17,9 @@ fn group_info(g: &Group, member_count: u64) -> pb::GroupInfo {
         owner: g.owner.to_string(),
         member_count,
         created_at: g.created_at,
+        avatar_url: g.avatar_url.clone(),
+        announcement: g.announcement.clone(),
+        muted: g.muted,
     }
 }
 
@@ -155,6 +158,7 @@ impl Members {
                 user_id: m.user.to_string(),
                 role: m.role as i32,
                 joined_at: m.joined_at,
+                muted_until: m.muted_until,
             })
             .collect();
         let cut = page.fit(&mut members);

@@ -1,7 +1,7 @@
 //! History (28) -> HistoryPage (29): one conversation, newest first.
 
-use bubble_core::wire::{channel_entry_to_pb, conversation_from_pb, entry_to_pb};
-use bubble_core::{Conversation, Engine, HistoryPage, Result, Session};
+use bubble_core::wire::{channel_entry_to_pb, conversation_from_pb, entry_to_pb, reactions_to_pb};
+use bubble_core::{Conversation, Engine, HistoryPage, MsgId, Reactions, Result, Session};
 use bubble_proto::{Command, Frame, pb};
 
 use super::{PageBytes, Reply, decode, page_limit};
@@ -39,8 +39,16 @@ impl History {
             HistoryPage::Inbox {
                 page: p,
                 max_version,
+                reactions,
             } => {
-                let mut entries: Vec<_> = p.entries.iter().map(entry_to_pb).collect();
+                let mut entries: Vec<_> = p
+                    .entries
+                    .iter()
+                    .map(|e| pb::Entry {
+                        reactions: counts_of(&reactions, &e.server_msg_id, e.kind),
+                        ..entry_to_pb(e)
+                    })
+                    .collect();
                 let cut = page.fit(&mut entries);
                 pb::HistoryPage {
                     entries,
@@ -49,9 +57,19 @@ impl History {
                     ..Default::default()
                 }
             }
-            HistoryPage::Channel { page: p, last_seq } => {
-                let mut channel_entries: Vec<_> =
-                    p.entries.iter().map(channel_entry_to_pb).collect();
+            HistoryPage::Channel {
+                page: p,
+                last_seq,
+                reactions,
+            } => {
+                let mut channel_entries: Vec<_> = p
+                    .entries
+                    .iter()
+                    .map(|e| pb::ChannelEntry {
+                        reactions: counts_of(&reactions, &e.server_msg_id, e.kind),
+                        ..channel_entry_to_pb(e)
+                    })
+                    .collect();
                 let cut = page.fit(&mut channel_entries);
                 pb::HistoryPage {
                     channel_entries,
@@ -63,4 +81,20 @@ impl History {
         };
         Ok(Reply::message(Command::HistoryPage, &body))
     }
+}
+
+/// The reactions a page's message carries (none for other entries).
+fn counts_of(
+    reactions: &Reactions,
+    id: &MsgId,
+    kind: bubble_core::EntryKind,
+) -> Vec<pb::ReactionCount> {
+    if kind != bubble_core::EntryKind::Message {
+        return Vec::new();
+    }
+    reactions
+        .iter()
+        .find(|(m, _)| m == id)
+        .map(|(_, counts)| reactions_to_pb(counts))
+        .unwrap_or_default()
 }

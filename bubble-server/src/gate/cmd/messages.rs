@@ -4,15 +4,27 @@
 use bytes::Bytes;
 
 use bubble_core::wire::{content_from_pb, conversation_from_pb, receipt_to_pb};
-use bubble_core::{Conversation, Engine, MsgId, Result, SendRequest, Session, now_millis};
+use bubble_core::{
+    Conversation, Engine, MessageRefs, MsgId, Result, SendRequest, Session, now_millis,
+};
 use bubble_proto::{Command, Frame, pb};
 
-use super::{Reply, decode};
+use super::{Reply, decode, user_ids};
+
+/// A message id that may be absent (empty bytes).
+fn optional_id(raw: &[u8]) -> Result<Option<MsgId>> {
+    if raw.is_empty() {
+        Ok(None)
+    } else {
+        MsgId::from_slice(raw).map(Some)
+    }
+}
 
 /// `SendRequest` -> `SendAck`.
 #[derive(Debug)]
 pub struct Send {
     request: SendRequest,
+    refs: MessageRefs,
 }
 
 impl Send {
@@ -27,12 +39,23 @@ impl Send {
                 create_time: req.create_time,
                 content: content_from_pb(req.content.as_ref())?,
             },
+            refs: MessageRefs {
+                reply_to: optional_id(&req.reply_to)?,
+                forward_of: optional_id(&req.forward_of)?,
+                forward_from: req
+                    .forward_from
+                    .as_ref()
+                    .map(|c| conversation_from_pb(Some(c)))
+                    .transpose()?,
+                mentions: user_ids(&req.mentions)?,
+                mention_all: req.mention_all,
+            },
         })
     }
 
     /// Sends; the ack once the message is durable.
     pub async fn apply(self, engine: &Engine, session: &Session) -> Result<Reply> {
-        let receipt = engine.send(session, self.request).await?;
+        let receipt = engine.send_with(session, self.request, &self.refs).await?;
         Ok(Reply::message(Command::SendAck, &receipt_to_pb(&receipt)))
     }
 }

@@ -2,12 +2,15 @@
 //! frame (`parse`), run against the engine (`apply`) and answered with a
 //! [`Reply`], one module per command group.
 //!
-//! - [`messages`]: send, recall, delete.
+//! - [`messages`]: send (replies, forwards, mentions), recall, delete.
+//! - [`revise`]: edit, react.
+//! - [`settings`]: per-conversation settings, the block list, group read state.
 //! - [`sync`]: sync pages of the inbox.
 //! - [`history`]: one conversation's history, newest first.
 //! - [`conversations`]: the conversation list.
 //! - [`read`]: mark read, unread counts.
 //! - [`groups`]: create, join, leave, members.
+//! - [`group_admin`]: my groups, info, roles, transfer, mute, dismiss, add and remove members.
 //! - [`channel`]: super group pulls.
 //! - [`presence`]: who is online.
 //! - [`search`]: history search.
@@ -22,13 +25,16 @@
 pub mod business;
 pub mod channel;
 pub mod conversations;
+pub mod group_admin;
 pub mod groups;
 pub mod history;
 pub mod messages;
 pub mod ping;
 pub mod presence;
 pub mod read;
+pub mod revise;
 pub mod search;
+pub mod settings;
 pub mod sync;
 pub mod typing;
 
@@ -151,6 +157,16 @@ pub enum Request {
     Recall(messages::Recall),
     /// Delete (26).
     Delete(messages::Delete),
+    /// Edit (112).
+    Edit(revise::Edit),
+    /// React (113).
+    React(revise::React),
+    /// Settings (114).
+    Settings(settings::Settings),
+    /// Blocked (116).
+    Blocked(settings::Blocked),
+    /// ReadStateQuery (118).
+    ReadState(settings::ReadState),
     /// Sync (19).
     Sync(sync::Sync),
     /// History (28).
@@ -169,6 +185,13 @@ pub enum Request {
     GroupLeave(groups::Leave),
     /// GroupMembersQuery (36).
     GroupMembers(groups::Members),
+    /// GroupsQuery (120).
+    Groups(group_admin::Groups),
+    /// GroupUpdate (122).
+    GroupUpdate(group_admin::Update),
+    /// GroupSetRole, GroupTransfer, GroupMute, GroupDismiss,
+    /// GroupAddMembers, GroupRemoveMembers (123-128).
+    GroupAdmin(group_admin::Admin),
     /// ChannelPull (48).
     ChannelPull(channel::Pull),
     /// PresenceQuery (64).
@@ -190,6 +213,11 @@ impl Request {
             Command::Send => Request::Send(messages::Send::parse(frame)?),
             Command::Recall => Request::Recall(messages::Recall::parse(frame)?),
             Command::Delete => Request::Delete(messages::Delete::parse(frame)?),
+            Command::Edit => Request::Edit(revise::Edit::parse(frame)?),
+            Command::React => Request::React(revise::React::parse(frame)?),
+            Command::Settings => Request::Settings(settings::Settings::parse(frame)?),
+            Command::Blocked => Request::Blocked(settings::Blocked::parse(frame)?),
+            Command::ReadStateQuery => Request::ReadState(settings::ReadState::parse(frame)?),
             Command::Sync => Request::Sync(sync::Sync::parse(frame)?),
             Command::History => Request::History(history::History::parse(frame)?),
             Command::Conversations => {
@@ -201,6 +229,14 @@ impl Request {
             Command::GroupJoin => Request::GroupJoin(groups::Join::parse(frame)?),
             Command::GroupLeave => Request::GroupLeave(groups::Leave::parse(frame)?),
             Command::GroupMembersQuery => Request::GroupMembers(groups::Members::parse(frame)?),
+            Command::GroupsQuery => Request::Groups(group_admin::Groups::parse(frame)?),
+            Command::GroupUpdate => Request::GroupUpdate(group_admin::Update::parse(frame)?),
+            Command::GroupSetRole
+            | Command::GroupTransfer
+            | Command::GroupMute
+            | Command::GroupDismiss
+            | Command::GroupAddMembers
+            | Command::GroupRemoveMembers => Request::GroupAdmin(group_admin::Admin::parse(frame)?),
             Command::ChannelPull => Request::ChannelPull(channel::Pull::parse(frame)?),
             Command::PresenceQuery => Request::Presence(presence::Query::parse(frame)?),
             Command::Search => Request::Search(search::Search::parse(frame)?),
@@ -226,6 +262,11 @@ impl Request {
             Request::Send(cmd) => cmd.apply(engine, session).await?,
             Request::Recall(cmd) => cmd.apply(engine, session).await?,
             Request::Delete(cmd) => cmd.apply(engine, session).await?,
+            Request::Edit(cmd) => cmd.apply(engine, session).await?,
+            Request::React(cmd) => cmd.apply(engine, session).await?,
+            Request::Settings(cmd) => cmd.apply(engine, session).await?,
+            Request::Blocked(cmd) => cmd.apply(engine, session).await?,
+            Request::ReadState(cmd) => cmd.apply(engine, session).await?,
             Request::Sync(cmd) => cmd.apply(engine, session, page).await?,
             Request::History(cmd) => cmd.apply(engine, session, page).await?,
             Request::Conversations(cmd) => cmd.apply(engine, session, page).await?,
@@ -235,6 +276,9 @@ impl Request {
             Request::GroupJoin(cmd) => cmd.apply(engine, session).await?,
             Request::GroupLeave(cmd) => cmd.apply(engine, session).await?,
             Request::GroupMembers(cmd) => cmd.apply(engine, session, page).await?,
+            Request::Groups(cmd) => cmd.apply(engine, session, page).await?,
+            Request::GroupUpdate(cmd) => cmd.apply(engine, session).await?,
+            Request::GroupAdmin(cmd) => cmd.apply(engine, session).await?,
             Request::ChannelPull(cmd) => cmd.apply(engine, session, page).await?,
             Request::Presence(cmd) => cmd.apply(engine, session).await?,
             Request::Search(cmd) => cmd.apply(engine, session, page).await?,

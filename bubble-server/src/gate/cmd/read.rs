@@ -54,6 +54,7 @@ impl Unread {
                 .map(|c| pb::UnreadCount {
                     conversation: Some(conversation_to_pb(&c.conversation)),
                     count: c.count,
+                    mentioned: c.mentioned,
                 })
                 .collect(),
         };
