@@ -30,13 +30,15 @@ fn check_edit(
     if settings.edit_window_ms == 0 {
         return Err(Error::denied("this app does not allow edits"));
     }
-    if now - sent_at > settings.edit_window_ms {
+    within_window("edit", settings.edit_window_ms, sent_at, now)
+}
+
+/// `Expired` once `window_ms` has passed since `sent_at`, naming the window.
+fn within_window(what: &str, window_ms: i64, sent_at: i64, now: i64) -> Result<()> {
+    if now - sent_at > window_ms {
         return Err(Error::new(
             ErrorKind::Expired,
-            format!(
-                "the edit window of {} s has passed",
-                settings.edit_window_ms / 1000
-            ),
+            format!("the {what} window of {} s has passed", window_ms / 1000),
         ));
     }
     Ok(())
@@ -74,16 +76,7 @@ fn check_recall(
     if sender != caller {
         return Err(Error::denied("only the sender may recall a message"));
     }
-    if now - sent_at > settings.recall_window_ms {
-        return Err(Error::new(
-            ErrorKind::Expired,
-            format!(
-                "the recall window of {} s has passed",
-                settings.recall_window_ms / 1000
-            ),
-        ));
-    }
-    Ok(())
+    within_window("recall", settings.recall_window_ms, sent_at, now)
 }
 
 impl Engine {

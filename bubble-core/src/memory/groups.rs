@@ -23,6 +23,21 @@ impl MemoryGroups {
     pub fn new() -> MemoryGroups {
         MemoryGroups::default()
     }
+
+    /// Applies `change` to a member; false if `user` is not one.
+    fn change_member(
+        &self,
+        app: &AppId,
+        id: &GroupId,
+        user: &UserId,
+        change: impl FnOnce(&mut Member),
+    ) -> Result<bool> {
+        let mut groups = self.groups.lock();
+        let entry = groups
+            .get_mut(&(app.clone(), id.clone()))
+            .ok_or_else(|| missing(id))?;
+        Ok(entry.members.get_mut(user).map(change).is_some())
+    }
 }
 
 /// Refuses a transfer from anyone but the owner, or to a non-member.
@@ -159,17 +174,7 @@ impl GroupStore for MemoryGroups {
     }
 
     async fn set_role(&self, app: &AppId, id: &GroupId, user: &UserId, role: Role) -> Result<bool> {
-        let mut groups = self.groups.lock();
-        let entry = groups
-            .get_mut(&(app.clone(), id.clone()))
-            .ok_or_else(|| missing(id))?;
-        Ok(match entry.members.get_mut(user) {
-            Some(m) => {
-                m.role = role;
-                true
-            }
-            None => false,
-        })
+        self.change_member(app, id, user, |m| m.role = role)
     }
 
     async fn mute_member(
@@ -179,17 +184,7 @@ impl GroupStore for MemoryGroups {
         user: &UserId,
         until: i64,
     ) -> Result<bool> {
-        let mut groups = self.groups.lock();
-        let entry = groups
-            .get_mut(&(app.clone(), id.clone()))
-            .ok_or_else(|| missing(id))?;
-        Ok(match entry.members.get_mut(user) {
-            Some(m) => {
-                m.muted_until = until;
-                true
-            }
-            None => false,
-        })
+        self.change_member(app, id, user, |m| m.muted_until = until)
     }
 
     async fn transfer_owner(
