@@ -5,7 +5,8 @@
 # tests, BUBBLE_GALERA=off skips it; each installed from Debian packages if
 # missing), runs the whole workspace's tests once (the examples run there
 # too, as tests of their binaries), then the end-to-end suite a second time
-# on the scale-out backends. Safe to re-run.
+# on the scale-out backends, then the TypeScript SDK's tests (bubble-js/)
+# against the server binary just built. Safe to re-run.
 #
 # Every cargo call selects the whole workspace with the same features (the
 # server's scale-out backends on, which bubble-bench turns on anyway), so
@@ -30,6 +31,25 @@ cargo test --workspace --locked --features bubble-server/scale-out
 
 echo "==> end-to-end suite on MariaDB + Redis + etcd"
 BUBBLE_E2E_BACKENDS=scale-out cargo test --workspace --locked --features bubble-server/scale-out --test e2e
+
+# The TypeScript SDK (bubble-js/): its unit tests (docs/auth.md's vectors,
+# the example frame) and its integration tests against the server binary the
+# cargo run above built, then the web chat in a real Chromium. Node 20 and
+# npm are part of the machine.
+echo "==> bubble-js: unit, integration and browser tests (node --test)"
+if ! command -v npm >/dev/null; then
+    echo "npm is missing: install Node.js 20 (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+fi
+(
+    cd bubble-js
+    npm ci --no-audit --no-fund --loglevel=error
+    BUBBLE_SERVER_BIN="$PWD/../target/debug/bubble-server" npm test
+    # The web chat (bubble-js/web/) in Debian's Chromium, two users at once
+    # (scripts/services/chromium.sh installs it); screenshots of each step
+    # in bubble-js/test-artifacts/browser/.
+    BUBBLE_SERVER_BIN="$PWD/../target/debug/bubble-server" npm run test:browser
+)
 
 # Fuzzing (docs/fuzzing.md, "In CI"): in CI, the wire tier (frames, records,
 # both sides of the handshake, WebSocket messages: what any network peer

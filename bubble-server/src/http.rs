@@ -1,11 +1,15 @@
 //! The HTTP listener: the selector (`/v1/gate`), the server key, the admin
-//! API (`/v1/admin/*`, bearer secret), `/metrics` and `/healthz`.
+//! API (`/v1/admin/*`, bearer secret), `/metrics` and `/healthz`; for
+//! browsers, the web chat (`/chat/`) and the development app's demo tokens
+//! (`/v1/demo/token`).
 //!
 //! Every refusal is the JSON error of [`api`], whichever layer refuses.
 
 pub mod api;
+pub mod demo;
 pub mod listener;
 pub mod selector;
+pub mod web_chat;
 
 #[cfg(test)]
 mod tests;
@@ -54,6 +58,8 @@ pub struct HttpState {
     pub server_key_fingerprint: String,
     /// This node (app-wide pushes start here).
     pub node: NodeId,
+    /// The web chat and demo tokens.
+    pub web: web_chat::WebOptions,
 }
 
 /// Serves the HTTP API on `listener` until `shutdown`.
@@ -94,6 +100,10 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/gate", get(select_gate))
         .route("/v1/server-key", get(server_key))
+        .route("/v1/demo/token", post(demo::issue_token))
+        .route("/chat", get(web_chat::redirect))
+        .route("/chat/", get(web_chat::index))
+        .route("/chat/{file}", get(web_chat::file))
         .merge(admin)
         // After every route: each gets the JSON 405.
         .method_not_allowed_fallback(api::wrong_method)

@@ -281,6 +281,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             server_key_pem: server_key_pem.clone(),
             server_key_fingerprint: server_key_fingerprint.clone(),
             node: NodeId::new(&config.node_id),
+            web: http::web_chat::WebOptions::from_config(&config),
         });
         let listener = http::listener::BoundedListener::new(
             listener,

@@ -114,6 +114,9 @@ fn print_banner(config: &Config, s: &bubble_server::RunningServer) {
             "  http            http://{a}  (selector /v1/gate, admin /v1/admin, metrics /metrics)"
         );
     }
+    if let (true, Some(a)) = (config.serves_web_chat(), s.http_addr) {
+        println!("  web chat        http://{a}/chat/  (sign in with any name)");
+    }
     println!(
         "  data            {} (store {}, search {})",
         config.data_dir.display(),

@@ -86,6 +86,7 @@ async fn server() -> axum::Router {
         server_key_pem: "-----BEGIN PUBLIC KEY-----\n…".into(),
         server_key_fingerprint: "ab".repeat(32),
         node: NodeId::new("node-1"),
+        web: Default::default(),
     };
     router(Arc::new(state))
 }

@@ -280,6 +280,12 @@ impl Config {
         Ok(())
     }
 
+    /// Whether the HTTP listener serves the web chat (`http.web_chat`;
+    /// `auto` follows `dev_app`).
+    pub fn serves_web_chat(&self) -> bool {
+        !self.http.addr.is_empty() && self.http.web_chat.served(!self.dev_app.is_empty())
+    }
+
     /// The handshake timeout.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.gate.handshake_timeout_ms)

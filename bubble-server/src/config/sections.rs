@@ -138,6 +138,34 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// An HTTP connection with nothing moving for this long is closed.
     pub idle_timeout_ms: u64,
+    /// Whether `/chat/` serves the web chat (docs/web-chat.md).
+    pub web_chat: WebChat,
+}
+
+/// When the HTTP listener serves the web chat under `/chat/`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebChat {
+    /// Served when the server runs its development app (`dev_app` set): the
+    /// chat's login then needs nothing but a user name.
+    #[default]
+    Auto,
+    /// Always served; without a development app the page asks for an app id
+    /// and a token from the app's backend.
+    On,
+    /// Never served.
+    Off,
+}
+
+impl WebChat {
+    /// Whether the chat is served, given whether a development app runs.
+    pub fn served(self, dev_app_runs: bool) -> bool {
+        match self {
+            WebChat::Auto => dev_app_runs,
+            WebChat::On => true,
+            WebChat::Off => false,
+        }
+    }
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -147,6 +175,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("admin_secret", &"<hidden>")
             .field("max_connections", &self.max_connections)
             .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("web_chat", &self.web_chat)
             .finish()
     }
 }
@@ -170,6 +199,7 @@ impl Default for HttpConfig {
             admin_secret: String::new(),
             max_connections: 1024,
             idle_timeout_ms: 30_000,
+            web_chat: WebChat::Auto,
         }
     }
 }

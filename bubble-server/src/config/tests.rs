@@ -207,6 +207,30 @@ fn secrets_and_passwords_stay_out_of_debug_output() {
     }
 }
 
+#[test]
+fn the_web_chat_is_served_by_default_only_beside_the_development_app() {
+    assert!(
+        Config::default().serves_web_chat(),
+        "dev_app \"demo\" runs by default"
+    );
+    let no_dev_app = Config::from_toml_and_env("", env(&[("BUBBLE_DEV_APP", "")])).unwrap();
+    assert!(!no_dev_app.serves_web_chat());
+    let on =
+        Config::from_toml_and_env("dev_app = \"\"\n[http]\nweb_chat = \"on\"\n", env(&[])).unwrap();
+    assert!(
+        on.serves_web_chat(),
+        "on serves it without a development app"
+    );
+    let off = Config::from_toml_and_env("", env(&[("BUBBLE_HTTP_WEB_CHAT", "off")])).unwrap();
+    assert!(!off.serves_web_chat(), "off wins over the development app");
+    let err = Config::from_toml_and_env("", env(&[("BUBBLE_HTTP_WEB_CHAT", "yes")])).unwrap_err();
+    assert_eq!(err.key, "http.web_chat", "{err}");
+    assert!(
+        err.problem.contains("auto"),
+        "the problem lists the words it takes: {err}"
+    );
+}
+
 /// A value for `key` of `shape` that differs from `default`, valid for
 /// the key's type (the few keys that take one of a set of words are named).
 fn sample(key: &str, shape: Shape, default: &Value) -> Value {
@@ -218,6 +242,7 @@ fn sample(key: &str, shape: Shape, default: &Value) -> Value {
         "discovery.kind" => return word("etcd"),
         "store.sqlite.synchronous" => return word("normal"),
         "search.tantivy.tokenizer" => return word("jieba"),
+        "http.web_chat" => return word("off"),
         _ => {}
     }
     match shape {

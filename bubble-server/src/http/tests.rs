@@ -11,6 +11,7 @@ use bubble_core::memory::MemoryDiscovery;
 use bubble_core::token::{Secrets, TokenAuthenticator, verify};
 use bubble_core::{AppConfig, AppId, DeviceId, Engine, NodeId};
 
+use super::web_chat::{FILES, WebOptions};
 use super::{HttpState, MAX_BODY_BYTES, router};
 use crate::AppSecrets;
 use crate::metrics::Metrics;
@@ -18,6 +19,11 @@ use crate::metrics::Metrics;
 const ADMIN: &str = "admin-secret-for-tests";
 
 async fn app() -> (axum::Router, Engine) {
+    app_with(WebOptions::default()).await
+}
+
+/// The router with the web chat and demo tokens as `web` sets them.
+async fn app_with(web: WebOptions) -> (axum::Router, Engine) {
     let engine = Engine::builder().build().unwrap();
     engine
         .put_app(AppConfig::new("demo", "d".repeat(32)))
@@ -36,6 +42,7 @@ async fn app() -> (axum::Router, Engine) {
         server_key_pem: "-----BEGIN PUBLIC KEY-----\n…".into(),
         server_key_fingerprint: "ab".repeat(32),
         node: NodeId::new("node-1"),
+        web,
     });
     (router(state), engine)
 }
@@ -340,4 +347,160 @@ async fn the_server_key_and_metrics_have_their_documented_shapes() {
         metrics.headers[header::CONTENT_TYPE],
         crate::metrics::CONTENT_TYPE
     );
+}
+
+// ------------------------------------------------------------ for browsers
+
+/// A request without the admin secret, as a browser sends it.
+fn browser(method: &str, uri: &str, body: Option<&str>) -> Request<Body> {
+    let builder = Request::builder().method(method).uri(uri);
+    match body {
+        Some(text) => builder
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(text.to_owned()))
+            .unwrap(),
+        None => builder.body(Body::empty()).unwrap(),
+    }
+}
+
+/// The raw answer: status, headers, body bytes.
+async fn fetch(
+    router: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    (parts.status, parts.headers, bytes.to_vec())
+}
+
+fn chat_on() -> WebOptions {
+    WebOptions {
+        chat: true,
+        demo_app: Some(AppId::new("demo")),
+    }
+}
+
+#[tokio::test]
+async fn the_web_chat_page_and_its_modules_are_served_under_chat() {
+    let (router, _) = app_with(chat_on()).await;
+    let (status, headers, body) = fetch(&router, browser("GET", "/chat/", None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(csp.contains("connect-src 'self' ws: wss:"), "{csp}");
+    let page = String::from_utf8(body).unwrap();
+    assert!(
+        page.contains(r#"<script type="module" src="main.js">"#),
+        "{page}"
+    );
+    for name in ["main.js", "bubble.js"] {
+        let (status, headers, body) =
+            fetch(&router, browser("GET", &format!("/chat/{name}"), None)).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert_eq!(
+            headers[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8",
+            "{name}"
+        );
+        assert_eq!(headers[header::CACHE_CONTROL], "no-cache", "{name}");
+        assert!(!body.is_empty(), "{name}");
+    }
+    let (status, headers, _) = fetch(&router, browser("GET", "/chat", None)).await;
+    assert_eq!(
+        status,
+        StatusCode::PERMANENT_REDIRECT,
+        "the page's relative imports need the slash"
+    );
+    assert_eq!(headers[header::LOCATION], "/chat/");
+}
+
+#[tokio::test]
+async fn a_file_the_chat_does_not_have_is_a_404_naming_it() {
+    let (router, _) = app_with(chat_on()).await;
+    let answer = send(&router, browser("GET", "/chat/secrets.txt", None)).await;
+    let message = error(&answer, StatusCode::NOT_FOUND, "NotFound");
+    assert!(message.contains("secrets.txt"), "{message}");
+}
+
+#[tokio::test]
+async fn with_the_web_chat_off_its_page_is_a_404_saying_how_to_turn_it_on() {
+    let (router, _) = app().await;
+    for uri in ["/chat/", "/chat/main.js"] {
+        let answer = send(&router, browser("GET", uri, None)).await;
+        let message = error(&answer, StatusCode::NOT_FOUND, "NotFound");
+        assert!(message.contains("http.web_chat"), "{message}");
+    }
+}
+
+#[test]
+fn every_file_of_the_web_chat_folder_is_embedded_and_nothing_else() {
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bubble-js/web");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
+        .map(|f| f.unwrap().file_name().into_string().unwrap())
+        .collect();
+    on_disk.sort();
+    let mut embedded: Vec<String> = FILES.iter().map(|f| f.name.to_owned()).collect();
+    embedded.sort();
+    assert_eq!(
+        embedded, on_disk,
+        "list every file of bubble-js/web/ in FILES (bubble-server/src/http/web_chat.rs)"
+    );
+}
+
+#[tokio::test]
+async fn a_demo_token_signs_in_a_user_of_the_development_app_without_the_admin_secret() {
+    let (router, _) = app_with(chat_on()).await;
+    let answer = send(
+        &router,
+        browser("POST", "/v1/demo/token", Some(r#"{"user":"alice"}"#)),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["app"], "demo");
+    assert_eq!(answer.json["user"], "alice");
+    let token = answer.json["token"].as_str().unwrap();
+    let app = AppId::new("demo");
+    let secrets = Secrets::new(&app, "d".repeat(32).as_bytes()).unwrap();
+    let now = bubble_core::now_millis();
+    let identity =
+        verify(&secrets, &app, token, &DeviceId::new("web-tab"), now).expect("a demo app token");
+    assert_eq!(identity.user.to_string(), "alice");
+    let expires_at = answer.json["expires_at"].as_i64().unwrap();
+    assert!(
+        expires_at > now && expires_at <= now + 12 * 3600 * 1000,
+        "{expires_at}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_development_app_no_demo_token_is_issued() {
+    let options = WebOptions {
+        chat: true,
+        demo_app: None,
+    };
+    let (router, _) = app_with(options).await;
+    let answer = send(
+        &router,
+        browser("POST", "/v1/demo/token", Some(r#"{"user":"alice"}"#)),
+    )
+    .await;
+    let message = error(&answer, StatusCode::NOT_FOUND, "NotFound");
+    assert!(message.contains("dev_app"), "{message}");
+}
+
+#[tokio::test]
+async fn a_demo_token_for_a_bad_user_id_is_a_400() {
+    let (router, _) = app_with(chat_on()).await;
+    let too_long = json!({ "user": "u".repeat(129) }).to_string();
+    for body in [
+        r#"{"user":""}"#,
+        r#"{"user":"a:b"}"#,
+        &too_long,
+        r#"{"user":"alice","app":"shop"}"#,
+    ] {
+        let answer = send(&router, browser("POST", "/v1/demo/token", Some(body))).await;
+        error(&answer, StatusCode::BAD_REQUEST, "InvalidInput");
+    }
 }
