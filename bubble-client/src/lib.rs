@@ -582,7 +582,9 @@ impl Client {
                 },
             )
             .await?;
-        Ok(ack.version)
+        let receipt = receipt_from_pb(&ack).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.skip_own_entry(&receipt);
+        Ok(receipt.version)
     }
 
     /// Creates a group owned by this user.

@@ -328,8 +328,10 @@ impl Engine {
     }
 
     /// Deletes a message from the caller's own inbox view (every device of
-    /// the caller gets the delete entry; nobody else is affected).
-    pub async fn delete_for_me(&self, session: &Session, id: &MsgId) -> Result<u64> {
+    /// the caller gets the delete entry; nobody else is affected). The
+    /// receipt names the delete entry's version and the one before it, so
+    /// the deleting device moves its cursor as after a send.
+    pub async fn delete_for_me(&self, session: &Session, id: &MsgId) -> Result<SendReceipt> {
         let app = &session.app;
         let settings = self.settings(app).await?;
         let original = self
@@ -355,6 +357,6 @@ impl Engine {
             direction: original.direction,
         };
         let fanout = Fanout::to_inboxes(&delete, vec![own_copy]).indexed(settings.search);
-        Ok(self.deliver(app, Some(session), fanout).await?.version)
+        self.deliver(app, Some(session), fanout).await
     }
 }

@@ -134,10 +134,15 @@ async fn delete_for_me_touches_only_my_own_inbox() {
         .send(&alice, to_user("bob", "m", "keep or not"))
         .await
         .unwrap();
-    let v = e.delete_for_me(&bob, &sent.server_msg_id).await.unwrap();
+    let receipt = e.delete_for_me(&bob, &sent.server_msg_id).await.unwrap();
     let bob_entries = all_entries(&e, &bob).await;
     assert_eq!(bob_entries.last().unwrap().kind, EntryKind::Delete);
-    assert_eq!(bob_entries.last().unwrap().version, v);
+    assert_eq!(bob_entries.last().unwrap().version, receipt.version);
+    assert_eq!(
+        receipt.prev_version,
+        bob_entries[bob_entries.len() - 2].version,
+        "the ack names the version before, so the deleting device needs no sync"
+    );
     assert_eq!(
         all_entries(&e, &alice).await.len(),
         1,
@@ -191,5 +196,5 @@ async fn a_delete_answers_with_the_version_of_the_callers_delete_entry() {
     let last = all_entries(&e, &bob).await.pop().unwrap();
     assert_eq!(last.kind, EntryKind::Delete);
     assert_eq!(last.direction, Direction::In, "a received message's view");
-    assert_eq!(version, last.version);
+    assert_eq!(version.version, last.version);
 }

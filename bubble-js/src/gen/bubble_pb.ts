@@ -771,7 +771,7 @@ export type SendAck = Message<"bubble.v1.SendAck"> & {
    * The sender's own version just before `version`. A sending device whose
    * newest version is exactly this moves its cursor to `version` without a
    * sync (its own message is not pushed back to it). 0 when not known: on a
-   * duplicate, for a delete's ack, and for super groups (they use `seq`).
+   * duplicate, and for super groups (they use `seq`).
    *
    * @generated from field: uint64 prev_version = 6;
    */

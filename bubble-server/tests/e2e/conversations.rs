@@ -153,6 +153,9 @@ async fn the_sending_device_moves_its_cursor_over_its_own_messages_without_a_syn
     assert!(retry.duplicate);
     assert_eq!((retry.prev_version, retry.version), (0, again.version));
     assert_eq!(alice.last_version(), again.version);
+    // A delete's ack names the version before too: the cursor follows it.
+    let deleted = alice.delete(&again.server_msg_id).await.unwrap();
+    assert_eq!(alice.last_version(), deleted);
     // No event of alice's own sends reached her phone.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     while let Ok(event) = events.try_recv() {

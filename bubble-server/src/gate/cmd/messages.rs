@@ -1,12 +1,8 @@
 //! Send (16), Recall (25) and Delete (26): all three answered with a
 //! `SendAck`.
 
-use bytes::Bytes;
-
 use bubble_core::wire::{content_from_pb, conversation_from_pb, receipt_to_pb};
-use bubble_core::{
-    Conversation, Engine, MessageRefs, MsgId, Result, SendRequest, Session, now_millis,
-};
+use bubble_core::{Conversation, Engine, MessageRefs, MsgId, Result, SendRequest, Session};
 use bubble_proto::{Command, Frame, pb};
 
 use super::{Reply, decode, user_ids};
@@ -88,8 +84,6 @@ impl Recall {
 #[derive(Debug)]
 pub struct Delete {
     id: MsgId,
-    /// The id as the client sent it, echoed in the ack.
-    raw_id: Bytes,
 }
 
 impl Delete {
@@ -98,21 +92,12 @@ impl Delete {
         let req: pb::DeleteRequest = decode(frame)?;
         Ok(Delete {
             id: MsgId::from_slice(&req.server_msg_id)?,
-            raw_id: req.server_msg_id,
         })
     }
 
     /// Deletes the message from the caller's view.
     pub async fn apply(self, engine: &Engine, session: &Session) -> Result<Reply> {
-        let version = engine.delete_for_me(session, &self.id).await?;
-        let ack = pb::SendAck {
-            server_msg_id: self.raw_id,
-            version,
-            seq: 0,
-            server_time: now_millis(),
-            duplicate: false,
-            prev_version: 0,
-        };
-        Ok(Reply::message(Command::SendAck, &ack))
+        let receipt = engine.delete_for_me(session, &self.id).await?;
+        Ok(Reply::message(Command::SendAck, &receipt_to_pb(&receipt)))
     }
 }
