@@ -8,6 +8,8 @@
 pub mod api;
 pub mod demo;
 pub mod listener;
+pub mod openapi;
+pub mod responses;
 pub mod selector;
 pub mod web_chat;
 
@@ -21,10 +23,11 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
+use utoipa::{IntoParams, ToSchema};
 
 use bubble_core::engine::HistoryQuery;
 use bubble_core::ports::Discovery;
@@ -34,6 +37,7 @@ use bubble_core::*;
 use crate::metrics::{self, Metrics};
 pub use api::ApiError;
 use api::{Json, Path, Query};
+use responses::*;
 
 /// Largest request body the API reads; a longer one is a 413.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -76,20 +80,32 @@ pub async fn serve(
     }
 }
 
-/// The router.
-pub fn router(state: Arc<HttpState>) -> Router {
-    let admin = Router::new()
-        .route("/v1/admin/apps", post(create_app))
-        .route("/v1/admin/apps/{app}", get(get_app))
-        .route("/v1/admin/apps/{app}/tokens", post(issue_token))
-        .route("/v1/admin/apps/{app}/groups", post(create_group))
-        .route(
+/// Every admin route, path and handlers: the router is built from this list,
+/// and the OpenAPI tests walk it, so a route missing from
+/// [`openapi::AdminApi`] fails them.
+pub(crate) fn admin_routes() -> Vec<(&'static str, MethodRouter<Arc<HttpState>>)> {
+    vec![
+        ("/v1/admin/apps", post(create_app)),
+        ("/v1/admin/apps/{app}", get(get_app)),
+        ("/v1/admin/apps/{app}/tokens", post(issue_token)),
+        ("/v1/admin/apps/{app}/groups", post(create_group)),
+        (
             "/v1/admin/apps/{app}/groups/{group}/members",
             post(add_members).delete(remove_members).get(list_members),
-        )
-        .route("/v1/admin/apps/{app}/push", post(system_push))
-        .route("/v1/admin/apps/{app}/presence", get(presence))
-        .route("/v1/admin/apps/{app}/users/{user}/search", get(search))
+        ),
+        ("/v1/admin/apps/{app}/push", post(system_push)),
+        ("/v1/admin/apps/{app}/presence", get(presence)),
+        ("/v1/admin/apps/{app}/users/{user}/search", get(search)),
+    ]
+}
+
+/// The router.
+pub fn router(state: Arc<HttpState>) -> Router {
+    let admin = admin_routes()
+        .into_iter()
+        .fold(Router::new(), |admin, (path, handlers)| {
+            admin.route(path, handlers)
+        })
         // Checked before the body is read: a caller without the secret learns nothing.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -100,6 +116,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/gate", get(select_gate))
         .route("/v1/server-key", get(server_key))
+        .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/demo/token", post(demo::issue_token))
         .route("/chat", get(web_chat::redirect))
         .route("/chat/", get(web_chat::index))
@@ -173,22 +190,36 @@ async fn select_gate(State(s): State<Arc<HttpState>>) -> ApiResult {
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateApp {
+    /// The app id.
     id: String,
+    /// A display name.
     #[serde(default)]
     name: Option<String>,
+    /// The token secret, at least 32 bytes; generated unless given.
     #[serde(default)]
     secret: Option<String>,
+    /// Limits and policies, each optional (docs/admin-api.md, "Apps").
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     settings: Option<AppSettings>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/apps",
+    tag = "admin",
+    summary = "Create or replace an app",
+    request_body = CreateApp,
+    responses((status = 201, description = "The app, with its token secret", body = AppCreated)),
+    security(("admin" = [])),
+)]
 async fn create_app(
     State(s): State<Arc<HttpState>>,
     Json(body): Json<CreateApp>,
-) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+) -> ApiResult<(StatusCode, axum::Json<AppCreated>)> {
     let secret = body.secret.unwrap_or_else(generate_secret);
     let mut app = AppConfig::new(body.id.as_str(), secret.clone());
     if let Some(name) = body.name {
@@ -201,32 +232,62 @@ async fn create_app(
     s.engine.put_app(app.clone()).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"id": app.id.to_string(), "secret": secret})),
+        axum::Json(AppCreated {
+            id: app.id.to_string(),
+            secret,
+        }),
     ))
 }
 
-async fn get_app(State(s): State<Arc<HttpState>>, Path(app): Path<String>) -> ApiResult {
+#[utoipa::path(
+    get,
+    path = "/v1/admin/apps/{app}",
+    tag = "admin",
+    summary = "An app's settings",
+    params(("app" = String, Path, description = "The app id")),
+    responses((status = 200, description = "The app (never its secret)", body = AppView)),
+    security(("admin" = [])),
+)]
+async fn get_app(
+    State(s): State<Arc<HttpState>>,
+    Path(app): Path<String>,
+) -> ApiResult<axum::Json<AppView>> {
     let app = s.engine.app(&AppId::new(&app)).await?;
-    Ok(axum::Json(
-        json!({"id": app.id.to_string(), "name": app.name, "settings": app.settings}),
-    ))
+    Ok(axum::Json(AppView {
+        id: app.id.to_string(),
+        name: app.name.clone(),
+        settings: app.settings.clone(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct IssueToken {
+    /// The user the token signs in.
     user: String,
+    /// Lifetime in seconds (default 86400).
     #[serde(default)]
     ttl_secs: Option<u64>,
+    /// The devices it is valid on; any device when empty.
     #[serde(default)]
     devices: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/apps/{app}/tokens",
+    tag = "admin",
+    summary = "Issue a user token",
+    request_body = IssueToken,
+    params(("app" = String, Path, description = "The app id")),
+    responses((status = 200, description = "The token", body = TokenIssued)),
+    security(("admin" = [])),
+)]
 async fn issue_token(
     State(s): State<Arc<HttpState>>,
     Path(app): Path<String>,
     Json(body): Json<IssueToken>,
-) -> ApiResult {
+) -> ApiResult<axum::Json<TokenIssued>> {
     let app = AppId::new(&app);
     validate_id("user", &body.user)?;
     let ttl = Duration::from_secs(body.ttl_secs.unwrap_or(24 * 3600));
@@ -235,21 +296,27 @@ async fn issue_token(
         .tokens
         .issue(&app, &UserId::new(&body.user), ttl, &devices)
         .await?;
-    Ok(axum::Json(
-        json!({"token": token, "expires_at": now_millis() + ttl.as_millis() as i64}),
-    ))
+    Ok(axum::Json(TokenIssued {
+        token,
+        expires_at: now_millis() + ttl.as_millis() as i64,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateGroupBody {
+    /// The group id; generated unless given.
     #[serde(default)]
     id: Option<String>,
+    /// A display name.
     #[serde(default)]
     name: String,
+    /// The owner, a member from the start.
     owner: String,
+    /// The other first members.
     #[serde(default)]
     members: Vec<String>,
+    /// A super group from the start (else one past the app's `super_group_threshold`).
     #[serde(default)]
     super_group: bool,
 }
@@ -260,21 +327,21 @@ fn user_ids(list: &[String]) -> Result<Vec<UserId>> {
         .collect()
 }
 
-fn group_json(g: &Group) -> Value {
-    json!({
-        "id": g.id.to_string(),
-        "name": g.name,
-        "kind": match g.kind { GroupKind::Normal => "normal", GroupKind::Super => "super" },
-        "owner": g.owner.to_string(),
-        "created_at": g.created_at,
-    })
-}
-
+#[utoipa::path(
+    post,
+    path = "/v1/admin/apps/{app}/groups",
+    tag = "admin",
+    summary = "Create a group or super group",
+    request_body = CreateGroupBody,
+    params(("app" = String, Path, description = "The app id")),
+    responses((status = 201, description = "The group", body = GroupView)),
+    security(("admin" = [])),
+)]
 async fn create_group(
     State(s): State<Arc<HttpState>>,
     Path(app): Path<String>,
     Json(body): Json<CreateGroupBody>,
-) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+) -> ApiResult<(StatusCode, axum::Json<GroupView>)> {
     validate_id("owner", &body.owner)?;
     let group = s
         .engine
@@ -289,20 +356,31 @@ async fn create_group(
             },
         )
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(group_json(&group))))
+    Ok((StatusCode::CREATED, axum::Json(GroupView::from(&group))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Users {
+    /// User ids.
     users: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/apps/{app}/groups/{group}/members",
+    tag = "admin",
+    summary = "Add members",
+    request_body = Users,
+    params(("app" = String, Path, description = "The app id"), ("group" = String, Path, description = "The group id")),
+    responses((status = 200, description = "How many joined, and the group", body = MembersAdded)),
+    security(("admin" = [])),
+)]
 async fn add_members(
     State(s): State<Arc<HttpState>>,
     Path((app, group)): Path<(String, String)>,
     Json(body): Json<Users>,
-) -> ApiResult {
+) -> ApiResult<axum::Json<MembersAdded>> {
     let app = AppId::new(&app);
     let gid = GroupId::new(&group);
     let added = s
@@ -310,16 +388,27 @@ async fn add_members(
         .add_members(&app, None, &gid, &user_ids(&body.users)?)
         .await?;
     let group = s.engine.group(&app, &gid).await?;
-    Ok(axum::Json(
-        json!({"added": added, "group": group_json(&group)}),
-    ))
+    Ok(axum::Json(MembersAdded {
+        added,
+        group: GroupView::from(&group),
+    }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/apps/{app}/groups/{group}/members",
+    tag = "admin",
+    summary = "Remove members",
+    request_body = Users,
+    params(("app" = String, Path, description = "The app id"), ("group" = String, Path, description = "The group id")),
+    responses((status = 200, description = "How many left", body = MembersRemoved)),
+    security(("admin" = [])),
+)]
 async fn remove_members(
     State(s): State<Arc<HttpState>>,
     Path((app, group)): Path<(String, String)>,
     Json(body): Json<Users>,
-) -> ApiResult {
+) -> ApiResult<axum::Json<MembersRemoved>> {
     let removed = s
         .engine
         .remove_members(
@@ -329,39 +418,59 @@ async fn remove_members(
             &user_ids(&body.users)?,
         )
         .await?;
-    Ok(axum::Json(json!({"removed": removed})))
+    Ok(axum::Json(MembersRemoved { removed }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/apps/{app}/groups/{group}/members",
+    tag = "admin",
+    summary = "List members",
+    params(("app" = String, Path, description = "The app id"), ("group" = String, Path, description = "The group id")),
+    responses((status = 200, description = "The members", body = MemberList)),
+    security(("admin" = [])),
+)]
 async fn list_members(
     State(s): State<Arc<HttpState>>,
     Path((app, group)): Path<(String, String)>,
-) -> ApiResult {
+) -> ApiResult<axum::Json<MemberList>> {
     let members = s
         .engine
         .members(&AppId::new(&app), &GroupId::new(&group), None)
         .await?;
-    let list: Vec<Value> = members
-        .iter()
-        .map(|m| json!({"user": m.user.to_string(), "role": format!("{:?}", m.role).to_lowercase(), "joined_at": m.joined_at}))
-        .collect();
-    Ok(axum::Json(json!({"members": list})))
+    Ok(axum::Json(MemberList {
+        members: members.iter().map(MemberView::from).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PushBody {
     /// "user", "group" or "app".
+    #[schema(pattern = "^(user|group|app)$")]
     target: String,
+    /// The user or group id; none for "app".
     #[serde(default)]
     id: Option<String>,
+    /// The notice's text.
     text: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/apps/{app}/push",
+    tag = "admin",
+    summary = "System push to a user, a group or the whole app",
+    request_body = PushBody,
+    params(("app" = String, Path, description = "The app id")),
+    responses((status = 200, description = "Where the notice was stored", body = PushReceipt)),
+    security(("admin" = [])),
+)]
 async fn system_push(
     State(s): State<Arc<HttpState>>,
     Path(app): Path<String>,
     Json(body): Json<PushBody>,
-) -> ApiResult {
+) -> ApiResult<axum::Json<PushReceipt>> {
     let id = || {
         body.id
             .clone()
@@ -395,24 +504,30 @@ async fn system_push(
         .engine
         .system_push(&AppId::new(&app), target, Content::text(body.text), &nodes)
         .await?;
-    Ok(axum::Json(json!({
-        "server_msg_id": receipt.server_msg_id.to_hex(),
-        "version": receipt.version,
-        "seq": receipt.seq,
-        "server_time": receipt.server_time,
-    })))
+    Ok(axum::Json(PushReceipt::from(&receipt)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PresenceParams {
+    /// User ids, comma-separated.
     users: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/apps/{app}/presence",
+    tag = "admin",
+    summary = "Who is online, on which devices and nodes",
+    params(("app" = String, Path, description = "The app id"), PresenceParams),
+    responses((status = 200, description = "Each user's connected devices", body = PresenceList)),
+    security(("admin" = [])),
+)]
 async fn presence(
     State(s): State<Arc<HttpState>>,
     Path(app): Path<String>,
     Query(q): Query<PresenceParams>,
-) -> ApiResult {
+) -> ApiResult<axum::Json<PresenceList>> {
     let users: Vec<String> = q
         .users
         .split(',')
@@ -423,27 +538,22 @@ async fn presence(
         .engine
         .presence(&AppId::new(&app), &user_ids(&users)?)
         .await?;
-    let list: Vec<Value> = found
-        .iter()
-        .map(|u| {
-            json!({
-                "user": u.user.to_string(),
-                "online": !u.devices.is_empty(),
-                "devices": u.devices.iter().map(|r| json!({
-                    "device": r.device.to_string(), "platform": r.platform, "node": r.node.to_string(), "since": r.since,
-                })).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    Ok(axum::Json(json!({"users": list})))
+    Ok(axum::Json(PresenceList {
+        users: found.iter().map(UserOnline::from).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct SearchParams {
+    /// The words to find.
     q: String,
+    /// Hits to skip.
     #[serde(default)]
     offset: usize,
+    /// Hits to return.
     #[serde(default = "twenty")]
+    #[param(default = 20)]
     limit: usize,
 }
 
@@ -451,11 +561,20 @@ fn twenty() -> usize {
     20
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/apps/{app}/users/{user}/search",
+    tag = "admin",
+    summary = "Search a user's history",
+    params(("app" = String, Path, description = "The app id"), ("user" = String, Path, description = "The user id"), SearchParams),
+    responses((status = 200, description = "A page of hits", body = SearchPage)),
+    security(("admin" = [])),
+)]
 async fn search(
     State(s): State<Arc<HttpState>>,
     Path((app, user)): Path<(String, String)>,
     Query(q): Query<SearchParams>,
-) -> ApiResult {
+) -> ApiResult<axum::Json<SearchPage>> {
     let results = s
         .engine
         .search_as(
@@ -469,19 +588,8 @@ async fn search(
             },
         )
         .await?;
-    let hits: Vec<Value> = results
-        .hits
-        .iter()
-        .map(|h| {
-            json!({
-                "server_msg_id": h.doc.server_msg_id.to_hex(),
-                "conversation": {"kind": format!("{:?}", h.doc.conversation.kind).to_lowercase(), "id": h.doc.conversation.id()},
-                "sender": h.doc.sender.to_string(),
-                "server_time": h.doc.server_time,
-                "text": h.doc.text,
-                "score": h.score,
-            })
-        })
-        .collect();
-    Ok(axum::Json(json!({"total": results.total, "hits": hits})))
+    Ok(axum::Json(SearchPage {
+        total: results.total,
+        hits: results.hits.iter().map(Hit::from).collect(),
+    }))
 }

@@ -9,11 +9,32 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use bubble_core::wire::error_wire;
 use bubble_core::{Error, ErrorKind};
+
+// The OpenAPI schema is derived from this type and every refusal is
+// serialized from it, so the two cannot differ.
+/// The body of every refusal.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"error": {"kind": "NotFound", "message": "no app \"shop\""}}))]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong: the kind (a status has one or a few, see
+/// docs/admin-api.md) and a message that says what to do.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The error kind, e.g. `InvalidInput`, `Unauthenticated`, `NotFound`, `Unavailable`.
+    pub kind: String,
+    /// A human-readable explanation.
+    pub message: String,
+}
 
 /// An API error: an HTTP status and `{"error": {"kind", "message"}}`.
 #[derive(Debug)]
@@ -81,7 +102,12 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"kind": format!("{:?}", self.kind), "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                kind: format!("{:?}", self.kind),
+                message: self.message,
+            },
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }

@@ -16,6 +16,9 @@ use super::{HttpState, MAX_BODY_BYTES, router};
 use crate::AppSecrets;
 use crate::metrics::Metrics;
 
+/// The OpenAPI document against the router it describes.
+mod openapi;
+
 const ADMIN: &str = "admin-secret-for-tests";
 
 async fn app() -> (axum::Router, Engine) {
