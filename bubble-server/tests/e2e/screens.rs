@@ -320,6 +320,15 @@ async fn a_group_is_run_by_its_owner_and_admins_and_members_are_told() {
     bob.mute_group_member("club", "carol", 0).await.unwrap();
     carol.send(club.clone(), Content::text("hi")).await.unwrap();
 
+    // An admin adds a member; a plain member may not.
+    bob.add_group_members("club", &["dave"]).await.unwrap();
+    let refused = carol
+        .add_group_members("club", &["erin"])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(pb::ErrorCode::PermissionDenied));
+    assert_eq!(carol.my_groups().await.unwrap()[0].member_count, 4);
+
     // Ownership moves to bob; alice, now an admin, cannot dismiss; bob can.
     alice.transfer_group("club", "bob").await.unwrap();
     let refused = alice.dismiss_group("club").await.unwrap_err();
