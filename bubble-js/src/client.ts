@@ -19,6 +19,8 @@ import { Emitter } from "./emitter.js";
 import type { BubbleEvents } from "./events.js";
 import { DEFAULT_MAX_BODY, type Frame } from "./frame.js";
 import {
+  BlockedListSchema,
+  BlockedRequestSchema,
   ChannelPageSchema,
   ChannelPullRequestSchema,
   ConversationKind,
@@ -27,7 +29,15 @@ import {
   DeleteRequestSchema,
   EditRequestSchema,
   GroupCreateRequestSchema,
+  GroupDismissRequestSchema,
   GroupInfoSchema,
+  GroupListSchema,
+  GroupMembersChangeRequestSchema,
+  GroupMuteRequestSchema,
+  GroupRoleRequestSchema,
+  GroupsRequestSchema,
+  GroupTransferRequestSchema,
+  GroupUpdateRequestSchema,
   GroupJoinRequestSchema,
   GroupLeaveRequestSchema,
   GroupMembersRequestSchema,
@@ -35,6 +45,7 @@ import {
   HistoryPageSchema,
   HistoryRequestSchema,
   KickSchema,
+  MemberRole,
   MarkReadAckSchema,
   MarkReadRequestSchema,
   OkSchema,
@@ -43,6 +54,8 @@ import {
   PresenceQuerySchema,
   PresenceResultSchema,
   ReactRequestSchema,
+  ReadStateRequestSchema,
+  ReadStateSchema,
   RecallRequestSchema,
   SearchRequestSchema,
   SearchResultsSchema,
@@ -63,6 +76,7 @@ import {
   type GroupMembers,
   type HistoryPage,
   type Member,
+  type ReadState,
   type SearchResults,
   type SendAck,
   type SendRequest,
@@ -651,9 +665,70 @@ export class BubbleClient {
     return ack;
   }
 
-  /** Deletes a message from this user's view; the ack's `version` is the delete entry's. */
-  delete(serverMsgId: Uint8Array): Promise<SendAck> {
-    return this.call(Command.Delete, DeleteRequestSchema, { serverMsgId }, Command.SendAck, SendAckSchema);
+  /**
+   * Deletes a message from this user's view; the ack is the DELETE entry's
+   * and moves the cursor like a send's (protocol.md 4.1).
+   */
+  async delete(serverMsgId: Uint8Array): Promise<SendAck> {
+    const ack = await this.call(Command.Delete, DeleteRequestSchema, { serverMsgId }, Command.SendAck, SendAckSchema);
+    this.inbox.ownSend(ack, undefined);
+    return ack;
+  }
+
+  /** The users this user blocked, in id order (protocol.md 4.6c). */
+  async blocked(): Promise<string[]> {
+    const list = await this.call(Command.Blocked, BlockedRequestSchema, {}, Command.BlockedList, BlockedListSchema);
+    return list.userIds;
+  }
+
+  /** Who of a normal group's members has read a message: "read by N of M" (protocol.md 4.6d). */
+  readState(groupId: string, serverMsgId: Uint8Array): Promise<ReadState> {
+    return this.call(Command.ReadStateQuery, ReadStateRequestSchema, { groupId, serverMsgId }, Command.ReadState, ReadStateSchema);
+  }
+
+  /** The groups this user is a member of, each with its member count (protocol.md 4.7a). */
+  async myGroups(): Promise<GroupInfo[]> {
+    const list = await this.call(Command.GroupsQuery, GroupsRequestSchema, {}, Command.GroupList, GroupListSchema);
+    return list.groups;
+  }
+
+  /** Changes a group's name, avatar, announcement or group-wide mute (owner and admins). */
+  updateGroup(
+    groupId: string,
+    change: { name?: string; avatarUrl?: string; announcement?: string; muted?: boolean },
+  ): Promise<GroupInfo> {
+    return this.call(Command.GroupUpdate, GroupUpdateRequestSchema, { groupId, ...change }, Command.GroupInfo, GroupInfoSchema);
+  }
+
+  /** Makes a member an admin, or a plain member again (the owner only). */
+  async setGroupRole(groupId: string, userId: string, admin: boolean): Promise<void> {
+    const role = admin ? MemberRole.ADMIN : MemberRole.MEMBER;
+    await this.call(Command.GroupSetRole, GroupRoleRequestSchema, { groupId, userId, role }, Command.Ok, OkSchema);
+  }
+
+  /** Hands the group to another member (the owner only); the old owner becomes an admin. */
+  async transferGroup(groupId: string, userId: string): Promise<void> {
+    await this.call(Command.GroupTransfer, GroupTransferRequestSchema, { groupId, userId }, Command.Ok, OkSchema);
+  }
+
+  /** Mutes a member until `until` (ms since the epoch; 0n lifts it): owner and admins. */
+  async muteGroupMember(groupId: string, userId: string, until: bigint): Promise<void> {
+    await this.call(Command.GroupMute, GroupMuteRequestSchema, { groupId, userId, until }, Command.Ok, OkSchema);
+  }
+
+  /** Dismisses the group (the owner only). */
+  async dismissGroup(groupId: string): Promise<void> {
+    await this.call(Command.GroupDismiss, GroupDismissRequestSchema, { groupId }, Command.Ok, OkSchema);
+  }
+
+  /** Adds members (owner and admins). */
+  async addGroupMembers(groupId: string, userIds: string[]): Promise<void> {
+    await this.call(Command.GroupAddMembers, GroupMembersChangeRequestSchema, { groupId, userIds }, Command.Ok, OkSchema);
+  }
+
+  /** Removes members (owner and admins; never the owner). */
+  async removeGroupMembers(groupId: string, userIds: string[]): Promise<void> {
+    await this.call(Command.GroupRemoveMembers, GroupMembersChangeRequestSchema, { groupId, userIds }, Command.Ok, OkSchema);
   }
 
   /** Creates a group owned by this user (an empty id lets the server pick one). */

@@ -339,6 +339,49 @@ describe("bubble-js against a real bubble-server", { skip: binary.missing, timeo
     assert.equal(counts.find((c) => c.conversation?.id === "team-20")?.mentioned, true);
   });
 
+  it("blocks, group read state and running a group: each request answers as protocol.md 4.6c, 4.6d and 4.7a say", async () => {
+    const alice = await connect("alice-21");
+    const bob = await connect("bob-21");
+    const carol = await connect("carol-21");
+
+    await within(bob.client.settings(direct("alice-21"), { blocked: true }), STEP, "block");
+    assert.deepEqual(await within(bob.client.blocked(), STEP, "blocked list"), ["alice-21"]);
+    await assert.rejects(
+      alice.client.send(direct("bob-21"), "hello?"),
+      (e: unknown) => e instanceof BubbleError && e.code === ErrorCode.PERMISSION_DENIED && !/block/.test(e.message),
+    );
+    await within(bob.client.settings(direct("alice-21"), { blocked: false }), STEP, "unblock");
+    assert.deepEqual(await within(bob.client.blocked(), STEP, "blocked list after"), []);
+
+    await within(alice.client.createGroup({ groupId: "crew-21", name: "Crew", members: ["bob-21", "carol-21"] }), STEP, "create");
+    const sent = await send(alice, group("crew-21"), "read me");
+    await bob.events.until(() => bob.events.texts().includes("read me"), STEP, "bob to receive it");
+    await within(bob.client.markRead(group("crew-21"), bob.client.cursor.version), STEP, "bob marks read");
+    const state = await within(alice.client.readState("crew-21", sent.serverMsgId), STEP, "read state");
+    assert.deepEqual([state.memberCount, state.readCount, state.readers], [2n, 1n, ["bob-21"]]);
+
+    await assert.rejects(
+      bob.client.updateGroup("crew-21", { announcement: "hi" }),
+      (e: unknown) => e instanceof BubbleError && e.code === ErrorCode.PERMISSION_DENIED,
+    );
+    await within(alice.client.setGroupRole("crew-21", "bob-21", true), STEP, "make bob an admin");
+    const info = await within(bob.client.updateGroup("crew-21", { announcement: "standup at 10" }), STEP, "update");
+    assert.equal(info.announcement, "standup at 10");
+    await within(bob.client.muteGroupMember("crew-21", "carol-21", BigInt(Date.now() + 60_000)), STEP, "mute carol");
+    await assert.rejects(
+      carol.client.send(group("crew-21"), "can I?"),
+      (e: unknown) => e instanceof BubbleError && e.code === ErrorCode.PERMISSION_DENIED,
+    );
+    await within(bob.client.muteGroupMember("crew-21", "carol-21", 0n), STEP, "unmute carol");
+    await within(bob.client.addGroupMembers("crew-21", ["dave-21"]), STEP, "add dave");
+    const mine = await within(carol.client.myGroups(), STEP, "carol's groups");
+    assert.deepEqual(mine.map((g) => [g.groupId, g.memberCount, g.announcement]), [["crew-21", 4n, "standup at 10"]]);
+    await within(alice.client.transferGroup("crew-21", "bob-21"), STEP, "transfer");
+    await within(bob.client.removeGroupMembers("crew-21", ["dave-21"]), STEP, "remove dave");
+    await within(bob.client.dismissGroup("crew-21"), STEP, "dismiss");
+    assert.deepEqual(await within(carol.client.myGroups(), STEP, "carol's groups after"), []);
+  });
+
   it("super group: sends go to the group's log; members get channel events in seq order; pull and history read it", async () => {
     const alice = await connect("alice-9");
     const bob = await connect("bob-9");

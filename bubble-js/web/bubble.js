@@ -5245,9 +5245,57 @@ var BubbleClient = class {
     if (ack.version > 0n) this.inbox.ownSend(create(SendAckSchema, { version: ack.version, prevVersion: ack.prevVersion }), void 0);
     return ack;
   }
-  /** Deletes a message from this user's view; the ack's `version` is the delete entry's. */
-  delete(serverMsgId) {
-    return this.call(Command.Delete, DeleteRequestSchema, { serverMsgId }, Command.SendAck, SendAckSchema);
+  /**
+   * Deletes a message from this user's view; the ack is the DELETE entry's
+   * and moves the cursor like a send's (protocol.md 4.1).
+   */
+  async delete(serverMsgId) {
+    const ack = await this.call(Command.Delete, DeleteRequestSchema, { serverMsgId }, Command.SendAck, SendAckSchema);
+    this.inbox.ownSend(ack, void 0);
+    return ack;
+  }
+  /** The users this user blocked, in id order (protocol.md 4.6c). */
+  async blocked() {
+    const list = await this.call(Command.Blocked, BlockedRequestSchema, {}, Command.BlockedList, BlockedListSchema);
+    return list.userIds;
+  }
+  /** Who of a normal group's members has read a message: "read by N of M" (protocol.md 4.6d). */
+  readState(groupId, serverMsgId) {
+    return this.call(Command.ReadStateQuery, ReadStateRequestSchema, { groupId, serverMsgId }, Command.ReadState, ReadStateSchema);
+  }
+  /** The groups this user is a member of, each with its member count (protocol.md 4.7a). */
+  async myGroups() {
+    const list = await this.call(Command.GroupsQuery, GroupsRequestSchema, {}, Command.GroupList, GroupListSchema);
+    return list.groups;
+  }
+  /** Changes a group's name, avatar, announcement or group-wide mute (owner and admins). */
+  updateGroup(groupId, change) {
+    return this.call(Command.GroupUpdate, GroupUpdateRequestSchema, { groupId, ...change }, Command.GroupInfo, GroupInfoSchema);
+  }
+  /** Makes a member an admin, or a plain member again (the owner only). */
+  async setGroupRole(groupId, userId, admin) {
+    const role = admin ? 2 /* ADMIN */ : 1 /* MEMBER */;
+    await this.call(Command.GroupSetRole, GroupRoleRequestSchema, { groupId, userId, role }, Command.Ok, OkSchema);
+  }
+  /** Hands the group to another member (the owner only); the old owner becomes an admin. */
+  async transferGroup(groupId, userId) {
+    await this.call(Command.GroupTransfer, GroupTransferRequestSchema, { groupId, userId }, Command.Ok, OkSchema);
+  }
+  /** Mutes a member until `until` (ms since the epoch; 0n lifts it): owner and admins. */
+  async muteGroupMember(groupId, userId, until) {
+    await this.call(Command.GroupMute, GroupMuteRequestSchema, { groupId, userId, until }, Command.Ok, OkSchema);
+  }
+  /** Dismisses the group (the owner only). */
+  async dismissGroup(groupId) {
+    await this.call(Command.GroupDismiss, GroupDismissRequestSchema, { groupId }, Command.Ok, OkSchema);
+  }
+  /** Adds members (owner and admins). */
+  async addGroupMembers(groupId, userIds) {
+    await this.call(Command.GroupAddMembers, GroupMembersChangeRequestSchema, { groupId, userIds }, Command.Ok, OkSchema);
+  }
+  /** Removes members (owner and admins; never the owner). */
+  async removeGroupMembers(groupId, userIds) {
+    await this.call(Command.GroupRemoveMembers, GroupMembersChangeRequestSchema, { groupId, userIds }, Command.Ok, OkSchema);
   }
   /** Creates a group owned by this user (an empty id lets the server pick one). */
   createGroup(group2) {
