@@ -17,6 +17,9 @@
 -- - `chat_groups` gets a group's avatar URL, announcement and group-wide mute
 --   (only the owner and admins write), `group_members` a member's own mute
 --   (until a time, ms; 0: not muted).
+-- - `inbox` gets `ix_inbox_owners (message_id)`: every owner of a message row,
+--   so a search rebuild (InboxStore::scan_messages) lists each message with
+--   its owners without scanning the inbox.
 --
 -- Existing rows need no conversion: no meta, default settings, no mention, no
 -- reaction; groups with no avatar, no announcement, not muted, members not
@@ -28,10 +31,13 @@
 -- COLUMN meta`, the same for `channel_log`; `ALTER TABLE conversations DROP
 -- COLUMN flags, DROP COLUMN draft, DROP COLUMN mention_version`; `DROP TABLE
 -- reactions`; `DROP TABLE reaction_heads`; `ALTER TABLE chat_groups DROP
--- COLUMN avatar_url, DROP COLUMN announcement, DROP COLUMN muted`;
--- `group_members` is the last statement), delete version 5 from
--- `_sqlx_migrations` and start the store again. Nothing writes the new
--- columns before the migration is recorded.
+-- COLUMN avatar_url, DROP COLUMN announcement, DROP COLUMN muted`; `ALTER
+-- TABLE group_members DROP COLUMN muted_until`; the index on `inbox` is the
+-- last statement, and a failed CREATE INDEX leaves no index behind), delete
+-- version 5 from `_sqlx_migrations` and start the store again. Nothing writes
+-- the new columns before the migration is recorded. The index is built in
+-- place while appends go on (InnoDB online DDL), in a time that grows with
+-- the number of inbox rows.
 
 ALTER TABLE messages
     ADD COLUMN meta MEDIUMBLOB NULL COMMENT 'EntryMeta, encoded; NULL: none';
@@ -89,3 +95,10 @@ ALTER TABLE chat_groups
 ALTER TABLE group_members
     ADD COLUMN muted_until BIGINT NOT NULL DEFAULT 0
         COMMENT 'may not write before this time (ms); 0: not muted';
+
+-- Every owner of a message row, for a search rebuild: the message rows of a
+-- page of ids (ix_messages_server_msg), then each row's owners from this
+-- index alone (the owner and version are the primary key, which every entry
+-- of a secondary index holds). Message ids only grow, so appends add its
+-- entries at the right edge.
+CREATE INDEX ix_inbox_owners ON inbox (message_id);

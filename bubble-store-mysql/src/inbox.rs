@@ -10,11 +10,12 @@ use sqlx::mysql::MySqlConnection;
 
 use bubble_core::ports::{
     AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead, MessageReaders, ReactionLimits,
+    StoredMessage,
 };
 use bubble_core::{
     AppId, Conversation, ConversationKind, ConversationPage, ConversationSettings,
-    ConversationSummary, Error, InboxEntry, InboxPage, MsgId, ReactionCount, Result, SendReceipt,
-    UnreadCount, UserId, page_before,
+    ConversationSummary, EntryKind, Error, InboxEntry, InboxPage, MsgId, ReactionCount, Result,
+    SendReceipt, UnreadCount, UserId, page_before,
 };
 
 use crate::append::{Job, OWNER_CHUNK, decode_owners, find_sent_on, replay, write_batch};
@@ -668,6 +669,75 @@ impl InboxStore for MysqlStore {
         Ok(())
     }
 
+    /// Pages of message ids ([`queries::SCAN_IDS`]), each page's owners,
+    /// recalls and deletes ([`queries::SCAN_OWNERS`]), then one owner's
+    /// entry per listed message ([`queries::scan_entries`]): three indexed
+    /// reads per page, none of them a scan of the inbox or the messages.
+    /// A page whose ids were all recalled or deleted reads on past them, so
+    /// only the end of the app's messages gives an empty answer (a rebuild
+    /// stops at the first).
+    async fn scan_messages(
+        &self,
+        app: &AppId,
+        after: Option<MsgId>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let mut out: Vec<StoredMessage> = Vec::new();
+        let mut cursor: Vec<u8> = after.map(|id| id.0.to_vec()).unwrap_or_default();
+        while out.len() < limit {
+            let want = limit - out.len();
+            let ids: Vec<Vec<u8>> = {
+                let cursor = &cursor;
+                self.read(|pool| async move {
+                    sqlx::query_scalar(queries::SCAN_IDS)
+                        .bind(b(app.as_str()))
+                        .bind(&cursor[..])
+                        .bind(want as u64)
+                        .fetch_all(&pool)
+                        .await
+                        .map_err(map_err)
+                })
+                .await?
+            };
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            // Every row of every id in (cursor, last]: at most `want` ids,
+            // each listed whole even where the first step saw only some of
+            // its rows.
+            let found: Vec<(Vec<u8>, u8, Vec<u8>, u64)> = {
+                let (cursor, last) = (&cursor, &last);
+                self.read(|pool| async move {
+                    sqlx::query_as(queries::SCAN_OWNERS)
+                        .bind(b(app.as_str()))
+                        .bind(&cursor[..])
+                        .bind(&last[..])
+                        .fetch_all(&pool)
+                        .await
+                        .map_err(map_err)
+                })
+                .await?
+            };
+            let page = scan_page(found)?;
+            let mut entries = scan_entries(self, app, &page).await?;
+            for (id, owners, chosen) in page {
+                // The store never deletes inbox rows; should a chosen one
+                // go between the reads, its message is left out.
+                let Some(entry) = entries.remove(&chosen) else {
+                    continue;
+                };
+                debug_assert_eq!(entry.server_msg_id, id);
+                out.push(StoredMessage { entry, owners });
+            }
+            if ids.len() < want {
+                // The first step ran out of rows: nothing after `last`.
+                break;
+            }
+            cursor = last;
+        }
+        Ok(out)
+    }
+
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
         // The oldest keys first (ix_inbox_sent_time); one bounded delete.
         let done = self
@@ -684,4 +754,94 @@ impl InboxStore for MysqlStore {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// One message a scan lists: its id, its remaining owners (in user id
+/// order) and the (owner, version) of the entry that stands for it: the
+/// first owner's first copy.
+type Listed = (MsgId, Vec<UserId>, (Vec<u8>, u64));
+
+/// What [`queries::SCAN_OWNERS`] found, grouped per message in id order:
+/// messages with a recall row, and those every owner deleted, left out;
+/// each owner once, without those who deleted it for themselves.
+fn scan_page(found: Vec<(Vec<u8>, u8, Vec<u8>, u64)>) -> Result<Vec<Listed>> {
+    #[derive(Default)]
+    struct Seen {
+        recalled: bool,
+        deleted: BTreeSet<Vec<u8>>,
+        /// Owner (bytes sort as the ids do) to its lowest version.
+        held: BTreeMap<Vec<u8>, u64>,
+    }
+    let mut per: BTreeMap<Vec<u8>, Seen> = BTreeMap::new();
+    for (id, kind, owner, version) in found {
+        let seen = per.entry(id).or_default();
+        match EntryKind::from_u8(kind) {
+            Ok(EntryKind::Message | EntryKind::SystemNotice) => {
+                let v = seen.held.entry(owner).or_insert(version);
+                *v = (*v).min(version);
+            }
+            Ok(EntryKind::Recall) => seen.recalled = true,
+            Ok(EntryKind::Delete) => {
+                seen.deleted.insert(owner);
+            }
+            _ => {}
+        }
+    }
+    let mut page = Vec::with_capacity(per.len());
+    for (id, seen) in per {
+        if seen.recalled {
+            continue;
+        }
+        let mut chosen = None;
+        let mut owners = Vec::with_capacity(seen.held.len());
+        for (owner, version) in seen.held {
+            if seen.deleted.contains(&owner) {
+                continue;
+            }
+            let user = String::from_utf8(owner.clone()).map_err(|_| {
+                Error::internal("mysql: column owner holds bytes that are not UTF-8")
+            })?;
+            owners.push(UserId::from(user));
+            chosen.get_or_insert((owner, version));
+        }
+        let Some(chosen) = chosen else {
+            continue;
+        };
+        let id = MsgId::from_slice(&id).map_err(|e| {
+            Error::internal(format!("mysql: column server_msg_id: {}", e.message()))
+        })?;
+        page.push((id, owners, chosen));
+    }
+    Ok(page)
+}
+
+/// The entries [`scan_page`] chose, by (owner, version):
+/// [`queries::scan_entries`] in chunks of [`OWNER_CHUNK`] pairs.
+async fn scan_entries(
+    store: &MysqlStore,
+    app: &AppId,
+    page: &[Listed],
+) -> Result<HashMap<(Vec<u8>, u64), InboxEntry>> {
+    let mut entries = HashMap::with_capacity(page.len());
+    for chunk in page.chunks(OWNER_CHUNK) {
+        let sql = queries::scan_entries(chunk.len());
+        let sql = &sql;
+        let found = store
+            .read(|pool| async move {
+                let mut q = sqlx::query(dynamic(sql.clone())).bind(b(app.as_str()));
+                for (_, _, (owner, version)) in chunk {
+                    q = q.bind(&owner[..]).bind(*version);
+                }
+                q.fetch_all(&pool).await.map_err(map_err)
+            })
+            .await?;
+        for row in &found {
+            let entry = rows::inbox_entry(row)?;
+            entries.insert(
+                (entry.owner.as_str().as_bytes().to_vec(), entry.version),
+                entry,
+            );
+        }
+    }
+    Ok(entries)
 }

@@ -157,3 +157,54 @@ pub const REACTION_CAPS: &str = "SELECT \
      (SELECT COUNT(*) FROM reactions WHERE app = ? AND server_msg_id = ? AND user_id = ?) AS mine, \
      EXISTS (SELECT 1 FROM reactions \
              WHERE app = ? AND server_msg_id = ? AND emoji = ? AND user_id = ?) AS already";
+
+/// A page of a rebuild's scan ([`InboxStore::scan_messages`]), first step:
+/// the next message rows of kind message or notice after a cursor, in id
+/// order: `app`, `after` (a message id; empty bytes for the start, which
+/// sort before every id), `limit`. A range of `ix_messages_server_msg (app,
+/// server_msg_id)` read in key order (no sort), each row's kind checked on
+/// its row; stops after `limit` rows. An id with several rows (entries of
+/// one delivery that differ) may come more than once: the caller
+/// de-duplicates, and the next step reads every row of the last id anyway.
+/// The index is named with `FORCE INDEX`: for the `ORDER BY … LIMIT`
+/// MariaDB otherwise turns the range into a lookup of the app alone (`ref`,
+/// the cursor checked on each index entry), which reads every id before the
+/// cursor again on every page.
+///
+/// [`InboxStore::scan_messages`]: bubble_core::ports::InboxStore::scan_messages
+pub const SCAN_IDS: &str = "SELECT server_msg_id \
+     FROM messages FORCE INDEX (ix_messages_server_msg) \
+     WHERE app = ? AND server_msg_id > ? AND entry_kind IN (1, 6) \
+     ORDER BY server_msg_id LIMIT ?";
+
+/// The second step: who holds, recalled or deleted each message of a page:
+/// `app`, `after`, `last` (the page's ids are `after < id <= last`). One
+/// row per owner of each message, recall and delete row of those ids: the
+/// same range of `ix_messages_server_msg`, each row's owners from
+/// `ix_inbox_owners (message_id)` alone (the owner and version are the
+/// primary key, which every secondary index entry holds). Receipts, cursors,
+/// edits and reactions share the ids but are left out by their kind. In no
+/// particular order: the caller groups them. Both indexes are named, as in
+/// [`SCAN_IDS`].
+pub const SCAN_OWNERS: &str = "SELECT m.server_msg_id, m.entry_kind, i.owner, i.version \
+     FROM messages m FORCE INDEX (ix_messages_server_msg) \
+     JOIN inbox i FORCE INDEX (ix_inbox_owners) ON i.message_id = m.id \
+     WHERE m.app = ? AND m.server_msg_id > ? AND m.server_msg_id <= ? \
+     AND m.entry_kind IN (1, 2, 3, 6)";
+
+/// The third step: one owner's entry of each listed message, by the inbox's
+/// primary key: `app`, then `entries` (owner, version) pairs. One range of
+/// `PRIMARY (app, owner, version)`, one point per pair, each joined to its
+/// message row by the message's primary key: the body is read once per
+/// message, not once per owner.
+pub fn scan_entries(entries: usize) -> String {
+    format!(
+        concat!(
+            "SELECT ",
+            inbox_columns!(),
+            inbox_join!(),
+            "WHERE i.app = ? AND (i.owner, i.version) IN ({})"
+        ),
+        crate::rows::values(entries, 2)
+    )
+}

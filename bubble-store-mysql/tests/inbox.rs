@@ -973,3 +973,225 @@ async fn meta_that_does_not_decode_is_an_internal_error() {
     })
     .await;
 }
+
+/// How many index reads (lookups and steps) the connection's session made.
+async fn index_reads(conn: &mut sqlx::MySqlConnection) -> u64 {
+    let found: Vec<(String, String)> = sqlx::query_as(
+        "SHOW SESSION STATUS WHERE Variable_name IN ('Handler_read_key', 'Handler_read_next')",
+    )
+    .fetch_all(conn)
+    .await
+    .unwrap();
+    found.iter().map(|(_, n)| n.parse::<u64>().unwrap()).sum()
+}
+
+/// A server-made entry of `kind` about the message of `d` for `owners`.
+fn about(kind: bubble_core::EntryKind, d: &Delivery, owners: &[&str]) -> Delivery {
+    let mut a = d.clone();
+    a.client_msg_id = String::new();
+    a.receipt_entry = None;
+    a.entries.retain(|e| owners.contains(&e.owner.as_str()));
+    for e in &mut a.entries {
+        e.kind = kind;
+        e.content = bubble_core::Content::text("");
+    }
+    a
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_reads_on_past_recalled_ids_and_lists_a_split_delivery_once() {
+    use bubble_core::EntryKind;
+    on_fresh_db(|db| async move {
+        let store = db.store().await;
+        let app = AppId::new("scan");
+        let members = ["a", "b", "c", "d"];
+        let mut sent = Vec::new();
+        for i in 0..8 {
+            let d = group_delivery("g", "a", &members, &format!("m{i}"));
+            appended(store.append(&app, &d).await.unwrap());
+            sent.push(d);
+        }
+        sent.sort_by_key(|d| d.entries[0].server_msg_id);
+        // The four lowest ids are recalled (for some owners only: a recall
+        // takes the message from everyone), so a page of 2 from the start
+        // finds nothing in its first two reads of ids.
+        for d in &sent[..4] {
+            let r = about(EntryKind::Recall, d, &["a", "b"]);
+            appended(store.append(&app, &r).await.unwrap());
+        }
+        // Every owner deletes the fifth; c and d the sixth.
+        let r = about(EntryKind::Delete, &sent[4], &members);
+        appended(store.append(&app, &r).await.unwrap());
+        let r = about(EntryKind::Delete, &sent[5], &["c", "d"]);
+        appended(store.append(&app, &r).await.unwrap());
+        // A receipt shares the seventh's id and is no message.
+        let r = about(EntryKind::ReadReceipt, &sent[6], &["a"]);
+        appended(store.append(&app, &r).await.unwrap());
+        let id = |n: usize| sent[n].entries[0].server_msg_id;
+
+        let page = store.scan_messages(&app, None, 2).await.unwrap();
+        let got: Vec<_> = page.iter().map(|m| m.entry.server_msg_id).collect();
+        assert_eq!(got, [id(5), id(6)], "past the recalled and deleted ids");
+        let owners = |m: &bubble_core::ports::StoredMessage| -> Vec<String> {
+            m.owners.iter().map(|o| o.to_string()).collect()
+        };
+        assert_eq!(owners(&page[0]), ["a", "b"]);
+        assert_eq!(owners(&page[1]), ["a", "b", "c", "d"]);
+        assert_eq!(page[0].entry.owner.as_str(), "a", "the first owner's entry");
+        assert_eq!(page[0].entry.content.as_text(), Some("m5"));
+        let rest = store.scan_messages(&app, Some(id(6)), 2).await.unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].entry.server_msg_id, id(7));
+        assert!(
+            store
+                .scan_messages(&app, Some(id(7)), 2)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(store.scan_messages(&app, None, 0).await.unwrap().is_empty());
+
+        // A delivery whose entries differ is two message rows of one id:
+        // listed once, with every owner, the body of the first owner's.
+        let mut split = group_delivery("h", "b", &["b", "c", "e"], "same");
+        split.entries[2].content = bubble_core::Content::text("other");
+        appended(store.append(&app, &split).await.unwrap());
+        let all = store.scan_messages(&app, None, 100).await.unwrap();
+        let found: Vec<_> = all
+            .iter()
+            .filter(|m| m.entry.server_msg_id == split.entries[0].server_msg_id)
+            .collect();
+        assert_eq!(found.len(), 1, "{all:?}");
+        assert_eq!(owners(found[0]), ["b", "c", "e"]);
+        assert_eq!(found[0].entry.content.as_text(), Some("same"));
+        assert_eq!(all.len(), 4);
+        // Pages of one at a time give the same messages in the same order.
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.scan_messages(&app, after, 1).await.unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(last.entry.server_msg_id);
+            paged.extend(page);
+        }
+        assert_eq!(paged, all);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_scan_reads_ranges_of_ids_and_each_rows_owners_by_index() {
+    on_fresh_db(|db| async move {
+        let store = db.store().await;
+        let app = AppId::new("explain-scan");
+        // Another app's messages, so the app is a part of each table.
+        let other = AppId::new("explain-scan-other");
+        for i in 0..300 {
+            let d = direct_delivery(&format!("x{i:03}"), &format!("y{:02}", i % 30), "hi", "");
+            appended(store.append(&other, &d).await.unwrap());
+        }
+        populate(&db, &store, &app).await;
+        let all = store.scan_messages(&app, None, 1000).await.unwrap();
+        assert_eq!(all.len(), 80, "40 group messages and 40 direct ones");
+        let (after, last) = (all[9].entry.server_msg_id, all[29].entry.server_msg_id);
+        let a = app.as_str().as_bytes();
+        let bad = |plan: &[Step]| {
+            plan.iter().any(|s| {
+                s.ty == "ALL"
+                    || s.ty == "index"
+                    || s.extra.contains("filesort")
+                    || s.extra.contains("temporary")
+            })
+        };
+
+        // The ids: a range of ix_messages_server_msg, (app, server_msg_id
+        // > cursor): 130 + 16 bytes, in key order, stopping at the limit.
+        // From the start too (every id is after the empty cursor).
+        for cursor in [&[][..], &after.0[..]] {
+            let binds = [Bind::Bytes(a), Bind::Bytes(cursor), Bind::Uint(20)];
+            let plan = explain_with(&db, queries::SCAN_IDS, &binds).await;
+            println!("scan ids plan: {plan:?}");
+            assert_eq!(plan.len(), 1, "{plan:?}");
+            let s = &plan[0];
+            assert_eq!(s.key.as_deref(), Some("ix_messages_server_msg"), "{plan:?}");
+            assert_eq!(
+                (s.ty.as_str(), s.key_len.as_deref()),
+                ("range", Some("146")),
+                "from the cursor on, not the app's first id: {plan:?}"
+            );
+            assert!(!bad(&plan), "no scan, no sort: {plan:?}");
+        }
+
+        // And it reads from the cursor on: a page of the last ten ids reads
+        // about ten index entries, not the 70 before them.
+        let mut conn = db.connection().await;
+        let before = index_reads(&mut conn).await;
+        let tail: Vec<Vec<u8>> = sqlx::query_scalar(queries::SCAN_IDS)
+            .bind(a)
+            .bind(&all[69].entry.server_msg_id.0[..])
+            .bind(20u64)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        let read = index_reads(&mut conn).await - before;
+        assert_eq!(tail.len(), 10);
+        println!("index reads for the last 10 ids: {read}");
+        assert!(read <= 20, "{read} index reads for 10 ids");
+
+        // The owners of the page's message rows: the same range, then each
+        // row's owners from ix_inbox_owners alone.
+        let binds = [Bind::Bytes(a), Bind::Bytes(&after.0), Bind::Bytes(&last.0)];
+        let plan = explain_with(&db, queries::SCAN_OWNERS, &binds).await;
+        println!("scan owners plan: {plan:?}");
+        assert_eq!(plan.len(), 2, "messages, then inbox: {plan:?}");
+        let m = plan.iter().find(|s| s.table == "m").expect("messages");
+        assert_eq!(m.key.as_deref(), Some("ix_messages_server_msg"), "{plan:?}");
+        assert_eq!(
+            (m.ty.as_str(), m.key_len.as_deref()),
+            ("range", Some("146")),
+            "{plan:?}"
+        );
+        let i = plan.iter().find(|s| s.table == "i").expect("inbox");
+        assert_eq!(i.key.as_deref(), Some("ix_inbox_owners"), "{plan:?}");
+        assert_eq!(
+            (i.ty.as_str(), i.key_len.as_deref()),
+            ("ref", Some("8")),
+            "{plan:?}"
+        );
+        assert!(
+            i.extra.contains("Using index"),
+            "from the index alone: {plan:?}"
+        );
+        assert!(!bad(&plan), "no scan, no sort: {plan:?}");
+
+        // One entry per message: points of the inbox's primary key (app,
+        // owner, version: 130 + 130 + 8 bytes), each joined to its message.
+        let pairs: Vec<(String, u64)> = all[10..30]
+            .iter()
+            .map(|m| (m.entry.owner.to_string(), m.entry.version))
+            .collect();
+        let mut binds = vec![Bind::Bytes(a)];
+        for (owner, version) in &pairs {
+            binds.push(Bind::Bytes(owner.as_bytes()));
+            binds.push(Bind::Uint(*version));
+        }
+        let plan = explain_with(&db, &queries::scan_entries(pairs.len()), &binds).await;
+        println!("scan entries plan: {plan:?}");
+        assert_eq!(plan.len(), 2, "inbox, then messages: {plan:?}");
+        let i = plan.iter().find(|s| s.table == "i").expect("inbox");
+        assert_eq!(i.key.as_deref(), Some("PRIMARY"), "{plan:?}");
+        assert_eq!(
+            (i.ty.as_str(), i.key_len.as_deref()),
+            ("range", Some("268")),
+            "{plan:?}"
+        );
+        let m = plan.iter().find(|s| s.table == "m").expect("messages");
+        assert_eq!(
+            (m.ty.as_str(), m.key.as_deref()),
+            ("eq_ref", Some("PRIMARY")),
+            "{plan:?}"
+        );
+        assert!(!bad(&plan), "no scan, no sort: {plan:?}");
+    })
+    .await;
+}

@@ -482,6 +482,7 @@ async fn migration_5_keeps_a_database_at_migration_4_as_it_was_with_no_meta_and_
         let want_lists = lists(&store, &app).await;
         let want_pulls = pulls(&store, &app).await;
         let want_log = ChannelLog::range(&store, &app, &sg, 0, 100).await.unwrap();
+        let want_scan = store.scan_messages(&app, None, 1000).await.unwrap();
         let mut want_unread = Vec::new();
         for owner in OWNERS {
             want_unread.push(store.unread(&app, &UserId::new(owner)).await.unwrap());
@@ -523,6 +524,12 @@ async fn migration_5_keeps_a_database_at_migration_4_as_it_was_with_no_meta_and_
             .await
             .unwrap();
             assert_eq!(version, 5);
+
+            // The inbox's new index lists each message with its owners as
+            // on a database made at migration 5 (a search rebuild).
+            let got = migrated.scan_messages(&app, None, 1000).await.unwrap();
+            assert_eq!(got, want_scan);
+            assert!(got.len() > 10, "{got:?}");
 
             // Every entry reads back as written, with no meta.
             let got = pulls(&migrated, &app).await;
