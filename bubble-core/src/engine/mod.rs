@@ -84,6 +84,16 @@ pub use revise::MAX_EMOJI_BYTES;
 pub use search::{RebuildProgress, RebuildScope};
 pub use settings::{SettingsChange, SettingsChanged};
 
+/// What an optional port method answers from a store that does not have it
+/// (`Unsupported`): nothing (the default), so the requests that only show
+/// its data keep working on a product's own store. Other errors stay.
+fn default_if_unsupported<T: Default>(found: crate::Result<T>) -> crate::Result<T> {
+    match found {
+        Err(e) if e.kind() == crate::ErrorKind::Unsupported => Ok(T::default()),
+        other => other,
+    }
+}
+
 /// The reserved channel log that holds app-wide system notices.
 pub const BROADCAST_CHANNEL: &str = "~broadcast";
 

@@ -148,10 +148,7 @@ impl Engine {
         owner: &UserId,
         conversation: &Conversation,
     ) -> Result<ConversationSettings> {
-        match self.inner.inbox.settings(app, owner, conversation).await {
-            Err(e) if e.kind() == ErrorKind::Unsupported => Ok(ConversationSettings::default()),
-            other => other,
-        }
+        super::default_if_unsupported(self.inner.inbox.settings(app, owner, conversation).await)
     }
 
     /// Refuses a 1:1 message to a user who blocked the sender. The sender

@@ -159,10 +159,6 @@ impl Engine {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        match self.inner.inbox.reactions(app, &ids, viewer).await {
-            Ok(r) => Ok(r),
-            Err(e) if e.kind() == crate::error::ErrorKind::Unsupported => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+        super::default_if_unsupported(self.inner.inbox.reactions(app, &ids, viewer).await)
     }
 }
