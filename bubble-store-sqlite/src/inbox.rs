@@ -545,27 +545,60 @@ pub(crate) fn scan_messages(
     after: Option<MsgId>,
     limit: usize,
 ) -> Result<Vec<StoredMessage>> {
-    let cursor: &[u8] = match &after {
-        Some(id) => &id.0[..],
-        None => &[],
-    };
+    let mut cursor: Vec<u8> = after.map(|id| id.0.to_vec()).unwrap_or_default();
     let mut ids = conn.prepare_cached(SCAN_IDS).map_err(map_sqlite)?;
-    let page = rows::all(
-        &mut ids,
-        params![app.as_str(), cursor, bound(limit as u64)],
-        |row| rows::msg_id(row, 0),
-    )?;
     let mut entries = conn.prepare_cached(SCAN_ENTRIES).map_err(map_sqlite)?;
     let mut recalled = conn.prepare_cached(SCAN_RECALLED).map_err(map_sqlite)?;
     let mut deleted = conn.prepare_cached(SCAN_DELETED).map_err(map_sqlite)?;
-    let mut out = Vec::with_capacity(page.len());
+    let mut out = Vec::with_capacity(limit.min(1024));
+    // Read on past ids that list nothing (recalled, or deleted by every
+    // owner) until the page has some or the ids run out: an empty page
+    // means the end to a caller, so a run of gone messages must not
+    // stop a rebuild.
+    while out.len() < limit {
+        let want = limit - out.len();
+        let page = rows::all(
+            &mut ids,
+            params![app.as_str(), &cursor[..], bound(want as u64)],
+            |row| rows::msg_id(row, 0),
+        )?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        cursor = last.0.to_vec();
+        let exhausted = page.len() < want;
+        scan_page(
+            app,
+            page,
+            &mut entries,
+            &mut recalled,
+            &mut deleted,
+            &mut out,
+        )?;
+        if exhausted {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Lists the messages of `page` (ids in order) that some owner still
+/// holds into `out`.
+fn scan_page(
+    app: &AppId,
+    page: Vec<MsgId>,
+    entries: &mut rusqlite::CachedStatement<'_>,
+    recalled: &mut rusqlite::CachedStatement<'_>,
+    deleted: &mut rusqlite::CachedStatement<'_>,
+    out: &mut Vec<StoredMessage>,
+) -> Result<()> {
     for id in page {
         let args = params![app.as_str(), &id.0[..]];
-        if rows::first(&mut recalled, args, |_| Ok(()))?.is_some() {
+        if rows::first(recalled, args, |_| Ok(()))?.is_some() {
             continue;
         }
-        let gone: Vec<String> = rows::all(&mut deleted, args, |row| rows::text(row, 0))?;
-        let held = rows::all(&mut entries, args, |row| rows::inbox_entry(row, 0))?;
+        let gone: Vec<String> = rows::all(deleted, args, |row| rows::text(row, 0))?;
+        let held = rows::all(entries, args, |row| rows::inbox_entry(row, 0))?;
         let mut owners: Vec<UserId> = Vec::with_capacity(held.len());
         let mut entry = None;
         for e in held {
@@ -579,7 +612,7 @@ pub(crate) fn scan_messages(
             out.push(StoredMessage { entry, owners });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 // ----------------------------------------------------------------- writes

@@ -36,6 +36,7 @@ const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStore;
     apps_are_isolated,
     scan_lists_each_message_once_with_its_remaining_owners,
     scan_pages_by_message_id_without_gaps_or_repeats,
+    a_scan_page_reads_on_past_messages_nobody_holds_any_more,
     history_pages_one_conversation_newest_first_without_gaps,
     history_holds_every_kind_of_entry_both_directions_and_only_the_owners_view,
     history_of_an_empty_or_unknown_conversation_is_empty,
@@ -1232,4 +1233,54 @@ async fn apps_are_isolated(s: Arc<dyn InboxStore>, app: AppId) {
     let one = s.pull(&app, &UserId::new("bob"), 0, 10).await.unwrap();
     assert_eq!(one.entries.len(), 1);
     assert_eq!(one.entries[0].content.as_text(), Some("in app one"));
+}
+
+async fn a_scan_page_reads_on_past_messages_nobody_holds_any_more(
+    s: Arc<dyn InboxStore>,
+    app: AppId,
+) {
+    if scan_unsupported(&s.scan_messages(&app, None, 10).await) {
+        return;
+    }
+    let mut sent: Vec<Delivery> = (0..4)
+        .map(|i| direct_delivery("alice", "bob", &format!("m{i}"), ""))
+        .collect();
+    sent.sort_by_key(|d| d.entries[0].server_msg_id);
+    for d in &sent {
+        s.append(&app, d).await.unwrap();
+    }
+    // The three oldest are gone for everyone: recalled, or deleted by both.
+    let id = |d: &Delivery| d.entries[0].server_msg_id;
+    for d in &sent[..2] {
+        s.append(
+            &app,
+            &about(EntryKind::Recall, id(d), "alice", &["alice", "bob"]),
+        )
+        .await
+        .unwrap();
+    }
+    for owner in ["alice", "bob"] {
+        s.append(
+            &app,
+            &about(EntryKind::Delete, id(&sent[2]), owner, &[owner]),
+        )
+        .await
+        .unwrap();
+    }
+    let first = s.scan_messages(&app, None, 1).await.unwrap();
+    assert_eq!(
+        first
+            .iter()
+            .map(|m| m.entry.server_msg_id)
+            .collect::<Vec<_>>(),
+        vec![id(&sent[3])],
+        "a page of one lists the first message someone holds, not nothing (a caller stops at an empty page)"
+    );
+    assert!(
+        s.scan_messages(&app, Some(id(&sent[3])), 1)
+            .await
+            .unwrap()
+            .is_empty(),
+        "and after it, the end"
+    );
 }
