@@ -33,6 +33,14 @@ pub enum ClientError {
     /// The client was closed.
     #[error("the client is closed")]
     Closed,
+    /// A media upload to the object store failed.
+    #[error("upload failed: {message}")]
+    Upload {
+        /// The store's HTTP status (0: no answer).
+        status: u16,
+        /// What happened.
+        message: String,
+    },
 }
 
 impl ClientError {
@@ -41,6 +49,8 @@ impl ClientError {
         match self {
             ClientError::Connect(_) | ClientError::Timeout | ClientError::Disconnected => true,
             ClientError::Server { retryable, .. } => *retryable,
+            // No answer, or the store's own trouble: a new ticket may work.
+            ClientError::Upload { status, .. } => *status == 0 || *status >= 500,
             _ => false,
         }
     }

@@ -17,6 +17,8 @@
 
 pub mod error;
 mod groups;
+mod media;
+mod notifications;
 mod screens;
 pub mod transport;
 
@@ -44,6 +46,8 @@ use bubble_proto::secure::{
 use bubble_proto::{Command, Frame, flags, pb};
 
 pub use error::ClientError;
+pub use media::UploadTicket;
+pub use notifications::PushRegistration;
 use screens::settings_from_pb;
 pub use transport::Endpoint;
 

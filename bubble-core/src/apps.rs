@@ -49,6 +49,19 @@ pub struct AppSettings {
     pub read_receipts: bool,
     /// Whether messages are indexed for history search.
     pub search: bool,
+    /// How much of a message its push notification shows.
+    pub notification_preview: crate::notify::Preview,
+    /// At most one push notification per conversation and user within this
+    /// many milliseconds (a burst shows once; the badge catches up with the
+    /// next one).
+    pub notification_collapse_ms: i64,
+    /// Largest file a client may upload for a media message, in bytes
+    /// (MediaUpload refuses a larger declared size with TOO_LARGE).
+    pub max_media_bytes: u64,
+    /// MIME types a client may upload: an entry ending in `/` allows every
+    /// type under it (`image/`), any other entry one exact type
+    /// (`application/pdf`). Empty: no uploads.
+    pub media_types: Vec<String>,
 }
 
 impl Default for AppSettings {
@@ -66,6 +79,12 @@ impl Default for AppSettings {
             login_policy: LoginPolicy::AllDevices,
             read_receipts: true,
             search: true,
+            notification_preview: crate::notify::Preview::Sender,
+            notification_collapse_ms: 3_000,
+            max_media_bytes: 100 * 1024 * 1024,
+            media_types: ["image/", "video/", "audio/", "application/pdf"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -81,6 +100,7 @@ impl AppSettings {
             ("max_group_members", self.max_group_members),
             ("reactions_per_message", self.reactions_per_message as u64),
             ("reactions_per_user", self.reactions_per_user as u64),
+            ("max_media_bytes", self.max_media_bytes),
         ];
         for (name, value) in positive {
             if value == 0 {
@@ -96,6 +116,25 @@ impl AppSettings {
             if window < 0 {
                 return Err(Error::invalid(format!(
                     "app setting {name} must be 0 (not allowed) or more"
+                )));
+            }
+        }
+        if self.notification_collapse_ms < 0 {
+            return Err(Error::invalid(
+                "app setting notification_collapse_ms must be 0 (no collapsing) or more",
+            ));
+        }
+        for entry in &self.media_types {
+            let (kind, sub) = entry.split_once('/').unwrap_or(("", ""));
+            let token = |t: &str| {
+                t.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$&^_.+-".contains(&b)
+                })
+            };
+            if kind.is_empty() || !token(kind) || !token(sub) {
+                return Err(Error::invalid(format!(
+                    "app setting media_types: {entry:?} is neither a lowercase MIME type \
+                     (application/pdf) nor a type prefix ending in / (image/)"
                 )));
             }
         }

@@ -14,6 +14,8 @@ use tokio::sync::mpsc;
 use crate::apps::AppConfig;
 use crate::breaker::Breaker;
 use crate::error::Result;
+use crate::jobs::{ClaimOrder, Job, JobQueue, NewJob};
+use crate::notify::{PushPlatform, PushToken, PushTokens};
 use crate::ports::*;
 use crate::types::*;
 
@@ -134,6 +136,21 @@ guard!(SearchIndex {
     fn rebuilt() -> ();
 });
 
+guard!(JobQueue {
+    fn enqueue(jobs: &[NewJob], now: i64) -> ();
+    fn claim(queue: &str, holder: &str, now: i64, lease_ms: i64, limit: usize, order: ClaimOrder) -> Vec<Job>;
+    fn complete(ids: &[u64]) -> ();
+    fn retry(id: u64, due_at: i64) -> bool;
+    fn depth(queue: &str) -> u64;
+});
+
+guard!(PushTokens {
+    fn put_token(app: &AppId, user: &UserId, token: &PushToken) -> ();
+    fn remove_device_token(app: &AppId, user: &UserId, device: &DeviceId) -> bool;
+    fn remove_token(app: &AppId, platform: PushPlatform, token: &str) -> bool;
+    fn tokens(app: &AppId, user: &UserId) -> Vec<PushToken>;
+});
+
 // The lease keeps itself alive in the background; only the calls that
 // reach the backend on a caller's behalf go through the breaker.
 guard!(Discovery {
@@ -189,6 +206,7 @@ mod tests {
             node: NodeId::new("n1"),
             session: 1,
             since: 0,
+            background: false,
         };
         presence
             .register(&app, &route, Duration::from_secs(60))

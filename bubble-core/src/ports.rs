@@ -677,6 +677,10 @@ pub struct Route {
     pub session: u64,
     /// Login time (ms).
     pub since: i64,
+    /// The client said its app is in the background: it is connected, but
+    /// its user also gets push notifications while no device of theirs is
+    /// in the foreground.
+    pub background: bool,
 }
 
 /// Online routes `user -> [(device, node)]` with heartbeat expiry, so a dead

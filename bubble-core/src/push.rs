@@ -117,6 +117,8 @@ struct Slot {
     /// ~6 KiB for every connected session, pushed to or not.
     tx: mpsc::Sender<Box<PushEvent>>,
     overflowed: Arc<AtomicBool>,
+    /// The client said its app is in the background.
+    background: bool,
 }
 
 /// Sessions connected to this node, by app and user.
@@ -157,6 +159,7 @@ impl SessionHub {
             session,
             tx,
             overflowed: overflowed.clone(),
+            background: false,
         };
         self.sessions
             .write()
@@ -184,6 +187,49 @@ impl SessionHub {
             users.remove(user);
         }
         removed
+    }
+
+    /// Marks a session's app as in the background (or back in the
+    /// foreground); whether the session is here.
+    pub fn set_background(
+        &self,
+        app: &AppId,
+        user: &UserId,
+        session: u64,
+        background: bool,
+    ) -> bool {
+        let mut all = self.sessions.write();
+        let slot = all
+            .get_mut(app)
+            .and_then(|users| users.get_mut(user))
+            .and_then(|slots| slots.iter_mut().find(|s| s.session == session));
+        match slot {
+            Some(slot) => {
+                slot.background = background;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a session's app is in the background (`false` for a session
+    /// that is not here).
+    pub fn is_background(&self, app: &AppId, user: &UserId, session: u64) -> bool {
+        self.sessions
+            .read()
+            .get(app)
+            .and_then(|users| users.get(user))
+            .and_then(|slots| slots.iter().find(|s| s.session == session))
+            .is_some_and(|s| s.background)
+    }
+
+    /// Whether some session of the user here has its app in the foreground.
+    pub fn in_foreground(&self, app: &AppId, user: &UserId) -> bool {
+        self.sessions
+            .read()
+            .get(app)
+            .and_then(|users| users.get(user))
+            .is_some_and(|slots| slots.iter().any(|s| !s.background))
     }
 
     /// How many sessions this node holds.

@@ -41,6 +41,16 @@ async fn memory_search_conforms() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_jobs_conform() {
+    testkit::jobs(Arc::new(MemoryJobs::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_push_tokens_conform() {
+    testkit::push_tokens(Arc::new(MemoryPushTokens::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn memory_discovery_conforms() {
     testkit::discovery(
         Arc::new(MemoryDiscovery::new()),
@@ -69,6 +79,16 @@ async fn guarded_adapters_conform() {
     .await;
     testkit::groups(Arc::new(Guarded::new(
         Arc::new(MemoryGroups::new()),
+        breaker(),
+    )))
+    .await;
+    testkit::jobs(Arc::new(Guarded::new(
+        Arc::new(MemoryJobs::new()),
+        breaker(),
+    )))
+    .await;
+    testkit::push_tokens(Arc::new(Guarded::new(
+        Arc::new(MemoryPushTokens::new()),
         breaker(),
     )))
     .await;

@@ -178,6 +178,19 @@ commands! {
     GroupAddMembers = 127,
     /// `GroupMembersChangeRequest` -> `Ok`: remove members.
     GroupRemoveMembers = 128,
+
+    /// `PushRegisterRequest` -> `Ok`: this device's push-notification token.
+    PushRegister = 129,
+    /// `PushUnregisterRequest` -> `Ok`: no more notifications to this device.
+    PushUnregister = 130,
+    /// `AppStateRequest` -> `Ok`: the app went to the background or came back.
+    AppState = 131,
+
+    /// `MediaUploadRequest` -> `MediaUploadTicket`: where to upload a file
+    /// before sending it as a `MediaRef`.
+    MediaUpload = 132,
+    /// `MediaUploadTicket`.
+    MediaUploadTicket = 133,
 }
 
 impl Command {

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use bubble_core::guarded::Guarded;
+use bubble_core::jobs::JobQueue;
 use bubble_core::memory::*;
+use bubble_core::notify::PushTokens;
 use bubble_core::ports::*;
 use bubble_core::{AdapterConfig, Breaker, BreakerConfig, Engine, EngineBuilder, Result};
 
@@ -28,6 +30,10 @@ pub struct Backends {
     pub cache: Arc<dyn Cache>,
     /// Presence.
     pub presence: Arc<dyn Presence>,
+    /// The durable job queue (push notifications, after-send hooks).
+    pub jobs: Arc<dyn JobQueue>,
+    /// Devices' push tokens.
+    pub push_tokens: Arc<dyn PushTokens>,
     /// Search (None: off).
     pub search: Option<Arc<dyn SearchIndex>>,
     /// Discovery.
@@ -49,11 +55,13 @@ struct Stores {
     groups: Arc<dyn GroupStore>,
     channels: Arc<dyn ChannelLog>,
     apps: Arc<dyn AppStore>,
+    jobs: Arc<dyn JobQueue>,
+    push_tokens: Arc<dyn PushTokens>,
 }
 
 impl Stores {
-    /// The four ports of one store, behind its backend's breaker.
-    fn of<S: InboxStore + GroupStore + ChannelLog + AppStore>(
+    /// The durable ports of one store, behind its backend's breaker.
+    fn of<S: InboxStore + GroupStore + ChannelLog + AppStore + JobQueue + PushTokens>(
         store: Arc<S>,
         breaker: &Arc<Breaker>,
     ) -> Stores {
@@ -61,7 +69,9 @@ impl Stores {
             inbox: guard(store.clone(), breaker),
             groups: guard(store.clone(), breaker),
             channels: guard(store.clone(), breaker),
-            apps: guard(store, breaker),
+            apps: guard(store.clone(), breaker),
+            jobs: guard(store.clone(), breaker),
+            push_tokens: guard(store, breaker),
         }
     }
 }
@@ -142,6 +152,8 @@ impl Backends {
                 groups: Arc::new(MemoryGroups::new()),
                 channels: Arc::new(MemoryChannelLog::new()),
                 apps: Arc::new(MemoryApps::new()),
+                jobs: Arc::new(MemoryJobs::new()),
+                push_tokens: Arc::new(MemoryPushTokens::new()),
             },
             StoreKind::Sqlite => {
                 let store = Arc::new(connect("store.sqlite", &config.sqlite()).await?);
@@ -207,6 +219,8 @@ impl Backends {
             groups: stores.groups,
             channels: stores.channels,
             apps: stores.apps,
+            jobs: stores.jobs,
+            push_tokens: stores.push_tokens,
             cache,
             presence,
             search,
@@ -227,6 +241,8 @@ impl Backends {
             .groups(self.groups.clone())
             .channels(self.channels.clone())
             .apps(self.apps.clone())
+            .jobs(self.jobs.clone())
+            .push_tokens(self.push_tokens.clone())
             .cache(self.cache.clone())
             .presence(self.presence.clone())
             .search(self.search.clone())

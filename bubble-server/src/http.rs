@@ -8,6 +8,7 @@
 pub mod api;
 pub mod demo;
 pub mod listener;
+pub mod media;
 pub mod openapi;
 pub mod responses;
 pub mod selector;
@@ -73,6 +74,22 @@ pub async fn serve(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "http listener stopped");
+    }
+}
+
+/// [`serve`], with `extra` routes merged in (the `fs` media store's
+/// uploads and downloads, [`media::routes`]).
+pub async fn serve_with(
+    state: Arc<HttpState>,
+    extra: Router,
+    listener: listener::BoundedListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let served = axum::serve(listener, router(state).merge(extra))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     if let Err(e) = served {
@@ -167,6 +184,7 @@ fn bad_request(message: impl Into<String>) -> ApiError {
 async fn metrics(State(s): State<Arc<HttpState>>) -> impl IntoResponse {
     // The engine's degradation is read when scraped, not pushed per request.
     s.metrics.set_degraded(s.engine.degradation());
+    s.metrics.set_integrations(&s.engine);
     (
         [(axum::http::header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
         s.metrics.render(),

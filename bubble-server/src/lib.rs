@@ -14,6 +14,8 @@
 //! - `stalls`: the stall watch (how long the async runtime could not run a timer).
 //! - [`reindex`]: rebuilding the search index from the store (the
 //!   `reindex` command, and at start after an index format upgrade).
+//! - [`router`]: business commands served by a product's own gRPC
+//!   services (`[[router]]`), and the gRPC before-send hook.
 //!
 //! The embedded default is always built in; each scale-out backend is a
 //! cargo feature (`mysql`, `redis`, `elasticsearch`, `etcd`, `cluster`, or
@@ -29,9 +31,12 @@ pub mod cluster;
 pub mod config;
 pub mod gate;
 pub mod http;
+mod integrations;
 pub mod metrics;
 pub mod reindex;
+pub mod router;
 mod secrets;
+pub mod send_hooks;
 mod stalls;
 
 pub use secrets::AppSecrets;
@@ -174,8 +179,9 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
     let metrics = Arc::new(metrics::Metrics::default());
     let backends = backends::Backends::connect(&config, &metrics).await?;
+    let builder = router::register(backends.engine_builder(&config), &config)?;
     #[allow(unused_mut)]
-    let mut builder = backends.engine_builder(&config);
+    let mut builder = integrations::wire(builder, &config).await?;
     #[cfg(feature = "cluster")]
     if listeners.rpc.is_some() {
         builder = builder.bus(Arc::new(cluster::GrpcBus::new(
@@ -191,6 +197,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         engine.clone(),
     ))));
     let admin_secret = secrets::load_admin_secret(&config)?;
+    let media = open_media(&config, listeners.http_addr)?;
 
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
@@ -213,6 +220,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         ),
         shutdown: shutdown.clone(),
         tasks: connections.clone(),
+        media: media.clone(),
     });
 
     let discovery = backends.discovery.clone();
@@ -246,6 +254,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         let engine = engine.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move { engine.run_maintenance(shutdown.cancelled_owned()).await });
+    }
+    {
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move { engine.run_notifications(shutdown.cancelled_owned()).await });
+    }
+    {
+        let engine = engine.clone();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move { engine.run_after_send(shutdown.cancelled_owned()).await });
     }
     tasks.spawn(stalls::watch(metrics.clone(), shutdown.clone()));
     let (tcp_addr, ws_addr, http_addr) =
@@ -288,7 +306,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             config.http.max_connections,
             Duration::from_millis(config.http.idle_timeout_ms),
         );
-        tasks.spawn(http::serve(state, listener, shutdown.clone()));
+        match media
+            .as_ref()
+            .filter(|m| m.kind() == bubble_media::MediaKind::Fs)
+        {
+            Some(store) => tasks.spawn(http::serve_with(
+                state,
+                http::media::routes(store.clone()),
+                listener,
+                shutdown.clone(),
+            )),
+            None => tasks.spawn(http::serve(state, listener, shutdown.clone())),
+        };
     }
 
     Ok(RunningServer {
@@ -304,6 +333,29 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         connections,
         backends,
     })
+}
+
+/// The media store `[media]` chooses (`None`: off). The `fs` store's URLs
+/// default to this node's HTTP listener as bound.
+fn open_media(
+    config: &Config,
+    http_addr: Option<SocketAddr>,
+) -> Result<Option<Arc<bubble_media::MediaStore>>, StartError> {
+    let server_url = http_addr.map(|a| format!("http://{a}"));
+    let store =
+        bubble_media::MediaStore::open(&config.media, &config.data_dir, server_url.as_deref())
+            .map_err(|e| StartError::Backend(format!("media store: {e}")))?;
+    let unreachable = http_addr.is_some_and(|a| a.ip().is_unspecified());
+    if config.media.kind == bubble_media::MediaKind::Fs
+        && config.media.fs.public_url.is_empty()
+        && unreachable
+    {
+        tracing::warn!(
+            "media upload URLs name {}, which clients cannot reach: set media.fs.public_url",
+            server_url.unwrap_or_default()
+        );
+    }
+    Ok(store.map(Arc::new))
 }
 
 /// How long this gate's registration outlives its last load update.

@@ -27,7 +27,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 )]
 struct Args {
     /// The config file (TOML); without it, the defaults and BUBBLE_* variables.
-    #[arg(short, long, value_name = "FILE", global = true)]
+    #[arg(short, long, value_name = "FILE", global = true, env = "BUBBLE_CONFIG")]
     config: Option<PathBuf>,
     /// Sets one config key, over the file and the environment
     /// (repeatable): --set gate.tcp=0.0.0.0:7700

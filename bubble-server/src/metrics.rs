@@ -98,6 +98,10 @@ pub struct Metrics {
     /// 1 while an optional backend (presence, cache) is down and the engine
     /// goes on without it.
     degraded: Family<Label, Gauge>,
+    /// What the push-notification path did, by outcome.
+    notifications: Family<Label, Counter>,
+    /// What the send hooks did, by outcome.
+    send_hooks: Family<Label, Counter>,
 }
 
 impl Default for Metrics {
@@ -236,6 +240,18 @@ impl Metrics {
         for port in DEGRADABLE {
             let _ = degraded.get_or_create(&[("port", port)]);
         }
+        let notifications = Family::<Label, Counter>::default();
+        registry.register(
+            "bubble_notifications",
+            "Push notifications by outcome (sent, invalid_token, retried, dropped, suppressed)",
+            notifications.clone(),
+        );
+        let send_hooks = Family::<Label, Counter>::default();
+        registry.register(
+            "bubble_send_hooks",
+            "Send hook outcomes (refused, replaced, failed, delivered, after_send_failed)",
+            send_hooks.clone(),
+        );
         Metrics {
             registry,
             connections,
@@ -260,6 +276,39 @@ impl Metrics {
             requests_in_flight,
             breaker_state,
             degraded,
+            notifications,
+            send_hooks,
+        }
+    }
+
+    /// Brings the notification and send-hook counters up to the engine's
+    /// counts (read when scraped).
+    pub fn set_integrations(&self, engine: &bubble_core::Engine) {
+        fn catch_up(family: &Family<Label, Counter>, outcome: &'static str, now: u64) {
+            let c = family.get_or_create(&[("outcome", outcome)]);
+            c.inc_by(now.saturating_sub(c.get()));
+        }
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(n) = engine.notification_counts() {
+            for (outcome, count) in [
+                ("sent", &n.sent),
+                ("invalid_token", &n.invalid_tokens),
+                ("retried", &n.retried),
+                ("dropped", &n.dropped),
+                ("suppressed", &n.suppressed),
+            ] {
+                catch_up(&self.notifications, outcome, load(count));
+            }
+        }
+        let h = engine.hook_counts();
+        for (outcome, count) in [
+            ("refused", &h.refused),
+            ("replaced", &h.replaced),
+            ("failed", &h.failed),
+            ("delivered", &h.delivered),
+            ("after_send_failed", &h.after_send_failed),
+        ] {
+            catch_up(&self.send_hooks, outcome, load(count));
         }
     }
 

@@ -13,8 +13,12 @@ mod conversations;
 mod disk;
 #[path = "e2e/failure_modes.rs"]
 mod failure_modes;
+#[path = "e2e/integrations.rs"]
+mod integrations;
 #[path = "e2e/limits.rs"]
 mod limits;
+#[path = "e2e/media.rs"]
+mod media;
 #[path = "e2e/reindex.rs"]
 mod reindex;
 #[path = "e2e/screens.rs"]

@@ -41,8 +41,10 @@ impl AdapterConfig for MysqlConfig {
 ///
 /// Implements [`InboxStore`](bubble_core::ports::InboxStore),
 /// [`GroupStore`](bubble_core::ports::GroupStore),
-/// [`ChannelLog`](bubble_core::ports::ChannelLog) and
-/// [`AppStore`](bubble_core::ports::AppStore) over one connection pool.
+/// [`ChannelLog`](bubble_core::ports::ChannelLog),
+/// [`AppStore`](bubble_core::ports::AppStore),
+/// [`JobQueue`](bubble_core::jobs::JobQueue) and
+/// [`PushTokens`](bubble_core::notify::PushTokens) over one connection pool.
 /// Cheap to clone: clones share the pool and the batch writers. Every node of
 /// a cluster opens its own store against the same database; the schema's row
 /// locks keep versions and seqs ordered across nodes.

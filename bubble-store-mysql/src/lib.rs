@@ -1,8 +1,10 @@
 //! bubble's durable store on MySQL 8 and MariaDB 10.11 (sqlx): inboxes
 //! ([`InboxStore`]), groups ([`GroupStore`]), super-group logs
-//! ([`ChannelLog`]) and apps ([`AppStore`]), for deployments that outgrow one
-//! machine. Every node of a cluster opens its own store on the same
-//! database; row locks keep versions and seqs ordered across nodes.
+//! ([`ChannelLog`]), apps ([`AppStore`]), the durable work queue
+//! ([`JobQueue`]) and devices' push tokens ([`PushTokens`]), for deployments
+//! that outgrow one machine. Every node of a cluster opens its own store on
+//! the same database; row locks keep versions and seqs ordered across nodes,
+//! and keep two nodes from claiming one job.
 //!
 //! # Layout
 //!
@@ -14,7 +16,8 @@
 //!   [`bubble_core::ErrorKind`]s (duplicate key -> `AlreadyExists`, deadlock
 //!   -> `Conflict`, lost connection -> `Unavailable`).
 //! - `rows`: reading domain types out of rows; placeholder lists.
-//! - [`queries`]: the SQL of the hot reads, public for `EXPLAIN`.
+//! - [`queries`]: the SQL of the hot reads and of job claims, public for
+//!   `EXPLAIN`.
 //! - `schema`: the migrations in `migrations/`, embedded.
 //! - `nodes`: the servers a store may use (one, or the nodes of a Galera
 //!   cluster), a pool each, and the one it is on.
@@ -27,8 +30,8 @@
 //! - `client`: [`MysqlStore`], the connection pools and batch writers every
 //!   port shares (session settings, migrations on connect), and `connect`
 //!   (the [`AdapterConfig`] impl of [`MysqlConfig`]).
-//! - `inbox`, `groups`, `channel`, `apps`: one port each, its impl on
-//!   [`MysqlStore`] and its SQL.
+//! - `inbox`, `groups`, `channel`, `apps`, `jobs`, `push_tokens`: one port
+//!   each, its impl on [`MysqlStore`] and its SQL.
 //! - `testing` (feature `testing`): fresh throwaway databases for tests.
 //! - `live_tests` (tests only): what needs a real server and the crate's
 //!   insides (vendor error codes as `error` maps them, session settings).
@@ -49,7 +52,7 @@
 //!     .with_max_connections(32)
 //!     .connect()
 //!     .await?;
-//! let inbox: Arc<dyn InboxStore> = Arc::new(store.clone()); // also GroupStore, ChannelLog, AppStore
+//! let inbox: Arc<dyn InboxStore> = Arc::new(store.clone()); // also GroupStore, ChannelLog, AppStore, JobQueue, PushTokens
 //! # drop(inbox);
 //! store.close().await;
 //! # Ok(()) }
@@ -59,6 +62,8 @@
 //! [`GroupStore`]: bubble_core::ports::GroupStore
 //! [`ChannelLog`]: bubble_core::ports::ChannelLog
 //! [`AppStore`]: bubble_core::ports::AppStore
+//! [`JobQueue`]: bubble_core::jobs::JobQueue
+//! [`PushTokens`]: bubble_core::notify::PushTokens
 //! [`AdapterConfig`]: bubble_core::AdapterConfig
 
 mod config;
@@ -78,6 +83,8 @@ mod apps;
 mod channel;
 mod groups;
 mod inbox;
+mod jobs;
+mod push_tokens;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -1,7 +1,8 @@
 //! The SQL behind the hot reads (the seed's two, history pages, the
-//! conversation list, group read state and reactions), public so operators
-//! can `EXPLAIN` them against their own data (and the tests check they use
-//! their index). Those with an `IN (…)` list are functions of its length.
+//! conversation list, group read state and reactions) and job claims,
+//! public so operators can `EXPLAIN` them against their own data (and the
+//! tests check they use their index). Those with an `IN (…)` list are
+//! functions of its length.
 //!
 //! Placeholders are bound in order; ids are bound as bytes.
 
@@ -208,3 +209,24 @@ pub fn scan_entries(entries: usize) -> String {
         crate::rows::values(entries, 2)
     )
 }
+
+/// The jobs a [`ClaimOrder::Any`] claim takes, locked for its lease:
+/// `queue`, `now`, `now`, `limit`. The queue's rows in id order along
+/// `ix_jobs_queue (queue, id)`, those not due or still leased passed over,
+/// and those another claim has locked skipped (SKIP LOCKED: concurrent
+/// claimers take different jobs instead of waiting for each other).
+///
+/// [`ClaimOrder::Any`]: bubble_core::jobs::ClaimOrder::Any
+pub const CLAIM_ANY: &str = "SELECT id, queue, payload, attempts, enqueued_at, due_at, \
+     lease_until FROM jobs WHERE queue = ? AND due_at <= ? \
+     AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED";
+
+/// The head a [`ClaimOrder::InOrder`] claim takes a run from: `queue`,
+/// `limit`. The queue's oldest rows along `ix_jobs_queue`, free or not,
+/// locked and waited for: a second claimer waits until the first has
+/// leased the head, then finds it held, so one holder at a time works the
+/// queue.
+///
+/// [`ClaimOrder::InOrder`]: bubble_core::jobs::ClaimOrder::InOrder
+pub const CLAIM_HEAD: &str = "SELECT id, queue, payload, attempts, enqueued_at, due_at, \
+     lease_until FROM jobs WHERE queue = ? ORDER BY id LIMIT ? FOR UPDATE";

@@ -45,6 +45,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "0005_meta_settings_reactions.sql",
         include_str!("../migrations/0005_meta_settings_reactions.sql"),
     ),
+    (
+        6,
+        "jobs_push_tokens",
+        "0006_jobs_push_tokens.sql",
+        include_str!("../migrations/0006_jobs_push_tokens.sql"),
+    ),
 ];
 
 /// The migrator for [`MIGRATIONS`]. `MysqlStore::migrate` runs it under its

@@ -48,3 +48,19 @@ async fn mysql_apps_conform() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_jobs_conform() {
+    on_fresh_db(|db| async move {
+        testkit::jobs(Arc::new(db.store().await)).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_push_tokens_conform() {
+    on_fresh_db(|db| async move {
+        testkit::push_tokens(Arc::new(db.store().await)).await;
+    })
+    .await;
+}

@@ -118,6 +118,8 @@ async fn the_store_on_galera_passes_the_conformance_suite() {
         testkit::groups(Arc::new(store.clone())).await;
         testkit::channel_log(Arc::new(store.clone())).await;
         testkit::apps(Arc::new(store.clone())).await;
+        testkit::jobs(Arc::new(store.clone())).await;
+        testkit::push_tokens(Arc::new(store.clone())).await;
         let unbatched = config(&nodes, &db)
             .with_batch_max(1)
             .connect()

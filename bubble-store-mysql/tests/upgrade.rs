@@ -2,9 +2,11 @@
 //! per owner, one outbox row per owner) opens, migrates, and reads back
 //! through the port exactly as it was written; migration 4 fills the
 //! conversation list of an existing inbox as the append would have kept it;
-//! and after migration 5 a database of the release before reads back with
+//! after migration 5 a database of the release before reads back with
 //! no meta and default settings, its groups with no avatar, announcement or
-//! mute, its rows taking the new columns.
+//! mute, its rows taking the new columns; and migration 6 gives a database
+//! of the release before an empty job queue and no push tokens, both
+//! working, its inboxes as they were.
 
 mod common;
 
@@ -22,6 +24,15 @@ use bubble_store_mysql::MysqlStore;
 use bubble_store_mysql::testing::TestDb;
 use common::on_fresh_db;
 use sqlx::Executor;
+
+/// The newest migration the crate ships (`migrations/*.sql`, numbered from
+/// 1 without gaps).
+fn newest_migration() -> i64 {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("sql".as_ref()))
+        .count() as i64
+}
 
 const DIRECT: [u8; 16] = [7; 16];
 const GROUP: [u8; 16] = [9; 16];
@@ -523,7 +534,7 @@ async fn migration_5_keeps_a_database_at_migration_4_as_it_was_with_no_meta_and_
             .fetch_one(&mut conn)
             .await
             .unwrap();
-            assert_eq!(version, 5);
+            assert_eq!(version, newest_migration(), "migrated to the newest");
 
             // The inbox's new index lists each message with its owners as
             // on a database made at migration 5 (a search rebuild).
@@ -677,6 +688,90 @@ async fn migration_5_keeps_a_database_at_migration_4_as_it_was_with_no_meta_and_
                     ("dan".to_owned(), 0)
                 ]
             );
+            migrated.close().await;
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_6_gives_a_database_at_migration_5_an_empty_job_queue_and_push_tokens() {
+    use bubble_core::jobs::{ClaimOrder, JobQueue, NewJob};
+    use bubble_core::notify::{PushPlatform, PushToken, PushTokens};
+
+    on_fresh_db(|kept| async move {
+        let store = kept.store().await;
+        let app = AppId::new("chat");
+        chat(&store, &app).await;
+        let want_pulls = pulls(&store, &app).await;
+        store.close().await;
+
+        on_fresh_db(|old| async move {
+            old.migrate_to(5).await;
+            for table in [
+                "messages",
+                "inbox",
+                "inbox_versions",
+                "inbox_sent",
+                "conversations",
+            ] {
+                copy(&old, &kept, table).await;
+            }
+            let mut conn = old.connection().await;
+            let tables = "SELECT COUNT(*) FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('jobs', 'push_tokens')";
+            let before: i64 = sqlx::query_scalar(tables)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(before, 0, "the database is at migration 5");
+
+            let migrated = old.store().await;
+            let after: i64 = sqlx::query_scalar(tables)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(after, 2, "migration 6 added both tables");
+            let newest: i64 = sqlx::query_scalar(
+                "SELECT CAST(MAX(version) AS SIGNED) FROM _sqlx_migrations WHERE success",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            assert_eq!(newest, newest_migration(), "migrated to the newest");
+            assert_eq!(
+                pulls(&migrated, &app).await,
+                want_pulls,
+                "what was there reads back as it was"
+            );
+
+            let queue = "notify/chat";
+            assert_eq!(migrated.depth(queue).await.unwrap(), 0);
+            let job = NewJob {
+                queue: queue.into(),
+                payload: vec![0xfe, 0],
+                due_at: 10,
+            };
+            migrated.enqueue(&[job], 10).await.unwrap();
+            let claimed = migrated
+                .claim(queue, "n1", 10, 1_000, 10, ClaimOrder::Any)
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 1);
+            assert_eq!(claimed[0].payload, [0xfe, 0]);
+            let ann = UserId::new("ann");
+            assert!(migrated.tokens(&app, &ann).await.unwrap().is_empty());
+            let token = PushToken {
+                device: bubble_core::DeviceId::new("phone"),
+                platform: PushPlatform::Fcm,
+                token: "fcm-token".into(),
+                locale: "en".into(),
+                quiet_until: 0,
+                updated_at: 10,
+            };
+            migrated.put_token(&app, &ann, &token).await.unwrap();
+            assert_eq!(migrated.tokens(&app, &ann).await.unwrap(), [token]);
             migrated.close().await;
         })
         .await;

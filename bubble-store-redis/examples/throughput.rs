@@ -115,6 +115,7 @@ async fn main() -> bubble_core::Result<()> {
             node: NodeId::new("node-1"),
             session: i as u64,
             since: 0,
+            background: false,
         };
         store
             .register(&app, &route, Duration::from_secs(60))

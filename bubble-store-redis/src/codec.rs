@@ -66,8 +66,15 @@ pub(crate) fn decode_element(bytes: &[u8]) -> Result<InboxEntry> {
     decode_entry(&bytes[DIGITS..])
 }
 
+/// Ends a background route's bytes, after the platform. A node of an
+/// earlier release reads it as part of the platform's name, which only
+/// labels the route, so old and new nodes share presence during a
+/// rolling upgrade.
+const BACKGROUND_MARK: &[u8] = b"\0bg";
+
 /// A route as bytes: the session as 20 digits (the unregister script
-/// compares it), the login time, then device, node and platform.
+/// compares it), the login time, then device, node and platform, and
+/// [`BACKGROUND_MARK`] when the app is in the background.
 pub(crate) fn encode_route(r: &Route) -> Result<Vec<u8>> {
     let (device, node) = (r.device.as_str().as_bytes(), r.node.as_str().as_bytes());
     let len16 = |what: &str, s: &[u8]| {
@@ -82,6 +89,9 @@ pub(crate) fn encode_route(r: &Route) -> Result<Vec<u8>> {
     out.extend_from_slice(&len16("node", node)?);
     out.extend_from_slice(node);
     out.extend_from_slice(r.platform.as_bytes());
+    if r.background {
+        out.extend_from_slice(BACKGROUND_MARK);
+    }
     Ok(out)
 }
 
@@ -109,6 +119,10 @@ pub(crate) fn decode_route(user: &UserId, bytes: &[u8]) -> Result<Route> {
     let since = i64::from_be_bytes(since.try_into().map_err(|_| corrupt("route login time"))?);
     let device = text(&mut rest, "route device")?;
     let node = text(&mut rest, "route node")?;
+    let (rest, background) = match rest.strip_suffix(BACKGROUND_MARK) {
+        Some(platform) => (platform, true),
+        None => (rest, false),
+    };
     let platform = std::str::from_utf8(rest).map_err(|_| corrupt("route platform"))?;
     Ok(Route {
         user: user.clone(),
@@ -117,6 +131,7 @@ pub(crate) fn decode_route(user: &UserId, bytes: &[u8]) -> Result<Route> {
         node: node.into(),
         session,
         since,
+        background,
     })
 }
 
@@ -164,10 +179,17 @@ mod tests {
             node: NodeId::new("node-a"),
             session: 1 << 60,
             since: 1_700_000_000_123,
+            background: false,
         };
         let bytes = encode_route(&r).unwrap();
         assert_eq!(&bytes[..DIGITS], digits(1 << 60).as_bytes());
         assert_eq!(decode_route(&r.user, &bytes).unwrap(), r);
         assert!(decode_route(&r.user, &bytes[..30]).is_err());
+        let background = Route {
+            background: true,
+            ..r.clone()
+        };
+        let bytes = encode_route(&background).unwrap();
+        assert_eq!(decode_route(&r.user, &bytes).unwrap(), background);
     }
 }

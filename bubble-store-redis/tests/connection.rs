@@ -62,6 +62,7 @@ async fn a_killed_connection_reconnects_and_the_adapter_keeps_working() {
         node: NodeId::new("n1"),
         session: 1,
         since: 0,
+        background: false,
     };
     store
         .register(&app, &r, Duration::from_secs(60))

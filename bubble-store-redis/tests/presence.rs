@@ -20,6 +20,7 @@ fn route(user: &str, device: &str, node: &str, session: u64) -> Route {
         node: NodeId::new(node),
         session,
         since: 1_700_000_000_000,
+        background: false,
     }
 }
 

@@ -100,6 +100,7 @@ fn route(writer: usize, n: u64) -> Route {
         node: NodeId::new("n1"),
         session: n + 1,
         since: 0,
+        background: false,
     }
 }
 

@@ -51,8 +51,8 @@ pub struct WriterStats {
     pub failed_batches: u64,
 }
 
-/// bubble's embedded store: [`InboxStore`], [`GroupStore`], [`ChannelLog`]
-/// and [`AppStore`] on one SQLite file.
+/// bubble's embedded store: [`InboxStore`], [`GroupStore`], [`ChannelLog`],
+/// [`AppStore`], [`JobQueue`] and [`PushTokens`] on one SQLite file.
 ///
 /// Every write goes to one writer thread that commits whatever is waiting
 /// in one transaction; each call returns only after its transaction
@@ -63,6 +63,8 @@ pub struct WriterStats {
 /// [`GroupStore`]: bubble_core::ports::GroupStore
 /// [`ChannelLog`]: bubble_core::ports::ChannelLog
 /// [`AppStore`]: bubble_core::ports::AppStore
+/// [`JobQueue`]: bubble_core::jobs::JobQueue
+/// [`PushTokens`]: bubble_core::notify::PushTokens
 pub struct SqliteStore {
     /// The writer thread's queue: every write goes through it.
     tx: mpsc::Sender<Request>,

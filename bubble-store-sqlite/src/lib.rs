@@ -1,6 +1,7 @@
 //! bubble's embedded default store: inboxes ([`InboxStore`]), groups
-//! ([`GroupStore`]), super-group logs ([`ChannelLog`]) and apps
-//! ([`AppStore`]) in one SQLite file, in WAL mode, with migrations.
+//! ([`GroupStore`]), super-group logs ([`ChannelLog`]), apps
+//! ([`AppStore`]), the durable work queue ([`JobQueue`]) and devices' push
+//! tokens ([`PushTokens`]) in one SQLite file, in WAL mode, with migrations.
 //!
 //! Every write goes through one writer thread that commits whatever is
 //! waiting in one transaction (group commit), and answers only after COMMIT
@@ -36,8 +37,9 @@
 //! - `client`: [`SqliteStore`], the handles every port uses (the writer's
 //!   queue, the readers, the checkpointer), and `connect` (the
 //!   [`AdapterConfig`] impl of [`SqliteConfig`]).
-//! - `inbox`, `groups`, `channel`, `apps`: one port each, its impl on
-//!   [`SqliteStore`] and its SQL.
+//! - `inbox`, `groups`, `channel`, `apps`, `jobs`, `push_tokens`: one port
+//!   each, its impl on [`SqliteStore`] and its SQL (a job claim is a write,
+//!   so it is atomic like every other).
 //!
 //! # Example
 //!
@@ -53,7 +55,7 @@
 //!     .connect()
 //!     .await?;
 //! let store = Arc::new(store);
-//! let inbox: Arc<dyn InboxStore> = store.clone(); // also GroupStore, ChannelLog, AppStore
+//! let inbox: Arc<dyn InboxStore> = store.clone(); // also GroupStore, ChannelLog, AppStore, JobQueue, PushTokens
 //! # drop(inbox);
 //! store.close().await;
 //! # Ok(()) }
@@ -63,6 +65,8 @@
 //! [`GroupStore`]: bubble_core::ports::GroupStore
 //! [`ChannelLog`]: bubble_core::ports::ChannelLog
 //! [`AppStore`]: bubble_core::ports::AppStore
+//! [`JobQueue`]: bubble_core::jobs::JobQueue
+//! [`PushTokens`]: bubble_core::notify::PushTokens
 //! [`AdapterConfig`]: bubble_core::AdapterConfig
 
 mod config;
@@ -83,6 +87,8 @@ mod channel;
 mod extras;
 mod groups;
 mod inbox;
+mod jobs;
+mod push_tokens;
 
 pub use client::{SqliteStore, WriterStats};
 

@@ -215,3 +215,30 @@ fn reaction_counts_read_only_the_emoji_index() {
         "{p}"
     );
 }
+
+#[test]
+fn a_claim_walks_its_queue_in_id_order_without_a_sort() {
+    for sql in [crate::jobs::CLAIM_ANY, crate::jobs::CLAIM_HEAD] {
+        let p = plan(sql);
+        assert!(
+            p.contains("SEARCH jobs USING INDEX jobs_by_queue (queue=?)")
+                && !p.contains("TEMP B-TREE"),
+            "{p}"
+        );
+    }
+    let p = plan(crate::jobs::DEPTH);
+    assert!(
+        p.contains("SEARCH jobs USING COVERING INDEX jobs_by_queue (queue=?)"),
+        "counted from the index alone: {p}"
+    );
+}
+
+#[test]
+fn a_users_push_tokens_are_a_range_of_the_key() {
+    let p = plan(crate::push_tokens::TOKENS);
+    assert!(
+        p.contains("SEARCH push_tokens USING PRIMARY KEY (app=? AND user=?)")
+            && !p.contains("TEMP B-TREE"),
+        "already in device order: {p}"
+    );
+}

@@ -70,6 +70,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "extras",
         sql: include_str!("../migrations/0006_extras.sql"),
     },
+    Migration {
+        version: 7,
+        description: "jobs_push_tokens",
+        sql: include_str!("../migrations/0007_jobs_push_tokens.sql"),
+    },
 ];
 
 /// The bookkeeping table with the columns and the SQL text of sqlx 0.9's
@@ -238,7 +243,7 @@ mod tests {
             })
             .unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(versions(&conn), [1, 2, 3, 4, 5, 6]);
+        assert_eq!(versions(&conn), [1, 2, 3, 4, 5, 6, 7]);
         let again: String = conn
             .query_row("SELECT installed_on FROM _sqlx_migrations", [], |r| {
                 r.get(0)
@@ -305,7 +310,7 @@ mod tests {
         match migrate(&mut conn) {
             Err(MigrateError::Unknown {
                 version: 0,
-                newest_known: 6,
+                newest_known: 7,
             }) => {}
             other => panic!("expected migration 0 to be unknown, got {other:?}"),
         }

@@ -42,13 +42,27 @@ async fn sqlite_apps_conform() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_jobs_conform() {
+    let (store, _dir) = fresh_store().await;
+    testkit::jobs(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_push_tokens_conform() {
+    let (store, _dir) = fresh_store().await;
+    testkit::push_tokens(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn all_ports_conform_on_one_shared_file() {
-    // The four ports share one database and one writer in production.
+    // The ports share one database and one writer in production.
     let (store, _dir) = fresh_store().await;
     tokio::join!(
         testkit::inbox(store.clone()),
         testkit::groups(store.clone()),
         testkit::channel_log(store.clone()),
         testkit::apps(store.clone()),
+        testkit::jobs(store.clone()),
+        testkit::push_tokens(store.clone()),
     );
 }

@@ -708,3 +708,153 @@ async fn a_file_of_the_full_copy_store_reads_back_without_meta_and_with_default_
     assert_eq!(counts[0].1[0].count, 1);
     store.close().await;
 }
+
+// ---------------------------------- the job queue and push tokens (migration 7)
+
+/// Makes `path` a file at migration `last`, as the release that shipped
+/// migration `last` would have left it: the migrations of `migrations/` up
+/// to it, each recorded with its checksum (SHA-384 of its SQL, as sqlx).
+fn file_at_migration(path: &Path, last: i64) {
+    use sha2::{Digest, Sha384};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension() == Some("sql".as_ref()))
+        .collect();
+    files.sort();
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
+            version BIGINT PRIMARY KEY,
+            description TEXT NOT NULL,
+            installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+            success BOOLEAN NOT NULL,
+            checksum BLOB NOT NULL,
+            execution_time BIGINT NOT NULL
+        );",
+    )
+    .unwrap();
+    for file in files {
+        let name = file.file_stem().unwrap().to_str().unwrap().to_owned();
+        let (version, description) = name.split_once('_').unwrap();
+        let version: i64 = version.parse().unwrap();
+        if version > last {
+            continue;
+        }
+        let sql = std::fs::read_to_string(&file).unwrap();
+        conn.execute_batch(&sql).unwrap();
+        conn.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (?1, ?2, TRUE, ?3, 1)",
+            rusqlite::params![version, description, Sha384::digest(sql.as_bytes()).to_vec()],
+        )
+        .unwrap();
+    }
+}
+
+/// What migration 7 (`0007_jobs_push_tokens.sql`) adds.
+const ADDED_BY_0007: &[&str] = &[
+    "jobs",
+    "jobs_by_queue",
+    "push_tokens",
+    "push_tokens_by_token",
+];
+
+#[tokio::test]
+async fn a_file_at_migration_6_gets_only_migration_7_which_adds_the_job_queue_and_push_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    file_at_migration(&path, 6);
+    let before = applied(&path);
+    let schema_before = schema(&path);
+    assert_eq!(
+        before.iter().map(|a| a.version).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
+    assert!(
+        !schema_before.iter().any(|o| o.1 == "jobs"),
+        "not there yet"
+    );
+
+    open(&path).await.close().await;
+
+    let after = applied(&path);
+    assert_eq!(after[..6], before[..], "migrations 1 to 6 did not re-run");
+    assert_eq!(
+        (after.len(), after[6].version, after[6].description.as_str()),
+        (7, 7, "jobs_push_tokens")
+    );
+    let schema_after = schema(&path);
+    for object in &schema_before {
+        assert!(
+            object.1 == "_sqlx_migrations" || schema_after.contains(object),
+            "{object:?} is kept as it was"
+        );
+    }
+    let mut added: Vec<&str> = schema_after
+        .iter()
+        .filter(|o| !schema_before.iter().any(|b| b.1 == o.1))
+        .map(|o| o.1.as_str())
+        .filter(|name| !name.starts_with("sqlite_autoindex_"))
+        .collect();
+    added.sort();
+    assert_eq!(
+        added, ADDED_BY_0007,
+        "the two tables and their indexes only"
+    );
+}
+
+#[tokio::test]
+async fn a_file_of_an_earlier_release_gains_a_job_queue_and_push_tokens_that_keep_what_they_take() {
+    use bubble_core::jobs::{ClaimOrder, JobQueue, NewJob};
+    use bubble_core::notify::{PushPlatform, PushToken, PushTokens};
+
+    let (_dir, path) = copy_of(FIXTURE_74649E1);
+    let store = open(&path).await;
+    let queue = "notify/acme";
+    assert_eq!(store.depth(queue).await.unwrap(), 0, "an empty queue");
+    assert!(store.tokens(&app(), &user("bob")).await.unwrap().is_empty());
+    let job = NewJob {
+        queue: queue.into(),
+        payload: vec![0xff, 0, 1],
+        due_at: 1_000,
+    };
+    store.enqueue(&[job.clone(), job], 1_000).await.unwrap();
+    let token = PushToken {
+        device: bubble_core::DeviceId::new("phone"),
+        platform: PushPlatform::Apns,
+        token: "a1b2".into(),
+        locale: "en".into(),
+        quiet_until: 0,
+        updated_at: 1_000,
+    };
+    store.put_token(&app(), &user("bob"), &token).await.unwrap();
+    let claimed = store
+        .claim(queue, "n1", 1_000, 60_000, 1, ClaimOrder::Any)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    store.close().await;
+
+    // What was there before still reads back, and what was taken is kept.
+    let store = open(&path).await;
+    assert!(
+        !store
+            .pull(&app(), &user("alice"), 0, 10)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+    assert_eq!(store.depth(queue).await.unwrap(), 2);
+    let rest = store
+        .claim(queue, "n2", 1_000, 60_000, 10, ClaimOrder::Any)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1, "the claimed job is still leased");
+    assert!(rest[0].id > claimed[0].id);
+    assert_eq!(rest[0].payload, [0xff, 0, 1]);
+    assert_eq!(store.tokens(&app(), &user("bob")).await.unwrap(), [token]);
+    store.close().await;
+}

@@ -153,6 +153,61 @@ async fn dropping_the_store_without_closing_loses_nothing_acknowledged() {
 }
 
 #[tokio::test]
+async fn jobs_their_leases_and_push_tokens_are_there_after_reopening_the_file() {
+    use bubble_core::jobs::{ClaimOrder, JobQueue, NewJob};
+    use bubble_core::notify::{PushPlatform, PushToken, PushTokens};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    let store = open(&path).await;
+    let job = |payload: &str| NewJob {
+        queue: "notify/acme".into(),
+        payload: payload.as_bytes().to_vec(),
+        due_at: 1_000,
+    };
+    store
+        .enqueue(&[job("leased"), job("retried"), job("waiting")], 1_000)
+        .await
+        .unwrap();
+    let leased = store
+        .claim("notify/acme", "n1", 1_000, 60_000, 2, ClaimOrder::Any)
+        .await
+        .unwrap();
+    assert!(store.retry(leased[1].id, 5_000).await.unwrap());
+    let token = PushToken {
+        device: bubble_core::DeviceId::new("phone"),
+        platform: PushPlatform::Apns,
+        token: "a1b2".into(),
+        locale: "de-CH".into(),
+        quiet_until: 7,
+        updated_at: 1_000,
+    };
+    store.put_token(&app(), &user("bob"), &token).await.unwrap();
+    // Not closed: what was acknowledged is on disk all the same.
+    drop(store);
+
+    let store = open(&path).await;
+    assert_eq!(store.depth("notify/acme").await.unwrap(), 3);
+    let free = store
+        .claim("notify/acme", "n2", 1_000, 60_000, 10, ClaimOrder::Any)
+        .await
+        .unwrap();
+    let texts: Vec<&[u8]> = free.iter().map(|j| &j.payload[..]).collect();
+    assert_eq!(
+        texts,
+        [&b"waiting"[..]],
+        "the lease and the retry's due time were kept"
+    );
+    let retried = store
+        .claim("notify/acme", "n2", 5_000, 60_000, 10, ClaimOrder::Any)
+        .await
+        .unwrap();
+    assert_eq!((retried[0].id, retried[0].attempts), (leased[1].id, 1));
+    assert_eq!(store.tokens(&app(), &user("bob")).await.unwrap(), [token]);
+    store.close().await;
+}
+
+#[tokio::test]
 async fn an_ack_means_committed_another_connection_sees_it_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bubble.db");

@@ -91,6 +91,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         node: NodeId::new("node-1"),
         session: 1 << 40,
         since: 1_767_225_600_000,
+        background: false,
     };
     vec![
         [&[0u8][..], &encode_receipt(&receipt)].concat(),

@@ -96,6 +96,11 @@ pub struct EngineBuilder {
     search: Option<Arc<dyn SearchIndex>>,
     bus: Option<Arc<dyn Bus>>,
     handlers: Handlers,
+    jobs: Arc<dyn crate::jobs::JobQueue>,
+    push_tokens: Arc<dyn crate::notify::PushTokens>,
+    notifiers:
+        HashMap<(Option<AppId>, crate::notify::PushPlatform), Arc<dyn crate::notify::Notifier>>,
+    hooks: super::hooks::Hooks,
 }
 
 impl Default for EngineBuilder {
@@ -111,6 +116,10 @@ impl Default for EngineBuilder {
             search: Some(Arc::new(MemorySearch::new())),
             bus: None,
             handlers: Handlers::default(),
+            jobs: Arc::new(MemoryJobs::new()),
+            push_tokens: Arc::new(MemoryPushTokens::new()),
+            notifiers: HashMap::new(),
+            hooks: super::hooks::Hooks::default(),
         }
     }
 }
@@ -173,6 +182,50 @@ impl EngineBuilder {
         self
     }
 
+    /// The durable job queue (push notifications, after-send hooks);
+    /// defaults to an in-memory one.
+    pub fn jobs(mut self, jobs: Arc<dyn crate::jobs::JobQueue>) -> Self {
+        self.jobs = jobs;
+        self
+    }
+
+    /// Where devices' push tokens are kept; defaults to memory.
+    pub fn push_tokens(mut self, tokens: Arc<dyn crate::notify::PushTokens>) -> Self {
+        self.push_tokens = tokens;
+        self
+    }
+
+    /// Sends push notifications of `notifier`'s platform for one app or
+    /// (None) for every app without its own.
+    pub fn notifier(
+        mut self,
+        app: Option<AppId>,
+        notifier: Arc<dyn crate::notify::Notifier>,
+    ) -> Self {
+        self.notifiers.insert((app, notifier.platform()), notifier);
+        self
+    }
+
+    /// Runs `hook` over every message of one app or (None) of every app
+    /// before it is stored, after the hooks added before it; `policy` says
+    /// what happens when it cannot answer.
+    pub fn before_send(
+        mut self,
+        app: Option<AppId>,
+        hook: Arc<dyn crate::hooks::BeforeSendHook>,
+        policy: super::FailurePolicy,
+    ) -> Self {
+        self.hooks.add_before(app, hook, policy);
+        self
+    }
+
+    /// Hands every message stored in `app` to `hook`, at least once, in
+    /// order (see [`Engine::run_after_send`]).
+    pub fn after_send(mut self, app: AppId, hook: Arc<dyn crate::hooks::AfterSendHook>) -> Self {
+        self.hooks.add_after(app, hook);
+        self
+    }
+
     /// Checks the configuration and builds the engine.
     pub fn build(self) -> Result<Engine> {
         let c = &self.config;
@@ -200,6 +253,15 @@ impl EngineBuilder {
             }
         }
         self.handlers.validate()?;
+        let mut hooks = self.hooks;
+        hooks.set_jobs(self.jobs.clone());
+        let notifications = (!self.notifiers.is_empty()).then(|| {
+            super::notify::Notifications::new(
+                self.push_tokens.clone(),
+                self.jobs.clone(),
+                self.notifiers,
+            )
+        });
         let ids = MsgIdGenerator::new(c.node.clone());
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -219,6 +281,9 @@ impl EngineBuilder {
                 search: self.search,
                 bus: self.bus,
                 handlers: self.handlers,
+                push_tokens: self.push_tokens,
+                notifications,
+                hooks,
             }),
         })
     }

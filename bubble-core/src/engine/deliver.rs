@@ -7,6 +7,7 @@
 
 use super::Engine;
 use super::audience::{Audience, Holders, OwnerCopy};
+use super::notify::Candidate;
 use super::route::Outgoing;
 use crate::error::Result;
 use crate::ports::{AppendOutcome, Appended, ChannelAppend, Delivery};
@@ -221,8 +222,21 @@ impl Engine {
             self.inner.index_wakeup.notify_one();
         }
         let mut outgoing = Vec::with_capacity(appended.len());
+        let mut candidates = Vec::new();
+        let notifies = self.inner.notifications.is_some();
         for (mut entry, a) in delivery.entries.into_iter().zip(appended) {
             entry.version = a.version;
+            if notifies && entry.kind == EntryKind::Message && entry.direction == Direction::In {
+                candidates.push(Candidate {
+                    app: app.clone(),
+                    user: entry.owner.clone(),
+                    conversation: entry.conversation.clone(),
+                    server_msg_id: entry.server_msg_id,
+                    sender: entry.sender.clone(),
+                    server_time: entry.server_time,
+                    content: entry.content.clone(),
+                });
+            }
             self.cache_recent(app, &entry, a).await;
             outgoing.push(Outgoing {
                 except_device: origin_device(origin, &entry.owner),
@@ -234,6 +248,7 @@ impl Engine {
             });
         }
         self.push(app, outgoing).await;
+        self.offer_notifications(candidates);
         Ok(receipt)
     }
 
@@ -253,8 +268,30 @@ impl Engine {
         self.remember_receipt(app, &entry.sender, &entry.client_msg_id, &receipt)
             .await;
         let except = origin.map(|s| (s.user.clone(), s.device.clone()));
+        // A super group notifies only those its message mentions.
+        let candidates: Vec<Candidate> = if self.inner.notifications.is_some()
+            && entry.kind == EntryKind::Message
+            && !entry.meta.is_empty()
+        {
+            members
+                .iter()
+                .filter(|m| **m != entry.sender && entry.meta.mentions(m))
+                .map(|m| Candidate {
+                    app: app.clone(),
+                    user: m.clone(),
+                    conversation: Conversation::super_group(&entry.group),
+                    server_msg_id: entry.server_msg_id,
+                    sender: entry.sender.clone(),
+                    server_time: entry.server_time,
+                    content: entry.content.clone(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         self.push_to_members(app, members, except, PushEvent::Channel { entry, prev_seq })
             .await;
+        self.offer_notifications(candidates);
         Ok(receipt)
     }
 

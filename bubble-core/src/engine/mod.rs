@@ -31,6 +31,8 @@
 //!   state), `revise` (recall, delete), `groups`, `notices` (system and
 //!   business pushes), `presence` (and typing), `search` (and the
 //!   indexer), `business` (the router to product handlers).
+//! - `hooks`: before-send review and the after-send queue; `notify`:
+//!   push notifications to users who are not looking.
 //! - `degraded`: going on without presence or the cache while they are
 //!   down, and registering routes again when presence is back.
 
@@ -43,8 +45,10 @@ mod degraded;
 mod deliver;
 mod group_admin;
 mod groups;
+mod hooks;
 mod maintenance;
 mod notices;
+mod notify;
 mod presence;
 mod read;
 mod requests;
@@ -76,6 +80,8 @@ pub use degraded::Degradation;
 pub use group_admin::{
     GROUP_NOTICE_TYPE, GroupChange, GroupSummary, MAX_ANNOUNCEMENT_BYTES, MAX_GROUP_FIELD_BYTES,
 };
+pub use hooks::{FailurePolicy, HookCounts, NEVER_STORED_AFTER, after_send_queue};
+pub use notify::{NOTIFY_QUEUE, NotificationCounts, PREVIEW_CHARS};
 pub use requests::{
     ConversationItem, ConversationList, CreateGroup, HistoryPage, HistoryQuery, Reactions,
     ReadState, SendRequest, Session, SyncPage, SystemTarget, UserPresence,
@@ -132,6 +138,12 @@ struct Inner {
     index_wakeup: Notify,
     /// Which optional backends are down, and the routes to register again.
     degraded: degraded::Degraded,
+    /// Devices' push tokens.
+    push_tokens: Arc<dyn crate::notify::PushTokens>,
+    /// Push notifications (`None`: no provider configured).
+    notifications: Option<notify::Notifications>,
+    /// Before- and after-send hooks.
+    hooks: hooks::Hooks,
 }
 
 impl Engine {

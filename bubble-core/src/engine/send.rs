@@ -5,6 +5,7 @@ use super::audience::Author;
 use super::deliver::{Envelope, Fanout};
 use super::{Engine, MessageRefs, SendRequest, Session};
 use crate::error::{Error, Result};
+use crate::hooks::SentMessage;
 use crate::types::*;
 
 impl Engine {
@@ -54,6 +55,15 @@ impl Engine {
         if refs.forward_of.is_some() {
             crate::content::validate(&settings, &req.content)?;
         }
+        if self.reviews(app) {
+            let reviewed = self
+                .review(session, &req.to, &req.client_msg_id, req.content.clone())
+                .await?;
+            if reviewed != req.content {
+                crate::content::validate(&settings, &reviewed)?;
+                req.content = reviewed;
+            }
+        }
         let envelope = Envelope {
             kind: EntryKind::Message,
             server_msg_id: self
@@ -70,8 +80,21 @@ impl Engine {
             read_up_to: 0,
             meta,
         };
+        self.queue_after_send(&SentMessage {
+            app: app.clone(),
+            server_msg_id: envelope.server_msg_id,
+            sender: envelope.sender.clone(),
+            sender_device: envelope.sender_device.clone(),
+            conversation: req.to,
+            client_msg_id: envelope.client_msg_id.clone(),
+            server_time: envelope.server_time,
+            content: envelope.content.clone(),
+        })
+        .await?;
         let fanout = Fanout::of(&envelope, audience).indexed(settings.search);
-        self.deliver(app, Some(session), fanout).await
+        let receipt = self.deliver(app, Some(session), fanout).await?;
+        self.after_send_stored(app);
+        Ok(receipt)
     }
 
     /// The receipt of an earlier attempt, if the dedup window has it.

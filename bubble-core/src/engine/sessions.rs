@@ -91,8 +91,23 @@ impl Engine {
             node: self.inner.config.node.clone(),
             session: session.id,
             since: now_millis(),
+            background: self
+                .inner
+                .hub
+                .is_background(&session.app, &session.user, session.id),
         };
         self.register_route(&session.app, route).await
+    }
+
+    /// Records that the session's app went to the background (or came
+    /// back): while none of the user's devices is in the foreground, new
+    /// messages also make push notifications. The route says so at once,
+    /// for the other nodes.
+    pub async fn set_background(&self, session: &Session, background: bool) -> Result<()> {
+        self.inner
+            .hub
+            .set_background(&session.app, &session.user, session.id, background);
+        self.heartbeat(session).await
     }
 
     /// Forgets a session (the connection closed).

@@ -11,7 +11,9 @@ mod channel;
 mod discovery;
 mod groups;
 mod inbox;
+mod jobs;
 mod presence;
+mod push_tokens;
 mod search;
 
 pub use apps::MemoryApps;
@@ -21,5 +23,7 @@ pub use channel::MemoryChannelLog;
 pub use discovery::MemoryDiscovery;
 pub use groups::MemoryGroups;
 pub use inbox::MemoryInbox;
+pub use jobs::MemoryJobs;
 pub use presence::MemoryPresence;
+pub use push_tokens::MemoryPushTokens;
 pub use search::MemorySearch;

@@ -1,9 +1,10 @@
 //! The conformance suite every adapter runs (feature `testkit`).
 //!
 //! Each port has one entry point (`inbox`, `groups`, `channel_log`, `apps`,
-//! `cache`, `presence`, `search`, `discovery`) that runs every check for
-//! that port against the adapter it is given. Each check runs in its own
-//! freshly named app, so many runs can share one database, and in its own
+//! `cache`, `presence`, `search`, `discovery`, `jobs`, `push_tokens`) that
+//! runs every check for that port against the adapter it is given. Each
+//! check runs in its own freshly named app (the job checks name their
+//! queues after it), so many runs can share one database, and in its own
 //! task, so one failing check does not hide the others: the entry point
 //! panics at the end listing every check that failed.
 //!
@@ -33,8 +34,10 @@ mod fixtures;
 mod groups;
 mod inbox;
 mod inbox_extras;
+mod jobs;
 mod presence;
 pub mod proxy;
+mod push_tokens;
 mod search;
 
 pub use apps::apps;
@@ -44,7 +47,9 @@ pub use discovery::{DiscoveryOptions, discovery};
 pub use fixtures::*;
 pub use groups::groups;
 pub use inbox::inbox;
+pub use jobs::jobs;
 pub use presence::presence;
+pub use push_tokens::push_tokens;
 pub use search::search;
 
 type CheckFuture = Pin<Box<dyn Future<Output = ()> + Send>>;

@@ -24,6 +24,7 @@ const CHECKS: &[super::Check<dyn Presence>] = checks![dyn Presence;
     heartbeats_keep_a_route_alive,
     routes_of_looks_up_many_users,
     presence_is_isolated_between_apps,
+    a_route_keeps_whether_its_app_is_in_the_background,
 ];
 
 const LONG: Duration = Duration::from_secs(60);
@@ -41,6 +42,7 @@ fn route(user: &str, device: &str, node: &str, session: u64) -> Route {
         node: NodeId::new(node),
         session,
         since: 1_700_000_000_000 + session as i64,
+        background: false,
     }
 }
 
@@ -155,5 +157,32 @@ async fn presence_is_isolated_between_apps(p: Arc<dyn Presence>, app: AppId) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn a_route_keeps_whether_its_app_is_in_the_background(p: Arc<dyn Presence>, app: AppId) {
+    let foreground = route("ann", "web", "n1", 1);
+    let background = Route {
+        background: true,
+        ..route("ann", "phone", "n1", 2)
+    };
+    p.register(&app, &foreground, LONG).await.unwrap();
+    p.register(&app, &background, LONG).await.unwrap();
+    assert_eq!(
+        sorted(p.routes(&app, &foreground.user).await.unwrap()),
+        vec![background.clone(), foreground]
+    );
+    let back = Route {
+        background: false,
+        ..background
+    };
+    p.register(&app, &back, LONG).await.unwrap();
+    assert!(
+        p.routes(&app, &back.user)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| !r.background),
+        "registering the route again in the foreground clears the flag"
     );
 }

@@ -5,6 +5,7 @@
 mod dedup;
 mod degraded;
 mod group_admin;
+mod integrations;
 mod notices;
 mod read;
 mod revise;

@@ -157,7 +157,18 @@ const MOVED: &[(&str, &str)] = &[
 ];
 
 fn config_error(e: figment::Error) -> ConfigError {
-    let key = e.path.join(".");
+    // An entry of a list of tables is named like `router[1].address`.
+    let mut key = String::new();
+    for part in &e.path {
+        if part.bytes().all(|b| b.is_ascii_digit()) && !key.is_empty() {
+            key.push_str(&format!("[{part}]"));
+        } else {
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(part);
+        }
+    }
     let mut problem = e.kind.to_string();
     if let Some(source) = e.metadata.as_ref().map(|m| m.name.to_string()) {
         problem = format!("{problem} (in {source})");

@@ -14,6 +14,7 @@
 //! `store.sqlite.max_batch` is `BUBBLE_STORE_SQLITE_MAX_BATCH`, `data_dir`
 //! is `BUBBLE_DATA_DIR`. A list takes `a,b` or `[a, b]`.
 
+mod integrations;
 mod layers;
 mod sections;
 
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use bubble_core::AdapterConfig;
 
+pub use integrations::{HookEntry, PushEntry};
 pub use layers::{ConfigKey, config_keys};
 pub use sections::*;
 
@@ -88,6 +90,21 @@ pub struct Config {
     pub discovery: DiscoveryConfig,
     /// Node-to-node pushes.
     pub cluster: ClusterConfig,
+    /// Media uploads: the object store MediaUpload tickets point at.
+    pub media: bubble_media::MediaConfig,
+    /// `[[router]]`: business commands served by a product's own gRPC
+    /// services. Written in the file only (a list of tables), so it is not
+    /// among [`config_keys`] and left out when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub router: Vec<RouterEntry>,
+    /// `[[push]]`: push-notification providers (APNs, FCM, a webhook) per
+    /// app. File only, like `router`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub push: Vec<PushEntry>,
+    /// `[[hooks]]`: before- and after-send hooks and the word filter per
+    /// app. File only, like `router`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookEntry>,
 }
 
 impl Default for Config {
@@ -106,6 +123,10 @@ impl Default for Config {
             search: SearchConfig::default(),
             discovery: DiscoveryConfig::default(),
             cluster: ClusterConfig::default(),
+            media: bubble_media::MediaConfig::default(),
+            router: Vec::new(),
+            push: Vec::new(),
+            hooks: Vec::new(),
         }
     }
 }
@@ -174,7 +195,11 @@ impl Config {
             bubble_core::validate_id("dev_app", &self.dev_app)
                 .map_err(|e| ConfigError::new("dev_app", e.message().to_owned()))?;
         }
-        self.validate_backends()
+        self.validate_backends()?;
+        self.validate_media()?;
+        sections::validate_router(&self.router)?;
+        integrations::validate_push(&self.push)?;
+        integrations::validate_hooks(&self.hooks)
     }
 
     fn validate_listeners(&self) -> Result<(), ConfigError> {
@@ -276,6 +301,21 @@ impl Config {
                     "a cluster (cluster.rpc set) needs nodes to find each other: use \"etcd\"",
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The `[media]` section; the `fs` store needs the HTTP listener.
+    fn validate_media(&self) -> Result<(), ConfigError> {
+        self.media
+            .validate()
+            .map_err(|e| ConfigError::from(e.within("media")))?;
+        if self.media.kind == bubble_media::MediaKind::Fs && self.http.addr.is_empty() {
+            return Err(ConfigError::new(
+                "media.kind",
+                "\"fs\" takes uploads on the HTTP listener, which is off (http.addr is empty): \
+                 set http.addr, or media.kind = \"s3\" or \"off\"",
+            ));
         }
         Ok(())
     }

@@ -579,3 +579,160 @@ impl std::fmt::Debug for ClusterConfig {
             .finish()
     }
 }
+
+/// One `[[router]]` entry: business commands of an app served by a
+/// product's own gRPC service (`BusinessService` in
+/// `bubble-proto/proto/business.proto`; docs/integrations.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RouterEntry {
+    /// The app whose devices send these commands, or `"*"` for every app
+    /// without an entry of its own for them.
+    pub app: String,
+    /// The commands, inclusive: `"0x8000-0x80ff"`, or one: `"0x8001"`
+    /// (hexadecimal with `0x`, or decimal), within the business range
+    /// 0x8000-0xffff.
+    pub commands: String,
+    /// The service's address, `http://host:port`. It may start after the
+    /// server: the connection is made at the first command and again after
+    /// a failure.
+    pub address: String,
+    /// How long one call waits for the service's answer (never longer than
+    /// `engine.request_timeout_ms`, the device's own deadline).
+    #[serde(default = "RouterEntry::default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Whether a call may be sent again when the service was unavailable
+    /// or too slow (a read, or a write the service deduplicates by
+    /// `request_id`). Off: a command is never sent twice.
+    #[serde(default)]
+    pub idempotent: bool,
+}
+
+impl RouterEntry {
+    /// The default of `timeout_ms`.
+    pub const DEFAULT_TIMEOUT_MS: u64 = 3000;
+
+    fn default_timeout_ms() -> u64 {
+        Self::DEFAULT_TIMEOUT_MS
+    }
+
+    /// An entry routing `commands` of `app` to `address`, with the default
+    /// deadline and not idempotent.
+    pub fn new(app: &str, commands: &str, address: &str) -> RouterEntry {
+        RouterEntry {
+            app: app.to_owned(),
+            commands: commands.to_owned(),
+            address: address.to_owned(),
+            timeout_ms: Self::DEFAULT_TIMEOUT_MS,
+            idempotent: false,
+        }
+    }
+
+    /// The app, `None` for every app (`"*"`).
+    pub fn app_id(&self) -> Option<bubble_core::AppId> {
+        (self.app != "*").then(|| bubble_core::AppId::new(&self.app))
+    }
+
+    /// The command range `commands` names, checked against the business
+    /// range; the problem in words otherwise.
+    pub fn command_range(&self) -> Result<std::ops::RangeInclusive<u16>, String> {
+        parse_commands(&self.commands)
+    }
+
+    /// The per-call deadline.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// Reads `"0x8000-0x80ff"` or `"0x8001"` (hexadecimal or decimal) as a
+/// range within the business range.
+fn parse_commands(text: &str) -> Result<std::ops::RangeInclusive<u16>, String> {
+    let example = "write a range like \"0x8000-0x80ff\" or one command like \"0x8001\"";
+    let number = |part: &str| -> Result<u32, String> {
+        let part = part.trim();
+        let parsed = match part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            Some(hex) => u32::from_str_radix(hex, 16),
+            None => part.parse::<u32>(),
+        };
+        parsed.map_err(|_| format!("{part:?} in {text:?} is not a command number; {example}"))
+    };
+    let (first, last) = match text.split_once('-') {
+        Some((a, b)) => (number(a)?, number(b)?),
+        None => {
+            let one = number(text)?;
+            (one, one)
+        }
+    };
+    let business = u32::from(bubble_proto::BUSINESS_FIRST)..=u32::from(u16::MAX);
+    if !business.contains(&first) || !business.contains(&last) {
+        return Err(format!(
+            "{} is outside the business range {:#06x}-0xffff; product commands are numbered \
+             from {:#06x}",
+            text.trim(),
+            bubble_proto::BUSINESS_FIRST,
+            bubble_proto::BUSINESS_FIRST
+        ));
+    }
+    if first > last {
+        return Err(format!(
+            "{}: the first command is above the last; write the lower one first",
+            text.trim()
+        ));
+    }
+    // Both lie within 0x8000..=0xffff, checked above.
+    Ok(first as u16..=last as u16)
+}
+
+/// Checks every `[[router]]` entry, naming the entry and its key; the
+/// per-call deadline may not be 0, and one app's ranges may not overlap.
+pub(super) fn validate_router(entries: &[RouterEntry]) -> Result<(), ConfigError> {
+    let mut ranges: Vec<std::ops::RangeInclusive<u16>> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let key = |name: &str| format!("router[{i}].{name}");
+        if entry.app != "*" {
+            bubble_core::validate_id("app", &entry.app).map_err(|e| {
+                ConfigError::new(
+                    &key("app"),
+                    format!(
+                        "{}; name the app whose devices send these commands, or \"*\" for \
+                         every app",
+                        e.message()
+                    ),
+                )
+            })?;
+        }
+        let range = entry
+            .command_range()
+            .map_err(|problem| ConfigError::new(&key("commands"), problem))?;
+        crate::router::check_address(&entry.address)
+            .map_err(|problem| ConfigError::new(&key("address"), problem))?;
+        if entry.timeout_ms == 0 {
+            return Err(ConfigError::new(
+                &key("timeout_ms"),
+                "must be above 0 (the default is 3000)",
+            ));
+        }
+        for (j, other) in entries[..i].iter().enumerate() {
+            let theirs = &ranges[j];
+            if other.app == entry.app
+                && range.start() <= theirs.end()
+                && theirs.start() <= range.end()
+            {
+                return Err(ConfigError::new(
+                    &key("commands"),
+                    format!(
+                        "{} overlaps router[{j}].commands ({}) of the same app {:?}: each \
+                         command goes to one service; split the ranges",
+                        entry.commands.trim(),
+                        other.commands.trim(),
+                        entry.app
+                    ),
+                ));
+            }
+        }
+        ranges.push(range);
+    }
+    Ok(())
+}

@@ -243,6 +243,7 @@ fn sample(key: &str, shape: Shape, default: &Value) -> Value {
         "store.sqlite.synchronous" => return word("normal"),
         "search.tantivy.tokenizer" => return word("jieba"),
         "http.web_chat" => return word("off"),
+        "media.kind" => return word("s3"),
         _ => {}
     }
     match shape {
@@ -375,4 +376,150 @@ fn a_redis_sentinel_section_reaches_the_adapter_and_its_bad_keys_are_named() {
     assert_eq!(c.presence.redis.sentinels.len(), 2);
     let err = c.validate().unwrap_err();
     assert_eq!(err.key, "presence.redis.master_name", "{err}");
+}
+
+#[test]
+fn a_router_entry_sends_an_apps_command_range_to_a_service() {
+    let c = Config::from_toml(
+        "[[router]]\napp = \"shop\"\ncommands = \"0x8000-0x80ff\"\naddress = \"http://127.0.0.1:50051\"\n\
+         [[router]]\napp = \"*\"\ncommands = \"0x8100\"\naddress = \"http://orders:7000\"\n\
+         timeout_ms = 500\nidempotent = true\n\
+         [[router]]\napp = \"shop\"\ncommands = \"33280-33535\"\naddress = \"http://chat-bot:1\"\n",
+    )
+    .unwrap();
+    c.validate().unwrap();
+    let [shop, every_app, decimal] = &c.router[..] else {
+        panic!("three entries: {:?}", c.router);
+    };
+    assert_eq!(shop.app_id(), Some(bubble_core::AppId::new("shop")));
+    assert_eq!(shop.command_range().unwrap(), 0x8000..=0x80ff);
+    assert_eq!(
+        shop.timeout(),
+        Duration::from_millis(3000),
+        "the default deadline"
+    );
+    assert!(!shop.idempotent, "never sent twice unless marked");
+    assert_eq!(every_app.app_id(), None);
+    assert_eq!(every_app.command_range().unwrap(), 0x8100..=0x8100);
+    assert_eq!(every_app.timeout_ms, 500);
+    assert!(every_app.idempotent);
+    assert_eq!(decimal.command_range().unwrap(), 0x8200..=0x82ff);
+}
+
+#[test]
+fn router_entries_live_in_the_file_only_and_are_no_key_of_their_own() {
+    assert!(config_keys().iter().all(|k| !k.key.starts_with("router")));
+    let defaults = serde_json::to_value(Config::default()).unwrap();
+    assert!(defaults.get("router").is_none(), "left out when empty");
+}
+
+#[test]
+fn a_bad_router_entry_is_named_by_its_index_and_key() {
+    let entry = |body: &str| {
+        format!(
+            "[[router]]\napp = \"shop\"\ncommands = \"0x8000\"\naddress = \"http://a:1\"\n\
+             [[router]]\n{body}\n"
+        )
+    };
+    let refused = |body: &str| {
+        Config::from_toml(&entry(body))
+            .unwrap()
+            .validate()
+            .unwrap_err()
+    };
+    let err = refused("app = \"shop\"\ncommands = \"0x10-0x20\"\naddress = \"http://a:2\"");
+    assert_eq!(err.key, "router[1].commands", "{err}");
+    assert!(
+        err.problem
+            .starts_with("0x10-0x20 is outside the business range 0x8000-0xffff"),
+        "{err}"
+    );
+    for commands in ["0x8000-0x10000", "0x80ff-0x8000", "orders", "0x8000-"] {
+        let err = refused(&format!(
+            "app = \"shop\"\ncommands = \"{commands}\"\naddress = \"http://a:2\""
+        ));
+        assert_eq!(err.key, "router[1].commands", "{commands}: {err}");
+    }
+    let err = refused("app = \"shop\"\ncommands = \"0x8001\"\naddress = \"127.0.0.1:50051\"");
+    assert_eq!(err.key, "router[1].address", "{err}");
+    assert!(err.problem.contains("http://"), "{err}");
+    let err =
+        refused("app = \"shop\"\ncommands = \"0x8001\"\naddress = \"http://a:2\"\ntimeout_ms = 0");
+    assert_eq!(err.key, "router[1].timeout_ms", "{err}");
+    let err = refused("app = \"\"\ncommands = \"0x8001\"\naddress = \"http://a:2\"");
+    assert_eq!(err.key, "router[1].app", "{err}");
+    assert!(
+        err.problem.contains("\"*\""),
+        "says how to mean every app: {err}"
+    );
+
+    let err = Config::from_toml(&entry(
+        "app = \"shop\"\ncommands = \"0x8001\"\naddress = \"http://a:2\"\nretries = 3",
+    ))
+    .unwrap_err();
+    assert!(err.key.starts_with("router"), "{err}");
+    assert_eq!(err.key, "router[1].retries", "{err}");
+    assert!(err.problem.contains("retries"), "{err}");
+    let err = Config::from_toml(&entry("app = \"shop\"\ncommands = \"0x8001\"")).unwrap_err();
+    assert_eq!(err.key, "router[1]", "{err}");
+    assert!(err.problem.contains("address"), "{err}");
+}
+
+#[test]
+fn overlapping_ranges_of_one_app_are_refused_and_other_apps_may_share_them() {
+    let two = |second_app: &str, second: &str| {
+        Config::from_toml(&format!(
+            "[[router]]\napp = \"shop\"\ncommands = \"0x8000-0x80ff\"\naddress = \"http://a:1\"\n\
+             [[router]]\napp = \"{second_app}\"\ncommands = \"{second}\"\naddress = \"http://b:1\"\n"
+        ))
+        .unwrap()
+        .validate()
+    };
+    let err = two("shop", "0x80f0-0x8100").unwrap_err();
+    assert_eq!(err.key, "router[1].commands", "{err}");
+    assert!(err.problem.contains("overlaps router[0].commands"), "{err}");
+    two("shop", "0x8100-0x81ff").unwrap();
+    two("game", "0x8000-0x80ff").unwrap();
+    two("*", "0x8000-0x80ff").expect("an app's own entry wins over the one for every app");
+}
+
+#[test]
+fn the_media_store_is_fs_by_default_and_a_bad_media_key_is_named() {
+    let c = Config::from_toml("").unwrap();
+    assert_eq!(c.media.kind, bubble_media::MediaKind::Fs);
+    c.validate().unwrap();
+    let file = "[media]\nkind = \"s3\"\n[media.s3]\nbucket = \"bubble-media\"\n\
+                access_key_id = \"AKIA\"\n";
+    let err = Config::from_toml(file).unwrap().validate().unwrap_err();
+    assert_eq!(err.key, "media.s3.secret_access_key", "{err}");
+    let err = Config::from_toml_and_env("", env(&[("BUBBLE_MEDIA_UPLOAD_EXPIRES_SECS", "0")]))
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert_eq!(err.key, "media.upload_expires_secs", "{err}");
+    let err = Config::from_toml("[media]\nkind = \"ftp\"\n").unwrap_err();
+    assert_eq!(err.key, "media.kind", "{err}");
+    let err = Config::from_toml("[media.s3]\nbukket = \"x\"\n").unwrap_err();
+    assert!(err.key.starts_with("media.s3"), "{err}");
+}
+
+#[test]
+fn the_fs_media_store_needs_the_http_listener() {
+    let err = Config::from_toml("[http]\naddr = \"\"\n")
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert_eq!(err.key, "media.kind", "{err}");
+    assert!(err.problem.contains("http.addr"), "{err}");
+    Config::from_toml("[http]\naddr = \"\"\n[media]\nkind = \"off\"\n")
+        .unwrap()
+        .validate()
+        .unwrap();
+}
+
+#[test]
+fn the_s3_secret_access_key_stays_out_of_debug_output() {
+    let mut c = Config::default();
+    c.media.s3.secret_access_key = "s3-s3cr3t-access-key".into();
+    assert!(!format!("{c:?}").contains("s3-s3cr3t-access-key"));
 }

@@ -332,6 +332,7 @@ impl Handler {
         let page = PageBytes::for_frames(max_body);
         let engine = self.gate.engine.clone();
         let session = self.session.clone();
+        let media = self.gate.media.clone();
         let metrics = self.gate.metrics.clone();
         let in_flight = Held::new(&metrics.requests_in_flight);
         tokio::spawn(async move {
@@ -340,7 +341,7 @@ impl Handler {
             let outcome = match Request::parse(&frame) {
                 Ok(request) => {
                     let is_send = request.is_send();
-                    let run = request.apply(&engine, &session, page);
+                    let run = request.apply_with(&engine, &session, page, media.as_deref());
                     let outcome = within_deadline(&engine, &metrics, run).await;
                     if is_send && outcome.is_ok() {
                         metrics.messages_in.inc();

@@ -81,4 +81,6 @@ pub struct Gate {
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Where MediaUpload tickets point (`None`: `media.kind = "off"`).
+    pub media: Option<Arc<bubble_media::MediaStore>>,
 }

@@ -24,6 +24,8 @@
 //! /pin /unpin        pin the current conversation to the top (or not)
 //! /mute /unmute      no notifications from it (or again)
 //! /block USER        refuse USER's messages; /unblock USER, /blocked
+//! /push P TOKEN      notify this device through P (apns, fcm, webhook); /unpush
+//! /away /back        the app is in the background (notifications too) or not
 //! /search words      search your history
 //! /who a,b           who is online
 //! /quit
@@ -66,6 +68,8 @@ Once connected, lines are sent to the current conversation; commands start with 
   /pin /unpin        pin the current conversation (or not)
   /mute /unmute      mute the current conversation (or not)
   /block USER        refuse USER's messages (/unblock USER, /blocked)
+  /push P TOKEN      push notifications through P: apns, fcm, webhook (/unpush)
+  /away /back        the app is in the background (notifications too) or not
   /search words      search your history
   /who a,b           who is online
   /quit"
@@ -508,6 +512,41 @@ async fn handle_line(
                 format!("blocked: {}", names.join(", "))
             }
         })),
+        "/push" => {
+            let (platform, token) = rest.split_once(' ').unwrap_or((rest, ""));
+            let registered = match platform.parse::<bubble_core::notify::PushPlatform>() {
+                Ok(platform) => {
+                    let registration = bubble_client::PushRegistration {
+                        platform,
+                        token: token.trim().to_owned(),
+                        locale: "en".to_owned(),
+                        quiet_until: 0,
+                    };
+                    client
+                        .register_push(&registration)
+                        .await
+                        .map(|()| format!("notifications go to this device through {platform}"))
+                }
+                Err(e) => Ok(e.to_string()),
+            };
+            text(registered)
+        }
+        "/unpush" => text(
+            client
+                .unregister_push()
+                .await
+                .map(|()| "no more notifications to this device".to_owned()),
+        ),
+        "/away" | "/back" => {
+            let away = command == "/away";
+            text(client.set_background(away).await.map(|()| {
+                if away {
+                    "away: new messages also notify your other devices".to_owned()
+                } else {
+                    "back".to_owned()
+                }
+            }))
+        }
         c if c.starts_with('/') => Some(Reply::Text(format!("unknown command {c}"))),
         _ => match current {
             Some(c) => match client.send(c.clone(), Content::text(line)).await {

@@ -225,6 +225,21 @@ async fn reply_edit_react_pin_mute_and_block_from_the_terminal() {
     bob_keys.write_all(b"/unblock alice\n").await.unwrap();
     read_until(&mut bob_screen, &mut bob_seen, "unblocked alice").await;
 
+    // bob's device takes push notifications, goes away and comes back.
+    bob_keys
+        .write_all(b"/push pager x\n/push webhook tok-bob\n/away\n/back\n/unpush\n")
+        .await
+        .unwrap();
+    read_until(
+        &mut bob_screen,
+        &mut bob_seen,
+        "unknown push platform \"pager\"",
+    )
+    .await;
+    read_until(&mut bob_screen, &mut bob_seen, "through webhook").await;
+    read_until(&mut bob_screen, &mut bob_seen, "away: new messages").await;
+    read_until(&mut bob_screen, &mut bob_seen, "no more notifications").await;
+
     alice_keys.write_all(b"/quit\n").await.unwrap();
     bob_keys.write_all(b"/quit\n").await.unwrap();
     alice.await.unwrap().unwrap();

@@ -15,6 +15,8 @@
 //! - [`presence`]: who is online.
 //! - [`search`]: history search.
 //! - [`typing`]: typing notices (no answer on success).
+//! - [`notifications`]: push-notification tokens and the app's background state.
+//! - [`media`]: upload tickets for media messages.
 //! - [`business`]: products' own commands.
 //! - [`ping`]: heartbeats, answered inline by the handler.
 //!
@@ -28,7 +30,9 @@ pub mod conversations;
 pub mod group_admin;
 pub mod groups;
 pub mod history;
+pub mod media;
 pub mod messages;
+pub mod notifications;
 pub mod ping;
 pub mod presence;
 pub mod read;
@@ -200,6 +204,14 @@ pub enum Request {
     Search(search::Search),
     /// Typing (27).
     Typing(typing::Typing),
+    /// PushRegister (129).
+    PushRegister(notifications::Register),
+    /// PushUnregister (130).
+    PushUnregister(notifications::Unregister),
+    /// AppState (131).
+    AppState(notifications::AppState),
+    /// MediaUpload (132).
+    MediaUpload(media::Upload),
     /// A business command (>= 0x8000).
     Business(business::Business),
 }
@@ -241,6 +253,12 @@ impl Request {
             Command::PresenceQuery => Request::Presence(presence::Query::parse(frame)?),
             Command::Search => Request::Search(search::Search::parse(frame)?),
             Command::Typing => Request::Typing(typing::Typing::parse(frame)?),
+            Command::PushRegister => Request::PushRegister(notifications::Register::parse(frame)?),
+            Command::PushUnregister => {
+                Request::PushUnregister(notifications::Unregister::parse(frame)?)
+            }
+            Command::AppState => Request::AppState(notifications::AppState::parse(frame)?),
+            Command::MediaUpload => Request::MediaUpload(media::Upload::parse(frame)?),
             Command::Business(_) => Request::Business(business::Business::parse(frame)?),
             other => {
                 return Err(Error::invalid(format!(
@@ -286,8 +304,28 @@ impl Request {
                 cmd.apply(engine, session).await?;
                 return Ok(None);
             }
+            Request::PushRegister(cmd) => cmd.apply(engine, session).await?,
+            Request::PushUnregister(cmd) => cmd.apply(engine, session).await?,
+            Request::AppState(cmd) => cmd.apply(engine, session).await?,
+            // Without the gate's media store: see `apply_with`.
+            Request::MediaUpload(cmd) => cmd.apply(engine, session, None).await?,
             Request::Business(cmd) => cmd.apply(engine, session).await?,
         }))
+    }
+
+    /// [`Request::apply`], with the media store MediaUpload hands out
+    /// tickets for (`None`: uploads are off).
+    pub async fn apply_with(
+        self,
+        engine: &Engine,
+        session: &Session,
+        page: PageBytes,
+        media: Option<&bubble_media::MediaStore>,
+    ) -> Result<Option<Reply>> {
+        match self {
+            Request::MediaUpload(cmd) => Ok(Some(cmd.apply(engine, session, media).await?)),
+            other => other.apply(engine, session, page).await,
+        }
     }
 
     /// Whether this is a send (counted and timed as messages in).
