@@ -68,7 +68,13 @@ import {
   TypingSchema,
   UnreadCountsSchema,
   UnreadRequestSchema,
+  AppStateRequestSchema,
+  MediaUploadRequestSchema,
+  MediaUploadTicketSchema,
+  PushRegisterRequestSchema,
+  PushUnregisterRequestSchema,
   type ChannelPage,
+  type MediaUploadTicket,
   type Content,
   type Conversation,
   type ConversationList,
@@ -673,6 +679,51 @@ export class BubbleClient {
     const ack = await this.call(Command.Delete, DeleteRequestSchema, { serverMsgId }, Command.SendAck, SendAckSchema);
     this.inbox.ownSend(ack, undefined);
     return ack;
+  }
+
+  /**
+   * Registers this device's push-notification token (protocol.md 4.9a):
+   * `platform` is "apns", "fcm" or "webhook"; `quietUntil` (ms since the
+   * epoch, 0: off) is do-not-disturb. Registering again replaces it.
+   */
+  async registerPush(platform: "apns" | "fcm" | "webhook", token: string, options: { locale?: string; quietUntil?: number } = {}): Promise<void> {
+    await this.call(
+      Command.PushRegister,
+      PushRegisterRequestSchema,
+      { platform, token, locale: options.locale ?? "", quietUntil: BigInt(options.quietUntil ?? 0) },
+      Command.Ok,
+      OkSchema,
+    );
+  }
+
+  /** No more push notifications to this device (at sign-out; protocol.md 4.9a). */
+  async unregisterPush(): Promise<void> {
+    await this.call(Command.PushUnregister, PushUnregisterRequestSchema, {}, Command.Ok, OkSchema);
+  }
+
+  /**
+   * Tells the server the app went to the background (true) or came back
+   * (false): while no device of the user is in the foreground, new messages
+   * also make push notifications (protocol.md 4.9a). A browser calls it on
+   * `visibilitychange`.
+   */
+  async setBackground(background: boolean): Promise<void> {
+    await this.call(Command.AppState, AppStateRequestSchema, { background }, Command.Ok, OkSchema);
+  }
+
+  /**
+   * Asks where to upload a file (protocol.md 4.9b): PUT the bytes to
+   * `uploadUrl` with `headers`, then send a media message whose MediaRef
+   * carries `mediaUrl`.
+   */
+  mediaUploadTicket(mime: string, size: number, fileName = ""): Promise<MediaUploadTicket> {
+    return this.call(
+      Command.MediaUpload,
+      MediaUploadRequestSchema,
+      { mime, size: BigInt(size), fileName },
+      Command.MediaUploadTicket,
+      MediaUploadTicketSchema,
+    );
   }
 
   /** The users this user blocked, in id order (protocol.md 4.6c). */

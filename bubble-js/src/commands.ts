@@ -59,6 +59,11 @@ export const Command = {
   GroupDismiss: 126,
   GroupAddMembers: 127,
   GroupRemoveMembers: 128,
+  PushRegister: 129,
+  PushUnregister: 130,
+  AppState: 131,
+  MediaUpload: 132,
+  MediaUploadTicket: 133,
 } as const;
 
 export type CommandName = keyof typeof Command;

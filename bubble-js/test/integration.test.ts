@@ -339,6 +339,31 @@ describe("bubble-js against a real bubble-server", { skip: binary.missing, timeo
     assert.equal(counts.find((c) => c.conversation?.id === "team-20")?.mentioned, true);
   });
 
+  it("push registration, app state and media uploads answer as protocol.md 4.9a and 4.9b say", async () => {
+    const alice = await connect("alice-29");
+    await within(alice.client.registerPush("webhook", "tok-alice-29", { locale: "en" }), STEP, "register push");
+    await assert.rejects(
+      alice.client.registerPush("pager" as "webhook", "x"),
+      (e: unknown) => e instanceof BubbleError && e.code === ErrorCode.INVALID_ARGUMENT && /pager/.test(e.message),
+    );
+    await within(alice.client.setBackground(true), STEP, "to the background");
+    await within(alice.client.setBackground(false), STEP, "back");
+    await within(alice.client.unregisterPush(), STEP, "unregister push");
+
+    const bytes = new TextEncoder().encode("a small picture, honestly");
+    const ticket = await within(alice.client.mediaUploadTicket("image/png", bytes.length, "p.png"), STEP, "upload ticket");
+    assert.equal(ticket.method, "PUT");
+    const headers = Object.fromEntries(ticket.headers.map((h) => [h.key, h.value]));
+    const put = await fetch(ticket.uploadUrl, { method: "PUT", headers, body: bytes });
+    assert.ok(put.ok, `upload answered ${put.status}`);
+    const got = await fetch(ticket.mediaUrl);
+    assert.deepEqual(new Uint8Array(await got.arrayBuffer()), bytes);
+    await assert.rejects(
+      alice.client.mediaUploadTicket("application/x-msdownload", 10),
+      (e: unknown) => e instanceof BubbleError && e.code === ErrorCode.INVALID_ARGUMENT,
+    );
+  });
+
   it("blocks, group read state and running a group: each request answers as protocol.md 4.6c, 4.6d and 4.7a say", async () => {
     const alice = await connect("alice-21");
     const bob = await connect("bob-21");

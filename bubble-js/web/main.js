@@ -474,6 +474,16 @@ $("new-chat-form").addEventListener("submit", (event) => {
   openConversation(`${kind}:${id}`);
 });
 document.addEventListener("visibilitychange", maybeMarkRead);
+// A hidden tab counts as "in the background": while no device of the user
+// is in the foreground, the server also sends push notifications to the
+// user's phones (protocol.md 4.9a).
+document.addEventListener("visibilitychange", () => {
+  const client = session?.client;
+  if (!client) return;
+  client.setBackground(document.visibilityState === "hidden").catch(() => {
+    // Not connected right now: a new connection starts in the foreground.
+  });
+});
 window.addEventListener("focus", maybeMarkRead);
 // The browser lost the network: the socket is as good as dead, so drop it
 // now (and say "offline") instead of waiting for heartbeats to notice.

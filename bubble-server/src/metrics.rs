@@ -47,6 +47,19 @@ const DEGRADABLE: [&str; 2] = ["presence", "cache"];
 /// One label, as families of this server have.
 type Label = [(&'static str, &'static str); 1];
 
+/// `bubble_notifications_total`'s outcomes, present at zero from the start.
+const NOTIFICATION_OUTCOMES: [&str; 5] =
+    ["sent", "invalid_token", "retried", "dropped", "suppressed"];
+
+/// `bubble_send_hooks_total`'s outcomes, present at zero from the start.
+const HOOK_OUTCOMES: [&str; 5] = [
+    "refused",
+    "replaced",
+    "failed",
+    "delivered",
+    "after_send_failed",
+];
+
 /// Everything the server counts. The handles share their values with the
 /// registry, so counting is one atomic add.
 pub struct Metrics {
@@ -252,6 +265,12 @@ impl Metrics {
             "Send hook outcomes (refused, replaced, failed, delivered, after_send_failed)",
             send_hooks.clone(),
         );
+        for outcome in NOTIFICATION_OUTCOMES {
+            let _ = notifications.get_or_create(&[("outcome", outcome)]);
+        }
+        for outcome in HOOK_OUTCOMES {
+            let _ = send_hooks.get_or_create(&[("outcome", outcome)]);
+        }
         Metrics {
             registry,
             connections,
@@ -290,24 +309,26 @@ impl Metrics {
         }
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         if let Some(n) = engine.notification_counts() {
-            for (outcome, count) in [
-                ("sent", &n.sent),
-                ("invalid_token", &n.invalid_tokens),
-                ("retried", &n.retried),
-                ("dropped", &n.dropped),
-                ("suppressed", &n.suppressed),
-            ] {
+            let counts = [
+                &n.sent,
+                &n.invalid_tokens,
+                &n.retried,
+                &n.dropped,
+                &n.suppressed,
+            ];
+            for (outcome, count) in NOTIFICATION_OUTCOMES.into_iter().zip(counts) {
                 catch_up(&self.notifications, outcome, load(count));
             }
         }
         let h = engine.hook_counts();
-        for (outcome, count) in [
-            ("refused", &h.refused),
-            ("replaced", &h.replaced),
-            ("failed", &h.failed),
-            ("delivered", &h.delivered),
-            ("after_send_failed", &h.after_send_failed),
-        ] {
+        let counts = [
+            &h.refused,
+            &h.replaced,
+            &h.failed,
+            &h.delivered,
+            &h.after_send_failed,
+        ];
+        for (outcome, count) in HOOK_OUTCOMES.into_iter().zip(counts) {
             catch_up(&self.send_hooks, outcome, load(count));
         }
     }
@@ -355,7 +376,7 @@ mod tests {
     use super::*;
 
     /// Every family with its type, help text and labels, as dashboards know them.
-    const FAMILIES: [(&str, &str, &str); 19] = [
+    const FAMILIES: [(&str, &str, &str); 21] = [
         ("bubble_connections", "gauge", "Open client connections."),
         (
             "bubble_connections_total",
@@ -443,6 +464,16 @@ mod tests {
             "bubble_degraded",
             "gauge",
             "1 while an optional backend is down and the engine goes on without it.",
+        ),
+        (
+            "bubble_notifications_total",
+            "counter",
+            "Push notifications by outcome (sent, invalid_token, retried, dropped, suppressed).",
+        ),
+        (
+            "bubble_send_hooks_total",
+            "counter",
+            "Send hook outcomes (refused, replaced, failed, delivered, after_send_failed).",
         ),
     ];
 
