@@ -169,6 +169,17 @@ pub enum ConversationKind {
 }
 
 impl ConversationKind {
+    /// Its name where a conversation is written as `kind:id` (push
+    /// notifications, send hooks): `direct`, `group`, `super_group`, `system`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConversationKind::Direct => "direct",
+            ConversationKind::Group => "group",
+            ConversationKind::SuperGroup => "super_group",
+            ConversationKind::System => "system",
+        }
+    }
+
     /// From the stored/wire number.
     pub fn from_u8(v: u8) -> Result<ConversationKind> {
         Ok(match v {
@@ -194,6 +205,12 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// `kind:id` ("direct:alice", "group:g1"), as push notifications and
+    /// send hooks name a conversation.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.kind.name(), self.id)
+    }
+
     /// A 1:1 conversation with `peer`.
     pub fn direct(peer: &UserId) -> Conversation {
         Conversation {

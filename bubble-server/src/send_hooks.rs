@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use bubble_core::hooks::{AfterSendHook, BeforeSendHook, OutgoingMessage, SentMessage, Verdict};
-use bubble_core::{Content, ContentType, Conversation, ConversationKind, Error, ErrorKind, Result};
+use bubble_core::{Content, ContentType, Error, ErrorKind, Result};
 use bubble_notify::webhook::signature;
 use serde::{Deserialize, Serialize};
 
@@ -56,16 +56,6 @@ pub struct HookAnswer {
     pub content: String,
 }
 
-fn conversation_name(c: &Conversation) -> String {
-    let kind = match c.kind {
-        ConversationKind::Direct => "direct",
-        ConversationKind::Group => "group",
-        ConversationKind::SuperGroup => "super_group",
-        ConversationKind::System => "system",
-    };
-    format!("{kind}:{}", c.id)
-}
-
 fn content_fields(content: &Content) -> (String, String) {
     let kind = match content.kind {
         ContentType::Text => "text",
@@ -89,7 +79,7 @@ impl HookMessage {
             server_msg_id: String::new(),
             sender: m.sender.to_string(),
             sender_device: m.sender_device.to_string(),
-            conversation: conversation_name(&m.conversation),
+            conversation: m.conversation.key(),
             client_msg_id: m.client_msg_id.clone(),
             server_time: 0,
             content_type,
@@ -104,7 +94,7 @@ impl HookMessage {
             server_msg_id: m.server_msg_id.to_string(),
             sender: m.sender.to_string(),
             sender_device: m.sender_device.to_string(),
-            conversation: conversation_name(&m.conversation),
+            conversation: m.conversation.key(),
             client_msg_id: m.client_msg_id.clone(),
             server_time: m.server_time,
             content_type,
@@ -282,7 +272,7 @@ mod tests {
             app: bubble_core::AppId::new("a"),
             sender: bubble_core::UserId::new("ann"),
             sender_device: bubble_core::DeviceId::new("phone"),
-            conversation: Conversation::group(&bubble_core::GroupId::new("g1")),
+            conversation: bubble_core::Conversation::group(&bubble_core::GroupId::new("g1")),
             client_msg_id: "c-1".into(),
             content: Content::text("hi"),
         };

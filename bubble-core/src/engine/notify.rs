@@ -312,8 +312,8 @@ impl Engine {
                 title: title.clone(),
                 body: body.clone(),
                 badge,
-                collapse_key: conversation_key(&c.conversation),
-                conversation: conversation_key(&c.conversation),
+                collapse_key: c.conversation.key(),
+                conversation: c.conversation.key(),
                 message_id: c.server_msg_id.to_string(),
                 sender: c.sender.clone(),
                 sent_at: c.server_time,
@@ -462,17 +462,6 @@ impl Engine {
 /// minutes.
 fn backoff_ms(attempts: u32) -> i64 {
     (1_000i64 << attempts.min(20)).min(MAX_BACKOFF_MS)
-}
-
-/// `kind:id`, as notifications name a conversation.
-pub(super) fn conversation_key(c: &Conversation) -> String {
-    let kind = match c.kind {
-        ConversationKind::Direct => "direct",
-        ConversationKind::Group => "group",
-        ConversationKind::SuperGroup => "super_group",
-        ConversationKind::System => "system",
-    };
-    format!("{kind}:{}", c.id)
 }
 
 /// The title and text a notification shows under `policy`.
