@@ -7,7 +7,7 @@
 //! service's gRPC status becomes the error kind the device sees
 //! ([`error_kind`]), so a `NOT_FOUND` with "no order A-9" reaches the device
 //! as NOT_FOUND with that message. [`GrpcBeforeSendHook`] is a
-//! [`BeforeSendHook`] calling `SendHook.BeforeSend`.
+//! [`BeforeSendHook`](bubble_core::hooks::BeforeSendHook) calling `SendHook.BeforeSend`.
 //!
 //! Both connect lazily, at the first call and again after a failure: a
 //! service may start after the server, or restart under it. Every call has
