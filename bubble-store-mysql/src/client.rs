@@ -225,6 +225,28 @@ impl MysqlStore {
         .await
     }
 
+    /// Deletes the rows of `table` whose `id` is among `ids`, 1,000 ids per
+    /// statement. Deleting twice deletes once, so each statement is safe to
+    /// run again after a deadlock (the search outbox, the job queue).
+    pub(crate) async fn delete_ids(&self, table: &'static str, ids: &[u64]) -> Result<()> {
+        for chunk in ids.chunks(1000) {
+            let sql = format!(
+                "DELETE FROM {table} WHERE id IN {}",
+                crate::rows::row_placeholders(chunk.len())
+            );
+            let sql = &sql;
+            self.write(|pool| async move {
+                let mut q = sqlx::query(crate::rows::dynamic(sql.clone()));
+                for id in chunk {
+                    q = q.bind(*id);
+                }
+                q.execute(&pool).await.map_err(map_err)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Which node the store is on now (its index in `urls`), for tests.
     #[cfg(any(test, feature = "testing"))]
     pub fn current_node(&self) -> usize {

@@ -651,22 +651,7 @@ impl InboxStore for MysqlStore {
     }
 
     async fn complete_index(&self, ids: &[u64]) -> Result<()> {
-        for chunk in ids.chunks(OWNER_CHUNK) {
-            let sql = format!(
-                "DELETE FROM inbox_index_outbox WHERE id IN {}",
-                rows::row_placeholders(chunk.len())
-            );
-            let sql = &sql;
-            self.write(|pool| async move {
-                let mut q = sqlx::query(dynamic(sql.clone()));
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                q.execute(&pool).await.map_err(map_err)
-            })
-            .await?;
-        }
-        Ok(())
+        self.delete_ids("inbox_index_outbox", ids).await
     }
 
     /// Pages of message ids ([`queries::SCAN_IDS`]), each page's owners,

@@ -159,23 +159,7 @@ impl JobQueue for MysqlStore {
     }
 
     async fn complete(&self, ids: &[u64]) -> Result<()> {
-        for chunk in ids.chunks(ID_CHUNK) {
-            let sql = format!(
-                "DELETE FROM jobs WHERE id IN {}",
-                rows::row_placeholders(chunk.len())
-            );
-            let sql = &sql;
-            // Deleting twice deletes once: safe to run again anywhere.
-            self.write(|pool| async move {
-                let mut q = sqlx::query(dynamic(sql.clone()));
-                for id in chunk {
-                    q = q.bind(*id);
-                }
-                q.execute(&pool).await.map_err(map_err)
-            })
-            .await?;
-        }
-        Ok(())
+        self.delete_ids("jobs", ids).await
     }
 
     async fn retry(&self, id: u64, due_at: i64) -> Result<bool> {
