@@ -11,8 +11,9 @@
 //! missed, even when the node dies right after the ack. The dispatcher
 //! works the app's queue strictly in order, one node at a time, and hands
 //! a message on only once the store holds it; a job whose message was never
-//! stored (the append failed, or a retry was answered from dedup) is
-//! dropped once it is older than [`NEVER_STORED_AFTER`]. Receivers get
+//! stored is dropped: at once when it was a retry the store answered from
+//! dedup, else once it is older than [`NEVER_STORED_AFTER`] (the append
+//! failed). Receivers get
 //! every stored message at least once, in order; they deduplicate by
 //! server message id.
 
@@ -304,7 +305,9 @@ impl Engine {
             if self.is_stored(&message).await? {
                 ready.push(message);
                 done.push(job.id);
-            } else if now_millis() - job.enqueued_at > NEVER_STORED_AFTER.as_millis() as i64 {
+            } else if now_millis() - job.enqueued_at > NEVER_STORED_AFTER.as_millis() as i64
+                || self.answered_from_dedup(&message).await?
+            {
                 // Never stored: nothing to tell.
                 done.push(job.id);
             } else {
@@ -331,6 +334,23 @@ impl Engine {
             jobs.retry(*id, soon).await?;
         }
         Ok(held_back.is_empty() || !done.is_empty())
+    }
+
+    /// Whether `message` was a retry the store answered with an earlier
+    /// message's receipt (its client message id is taken by another id):
+    /// then it will never be stored, and the queue need not wait for it.
+    /// Super-group sends are deduplicated by the log, which has no lookup;
+    /// theirs wait out [`NEVER_STORED_AFTER`].
+    async fn answered_from_dedup(&self, m: &SentMessage) -> Result<bool> {
+        if m.conversation.kind == ConversationKind::SuperGroup {
+            return Ok(false);
+        }
+        let first = self
+            .inner
+            .inbox
+            .find_sent(&m.app, &m.sender, &m.client_msg_id)
+            .await?;
+        Ok(first.is_some_and(|r| r.server_msg_id != m.server_msg_id))
     }
 
     /// Whether the store holds `message` (the sender's copy, or the super

@@ -440,3 +440,42 @@ async fn an_after_send_receiver_that_was_down_gets_every_message_once_in_order()
     let got: Vec<MsgId> = archive.got.lock().iter().map(|m| m.server_msg_id).collect();
     assert_eq!(got, ids, "each once, in the order stored");
 }
+
+#[tokio::test]
+async fn a_retry_the_store_answers_from_dedup_does_not_hold_up_the_after_send_queue() {
+    let archive = Arc::new(Archive::default());
+    archive.up.store(true, Ordering::SeqCst);
+    // The cache forgets receipts at once, so the retry reaches the store,
+    // which answers it with the first message's receipt.
+    let config = EngineConfig {
+        dedup_ttl: Duration::from_millis(1),
+        ..EngineConfig::default()
+    };
+    let e = engine_from(
+        Engine::builder()
+            .config(config)
+            .jobs(Arc::new(MemoryJobs::new()))
+            .after_send(AppId::new(APP), archive.clone()),
+        |_| {},
+    )
+    .await;
+    let runner = e.clone();
+    tokio::spawn(async move { runner.run_after_send(std::future::pending()).await });
+    let (ann, _q) = login(&e, "ann", "laptop").await;
+    let first = e.send(&ann, to_user("bob", "c1", "once")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let retry = e.send(&ann, to_user("bob", "c1", "once")).await.unwrap();
+    assert!(retry.duplicate, "the store answered the retry");
+    let next = e.send(&ann, to_user("bob", "c2", "next")).await.unwrap();
+    // Well within the 30 s a message that is never stored may take.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while archive.got.lock().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the message after the retry is handed on without waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got: Vec<MsgId> = archive.got.lock().iter().map(|m| m.server_msg_id).collect();
+    assert_eq!(got, vec![first.server_msg_id, next.server_msg_id]);
+}
