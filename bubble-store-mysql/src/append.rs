@@ -49,11 +49,12 @@ use sqlx::mysql::{MySqlConnection, MySqlPool};
 
 use bubble_core::ports::{AppendOutcome, Appended, Delivery};
 use bubble_core::{
-    AppId, ConversationSettings, Direction, EntryKind, Error, InboxEntry, MsgId, Result,
+    AppId, ConversationSettings, Direction, EntryKind, Error, ErrorKind, InboxEntry, MsgId, Result,
     SendReceipt, UserId, activity_key,
 };
 
 use crate::error::{commit_err, is_duplicate, map_err};
+use crate::galera::{Galera, STILL_OPEN};
 use crate::retry::Replay;
 use crate::rows::{self, Sql, dynamic};
 
@@ -161,6 +162,7 @@ pub(crate) async fn find_sent_on(
 pub(crate) async fn write_batch(
     pool: &MySqlPool,
     ids: MessageIds,
+    galera: Galera,
     jobs: &[Job<'_>],
 ) -> Result<Vec<AppendOutcome>> {
     let mut conn = pool.acquire().await.map_err(map_err)?;
@@ -171,9 +173,12 @@ pub(crate) async fn write_batch(
             .filter(|&i| matches!(plans[i], Plan::Write))
             .collect();
         let mut tx = conn.begin().await.map_err(map_err)?;
-        match write_once(&mut tx, ids, jobs, &writing, &keyed).await {
+        match write_once(&mut tx, ids, galera, jobs, &writing, &keyed).await {
             Ok(appended) => {
                 tx.commit().await.map_err(commit_err)?;
+                if galera.0 {
+                    confirm_committed(&mut conn, jobs, &appended).await?;
+                }
                 break appended;
             }
             Err(Failed::Db(e)) if is_duplicate(&e) => {
@@ -222,6 +227,43 @@ pub(crate) async fn write_batch(
     Ok(outcomes)
 }
 
+/// On a Galera node, that the transaction that wrote `appended` was
+/// committed: a node can abort it in the last moment with no error (see
+/// `galera`), and then the COMMIT after it commits nothing. One entry
+/// tells: the guards between statements leave a transaction all written
+/// or not at all, and the message id in it is this batch's alone.
+async fn confirm_committed(
+    conn: &mut MySqlConnection,
+    jobs: &[Job<'_>],
+    appended: &HashMap<usize, Vec<Appended>>,
+) -> Result<()> {
+    let Some((i, e, a)) = appended.iter().find_map(|(&i, list)| {
+        let d = jobs[i].delivery;
+        Some((i, d.entries.first()?, list.first()?))
+    }) else {
+        return Ok(());
+    };
+    let found: Option<(u64,)> = sqlx::query_as(
+        "SELECT i.message_id FROM inbox i JOIN messages m ON m.id = i.message_id \
+         WHERE i.app = ? AND i.owner = ? AND i.version = ? AND m.server_msg_id = ?",
+    )
+    .bind(b(jobs[i].app.as_str()))
+    .bind(b(e.owner.as_str()))
+    .bind(a.version)
+    .bind(&e.server_msg_id.0[..])
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(Error::new(
+            ErrorKind::Conflict,
+            "mysql: the Galera node aborted the append's transaction as it committed; \
+             nothing was written (retried)",
+        )),
+    }
+}
+
 /// Why one attempt failed: the database said no (a duplicate key may mean a
 /// retry of an accepted message), or the store found something wrong.
 enum Failed {
@@ -239,6 +281,7 @@ impl From<sqlx::Error> for Failed {
 async fn write_once(
     conn: &mut MySqlConnection,
     ids: MessageIds,
+    galera: Galera,
     jobs: &[Job<'_>],
     writing: &[usize],
     keyed: &[usize],
@@ -262,6 +305,18 @@ async fn write_once(
     edit_statements(&mut stmts, &messages);
     outbox_statements(&mut stmts, jobs, writing, &appended).map_err(Failed::Other)?;
     conversation_statements(&mut stmts, jobs, writing, &appended);
+    if galera.0 {
+        // Nothing is written with the versions read unless the transaction
+        // that took them is still open, and no statement runs after one
+        // that the node aborted (see `galera`): the check goes before each
+        // statement, in the same packets (no round trip; a signal stops
+        // the rest of its packet).
+        stmts = stmts
+            .into_iter()
+            .map(|s| crate::galera::only_if_open(&s))
+            .chain([STILL_OPEN.to_owned()])
+            .collect();
+    }
     for text in packets(stmts) {
         sqlx::raw_sql(dynamic(text)).execute(&mut *conn).await?;
     }

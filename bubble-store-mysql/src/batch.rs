@@ -26,6 +26,7 @@ use bubble_core::ports::{AppendOutcome, Delivery};
 use bubble_core::{AppId, Error, ErrorKind, Result};
 
 use crate::append::{Job, MessageIds, replay, write_batch};
+use crate::galera::Galera;
 use crate::nodes::Nodes;
 use crate::retry;
 
@@ -71,6 +72,7 @@ impl Batcher {
     pub(crate) fn start(
         nodes: Arc<Nodes>,
         ids: MessageIds,
+        galera: Galera,
         batch_max: usize,
         writers: usize,
         deadlock_retries: u32,
@@ -79,7 +81,14 @@ impl Batcher {
         for _ in 0..writers {
             let (queue, rx) = mpsc::channel(batch_max * 2);
             queues.push(queue);
-            tokio::spawn(writer(nodes.clone(), ids, rx, batch_max, deadlock_retries));
+            tokio::spawn(writer(
+                nodes.clone(),
+                ids,
+                galera,
+                rx,
+                batch_max,
+                deadlock_retries,
+            ));
         }
         Batcher {
             queues,
@@ -108,6 +117,7 @@ impl Batcher {
 async fn writer(
     nodes: Arc<Nodes>,
     ids: MessageIds,
+    galera: Galera,
     mut rx: mpsc::Receiver<Queued>,
     batch_max: usize,
     deadlock_retries: u32,
@@ -127,13 +137,19 @@ async fn writer(
         // Callers that gave up no longer need an answer, nor a write.
         batch.retain(|q| !q.reply.is_closed());
         if !batch.is_empty() {
-            write(&nodes, ids, &mut batch, deadlock_retries).await;
+            write(&nodes, ids, galera, &mut batch, deadlock_retries).await;
         }
         batch.clear();
     }
 }
 
-async fn write(nodes: &Nodes, ids: MessageIds, batch: &mut Vec<Queued>, deadlock_retries: u32) {
+async fn write(
+    nodes: &Nodes,
+    ids: MessageIds,
+    galera: Galera,
+    batch: &mut Vec<Queued>,
+    deadlock_retries: u32,
+) {
     let jobs: Vec<Job<'_>> = batch
         .iter()
         .map(|q| Job {
@@ -143,7 +159,7 @@ async fn write(nodes: &Nodes, ids: MessageIds, batch: &mut Vec<Queued>, deadlock
         .collect();
     let result = retry::run(nodes, deadlock_retries, replay(&jobs), |pool| {
         let jobs = &jobs;
-        async move { write_batch(&pool, ids, jobs).await }
+        async move { write_batch(&pool, ids, galera, jobs).await }
     })
     .await;
     match result {
@@ -176,7 +192,7 @@ async fn write(nodes: &Nodes, ids: MessageIds, batch: &mut Vec<Queued>, deadlock
                 answers.push(
                     retry::run(nodes, deadlock_retries, replay(&one), |pool| {
                         let one = &one;
-                        async move { write_batch(&pool, ids, one).await }
+                        async move { write_batch(&pool, ids, galera, one).await }
                     })
                     .await
                     .map(|mut o| o.pop().expect("one outcome per job")),

@@ -17,6 +17,7 @@ use crate::append::MessageIds;
 use crate::batch::Batcher;
 use crate::config::MysqlConfig;
 use crate::error::{bad_url, cannot_connect, map_err, migrate_err};
+use crate::galera::Galera;
 use crate::nodes::Nodes;
 use crate::retry::{self, Replay};
 use crate::schema;
@@ -63,6 +64,9 @@ pub(crate) struct Inner {
     pub(crate) batcher: Option<Batcher>,
     /// How the server numbers a multi-row insert's message rows.
     pub(crate) message_ids: MessageIds,
+    /// Whether the server is a Galera node (transactions check they are
+    /// still open before they write).
+    pub(crate) galera: Galera,
 }
 
 impl std::fmt::Debug for MysqlStore {
@@ -101,10 +105,12 @@ impl MysqlStore {
         };
         let nodes = Arc::new(Nodes::new(pools, &urls, first));
         let message_ids = message_ids(nodes.current().1).await?;
+        let galera = Galera::detect(nodes.current().1).await?;
         let batcher = (config.batch_max > 1).then(|| {
             Batcher::start(
                 nodes.clone(),
                 message_ids,
+                galera,
                 config.batch_max,
                 config.batch_writers,
                 config.deadlock_retries,
@@ -116,6 +122,7 @@ impl MysqlStore {
                 config,
                 batcher,
                 message_ids,
+                galera,
             }),
         };
         if store.inner.config.run_migrations {
@@ -133,6 +140,7 @@ impl MysqlStore {
             Batcher::start(
                 inner.nodes.clone(),
                 message_ids,
+                inner.galera,
                 inner.config.batch_max,
                 inner.config.batch_writers,
                 inner.config.deadlock_retries,

@@ -14,16 +14,17 @@ use bubble_core::ports::{
 };
 use bubble_core::{
     AppId, Conversation, ConversationKind, ConversationPage, ConversationSettings,
-    ConversationSummary, EntryKind, Error, InboxEntry, InboxPage, MsgId, ReactionCount, Result,
-    SendReceipt, UnreadCount, UserId, page_before,
+    ConversationSummary, EntryKind, Error, ErrorKind, InboxEntry, InboxPage, MsgId, ReactionCount,
+    Result, SendReceipt, UnreadCount, UserId, page_before,
 };
 
 use crate::append::{Job, OWNER_CHUNK, decode_owners, find_sent_on, replay, write_batch};
 use crate::client::MysqlStore;
 use crate::error::{commit_err, map_err};
+use crate::galera::only_if_open;
 use crate::queries;
 use crate::retry;
-use crate::rows::{self, dynamic, inbox_columns, inbox_join};
+use crate::rows::{self, Sql, dynamic, inbox_columns, inbox_join};
 
 fn b(s: &str) -> &[u8] {
     s.as_bytes()
@@ -64,13 +65,14 @@ impl InboxStore for MysqlStore {
         }
         let job = [Job { app, delivery }];
         let ids = self.inner.message_ids;
+        let galera = self.inner.galera;
         let mut outcomes = retry::run(
             &self.inner.nodes,
             self.inner.config.deadlock_retries,
             replay(&job),
             |pool| {
                 let job = &job;
-                async move { write_batch(&pool, ids, job).await }
+                async move { write_batch(&pool, ids, galera, job).await }
             },
         )
         .await?;
@@ -293,6 +295,7 @@ impl InboxStore for MysqlStore {
                 .await?;
             return Ok(done.rows_affected() > 0);
         }
+        let galera = self.inner.galera;
         self.write(|pool| async move {
             let mut tx = pool.begin().await.map_err(map_err)?;
             // The message's head row lock, held to commit: adds on one
@@ -308,23 +311,32 @@ impl InboxStore for MysqlStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            let (emojis, present, mine, already): (i64, bool, i64, bool) =
-                sqlx::query_as(queries::REACTION_CAPS)
-                    .bind(a)
-                    .bind(m)
-                    .bind(a)
-                    .bind(m)
-                    .bind(e)
-                    .bind(a)
-                    .bind(m)
-                    .bind(u)
-                    .bind(a)
-                    .bind(m)
-                    .bind(e)
-                    .bind(u)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+            type Caps = (Option<i64>, Option<bool>, Option<i64>, Option<bool>);
+            let caps: Caps = sqlx::query_as(queries::REACTION_CAPS)
+                .bind(a)
+                .bind(m)
+                .bind(a)
+                .bind(m)
+                .bind(e)
+                .bind(a)
+                .bind(m)
+                .bind(u)
+                .bind(a)
+                .bind(m)
+                .bind(e)
+                .bind(u)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            // A subquery a Galera node cut short, aborting the transaction,
+            // reads as NULL (see `galera`): that is a conflict, retried.
+            let (Some(emojis), Some(present), Some(mine), Some(already)) = caps else {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    "mysql: the Galera node aborted the reaction's transaction while it read \
+                     the caps (retried)",
+                ));
+            };
             if already {
                 // No change: the raise of `adds` is taken back too.
                 tx.rollback().await.map_err(map_err)?;
@@ -335,17 +347,57 @@ impl InboxStore for MysqlStore {
                 tx.rollback().await.map_err(map_err)?;
                 return Err(refused);
             }
-            sqlx::query(
-                "INSERT INTO reactions (app, server_msg_id, emoji, user_id) VALUES (?, ?, ?, ?)",
-            )
-            .bind(a)
-            .bind(m)
-            .bind(e)
-            .bind(u)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            if galera.0 {
+                // The caps were read under the head row's lock: insert only
+                // while that lock is held, check and insert in one statement
+                // (see `galera`).
+                let mut sql =
+                    Sql::new("INSERT INTO reactions (app, server_msg_id, emoji, user_id) VALUES ");
+                sql.row(0);
+                sql.bytes(a).sep().bytes(m).sep().bytes(e).sep().bytes(u);
+                sql.end_row();
+                let text = only_if_open(&sql.into_string());
+                sqlx::raw_sql(dynamic(text))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO reactions (app, server_msg_id, emoji, user_id) \
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(a)
+                .bind(m)
+                .bind(e)
+                .bind(u)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
             tx.commit().await.map_err(commit_err)?;
+            if galera.0 {
+                // A node can abort the transaction in its last moment with
+                // no error, and the COMMIT then commits nothing: the row
+                // tells (see `galera`).
+                let stored: Option<(Vec<u8>,)> = sqlx::query_as(
+                    "SELECT emoji FROM reactions \
+                     WHERE app = ? AND server_msg_id = ? AND emoji = ? AND user_id = ?",
+                )
+                .bind(a)
+                .bind(m)
+                .bind(e)
+                .bind(u)
+                .fetch_optional(&pool)
+                .await
+                .map_err(map_err)?;
+                if stored.is_none() {
+                    return Err(Error::new(
+                        ErrorKind::Conflict,
+                        "mysql: the Galera node aborted the reaction's transaction as it \
+                         committed; nothing was written (retried)",
+                    ));
+                }
+            }
             Ok(true)
         })
         .await

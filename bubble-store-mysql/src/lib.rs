@@ -15,6 +15,8 @@
 //! - `error`: the one place where sqlx errors and vendor codes become
 //!   [`bubble_core::ErrorKind`]s (duplicate key -> `AlreadyExists`, deadlock
 //!   -> `Conflict`, lost connection -> `Unavailable`).
+//! - `galera`: the check a transaction on a Galera node makes before it
+//!   writes, that the node has not silently aborted it.
 //! - `rows`: reading domain types out of rows; placeholder lists.
 //! - [`queries`]: the SQL of the hot reads and of job claims, public for
 //!   `EXPLAIN`.
@@ -68,6 +70,7 @@
 
 mod config;
 mod error;
+mod galera;
 
 mod append;
 mod batch;

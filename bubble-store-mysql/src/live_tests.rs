@@ -391,9 +391,14 @@ mod conversations {
                 delivery,
             })
             .collect();
-        write_batch(store.pool(), store.inner.message_ids, &jobs)
-            .await
-            .unwrap();
+        write_batch(
+            store.pool(),
+            store.inner.message_ids,
+            store.inner.galera,
+            &jobs,
+        )
+        .await
+        .unwrap();
         let memory = MemoryInbox::new();
         for d in &deliveries {
             memory.append(&app, d).await.unwrap();
