@@ -16,9 +16,11 @@
 //! before COMMIT, and after COMMIT one row the transaction wrote is read
 //! back, since an abort in the last moment leaves a COMMIT that commits
 //! nothing. Done for the inbox append and reaction adds, the transactions
-//! two nodes write at once to the same rows (tests/galera.rs); the other
-//! transactions rely on every server working on one node at a time (see
-//! `nodes`).
+//! two nodes write at once to the same rows that read or send several
+//! statements in one packet (tests/galera.rs); the super-group log's append
+//! (writes only, one statement each) is tested the same way and needs none;
+//! the other transactions rely on every server working on one node at a
+//! time (see `nodes`).
 
 use sqlx::mysql::MySqlPool;
 

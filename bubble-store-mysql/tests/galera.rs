@@ -452,6 +452,104 @@ async fn appends_through_two_nodes_at_once_lose_nothing_and_keep_versions_dense(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_super_group_log_written_through_two_nodes_at_once_keeps_dense_seqs() {
+    // Every message of a super group raises the group's one seq row, so
+    // senders on two nodes conflict on every message.
+    let test = "a_super_group_log_written_through_two_nodes_at_once_keeps_dense_seqs";
+    let Some(urls) = cluster(test).await else {
+        return;
+    };
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let nodes = urls.clone();
+    on_fresh_cluster_db(&urls, |db| async move {
+        const WRITERS: usize = 6;
+        let mut other = nodes.clone();
+        other.swap(0, 1);
+        let first = config(&nodes, &db).connect().await.unwrap();
+        let second = config(&other, &db).connect().await.unwrap();
+        let app = AppId::new("galera-channel");
+        let until = Instant::now() + Duration::from_secs(6);
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let store = if w % 2 == 0 {
+                    first.clone()
+                } else {
+                    second.clone()
+                };
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let mut acked = Vec::new();
+                    let mut i = 0;
+                    while Instant::now() < until {
+                        let id = format!("{w}-{i}");
+                        let entry = testkit::channel_message("big", &format!("w{w}"), &id, &id);
+                        let deadline = Instant::now() + GIVE_UP;
+                        loop {
+                            match bubble_core::ports::ChannelLog::append(&store, &app, &entry).await
+                            {
+                                Ok(_) => break,
+                                Err(e) if e.is_retryable() && Instant::now() < deadline => {
+                                    tokio::time::sleep(Duration::from_millis(20)).await;
+                                }
+                                Err(e) => panic!("writer {w}: {e}"),
+                            }
+                        }
+                        acked.push(id);
+                        i += 1;
+                    }
+                    acked
+                })
+            })
+            .collect();
+        let mut acked = Vec::new();
+        for t in tasks {
+            acked.extend(t.await.unwrap());
+        }
+        let group = GroupId::new("big");
+        let mut stored: BTreeMap<String, usize> = BTreeMap::new();
+        let mut seqs = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = bubble_core::ports::ChannelLog::range(&first, &app, &group, after, 500)
+                .await
+                .unwrap();
+            for e in &page.entries {
+                seqs.push(e.seq);
+                *stored.entry(e.client_msg_id.clone()).or_insert(0) += 1;
+            }
+            match page.entries.last() {
+                Some(e) if page.has_more => after = e.seq,
+                _ => break,
+            }
+        }
+        let lost: Vec<&String> = acked
+            .iter()
+            .filter(|id| !stored.contains_key(*id))
+            .collect();
+        let twice: Vec<&String> = stored
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(id, _)| id)
+            .collect();
+        say(format!(
+            "galera super group, two writers: acked {}, stored {}, lost {}, stored twice {}",
+            acked.len(),
+            seqs.len(),
+            lost.len(),
+            twice.len()
+        ));
+        assert!(!acked.is_empty(), "nothing was written");
+        assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+        assert!(twice.is_empty(), "stored twice: {twice:?}");
+        let dense: Vec<u64> = (1..=seqs.len() as u64).collect();
+        assert_eq!(seqs, dense, "the log's seqs have a gap or a repeat");
+        first.close().await;
+        second.close().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reactions_added_on_two_nodes_at_once_stay_within_the_caps() {
     let test = "reactions_added_on_two_nodes_at_once_stay_within_the_caps";
     let Some(urls) = cluster(test).await else {
