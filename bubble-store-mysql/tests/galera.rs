@@ -104,6 +104,18 @@ where
     }
 }
 
+/// Two stores on database `db`, one working on the cluster's first node and
+/// one on its second, so their writes meet in Galera's certification.
+async fn two_stores(nodes: &[String], db: &TestDb) -> (MysqlStore, MysqlStore) {
+    let mut other = nodes.to_vec();
+    other.swap(0, 1);
+    let first = config(nodes, db).connect().await.unwrap();
+    let second = config(&other, db).connect().await.unwrap();
+    // Each on the first node of its own list: node 1 and node 2.
+    assert_eq!((first.current_node(), second.current_node()), (0, 0));
+    (first, second)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_store_on_galera_passes_the_conformance_suite() {
     let Some(urls) = cluster("the_store_on_galera_passes_the_conformance_suite").await else {
@@ -398,10 +410,7 @@ async fn appends_through_two_nodes_at_once_lose_nothing_and_keep_versions_dense(
     let nodes = urls.clone();
     on_fresh_cluster_db(&urls, |db| async move {
         const WRITERS: usize = 8;
-        let mut other = nodes.clone();
-        other.swap(0, 1);
-        let first = config(&nodes, &db).connect().await.unwrap();
-        let second = config(&other, &db).connect().await.unwrap();
+        let (first, second) = two_stores(&nodes, &db).await;
         let app = AppId::new("galera-two-writers");
         let until = Instant::now() + Duration::from_secs(8);
         let tasks: Vec<_> = (0..WRITERS)
@@ -463,10 +472,7 @@ async fn a_super_group_log_written_through_two_nodes_at_once_keeps_dense_seqs() 
     let nodes = urls.clone();
     on_fresh_cluster_db(&urls, |db| async move {
         const WRITERS: usize = 6;
-        let mut other = nodes.clone();
-        other.swap(0, 1);
-        let first = config(&nodes, &db).connect().await.unwrap();
-        let second = config(&other, &db).connect().await.unwrap();
+        let (first, second) = two_stores(&nodes, &db).await;
         let app = AppId::new("galera-channel");
         let until = Instant::now() + Duration::from_secs(6);
         let tasks: Vec<_> = (0..WRITERS)
@@ -561,11 +567,7 @@ async fn reactions_added_on_two_nodes_at_once_stay_within_the_caps() {
         // One store on node 1, one on node 2: adds meet only at commit,
         // where Galera's certification turns the second raise of the
         // message's head row into a deadlock error, which the store retries.
-        let mut other = nodes.clone();
-        other.swap(0, 1);
-        let first = config(&nodes, &db).connect().await.unwrap();
-        let second = config(&other, &db).connect().await.unwrap();
-        assert_ne!(first.current_node(), 1);
+        let (first, second) = two_stores(&nodes, &db).await;
         let app = AppId::new("caps");
         let limits = ReactionLimits {
             per_message: 3,
@@ -644,12 +646,7 @@ async fn transfers_of_one_group_on_two_nodes_at_once_leave_one_owner() {
         // The group's row lock is local to a node: the two transfers meet
         // at certification (both write the group's row), and the one
         // retried finds ann no longer the owner.
-        let mut other = nodes.clone();
-        other.swap(0, 1);
-        let first = config(&nodes, &db).connect().await.unwrap();
-        let second = config(&other, &db).connect().await.unwrap();
-        // Each on the first node of its list: node 1 and node 2.
-        assert_eq!((first.current_node(), second.current_node()), (0, 0));
+        let (first, second) = two_stores(&nodes, &db).await;
         let app = AppId::new("owners");
         let (ann, bo, cy) = (UserId::new("ann"), UserId::new("bo"), UserId::new("cy"));
         let joined = |user: &UserId, role| Member {
