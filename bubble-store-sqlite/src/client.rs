@@ -195,6 +195,16 @@ impl SqliteStore {
     {
         self.readers.run(read).await
     }
+
+    /// Like [`SqliteStore::read`], for a lookup of a few rows by key (see
+    /// [`Readers::run_point`]).
+    pub(crate) async fn read_point<T, F>(&self, read: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.readers.run_point(read).await
+    }
 }
 
 /// Creates the directory and the file if missing, brings the schema up to

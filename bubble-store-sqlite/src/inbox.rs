@@ -146,7 +146,7 @@ impl InboxStore for SqliteStore {
         let app = app.clone();
         let owner = owner.clone();
         let conversation = conversation.clone();
-        self.read(move |conn| extras::settings(conn, &app, &owner, &conversation))
+        self.read_point(move |conn| extras::settings(conn, &app, &owner, &conversation))
             .await
     }
 
