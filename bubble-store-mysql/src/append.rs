@@ -313,7 +313,7 @@ async fn write_once(
         // the rest of its packet).
         stmts = stmts
             .into_iter()
-            .map(|s| crate::galera::only_if_open(&s))
+            .map(|s| galera.guarded(s))
             .chain([STILL_OPEN.to_owned()])
             .collect();
     }

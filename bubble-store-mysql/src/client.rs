@@ -105,7 +105,7 @@ impl MysqlStore {
         };
         let nodes = Arc::new(Nodes::new(pools, &urls, first));
         let message_ids = message_ids(nodes.current().1).await?;
-        let galera = Galera::detect(nodes.current().1).await?;
+        let galera = Galera::detect(nodes.current().1).await.map_err(map_err)?;
         let batcher = (config.batch_max > 1).then(|| {
             Batcher::start(
                 nodes.clone(),
@@ -288,11 +288,7 @@ fn pool_options(config: &MysqlConfig) -> MySqlPoolOptions {
                 // there when it reads through another (after the store moved,
                 // or from another server on another node). MySQL 8 has no
                 // such variable, and wsrep_on is OFF on a plain MariaDB.
-                let wsrep: Option<(String, String)> =
-                    sqlx::query_as("SHOW VARIABLES LIKE 'wsrep_on'")
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                if wsrep.is_some_and(|(_, on)| on.eq_ignore_ascii_case("ON")) {
+                if Galera::detect(&mut *conn).await?.0 {
                     conn.execute("SET SESSION wsrep_sync_wait = 1").await?;
                 }
                 Ok(())

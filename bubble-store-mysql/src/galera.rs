@@ -11,7 +11,7 @@
 //!
 //! The guard, on a Galera node only: each write of such a transaction
 //! runs inside a statement that first checks the session is still in a
-//! transaction ([`only_if_open`]), and fails as a deadlock (which the store
+//! transaction ([`Galera::guarded`]), and fails as a deadlock (which the store
 //! retries as a whole) when it is not; a last check ([`STILL_OPEN`]) goes
 //! before COMMIT, and after COMMIT one row the transaction wrote is read
 //! back, since an abort in the last moment leaves a COMMIT that commits
@@ -22,31 +22,25 @@
 //! the other transactions rely on every server working on one node at a
 //! time (see `nodes`).
 
-use sqlx::mysql::MySqlPool;
+use sqlx::MySqlExecutor;
 
-use bubble_core::Result;
-
-use crate::error::map_err;
+/// The signal of a transaction found aborted: ER_LOCK_DEADLOCK, which
+/// the store retries as a whole.
+macro_rules! signal_aborted {
+    () => {
+        "SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = \
+         'the transaction was aborted by a conflicting write from another Galera node'"
+    };
+}
 
 /// Fails with ER_LOCK_DEADLOCK when the session is no longer in a
 /// transaction. A compound statement (MariaDB runs `IF` outside stored
 /// programs), so it goes as text, never prepared.
-pub(crate) const STILL_OPEN: &str = "IF @@in_transaction = 0 THEN \
-     SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = \
-     'the transaction was aborted by a conflicting write from another Galera node'; \
-     END IF";
-
-/// `statement`, run only while the session is in a transaction, else
-/// failing as [`STILL_OPEN`] does: the check and the write in one
-/// statement, so no abort can fall between them.
-pub(crate) fn only_if_open(statement: &str) -> String {
-    format!(
-        "IF @@in_transaction = 0 THEN \
-         SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = \
-         'the transaction was aborted by a conflicting write from another Galera node'; \
-         ELSE {statement}; END IF"
-    )
-}
+pub(crate) const STILL_OPEN: &str = concat!(
+    "IF @@in_transaction = 0 THEN ",
+    signal_aborted!(),
+    "; END IF"
+);
 
 /// Whether the store's server is a Galera node, whose transactions check
 /// they are still open before they write ([`STILL_OPEN`]).
@@ -56,13 +50,30 @@ pub(crate) struct Galera(pub bool);
 impl Galera {
     /// Asks the server (`wsrep_on` is ON on a Galera node; MySQL 8 has no
     /// such variable).
-    pub(crate) async fn detect(pool: &MySqlPool) -> Result<Galera> {
+    pub(crate) async fn detect<'c>(db: impl MySqlExecutor<'c>) -> sqlx::Result<Galera> {
         let row: Option<(String, String)> = sqlx::query_as("SHOW VARIABLES LIKE 'wsrep_on'")
-            .fetch_optional(pool)
-            .await
-            .map_err(map_err)?;
+            .fetch_optional(db)
+            .await?;
         Ok(Galera(
             row.is_some_and(|(_, on)| on.eq_ignore_ascii_case("ON")),
         ))
+    }
+
+    /// `statement` (a write, as text) the way this server must run it: on a
+    /// Galera node only while the session is in a transaction, else failing
+    /// as [`STILL_OPEN`] does, the check and the write in one statement so
+    /// no abort can fall between them; elsewhere as it is.
+    pub(crate) fn guarded(self, statement: String) -> String {
+        if !self.0 {
+            return statement;
+        }
+        format!(
+            concat!(
+                "IF @@in_transaction = 0 THEN ",
+                signal_aborted!(),
+                "; ELSE {}; END IF"
+            ),
+            statement
+        )
     }
 }

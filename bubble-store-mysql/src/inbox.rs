@@ -21,7 +21,6 @@ use bubble_core::{
 use crate::append::{Job, OWNER_CHUNK, decode_owners, find_sent_on, replay, write_batch};
 use crate::client::MysqlStore;
 use crate::error::{commit_err, map_err};
-use crate::galera::only_if_open;
 use crate::queries;
 use crate::retry;
 use crate::rows::{self, Sql, dynamic, inbox_columns, inbox_join};
@@ -347,33 +346,17 @@ impl InboxStore for MysqlStore {
                 tx.rollback().await.map_err(map_err)?;
                 return Err(refused);
             }
-            if galera.0 {
-                // The caps were read under the head row's lock: insert only
-                // while that lock is held, check and insert in one statement
-                // (see `galera`).
-                let mut sql =
-                    Sql::new("INSERT INTO reactions (app, server_msg_id, emoji, user_id) VALUES ");
-                sql.row(0);
-                sql.bytes(a).sep().bytes(m).sep().bytes(e).sep().bytes(u);
-                sql.end_row();
-                let text = only_if_open(&sql.into_string());
-                sqlx::raw_sql(dynamic(text))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            } else {
-                sqlx::query(
-                    "INSERT INTO reactions (app, server_msg_id, emoji, user_id) \
-                     VALUES (?, ?, ?, ?)",
-                )
-                .bind(a)
-                .bind(m)
-                .bind(e)
-                .bind(u)
+            // The caps were read under the head row's lock: on Galera,
+            // insert only while that lock is held (see `galera`).
+            let mut insert =
+                Sql::new("INSERT INTO reactions (app, server_msg_id, emoji, user_id) VALUES ");
+            insert.row(0);
+            insert.bytes(a).sep().bytes(m).sep().bytes(e).sep().bytes(u);
+            insert.end_row();
+            sqlx::raw_sql(dynamic(galera.guarded(insert.into_string())))
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            }
             tx.commit().await.map_err(commit_err)?;
             if galera.0 {
                 // A node can abort the transaction in its last moment with

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use bubble_core::AdapterConfig;
 use bubble_core::ports::{AppendOutcome, Delivery, GroupStore, InboxStore, ReactionLimits};
 use bubble_core::testkit::{self, direct_delivery, group_delivery};
-use bubble_core::{AppId, Direction, ErrorKind, Group, GroupId, GroupKind, Member, Role, UserId};
+use bubble_core::{
+    AppId, Direction, ErrorKind, Group, GroupId, GroupKind, InboxEntry, Member, Role, UserId,
+};
 use bubble_store_mysql::testing::{TestDb, with_database};
 use bubble_store_mysql::{MysqlConfig, MysqlStore};
 use sqlx::Connection;
@@ -237,6 +239,23 @@ async fn writer(store: MysqlStore, app: AppId, w: usize, until: Instant) -> Writ
     done
 }
 
+/// Every entry `owner` holds, in version order.
+async fn held(store: &MysqlStore, app: &AppId, owner: &str) -> Vec<InboxEntry> {
+    let mut all = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .pull(app, &UserId::new(owner), after, 500)
+            .await
+            .unwrap();
+        all.extend(page.entries);
+        match all.last() {
+            Some(e) if page.has_more => after = e.version,
+            _ => return all,
+        }
+    }
+}
+
 /// How often each client message id is in `owner`'s inbox, in `direction`.
 async fn stored_ids(
     store: &MysqlStore,
@@ -245,18 +264,28 @@ async fn stored_ids(
     direction: Direction,
 ) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
-    let mut after = 0;
-    loop {
-        let page = store
-            .pull(app, &UserId::new(owner), after, 500)
-            .await
-            .unwrap();
-        for e in page.entries.iter().filter(|e| e.direction == direction) {
-            *counts.entry(e.client_msg_id.clone()).or_insert(0) += 1;
+    for e in held(store, app, owner).await {
+        if e.direction == direction {
+            *counts.entry(e.client_msg_id).or_insert(0) += 1;
         }
-        match page.entries.last() {
-            Some(e) if page.has_more => after = e.version,
-            _ => return counts,
+    }
+    counts
+}
+
+/// Sorts each acknowledged id of `acked` by how often its sender's inbox
+/// holds it (`sent`, from [`stored_ids`]): never is lost, twice or more
+/// is duplicated.
+fn audit(
+    acked: &[String],
+    sent: &BTreeMap<String, usize>,
+    lost: &mut Vec<String>,
+    duplicated: &mut Vec<String>,
+) {
+    for id in acked {
+        match sent.get(id) {
+            None => lost.push(id.clone()),
+            Some(1) => {}
+            Some(_) => duplicated.push(id.clone()),
         }
     }
 }
@@ -317,14 +346,8 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
         let mut sent_counts = BTreeMap::new();
         for (w, done) in written.iter().enumerate() {
             let sent = stored_ids(&reader, &app, &format!("w{w}"), Direction::Out).await;
-            for id in &done.acked {
-                acked += 1;
-                match sent.get(id) {
-                    None => lost.push(id.clone()),
-                    Some(1) => {}
-                    Some(_) => duplicated.push(id.clone()),
-                }
-            }
+            acked += done.acked.len();
+            audit(&done.acked, &sent, &mut lost, &mut duplicated);
             // Stored but never acknowledged would be a write whose retry
             // never came; a writer retries until acked, so there is none.
             for (id, n) in &sent {
@@ -379,23 +402,6 @@ async fn a_node_killed_mid_traffic_loses_nothing_acknowledged() {
     .await;
 }
 
-/// Every version `owner` holds, in order.
-async fn versions(store: &MysqlStore, app: &AppId, owner: &str) -> Vec<u64> {
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = store
-            .pull(app, &UserId::new(owner), after, 500)
-            .await
-            .unwrap();
-        all.extend(page.entries.iter().map(|e| e.version));
-        match page.entries.last() {
-            Some(e) if page.has_more => after = e.version,
-            _ => return all,
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn appends_through_two_nodes_at_once_lose_nothing_and_keep_versions_dense() {
     // Writers on two nodes append to the same inboxes, so the nodes' writes
@@ -429,21 +435,19 @@ async fn appends_through_two_nodes_at_once_lose_nothing_and_keep_versions_dense(
         for (w, done) in written.iter().enumerate() {
             assert_eq!(done.gave_up, None, "writer {w} gave up");
             let sent = stored_ids(&first, &app, &format!("w{w}"), Direction::Out).await;
-            for id in &done.acked {
-                acked += 1;
-                match sent.get(id) {
-                    None => lost.push(id.clone()),
-                    Some(1) => {}
-                    Some(_) => duplicated.push(id.clone()),
-                }
-            }
+            acked += done.acked.len();
+            audit(&done.acked, &sent, &mut lost, &mut duplicated);
         }
         let mut owners: Vec<String> = (0..WRITERS).map(|w| format!("w{w}")).collect();
         owners.extend(["r0", "r1", "r2", "g1", "g2", "g3"].map(String::from));
         for owner in &owners {
-            let held = versions(&first, &app, owner).await;
-            let dense: Vec<u64> = (1..=held.len() as u64).collect();
-            assert_eq!(held, dense, "{owner}'s versions have a gap or a repeat");
+            let versions: Vec<u64> = held(&first, &app, owner)
+                .await
+                .iter()
+                .map(|e| e.version)
+                .collect();
+            let dense: Vec<u64> = (1..=versions.len() as u64).collect();
+            assert_eq!(versions, dense, "{owner}'s versions have a gap or a repeat");
         }
         let retried: usize = written.iter().map(|d| d.failed_attempts).sum();
         say(format!(

@@ -66,11 +66,7 @@ impl Readers {
                 Some(conn) => conn,
                 None => readers.connect()?,
             };
-            let answer = read(&conn);
-            if !readers.permits.is_closed() {
-                readers.idle().push(conn);
-            }
-            answer
+            readers.read_on(conn, read)
         })
         .await;
         drop(permit);
@@ -99,11 +95,22 @@ impl Readers {
             drop(permit);
             return self.run(read).await;
         };
+        let answer = self.read_on(conn, read);
+        drop(permit);
+        answer
+    }
+
+    /// Runs `read` on `conn`, then keeps `conn` for the next read (unless
+    /// the store is closing).
+    fn read_on<T>(
+        &self,
+        conn: Connection,
+        read: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
         let answer = read(&conn);
         if !self.permits.is_closed() {
             self.idle().push(conn);
         }
-        drop(permit);
         answer
     }
 
