@@ -22,7 +22,7 @@ shift || true
 # The wire tier needs only bubble-proto (and tungstenite): a build of a few
 # minutes. The server tier builds bubble-server's whole graph.
 wire=(frame_decode record_layer handshake_server handshake_client ws_message)
-server=(admin_api config_toml sqlite_rows redis_values)
+server=(admin_api config_toml sqlite_rows redis_values mysql_rows)
 targets=("$@")
 case "${targets[*]:-all}" in
     all) targets=("${wire[@]}" "${server[@]}") ;;

@@ -9,7 +9,7 @@ use crate::client::MysqlStore;
 use crate::error::map_err;
 use crate::rows;
 
-fn app_from(row: &sqlx::mysql::MySqlRow) -> Result<AppConfig> {
+pub(crate) fn app_from(row: &impl rows::Columns) -> Result<AppConfig> {
     let settings: String = rows::get(row, "settings")?;
     let mut app = AppConfig::new(
         AppId::from(rows::text(row, "id")?),

@@ -29,18 +29,11 @@ fn missing(id: &GroupId) -> Error {
     Error::not_found(format!("group {id} does not exist"))
 }
 
-fn corrupt(e: Error) -> Error {
-    Error::internal(format!(
-        "mysql: a stored group value is out of range: {}",
-        e.message()
-    ))
-}
-
-fn group_from(row: &sqlx::mysql::MySqlRow) -> Result<Group> {
+pub(crate) fn group_from(row: &impl rows::Columns) -> Result<Group> {
     Ok(Group {
         id: GroupId::from(rows::text(row, "id")?),
         name: rows::get(row, "name")?,
-        kind: GroupKind::from_u8(rows::get(row, "kind")?).map_err(corrupt)?,
+        kind: rows::code(row, "kind", GroupKind::from_u8)?,
         owner: UserId::from(rows::text(row, "owner")?),
         created_at: rows::get(row, "created_at")?,
         avatar_url: rows::text(row, "avatar_url")?,
@@ -49,10 +42,10 @@ fn group_from(row: &sqlx::mysql::MySqlRow) -> Result<Group> {
     })
 }
 
-fn member_from(row: &sqlx::mysql::MySqlRow) -> Result<Member> {
+pub(crate) fn member_from(row: &impl rows::Columns) -> Result<Member> {
     Ok(Member {
         user: UserId::from(rows::text(row, "user_id")?),
-        role: Role::from_u8(rows::get(row, "role")?).map_err(corrupt)?,
+        role: rows::code(row, "role", Role::from_u8)?,
         joined_at: rows::get(row, "joined_at")?,
         muted_until: rows::get(row, "muted_until")?,
     })

@@ -56,6 +56,25 @@ async fn take_off_unread(
     Ok(())
 }
 
+/// One row of the conversation list ([`queries::CONVERSATIONS`]): the
+/// list's columns and the entry it shows, whose conversation keys the row.
+pub(crate) fn conversation_from(row: &impl rows::Columns) -> Result<ConversationSummary> {
+    let last = rows::inbox_entry(row)?;
+    Ok(ConversationSummary {
+        conversation: last.conversation.clone(),
+        activity: rows::get(row, "list_activity")?,
+        unread: rows::get(row, "list_unread")?,
+        read_up_to: rows::get(row, "list_read_up_to")?,
+        peer_read_up_to: rows::get(row, "list_peer_read_up_to")?,
+        settings: ConversationSettings::from_flags(
+            rows::get(row, "list_flags")?,
+            rows::text_or_empty(row, "list_draft")?,
+        ),
+        mentioned: rows::get(row, "list_mentioned")?,
+        last,
+    })
+}
+
 #[async_trait]
 impl InboxStore for MysqlStore {
     async fn append(&self, app: &AppId, delivery: &Delivery) -> Result<AppendOutcome> {
@@ -148,23 +167,7 @@ impl InboxStore for MysqlStore {
                     .map_err(map_err)
             })
             .await?;
-        let (conversations, has_more) = rows::page(&found, limit, |row| {
-            // The row is keyed by the conversation of the entry it shows.
-            let last = rows::inbox_entry(row)?;
-            Ok(ConversationSummary {
-                conversation: last.conversation.clone(),
-                activity: rows::get(row, "list_activity")?,
-                unread: rows::get(row, "list_unread")?,
-                read_up_to: rows::get(row, "list_read_up_to")?,
-                peer_read_up_to: rows::get(row, "list_peer_read_up_to")?,
-                settings: ConversationSettings::from_flags(
-                    rows::get(row, "list_flags")?,
-                    rows::text_or_empty(row, "list_draft")?,
-                ),
-                mentioned: rows::get(row, "list_mentioned")?,
-                last,
-            })
-        })?;
+        let (conversations, has_more) = rows::page(&found, limit, conversation_from)?;
         Ok(ConversationPage {
             conversations,
             has_more,
@@ -611,10 +614,7 @@ impl InboxStore for MysqlStore {
         let mut counts = found
             .iter()
             .map(|row| {
-                let kind: u8 = rows::get(row, "conv_kind")?;
-                let kind = ConversationKind::from_u8(kind).map_err(|e| {
-                    Error::internal(format!("mysql: stored conv_kind: {}", e.message()))
-                })?;
+                let kind = rows::code(row, "conv_kind", ConversationKind::from_u8)?;
                 let n: i64 = rows::get(row, "n")?;
                 let mentioned: Option<bool> = rows::get(row, "mentioned")?;
                 Ok(UnreadCount {

@@ -10,7 +10,6 @@
 //! claim back and it runs again, as every write of this store does.
 
 use async_trait::async_trait;
-use sqlx::mysql::MySqlRow;
 
 use bubble_core::Result;
 use bubble_core::jobs::{ClaimOrder, Job, JobQueue, NewJob};
@@ -30,7 +29,7 @@ const INSERT_BYTES: usize = 4 << 20;
 
 /// A job from the columns of the claim queries, with its due time and
 /// lease.
-fn job_from(row: &MySqlRow) -> Result<(Job, i64, Option<i64>)> {
+pub(crate) fn job_from(row: &impl rows::Columns) -> Result<(Job, i64, Option<i64>)> {
     let job = Job {
         id: rows::get(row, "id")?,
         queue: rows::text(row, "queue")?,

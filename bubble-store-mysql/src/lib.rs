@@ -35,6 +35,8 @@
 //! - `inbox`, `groups`, `channel`, `apps`, `jobs`, `push_tokens`: one port
 //!   each, its impl on [`MysqlStore`] and its SQL.
 //! - `testing` (feature `testing`): fresh throwaway databases for tests.
+//! - `fuzzing` (hidden, not API): the row decoders on rows of plain
+//!   values, for the `mysql_rows` fuzz target.
 //! - `live_tests` (tests only): what needs a real server and the crate's
 //!   insides (vendor error codes as `error` maps them, session settings).
 //!
@@ -94,6 +96,91 @@ pub mod testing;
 
 #[cfg(test)]
 mod live_tests;
+
+/// Not API: the row decoders, reachable from the `mysql_rows` fuzz target
+/// (`fuzz/harness/mysql_rows.rs`), on rows of plain values, since only the
+/// driver can build a `MySqlRow`. The decoders are the store's own, generic
+/// over how a row gives its columns.
+#[doc(hidden)]
+pub mod fuzzing {
+    use bubble_core::jobs::Job;
+    use bubble_core::notify::PushToken;
+    use bubble_core::{
+        AppConfig, ChannelEntry, ConversationSummary, Error, Group, InboxEntry, Member, Result,
+        SendReceipt,
+    };
+
+    /// A column's value as the server sends it: NULL, a signed or an
+    /// unsigned integer, or bytes (text, blobs).
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Value {
+        Null,
+        Int(i64),
+        UInt(u64),
+        Bytes(Vec<u8>),
+    }
+
+    /// A result row: its columns by name.
+    #[derive(Debug, Clone, Default)]
+    pub struct Row(pub Vec<(&'static str, Value)>);
+
+    impl crate::rows::Columns for Row {
+        fn column<T: crate::rows::Cell>(&self, col: &str) -> Result<T> {
+            let (_, value) = self
+                .0
+                .iter()
+                .find(|(name, _)| *name == col)
+                .ok_or_else(|| Error::internal(format!("mysql: the row has no column {col}")))?;
+            T::from_value(value)
+                .map_err(|why| Error::internal(format!("mysql: column {col}: {why}")))
+        }
+    }
+
+    /// An inbox row joined to its message row (`rows::inbox_columns`).
+    pub fn inbox_entry(row: &Row) -> Result<InboxEntry> {
+        crate::rows::inbox_entry(row)
+    }
+
+    /// A row of the conversation list: an inbox row and the `list_*` columns.
+    pub fn conversation(row: &Row) -> Result<ConversationSummary> {
+        crate::inbox::conversation_from(row)
+    }
+
+    /// A super-group log row (`rows::channel_columns`).
+    pub fn channel_entry(row: &Row) -> Result<ChannelEntry> {
+        crate::rows::channel_entry(row)
+    }
+
+    /// `server_msg_id, version, seq, server_time`: the receipt of a retry.
+    pub fn receipt(row: &Row) -> Result<SendReceipt> {
+        crate::rows::receipt(row)
+    }
+
+    /// `id, name, kind, owner, created_at, avatar_url, announcement, muted`.
+    pub fn group(row: &Row) -> Result<Group> {
+        crate::groups::group_from(row)
+    }
+
+    /// `user_id, role, joined_at, muted_until`.
+    pub fn member(row: &Row) -> Result<Member> {
+        crate::groups::member_from(row)
+    }
+
+    /// `id, name, secret, settings`.
+    pub fn app(row: &Row) -> Result<AppConfig> {
+        crate::apps::app_from(row)
+    }
+
+    /// `id, queue, payload, attempts, enqueued_at, due_at, lease_until`.
+    pub fn job(row: &Row) -> Result<(Job, i64, Option<i64>)> {
+        crate::jobs::job_from(row)
+    }
+
+    /// `device, platform, token, locale, quiet_until, updated_at`.
+    pub fn push_token(row: &Row) -> Result<PushToken> {
+        crate::push_tokens::token_from(row)
+    }
+}
 
 pub use client::MysqlStore;
 pub use config::MysqlConfig;

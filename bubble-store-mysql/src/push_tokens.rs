@@ -8,7 +8,6 @@
 //! transaction rolls back and runs again, so the later registration wins.
 
 use async_trait::async_trait;
-use sqlx::mysql::MySqlRow;
 
 use bubble_core::notify::{PushPlatform, PushToken, PushTokens};
 use bubble_core::{AppId, DeviceId, Error, ErrorKind, Result, UserId};
@@ -27,7 +26,7 @@ fn b(s: &str) -> &[u8] {
     s.as_bytes()
 }
 
-fn token_from(row: &MySqlRow) -> Result<PushToken> {
+pub(crate) fn token_from(row: &impl rows::Columns) -> Result<PushToken> {
     let platform = rows::text(row, "platform")?;
     let platform = platform.parse::<PushPlatform>().map_err(|_| {
         Error::internal(format!(

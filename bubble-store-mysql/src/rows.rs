@@ -40,9 +40,80 @@ macro_rules! channel_columns {
 }
 pub(crate) use channel_columns;
 
+/// A result row as the decoders read it: the driver's [`MySqlRow`], or, for
+/// the `mysql_rows` fuzz target, a row of plain values
+/// ([`crate::fuzzing::Row`]), which no driver can be made to return.
+pub(crate) trait Columns {
+    /// The value of column `col`; an absent column, a NULL where none may
+    /// be, or a value of another type is an error (`Internal`: stored data,
+    /// not the caller's input).
+    fn column<T: Cell>(&self, col: &str) -> Result<T>;
+}
+
+impl Columns for MySqlRow {
+    fn column<T: Cell>(&self, col: &str) -> Result<T> {
+        self.try_get(col).map_err(map_err)
+    }
+}
+
+/// A Rust type a column decodes into: what the driver decodes, and what a
+/// fuzzed plain value converts to (the driver's rules, loosened only where
+/// that lets more values reach the decoders' own checks).
+pub(crate) trait Cell:
+    for<'r> sqlx::Decode<'r, sqlx::MySql> + sqlx::Type<sqlx::MySql> + Sized
+{
+    fn from_value(value: &crate::fuzzing::Value) -> std::result::Result<Self, String>;
+}
+
+macro_rules! int_cell {
+    ($($t:ty),*) => {$(
+        impl Cell for $t {
+            fn from_value(value: &crate::fuzzing::Value) -> std::result::Result<Self, String> {
+                use crate::fuzzing::Value;
+                match value {
+                    Value::Int(v) => <$t>::try_from(*v).map_err(|_| format!("{v} is out of range")),
+                    Value::UInt(v) => <$t>::try_from(*v).map_err(|_| format!("{v} is out of range")),
+                    other => Err(format!("{other:?} is not an integer")),
+                }
+            }
+        }
+    )*};
+}
+int_cell!(u8, i8, u16, u32, u64, i32, i64);
+
+impl Cell for bool {
+    fn from_value(value: &crate::fuzzing::Value) -> std::result::Result<Self, String> {
+        i64::from_value(value).map(|v| v != 0)
+    }
+}
+
+impl Cell for Vec<u8> {
+    fn from_value(value: &crate::fuzzing::Value) -> std::result::Result<Self, String> {
+        match value {
+            crate::fuzzing::Value::Bytes(b) => Ok(b.clone()),
+            other => Err(format!("{other:?} is not a byte string")),
+        }
+    }
+}
+
+impl Cell for String {
+    fn from_value(value: &crate::fuzzing::Value) -> std::result::Result<Self, String> {
+        String::from_utf8(Vec::from_value(value)?).map_err(|_| "invalid UTF-8".to_owned())
+    }
+}
+
+impl<T: Cell> Cell for Option<T> {
+    fn from_value(value: &crate::fuzzing::Value) -> std::result::Result<Self, String> {
+        match value {
+            crate::fuzzing::Value::Null => Ok(None),
+            other => T::from_value(other).map(Some),
+        }
+    }
+}
+
 /// A column holding UTF-8 bytes (an id) as text.
-pub(crate) fn text(row: &MySqlRow, col: &str) -> Result<String> {
-    let raw: Vec<u8> = row.try_get(col).map_err(map_err)?;
+pub(crate) fn text(row: &impl Columns, col: &str) -> Result<String> {
+    let raw: Vec<u8> = row.column(col)?;
     String::from_utf8(raw).map_err(|_| {
         Error::internal(format!(
             "mysql: column {col} holds bytes that are not UTF-8"
@@ -51,8 +122,8 @@ pub(crate) fn text(row: &MySqlRow, col: &str) -> Result<String> {
 }
 
 /// A nullable id column; NULL reads as the empty string.
-pub(crate) fn text_or_empty(row: &MySqlRow, col: &str) -> Result<String> {
-    let raw: Option<Vec<u8>> = row.try_get(col).map_err(map_err)?;
+pub(crate) fn text_or_empty(row: &impl Columns, col: &str) -> Result<String> {
+    let raw: Option<Vec<u8>> = row.column(col)?;
     match raw {
         None => Ok(String::new()),
         Some(raw) => String::from_utf8(raw).map_err(|_| {
@@ -63,21 +134,18 @@ pub(crate) fn text_or_empty(row: &MySqlRow, col: &str) -> Result<String> {
     }
 }
 
-pub(crate) fn get<'r, T>(row: &'r MySqlRow, col: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, sqlx::MySql> + sqlx::Type<sqlx::MySql>,
-{
-    row.try_get(col).map_err(map_err)
+pub(crate) fn get<T: Cell>(row: &impl Columns, col: &str) -> Result<T> {
+    row.column(col)
 }
 
-pub(crate) fn msg_id(row: &MySqlRow, col: &str) -> Result<MsgId> {
+pub(crate) fn msg_id(row: &impl Columns, col: &str) -> Result<MsgId> {
     let raw: Vec<u8> = get(row, col)?;
     MsgId::from_slice(&raw)
         .map_err(|e| Error::internal(format!("mysql: column {col}: {}", e.message())))
 }
 
-fn content(row: &MySqlRow) -> Result<Content> {
-    let kind = ContentType::from_u8(get(row, "content_type")?).map_err(corrupt)?;
+fn content(row: &impl Columns) -> Result<Content> {
+    let kind = code(row, "content_type", ContentType::from_u8)?;
     let body: Vec<u8> = get(row, "content")?;
     Ok(Content {
         kind,
@@ -87,7 +155,7 @@ fn content(row: &MySqlRow) -> Result<Content> {
 
 /// A `meta` column: the encoded [`EntryMeta`], NULL (or empty) for none.
 /// Bytes that do not decode are a corrupt column, as elsewhere.
-pub(crate) fn meta(row: &MySqlRow, col: &str) -> Result<EntryMeta> {
+pub(crate) fn meta(row: &impl Columns, col: &str) -> Result<EntryMeta> {
     let raw: Option<Vec<u8>> = get(row, col)?;
     match raw {
         None => Ok(EntryMeta::none()),
@@ -102,14 +170,22 @@ pub(crate) fn meta_value(meta: &EntryMeta) -> Option<&[u8]> {
     (!meta.is_empty()).then(|| &meta.as_bytes()[..])
 }
 
-fn corrupt(e: Error) -> Error {
-    Error::internal(format!(
-        "mysql: a stored value is out of range: {}",
-        e.message()
-    ))
+/// An enum column: its stored number through `from`. A number this build
+/// does not know is a corrupt column (`Internal`), named with its value.
+pub(crate) fn code<N: Cell + Copy + std::fmt::Display, T>(
+    row: &impl Columns,
+    col: &str,
+    from: impl FnOnce(N) -> Result<T>,
+) -> Result<T> {
+    let n: N = row.column(col)?;
+    from(n).map_err(|e| {
+        Error::internal(format!(
+            "mysql: column {col} holds {n}, which this version does not know: {}",
+            e.message()
+        ))
+    })
 }
 
-/// One inbox row (selected with [`inbox_columns`]).
 /// A page from rows fetched with one more than `limit` asked for: the first
 /// `limit` mapped, and whether more follow.
 pub(crate) fn page<T>(
@@ -121,14 +197,15 @@ pub(crate) fn page<T>(
     Ok((entries, found.len() > limit))
 }
 
-pub(crate) fn inbox_entry(row: &MySqlRow) -> Result<InboxEntry> {
-    let conv_kind = ConversationKind::from_u8(get(row, "conv_kind")?).map_err(corrupt)?;
+/// One inbox row (selected with [`inbox_columns`]).
+pub(crate) fn inbox_entry(row: &impl Columns) -> Result<InboxEntry> {
+    let conv_kind = code(row, "conv_kind", ConversationKind::from_u8)?;
     Ok(InboxEntry {
         owner: UserId::from(text(row, "owner")?),
         version: get(row, "version")?,
-        kind: EntryKind::from_u8(get(row, "entry_kind")?).map_err(corrupt)?,
+        kind: code(row, "entry_kind", EntryKind::from_u8)?,
         conversation: Conversation::from_parts(conv_kind, &text(row, "conv_id")?),
-        direction: Direction::from_i8(get(row, "direct")?).map_err(corrupt)?,
+        direction: code(row, "direct", Direction::from_i8)?,
         server_msg_id: msg_id(row, "server_msg_id")?,
         sender: UserId::from(text(row, "sender")?),
         sender_device: DeviceId::from(text(row, "sender_device")?),
@@ -143,11 +220,11 @@ pub(crate) fn inbox_entry(row: &MySqlRow) -> Result<InboxEntry> {
 }
 
 /// One channel-log row (selected with [`channel_columns`]).
-pub(crate) fn channel_entry(row: &MySqlRow) -> Result<ChannelEntry> {
+pub(crate) fn channel_entry(row: &impl Columns) -> Result<ChannelEntry> {
     Ok(ChannelEntry {
         group: GroupId::from(text(row, "group_id")?),
         seq: get(row, "seq")?,
-        kind: EntryKind::from_u8(get(row, "entry_kind")?).map_err(corrupt)?,
+        kind: code(row, "entry_kind", EntryKind::from_u8)?,
         server_msg_id: msg_id(row, "server_msg_id")?,
         sender: UserId::from(text(row, "sender")?),
         sender_device: DeviceId::from(text(row, "sender_device")?),
@@ -162,7 +239,7 @@ pub(crate) fn channel_entry(row: &MySqlRow) -> Result<ChannelEntry> {
 
 /// A receipt from `server_msg_id`, `version`, `seq` and `server_time` columns,
 /// answering a retry (so `duplicate` is set).
-pub(crate) fn receipt(row: &MySqlRow) -> Result<SendReceipt> {
+pub(crate) fn receipt(row: &impl Columns) -> Result<SendReceipt> {
     Ok(SendReceipt {
         server_msg_id: msg_id(row, "server_msg_id")?,
         version: get(row, "version")?,
