@@ -20,31 +20,11 @@ use bubble_store_sqlite::fuzzing;
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
-/// Reads the input front to back; an exhausted input reads as zeros.
-struct Input<'a>(&'a [u8]);
+#[path = "input.rs"]
+mod input;
+use input::Input;
 
 impl Input<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        std::array::from_fn(|_| self.u8())
-    }
-
-    fn bytes(&mut self) -> Vec<u8> {
-        let n = usize::from(self.u8()).min(self.0.len());
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        head.to_vec()
-    }
-
     /// A column's value, and whether to cast it to text in SQL (the one
     /// way to get text that is not UTF-8 into a row).
     fn value(&mut self) -> (Value, bool) {
