@@ -29,28 +29,10 @@ fn every_seed_is_a_row_that_decodes() {
     }
 }
 
-/// An inbox row as the store writes it, with `column` set to `value`.
+/// An inbox row as the store writes it (the harness's first seed), with
+/// `column` set to `value`.
 fn inbox_row_with(column: &str, value: Value) -> Row {
-    let text = |s: &str| Value::Bytes(s.as_bytes().to_vec());
-    let mut row = Row(vec![
-        ("owner", text("alice")),
-        ("version", Value::UInt(7)),
-        ("conv_kind", Value::UInt(1)),
-        ("conv_id", text("bob")),
-        ("direct", Value::Int(1)),
-        ("entry_kind", Value::UInt(1)),
-        ("server_msg_id", Value::Bytes(vec![9; 16])),
-        ("sender", text("alice")),
-        ("sender_device", text("phone-1")),
-        ("client_msg_id", text("m-1")),
-        ("client_seq", Value::UInt(1)),
-        ("create_time", Value::Int(1_767_225_600_000)),
-        ("server_time", Value::Int(1_767_225_600_003)),
-        ("read_up_to", Value::UInt(0)),
-        ("content_type", Value::UInt(1)),
-        ("content", text("hello")),
-        ("meta", Value::Null),
-    ]);
+    let mut row = mysql_rows::inbox_seed_row();
     let slot = row
         .0
         .iter_mut()
