@@ -48,12 +48,18 @@ const INSERT_SENT: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, s
 const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (message) VALUES (?)";
 
 /// A message or notice: the conversation's row (made if new) takes its
-/// activity and shows it last; received, it adds an unread.
+/// activity and shows it last; received, it adds an unread and is the
+/// newest received. An entry that finds nothing unread moves the unread
+/// floor up to itself: nothing below it can be unread (see
+/// `inbox::MARK_READ`).
 const UPSERT_CONVERSATION: &str = "INSERT INTO conversations (app, owner, conv_kind, peer, \
-     activity, last_version, last_msg, unread) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+     activity, last_version, last_msg, unread, unread_floor, last_received) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9) \
      ON CONFLICT (app, owner, conv_kind, peer) DO UPDATE SET activity = excluded.activity, \
      last_version = excluded.last_version, last_msg = excluded.last_msg, \
-     unread = unread + excluded.unread";
+     unread = unread + excluded.unread, \
+     unread_floor = CASE WHEN unread = 0 THEN excluded.unread_floor ELSE unread_floor END, \
+     last_received = MAX(last_received, excluded.last_received)";
 
 /// A received message that mentions the owner marks the row.
 const MENTION_IN_CONVERSATION: &str = "UPDATE conversations SET mention_version = ?5 \
@@ -243,6 +249,7 @@ fn list(conn: &Connection, app: &AppId, e: &InboxEntry, version: u64) -> Result<
                     bound(version),
                     &e.server_msg_id.0[..],
                     i64::from(received),
+                    if received { bound(version) } else { 0 },
                 ],
             )?;
             if received && e.meta.mentions(&e.owner) {
@@ -309,8 +316,8 @@ fn edit_message(conn: &Connection, app: &AppId, e: &InboxEntry) -> Result<()> {
 
 /// The inbox row's `status` for a new entry: unread (0) for a received
 /// message or notice, NULL for every entry that never counts as unread
-/// (so the partial indexes, which cannot see the message's kind, hold
-/// exactly the entries they are for).
+/// (so a read mark, which cannot see the message's kind in the inbox row,
+/// touches exactly the entries that count).
 fn unread_status(e: &InboxEntry) -> Option<i64> {
     let counts = e.direction == Direction::In
         && matches!(e.kind, EntryKind::Message | EntryKind::SystemNotice);

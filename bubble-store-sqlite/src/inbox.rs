@@ -260,35 +260,39 @@ pub(crate) const GET: &str = concat!(
      AND i.message = m.id AND i.owner = ?2 LIMIT 1"
 );
 
-/// Unread per conversation: the (app, owner, 0) range of the
-/// `inbox_received` partial index alone, already in conversation order.
-/// Each conversation's mention flag is one seek of its list row (key).
-pub(crate) const UNREAD: &str = "SELECT u.conv_kind, u.peer, u.n, \
-     COALESCE((SELECT c.mention_version > c.read_up_to FROM conversations c \
-     WHERE c.app = ?1 AND c.owner = ?2 AND c.conv_kind = u.conv_kind AND c.peer = u.peer), 0) \
-     FROM (SELECT conv_kind, peer, COUNT(*) AS n FROM inbox \
-     WHERE app = ?1 AND owner = ?2 AND status = 0 GROUP BY conv_kind, peer) u \
-     ORDER BY u.conv_kind, u.peer";
+/// Unread per conversation: the owner's list rows that count any (the
+/// conversations key), in conversation order. The count is kept on the row
+/// by the append and the marks (migration 8); a row is "mentioned" while its
+/// mention is above its read mark.
+pub(crate) const UNREAD: &str = "SELECT conv_kind, peer, unread, mention_version > read_up_to \
+     FROM conversations WHERE app = ?1 AND owner = ?2 AND unread > 0 ORDER BY conv_kind, peer";
 
-/// A read mark touches only the conversation's unread rows up to the mark
-/// (`inbox_received`; only received messages and notices are ever 0).
+/// A read mark reads the conversation's entries from its unread floor (the
+/// list row: no entry below it is unread) up to the mark, in
+/// `inbox_history`, and marks the unread ones read: what arrived since the
+/// previous mark, not the whole conversation. No list row, nothing unread.
 /// Named: without statistics the planner takes the key's (app, owner,
 /// version) range instead, every entry of the owner below the mark.
-pub(crate) const MARK_READ: &str = "UPDATE inbox INDEXED BY inbox_received SET status = 1 \
-     WHERE app = ? AND owner = ? AND status = 0 \
-     AND conv_kind = ? AND peer = ? AND version <= ?";
+pub(crate) const MARK_READ: &str = "UPDATE inbox INDEXED BY inbox_history SET status = 1 \
+     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4 AND version <= ?5 \
+     AND version >= (SELECT unread_floor FROM conversations \
+     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4) AND status = 0";
 
 /// The newest received message a read mark covers, read before or just
 /// now: run right after [`MARK_READ`] with the same arguments, when every
-/// such entry is read (status 1), so it is one seek to the end of the
-/// conversation's read range in `inbox_received`. Named for the reason
-/// given at [`MARK_READ`].
+/// such entry is read (status 1). Read backwards in `inbox_history` from
+/// the lower of the mark and the list row's newest received entry, so a
+/// mark at or past that entry (the usual one: "read up to the end") is one
+/// seek, and a conversation with nothing received reads nothing. Named for
+/// the reason given at [`MARK_READ`].
 pub(crate) const LAST_READ: &str = concat!(
     "SELECT ",
     inbox_columns!(),
-    " FROM inbox i INDEXED BY inbox_received JOIN messages m ON m.id = i.message \
-     WHERE i.app = ? AND i.owner = ? AND i.status = 1 AND i.conv_kind = ? AND i.peer = ? \
-     AND i.version <= ? ORDER BY i.version DESC LIMIT 1"
+    " FROM inbox i INDEXED BY inbox_history JOIN messages m ON m.id = i.message \
+     WHERE i.app = ?1 AND i.owner = ?2 AND i.conv_kind = ?3 AND i.peer = ?4 \
+     AND i.version <= MIN(?5, (SELECT c.last_received FROM conversations c \
+     WHERE c.app = ?1 AND c.owner = ?2 AND c.conv_kind = ?3 AND c.peer = ?4)) \
+     AND i.status = 1 ORDER BY i.version DESC LIMIT 1"
 );
 
 /// One message stops counting: its message rows (`messages_by_id`), then
@@ -300,7 +304,13 @@ pub(crate) const MARK_MESSAGE_READ: &str = "UPDATE inbox INDEXED BY inbox_by_msg
      WHERE message IN (SELECT id FROM messages WHERE app = ?1 AND server_msg_id = ?3) \
      AND owner = ?2 AND app = ?1 AND status = 0 RETURNING conv_kind, peer";
 
-/// What a mark took off a conversation's unread count in the list.
+/// What a read mark did to its list row: took what it marked off the
+/// unread count, and raised the unread floor past the mark.
+const MARKED_IN_CONVERSATION: &str = "UPDATE conversations \
+     SET unread = MAX(unread - ?5, 0), unread_floor = MAX(unread_floor, ?6) \
+     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+
+/// What marking one message read took off its conversation's unread count.
 const UNREAD_IN_CONVERSATION: &str = "UPDATE conversations SET unread = MAX(unread - ?5, 0) \
      WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
 
@@ -455,8 +465,7 @@ pub(crate) fn get(
     )
 }
 
-/// Unread received messages per conversation, from the `inbox_received`
-/// partial index alone.
+/// Unread received messages per conversation, from the list's rows.
 pub(crate) fn unread(conn: &Connection, app: &AppId, owner: &UserId) -> Result<Vec<UnreadCount>> {
     let mut stmt = conn.prepare_cached(UNREAD).map_err(map_sqlite)?;
     rows::all(&mut stmt, params![app.as_str(), owner.as_str()], |row| {
@@ -645,19 +654,18 @@ impl WriteOp for MarkRead {
             .map_err(map_sqlite)?;
         let mut last = conn.prepare_cached(LAST_READ).map_err(map_sqlite)?;
         let last_read = rows::first(&mut last, args, |row| rows::inbox_entry(row, 0))?;
-        if marked > 0 {
-            conn.prepare_cached(UNREAD_IN_CONVERSATION)
-                .and_then(|mut s| {
-                    s.execute(params![
-                        self.app.as_str(),
-                        self.owner.as_str(),
-                        kind,
-                        self.conversation.id(),
-                        marked as i64
-                    ])
-                })
-                .map_err(map_sqlite)?;
-        }
+        conn.prepare_cached(MARKED_IN_CONVERSATION)
+            .and_then(|mut s| {
+                s.execute(params![
+                    self.app.as_str(),
+                    self.owner.as_str(),
+                    kind,
+                    self.conversation.id(),
+                    marked as i64,
+                    bound(self.up_to.saturating_add(1)),
+                ])
+            })
+            .map_err(map_sqlite)?;
         Ok(MarkedRead {
             marked: marked as u64,
             last_read,

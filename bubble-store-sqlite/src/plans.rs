@@ -82,22 +82,24 @@ fn get_by_message_id_goes_from_the_message_to_the_owners_entry() {
 }
 
 #[test]
-fn unread_reads_only_the_unread_range_of_the_received_index() {
-    assert_uses(
-        inbox::UNREAD,
-        "COVERING INDEX inbox_received (app=? AND owner=? AND status=?)",
+fn unread_reads_only_the_owners_list_rows() {
+    let p = plan(inbox::UNREAD);
+    assert_eq!(
+        p, "SEARCH conversations USING PRIMARY KEY (app=? AND owner=?)",
+        "the list rows alone, already in conversation order: no sort, no entry"
     );
 }
 
 #[test]
-fn mark_read_touches_only_unread_rows_of_the_conversation() {
+fn mark_read_touches_only_the_conversation_from_its_unread_floor_to_the_mark() {
     assert_uses(
         inbox::MARK_READ,
-        "inbox_received (app=? AND owner=? AND status=? AND conv_kind=? AND peer=? AND version<?)",
+        "inbox_history (app=? AND owner=? AND conv_kind=? AND peer=? AND version>? AND version<?)",
     );
+    assert_uses(inbox::MARK_READ, "conversations USING PRIMARY KEY");
     assert_uses(
         inbox::LAST_READ,
-        "inbox_received (app=? AND owner=? AND status=? AND conv_kind=? AND peer=? AND version<?)",
+        "inbox_history (app=? AND owner=? AND conv_kind=? AND peer=? AND version<?)",
     );
     assert_uses(
         inbox::MARK_MESSAGE_READ,
@@ -193,15 +195,6 @@ fn group_read_state_goes_from_the_message_to_each_copy_and_its_list_row() {
     assert!(
         p.contains("SEARCH c USING PRIMARY KEY (app=? AND owner=? AND conv_kind=? AND peer=?)"),
         "{p}"
-    );
-}
-
-#[test]
-fn unread_reads_the_received_index_and_one_list_row_per_conversation() {
-    let p = plan(inbox::UNREAD);
-    assert!(
-        p.contains("SEARCH c USING PRIMARY KEY (app=? AND owner=? AND conv_kind=? AND peer=?)"),
-        "the mention flag is one seek per conversation: {p}"
     );
 }
 

@@ -75,6 +75,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "jobs_push_tokens",
         sql: include_str!("../migrations/0007_jobs_push_tokens.sql"),
     },
+    Migration {
+        version: 8,
+        description: "unread_on_the_list",
+        sql: include_str!("../migrations/0008_unread_on_the_list.sql"),
+    },
 ];
 
 /// The bookkeeping table with the columns and the SQL text of sqlx 0.9's
@@ -243,7 +248,7 @@ mod tests {
             })
             .unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(versions(&conn), [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(versions(&conn), [1, 2, 3, 4, 5, 6, 7, 8]);
         let again: String = conn
             .query_row("SELECT installed_on FROM _sqlx_migrations", [], |r| {
                 r.get(0)
@@ -310,7 +315,7 @@ mod tests {
         match migrate(&mut conn) {
             Err(MigrateError::Unknown {
                 version: 0,
-                newest_known: 7,
+                newest_known: 8,
             }) => {}
             other => panic!("expected migration 0 to be unknown, got {other:?}"),
         }

@@ -782,13 +782,15 @@ async fn a_file_at_migration_6_gets_only_migration_7_which_adds_the_job_queue_an
     let after = applied(&path);
     assert_eq!(after[..6], before[..], "migrations 1 to 6 did not re-run");
     assert_eq!(
-        (after.len(), after[6].version, after[6].description.as_str()),
-        (7, 7, "jobs_push_tokens")
+        (after[6].version, after[6].description.as_str()),
+        (7, "jobs_push_tokens")
     );
     let schema_after = schema(&path);
     for object in &schema_before {
         assert!(
-            object.1 == "_sqlx_migrations" || schema_after.contains(object),
+            object.1 == "_sqlx_migrations"
+                || CHANGED_BY_0008.contains(&object.1.as_str())
+                || schema_after.contains(object),
             "{object:?} is kept as it was"
         );
     }
@@ -857,4 +859,106 @@ async fn a_file_of_an_earlier_release_gains_a_job_queue_and_push_tokens_that_kee
     assert_eq!(rest[0].payload, [0xff, 0, 1]);
     assert_eq!(store.tokens(&app(), &user("bob")).await.unwrap(), [token]);
     store.close().await;
+}
+
+// ------------------------------- unread state on the list rows (migration 8)
+
+/// What migration 8 (`0008_unread_on_the_list.sql`) changes: two columns on
+/// the list rows, and the received-entries index dropped.
+const CHANGED_BY_0008: &[&str] = &["conversations", "inbox_received"];
+
+/// Bob's inbox at migration 7, written as that release's append wrote it:
+/// alice's messages 1, 3 and 4 (1 read, 3 and 4 unread), bob's own 2 and 5,
+/// and a group message he read; his list row of alice says 7 unread (wrong:
+/// the migration counts again from the entries).
+const BOB_AT_MIGRATION_7: &str = "
+    INSERT INTO messages (id, app, server_msg_id, kind, sender, sender_device, client_msg_id,
+                          client_seq, create_time, server_time, content_type, content)
+    VALUES (1, 'acme', X'01000000000000000000000000000000', 1, 'alice', 'd', 'a1', 1, 10, 10, 1, X'61'),
+           (2, 'acme', X'02000000000000000000000000000000', 1, 'bob',   'd', 'b1', 1, 20, 20, 1, X'62'),
+           (3, 'acme', X'03000000000000000000000000000000', 1, 'alice', 'd', 'a2', 2, 30, 30, 1, X'63'),
+           (4, 'acme', X'04000000000000000000000000000000', 1, 'alice', 'd', 'a3', 3, 40, 40, 1, X'64'),
+           (5, 'acme', X'05000000000000000000000000000000', 1, 'bob',   'd', 'b2', 2, 50, 50, 1, X'65'),
+           (6, 'acme', X'06000000000000000000000000000000', 1, 'carol', 'd', 'c1', 1, 60, 60, 1, X'66');
+    INSERT INTO inbox (app, owner, version, message, peer, conv_kind, direction, status, read_up_to)
+    VALUES ('acme', 'bob', 1, 1, 'alice', 1, -1, 1, 0),
+           ('acme', 'bob', 2, 2, 'alice', 1, 1, NULL, 0),
+           ('acme', 'bob', 3, 3, 'alice', 1, -1, 0, 0),
+           ('acme', 'bob', 4, 4, 'alice', 1, -1, 0, 0),
+           ('acme', 'bob', 5, 5, 'alice', 1, 1, NULL, 0),
+           ('acme', 'bob', 6, 6, 'g1', 2, -1, 1, 0);
+    INSERT INTO conversations (app, owner, conv_kind, peer, activity, last_version, last_msg, unread)
+    VALUES ('acme', 'bob', 1, 'alice', (50 << 20) | 5, 5, X'05000000000000000000000000000000', 7),
+           ('acme', 'bob', 2, 'g1', (60 << 20) | 6, 6, X'06000000000000000000000000000000', 0);
+";
+
+/// The two new columns of bob's list rows: (peer, unread, unread_floor,
+/// last_received), in key order.
+fn bobs_list_rows(path: &Path) -> Vec<(String, i64, i64, i64)> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT peer, unread, unread_floor, last_received FROM conversations \
+             WHERE app = 'acme' AND owner = 'bob' ORDER BY conv_kind, peer",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_file_at_migration_7_moves_its_unread_state_onto_the_list_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    file_at_migration(&path, 7);
+    tamper(&path, BOB_AT_MIGRATION_7);
+
+    let store = open(&path).await;
+    let last = applied(&path).pop().unwrap();
+    assert_eq!(
+        (last.version, last.description.as_str()),
+        (8, "unread_on_the_list")
+    );
+    assert!(
+        !schema(&path).iter().any(|o| o.1 == "inbox_received"),
+        "the received-entries index is gone"
+    );
+    assert_eq!(
+        bobs_list_rows(&path),
+        [
+            // Counted again: 3 and 4 are unread, 3 the oldest; 4 the
+            // newest received.
+            ("alice".to_owned(), 2, 3, 4),
+            // Nothing unread: the floor is past the row's last entry.
+            ("g1".to_owned(), 0, 7, 6),
+        ]
+    );
+    let unread = store.unread(&app(), &user("bob")).await.unwrap();
+    assert_eq!(
+        unread
+            .iter()
+            .map(|u| (u.conversation.clone(), u.count))
+            .collect::<Vec<_>>(),
+        [(Conversation::direct(&user("alice")), 2)]
+    );
+
+    // A mark below the newest received reads back from the mark.
+    let alice = Conversation::direct(&user("alice"));
+    let marked = store.mark_read(&app(), &user("bob"), &alice, 3).await.unwrap();
+    assert_eq!(marked.marked, 1);
+    assert_eq!(marked.last_read.map(|e| e.version), Some(3));
+    // A mark past everything: the rest, and the newest received is 4, not
+    // bob's own 5.
+    let marked = store.mark_read(&app(), &user("bob"), &alice, 99).await.unwrap();
+    assert_eq!(marked.marked, 1);
+    assert_eq!(marked.last_read.map(|e| e.version), Some(4));
+    assert!(store.unread(&app(), &user("bob")).await.unwrap().is_empty());
+    // Marking again changes nothing and still names message 4.
+    let marked = store.mark_read(&app(), &user("bob"), &alice, 99).await.unwrap();
+    assert_eq!(marked.marked, 0);
+    assert_eq!(marked.last_read.map(|e| e.version), Some(4));
+    store.close().await;
+    assert_eq!(bobs_list_rows(&path)[0], ("alice".to_owned(), 0, 100, 4));
 }
