@@ -676,12 +676,21 @@ fn edit_statements(stmts: &mut Vec<String>, messages: &Messages<'_>) {
 }
 
 const UPSERT_CONVERSATION_HEAD: &str = "INSERT INTO conversations (app, owner, conv_kind, \
-    conv_id, activity, last_version, last_msg, unread, mention_version) VALUES ";
+    conv_id, activity, last_version, last_msg, unread, mention_version, unread_floor, \
+    last_received) VALUES ";
 
 /// A batch's newest message of a conversation takes the row's activity and
 /// last entry; its received ones add to the unread count; the newest of
-/// them that mentions the owner is the row's mention.
-const UPSERT_CONVERSATION_TAIL: &str = " ON DUPLICATE KEY UPDATE activity = VALUES(activity), \
+/// them that mentions the owner is the row's mention, and the newest is the
+/// row's newest received. The unread floor (see `queries::MARKED_ON_CONVERSATION`)
+/// moves up to the batch's first received version when nothing was unread,
+/// and never stays above an unread entry. MySQL assigns left to right, each
+/// assignment seeing the ones before it: the floor is decided before
+/// `unread` changes.
+const UPSERT_CONVERSATION_TAIL: &str = " ON DUPLICATE KEY UPDATE \
+    unread_floor = IF(unread = 0, VALUES(unread_floor), LEAST(unread_floor, VALUES(unread_floor))), \
+    last_received = GREATEST(last_received, VALUES(last_received)), \
+    activity = VALUES(activity), \
     last_version = VALUES(last_version), last_msg = VALUES(last_msg), \
     unread = unread + VALUES(unread), \
     mention_version = GREATEST(mention_version, VALUES(mention_version))";
@@ -707,6 +716,9 @@ struct Shown<'a> {
     unread: u64,
     /// The newest received one that mentions the owner (0: none).
     mention: u64,
+    /// The oldest and the newest received one (0: none).
+    first_received: u64,
+    last_received: u64,
 }
 
 /// Step 3, the conversation list (the rules of
@@ -746,14 +758,22 @@ fn conversation_statements(
                         msg: &e.server_msg_id,
                         unread: 0,
                         mention: 0,
+                        first_received: 0,
+                        last_received: 0,
                     });
                     row.activity = activity_key(e.server_time, a.version);
                     row.version = a.version;
                     row.msg = &e.server_msg_id;
                     let received = starts_unread(e);
                     row.unread += u64::from(received);
-                    if received && e.meta.mentions(&e.owner) {
-                        row.mention = a.version;
+                    if received {
+                        if row.first_received == 0 {
+                            row.first_received = a.version;
+                        }
+                        row.last_received = a.version;
+                        if e.meta.mentions(&e.owner) {
+                            row.mention = a.version;
+                        }
                     }
                     continue;
                 }
@@ -794,6 +814,14 @@ fn upsert_conversations(stmts: &mut Vec<String>, rows: BTreeMap<ConversationKey<
             sql.sep().bytes(&row.msg.0);
             sql.sep().uint(row.unread);
             sql.sep().uint(row.mention);
+            // Nothing received: no entry of the batch is unread, so the
+            // newest is a floor as good as any.
+            let floor = match row.first_received {
+                0 => row.version,
+                first => first,
+            };
+            sql.sep().uint(floor);
+            sql.sep().uint(row.last_received);
             sql.end_row();
         }
         sql.push(UPSERT_CONVERSATION_TAIL);

@@ -23,7 +23,7 @@ use crate::client::MysqlStore;
 use crate::error::{commit_err, map_err};
 use crate::queries;
 use crate::retry;
-use crate::rows::{self, Sql, dynamic, inbox_columns, inbox_join};
+use crate::rows::{self, Sql, dynamic, inbox_columns};
 
 fn b(s: &str) -> &[u8] {
     s.as_bytes()
@@ -452,24 +452,16 @@ impl InboxStore for MysqlStore {
     }
 
     async fn get(&self, app: &AppId, owner: &UserId, id: &MsgId) -> Result<Option<InboxEntry>> {
-        // The message rows of that id (ix_messages_server_msg), then the
-        // owner's entry of each (ix_inbox_message).
         let row = self
             .read(|pool| async move {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    inbox_columns!(),
-                    inbox_join!(),
-                    "WHERE m.app = ? AND m.server_msg_id = ? AND m.entry_kind IN (1, 6) \
-             AND i.app = ? AND i.owner = ? ORDER BY i.version LIMIT 1"
-                ))
-                .bind(b(app.as_str()))
-                .bind(&id.0[..])
-                .bind(b(app.as_str()))
-                .bind(b(owner.as_str()))
-                .fetch_optional(&pool)
-                .await
-                .map_err(map_err)
+                sqlx::query(queries::GET)
+                    .bind(b(app.as_str()))
+                    .bind(&id.0[..])
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(map_err)
             })
             .await?;
         row.as_ref().map(rows::inbox_entry).transpose()
@@ -482,27 +474,41 @@ impl InboxStore for MysqlStore {
         conversation: &Conversation,
         up_to: u64,
     ) -> Result<MarkedRead> {
-        let versions: Vec<u64> = self
-            .read(|pool| async move {
-                sqlx::query_scalar(queries::UNREAD_VERSIONS)
+        let kind = conversation.kind as u8;
+        let id = b(conversation.id());
+        // The list row is locked first (appends of the conversation update
+        // it too), then the unread entries from its floor to the mark are
+        // flipped, and what they take off the count and the raised floor
+        // commit with them, so the two counts never disagree.
+        let (marked, last_received) = self
+            .write(|pool| async move {
+                let mut tx = pool.begin().await.map_err(map_err)?;
+                let row: Option<(u64, u64)> = sqlx::query_as(queries::LOCK_CONVERSATION)
                     .bind(b(app.as_str()))
                     .bind(b(owner.as_str()))
-                    .bind(conversation.kind as u8)
-                    .bind(b(conversation.id()))
-                    .bind(up_to)
-                    .fetch_all(&pool)
+                    .bind(kind)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
                     .await
-                    .map_err(map_err)
-            })
-            .await?;
-        let versions = &versions;
-        // The flips and what they take off the list's unread count commit
-        // together, so the two counts never disagree.
-        let marked = if versions.is_empty() {
-            0
-        } else {
-            self.write(|pool| async move {
-                let mut tx = pool.begin().await.map_err(map_err)?;
+                    .map_err(map_err)?;
+                // No row: nothing of the conversation was ever received.
+                let Some((floor, last_received)) = row else {
+                    return Ok((0, 0));
+                };
+                let versions: Vec<u64> = if floor > up_to {
+                    Vec::new()
+                } else {
+                    sqlx::query_scalar(queries::UNREAD_VERSIONS)
+                        .bind(b(app.as_str()))
+                        .bind(b(owner.as_str()))
+                        .bind(kind)
+                        .bind(id)
+                        .bind(floor)
+                        .bind(up_to)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(map_err)?
+                };
                 let mut marked = 0;
                 for chunk in versions.chunks(OWNER_CHUNK) {
                     // `status = 0` again: of two concurrent marks, one flips
@@ -520,29 +526,38 @@ impl InboxStore for MysqlStore {
                     }
                     marked += q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
                 }
-                if marked > 0 {
-                    let id = b(conversation.id());
-                    let kind = conversation.kind as u8;
-                    take_off_unread(&mut tx, app, owner, kind, id, marked).await?;
+                if marked > 0 || floor <= up_to {
+                    sqlx::query(queries::MARKED_ON_CONVERSATION)
+                        .bind(marked)
+                        .bind(up_to.saturating_add(1))
+                        .bind(b(app.as_str()))
+                        .bind(b(owner.as_str()))
+                        .bind(kind)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
                 }
                 tx.commit().await.map_err(commit_err)?;
-                Ok(marked)
+                Ok((marked, last_received))
             })
-            .await?
-        };
-        let last = self
-            .read(|pool| async move {
+            .await?;
+        let last = if last_received == 0 {
+            None
+        } else {
+            self.read(|pool| async move {
                 sqlx::query(queries::LAST_READ)
                     .bind(b(app.as_str()))
                     .bind(b(owner.as_str()))
-                    .bind(conversation.kind as u8)
-                    .bind(b(conversation.id()))
-                    .bind(up_to)
+                    .bind(kind)
+                    .bind(id)
+                    .bind(up_to.min(last_received))
                     .fetch_optional(&pool)
                     .await
                     .map_err(map_err)
             })
-            .await?;
+            .await?
+        };
         Ok(MarkedRead {
             marked,
             last_read: last.as_ref().map(rows::inbox_entry).transpose()?,
@@ -557,19 +572,14 @@ impl InboxStore for MysqlStore {
         // before it was recalled): then no transaction is begun.
         let changed = self
             .write(|pool| async move {
-                let unread: Vec<(u64, u8, Vec<u8>)> = sqlx::query_as(
-                    "SELECT i.version, i.conv_kind, i.conv_id \
-                     FROM inbox i JOIN messages m ON m.id = i.message_id \
-                     WHERE m.app = ? AND m.server_msg_id = ? \
-                     AND i.app = ? AND i.owner = ? AND i.status = 0",
-                )
-                .bind(b(app.as_str()))
-                .bind(&id.0[..])
-                .bind(b(app.as_str()))
-                .bind(b(owner.as_str()))
-                .fetch_all(&pool)
-                .await
-                .map_err(map_err)?;
+                let unread: Vec<(u64, u8, Vec<u8>)> = sqlx::query_as(queries::UNREAD_OF_MESSAGE)
+                    .bind(b(app.as_str()))
+                    .bind(&id.0[..])
+                    .bind(b(app.as_str()))
+                    .bind(b(owner.as_str()))
+                    .fetch_all(&pool)
+                    .await
+                    .map_err(map_err)?;
                 if unread.is_empty() {
                     return Ok(false);
                 }
@@ -611,26 +621,19 @@ impl InboxStore for MysqlStore {
                     .map_err(map_err)
             })
             .await?;
-        let mut counts = found
+        found
             .iter()
             .map(|row| {
                 let kind = rows::code(row, "conv_kind", ConversationKind::from_u8)?;
-                let n: i64 = rows::get(row, "n")?;
-                let mentioned: Option<bool> = rows::get(row, "mentioned")?;
+                let n: u64 = rows::get(row, "n")?;
+                let mentioned: bool = rows::get(row, "mentioned")?;
                 Ok(UnreadCount {
                     conversation: Conversation::from_parts(kind, &rows::text(row, "conv_id")?),
-                    count: n as u64,
-                    mentioned: mentioned.unwrap_or(false),
+                    count: n,
+                    mentioned,
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
-        // Conversation order (the grouping's, which the query does not
-        // promise): kind, then id byte for byte.
-        counts.sort_by(|x, y| {
-            let (x, y) = (&x.conversation, &y.conversation);
-            (x.kind as u8, x.id()).cmp(&(y.kind as u8, y.id()))
-        });
-        Ok(counts)
+            .collect()
     }
 
     async fn find_sent(

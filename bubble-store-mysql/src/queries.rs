@@ -29,35 +29,69 @@ pub const HISTORY: &str = concat!(
      ORDER BY i.version DESC LIMIT ?"
 );
 
-/// "Unread of B", counted per conversation: `app`, `owner`. The seed's
-/// `direct = -1 AND qID = B AND status = 0`, answered from the index
-/// `ix_inbox_unread (app, owner, direct, status, conv_kind, conv_id)` alone
-/// (the derived table `u`), then each counted conversation joined to its
-/// list row by primary key for whether an unread message mentions the owner
-/// (`mention_version > read_up_to`; no row is no mention). Rows come in
-/// the grouping's order, `(conv_kind, conv_id)`, but no `ORDER BY` says so
-/// (it would sort the derived table): `unread` sorts them.
-pub const UNREAD: &str = "SELECT u.conv_kind, u.conv_id, u.n, \
-     c.mention_version > c.read_up_to AS mentioned \
-     FROM (SELECT app, owner, conv_kind, conv_id, COUNT(*) AS n FROM inbox \
-           WHERE app = ? AND owner = ? AND direct = -1 AND status = 0 \
-           GROUP BY conv_kind, conv_id) u \
-     LEFT JOIN conversations c ON c.app = u.app AND c.owner = u.owner \
-           AND c.conv_kind = u.conv_kind AND c.conv_id = u.conv_id";
+/// A message by id as the owner holds it: `app`, `server_msg_id`, `app`,
+/// `owner`. The message rows of the id (`ix_messages_server_msg`), then
+/// the owner's entry of each (`ix_inbox_owners`: `message_id`, then the
+/// primary key's `app` and `owner`), in that order (`STRAIGHT_JOIN`): for
+/// the `ORDER BY` the optimizer would rather read the owner's whole range
+/// of the primary key in version order.
+pub const GET: &str = concat!(
+    "SELECT STRAIGHT_JOIN ",
+    inbox_columns!(),
+    " FROM messages m FORCE INDEX (ix_messages_server_msg) \
+     JOIN inbox i FORCE INDEX (ix_inbox_owners) ON i.message_id = m.id \
+     WHERE m.app = ? AND m.server_msg_id = ? AND m.entry_kind IN (1, 6) \
+     AND i.app = ? AND i.owner = ? ORDER BY i.version LIMIT 1"
+);
 
-/// The unread received messages of one conversation up to a version, which
-/// `mark_read` then flips by primary key: `app`, `owner`, `conv_kind`,
-/// `conv_id`, `up_to`. A range of `ix_inbox_unread`, read from the index alone.
-/// (An `UPDATE` with these conditions would not use that index, because it
-/// changes `status`, one of the index's own columns.)
-pub const UNREAD_VERSIONS: &str = "SELECT version FROM inbox \
-     WHERE app = ? AND owner = ? AND direct = -1 AND status = 0 \
-     AND conv_kind = ? AND conv_id = ? AND version <= ?";
+/// The owner's unread entries of a message (nearly always one, often none),
+/// with their conversations: `app`, `server_msg_id`, `app`, `owner`. The
+/// same path as [`GET`].
+pub const UNREAD_OF_MESSAGE: &str = "SELECT STRAIGHT_JOIN i.version, i.conv_kind, i.conv_id \
+     FROM messages m FORCE INDEX (ix_messages_server_msg) \
+     JOIN inbox i FORCE INDEX (ix_inbox_owners) ON i.message_id = m.id \
+     WHERE m.app = ? AND m.server_msg_id = ? AND i.app = ? AND i.owner = ? AND i.status = 0";
+
+/// "Unread of B", counted per conversation: `app`, `owner`. The counts the
+/// list's rows keep (the append adds, the marks take off, in the same
+/// transactions as the entries), read along the primary key, so already in
+/// conversation order; a row is "mentioned" while its mention is above its
+/// read mark.
+pub const UNREAD: &str = "SELECT conv_kind, conv_id, unread AS n, \
+     mention_version > read_up_to AS mentioned FROM conversations \
+     WHERE app = ? AND owner = ? AND unread > 0 ORDER BY conv_kind, conv_id";
+
+/// A read mark's list row, locked for the mark's transaction: `app`,
+/// `owner`, `conv_kind`, `conv_id`. An append of the conversation updates
+/// the same row, so the two are ordered: the mark reads every entry
+/// committed before it, and an entry committed after it finds the floor the
+/// mark left.
+pub const LOCK_CONVERSATION: &str = "SELECT unread_floor, last_received FROM conversations \
+     WHERE app = ? AND owner = ? AND conv_kind = ? AND conv_id = ? FOR UPDATE";
+
+/// The unread received messages of one conversation from its unread floor
+/// up to a version, which `mark_read` then flips by primary key: `app`,
+/// `owner`, `conv_kind`, `conv_id`, the floor, `up_to`. A range of
+/// `ix_inbox_conversation`, what arrived since the previous mark (named: in
+/// a conversation of many entries the optimizer would rather read the
+/// owner's range of the primary key).
+pub const UNREAD_VERSIONS: &str = "SELECT version FROM inbox FORCE INDEX (ix_inbox_conversation) \
+     WHERE app = ? AND owner = ? AND conv_kind = ? AND conv_id = ? \
+     AND version BETWEEN ? AND ? AND direct = -1 AND status = 0";
+
+/// What a read mark did to its list row: `marked`, the new floor, then the
+/// row's key. Takes what it flipped off the unread count and raises the
+/// floor past the mark.
+pub const MARKED_ON_CONVERSATION: &str = "UPDATE conversations \
+     SET unread = unread - LEAST(unread, ?), unread_floor = GREATEST(unread_floor, ?) \
+     WHERE app = ? AND owner = ? AND conv_kind = ? AND conv_id = ?";
 
 /// The newest received message of a conversation at or below a version (the
-/// read receipt names it): `app`, `owner`, `conv_kind`, `conv_id`, `up_to`.
-/// Read backwards along `ix_inbox_conversation`; the entry kind is the
-/// message's, checked on each joined row until one matches.
+/// read receipt names it): `app`, `owner`, `conv_kind`, `conv_id`, and the
+/// lower of the mark and the row's `last_received`. Read backwards along
+/// `ix_inbox_conversation` from there: one row when the mark is at or past
+/// the newest received message; the entry kind is the message's, checked on
+/// each joined row until one matches.
 pub const LAST_READ: &str = concat!(
     "SELECT ",
     inbox_columns!(),
@@ -109,18 +143,21 @@ pub const BLOCKED: &str = "SELECT conv_id FROM conversations \
 /// rows of the id (`ix_messages_server_msg`, nearly always one), the
 /// members' list rows of the conversation (primary-key points, one per
 /// member), and each member's entry of the message row
-/// (`ix_inbox_message (app, owner, message_id)`): no row per reader, no
+/// (`ix_inbox_owners (message_id)`, whose entries carry the primary key
+/// `app, owner, version`, looked up by its first three): no row per reader, no
 /// scan of the group's entries. The inbox is named with `FORCE INDEX`: in a
 /// join the optimizer knows only the average entries per owner, and where
 /// most users have a few (an app of many quiet users) it would read a
 /// member's whole inbox by primary key `(app, owner)` to find one entry.
+/// `STRAIGHT_JOIN` keeps the tables in that order: otherwise it reads every
+/// copy of the message (the whole group's) for each chunk of members.
 pub fn readers(members: usize) -> String {
     format!(
-        "SELECT i.owner, i.version, c.read_up_to \
+        "SELECT STRAIGHT_JOIN i.owner, i.version, c.read_up_to \
          FROM messages m \
          JOIN conversations c ON c.app = m.app \
-         JOIN inbox i FORCE INDEX (ix_inbox_message) \
-           ON i.app = c.app AND i.owner = c.owner AND i.message_id = m.id \
+         JOIN inbox i FORCE INDEX (ix_inbox_owners) \
+           ON i.message_id = m.id AND i.app = c.app AND i.owner = c.owner \
          WHERE m.app = ? AND m.server_msg_id = ? AND m.entry_kind IN (1, 6) \
          AND c.conv_kind = ? AND c.conv_id = ? AND c.owner IN {} \
          AND i.direct = -1 AND i.conv_kind = c.conv_kind AND i.conv_id = c.conv_id",

@@ -51,6 +51,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "0006_jobs_push_tokens.sql",
         include_str!("../migrations/0006_jobs_push_tokens.sql"),
     ),
+    (
+        7,
+        "unread_on_the_list",
+        "0007_unread_on_the_list.sql",
+        include_str!("../migrations/0007_unread_on_the_list.sql"),
+    ),
 ];
 
 /// The migrator for [`MIGRATIONS`]. `MysqlStore::migrate` runs it under its

@@ -345,59 +345,29 @@ async fn explain(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_unread_query_reads_only_the_unread_index() {
+async fn the_unread_query_reads_only_the_owners_list_rows() {
     on_fresh_db(|db| async move {
         let store = db.store().await;
         let app = AppId::new("explain-unread");
         populate(&db, &store, &app).await;
-        let plan = explain(&db, queries::UNREAD, &app, "u03", &[]).await;
-        // The counts per conversation (a derived table), each joined to its
-        // list row by primary key for the mention flag.
-        assert_eq!(plan.len(), 3, "{plan:?}");
-        let counted = plan
-            .iter()
-            .position(|(_, key, _)| key.as_deref() == Some("ix_inbox_unread"))
-            .unwrap_or_else(|| panic!("the counts read ix_inbox_unread: {plan:?}"));
-        let (ty, _, extra) = &plan[counted];
-        // With the narrow inbox rows of migration 3, MariaDB reads the one
-        // interval (app, owner, -1, 0) as a `range` rather than a `ref`: the
-        // same index entries. What matters is that all four columns bound it.
+        let owner = Bind::Bytes(b"u03");
+        let plan = explain_with(
+            &db,
+            queries::UNREAD,
+            &[Bind::Bytes(app.as_str().as_bytes()), owner],
+        )
+        .await;
+        // The counts the list rows keep: the owner's range of their primary
+        // key (app, owner: 130 + 130 bytes), no entry read, nothing sorted.
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        let c = &plan[0];
+        assert_eq!(c.key.as_deref(), Some("PRIMARY"), "{plan:?}");
+        assert!(c.ty == "ref" || c.ty == "range", "{plan:?}");
+        assert_eq!(c.key_len.as_deref(), Some("260"), "{plan:?}");
         assert!(
-            ty == "ref" || ty == "range",
-            "a lookup of (app, owner, direct, status), not a scan: {plan:?}"
+            !c.extra.contains("filesort") && !c.extra.contains("temporary"),
+            "already in conversation order: {plan:?}"
         );
-        let mut conn = db.connection().await;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {}", queries::UNREAD)))
-            .bind(app.as_str().as_bytes())
-            .bind(&b"u03"[..])
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-        let key_len: Option<String> = rows[counted].try_get("key_len").unwrap();
-        // app and owner (VARBINARY(128): 130 bytes each), direct and status.
-        assert_eq!(
-            key_len.as_deref(),
-            Some("262"),
-            "bounded by (app, owner, direct, status): {plan:?}"
-        );
-        assert!(
-            extra.contains("Using index"),
-            "answered from the index alone: {plan:?}"
-        );
-        assert!(
-            !extra.contains("filesort") && !extra.contains("temporary"),
-            "grouped in index order: {plan:?}"
-        );
-        for (i, (ty, key, extra)) in plan.iter().enumerate() {
-            assert!(!extra.contains("filesort"), "nothing is sorted: {plan:?}");
-            if i != counted && key.is_some() {
-                assert_eq!(
-                    (ty.as_str(), key.as_deref()),
-                    ("eq_ref", Some("PRIMARY")),
-                    "one list row per counted conversation: {plan:?}"
-                );
-            }
-        }
         let counts = store.unread(&app, &UserId::new("u03")).await.unwrap();
         assert!(!counts.is_empty());
         let mut sorted = counts.clone();
@@ -505,7 +475,7 @@ async fn explain_conversation(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mark_read_finds_its_rows_through_the_unread_index() {
+async fn mark_read_reads_the_conversation_index_from_its_floor_to_the_mark() {
     on_fresh_db(|db| async move {
         let store = db.store().await;
         let app = AppId::new("explain-mark");
@@ -513,15 +483,82 @@ async fn mark_read_finds_its_rows_through_the_unread_index() {
         // u07's inbox is mostly group g; u08 wrote to u07 twice.
         let group = Conversation::group(&GroupId::new("g"));
         let sparse = Conversation::direct(&UserId::new("u08"));
-        let plan = explain_conversation(&db, queries::UNREAD_VERSIONS, &app, &group).await;
-        assert_eq!(plan.1.as_deref(), Some("ix_inbox_unread"), "{plan:?}");
-        assert_eq!(plan.0, "range", "{plan:?}");
-        assert!(plan.2.contains("Using index"), "{plan:?}");
-        let plan = explain_conversation(&db, queries::UNREAD_VERSIONS, &app, &sparse).await;
-        assert_eq!(plan.1.as_deref(), Some("ix_inbox_unread"), "{plan:?}");
+        for c in [&group, &sparse] {
+            let binds = [
+                Bind::Bytes(app.as_str().as_bytes()),
+                Bind::Bytes(b"u07"),
+                Bind::Uint(c.kind as u64),
+                Bind::Bytes(c.id().as_bytes()),
+                Bind::Uint(40),
+                Bind::Uint(70),
+            ];
+            let plan = explain_with(&db, queries::UNREAD_VERSIONS, &binds).await;
+            assert_eq!(plan.len(), 1, "{plan:?}");
+            let i = &plan[0];
+            assert_eq!(i.key.as_deref(), Some("ix_inbox_conversation"), "{plan:?}");
+            // (app, owner, conv_kind, conv_id, version): 130 + 130 + 1 +
+            // 130 + 8 bytes, a range between the floor and the mark.
+            assert_eq!(
+                (i.ty.as_str(), i.key_len.as_deref()),
+                ("range", Some("399")),
+                "{plan:?}"
+            );
+            let binds = [
+                Bind::Bytes(app.as_str().as_bytes()),
+                Bind::Bytes(b"u07"),
+                Bind::Uint(c.kind as u64),
+                Bind::Bytes(c.id().as_bytes()),
+            ];
+            let plan = explain_with(&db, queries::LOCK_CONVERSATION, &binds).await;
+            assert_eq!(plan.len(), 1, "{plan:?}");
+            assert_eq!(plan[0].key.as_deref(), Some("PRIMARY"), "{plan:?}");
+            assert_eq!(plan[0].key_len.as_deref(), Some("391"), "one row: {plan:?}");
+        }
         let plan = explain_conversation(&db, queries::LAST_READ, &app, &sparse).await;
         assert_eq!(plan.1.as_deref(), Some("ix_inbox_conversation"), "{plan:?}");
         assert!(!plan.2.contains("filesort"), "{plan:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_by_id_goes_from_its_rows_to_the_owners_entry_by_index() {
+    on_fresh_db(|db| async move {
+        let store = db.store().await;
+        let app = AppId::new("explain-get");
+        populate(&db, &store, &app).await;
+        let g = Conversation::group(&GroupId::new("g"));
+        let u05 = UserId::new("u05");
+        let newest = store.history(&app, &u05, &g, 0, 1).await.unwrap();
+        let id = newest.entries[0].server_msg_id;
+        let binds = [
+            Bind::Bytes(app.as_str().as_bytes()),
+            Bind::Bytes(&id.0),
+            Bind::Bytes(app.as_str().as_bytes()),
+            Bind::Bytes(b"u05"),
+        ];
+        for sql in [queries::GET, queries::UNREAD_OF_MESSAGE] {
+            let plan = explain_with(&db, sql, &binds).await;
+            println!("plan: {plan:?}");
+            assert_eq!(plan.len(), 2, "messages, then inbox: {plan:?}");
+            assert_eq!(plan[0].table, "m", "{plan:?}");
+            assert_eq!(plan[0].key.as_deref(), Some("ix_messages_server_msg"));
+            // (message_id, app, owner): 8 + 130 + 130 bytes, the secondary
+            // index and the primary key it carries.
+            assert_eq!(plan[1].key.as_deref(), Some("ix_inbox_owners"), "{plan:?}");
+            assert_eq!(
+                (plan[1].ty.as_str(), plan[1].key_len.as_deref()),
+                ("ref", Some("268")),
+                "{plan:?}"
+            );
+        }
+        let found = store
+            .get(&app, &u05, &id)
+            .await
+            .unwrap()
+            .expect("u05's entry");
+        assert_eq!(found.owner, u05);
+        assert_eq!(found.server_msg_id, id);
     })
     .await;
 }
@@ -714,9 +751,10 @@ async fn readers_joins_the_message_to_the_members_rows_and_copies_by_index() {
             ("range", Some("391")),
             "{plan:?}"
         );
-        // Each member's entry of the message row: (app, owner, message_id).
+        // Each member's entry of the message row: (message_id, app, owner),
+        // the index and the primary key its entries carry.
         let i = of("i");
-        assert_eq!(i.key.as_deref(), Some("ix_inbox_message"), "{plan:?}");
+        assert_eq!(i.key.as_deref(), Some("ix_inbox_owners"), "{plan:?}");
         assert_eq!(
             (i.ty.as_str(), i.key_len.as_deref()),
             ("ref", Some("268")),

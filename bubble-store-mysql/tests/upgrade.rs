@@ -18,7 +18,7 @@ use bubble_core::testkit::{
 };
 use bubble_core::{
     AppId, Conversation, ConversationPage, ConversationSettings, Direction, EntryKind, EntryMeta,
-    Group, GroupId, GroupKind, InboxEntry, Member, MsgId, Role, UserId, activity_key,
+    Group, GroupId, GroupKind, InboxEntry, Member, MsgId, Role, UnreadCount, UserId, activity_key,
 };
 use bubble_store_mysql::MysqlStore;
 use bubble_store_mysql::testing::TestDb;
@@ -773,6 +773,108 @@ async fn migration_6_gives_a_database_at_migration_5_an_empty_job_queue_and_push
             migrated.put_token(&app, &ann, &token).await.unwrap();
             assert_eq!(migrated.tokens(&app, &ann).await.unwrap(), [token]);
             migrated.close().await;
+        })
+        .await;
+    })
+    .await;
+}
+
+/// Every owner's unread counts, and what marking each counted conversation
+/// read to the end gives (marked, the version the receipt names), owner by
+/// owner, conversation by conversation.
+async fn unread_then_marked(
+    store: &MysqlStore,
+    app: &AppId,
+) -> Vec<(String, Vec<UnreadCount>, Vec<(u64, Option<u64>)>)> {
+    let mut all = Vec::new();
+    for owner in OWNERS {
+        let owner = UserId::new(owner);
+        let counts = store.unread(app, &owner).await.unwrap();
+        let mut marks = Vec::new();
+        for c in &counts {
+            let m = store
+                .mark_read(app, &owner, &c.conversation, u64::MAX)
+                .await
+                .unwrap();
+            marks.push((m.marked, m.last_read.map(|e| e.version)));
+        }
+        assert!(store.unread(app, &owner).await.unwrap().is_empty());
+        all.push((owner.to_string(), counts, marks));
+    }
+    all
+}
+
+/// Each list row's newest received version and unread count, and whether
+/// an unread entry of its conversation lies below its unread floor (it must
+/// not: a mark would never reach it).
+async fn list_rows(db: &TestDb) -> Vec<(String, String, u64, u64, bool)> {
+    let mut conn = db.connection().await;
+    sqlx::query_as(
+        "SELECT CAST(c.owner AS CHAR), CAST(c.conv_id AS CHAR), c.unread, c.last_received, \
+         EXISTS (SELECT 1 FROM inbox i WHERE i.app = c.app AND i.owner = c.owner \
+                 AND i.conv_kind = c.conv_kind AND i.conv_id = c.conv_id \
+                 AND i.status = 0 AND i.version < c.unread_floor) \
+         FROM conversations c ORDER BY c.owner, c.conv_kind, c.conv_id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_7_moves_the_unread_state_of_a_database_at_migration_6_onto_its_list_rows() {
+    on_fresh_db(|kept| async move {
+        let store = kept.store().await;
+        let app = AppId::new("chat");
+        chat(&store, &app).await;
+        // What the append kept, before anything is marked.
+        let want_rows = list_rows(&kept).await;
+        assert!(want_rows.iter().any(|r| r.2 > 1), "{want_rows:?}");
+        assert!(
+            want_rows.iter().all(|r| !r.4),
+            "no unread below a floor: {want_rows:?}"
+        );
+        let want_lists = lists(&store, &app).await;
+
+        on_fresh_db(|old| async move {
+            old.migrate_to(6).await;
+            for table in [
+                "messages",
+                "inbox",
+                "inbox_versions",
+                "inbox_sent",
+                "conversations",
+            ] {
+                copy(&old, &kept, table).await;
+            }
+            let mut conn = old.connection().await;
+            let indexes = "SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'inbox' \
+                 AND INDEX_NAME IN ('ix_inbox_unread', 'ix_inbox_message')";
+            let before: i64 = sqlx::query_scalar(indexes)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(before, 2, "the database is at migration 6");
+
+            let migrated = old.store().await;
+            let after: i64 = sqlx::query_scalar(indexes)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(after, 0, "migration 7 dropped both indexes");
+            assert_eq!(
+                list_rows(&old).await,
+                want_rows,
+                "counted again, as the append kept them"
+            );
+            assert_eq!(lists(&migrated, &app).await, want_lists);
+            // Marks read the same entries and name the same messages in both.
+            let want = unread_then_marked(&store, &app).await;
+            assert!(want.iter().any(|(_, counts, _)| !counts.is_empty()));
+            assert_eq!(unread_then_marked(&migrated, &app).await, want);
+            migrated.close().await;
+            store.close().await;
         })
         .await;
     })
