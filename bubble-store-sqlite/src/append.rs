@@ -2,8 +2,8 @@
 //! its open transaction: each message once, per-owner versions, dedup by
 //! client message id, and the search outbox rows.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use bubble_core::ports::{AppendOutcome, Appended, Delivery};
 use bubble_core::{
@@ -47,23 +47,22 @@ const INSERT_SENT: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, s
 
 const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (message) VALUES (?)";
 
-/// A message or notice: the conversation's row (made if new) takes its
-/// activity and shows it last; received, it adds an unread and is the
-/// newest received. An entry that finds nothing unread moves the unread
-/// floor up to itself: nothing below it can be unread (see
-/// `inbox::MARK_READ`).
+/// The messages and notices of a batch for one conversation row (made if
+/// new), gathered ([`Gathered`]): the newest takes the activity and is
+/// shown last; the received ones add to the unread count, the newest of
+/// them is the newest received, and the newest that mentions the owner is
+/// the row's mention. When nothing was unread the unread floor moves up to
+/// the batch's first received entry (or its newest, if none was received):
+/// nothing below it can be unread (see `inbox::MARK_READ`).
 const UPSERT_CONVERSATION: &str = "INSERT INTO conversations (app, owner, conv_kind, peer, \
-     activity, last_version, last_msg, unread, unread_floor, last_received) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?6, ?9) \
+     activity, last_version, last_msg, unread, unread_floor, last_received, mention_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
      ON CONFLICT (app, owner, conv_kind, peer) DO UPDATE SET activity = excluded.activity, \
      last_version = excluded.last_version, last_msg = excluded.last_msg, \
      unread = unread + excluded.unread, \
      unread_floor = CASE WHEN unread = 0 THEN excluded.unread_floor ELSE unread_floor END, \
-     last_received = MAX(last_received, excluded.last_received)";
-
-/// A received message that mentions the owner marks the row.
-const MENTION_IN_CONVERSATION: &str = "UPDATE conversations SET mention_version = ?5 \
-     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+     last_received = MAX(last_received, excluded.last_received), \
+     mention_version = MAX(mention_version, excluded.mention_version)";
 
 /// A settings entry sets the row's settings, making a row without activity
 /// (not listed) if there is none.
@@ -110,6 +109,9 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
     let mut given: HashMap<(&AppId, &UserId, &str), SendReceipt> = HashMap::new();
     // Each owner's newest version so far in this batch.
     let mut last: HashMap<(&AppId, &UserId), u64> = HashMap::new();
+    // The list rows the batch's messages and notices change, written once
+    // each (at the end, or before another entry of the same row).
+    let mut gathered: BTreeMap<RowKey<'_>, Gathered<'_>> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(reqs.len());
     for r in reqs {
         let d = &r.delivery;
@@ -196,7 +198,7 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
                     stored(e.read_up_to),
                 ])
                 .map_err(map_sqlite)?;
-            list(conn, &r.app, e, version)?;
+            list(conn, &mut gathered, &r.app, e, version)?;
             appended.push(Appended {
                 version,
                 prev_version,
@@ -218,12 +220,69 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
         }
         outcomes.push(AppendOutcome::Appended(appended));
     }
+    for (key, row) in std::mem::take(&mut gathered) {
+        upsert(conn, key, &row)?;
+    }
     Ok(outcomes)
 }
 
+/// A conversation row's key: app, owner, conversation kind and id.
+type RowKey<'a> = (&'a str, &'a str, i64, &'a str);
+
+/// What the messages and notices of a batch make of one conversation row
+/// (until an entry of another kind for the row): a group message in a busy
+/// batch writes each member's row and its place in
+/// `conversations_by_activity` once, not once per message.
+struct Gathered<'a> {
+    activity: u64,
+    version: u64,
+    msg: &'a [u8],
+    unread: i64,
+    /// The first received version, then the newest, and the newest that
+    /// mentions the owner (0: none).
+    first_received: u64,
+    last_received: u64,
+    mention: u64,
+}
+
+/// Writes one gathered row ([`UPSERT_CONVERSATION`]).
+fn upsert(conn: &Connection, key: RowKey<'_>, row: &Gathered<'_>) -> Result<()> {
+    let floor = match row.first_received {
+        0 => row.version,
+        first => first,
+    };
+    conn.prepare_cached(UPSERT_CONVERSATION)
+        .and_then(|mut s| {
+            s.execute(params![
+                key.0,
+                key.1,
+                key.2,
+                key.3,
+                bound(row.activity),
+                bound(row.version),
+                row.msg,
+                row.unread,
+                bound(floor),
+                bound(row.last_received),
+                bound(row.mention),
+            ])
+        })
+        .map_err(map_sqlite)?;
+    Ok(())
+}
+
 /// Applies a new entry (given `version`) to its conversation's row in the
-/// list, by the rules of `InboxStore::conversations`.
-fn list(conn: &Connection, app: &AppId, e: &InboxEntry, version: u64) -> Result<()> {
+/// list, by the rules of `InboxStore::conversations`. A message or notice
+/// is gathered; any other entry of a row with gathered ones writes them
+/// first, so it sees the row as they left it (a recall of the message shown
+/// last, a cursor on a row they made).
+fn list<'a>(
+    conn: &Connection,
+    gathered: &mut BTreeMap<RowKey<'a>, Gathered<'a>>,
+    app: &'a AppId,
+    e: &'a InboxEntry,
+    version: u64,
+) -> Result<()> {
     let key = (
         app.as_str(),
         e.owner.as_str(),
@@ -235,66 +294,83 @@ fn list(conn: &Connection, app: &AppId, e: &InboxEntry, version: u64) -> Result<
         stmt.execute(args).map_err(map_sqlite)?;
         Ok(())
     };
+    let flush = |gathered: &mut BTreeMap<RowKey<'a>, Gathered<'a>>| match gathered.remove(&key) {
+        Some(row) => upsert(conn, key, &row),
+        None => Ok(()),
+    };
     match e.kind {
         EntryKind::Message | EntryKind::SystemNotice => {
-            let received = unread_status(e).is_some();
-            run(
-                UPSERT_CONVERSATION,
-                params![
-                    key.0,
-                    key.1,
-                    key.2,
-                    key.3,
-                    bound(activity_key(e.server_time, version)),
-                    bound(version),
-                    &e.server_msg_id.0[..],
-                    i64::from(received),
-                    if received { bound(version) } else { 0 },
-                ],
-            )?;
-            if received && e.meta.mentions(&e.owner) {
-                run(
-                    MENTION_IN_CONVERSATION,
-                    params![key.0, key.1, key.2, key.3, bound(version)],
-                )?;
+            let row = gathered.entry(key).or_insert(Gathered {
+                activity: 0,
+                version: 0,
+                msg: &e.server_msg_id.0,
+                unread: 0,
+                first_received: 0,
+                last_received: 0,
+                mention: 0,
+            });
+            row.activity = activity_key(e.server_time, version);
+            row.version = version;
+            row.msg = &e.server_msg_id.0;
+            if unread_status(e).is_some() {
+                row.unread += 1;
+                if row.first_received == 0 {
+                    row.first_received = version;
+                }
+                row.last_received = version;
+                if e.meta.mentions(&e.owner) {
+                    row.mention = version;
+                }
             }
             Ok(())
         }
+        EntryKind::Edit | EntryKind::Reaction => Ok(()),
         EntryKind::Settings => match e.meta.settings() {
-            Some(settings) => run(
-                SETTINGS_IN_CONVERSATION,
+            Some(settings) => {
+                flush(gathered)?;
+                run(
+                    SETTINGS_IN_CONVERSATION,
+                    params![
+                        key.0,
+                        key.1,
+                        key.2,
+                        key.3,
+                        &e.server_msg_id.0[..],
+                        i64::from(settings.flags()),
+                        settings.draft,
+                    ],
+                )
+            }
+            None => Ok(()),
+        },
+        EntryKind::Recall | EntryKind::Delete => {
+            flush(gathered)?;
+            run(
+                RECALL_IN_CONVERSATION,
                 params![
                     key.0,
                     key.1,
                     key.2,
                     key.3,
-                    &e.server_msg_id.0[..],
-                    i64::from(settings.flags()),
-                    settings.draft,
+                    bound(version),
+                    &e.server_msg_id.0[..]
                 ],
-            ),
-            None => Ok(()),
-        },
-        EntryKind::Edit | EntryKind::Reaction => Ok(()),
-        EntryKind::Recall | EntryKind::Delete => run(
-            RECALL_IN_CONVERSATION,
-            params![
-                key.0,
-                key.1,
-                key.2,
-                key.3,
-                bound(version),
-                &e.server_msg_id.0[..]
-            ],
-        ),
-        EntryKind::ReadCursor => run(
-            CURSOR_IN_CONVERSATION,
-            params![key.0, key.1, key.2, key.3, bound(e.read_up_to)],
-        ),
-        EntryKind::ReadReceipt => run(
-            RECEIPT_IN_CONVERSATION,
-            params![key.0, key.1, key.2, key.3, bound(e.read_up_to)],
-        ),
+            )
+        }
+        EntryKind::ReadCursor => {
+            flush(gathered)?;
+            run(
+                CURSOR_IN_CONVERSATION,
+                params![key.0, key.1, key.2, key.3, bound(e.read_up_to)],
+            )
+        }
+        EntryKind::ReadReceipt => {
+            flush(gathered)?;
+            run(
+                RECEIPT_IN_CONVERSATION,
+                params![key.0, key.1, key.2, key.3, bound(e.read_up_to)],
+            )
+        }
     }
 }
 

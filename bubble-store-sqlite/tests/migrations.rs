@@ -946,17 +946,26 @@ async fn a_file_at_migration_7_moves_its_unread_state_onto_the_list_rows() {
 
     // A mark below the newest received reads back from the mark.
     let alice = Conversation::direct(&user("alice"));
-    let marked = store.mark_read(&app(), &user("bob"), &alice, 3).await.unwrap();
+    let marked = store
+        .mark_read(&app(), &user("bob"), &alice, 3)
+        .await
+        .unwrap();
     assert_eq!(marked.marked, 1);
     assert_eq!(marked.last_read.map(|e| e.version), Some(3));
     // A mark past everything: the rest, and the newest received is 4, not
     // bob's own 5.
-    let marked = store.mark_read(&app(), &user("bob"), &alice, 99).await.unwrap();
+    let marked = store
+        .mark_read(&app(), &user("bob"), &alice, 99)
+        .await
+        .unwrap();
     assert_eq!(marked.marked, 1);
     assert_eq!(marked.last_read.map(|e| e.version), Some(4));
     assert!(store.unread(&app(), &user("bob")).await.unwrap().is_empty());
     // Marking again changes nothing and still names message 4.
-    let marked = store.mark_read(&app(), &user("bob"), &alice, 99).await.unwrap();
+    let marked = store
+        .mark_read(&app(), &user("bob"), &alice, 99)
+        .await
+        .unwrap();
     assert_eq!(marked.marked, 0);
     assert_eq!(marked.last_read.map(|e| e.version), Some(4));
     store.close().await;

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use bubble_core::ports::{AppendOutcome, Delivery, InboxStore};
-use bubble_core::testkit::{direct_delivery, group_delivery};
+use bubble_core::testkit::{about_direct, direct_delivery, group_delivery};
 use bubble_core::{
-    AdapterConfig, AppId, Content, Conversation, Direction, EntryKind, ErrorKind, UserId,
+    AdapterConfig, AppId, Content, Conversation, Direction, EntryKind, EntryMeta, ErrorKind, UserId,
 };
 use bubble_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
@@ -695,4 +695,121 @@ async fn a_full_database_refuses_writes_with_a_retryable_error_and_keeps_what_wa
         "every acknowledged message is there and the refused one left nothing"
     );
     assert!(store.stats().failed_batches >= 1);
+}
+
+// ------------------------------------------- the list rows of a busy batch
+
+/// A busy moment in a chat: 1:1 messages both ways with bob's read cursor
+/// and a recall of the message shown last between messages of the same
+/// rows, group messages (the second mentioning bob), and a message recalled
+/// at the end.
+fn busy_moment() -> Vec<Delivery> {
+    let one = direct_delivery("alice", "bob", "one", "");
+    let two = direct_delivery("alice", "bob", "two", "");
+    let two_id = two.entries[0].server_msg_id;
+    let mut moment = vec![
+        one,
+        two,
+        about_direct(EntryKind::ReadCursor, two_id, &[("bob", "alice")], 1),
+        about_direct(
+            EntryKind::Recall,
+            two_id,
+            &[("alice", "bob"), ("bob", "alice")],
+            0,
+        ),
+        direct_delivery("bob", "alice", "three", ""),
+    ];
+    for i in 0..3 {
+        let mut d = group_delivery("g", "alice", &["alice", "bob", "carol"], &format!("g{i}"));
+        if i == 1 {
+            let mut fields = EntryMeta::none().decode();
+            fields.mentions.push("bob".to_owned());
+            for e in &mut d.entries {
+                e.meta = EntryMeta::of(&fields);
+            }
+        }
+        moment.push(d);
+    }
+    // Last in the batch: carol's message to bob, recalled.
+    let four = direct_delivery("carol", "bob", "four", "");
+    let four_id = four.entries[0].server_msg_id;
+    moment.push(four);
+    moment.push(about_direct(
+        EntryKind::Recall,
+        four_id,
+        &[("carol", "bob"), ("bob", "carol")],
+        0,
+    ));
+    moment
+}
+
+/// What each of the three sees: the list, the unread counts, then what
+/// marking everything read does.
+async fn seen(store: &SqliteStore) -> Vec<String> {
+    let mut seen = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let owner = user(name);
+        seen.push(format!(
+            "{:?}",
+            store.conversations(&app(), &owner, 0, 100).await.unwrap()
+        ));
+        let unread = store.unread(&app(), &owner).await.unwrap();
+        seen.push(format!("{unread:?}"));
+        for u in unread {
+            let marked = store
+                .mark_read(&app(), &owner, &u.conversation, u64::MAX)
+                .await
+                .unwrap();
+            seen.push(format!("{marked:?}"));
+        }
+        seen.push(format!("{:?}", store.unread(&app(), &owner).await.unwrap()));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_batch_keeps_the_list_rows_as_its_appends_one_at_a_time_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let moment = busy_moment();
+
+    // One at a time, each in its own transaction.
+    let alone = open(&dir.path().join("alone.db")).await;
+    for d in &moment {
+        alone.append(&app(), d).await.unwrap();
+    }
+
+    // All in one batch: on a current-thread runtime the writer cannot run
+    // between the sends of one join.
+    let batched = open(&dir.path().join("batched.db")).await;
+    let before = batched.stats().commits;
+    let acme = app();
+    let a = |i: usize| batched.append(&acme, &moment[i]);
+    let r = tokio::join!(a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7), a(8), a(9));
+    assert_eq!(batched.stats().commits - before, 1, "one transaction");
+    for r in [r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9] {
+        r.unwrap();
+    }
+    assert_eq!(
+        moment.len(),
+        10,
+        "every delivery of the moment is in the batch"
+    );
+
+    let want = seen(&alone).await;
+    assert!(
+        want.iter().any(|s| s.contains("mentioned: true")),
+        "the moment has a mention: {want:#?}"
+    );
+    assert!(
+        want.iter().any(|s| s.contains("kind: Recall")),
+        "a recalled message shown last: {want:#?}"
+    );
+    assert!(
+        want.iter()
+            .any(|s| s.contains("read_up_to: 1, peer_read_up_to")),
+        "bob's read cursor on his row: {want:#?}"
+    );
+    assert_eq!(seen(&batched).await, want);
+    alone.close().await;
+    batched.close().await;
 }
