@@ -118,7 +118,9 @@ impl Inner {
         Ok(None)
     }
 
-    /// Replaces the message's document with `doc` (or removes it).
+    /// Replaces the message's document with `doc` (or removes it). `fresh`:
+    /// the index holds no document of the message (`current` found none),
+    /// so there is nothing to delete first.
     fn write(
         &self,
         w: &mut IndexWriter<TantivyDocument>,
@@ -126,10 +128,15 @@ impl Inner {
         app: &AppId,
         id: &MsgId,
         doc: Option<SearchDoc>,
+        fresh: bool,
     ) -> Result<()> {
         // Delete-then-add in one writer: later operations win, so the
-        // last version written is the one kept.
-        w.delete_term(self.fields.key_term(app.as_str(), id));
+        // last version written is the one kept. A delete costs a lookup in
+        // every segment when the commit applies it: a new message (nearly
+        // every one) skips it.
+        if !fresh {
+            w.delete_term(self.fields.key_term(app.as_str(), id));
+        }
         if let Some(doc) = &doc {
             w.add_document(self.fields.document(doc))
                 .map_err(|e| map_err("adding a document", e))?;
@@ -142,7 +149,11 @@ impl Inner {
         self.with_writer(|w, pending| {
             for doc in docs {
                 let mut doc = doc.clone();
-                if let Some(old) = self.current(pending, &doc.app, &doc.server_msg_id)? {
+                let old = self.current(pending, &doc.app, &doc.server_msg_id)?;
+                // Removed since the last commit (`Some(None)` in pending):
+                // its delete is already queued, before this add.
+                let fresh = old.is_none();
+                if let Some(old) = old {
                     for owner in old.owners {
                         if !doc.owners.contains(&owner) {
                             doc.owners.push(owner);
@@ -152,14 +163,14 @@ impl Inner {
                 doc.owners.sort();
                 doc.owners.dedup();
                 let (app, id) = (doc.app.clone(), doc.server_msg_id);
-                self.write(w, pending, &app, &id, Some(doc))?;
+                self.write(w, pending, &app, &id, Some(doc), fresh)?;
             }
             Ok(())
         })
     }
 
     fn remove(&self, app: &AppId, id: &MsgId) -> Result<()> {
-        self.with_writer(|w, pending| self.write(w, pending, app, id, None))
+        self.with_writer(|w, pending| self.write(w, pending, app, id, None, false))
     }
 
     fn remove_owners(&self, app: &AppId, id: &MsgId, owners: &[UserId]) -> Result<()> {
@@ -175,7 +186,7 @@ impl Inner {
             // tantivy cannot change one field in place: the stored fields
             // rebuild the document with the owners that remain.
             let doc = (!doc.owners.is_empty()).then_some(doc);
-            self.write(w, pending, app, id, doc)
+            self.write(w, pending, app, id, doc, false)
         })
     }
 

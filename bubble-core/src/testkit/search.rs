@@ -31,6 +31,7 @@ const CHECKS: &[super::Check<dyn SearchIndex>] = checks![dyn SearchIndex;
     indexing_a_message_again_merges_its_owners,
     reindexing_is_idempotent,
     writes_apply_in_call_order_before_a_flush,
+    a_message_removed_then_indexed_again_is_found_once,
     clear_app_removes_only_that_apps_documents,
     an_index_that_never_changed_format_needs_no_rebuild,
 ];
@@ -518,6 +519,40 @@ async fn writes_apply_in_call_order_before_a_flush(s: Arc<dyn SearchIndex>, app:
         found(&s, &app, "cy", "unflushed").await,
         vec![d.server_msg_id]
     );
+}
+
+/// A removal and a later index of the same message (a replayed outbox
+/// batch after a recall): the later one is kept, once, whether the removal
+/// was flushed before, or both wait for the same flush.
+async fn a_message_removed_then_indexed_again_is_found_once(s: Arc<dyn SearchIndex>, app: AppId) {
+    let flushed = direct_doc(&app, "ann", "bo", "comeback flushed");
+    put(&s, std::slice::from_ref(&flushed)).await;
+    s.remove(&app, &flushed.server_msg_id).await.unwrap();
+    s.flush().await.unwrap();
+    assert!(found(&s, &app, "ann", "comeback").await.is_empty());
+    put(&s, std::slice::from_ref(&flushed)).await;
+
+    let pending = direct_doc(&app, "ann", "bo", "comeback pending");
+    put(&s, std::slice::from_ref(&pending)).await;
+    s.remove(&app, &pending.server_msg_id).await.unwrap();
+    s.index(std::slice::from_ref(&pending)).await.unwrap();
+    s.flush().await.unwrap();
+
+    let unflushed = direct_doc(&app, "ann", "bo", "comeback unflushed");
+    s.index(std::slice::from_ref(&unflushed)).await.unwrap();
+    s.remove(&app, &unflushed.server_msg_id).await.unwrap();
+    s.index(std::slice::from_ref(&unflushed)).await.unwrap();
+    s.flush().await.unwrap();
+
+    let mut want = vec![
+        flushed.server_msg_id,
+        pending.server_msg_id,
+        unflushed.server_msg_id,
+    ];
+    want.sort();
+    let r = s.search(&query(&app, "ann", "comeback")).await.unwrap();
+    assert_eq!(r.total, 3, "each once: {:?}", ids(&r));
+    assert_eq!(ids(&r), want);
 }
 
 async fn clear_app_removes_only_that_apps_documents(s: Arc<dyn SearchIndex>, app: AppId) {
