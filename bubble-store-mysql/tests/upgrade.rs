@@ -389,6 +389,19 @@ async fn copy(to: &TestDb, from: &TestDb, table: &str) {
     .unwrap();
 }
 
+/// Copies the inboxes, the dedup receipts and the conversation lists.
+async fn copy_inboxes(to: &TestDb, from: &TestDb) {
+    for table in [
+        "messages",
+        "inbox",
+        "inbox_versions",
+        "inbox_sent",
+        "conversations",
+    ] {
+        copy(to, from, table).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_4_lists_an_existing_inbox_as_the_append_would_have() {
     on_fresh_db(|kept| async move {
@@ -503,12 +516,8 @@ async fn migration_5_keeps_a_database_at_migration_4_as_it_was_with_no_meta_and_
 
         on_fresh_db(|old| async move {
             old.migrate_to(4).await;
+            copy_inboxes(&old, &kept).await;
             for table in [
-                "messages",
-                "inbox",
-                "inbox_versions",
-                "inbox_sent",
-                "conversations",
                 "channel_seqs",
                 "channel_log",
                 "chat_groups",
@@ -709,15 +718,7 @@ async fn migration_6_gives_a_database_at_migration_5_an_empty_job_queue_and_push
 
         on_fresh_db(|old| async move {
             old.migrate_to(5).await;
-            for table in [
-                "messages",
-                "inbox",
-                "inbox_versions",
-                "inbox_sent",
-                "conversations",
-            ] {
-                copy(&old, &kept, table).await;
-            }
+            copy_inboxes(&old, &kept).await;
             let mut conn = old.connection().await;
             let tables = "SELECT COUNT(*) FROM information_schema.TABLES \
                  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('jobs', 'push_tokens')";
@@ -838,15 +839,7 @@ async fn migration_7_moves_the_unread_state_of_a_database_at_migration_6_onto_it
 
         on_fresh_db(|old| async move {
             old.migrate_to(6).await;
-            for table in [
-                "messages",
-                "inbox",
-                "inbox_versions",
-                "inbox_sent",
-                "conversations",
-            ] {
-                copy(&old, &kept, table).await;
-            }
+            copy_inboxes(&old, &kept).await;
             let mut conn = old.connection().await;
             let indexes = "SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS \
                  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'inbox' \
