@@ -33,6 +33,7 @@ pub mod guarded;
 pub mod hooks;
 pub mod ids;
 pub mod jobs;
+pub mod list;
 pub mod memory;
 pub mod notify;
 pub mod ports;
@@ -54,4 +55,5 @@ pub use engine::{
     SystemTarget,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use list::ListRowChange;
 pub use types::*;

@@ -617,6 +617,12 @@ pub struct InboxEntry {
 }
 
 impl InboxEntry {
+    /// Whether the entry starts out unread for its owner: a message or
+    /// notice received (the seed's `direct = -1`).
+    pub fn starts_unread(&self) -> bool {
+        self.direction == Direction::In && self.kind.counts_as_unread()
+    }
+
     /// Whether `other` carries the same message: every field but the
     /// owner's own (owner, version, conversation, direction, read mark) is
     /// equal. Entries of one delivery that do share one stored message row

@@ -42,15 +42,15 @@
 //! whole transaction is then rolled back and retried.
 
 use std::collections::hash_map::Entry as MapEntry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, btree_map};
 
 use sqlx::Connection;
 use sqlx::mysql::{MySqlConnection, MySqlPool};
 
 use bubble_core::ports::{AppendOutcome, Appended, Delivery};
 use bubble_core::{
-    AppId, ConversationSettings, Direction, EntryKind, Error, ErrorKind, InboxEntry, MsgId, Result,
-    SendReceipt, UserId, activity_key,
+    AppId, ConversationSettings, EntryKind, Error, ErrorKind, InboxEntry, ListRowChange, MsgId,
+    Result, SendReceipt, UserId,
 };
 
 use crate::error::{commit_err, is_duplicate, map_err};
@@ -133,11 +133,6 @@ fn first_receipt(d: &Delivery, appended: &[Appended]) -> SendReceipt {
         prev_version: 0,
         ..d.receipt(appended)
     }
-}
-
-/// Whether an entry starts out unread for its owner (`status = 0`).
-fn starts_unread(e: &InboxEntry) -> bool {
-    e.direction == Direction::In && e.kind.counts_as_unread()
 }
 
 /// The receipt of an accepted client message id, on `conn`.
@@ -640,7 +635,7 @@ fn entry_statements(
             sql.sep().uint(e.conversation.kind as u64);
             sql.sep().bytes(b(e.conversation.id()));
             sql.sep().int(i64::from(e.direction.as_i8()));
-            sql.sep().int(if starts_unread(e) { 0 } else { 1 });
+            sql.sep().int(if e.starts_unread() { 0 } else { 1 });
             sql.sep().uint(e.read_up_to);
             sql.sep().push(message_id);
             sql.end_row();
@@ -706,21 +701,6 @@ const UPSERT_SETTINGS_TAIL: &str =
 /// A conversation-list row's key: app, owner, conversation kind and id.
 type ConversationKey<'a> = (&'a str, &'a str, u8, &'a str);
 
-/// What the messages and notices of a batch (since the last flush) make of
-/// one conversation-list row: the newest one is shown, every received one
-/// counts as unread.
-struct Shown<'a> {
-    activity: u64,
-    version: u64,
-    msg: &'a MsgId,
-    unread: u64,
-    /// The newest received one that mentions the owner (0: none).
-    mention: u64,
-    /// The oldest and the newest received one (0: none).
-    first_received: u64,
-    last_received: u64,
-}
-
 /// Step 3, the conversation list (the rules of
 /// `InboxStore::conversations`), entry by entry in version order. Messages
 /// and notices are gathered per row into one upsert, rows in key order (every
@@ -739,7 +719,7 @@ fn conversation_statements(
     writing: &[usize],
     appended: &HashMap<usize, Vec<Appended>>,
 ) {
-    let mut gathered: BTreeMap<ConversationKey<'_>, Shown<'_>> = BTreeMap::new();
+    let mut gathered: BTreeMap<ConversationKey<'_>, ListRowChange> = BTreeMap::new();
     for &i in writing {
         let app = jobs[i].app.as_str();
         for (e, a) in jobs[i].delivery.entries.iter().zip(&appended[&i]) {
@@ -752,27 +732,10 @@ fn conversation_statements(
             let update = match e.kind {
                 EntryKind::Message | EntryKind::SystemNotice => {
                     // Versions rise in this loop's order: the later is newer.
-                    let row = gathered.entry(key).or_insert(Shown {
-                        activity: 0,
-                        version: 0,
-                        msg: &e.server_msg_id,
-                        unread: 0,
-                        mention: 0,
-                        first_received: 0,
-                        last_received: 0,
-                    });
-                    row.activity = activity_key(e.server_time, a.version);
-                    row.version = a.version;
-                    row.msg = &e.server_msg_id;
-                    let received = starts_unread(e);
-                    row.unread += u64::from(received);
-                    if received {
-                        if row.first_received == 0 {
-                            row.first_received = a.version;
-                        }
-                        row.last_received = a.version;
-                        if e.meta.mentions(&e.owner) {
-                            row.mention = a.version;
+                    match gathered.entry(key) {
+                        btree_map::Entry::Occupied(mut o) => o.get_mut().add(e, a.version),
+                        btree_map::Entry::Vacant(v) => {
+                            v.insert(ListRowChange::new(e, a.version));
                         }
                     }
                     continue;
@@ -801,7 +764,10 @@ fn conversation_statements(
 }
 
 /// The upserts of gathered conversation-list rows, in key order.
-fn upsert_conversations(stmts: &mut Vec<String>, rows: BTreeMap<ConversationKey<'_>, Shown<'_>>) {
+fn upsert_conversations(
+    stmts: &mut Vec<String>,
+    rows: BTreeMap<ConversationKey<'_>, ListRowChange>,
+) {
     let rows: Vec<_> = rows.into_iter().collect();
     for chunk in rows.chunks(OWNER_CHUNK) {
         let mut sql = Sql::new(UPSERT_CONVERSATION_HEAD);
@@ -814,13 +780,7 @@ fn upsert_conversations(stmts: &mut Vec<String>, rows: BTreeMap<ConversationKey<
             sql.sep().bytes(&row.msg.0);
             sql.sep().uint(row.unread);
             sql.sep().uint(row.mention);
-            // Nothing received: no entry of the batch is unread, so the
-            // newest is a floor as good as any.
-            let floor = match row.first_received {
-                0 => row.version,
-                first => first,
-            };
-            sql.sep().uint(floor);
+            sql.sep().uint(row.unread_floor());
             sql.sep().uint(row.last_received);
             sql.end_row();
         }

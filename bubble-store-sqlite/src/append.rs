@@ -3,12 +3,10 @@
 //! client message id, and the search outbox rows.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, btree_map};
 
 use bubble_core::ports::{AppendOutcome, Appended, Delivery};
-use bubble_core::{
-    AppId, Direction, EntryKind, InboxEntry, Result, SendReceipt, UserId, activity_key,
-};
+use bubble_core::{AppId, EntryKind, InboxEntry, ListRowChange, Result, SendReceipt, UserId};
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
@@ -48,7 +46,7 @@ const INSERT_SENT: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, s
 const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (message) VALUES (?)";
 
 /// The messages and notices of a batch for one conversation row (made if
-/// new), gathered ([`Gathered`]): the newest takes the activity and is
+/// new), gathered ([`ListRowChange`]): the newest takes the activity and is
 /// shown last; the received ones add to the unread count, the newest of
 /// them is the newest received, and the newest that mentions the owner is
 /// the row's mention. When nothing was unread the unread floor moves up to
@@ -111,7 +109,7 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
     let mut last: HashMap<(&AppId, &UserId), u64> = HashMap::new();
     // The list rows the batch's messages and notices change, written once
     // each (at the end, or before another entry of the same row).
-    let mut gathered: BTreeMap<RowKey<'_>, Gathered<'_>> = BTreeMap::new();
+    let mut gathered: BTreeMap<RowKey<'_>, ListRowChange> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(reqs.len());
     for r in reqs {
         let d = &r.delivery;
@@ -229,28 +227,10 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
 /// A conversation row's key: app, owner, conversation kind and id.
 type RowKey<'a> = (&'a str, &'a str, i64, &'a str);
 
-/// What the messages and notices of a batch make of one conversation row
-/// (until an entry of another kind for the row): a group message in a busy
-/// batch writes each member's row and its place in
+/// Writes one gathered row ([`UPSERT_CONVERSATION`]): a group message in
+/// a busy batch writes each member's row and its place in
 /// `conversations_by_activity` once, not once per message.
-struct Gathered<'a> {
-    activity: u64,
-    version: u64,
-    msg: &'a [u8],
-    unread: i64,
-    /// The first received version, then the newest, and the newest that
-    /// mentions the owner (0: none).
-    first_received: u64,
-    last_received: u64,
-    mention: u64,
-}
-
-/// Writes one gathered row ([`UPSERT_CONVERSATION`]).
-fn upsert(conn: &Connection, key: RowKey<'_>, row: &Gathered<'_>) -> Result<()> {
-    let floor = match row.first_received {
-        0 => row.version,
-        first => first,
-    };
+fn upsert(conn: &Connection, key: RowKey<'_>, row: &ListRowChange) -> Result<()> {
     conn.prepare_cached(UPSERT_CONVERSATION)
         .and_then(|mut s| {
             s.execute(params![
@@ -260,9 +240,9 @@ fn upsert(conn: &Connection, key: RowKey<'_>, row: &Gathered<'_>) -> Result<()> 
                 key.3,
                 bound(row.activity),
                 bound(row.version),
-                row.msg,
-                row.unread,
-                bound(floor),
+                &row.msg.0[..],
+                bound(row.unread),
+                bound(row.unread_floor()),
                 bound(row.last_received),
                 bound(row.mention),
             ])
@@ -278,7 +258,7 @@ fn upsert(conn: &Connection, key: RowKey<'_>, row: &Gathered<'_>) -> Result<()> 
 /// last, a cursor on a row they made).
 fn list<'a>(
     conn: &Connection,
-    gathered: &mut BTreeMap<RowKey<'a>, Gathered<'a>>,
+    gathered: &mut BTreeMap<RowKey<'a>, ListRowChange>,
     app: &'a AppId,
     e: &'a InboxEntry,
     version: u64,
@@ -294,32 +274,16 @@ fn list<'a>(
         stmt.execute(args).map_err(map_sqlite)?;
         Ok(())
     };
-    let flush = |gathered: &mut BTreeMap<RowKey<'a>, Gathered<'a>>| match gathered.remove(&key) {
+    let flush = |gathered: &mut BTreeMap<RowKey<'a>, ListRowChange>| match gathered.remove(&key) {
         Some(row) => upsert(conn, key, &row),
         None => Ok(()),
     };
     match e.kind {
         EntryKind::Message | EntryKind::SystemNotice => {
-            let row = gathered.entry(key).or_insert(Gathered {
-                activity: 0,
-                version: 0,
-                msg: &e.server_msg_id.0,
-                unread: 0,
-                first_received: 0,
-                last_received: 0,
-                mention: 0,
-            });
-            row.activity = activity_key(e.server_time, version);
-            row.version = version;
-            row.msg = &e.server_msg_id.0;
-            if unread_status(e).is_some() {
-                row.unread += 1;
-                if row.first_received == 0 {
-                    row.first_received = version;
-                }
-                row.last_received = version;
-                if e.meta.mentions(&e.owner) {
-                    row.mention = version;
+            match gathered.entry(key) {
+                btree_map::Entry::Occupied(mut o) => o.get_mut().add(e, version),
+                btree_map::Entry::Vacant(v) => {
+                    v.insert(ListRowChange::new(e, version));
                 }
             }
             Ok(())
@@ -395,9 +359,7 @@ fn edit_message(conn: &Connection, app: &AppId, e: &InboxEntry) -> Result<()> {
 /// (so a read mark, which cannot see the message's kind in the inbox row,
 /// touches exactly the entries that count).
 fn unread_status(e: &InboxEntry) -> Option<i64> {
-    let counts = e.direction == Direction::In
-        && matches!(e.kind, EntryKind::Message | EntryKind::SystemNotice);
-    counts.then_some(0)
+    e.starts_unread().then_some(0)
 }
 
 /// A receipt from [`FIND_SENT`]'s columns, as a retry gets it back.

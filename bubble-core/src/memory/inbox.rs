@@ -243,7 +243,7 @@ impl MemoryInbox {
 }
 
 fn is_readable_message(entry: &InboxEntry) -> bool {
-    entry.direction == Direction::In && entry.kind.counts_as_unread()
+    entry.starts_unread()
 }
 
 #[async_trait]
