@@ -305,10 +305,12 @@ pub(crate) const MARK_MESSAGE_READ: &str = "UPDATE inbox INDEXED BY inbox_by_msg
      AND owner = ?2 AND app = ?1 AND status = 0 RETURNING conv_kind, peer";
 
 /// What a read mark did to its list row: took what it marked off the
-/// unread count, and raised the unread floor past the mark.
+/// unread count, and raised the unread floor past the mark. A mark that
+/// changes neither (a second device marking the same place) writes nothing.
 const MARKED_IN_CONVERSATION: &str = "UPDATE conversations \
      SET unread = MAX(unread - ?5, 0), unread_floor = MAX(unread_floor, ?6) \
-     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4 \
+     AND (?5 > 0 OR unread_floor < ?6)";
 
 /// What marking one message read took off its conversation's unread count.
 const UNREAD_IN_CONVERSATION: &str = "UPDATE conversations SET unread = MAX(unread - ?5, 0) \
