@@ -62,6 +62,9 @@ pub struct AppSettings {
     /// type under it (`image/`), any other entry one exact type
     /// (`application/pdf`). Empty: no uploads.
     pub media_types: Vec<String>,
+    /// Messages older than this many days are deleted, with their search
+    /// documents, by the server's minutely sweep (0: kept forever).
+    pub retention_days: u32,
 }
 
 impl Default for AppSettings {
@@ -85,6 +88,7 @@ impl Default for AppSettings {
             media_types: ["image/", "video/", "audio/", "application/pdf"]
                 .map(String::from)
                 .to_vec(),
+            retention_days: 0,
         }
     }
 }

@@ -65,6 +65,7 @@ guard!(InboxStore {
     fn pending_index(limit: usize) -> Vec<IndexTask>;
     fn complete_index(ids: &[u64]) -> ();
     fn prune_sent(sent_before: i64, limit: usize) -> u64;
+    fn expire(app: &AppId, sent_before: i64, limit: usize) -> Expired;
     fn history(app: &AppId, owner: &UserId, conversation: &Conversation, before_version: u64, limit: usize) -> InboxPage;
     fn conversations(app: &AppId, owner: &UserId, before: u64, limit: usize) -> ConversationPage;
     fn scan_messages(app: &AppId, after: Option<MsgId>, limit: usize) -> Vec<StoredMessage>;

@@ -71,6 +71,16 @@ pub enum AppendOutcome {
     Duplicate(SendReceipt),
 }
 
+/// What one [`InboxStore::expire`] call deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expired {
+    /// The messages whose entries were deleted, each once, so their search
+    /// documents go too.
+    pub messages: Vec<MsgId>,
+    /// Whether messages older than the cutoff remain (call again).
+    pub more: bool,
+}
+
 /// What [`InboxStore::mark_read`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MarkedRead {
@@ -230,6 +240,23 @@ pub trait InboxStore: Send + Sync + 'static {
     /// how many were forgotten: the caller calls again while it is
     /// `limit`, so no single call holds the store for long.
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64>;
+
+    /// Retention: deletes at most `limit` messages of `app` whose
+    /// `server_time` is before `sent_before` (ms), oldest first, each with
+    /// every owner's entry of it, its reactions and its outbox rows. Entries
+    /// of every kind go (recalls, edits, receipts, cursors). What the
+    /// deleted entries counted as unread stops counting; a conversation
+    /// whose shown entry was deleted leaves the list until its next message
+    /// (its settings stay). Versions are never given again: the next entry
+    /// of an owner whose newest entries were deleted still follows them.
+    /// `more` says older messages remain, so the caller calls again.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the
+    /// store, so an app with `retention_days` says which store cannot honour it.
+    async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
+        let _ = (app, sent_before, limit);
+        Err(unsupported::<Self>("InboxStore::expire (retention_days)"))
+    }
 
     /// The owner's entries of one conversation (as the owner sees it) with
     /// version < `before_version`, newest first, at most `limit`; `before_version`

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use sqlx::mysql::MySqlConnection;
 
 use bubble_core::ports::{
-    AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead, MessageReaders, ReactionLimits,
-    StoredMessage,
+    AppendOutcome, Delivery, Expired, InboxStore, IndexTask, MarkedRead, MessageReaders,
+    ReactionLimits, StoredMessage,
 };
 use bubble_core::{
     AppId, Conversation, ConversationKind, ConversationPage, ConversationSettings,
@@ -759,6 +759,10 @@ impl InboxStore for MysqlStore {
             cursor = last;
         }
         Ok(out)
+    }
+
+    async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
+        self.expire_batch(app, sent_before, limit).await
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {

@@ -34,6 +34,8 @@
 //!   (the [`AdapterConfig`] impl of [`MysqlConfig`]).
 //! - `inbox`, `groups`, `channel`, `apps`, `jobs`, `push_tokens`: one port
 //!   each, its impl on [`MysqlStore`] and its SQL.
+//! - `retention`: an app's `retention_days`, one bounded batch of old
+//!   messages deleted per transaction.
 //! - `testing` (feature `testing`): fresh throwaway databases for tests.
 //! - `fuzzing` (hidden, not API): the row decoders on rows of plain
 //!   values, for the `mysql_rows` fuzz target.
@@ -90,6 +92,7 @@ mod groups;
 mod inbox;
 mod jobs;
 mod push_tokens;
+mod retention;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

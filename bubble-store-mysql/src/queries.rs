@@ -267,3 +267,10 @@ pub const CLAIM_ANY: &str = "SELECT id, queue, payload, attempts, enqueued_at, d
 /// [`ClaimOrder::InOrder`]: bubble_core::jobs::ClaimOrder::InOrder
 pub const CLAIM_HEAD: &str = "SELECT id, queue, payload, attempts, enqueued_at, due_at, \
      lease_until FROM jobs WHERE queue = ? ORDER BY id LIMIT ? FOR UPDATE";
+
+/// Retention: the app's oldest messages before a time, a range of
+/// `ix_messages_time`, locked, so two nodes sweeping at once never count one
+/// entry twice (the second finds the rows gone). Binds: app, time, one more
+/// than the batch (to tell whether more remain).
+pub const EXPIRE_OLDEST: &str = "SELECT id, server_msg_id FROM messages \
+     WHERE app = ? AND server_time < ? ORDER BY server_time, id LIMIT ? FOR UPDATE";

@@ -57,6 +57,12 @@ pub(crate) const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "0007_unread_on_the_list.sql",
         include_str!("../migrations/0007_unread_on_the_list.sql"),
     ),
+    (
+        8,
+        "retention",
+        "0008_retention.sql",
+        include_str!("../migrations/0008_retention.sql"),
+    ),
 ];
 
 /// The migrator for [`MIGRATIONS`]. `MysqlStore::migrate` runs it under its

@@ -1233,3 +1233,34 @@ async fn a_rebuild_scan_reads_ranges_of_ids_and_each_rows_owners_by_index() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_reads_the_apps_oldest_messages_from_the_time_index_in_order() {
+    on_fresh_db(|db| async move {
+        let store = db.store().await;
+        let app = AppId::new("explain-expire");
+        populate(&db, &store, &app).await;
+        populate(&db, &store, &AppId::new("explain-expire-other")).await;
+        let now = bubble_core::now_millis() as u64;
+        // Nothing due (the usual sweep), and everything due.
+        for cutoff in [1, now + 1] {
+            let binds = [
+                Bind::Bytes(app.as_str().as_bytes()),
+                Bind::Uint(cutoff),
+                Bind::Uint(201),
+            ];
+            let plan = explain_with(&db, queries::EXPIRE_OLDEST, &binds).await;
+            assert_eq!(plan.len(), 1, "{plan:?}");
+            assert_eq!(
+                plan[0].key.as_deref(),
+                Some("ix_messages_time"),
+                "a range of the time index: {plan:?}"
+            );
+            assert!(
+                !plan[0].extra.contains("filesort"),
+                "already in time order: {plan:?}"
+            );
+        }
+    })
+    .await;
+}

@@ -873,3 +873,59 @@ async fn migration_7_moves_the_unread_state_of_a_database_at_migration_6_onto_it
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_8_gives_a_database_at_migration_7_retention_that_keeps_every_version() {
+    on_fresh_db(|kept| async move {
+        let store = kept.store().await;
+        let app = AppId::new("chat");
+        chat(&store, &app).await;
+        let mut versions = Vec::new();
+        for owner in OWNERS {
+            versions.push(store.last_version(&app, &UserId::new(owner)).await.unwrap());
+        }
+
+        on_fresh_db(|old| async move {
+            old.migrate_to(7).await;
+            copy_inboxes(&old, &kept).await;
+            let migrated = old.store().await;
+            let mut conn = old.connection().await;
+            let index: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'messages' \
+                 AND INDEX_NAME = 'ix_messages_time'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            assert!(index > 0, "migration 8 added the time index");
+
+            let everything = bubble_core::now_millis() + 1;
+            let mut expired = 0;
+            loop {
+                let batch = migrated.expire(&app, everything, 3).await.unwrap();
+                assert!(batch.messages.len() <= 3);
+                expired += batch.messages.len();
+                if !batch.more {
+                    break;
+                }
+            }
+            assert!(expired > 5, "the chat's messages went: {expired}");
+            for (owner, version) in OWNERS.iter().zip(&versions) {
+                let owner = UserId::new(*owner);
+                let page = migrated.pull(&app, &owner, 0, 100).await.unwrap();
+                assert!(page.entries.is_empty(), "{owner} holds nothing");
+                assert_eq!(
+                    migrated.last_version(&app, &owner).await.unwrap(),
+                    *version,
+                    "{owner}'s versions stay where they were"
+                );
+                let list = migrated.conversations(&app, &owner, 0, 100).await.unwrap();
+                assert!(list.conversations.is_empty(), "{owner}: {list:?}");
+                assert!(migrated.unread(&app, &owner).await.unwrap().is_empty());
+            }
+        })
+        .await;
+    })
+    .await;
+}

@@ -25,8 +25,12 @@ pub(crate) struct AppendRequest {
 pub(crate) const FIND_SENT: &str = "SELECT server_msg_id, version, server_time FROM inbox_sent \
      WHERE app = ? AND sender = ? AND client_msg_id = ?";
 
-/// The owner's newest version: one seek to the end of its `inbox_pull` range.
-pub(crate) const LAST_VERSION: &str = "SELECT MAX(version) FROM inbox WHERE app = ? AND owner = ?";
+/// The owner's newest version: one seek to the end of its `inbox_pull` range,
+/// and one into `version_floors` (retention's record of deleted newest
+/// entries: nearly always empty), the higher of the two.
+pub(crate) const LAST_VERSION: &str = "SELECT MAX(v) FROM (\
+     SELECT MAX(version) AS v FROM inbox WHERE app = ?1 AND owner = ?2 \
+     UNION ALL SELECT version FROM version_floors WHERE app = ?1 AND owner = ?2)";
 
 const INSERT_MESSAGE: &str = "INSERT INTO messages (app, server_msg_id, kind, sender, \
      sender_device, client_msg_id, client_seq, create_time, server_time, content_type, content, \

@@ -4,8 +4,8 @@
 
 use async_trait::async_trait;
 use bubble_core::ports::{
-    AppendOutcome, Delivery, InboxStore, IndexTask, MarkedRead, MessageReaders, ReactionLimits,
-    StoredMessage,
+    AppendOutcome, Delivery, Expired, InboxStore, IndexTask, MarkedRead, MessageReaders,
+    ReactionLimits, StoredMessage,
 };
 use bubble_core::{
     AppId, Conversation, ConversationKind, ConversationPage, ConversationSettings,
@@ -214,6 +214,15 @@ impl InboxStore for SqliteStore {
         let app = app.clone();
         self.read(move |conn| scan_messages(conn, &app, after, limit))
             .await
+    }
+
+    async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
+        self.write(crate::retention::Expire {
+            app: app.clone(),
+            sent_before,
+            limit,
+        })
+        .await
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {

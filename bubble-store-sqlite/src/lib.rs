@@ -40,6 +40,8 @@
 //! - `inbox`, `groups`, `channel`, `apps`, `jobs`, `push_tokens`: one port
 //!   each, its impl on [`SqliteStore`] and its SQL (a job claim is a write,
 //!   so it is atomic like every other).
+//! - `retention`: an app's `retention_days`, one bounded batch of old
+//!   messages deleted per writer job.
 //!
 //! # Example
 //!
@@ -89,6 +91,7 @@ mod groups;
 mod inbox;
 mod jobs;
 mod push_tokens;
+mod retention;
 
 pub use client::{SqliteStore, WriterStats};
 

@@ -118,6 +118,10 @@ fn batch_lookups_seek_an_index_per_key() {
         p.contains("SEARCH inbox USING PRIMARY KEY (app=? AND owner=?)"),
         "{p}"
     );
+    assert!(
+        p.contains("SEARCH version_floors USING PRIMARY KEY (app=? AND owner=?)"),
+        "{p}"
+    );
     let p = plan(append::FIND_SENT);
     assert!(
         p.contains("SEARCH inbox_sent USING PRIMARY KEY (app=? AND sender=? AND client_msg_id=?)"),
@@ -233,5 +237,19 @@ fn a_users_push_tokens_are_a_range_of_the_key() {
         p.contains("SEARCH push_tokens USING PRIMARY KEY (app=? AND user=?)")
             && !p.contains("TEMP B-TREE"),
         "already in device order: {p}"
+    );
+}
+
+#[test]
+fn retention_reads_an_apps_oldest_messages_in_time_order_and_their_entries_by_message() {
+    let p = plan(crate::retention::OLDEST);
+    assert!(
+        p.contains("SEARCH messages USING INDEX messages_by_time (app=? AND server_time<?)")
+            && !p.contains("TEMP B-TREE"),
+        "a range of the time index, already in order: {p}"
+    );
+    assert_uses(
+        crate::retention::ENTRIES,
+        "SEARCH inbox USING INDEX inbox_by_msg (message=?)",
     );
 }

@@ -80,6 +80,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "unread_on_the_list",
         sql: include_str!("../migrations/0008_unread_on_the_list.sql"),
     },
+    Migration {
+        version: 9,
+        description: "retention",
+        sql: include_str!("../migrations/0009_retention.sql"),
+    },
 ];
 
 /// The bookkeeping table with the columns and the SQL text of sqlx 0.9's
@@ -248,7 +253,7 @@ mod tests {
             })
             .unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(versions(&conn), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(versions(&conn), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
         let again: String = conn
             .query_row("SELECT installed_on FROM _sqlx_migrations", [], |r| {
                 r.get(0)
@@ -315,7 +320,7 @@ mod tests {
         match migrate(&mut conn) {
             Err(MigrateError::Unknown {
                 version: 0,
-                newest_known: 8,
+                newest_known: 9,
             }) => {}
             other => panic!("expected migration 0 to be unknown, got {other:?}"),
         }

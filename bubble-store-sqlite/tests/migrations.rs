@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use bubble_core::ports::{AppStore, AppendOutcome, ChannelLog, GroupStore, InboxStore};
 use bubble_core::testkit::{channel_message, direct_delivery};
 use bubble_core::{
-    AdapterConfig, AppId, Conversation, ErrorKind, GroupId, GroupKind, InboxEntry, Role, UserId,
+    AdapterConfig, AppId, Conversation, ErrorKind, GroupId, GroupKind, InboxEntry, MsgId, Role,
+    UserId,
 };
 use bubble_store_sqlite::{SqliteConfig, SqliteStore};
 use rusqlite::Connection;
@@ -799,6 +800,7 @@ async fn a_file_at_migration_6_gets_only_migration_7_which_adds_the_job_queue_an
         .filter(|o| !schema_before.iter().any(|b| b.1 == o.1))
         .map(|o| o.1.as_str())
         .filter(|name| !name.starts_with("sqlite_autoindex_"))
+        .filter(|name| !ADDED_BY_0009.contains(name))
         .collect();
     added.sort();
     assert_eq!(
@@ -863,6 +865,10 @@ async fn a_file_of_an_earlier_release_gains_a_job_queue_and_push_tokens_that_kee
 
 // ------------------------------- unread state on the list rows (migration 8)
 
+/// What migration 9 (`0009_retention.sql`) adds: the time index of the
+/// messages and the version floors.
+const ADDED_BY_0009: &[&str] = &["messages_by_time", "version_floors"];
+
 /// What migration 8 (`0008_unread_on_the_list.sql`) changes: two columns on
 /// the list rows, and the received-entries index dropped.
 const CHANGED_BY_0008: &[&str] = &["conversations", "inbox_received"];
@@ -916,11 +922,8 @@ async fn a_file_at_migration_7_moves_its_unread_state_onto_the_list_rows() {
     tamper(&path, BOB_AT_MIGRATION_7);
 
     let store = open(&path).await;
-    let last = applied(&path).pop().unwrap();
-    assert_eq!(
-        (last.version, last.description.as_str()),
-        (8, "unread_on_the_list")
-    );
+    let eighth = applied(&path).into_iter().find(|m| m.version == 8).unwrap();
+    assert_eq!(eighth.description, "unread_on_the_list");
     assert!(
         !schema(&path).iter().any(|o| o.1 == "inbox_received"),
         "the received-entries index is gone"
@@ -970,4 +973,69 @@ async fn a_file_at_migration_7_moves_its_unread_state_onto_the_list_rows() {
     assert_eq!(marked.last_read.map(|e| e.version), Some(4));
     store.close().await;
     assert_eq!(bobs_list_rows(&path)[0], ("alice".to_owned(), 0, 100, 4));
+}
+
+#[tokio::test]
+async fn a_file_at_migration_8_gains_retention_and_expires_its_old_messages_without_reusing_versions()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    file_at_migration(&path, 8);
+    tamper(&path, BOB_AT_MIGRATION_7);
+    // As migration 8 left such a file: alice's 3 and 4 unread.
+    tamper(
+        &path,
+        "UPDATE conversations SET unread = 2, unread_floor = 3, last_received = 4 \
+         WHERE peer = 'alice'; \
+         UPDATE conversations SET unread_floor = 7, last_received = 6 WHERE peer = 'g1'",
+    );
+
+    let store = open(&path).await;
+    let last = applied(&path).pop().unwrap();
+    assert_eq!((last.version, last.description.as_str()), (9, "retention"));
+    let names: Vec<String> = schema(&path).into_iter().map(|o| o.1).collect();
+    for added in ADDED_BY_0009 {
+        assert!(names.iter().any(|n| n == added), "{added} is there");
+    }
+    let (app, bob) = (AppId::new("acme"), UserId::new("bob"));
+    let id = |n: u8| {
+        let mut raw = [0u8; 16];
+        raw[0] = n;
+        MsgId(raw)
+    };
+
+    // Everything up to alice's last message (time 50) goes; carol's stays.
+    let expired = store.expire(&app, 55, 100).await.unwrap();
+    assert_eq!(expired.messages, (1..=5).map(id).collect::<Vec<_>>());
+    assert!(!expired.more);
+    let pulled = store.pull(&app, &bob, 0, 10).await.unwrap();
+    let held: Vec<u64> = pulled.entries.iter().map(|e| e.version).collect();
+    assert_eq!(held, [6]);
+    assert_eq!(
+        store.unread(&app, &bob).await.unwrap(),
+        [],
+        "alice's two unread went with her messages"
+    );
+    let list = store.conversations(&app, &bob, 0, 10).await.unwrap();
+    let peers: Vec<String> = list
+        .conversations
+        .iter()
+        .map(|c| c.conversation.id().to_owned())
+        .collect();
+    assert_eq!(
+        peers,
+        ["g1"],
+        "alice's row, its last message gone, is not listed"
+    );
+
+    // The newest entry goes too: its version is kept, never given again.
+    store.expire(&app, 100, 100).await.unwrap();
+    assert_eq!(store.last_version(&app, &bob).await.unwrap(), 6);
+    let next = direct_delivery("alice", "bob", "again", "");
+    let AppendOutcome::Appended(appended) = InboxStore::append(&store, &app, &next).await.unwrap()
+    else {
+        panic!("appended");
+    };
+    assert_eq!((appended[1].version, appended[1].prev_version), (7, 6));
+    store.close().await;
 }

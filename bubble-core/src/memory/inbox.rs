@@ -22,6 +22,12 @@ struct Owner {
     /// position `v - 1`.
     chunks: Vec<Vec<(InboxEntry, bool)>>,
     last_version: u64,
+    /// Versions up to this one were deleted by retention
+    /// ([`InboxStore::expire`]): they read as absent.
+    expired: u64,
+    /// Leading chunks dropped whole (every version in them expired), so
+    /// version `v` is at position `v - 1 - dropped * CHUNK`.
+    dropped: usize,
     /// Versions of the message/notice entries ([`InboxStore::get`]) by id.
     by_msg: HashMap<MsgId, Vec<u64>>,
     /// Versions of unread received messages, per conversation.
@@ -69,14 +75,104 @@ impl ConversationRow {
 }
 
 impl Owner {
-    fn at(&self, version: u64) -> Option<&(InboxEntry, bool)> {
+    /// Where version `version` lives: (chunk, position), `None` if it was
+    /// never given or has expired.
+    fn slot(&self, version: u64) -> Option<(usize, usize)> {
+        if version <= self.expired {
+            return None;
+        }
         let i = usize::try_from(version.checked_sub(1)?).ok()?;
-        self.chunks.get(i / CHUNK)?.get(i % CHUNK)
+        Some(((i / CHUNK).checked_sub(self.dropped)?, i % CHUNK))
+    }
+
+    fn at(&self, version: u64) -> Option<&(InboxEntry, bool)> {
+        let (chunk, i) = self.slot(version)?;
+        self.chunks.get(chunk)?.get(i)
     }
 
     fn at_mut(&mut self, version: u64) -> Option<&mut (InboxEntry, bool)> {
-        let i = usize::try_from(version.checked_sub(1)?).ok()?;
-        self.chunks.get_mut(i / CHUNK)?.get_mut(i % CHUNK)
+        let (chunk, i) = self.slot(version)?;
+        self.chunks.get_mut(chunk)?.get_mut(i)
+    }
+
+    /// The entries still held, oldest first.
+    fn entries(&self) -> impl Iterator<Item = &InboxEntry> {
+        let expired = self.expired;
+        self.chunks
+            .iter()
+            .flatten()
+            .map(|(e, _)| e)
+            .filter(move |e| e.version > expired)
+    }
+
+    /// The ids and times of up to `limit` of the oldest entries sent
+    /// before `sent_before`.
+    fn expiring(&self, sent_before: i64, limit: usize) -> impl Iterator<Item = (i64, MsgId)> {
+        (self.expired + 1..=self.last_version)
+            .map_while(move |v| {
+                let (e, _) = self.at(v)?;
+                (e.server_time < sent_before).then_some((e.server_time, e.server_msg_id))
+            })
+            .take(limit)
+    }
+
+    /// Deletes the oldest entries while they are of a message in `chosen`,
+    /// with what indexes them; puts the ids of their messages in `ids`.
+    fn expire(&mut self, chosen: &HashSet<MsgId>, ids: &mut HashSet<MsgId>) {
+        let mut touched = HashSet::new();
+        loop {
+            let version = self.expired + 1;
+            let Some((entry, read)) = self.at(version) else {
+                break;
+            };
+            if !chosen.contains(&entry.server_msg_id) {
+                break;
+            }
+            let (entry, read) = (entry.clone(), *read);
+            self.expired = version;
+            ids.insert(entry.server_msg_id);
+            if let Some(versions) = self.by_msg.get_mut(&entry.server_msg_id) {
+                versions.retain(|&v| v != version);
+                if versions.is_empty() {
+                    self.by_msg.remove(&entry.server_msg_id);
+                }
+            }
+            if is_readable_message(&entry) && !read {
+                if let Some(row) = self.conversations.get_mut(&entry.conversation) {
+                    row.unread = row.unread.saturating_sub(1);
+                }
+                if let Some(set) = self.unread.get_mut(&entry.conversation) {
+                    set.remove(&version);
+                    if set.is_empty() {
+                        self.unread.remove(&entry.conversation);
+                    }
+                }
+            }
+            touched.insert(entry.conversation);
+        }
+        let expired = self.expired;
+        for c in touched {
+            for versions in [self.received.get_mut(&c), self.by_conversation.get_mut(&c)]
+                .into_iter()
+                .flatten()
+            {
+                let gone = versions.partition_point(|&v| v <= expired);
+                versions.drain(..gone);
+            }
+            // A row whose shown entry went leaves the list (its settings
+            // and read positions stay for its next message).
+            if let Some(row) = self.conversations.get_mut(&c)
+                && row.activity != 0
+                && row.last <= expired
+            {
+                self.by_activity.remove(&row.activity);
+                row.activity = 0;
+            }
+        }
+        while self.chunks.len() > 1 && (self.dropped + 1) * CHUNK <= expired as usize {
+            self.chunks.remove(0);
+            self.dropped += 1;
+        }
     }
 
     /// Appends `entry` as the next version, indexing it.
@@ -314,7 +410,8 @@ impl InboxStore for MemoryInbox {
         let Some(o) = state.owners.get(&(app.clone(), owner.clone())) else {
             return Ok(InboxPage::default());
         };
-        let first = after_version.saturating_add(1);
+        // Versions up to `expired` are gone: a page starts after them.
+        let first = after_version.max(o.expired).saturating_add(1);
         let last = o.last_version.min(first.saturating_add(limit as u64) - 1);
         let entries: Vec<InboxEntry> = (first..=last)
             .filter_map(|v| o.at(v).map(|(e, _)| e.clone()))
@@ -657,7 +754,7 @@ impl InboxStore for MemoryInbox {
             if a != app {
                 continue;
             }
-            let entries = || inbox.chunks.iter().flatten().map(|(e, _)| e);
+            let entries = || inbox.entries();
             let deleted: HashSet<MsgId> = entries()
                 .filter(|e| e.kind == EntryKind::Delete)
                 .map(|e| e.server_msg_id)
@@ -695,6 +792,59 @@ impl InboxStore for MemoryInbox {
                 m
             })
             .collect())
+    }
+
+    /// Walks every owner of `app` (a reference store's scan) twice: once
+    /// to choose the `limit` oldest messages, once to delete their entries.
+    async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
+        let mut state = self.state.lock();
+        let mut oldest: BTreeSet<(i64, MsgId)> = BTreeSet::new();
+        for ((a, _), o) in &state.owners {
+            if a == app {
+                oldest.extend(o.expiring(sent_before, limit));
+            }
+        }
+        let mut chosen = HashSet::new();
+        for (_, id) in oldest {
+            if chosen.len() == limit {
+                break;
+            }
+            chosen.insert(id);
+        }
+        let mut ids = HashSet::new();
+        for ((a, _), o) in state.owners.iter_mut() {
+            if a == app {
+                o.expire(&chosen, &mut ids);
+            }
+        }
+        let more = state
+            .owners
+            .iter()
+            .filter(|((a, _), _)| a == app)
+            .any(|(_, o)| {
+                o.at(o.expired + 1)
+                    .is_some_and(|(e, _)| e.server_time < sent_before)
+            });
+        let State {
+            owners,
+            outbox,
+            reactions,
+            ..
+        } = &mut *state;
+        outbox.retain(|_, (a, held)| {
+            a != app
+                || held.iter().any(|(owner, version)| {
+                    owners
+                        .get(&(a.clone(), owner.clone()))
+                        .is_some_and(|o| o.at(*version).is_some())
+                })
+        });
+        for id in &ids {
+            reactions.remove(&(app.clone(), *id));
+        }
+        let mut messages: Vec<MsgId> = ids.into_iter().collect();
+        messages.sort();
+        Ok(Expired { messages, more })
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {

@@ -13,7 +13,8 @@ use crate::types::*;
 /// Runs every inbox check against `store`.
 pub async fn inbox(store: Arc<dyn InboxStore>) {
     super::run_checks("InboxStore", store.clone(), CHECKS).await;
-    super::run_checks("InboxStore", store, super::inbox_extras::CHECKS).await;
+    super::run_checks("InboxStore", store.clone(), super::inbox_extras::CHECKS).await;
+    super::run_checks("InboxStore", store, super::retention::CHECKS).await;
 }
 
 const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStore;

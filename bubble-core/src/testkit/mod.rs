@@ -38,6 +38,7 @@ mod jobs;
 mod presence;
 pub mod proxy;
 mod push_tokens;
+mod retention;
 mod search;
 
 pub use apps::apps;

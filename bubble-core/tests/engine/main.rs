@@ -8,6 +8,7 @@ mod group_admin;
 mod integrations;
 mod notices;
 mod read;
+mod retention;
 mod revise;
 mod screens;
 mod search;

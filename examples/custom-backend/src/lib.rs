@@ -201,4 +201,7 @@ impl InboxStore for AuditedInbox {
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
         self.inner.prune_sent(sent_before, limit).await
     }
+    async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
+        self.inner.expire(app, sent_before, limit).await
+    }
 }

@@ -1,0 +1,155 @@
+//! Retention ([`InboxStore::expire`](bubble_core::ports::InboxStore::expire)):
+//! an app's oldest messages deleted with every owner's entry of them, one
+//! bounded batch per transaction. Versions come from `inbox_versions`,
+//! which nothing here touches, so none is ever given again.
+
+use std::collections::BTreeMap;
+
+use sqlx::mysql::MySqlConnection;
+
+use bubble_core::ports::Expired;
+use bubble_core::{AppId, MsgId, Result};
+
+use crate::client::MysqlStore;
+use crate::error::{commit_err, map_err};
+use crate::queries::EXPIRE_OLDEST;
+use crate::rows::{self, dynamic, row_placeholders};
+
+/// What a row loses: the unread its deleted entries counted (`unread` is
+/// unsigned: never below 0). A row whose shown entry went leaves the list
+/// (`activity` 0, as a row with settings only) until its next message; a
+/// mention that went stops marking it. Binds: unread, app, owner, highest
+/// deleted version, app, owner, conv_kind, conv_id.
+const SHRINK_ROW: &str = "UPDATE conversations SET unread = unread - LEAST(unread, ?), \
+     activity = IF(EXISTS (SELECT 1 FROM inbox i \
+         WHERE i.app = ? AND i.owner = ? AND i.version = conversations.last_version), \
+         activity, 0), \
+     mention_version = IF(mention_version <= ?, 0, mention_version) \
+     WHERE app = ? AND owner = ? AND conv_kind = ? AND conv_id = ?";
+
+/// An outbox row names its delivery's first entry: one whose entry went
+/// has nothing left to index.
+const ORPHANED_OUTBOX: &str = "DELETE o FROM inbox_index_outbox o \
+     LEFT JOIN inbox i ON i.app = o.app AND i.owner = o.owner AND i.version = o.version \
+     WHERE o.app = ? AND i.version IS NULL";
+
+/// A conversation row, as `(owner, conv_kind, conv_id)`.
+type RowKey = (Vec<u8>, u8, Vec<u8>);
+
+impl MysqlStore {
+    /// One batch of [`InboxStore::expire`](bubble_core::ports::InboxStore::expire).
+    pub(crate) async fn expire_batch(
+        &self,
+        app: &AppId,
+        sent_before: i64,
+        limit: usize,
+    ) -> Result<Expired> {
+        self.write(|pool| async move {
+            let mut tx = pool.begin().await.map_err(map_err)?;
+            let expired = expire_in(&mut tx, app, sent_before, limit).await?;
+            tx.commit().await.map_err(commit_err)?;
+            Ok(expired)
+        })
+        .await
+    }
+}
+
+async fn expire_in(
+    conn: &mut MySqlConnection,
+    app: &AppId,
+    sent_before: i64,
+    limit: usize,
+) -> Result<Expired> {
+    let a = app.as_str().as_bytes();
+    let found = sqlx::query(EXPIRE_OLDEST)
+        .bind(a)
+        .bind(sent_before)
+        .bind(limit as u64 + 1)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let mut oldest = found
+        .iter()
+        .map(|row| {
+            Ok((
+                rows::get::<u64>(row, "id")?,
+                rows::msg_id(row, "server_msg_id")?,
+            ))
+        })
+        .collect::<Result<Vec<(u64, MsgId)>>>()?;
+    let more = oldest.len() > limit;
+    oldest.truncate(limit);
+    if oldest.is_empty() {
+        return Ok(Expired {
+            messages: Vec::new(),
+            more,
+        });
+    }
+    let ids = row_placeholders(oldest.len());
+
+    // Every owner's entry of them (`ix_inbox_owners`), locked: a read mark
+    // flipping one of them waits, so what it counts is counted once.
+    let mut q = sqlx::query(dynamic(format!(
+        "SELECT owner, version, conv_kind, conv_id, direct, status FROM inbox \
+         WHERE message_id IN {ids} FOR UPDATE"
+    )));
+    for (id, _) in &oldest {
+        q = q.bind(*id);
+    }
+    let entries = q.fetch_all(&mut *conn).await.map_err(map_err)?;
+    // Each row's deleted unread entries and highest deleted version.
+    let mut hit: BTreeMap<RowKey, (u64, u64)> = BTreeMap::new();
+    for row in &entries {
+        let unread = rows::get::<i8>(row, "direct")? == -1 && rows::get::<i8>(row, "status")? == 0;
+        let version: u64 = rows::get(row, "version")?;
+        let key = (
+            rows::get::<Vec<u8>>(row, "owner")?,
+            rows::get::<u8>(row, "conv_kind")?,
+            rows::get::<Vec<u8>>(row, "conv_id")?,
+        );
+        let h = hit.entry(key).or_default();
+        h.0 += u64::from(unread);
+        h.1 = h.1.max(version);
+    }
+
+    for table in ["inbox WHERE message_id", "messages WHERE id"] {
+        let mut q = sqlx::query(dynamic(format!("DELETE FROM {table} IN {ids}")));
+        for (id, _) in &oldest {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *conn).await.map_err(map_err)?;
+    }
+    for table in ["reactions", "reaction_heads"] {
+        let mut q = sqlx::query(dynamic(format!(
+            "DELETE FROM {table} WHERE app = ? AND server_msg_id IN {ids}"
+        )))
+        .bind(a);
+        for (_, msg) in &oldest {
+            q = q.bind(&msg.0[..]);
+        }
+        q.execute(&mut *conn).await.map_err(map_err)?;
+    }
+    sqlx::query(ORPHANED_OUTBOX)
+        .bind(a)
+        .execute(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    for ((owner, kind, conv_id), (unread, top)) in &hit {
+        sqlx::query(SHRINK_ROW)
+            .bind(*unread)
+            .bind(a)
+            .bind(&owner[..])
+            .bind(*top)
+            .bind(a)
+            .bind(&owner[..])
+            .bind(*kind)
+            .bind(&conv_id[..])
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(Expired {
+        messages: oldest.into_iter().map(|(_, msg)| msg).collect(),
+        more,
+    })
+}

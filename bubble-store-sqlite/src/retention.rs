@@ -1,0 +1,145 @@
+//! Retention ([`InboxStore::expire`](bubble_core::ports::InboxStore::expire)):
+//! an app's oldest messages deleted with every owner's entry of them, one
+//! bounded batch per writer job.
+
+use std::collections::BTreeMap;
+
+use bubble_core::ports::Expired;
+use bubble_core::{AppId, MsgId, Result};
+use rusqlite::{Connection, params, params_from_iter};
+
+use crate::append::LAST_VERSION;
+use crate::error::map_sqlite;
+use crate::rows::{self, bound, from_stored};
+use crate::writer::WriteOp;
+
+/// The app's oldest messages before a time: a range of `messages_by_time`.
+/// One more than the batch is asked for, to tell whether more remain.
+pub(crate) const OLDEST: &str = "SELECT id, server_msg_id FROM messages \
+     WHERE app = ?1 AND server_time < ?2 ORDER BY server_time, id LIMIT ?3";
+
+/// A message's entries, by `inbox_by_msg` (message, owner).
+pub(crate) const ENTRIES: &str = "SELECT owner, version, conv_kind, peer, status FROM inbox \
+     WHERE message = ?1";
+
+const DELETE_ENTRIES: &str = "DELETE FROM inbox WHERE message = ?1";
+const DELETE_MESSAGE: &str = "DELETE FROM messages WHERE id = ?1";
+const DELETE_REACTIONS: &str = "DELETE FROM reactions WHERE app = ?1 AND server_msg_id = ?2";
+
+/// What a row loses: the unread its deleted entries counted. A row whose
+/// shown entry went leaves the list (`activity` 0, as a row with settings
+/// only) until its next message; a mention that went stops marking it.
+const SHRINK_ROW: &str = "UPDATE conversations SET unread = MAX(unread - ?5, 0), \
+     activity = CASE WHEN EXISTS (SELECT 1 FROM inbox i \
+         WHERE i.app = ?1 AND i.owner = ?2 AND i.version = conversations.last_version) \
+         THEN activity ELSE 0 END, \
+     mention_version = CASE WHEN mention_version <= ?6 THEN 0 ELSE mention_version END \
+     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+
+/// Keeps the highest deleted version of an owner whose newest entries went.
+const RAISE_FLOOR: &str = "INSERT INTO version_floors (app, owner, version) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (app, owner) DO UPDATE SET version = MAX(version, excluded.version)";
+
+/// One batch of [`InboxStore::expire`](bubble_core::ports::InboxStore::expire):
+/// at most `limit` messages, so the writer's other work waits for one
+/// batch, not for the whole backlog.
+pub(crate) struct Expire {
+    pub app: AppId,
+    pub sent_before: i64,
+    pub limit: usize,
+}
+
+/// A conversation row, as `(owner, conv_kind, peer)`.
+type RowKey = (String, i64, String);
+
+impl WriteOp for Expire {
+    type Output = Expired;
+
+    fn apply(&self, conn: &Connection) -> Result<Expired> {
+        let app = self.app.as_str();
+        let mut oldest = conn.prepare_cached(OLDEST).map_err(map_sqlite)?;
+        let mut found = rows::all(
+            &mut oldest,
+            params![
+                app,
+                self.sent_before,
+                bound(self.limit as u64).saturating_add(1)
+            ],
+            |row| {
+                let id: i64 = rows::get(row, 0)?;
+                let msg: Vec<u8> = rows::get(row, 1)?;
+                Ok((id, MsgId::from_slice(&msg)?))
+            },
+        )?;
+        let more = found.len() > self.limit;
+        found.truncate(self.limit);
+
+        let mut entries = conn.prepare_cached(ENTRIES).map_err(map_sqlite)?;
+        let mut delete_entries = conn.prepare_cached(DELETE_ENTRIES).map_err(map_sqlite)?;
+        let mut delete_message = conn.prepare_cached(DELETE_MESSAGE).map_err(map_sqlite)?;
+        let mut delete_reactions = conn.prepare_cached(DELETE_REACTIONS).map_err(map_sqlite)?;
+        // Each owner's highest deleted version.
+        let mut newest: BTreeMap<String, u64> = BTreeMap::new();
+        // Each row's deleted unread entries and highest deleted version.
+        let mut rows_hit: BTreeMap<RowKey, (u64, u64)> = BTreeMap::new();
+        for (id, msg) in &found {
+            let held = rows::all(&mut entries, params![id], |row| {
+                let status: Option<i64> = rows::get(row, 4)?;
+                Ok((
+                    rows::get::<String>(row, 0)?,
+                    from_stored(rows::get(row, 1)?),
+                    rows::get::<i64>(row, 2)?,
+                    rows::get::<String>(row, 3)?,
+                    status == Some(0),
+                ))
+            })?;
+            for (owner, version, kind, peer, unread) in held {
+                let top = newest.entry(owner.clone()).or_default();
+                *top = (*top).max(version);
+                let hit = rows_hit.entry((owner, kind, peer)).or_default();
+                hit.0 += u64::from(unread);
+                hit.1 = hit.1.max(version);
+            }
+            delete_entries.execute(params![id]).map_err(map_sqlite)?;
+            delete_message.execute(params![id]).map_err(map_sqlite)?;
+            delete_reactions
+                .execute(params![app, &msg.0[..]])
+                .map_err(map_sqlite)?;
+        }
+        if !found.is_empty() {
+            // The outbox has no index on `message` (it is drained as it
+            // fills): one pass over it for the whole batch.
+            let marks = vec!["?"; found.len()].join(", ");
+            conn.execute(
+                &format!("DELETE FROM index_outbox WHERE message IN ({marks})"),
+                params_from_iter(found.iter().map(|(id, _)| *id)),
+            )
+            .map_err(map_sqlite)?;
+        }
+
+        let mut shrink = conn.prepare_cached(SHRINK_ROW).map_err(map_sqlite)?;
+        for ((owner, kind, peer), (unread, top)) in &rows_hit {
+            shrink
+                .execute(params![app, owner, kind, peer, bound(*unread), bound(*top)])
+                .map_err(map_sqlite)?;
+        }
+        let mut last_version = conn.prepare_cached(LAST_VERSION).map_err(map_sqlite)?;
+        let mut raise_floor = conn.prepare_cached(RAISE_FLOOR).map_err(map_sqlite)?;
+        for (owner, deleted) in &newest {
+            let left = rows::first(&mut last_version, params![app, owner], |row| {
+                rows::get::<Option<i64>>(row, 0)
+            })?
+            .flatten()
+            .map_or(0, from_stored);
+            if left <= *deleted {
+                raise_floor
+                    .execute(params![app, owner, bound(*deleted)])
+                    .map_err(map_sqlite)?;
+            }
+        }
+        Ok(Expired {
+            messages: found.into_iter().map(|(_, msg)| msg).collect(),
+            more,
+        })
+    }
+}
