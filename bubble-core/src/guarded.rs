@@ -104,6 +104,7 @@ guard!(ChannelLog {
     fn set_read_seq(app: &AppId, group: &GroupId, user: &UserId, seq: u64) -> ();
     fn read_seq(app: &AppId, group: &GroupId, user: &UserId) -> u64;
     fn prune_sent(sent_before: i64, limit: usize) -> u64;
+    fn expire(app: &AppId, sent_before: i64, limit: usize) -> Expired;
 });
 
 guard!(AppStore {

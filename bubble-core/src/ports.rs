@@ -623,6 +623,18 @@ pub trait ChannelLog: Send + Sync + 'static {
     /// keys sent before `sent_before` (server ms), across apps: as
     /// [`InboxStore::prune_sent`]. The log entries themselves stay.
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64>;
+
+    /// Retention: deletes at most `limit` entries of `app`'s logs whose
+    /// `server_time` is before `sent_before` (ms), oldest first, across its
+    /// groups, as [`InboxStore::expire`] does for inboxes. Members' unread
+    /// counts stop counting them; seqs are never given again (`last_seq`
+    /// answers the same before and after). `more` says older entries remain.
+    ///
+    /// The default fails with [`crate::ErrorKind::Unsupported`] naming the store.
+    async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
+        let _ = (app, sent_before, limit);
+        Err(unsupported::<Self>("ChannelLog::expire (retention_days)"))
+    }
 }
 
 // ------------------------------------------------------------------- apps

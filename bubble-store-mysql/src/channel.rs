@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnection, MySqlPool};
 
-use bubble_core::ports::{ChannelAppend, ChannelLog};
+use bubble_core::ports::{ChannelAppend, ChannelLog, Expired};
 use bubble_core::{
     AppId, ChannelEntry, ChannelPage, EntryKind, Error, GroupId, MsgId, Result, SendReceipt,
     UserId, page_before,
@@ -303,6 +303,10 @@ impl ChannelLog for MysqlStore {
             })
             .await?;
         Ok(seq.unwrap_or(0))
+    }
+
+    async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
+        self.expire_channel_batch(app, sent_before, limit).await
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {

@@ -274,3 +274,9 @@ pub const CLAIM_HEAD: &str = "SELECT id, queue, payload, attempts, enqueued_at, 
 /// than the batch (to tell whether more remain).
 pub const EXPIRE_OLDEST: &str = "SELECT id, server_msg_id FROM messages \
      WHERE app = ? AND server_time < ? ORDER BY server_time, id LIMIT ? FOR UPDATE";
+
+/// Retention: the app's oldest super-group log entries before a time, a
+/// range of `ix_channel_log_app_time` (whose entries end with the primary key,
+/// so the order needs no sort), locked. Binds as [`EXPIRE_OLDEST`].
+pub const EXPIRE_CHANNEL_OLDEST: &str = "SELECT group_id, seq, server_msg_id FROM channel_log \
+     WHERE app = ? AND server_time < ? ORDER BY server_time, group_id, seq LIMIT ? FOR UPDATE";

@@ -1,7 +1,9 @@
-//! Retention ([`InboxStore::expire`](bubble_core::ports::InboxStore::expire)):
-//! an app's oldest messages deleted with every owner's entry of them, one
-//! bounded batch per transaction. Versions come from `inbox_versions`,
-//! which nothing here touches, so none is ever given again.
+//! Retention ([`InboxStore::expire`](bubble_core::ports::InboxStore::expire),
+//! [`ChannelLog::expire`](bubble_core::ports::ChannelLog::expire)): an app's
+//! oldest messages deleted with every owner's entry of them, and its oldest
+//! super-group log entries, one bounded batch per transaction. Versions
+//! come from `inbox_versions` and seqs from `channel_seqs`, which nothing
+//! here touches, so none is ever given again.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +14,7 @@ use bubble_core::{AppId, MsgId, Result};
 
 use crate::client::MysqlStore;
 use crate::error::{commit_err, map_err};
-use crate::queries::EXPIRE_OLDEST;
+use crate::queries::{EXPIRE_CHANNEL_OLDEST, EXPIRE_OLDEST};
 use crate::rows::{self, dynamic, row_placeholders};
 
 /// What a row loses: the unread its deleted entries counted (`unread` is
@@ -52,6 +54,81 @@ impl MysqlStore {
         })
         .await
     }
+
+    /// One batch of [`ChannelLog::expire`](bubble_core::ports::ChannelLog::expire).
+    pub(crate) async fn expire_channel_batch(
+        &self,
+        app: &AppId,
+        sent_before: i64,
+        limit: usize,
+    ) -> Result<Expired> {
+        self.write(|pool| async move {
+            let mut tx = pool.begin().await.map_err(map_err)?;
+            let expired = expire_channels_in(&mut tx, app, sent_before, limit).await?;
+            tx.commit().await.map_err(commit_err)?;
+            Ok(expired)
+        })
+        .await
+    }
+}
+
+async fn expire_channels_in(
+    conn: &mut MySqlConnection,
+    app: &AppId,
+    sent_before: i64,
+    limit: usize,
+) -> Result<Expired> {
+    let a = app.as_str().as_bytes();
+    let found = sqlx::query(EXPIRE_CHANNEL_OLDEST)
+        .bind(a)
+        .bind(sent_before)
+        .bind(limit as u64 + 1)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+    let more = found.len() > limit;
+    let mut by_group: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
+    let mut messages = Vec::new();
+    for row in found.iter().take(limit) {
+        by_group
+            .entry(rows::get(row, "group_id")?)
+            .or_default()
+            .push(rows::get(row, "seq")?);
+        messages.push(rows::msg_id(row, "server_msg_id")?);
+    }
+    for (group, seqs) in &by_group {
+        let mut q = sqlx::query(dynamic(format!(
+            "DELETE FROM channel_log WHERE app = ? AND group_id = ? AND seq IN {}",
+            row_placeholders(seqs.len())
+        )))
+        .bind(a)
+        .bind(&group[..]);
+        for seq in seqs {
+            q = q.bind(*seq);
+        }
+        q.execute(&mut *conn).await.map_err(map_err)?;
+    }
+    delete_reactions(conn, a, &messages).await?;
+    Ok(Expired { messages, more })
+}
+
+/// The reactions of deleted messages, and their counters.
+async fn delete_reactions(conn: &mut MySqlConnection, app: &[u8], ids: &[MsgId]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    for table in ["reactions", "reaction_heads"] {
+        let mut q = sqlx::query(dynamic(format!(
+            "DELETE FROM {table} WHERE app = ? AND server_msg_id IN {}",
+            row_placeholders(ids.len())
+        )))
+        .bind(app);
+        for id in ids {
+            q = q.bind(&id.0[..]);
+        }
+        q.execute(&mut *conn).await.map_err(map_err)?;
+    }
+    Ok(())
 }
 
 async fn expire_in(
@@ -119,16 +196,8 @@ async fn expire_in(
         }
         q.execute(&mut *conn).await.map_err(map_err)?;
     }
-    for table in ["reactions", "reaction_heads"] {
-        let mut q = sqlx::query(dynamic(format!(
-            "DELETE FROM {table} WHERE app = ? AND server_msg_id IN {ids}"
-        )))
-        .bind(a);
-        for (_, msg) in &oldest {
-            q = q.bind(&msg.0[..]);
-        }
-        q.execute(&mut *conn).await.map_err(map_err)?;
-    }
+    let msgs: Vec<MsgId> = oldest.iter().map(|(_, msg)| *msg).collect();
+    delete_reactions(conn, a, &msgs).await?;
     sqlx::query(ORPHANED_OUTBOX)
         .bind(a)
         .execute(&mut *conn)

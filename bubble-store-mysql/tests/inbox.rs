@@ -1249,17 +1249,22 @@ async fn retention_reads_the_apps_oldest_messages_from_the_time_index_in_order()
                 Bind::Uint(cutoff),
                 Bind::Uint(201),
             ];
-            let plan = explain_with(&db, queries::EXPIRE_OLDEST, &binds).await;
-            assert_eq!(plan.len(), 1, "{plan:?}");
-            assert_eq!(
-                plan[0].key.as_deref(),
-                Some("ix_messages_time"),
-                "a range of the time index: {plan:?}"
-            );
-            assert!(
-                !plan[0].extra.contains("filesort"),
-                "already in time order: {plan:?}"
-            );
+            for (sql, index) in [
+                (queries::EXPIRE_OLDEST, "ix_messages_time"),
+                (queries::EXPIRE_CHANNEL_OLDEST, "ix_channel_log_app_time"),
+            ] {
+                let plan = explain_with(&db, sql, &binds).await;
+                assert_eq!(plan.len(), 1, "{plan:?}");
+                assert_eq!(
+                    plan[0].key.as_deref(),
+                    Some(index),
+                    "a range of the time index: {plan:?}"
+                );
+                assert!(
+                    !plan[0].extra.contains("filesort"),
+                    "already in time order: {plan:?}"
+                );
+            }
         }
     })
     .await;

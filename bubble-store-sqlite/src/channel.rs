@@ -2,7 +2,7 @@
 //! seq and dedup, ranges, read seqs.
 
 use async_trait::async_trait;
-use bubble_core::ports::{ChannelAppend, ChannelLog};
+use bubble_core::ports::{ChannelAppend, ChannelLog, Expired};
 use bubble_core::{
     AppId, ChannelEntry, ChannelPage, EntryKind, GroupId, MsgId, Result, SendReceipt, UserId,
     page_before,
@@ -98,6 +98,15 @@ impl ChannelLog for SqliteStore {
         let user = user.clone();
         self.read(move |conn| read_seq(conn, &app, &group, &user))
             .await
+    }
+
+    async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
+        self.write(crate::retention::ExpireChannels {
+            app: app.clone(),
+            sent_before,
+            limit,
+        })
+        .await
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {
@@ -256,9 +265,16 @@ impl WriteOp for Append {
     }
 }
 
-/// The seq a new entry of a group gets (`channel_log_range`'s last key, plus one).
-pub(crate) const NEXT_SEQ: &str =
-    "SELECT COALESCE(MAX(seq), 0) + 1 FROM channel_log WHERE app = ? AND group_id = ?";
+/// The group's newest seq: `channel_log_range`'s last key, or the floor
+/// retention left (`channel_floors`, nearly always empty), the higher.
+pub(crate) const LAST_SEQ: &str = "SELECT MAX(s) FROM (\
+     SELECT MAX(seq) AS s FROM channel_log WHERE app = ?1 AND group_id = ?2 \
+     UNION ALL SELECT seq FROM channel_floors WHERE app = ?1 AND group_id = ?2)";
+
+/// The seq a new entry of a group gets: one past [`LAST_SEQ`].
+pub(crate) const NEXT_SEQ: &str = "SELECT COALESCE(MAX(s), 0) + 1 FROM (\
+     SELECT MAX(seq) AS s FROM channel_log WHERE app = ?1 AND group_id = ?2 \
+     UNION ALL SELECT seq FROM channel_floors WHERE app = ?1 AND group_id = ?2)";
 
 /// [`ChannelLog::set_read_seq`](bubble_core::ports::ChannelLog::set_read_seq).
 pub(crate) struct SetReadSeq {
@@ -355,11 +371,7 @@ fn number(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<u
 
 /// The group's newest seq.
 pub(crate) fn last_seq(conn: &Connection, app: &AppId, group: &GroupId) -> Result<u64> {
-    number(
-        conn,
-        "SELECT MAX(seq) FROM channel_log WHERE app = ? AND group_id = ?",
-        params![app.as_str(), group.as_str()],
-    )
+    number(conn, LAST_SEQ, params![app.as_str(), group.as_str()])
 }
 
 /// The message or notice with this id.

@@ -157,11 +157,14 @@ fn channel_reads_use_their_indexes() {
 
 #[test]
 fn the_channel_seq_counter_is_one_seek_to_the_newest_row() {
-    let p = plan(channel::NEXT_SEQ);
-    assert!(
-        p.contains("SEARCH channel_log USING COVERING INDEX channel_log_range"),
-        "{p}"
-    );
+    for sql in [channel::NEXT_SEQ, channel::LAST_SEQ] {
+        let p = plan(sql);
+        assert!(
+            p.contains("SEARCH channel_log USING COVERING INDEX channel_log_range")
+                && p.contains("SEARCH channel_floors USING PRIMARY KEY (app=? AND group_id=?)"),
+            "{p}"
+        );
+    }
 }
 
 #[test]
@@ -241,12 +244,18 @@ fn a_users_push_tokens_are_a_range_of_the_key() {
 }
 
 #[test]
-fn retention_reads_an_apps_oldest_messages_in_time_order_and_their_entries_by_message() {
+fn retention_reads_an_apps_oldest_messages_and_log_entries_in_time_order_and_entries_by_message() {
     let p = plan(crate::retention::OLDEST);
     assert!(
         p.contains("SEARCH messages USING INDEX messages_by_time (app=? AND server_time<?)")
             && !p.contains("TEMP B-TREE"),
         "a range of the time index, already in order: {p}"
+    );
+    let p = plan(crate::retention::CHANNEL_OLDEST);
+    assert!(
+        p.contains("SEARCH channel_log USING INDEX channel_log_by_time (app=? AND server_time<?)")
+            && !p.contains("TEMP B-TREE"),
+        "{p}"
     );
     assert_uses(
         crate::retention::ENTRIES,

@@ -1,6 +1,7 @@
-//! Retention ([`InboxStore::expire`](bubble_core::ports::InboxStore::expire)):
-//! an app's oldest messages deleted with every owner's entry of them, one
-//! bounded batch per writer job.
+//! Retention ([`InboxStore::expire`](bubble_core::ports::InboxStore::expire),
+//! [`ChannelLog::expire`](bubble_core::ports::ChannelLog::expire)): an app's
+//! oldest messages deleted with every owner's entry of them, and its oldest
+//! super-group log entries, one bounded batch per writer job.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,7 @@ use bubble_core::{AppId, MsgId, Result};
 use rusqlite::{Connection, params, params_from_iter};
 
 use crate::append::LAST_VERSION;
+use crate::channel::LAST_SEQ;
 use crate::error::map_sqlite;
 use crate::rows::{self, bound, from_stored};
 use crate::writer::WriteOp;
@@ -139,6 +141,86 @@ impl WriteOp for Expire {
         }
         Ok(Expired {
             messages: found.into_iter().map(|(_, msg)| msg).collect(),
+            more,
+        })
+    }
+}
+
+/// The app's oldest super-group log entries before a time: a range of
+/// `channel_log_by_time`, one more than the batch.
+pub(crate) const CHANNEL_OLDEST: &str = "SELECT id, group_id, seq, server_msg_id FROM channel_log \
+     WHERE app = ?1 AND server_time < ?2 ORDER BY server_time, id LIMIT ?3";
+
+const DELETE_CHANNEL_ENTRY: &str = "DELETE FROM channel_log WHERE id = ?1";
+
+/// Keeps the highest deleted seq of a group whose newest entries went.
+const RAISE_CHANNEL_FLOOR: &str = "INSERT INTO channel_floors (app, group_id, seq) \
+     VALUES (?1, ?2, ?3) ON CONFLICT (app, group_id) DO UPDATE SET seq = MAX(seq, excluded.seq)";
+
+/// One batch of [`ChannelLog::expire`](bubble_core::ports::ChannelLog::expire).
+pub(crate) struct ExpireChannels {
+    pub app: AppId,
+    pub sent_before: i64,
+    pub limit: usize,
+}
+
+impl WriteOp for ExpireChannels {
+    type Output = Expired;
+
+    fn apply(&self, conn: &Connection) -> Result<Expired> {
+        let app = self.app.as_str();
+        let mut oldest = conn.prepare_cached(CHANNEL_OLDEST).map_err(map_sqlite)?;
+        let mut found = rows::all(
+            &mut oldest,
+            params![
+                app,
+                self.sent_before,
+                bound(self.limit as u64).saturating_add(1)
+            ],
+            |row| {
+                let msg: Vec<u8> = rows::get(row, 3)?;
+                Ok((
+                    rows::get::<i64>(row, 0)?,
+                    rows::get::<String>(row, 1)?,
+                    from_stored(rows::get(row, 2)?),
+                    MsgId::from_slice(&msg)?,
+                ))
+            },
+        )?;
+        let more = found.len() > self.limit;
+        found.truncate(self.limit);
+        let mut delete = conn
+            .prepare_cached(DELETE_CHANNEL_ENTRY)
+            .map_err(map_sqlite)?;
+        let mut delete_reactions = conn.prepare_cached(DELETE_REACTIONS).map_err(map_sqlite)?;
+        // Each group's highest deleted seq.
+        let mut newest: BTreeMap<&str, u64> = BTreeMap::new();
+        for (id, group, seq, msg) in &found {
+            delete.execute(params![id]).map_err(map_sqlite)?;
+            delete_reactions
+                .execute(params![app, &msg.0[..]])
+                .map_err(map_sqlite)?;
+            let top = newest.entry(group).or_default();
+            *top = (*top).max(*seq);
+        }
+        let mut last_seq = conn.prepare_cached(LAST_SEQ).map_err(map_sqlite)?;
+        let mut raise_floor = conn
+            .prepare_cached(RAISE_CHANNEL_FLOOR)
+            .map_err(map_sqlite)?;
+        for (group, deleted) in newest {
+            let left = rows::first(&mut last_seq, params![app, group], |row| {
+                rows::get::<Option<i64>>(row, 0)
+            })?
+            .flatten()
+            .map_or(0, from_stored);
+            if left <= deleted {
+                raise_floor
+                    .execute(params![app, group, bound(deleted)])
+                    .map_err(map_sqlite)?;
+            }
+        }
+        Ok(Expired {
+            messages: found.into_iter().map(|(_, _, _, msg)| msg).collect(),
             more,
         })
     }

@@ -11,7 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use bubble_core::ports::{AppStore, AppendOutcome, ChannelLog, GroupStore, InboxStore};
+use bubble_core::ports::{
+    AppStore, AppendOutcome, ChannelAppend, ChannelLog, GroupStore, InboxStore,
+};
 use bubble_core::testkit::{channel_message, direct_delivery};
 use bubble_core::{
     AdapterConfig, AppId, Conversation, ErrorKind, GroupId, GroupKind, InboxEntry, MsgId, Role,
@@ -865,9 +867,14 @@ async fn a_file_of_an_earlier_release_gains_a_job_queue_and_push_tokens_that_kee
 
 // ------------------------------- unread state on the list rows (migration 8)
 
-/// What migration 9 (`0009_retention.sql`) adds: the time index of the
-/// messages and the version floors.
-const ADDED_BY_0009: &[&str] = &["messages_by_time", "version_floors"];
+/// What migration 9 (`0009_retention.sql`) adds: the time indexes of the
+/// messages and the super-group logs, and the version and seq floors.
+const ADDED_BY_0009: &[&str] = &[
+    "channel_floors",
+    "channel_log_by_time",
+    "messages_by_time",
+    "version_floors",
+];
 
 /// What migration 8 (`0008_unread_on_the_list.sql`) changes: two columns on
 /// the list rows, and the received-entries index dropped.
@@ -982,6 +989,13 @@ async fn a_file_at_migration_8_gains_retention_and_expires_its_old_messages_with
     let path = dir.path().join("bubble.db");
     file_at_migration(&path, 8);
     tamper(&path, BOB_AT_MIGRATION_7);
+    tamper(
+        &path,
+        "INSERT INTO channel_log (app, group_id, seq, kind, server_msg_id, sender, sender_device, \
+         client_msg_id, client_seq, create_time, server_time, content_type, content) \
+         VALUES ('acme', 'sg', 1, 1, X'07000000000000000000000000000000', 'alice', 'd', '', 1, \
+         10, 10, 1, X'67')",
+    );
     // As migration 8 left such a file: alice's 3 and 4 unread.
     tamper(
         &path,
@@ -1005,7 +1019,7 @@ async fn a_file_at_migration_8_gains_retention_and_expires_its_old_messages_with
     };
 
     // Everything up to alice's last message (time 50) goes; carol's stays.
-    let expired = store.expire(&app, 55, 100).await.unwrap();
+    let expired = InboxStore::expire(&store, &app, 55, 100).await.unwrap();
     assert_eq!(expired.messages, (1..=5).map(id).collect::<Vec<_>>());
     assert!(!expired.more);
     let pulled = store.pull(&app, &bob, 0, 10).await.unwrap();
@@ -1029,7 +1043,7 @@ async fn a_file_at_migration_8_gains_retention_and_expires_its_old_messages_with
     );
 
     // The newest entry goes too: its version is kept, never given again.
-    store.expire(&app, 100, 100).await.unwrap();
+    InboxStore::expire(&store, &app, 100, 100).await.unwrap();
     assert_eq!(store.last_version(&app, &bob).await.unwrap(), 6);
     let next = direct_delivery("alice", "bob", "again", "");
     let AppendOutcome::Appended(appended) = InboxStore::append(&store, &app, &next).await.unwrap()
@@ -1037,5 +1051,21 @@ async fn a_file_at_migration_8_gains_retention_and_expires_its_old_messages_with
         panic!("appended");
     };
     assert_eq!((appended[1].version, appended[1].prev_version), (7, 6));
+
+    // A super group's only entry goes; its seq is not given again.
+    let sg = GroupId::new("sg");
+    let gone = ChannelLog::expire(&store, &app, 100, 100).await.unwrap();
+    assert_eq!(gone.messages, [id(7)]);
+    assert_eq!(ChannelLog::last_seq(&store, &app, &sg).await.unwrap(), 1);
+    let next = ChannelLog::append(&store, &app, &channel_message("sg", "alice", "again", ""))
+        .await
+        .unwrap();
+    assert_eq!(
+        next,
+        ChannelAppend::Appended {
+            seq: 2,
+            prev_seq: 1
+        }
+    );
     store.close().await;
 }

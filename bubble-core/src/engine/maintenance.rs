@@ -65,7 +65,8 @@ impl Engine {
     }
 
     /// Deletes `app`'s messages sent before `before` (ms), batch by batch,
-    /// removing each batch's search documents once the store let go of it.
+    /// removing each batch's search documents once the store let go of it,
+    /// then its super groups' log entries as old.
     pub async fn expire_app(&self, app: &AppId, before: i64) -> Result<u64> {
         let mut expired = 0;
         loop {
@@ -88,6 +89,19 @@ impl Engine {
                     })?;
                 }
             }
+            if !batch.more {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        // Super-group logs: not indexed for search.
+        loop {
+            let batch = self
+                .inner
+                .channels
+                .expire(app, before, EXPIRE_BATCH)
+                .await?;
+            expired += batch.messages.len() as u64;
             if !batch.more {
                 return Ok(expired);
             }

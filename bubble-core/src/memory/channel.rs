@@ -4,12 +4,14 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::error::Result;
-use crate::ports::{ChannelAppend, ChannelLog};
+use crate::ports::{ChannelAppend, ChannelLog, Expired};
 use crate::types::*;
 
 #[derive(Default)]
 struct Log {
     entries: Vec<ChannelEntry>,
+    /// The newest seq given (entries may have expired since).
+    last_seq: u64,
     sent: HashMap<(UserId, String), SendReceipt>,
     read: HashMap<UserId, u64>,
 }
@@ -65,8 +67,9 @@ impl ChannelLog for MemoryChannelLog {
             message.content = entry.content.clone();
             message.meta = entry.meta.clone();
         }
-        let prev_seq = log.entries.last().map_or(0, |e| e.seq);
+        let prev_seq = log.last_seq;
         let seq = prev_seq + 1;
+        log.last_seq = seq;
         let mut stored = entry.clone();
         stored.seq = seq;
         log.entries.push(stored);
@@ -142,8 +145,7 @@ impl ChannelLog for MemoryChannelLog {
             .lock()
             .logs
             .get(&(app.clone(), group.clone()))
-            .and_then(|l| l.entries.last())
-            .map_or(0, |e| e.seq))
+            .map_or(0, |l| l.last_seq))
     }
 
     async fn get(&self, app: &AppId, group: &GroupId, id: &MsgId) -> Result<Option<ChannelEntry>> {
@@ -202,6 +204,39 @@ impl ChannelLog for MemoryChannelLog {
             .get(&(app.clone(), group.clone()))
             .and_then(|l| l.read.get(user).copied())
             .unwrap_or(0))
+    }
+
+    /// Chooses the `limit` oldest entries across the app's logs (each log
+    /// is in time order), then cuts each log's front.
+    async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
+        let mut state = self.state.lock();
+        let mut oldest: Vec<(i64, u64, GroupId)> = Vec::new();
+        for ((a, group), log) in &state.logs {
+            if a != app {
+                continue;
+            }
+            oldest.extend(
+                log.entries
+                    .iter()
+                    .take_while(|e| e.server_time < sent_before)
+                    .take(limit + 1)
+                    .map(|e| (e.server_time, e.seq, group.clone())),
+            );
+        }
+        oldest.sort();
+        let more = oldest.len() > limit;
+        oldest.truncate(limit);
+        let mut cut: HashMap<GroupId, usize> = HashMap::new();
+        for (_, _, group) in oldest {
+            *cut.entry(group).or_default() += 1;
+        }
+        let mut messages = Vec::new();
+        for (group, n) in cut {
+            if let Some(log) = state.logs.get_mut(&(app.clone(), group)) {
+                messages.extend(log.entries.drain(..n).map(|e| e.server_msg_id));
+            }
+        }
+        Ok(Expired { messages, more })
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {

@@ -25,7 +25,121 @@ const CHECKS: &[super::Check<dyn ChannelLog>] = checks![dyn ChannelLog;
     read_seq_only_moves_forward,
     prune_sent_forgets_old_client_msg_ids_oldest_first,
     channels_are_isolated_between_apps_and_groups,
+    expire_deletes_old_entries_of_every_group_and_keeps_the_seqs,
+    expire_takes_the_oldest_entries_first_in_bounded_batches,
 ];
+
+/// A log without retention: nothing to hold it to.
+fn expire_unsupported(r: &crate::Result<crate::ports::Expired>) -> bool {
+    match r {
+        Err(e) if e.kind() == crate::ErrorKind::Unsupported => {
+            assert!(e.to_string().contains("expire"), "names the method: {e}");
+            eprintln!("testkit ChannelLog: expire is not supported by this store: {e}");
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A message to `group` the server took at `at`.
+fn sent_at(group: &str, text: &str, at: i64) -> ChannelEntry {
+    let mut e = channel_message(group, "a", text, "");
+    e.server_time = at;
+    e.create_time = at;
+    e
+}
+
+async fn expire_deletes_old_entries_of_every_group_and_keeps_the_seqs(
+    s: Arc<dyn ChannelLog>,
+    app: AppId,
+) {
+    if expire_unsupported(&s.expire(&app, OLD + 100, 10).await) {
+        return;
+    }
+    let other = super::fresh_app();
+    let (g1, g2) = (GroupId::new("sg-x1"), GroupId::new("sg-x2"));
+    let mut old_ids = HashSet::new();
+    for (i, group) in ["sg-x1", "sg-x2", "sg-x1"].into_iter().enumerate() {
+        let e = sent_at(group, "old", OLD + i as i64);
+        old_ids.insert(e.server_msg_id);
+        seq_of(s.append(&app, &e).await.unwrap());
+        seq_of(s.append(&other, &e).await.unwrap());
+    }
+    let new = channel_message("sg-x1", "a", "new", "");
+    seq_of(s.append(&app, &new).await.unwrap());
+
+    let mut expired = HashSet::new();
+    loop {
+        let batch = s.expire(&app, OLD + 100, 10).await.unwrap();
+        expired.extend(batch.messages);
+        if !batch.more {
+            break;
+        }
+    }
+    assert_eq!(expired, old_ids, "each old entry, once, and only those");
+    let page = s.range(&app, &g1, 0, 10).await.unwrap();
+    let held: Vec<(u64, MsgId)> = page
+        .entries
+        .iter()
+        .map(|e| (e.seq, e.server_msg_id))
+        .collect();
+    assert_eq!(
+        held,
+        [(3, new.server_msg_id)],
+        "only the new entry of sg-x1"
+    );
+    assert!(s.range(&app, &g2, 0, 10).await.unwrap().entries.is_empty());
+    assert_eq!(s.last_seq(&app, &g2).await.unwrap(), 1, "sg-x2's seq stays");
+    assert_eq!(s.count_messages_after(&app, &g1, 0).await.unwrap(), 1);
+    let first_old = old_ids.iter().next().unwrap();
+    assert_eq!(s.get(&app, &g1, first_old).await.unwrap(), None);
+    assert_eq!(
+        seq_of(
+            s.append(&app, &channel_message("sg-x2", "a", "again", ""))
+                .await
+                .unwrap()
+        ),
+        (2, 1),
+        "the next seq follows the expired ones"
+    );
+    assert_eq!(
+        s.range(&other, &g1, 0, 10).await.unwrap().entries.len(),
+        2,
+        "another app's log is untouched"
+    );
+}
+
+async fn expire_takes_the_oldest_entries_first_in_bounded_batches(
+    s: Arc<dyn ChannelLog>,
+    app: AppId,
+) {
+    if expire_unsupported(&s.expire(&app, OLD + 100, 10).await) {
+        return;
+    }
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        // Alternating groups: the oldest are taken across them.
+        let group = if i % 2 == 0 { "sg-y1" } else { "sg-y2" };
+        let e = sent_at(group, &format!("m{i}"), OLD + i);
+        sent.push(e.server_msg_id);
+        seq_of(s.append(&app, &e).await.unwrap());
+    }
+    let mut taken = Vec::new();
+    for _ in 0..10 {
+        let batch = s.expire(&app, OLD + 100, 2).await.unwrap();
+        assert!(batch.messages.len() <= 2, "at most `limit`: {batch:?}");
+        let mut got = batch.messages.clone();
+        got.sort();
+        let mut want = sent[taken.len()..taken.len() + got.len()].to_vec();
+        want.sort();
+        assert_eq!(got, want, "oldest first");
+        taken.extend(batch.messages);
+        if !batch.more {
+            break;
+        }
+    }
+    assert_eq!(taken.len(), 5, "every old entry, once");
+}
 
 async fn an_edit_changes_the_message_in_place(s: Arc<dyn ChannelLog>, app: AppId) {
     let g = GroupId::new("sg");

@@ -29,10 +29,12 @@ fn needles() -> HistoryQuery {
 #[tokio::test]
 async fn messages_older_than_the_apps_retention_days_go_with_their_search_documents() {
     let inbox = Arc::new(MemoryInbox::new());
+    let channels = Arc::new(MemoryChannelLog::new());
     let index = Arc::new(MemorySearch::new());
     let e = engine_from(
         Engine::builder()
             .inbox(inbox.clone())
+            .channels(channels.clone())
             .search(Some(index as Arc<dyn SearchIndex>)),
         |s| s.retention_days = 30,
     )
@@ -54,15 +56,28 @@ async fn messages_older_than_the_apps_retention_days_go_with_their_search_docume
         .append(&keeps, &sent_days_ago("needle kept forever", 365))
         .await
         .unwrap();
+    let mut in_super_group = bubble_core::testkit::channel_message("big", "alice", "old", "");
+    in_super_group.server_time = now_millis() - 365 * DAY_MS;
+    channels.append(&acme, &in_super_group).await.unwrap();
     e.index_pending().await.unwrap();
     let (bob, _) = login(&e, "bob", "phone").await;
     assert_eq!(e.search(&bob, needles()).await.unwrap().total, 2);
 
     assert_eq!(
         e.expire_messages().await.unwrap(),
-        1,
-        "last year's message, past 30 days"
+        2,
+        "last year's message and super-group entry, past 30 days"
     );
+    let big = GroupId::new("big");
+    assert!(
+        channels
+            .range(&acme, &big, 0, 10)
+            .await
+            .unwrap()
+            .entries
+            .is_empty()
+    );
+    assert_eq!(channels.last_seq(&acme, &big).await.unwrap(), 1);
     let hits = e.search(&bob, needles()).await.unwrap();
     let texts: Vec<&str> = hits.hits.iter().map(|h| h.doc.text.as_str()).collect();
     assert_eq!(
