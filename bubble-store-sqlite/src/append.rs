@@ -32,6 +32,15 @@ pub(crate) const LAST_VERSION: &str = "SELECT MAX(v) FROM (\
      SELECT MAX(version) AS v FROM inbox WHERE app = ?1 AND owner = ?2 \
      UNION ALL SELECT version FROM version_floors WHERE app = ?1 AND owner = ?2)";
 
+/// [`LAST_VERSION`] while `version_floors` is empty (no app has retention,
+/// or it never caught up with an owner): the seek to the end of the range
+/// alone, as the append did before retention.
+pub(crate) const NEWEST_ENTRY: &str =
+    "SELECT MAX(version) FROM inbox WHERE app = ?1 AND owner = ?2";
+
+/// Whether retention left any version floor (one step into an empty tree).
+pub(crate) const ANY_FLOOR: &str = "SELECT EXISTS (SELECT 1 FROM version_floors)";
+
 const INSERT_MESSAGE: &str = "INSERT INTO messages (app, server_msg_id, kind, sender, \
      sender_device, client_msg_id, client_seq, create_time, server_time, content_type, content, \
      meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -101,7 +110,14 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
         return Ok(Vec::new());
     }
     let mut find_sent = conn.prepare_cached(FIND_SENT).map_err(map_sqlite)?;
-    let mut last_version = conn.prepare_cached(LAST_VERSION).map_err(map_sqlite)?;
+    // Once per batch, so an owner's counter costs one seek where no floor exists.
+    let floors = conn
+        .prepare_cached(ANY_FLOOR)
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, bool>(0)))
+        .map_err(map_sqlite)?;
+    let mut last_version = conn
+        .prepare_cached(if floors { LAST_VERSION } else { NEWEST_ENTRY })
+        .map_err(map_sqlite)?;
     let mut insert_message = conn.prepare_cached(INSERT_MESSAGE).map_err(map_sqlite)?;
     let mut insert_inbox = conn.prepare_cached(INSERT_INBOX).map_err(map_sqlite)?;
     let mut insert_sent = conn.prepare_cached(INSERT_SENT).map_err(map_sqlite)?;

@@ -122,6 +122,8 @@ fn batch_lookups_seek_an_index_per_key() {
         p.contains("SEARCH version_floors USING PRIMARY KEY (app=? AND owner=?)"),
         "{p}"
     );
+    let p = plan(append::NEWEST_ENTRY);
+    assert_eq!(p, "SEARCH inbox USING PRIMARY KEY (app=? AND owner=?)");
     let p = plan(append::FIND_SENT);
     assert!(
         p.contains("SEARCH inbox_sent USING PRIMARY KEY (app=? AND sender=? AND client_msg_id=?)"),

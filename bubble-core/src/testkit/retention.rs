@@ -11,6 +11,7 @@ use crate::types::*;
 pub(super) const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStore;
     expire_deletes_old_messages_for_every_owner_and_keeps_newer_ones,
     expire_never_gives_a_version_again,
+    a_newer_version_with_an_older_time_is_not_given_again_either,
     expired_unread_stops_counting_and_a_conversation_whose_last_message_went_leaves_the_list,
     expire_takes_the_oldest_first_in_bounded_batches,
     expire_leaves_other_apps_alone,
@@ -308,5 +309,40 @@ async fn expire_leaves_other_apps_alone(s: Arc<dyn InboxStore>, app: AppId) {
         pulled(&s, &other, "ivy").await,
         [id(&d)],
         "another app's old message stays"
+    );
+}
+
+/// Times are stamped before versions are given, so an owner's newer entry
+/// can carry an older time (two sends racing to the writer). Retention may
+/// then delete the newest version and keep an older one: the next version
+/// still follows every one given.
+async fn a_newer_version_with_an_older_time_is_not_given_again_either(
+    s: Arc<dyn InboxStore>,
+    app: AppId,
+) {
+    if expire_unsupported(&s.expire(&app, CUTOFF, 100).await) {
+        return;
+    }
+    append(&s, &app, &direct_delivery("kim", "lou", "stamped late", "")).await;
+    let raced = sent_at(direct_delivery("kim", "lou", "stamped early", ""), OLD);
+    append(&s, &app, &raced).await;
+    let kim = UserId::new("kim");
+    assert_eq!(s.last_version(&app, &kim).await.unwrap(), 2);
+    expire_all(&s, &app).await;
+    assert_eq!(s.last_version(&app, &kim).await.unwrap(), 2);
+    let next = direct_delivery("kim", "lou", "after", "");
+    let AppendOutcome::Appended(appended) = s.append(&app, &next).await.unwrap() else {
+        panic!("a new message is appended");
+    };
+    assert_eq!(
+        (appended[0].version, appended[0].prev_version),
+        (3, 2),
+        "version 2 was given once, whether or not it was deleted"
+    );
+    let page = s.pull(&app, &kim, 0, 10).await.unwrap();
+    let versions: Vec<u64> = page.entries.iter().map(|e| e.version).collect();
+    assert!(
+        versions == [1, 2, 3] || versions == [1, 3],
+        "each version once, in order: {versions:?}"
     );
 }
