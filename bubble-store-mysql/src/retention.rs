@@ -35,6 +35,11 @@ const ORPHANED_OUTBOX: &str = "DELETE o FROM inbox_index_outbox o \
      LEFT JOIN inbox i ON i.app = o.app AND i.owner = o.owner AND i.version = o.version \
      WHERE o.app = ? AND i.version IS NULL";
 
+/// Entries one batch deletes at most (then it finishes the message it is
+/// on), as on SQLite: 200 messages to a group of 100 would be one
+/// transaction of 20,000 rows.
+const ENTRY_BUDGET: u64 = 2_000;
+
 /// A conversation row, as `(owner, conv_kind, conv_id)`.
 type RowKey = (Vec<u8>, u8, Vec<u8>);
 
@@ -154,7 +159,7 @@ async fn expire_in(
             ))
         })
         .collect::<Result<Vec<(u64, MsgId)>>>()?;
-    let more = oldest.len() > limit;
+    let mut more = oldest.len() > limit;
     oldest.truncate(limit);
     if oldest.is_empty() {
         return Ok(Expired {
@@ -162,6 +167,36 @@ async fn expire_in(
             more,
         });
     }
+
+    // How many entries each has (from `ix_inbox_owners` alone): the batch
+    // stops after about ENTRY_BUDGET of them, so a backlog of big-group
+    // messages is deleted in short transactions.
+    let mut q = sqlx::query(dynamic(format!(
+        "SELECT message_id, CAST(COUNT(*) AS UNSIGNED) AS n FROM inbox WHERE message_id IN {} \
+         GROUP BY message_id",
+        row_placeholders(oldest.len())
+    )));
+    for (id, _) in &oldest {
+        q = q.bind(*id);
+    }
+    let counts: BTreeMap<u64, u64> = q
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|row| Ok((rows::get(row, "message_id")?, rows::get(row, "n")?)))
+        .collect::<Result<_>>()?;
+    let mut entries_taken = 0;
+    let mut taken = 0;
+    for (id, _) in &oldest {
+        if entries_taken >= ENTRY_BUDGET {
+            more = true;
+            break;
+        }
+        entries_taken += counts.get(id).copied().unwrap_or(0);
+        taken += 1;
+    }
+    oldest.truncate(taken);
     let ids = row_placeholders(oldest.len());
 
     // Every owner's entry of them (`ix_inbox_owners`), locked: a read mark

@@ -1269,3 +1269,37 @@ async fn retention_reads_the_apps_oldest_messages_from_the_time_index_in_order()
     })
     .await;
 }
+
+/// 30 old messages to a group of 100: 3,000 entries, past the 2,000 one
+/// retention transaction deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_call_on_big_group_messages_stops_near_its_entry_budget() {
+    on_fresh_db(|db| async move {
+        let store = db.store().await;
+        let app = AppId::new("budget");
+        let names: Vec<String> = (0..100).map(|i| format!("m{i:03}")).collect();
+        let members: Vec<&str> = names.iter().map(String::as_str).collect();
+        for i in 0..30 {
+            let mut d = group_delivery("g", members[i % 100], &members, "old");
+            for e in &mut d.entries {
+                e.server_time = 1_000 + i as i64;
+            }
+            appended(store.append(&app, &d).await.unwrap());
+        }
+        let first = store.expire(&app, 1_000_000, 200).await.unwrap();
+        assert!(first.more, "more remain");
+        assert_eq!(
+            first.messages.len(),
+            20,
+            "2,000 entries: 20 messages of 100"
+        );
+        let rest = store.expire(&app, 1_000_000, 200).await.unwrap();
+        assert_eq!((rest.messages.len(), rest.more), (10, false));
+        let page = store
+            .pull(&app, &UserId::new("m000"), 0, 100)
+            .await
+            .unwrap();
+        assert!(page.entries.is_empty());
+    })
+    .await;
+}

@@ -1,7 +1,9 @@
 //! "SQLite append batch": durable 1:1 appends per second with many
 //! concurrent writers, the workload group commit exists for; and
 //! "SQLite group append": messages to a group of 100 per second (each one
-//! a delivery of 100 entries), what writing each message once is for.
+//! a delivery of 100 entries), what writing each message once is for; and
+//! "SQLite retention batch": how long one `expire` call (the engine asks
+//! for 200 messages) holds the writer, which every append waits behind.
 //!
 //! Each writer is a task that sends one message after another, waiting for
 //! each ack (= COMMIT returned) like a gate connection does; every message
@@ -153,5 +155,80 @@ fn group_append(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append_batch, group_append);
+/// Writes `n` messages the server took long ago: 1:1, or to a group of 100.
+async fn old_messages(store: &SqliteStore, n: u64, members: Option<&[&str]>) {
+    let app = AppId::new("bench");
+    for i in 0..n {
+        let mut d = match members {
+            Some(all) => group_delivery("g1", all[i as usize % all.len()], all, "an old message"),
+            None => direct_delivery(
+                &format!("s{}", i % 100),
+                &format!("r{}", i % 97),
+                "an old message",
+                "",
+            ),
+        };
+        for e in &mut d.entries {
+            e.server_time = 1_000 + i as i64;
+        }
+        store.append(&app, &d).await.expect("append");
+    }
+}
+
+fn retention_batch(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("SQLite retention batch");
+    group.sample_size(10);
+    let names: Vec<String> = (0..100).map(|i| format!("member{i:03}")).collect();
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    for (name, of) in [
+        ("one call on 200 old 1:1 messages", None),
+        (
+            "one call on 200 old messages to a group of 100",
+            Some(&members[..]),
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = rt.block_on(async {
+            SqliteConfig::new(dir.path().join("bench.db"))
+                .connect()
+                .await
+                .expect("open the store")
+        });
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut took = Duration::ZERO;
+                    for _ in 0..iters {
+                        old_messages(&store, 200, of).await;
+                        let start = Instant::now();
+                        let gone = store
+                            .expire(&AppId::new("bench"), 1_000_000, 200)
+                            .await
+                            .expect("expire");
+                        took += start.elapsed();
+                        // Until the batch ends, so each iteration starts empty.
+                        let mut more = gone.more;
+                        while more {
+                            more = store
+                                .expire(&AppId::new("bench"), 1_000_000, 200)
+                                .await
+                                .expect("expire")
+                                .more;
+                        }
+                    }
+                    took
+                })
+            })
+        });
+        rt.block_on(store.close());
+    }
+    group.finish();
+}
+
+criterion_group!(benches, append_batch, group_append, retention_batch);
 criterion_main!(benches);

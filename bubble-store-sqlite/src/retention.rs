@@ -42,9 +42,15 @@ const SHRINK_ROW: &str = "UPDATE conversations SET unread = MAX(unread - ?5, 0),
 const RAISE_FLOOR: &str = "INSERT INTO version_floors (app, owner, version) VALUES (?1, ?2, ?3) \
      ON CONFLICT (app, owner) DO UPDATE SET version = MAX(version, excluded.version)";
 
+/// Entries one batch deletes at most (and then finishes the message it is
+/// on): 200 messages to a group of 100 are 20,000 rows, which held the
+/// writer for ~65 ms (`benches/append.rs`, "SQLite retention batch"); at
+/// 2,000 it stays a few milliseconds, as a batch of appends does.
+const ENTRY_BUDGET: usize = 2_000;
+
 /// One batch of [`InboxStore::expire`](bubble_core::ports::InboxStore::expire):
-/// at most `limit` messages, so the writer's other work waits for one
-/// batch, not for the whole backlog.
+/// at most `limit` messages and about [`ENTRY_BUDGET`] entries, so the
+/// writer's other work waits for one short batch, not for the backlog.
 pub(crate) struct Expire {
     pub app: AppId,
     pub sent_before: i64,
@@ -73,7 +79,7 @@ impl WriteOp for Expire {
                 Ok((id, MsgId::from_slice(&msg)?))
             },
         )?;
-        let more = found.len() > self.limit;
+        let mut more = found.len() > self.limit;
         found.truncate(self.limit);
 
         let mut entries = conn.prepare_cached(ENTRIES).map_err(map_sqlite)?;
@@ -84,7 +90,14 @@ impl WriteOp for Expire {
         let mut newest: BTreeMap<String, u64> = BTreeMap::new();
         // Each row's deleted unread entries and highest deleted version.
         let mut rows_hit: BTreeMap<RowKey, (u64, u64)> = BTreeMap::new();
+        let mut deleted = 0;
+        let mut taken = 0;
         for (id, msg) in &found {
+            if deleted >= ENTRY_BUDGET {
+                more = true;
+                break;
+            }
+            taken += 1;
             let held = rows::all(&mut entries, params![id], |row| {
                 let status: Option<i64> = rows::get(row, 4)?;
                 Ok((
@@ -95,6 +108,7 @@ impl WriteOp for Expire {
                     status == Some(0),
                 ))
             })?;
+            deleted += held.len();
             for (owner, version, kind, peer, unread) in held {
                 let top = newest.entry(owner.clone()).or_default();
                 *top = (*top).max(version);
@@ -108,6 +122,7 @@ impl WriteOp for Expire {
                 .execute(params![app, &msg.0[..]])
                 .map_err(map_sqlite)?;
         }
+        found.truncate(taken);
         if !found.is_empty() {
             // The outbox has no index on `message` (it is drained as it
             // fills): one pass over it for the whole batch.

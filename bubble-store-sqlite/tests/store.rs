@@ -813,3 +813,36 @@ async fn a_batch_keeps_the_list_rows_as_its_appends_one_at_a_time_would() {
     alone.close().await;
     batched.close().await;
 }
+
+/// 30 old messages to a group of 100: 3,000 entries, past the 2,000 one
+/// retention call deletes, so the writer is held for a short batch.
+#[tokio::test]
+async fn a_retention_call_on_big_group_messages_stops_near_its_entry_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("bubble.db")).await;
+    let names: Vec<String> = (0..100).map(|i| format!("m{i:03}")).collect();
+    let members: Vec<&str> = names.iter().map(String::as_str).collect();
+    for i in 0..30 {
+        let mut d = group_delivery("g", members[i % 100], &members, "old");
+        for e in &mut d.entries {
+            e.server_time = 1_000 + i as i64;
+        }
+        store.append(&app(), &d).await.unwrap();
+    }
+    let first = InboxStore::expire(&store, &app(), 1_000_000, 200)
+        .await
+        .unwrap();
+    assert!(first.more, "more remain");
+    assert_eq!(
+        first.messages.len(),
+        20,
+        "2,000 entries: 20 messages of 100"
+    );
+    let rest = InboxStore::expire(&store, &app(), 1_000_000, 200)
+        .await
+        .unwrap();
+    assert_eq!((rest.messages.len(), rest.more), (10, false));
+    let page = store.pull(&app(), &user("m000"), 0, 100).await.unwrap();
+    assert!(page.entries.is_empty());
+    store.close().await;
+}

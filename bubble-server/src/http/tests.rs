@@ -125,6 +125,22 @@ async fn a_bad_setting_value_is_a_400_naming_the_field_and_the_value() {
 }
 
 #[tokio::test]
+async fn retention_days_is_kept_with_the_app_and_a_negative_one_is_a_400() {
+    let (router, _) = app().await;
+    let body = r#"{"id":"shop","settings":{"retention_days":30}}"#;
+    let created = send(&router, admin("POST", "/v1/admin/apps", Some(body))).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.json);
+    let read = send(&router, admin("GET", "/v1/admin/apps/shop", None)).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.json);
+    assert_eq!(read.json["settings"]["retention_days"], 30, "{}", read.json);
+
+    let body = r#"{"id":"shop","settings":{"retention_days":-1}}"#;
+    let answer = send(&router, admin("POST", "/v1/admin/apps", Some(body))).await;
+    let message = error(&answer, StatusCode::BAD_REQUEST, "InvalidInput");
+    assert!(message.contains("settings.retention_days"), "{message}");
+}
+
+#[tokio::test]
 async fn a_value_of_the_wrong_type_is_a_400_naming_the_field() {
     let (router, _) = app().await;
     let body = r#"{"id":"shop","settings":{"max_text_bytes":"lots"}}"#;
