@@ -306,7 +306,13 @@ impl ChannelLog for MysqlStore {
     }
 
     async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
-        self.expire_channel_batch(app, sent_before, limit).await
+        self.expire_batch(
+            crate::retention::Expiring::Channels,
+            app,
+            sent_before,
+            limit,
+        )
+        .await
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {

@@ -762,7 +762,8 @@ impl InboxStore for MysqlStore {
     }
 
     async fn expire(&self, app: &AppId, sent_before: i64, limit: usize) -> Result<Expired> {
-        self.expire_batch(app, sent_before, limit).await
+        self.expire_batch(crate::retention::Expiring::Inboxes, app, sent_before, limit)
+            .await
     }
 
     async fn prune_sent(&self, sent_before: i64, limit: usize) -> Result<u64> {

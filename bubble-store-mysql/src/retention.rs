@@ -43,38 +43,56 @@ const ENTRY_BUDGET: u64 = 2_000;
 /// A conversation row, as `(owner, conv_kind, conv_id)`.
 type RowKey = (Vec<u8>, u8, Vec<u8>);
 
+/// Which log a batch deletes from.
+#[derive(Clone, Copy)]
+pub(crate) enum Expiring {
+    /// Messages with every owner's entry ([`InboxStore::expire`](bubble_core::ports::InboxStore::expire)).
+    Inboxes,
+    /// Super-group log entries ([`ChannelLog::expire`](bubble_core::ports::ChannelLog::expire)).
+    Channels,
+}
+
 impl MysqlStore {
-    /// One batch of [`InboxStore::expire`](bubble_core::ports::InboxStore::expire).
+    /// One batch of retention, in one transaction.
     pub(crate) async fn expire_batch(
         &self,
+        what: Expiring,
         app: &AppId,
         sent_before: i64,
         limit: usize,
     ) -> Result<Expired> {
         self.write(|pool| async move {
             let mut tx = pool.begin().await.map_err(map_err)?;
-            let expired = expire_in(&mut tx, app, sent_before, limit).await?;
+            let expired = match what {
+                Expiring::Inboxes => expire_in(&mut tx, app, sent_before, limit).await?,
+                Expiring::Channels => expire_channels_in(&mut tx, app, sent_before, limit).await?,
+            };
             tx.commit().await.map_err(commit_err)?;
             Ok(expired)
         })
         .await
     }
+}
 
-    /// One batch of [`ChannelLog::expire`](bubble_core::ports::ChannelLog::expire).
-    pub(crate) async fn expire_channel_batch(
-        &self,
-        app: &AppId,
-        sent_before: i64,
-        limit: usize,
-    ) -> Result<Expired> {
-        self.write(|pool| async move {
-            let mut tx = pool.begin().await.map_err(map_err)?;
-            let expired = expire_channels_in(&mut tx, app, sent_before, limit).await?;
-            tx.commit().await.map_err(commit_err)?;
-            Ok(expired)
-        })
+/// The app's oldest rows of `sql` (one of the `EXPIRE_*` queries), locked:
+/// at most `limit`, and whether more are due.
+async fn oldest_due(
+    conn: &mut MySqlConnection,
+    sql: &'static str,
+    app: &AppId,
+    sent_before: i64,
+    limit: usize,
+) -> Result<(Vec<sqlx::mysql::MySqlRow>, bool)> {
+    let mut found = sqlx::query(sql)
+        .bind(app.as_str().as_bytes())
+        .bind(sent_before)
+        .bind(limit as u64 + 1)
+        .fetch_all(&mut *conn)
         .await
-    }
+        .map_err(map_err)?;
+    let more = found.len() > limit;
+    found.truncate(limit);
+    Ok((found, more))
 }
 
 async fn expire_channels_in(
@@ -84,17 +102,10 @@ async fn expire_channels_in(
     limit: usize,
 ) -> Result<Expired> {
     let a = app.as_str().as_bytes();
-    let found = sqlx::query(EXPIRE_CHANNEL_OLDEST)
-        .bind(a)
-        .bind(sent_before)
-        .bind(limit as u64 + 1)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    let more = found.len() > limit;
+    let (found, more) = oldest_due(conn, EXPIRE_CHANNEL_OLDEST, app, sent_before, limit).await?;
     let mut by_group: BTreeMap<Vec<u8>, Vec<u64>> = BTreeMap::new();
     let mut messages = Vec::new();
-    for row in found.iter().take(limit) {
+    for row in &found {
         by_group
             .entry(rows::get(row, "group_id")?)
             .or_default()
@@ -143,13 +154,7 @@ async fn expire_in(
     limit: usize,
 ) -> Result<Expired> {
     let a = app.as_str().as_bytes();
-    let found = sqlx::query(EXPIRE_OLDEST)
-        .bind(a)
-        .bind(sent_before)
-        .bind(limit as u64 + 1)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?;
+    let (found, mut more) = oldest_due(conn, EXPIRE_OLDEST, app, sent_before, limit).await?;
     let mut oldest = found
         .iter()
         .map(|row| {
@@ -159,8 +164,6 @@ async fn expire_in(
             ))
         })
         .collect::<Result<Vec<(u64, MsgId)>>>()?;
-    let mut more = oldest.len() > limit;
-    oldest.truncate(limit);
     if oldest.is_empty() {
         return Ok(Expired {
             messages: Vec::new(),

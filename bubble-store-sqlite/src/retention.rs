@@ -57,6 +57,24 @@ pub(crate) struct Expire {
     pub limit: usize,
 }
 
+/// The app's oldest rows of `sql` (`OLDEST` or `CHANNEL_OLDEST`), decoded
+/// by `map`: at most `limit`, and whether more are due.
+fn due<T>(
+    conn: &Connection,
+    sql: &str,
+    app: &str,
+    sent_before: i64,
+    limit: usize,
+    map: impl Fn(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<(Vec<T>, bool)> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_sqlite)?;
+    let asked = bound(limit as u64).saturating_add(1);
+    let mut found = rows::all(&mut stmt, params![app, sent_before, asked], map)?;
+    let more = found.len() > limit;
+    found.truncate(limit);
+    Ok((found, more))
+}
+
 /// A conversation row, as `(owner, conv_kind, peer)`.
 type RowKey = (String, i64, String);
 
@@ -65,22 +83,11 @@ impl WriteOp for Expire {
 
     fn apply(&self, conn: &Connection) -> Result<Expired> {
         let app = self.app.as_str();
-        let mut oldest = conn.prepare_cached(OLDEST).map_err(map_sqlite)?;
-        let mut found = rows::all(
-            &mut oldest,
-            params![
-                app,
-                self.sent_before,
-                bound(self.limit as u64).saturating_add(1)
-            ],
-            |row| {
-                let id: i64 = rows::get(row, 0)?;
-                let msg: Vec<u8> = rows::get(row, 1)?;
-                Ok((id, MsgId::from_slice(&msg)?))
-            },
-        )?;
-        let mut more = found.len() > self.limit;
-        found.truncate(self.limit);
+        let (mut found, mut more) = due(conn, OLDEST, app, self.sent_before, self.limit, |row| {
+            let id: i64 = rows::get(row, 0)?;
+            let msg: Vec<u8> = rows::get(row, 1)?;
+            Ok((id, MsgId::from_slice(&msg)?))
+        })?;
 
         let mut entries = conn.prepare_cached(ENTRIES).map_err(map_sqlite)?;
         let mut delete_entries = conn.prepare_cached(DELETE_ENTRIES).map_err(map_sqlite)?;
@@ -184,14 +191,12 @@ impl WriteOp for ExpireChannels {
 
     fn apply(&self, conn: &Connection) -> Result<Expired> {
         let app = self.app.as_str();
-        let mut oldest = conn.prepare_cached(CHANNEL_OLDEST).map_err(map_sqlite)?;
-        let mut found = rows::all(
-            &mut oldest,
-            params![
-                app,
-                self.sent_before,
-                bound(self.limit as u64).saturating_add(1)
-            ],
+        let (found, more) = due(
+            conn,
+            CHANNEL_OLDEST,
+            app,
+            self.sent_before,
+            self.limit,
             |row| {
                 let msg: Vec<u8> = rows::get(row, 3)?;
                 Ok((
@@ -202,8 +207,6 @@ impl WriteOp for ExpireChannels {
                 ))
             },
         )?;
-        let more = found.len() > self.limit;
-        found.truncate(self.limit);
         let mut delete = conn
             .prepare_cached(DELETE_CHANNEL_ENTRY)
             .map_err(map_sqlite)?;
