@@ -160,13 +160,16 @@ impl Owner {
                 versions.drain(..gone);
             }
             // A row whose shown entry went leaves the list (its settings
-            // and read positions stay for its next message).
-            if let Some(row) = self.conversations.get_mut(&c)
-                && row.activity != 0
-                && row.last <= expired
-            {
-                self.by_activity.remove(&row.activity);
-                row.activity = 0;
+            // and read positions stay for its next message); a mention that
+            // went no longer marks it.
+            if let Some(row) = self.conversations.get_mut(&c) {
+                if row.mention <= expired {
+                    row.mention = 0;
+                }
+                if row.activity != 0 && row.last <= expired {
+                    self.by_activity.remove(&row.activity);
+                    row.activity = 0;
+                }
             }
         }
         while self.chunks.len() > 1 && (self.dropped + 1) * CHUNK <= expired as usize {

@@ -15,6 +15,7 @@ pub(super) const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStor
     expired_unread_stops_counting_and_a_conversation_whose_last_message_went_leaves_the_list,
     expire_takes_the_oldest_first_in_bounded_batches,
     expire_leaves_other_apps_alone,
+    an_expired_mention_stops_marking_its_conversation,
 ];
 
 /// Long before the cutoff the checks use.
@@ -345,4 +346,38 @@ async fn a_newer_version_with_an_older_time_is_not_given_again_either(
         versions == [1, 2, 3] || versions == [1, 3],
         "each version once, in order: {versions:?}"
     );
+}
+
+async fn an_expired_mention_stops_marking_its_conversation(s: Arc<dyn InboxStore>, app: AppId) {
+    if expire_unsupported(&s.expire(&app, CUTOFF, 100).await) {
+        return;
+    }
+    let members = ["alice", "bob"];
+    let mut mention = sent_at(group_delivery("gm", "alice", &members, "@bob"), OLD);
+    let meta = EntryMeta::of(&bubble_proto::pb::EntryMeta {
+        mentions: vec!["bob".into()],
+        ..Default::default()
+    });
+    for e in &mut mention.entries {
+        e.meta = meta.clone();
+    }
+    append(&s, &app, &mention).await;
+    append(&s, &app, &group_delivery("gm", "alice", &members, "later")).await;
+    let bob = UserId::new("bob");
+    let mentioned = |u: Vec<UnreadCount>| u.iter().any(|c| c.mentioned);
+    assert!(
+        mentioned(s.unread(&app, &bob).await.unwrap()),
+        "bob was mentioned"
+    );
+    expire_all(&s, &app).await;
+    let unread = s.unread(&app, &bob).await.unwrap();
+    assert_eq!(unread.iter().map(|u| u.count).sum::<u64>(), 1);
+    assert!(!mentioned(unread), "the mention went with its message");
+    if let Ok(list) = s.conversations(&app, &bob, 0, 10).await {
+        assert!(
+            list.conversations.iter().all(|c| !c.mentioned),
+            "the row no longer says so: {:?}",
+            list.conversations
+        );
+    }
 }
