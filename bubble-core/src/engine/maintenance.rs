@@ -109,9 +109,10 @@ impl Engine {
         }
     }
 
-    /// Runs [`Engine::prune_dedup`] and [`Engine::expire_messages`] every minute until `shutdown` resolves.
-    /// In a cluster every node runs it: the deletes are idempotent, and a
-    /// batch another node took is simply not found.
+    /// Runs [`Engine::prune_dedup`] and [`Engine::expire_messages`] every
+    /// minute until `shutdown` resolves. In a cluster every node runs it:
+    /// the deletes are idempotent, and a batch another node took is simply
+    /// not found (the stores lock what they delete).
     pub async fn run_maintenance(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
