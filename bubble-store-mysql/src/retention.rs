@@ -147,6 +147,18 @@ async fn delete_reactions(conn: &mut MySqlConnection, app: &[u8], ids: &[MsgId])
     Ok(())
 }
 
+/// `sql` with its `IN {}` made the placeholders of `messages`' row ids,
+/// bound in order.
+fn by_ids<'q>(
+    sql: &str,
+    messages: &[(u64, MsgId)],
+) -> sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments> {
+    let text = sql.replacen("{}", &row_placeholders(messages.len()), 1);
+    messages
+        .iter()
+        .fold(sqlx::query(dynamic(text)), |q, (id, _)| q.bind(*id))
+}
+
 async fn expire_in(
     conn: &mut MySqlConnection,
     app: &AppId,
@@ -174,21 +186,17 @@ async fn expire_in(
     // How many entries each has (from `ix_inbox_owners` alone): the batch
     // stops after about ENTRY_BUDGET of them, so a backlog of big-group
     // messages is deleted in short transactions.
-    let mut q = sqlx::query(dynamic(format!(
+    let counts: BTreeMap<u64, u64> = by_ids(
         "SELECT message_id, CAST(COUNT(*) AS UNSIGNED) AS n FROM inbox WHERE message_id IN {} \
          GROUP BY message_id",
-        row_placeholders(oldest.len())
-    )));
-    for (id, _) in &oldest {
-        q = q.bind(*id);
-    }
-    let counts: BTreeMap<u64, u64> = q
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(|row| Ok((rows::get(row, "message_id")?, rows::get(row, "n")?)))
-        .collect::<Result<_>>()?;
+        &oldest,
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?
+    .iter()
+    .map(|row| Ok((rows::get(row, "message_id")?, rows::get(row, "n")?)))
+    .collect::<Result<_>>()?;
     let mut entries_taken = 0;
     let mut taken = 0;
     for (id, _) in &oldest {
@@ -200,18 +208,17 @@ async fn expire_in(
         taken += 1;
     }
     oldest.truncate(taken);
-    let ids = row_placeholders(oldest.len());
 
     // Every owner's entry of them (`ix_inbox_owners`), locked: a read mark
     // flipping one of them waits, so what it counts is counted once.
-    let mut q = sqlx::query(dynamic(format!(
+    let entries = by_ids(
         "SELECT owner, version, conv_kind, conv_id, direct, status FROM inbox \
-         WHERE message_id IN {ids} FOR UPDATE"
-    )));
-    for (id, _) in &oldest {
-        q = q.bind(*id);
-    }
-    let entries = q.fetch_all(&mut *conn).await.map_err(map_err)?;
+         WHERE message_id IN {} FOR UPDATE",
+        &oldest,
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?;
     // Each row's deleted unread entries and highest deleted version.
     let mut hit: BTreeMap<RowKey, (u64, u64)> = BTreeMap::new();
     for row in &entries {
@@ -227,12 +234,14 @@ async fn expire_in(
         h.1 = h.1.max(version);
     }
 
-    for table in ["inbox WHERE message_id", "messages WHERE id"] {
-        let mut q = sqlx::query(dynamic(format!("DELETE FROM {table} IN {ids}")));
-        for (id, _) in &oldest {
-            q = q.bind(*id);
-        }
-        q.execute(&mut *conn).await.map_err(map_err)?;
+    for sql in [
+        "DELETE FROM inbox WHERE message_id IN {}",
+        "DELETE FROM messages WHERE id IN {}",
+    ] {
+        by_ids(sql, &oldest)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
     }
     let msgs: Vec<MsgId> = oldest.iter().map(|(_, msg)| *msg).collect();
     delete_reactions(conn, a, &msgs).await?;

@@ -191,12 +191,7 @@ impl WriteOp for Append {
         }
         // The writer is the only writer, and this runs in its transaction:
         // the newest seq plus one cannot be taken by anyone else.
-        let seq: i64 = conn
-            .prepare_cached(NEXT_SEQ)
-            .and_then(|mut s| {
-                s.query_row(params![self.app.as_str(), e.group.as_str()], |r| r.get(0))
-            })
-            .map_err(map_sqlite)?;
+        let seq = bound(last_seq(conn, &self.app, &e.group)? + 1);
         conn.prepare_cached(
             "INSERT INTO channel_log (app, group_id, seq, kind, server_msg_id, sender, \
              sender_device, client_msg_id, client_seq, create_time, server_time, content_type, \
@@ -266,13 +261,9 @@ impl WriteOp for Append {
 }
 
 /// The group's newest seq: `channel_log_range`'s last key, or the floor
-/// retention left (`channel_floors`, nearly always empty), the higher.
+/// retention left (`channel_floors`, nearly always empty), the higher. An
+/// append takes the one after it.
 pub(crate) const LAST_SEQ: &str = "SELECT MAX(s) FROM (\
-     SELECT MAX(seq) AS s FROM channel_log WHERE app = ?1 AND group_id = ?2 \
-     UNION ALL SELECT seq FROM channel_floors WHERE app = ?1 AND group_id = ?2)";
-
-/// The seq a new entry of a group gets: one past [`LAST_SEQ`].
-pub(crate) const NEXT_SEQ: &str = "SELECT COALESCE(MAX(s), 0) + 1 FROM (\
      SELECT MAX(seq) AS s FROM channel_log WHERE app = ?1 AND group_id = ?2 \
      UNION ALL SELECT seq FROM channel_floors WHERE app = ?1 AND group_id = ?2)";
 

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 
 use bubble_core::ports::Expired;
-use bubble_core::{AppId, MsgId, Result};
+use bubble_core::{AppId, GroupId, MsgId, Result, UserId};
 use rusqlite::{Connection, params, params_from_iter};
 
-use crate::append::LAST_VERSION;
-use crate::channel::LAST_SEQ;
+use crate::channel::last_seq;
 use crate::error::map_sqlite;
+use crate::inbox::last_version;
 use crate::rows::{self, bound, from_stored};
 use crate::writer::WriteOp;
 
@@ -73,6 +73,28 @@ fn due<T>(
     let more = found.len() > limit;
     found.truncate(limit);
     Ok((found, more))
+}
+
+/// Records in a floor table (`raise`: [`RAISE_FLOOR`] or
+/// [`RAISE_CHANNEL_FLOOR`]) the highest number deleted of each key (an
+/// owner's version, a group's seq) that no longer holds a higher one, as
+/// `newest_held` reads it, so the number is never given again.
+fn raise_floors<K: AsRef<str>>(
+    conn: &Connection,
+    raise: &str,
+    app: &str,
+    deleted: &BTreeMap<K, u64>,
+    newest_held: impl Fn(&str) -> Result<u64>,
+) -> Result<()> {
+    let mut raise = conn.prepare_cached(raise).map_err(map_sqlite)?;
+    for (key, &top) in deleted {
+        if newest_held(key.as_ref())? <= top {
+            raise
+                .execute(params![app, key.as_ref(), bound(top)])
+                .map_err(map_sqlite)?;
+        }
+    }
+    Ok(())
 }
 
 /// A conversation row, as `(owner, conv_kind, peer)`.
@@ -147,20 +169,9 @@ impl WriteOp for Expire {
                 .execute(params![app, owner, kind, peer, bound(*unread), bound(*top)])
                 .map_err(map_sqlite)?;
         }
-        let mut last_version = conn.prepare_cached(LAST_VERSION).map_err(map_sqlite)?;
-        let mut raise_floor = conn.prepare_cached(RAISE_FLOOR).map_err(map_sqlite)?;
-        for (owner, deleted) in &newest {
-            let left = rows::first(&mut last_version, params![app, owner], |row| {
-                rows::get::<Option<i64>>(row, 0)
-            })?
-            .flatten()
-            .map_or(0, from_stored);
-            if left <= *deleted {
-                raise_floor
-                    .execute(params![app, owner, bound(*deleted)])
-                    .map_err(map_sqlite)?;
-            }
-        }
+        raise_floors(conn, RAISE_FLOOR, app, &newest, |owner| {
+            last_version(conn, &self.app, &UserId::new(owner))
+        })?;
         Ok(Expired {
             messages: found.into_iter().map(|(_, msg)| msg).collect(),
             more,
@@ -221,22 +232,9 @@ impl WriteOp for ExpireChannels {
             let top = newest.entry(group).or_default();
             *top = (*top).max(*seq);
         }
-        let mut last_seq = conn.prepare_cached(LAST_SEQ).map_err(map_sqlite)?;
-        let mut raise_floor = conn
-            .prepare_cached(RAISE_CHANNEL_FLOOR)
-            .map_err(map_sqlite)?;
-        for (group, deleted) in newest {
-            let left = rows::first(&mut last_seq, params![app, group], |row| {
-                rows::get::<Option<i64>>(row, 0)
-            })?
-            .flatten()
-            .map_or(0, from_stored);
-            if left <= deleted {
-                raise_floor
-                    .execute(params![app, group, bound(deleted)])
-                    .map_err(map_sqlite)?;
-            }
-        }
+        raise_floors(conn, RAISE_CHANNEL_FLOOR, app, &newest, |group| {
+            last_seq(conn, &self.app, &GroupId::new(group))
+        })?;
         Ok(Expired {
             messages: found.into_iter().map(|(_, _, _, msg)| msg).collect(),
             more,

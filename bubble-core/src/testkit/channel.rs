@@ -29,18 +29,6 @@ const CHECKS: &[super::Check<dyn ChannelLog>] = checks![dyn ChannelLog;
     expire_takes_the_oldest_entries_first_in_bounded_batches,
 ];
 
-/// A log without retention: nothing to hold it to.
-fn expire_unsupported(r: &crate::Result<crate::ports::Expired>) -> bool {
-    match r {
-        Err(e) if e.kind() == crate::ErrorKind::Unsupported => {
-            assert!(e.to_string().contains("expire"), "names the method: {e}");
-            eprintln!("testkit ChannelLog: expire is not supported by this store: {e}");
-            true
-        }
-        _ => false,
-    }
-}
-
 /// A message to `group` the server took at `at`.
 fn sent_at(group: &str, text: &str, at: i64) -> ChannelEntry {
     let mut e = channel_message(group, "a", text, "");
@@ -53,7 +41,7 @@ async fn expire_deletes_old_entries_of_every_group_and_keeps_the_seqs(
     s: Arc<dyn ChannelLog>,
     app: AppId,
 ) {
-    if expire_unsupported(&s.expire(&app, OLD + 100, 10).await) {
+    if super::unsupported("ChannelLog", "expire", &s.expire(&app, OLD + 100, 10).await) {
         return;
     }
     let other = super::fresh_app();
@@ -113,7 +101,7 @@ async fn expire_takes_the_oldest_entries_first_in_bounded_batches(
     s: Arc<dyn ChannelLog>,
     app: AppId,
 ) {
-    if expire_unsupported(&s.expire(&app, OLD + 100, 10).await) {
+    if super::unsupported("ChannelLog", "expire", &s.expire(&app, OLD + 100, 10).await) {
         return;
     }
     let mut sent = Vec::new();

@@ -5,9 +5,10 @@ use bytes::Bytes;
 use crate::ports::Delivery;
 use crate::types::*;
 
-/// A server time in 1970 for the prune checks: no other check writes one,
-/// so what is pruned before `OLD + 100` is that check's (or a crashed
-/// run's) own.
+/// A server time in 1970 for the prune and retention checks: no other
+/// check writes a dedup key with one (the retention checks' messages carry
+/// no client id), so what is pruned before `OLD + 100` is that check's (or
+/// a crashed run's) own.
 pub(crate) const OLD: i64 = 1_000_000;
 
 /// A fresh message id for tests: a per-process random half and a counter,

@@ -48,22 +48,6 @@ const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStore;
     a_recall_or_delete_of_the_last_message_becomes_the_last_entry,
 ];
 
-/// `scan_messages` of a store that cannot list messages: the check has
-/// nothing to hold it to (the error must say so, and name the store).
-fn scan_unsupported(r: &crate::Result<Vec<StoredMessage>>) -> bool {
-    match r {
-        Err(e) if e.kind() == crate::ErrorKind::Unsupported => {
-            assert!(
-                e.to_string().contains("scan_messages"),
-                "the error names the missing method: {e}"
-            );
-            eprintln!("testkit InboxStore: scan_messages is not supported by this store: {e}");
-            true
-        }
-        _ => false,
-    }
-}
-
 /// Every message `scan_messages` lists for `app`, page by page.
 async fn scan_all(s: &Arc<dyn InboxStore>, app: &AppId, page: usize) -> Vec<StoredMessage> {
     let mut all = Vec::new();
@@ -103,7 +87,11 @@ async fn scan_lists_each_message_once_with_its_remaining_owners(
     s: Arc<dyn InboxStore>,
     app: AppId,
 ) {
-    if scan_unsupported(&s.scan_messages(&app, None, 10).await) {
+    if super::unsupported(
+        "InboxStore",
+        "scan_messages",
+        &s.scan_messages(&app, None, 10).await,
+    ) {
         return;
     }
     let direct = direct_delivery("alice", "bob", "hello bob", "");
@@ -188,7 +176,11 @@ async fn scan_lists_each_message_once_with_its_remaining_owners(
 }
 
 async fn scan_pages_by_message_id_without_gaps_or_repeats(s: Arc<dyn InboxStore>, app: AppId) {
-    if scan_unsupported(&s.scan_messages(&app, None, 10).await) {
+    if super::unsupported(
+        "InboxStore",
+        "scan_messages",
+        &s.scan_messages(&app, None, 10).await,
+    ) {
         return;
     }
     let mut want = Vec::new();
@@ -1240,7 +1232,11 @@ async fn a_scan_page_reads_on_past_messages_nobody_holds_any_more(
     s: Arc<dyn InboxStore>,
     app: AppId,
 ) {
-    if scan_unsupported(&s.scan_messages(&app, None, 10).await) {
+    if super::unsupported(
+        "InboxStore",
+        "scan_messages",
+        &s.scan_messages(&app, None, 10).await,
+    ) {
         return;
     }
     let mut sent: Vec<Delivery> = (0..4)

@@ -78,6 +78,23 @@ macro_rules! checks {
 }
 pub(crate) use checks;
 
+/// Whether `r` is the `Unsupported` error of an optional port method, so a
+/// check has nothing to hold the store to; the error must name `method`.
+/// Says so on stderr, naming the port.
+pub(crate) fn unsupported<T>(port: &str, method: &str, r: &crate::Result<T>) -> bool {
+    match r {
+        Err(e) if e.kind() == crate::ErrorKind::Unsupported => {
+            assert!(
+                e.to_string().contains(method),
+                "the error names the missing method: {e}"
+            );
+            eprintln!("testkit {port}: {method} is not supported by this store: {e}");
+            true
+        }
+        _ => false,
+    }
+}
+
 /// A fresh app id nobody else uses, so checks can share a backend.
 pub fn fresh_app() -> AppId {
     static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -18,26 +18,9 @@ pub(super) const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStor
     an_expired_mention_stops_marking_its_conversation,
 ];
 
-/// Long before the cutoff the checks use.
-const OLD: i64 = 1_000_000;
-/// What the checks pass as `sent_before`.
+/// What the checks pass as `sent_before`: long after `OLD` (the fixtures'
+/// time of old messages), long before now.
 const CUTOFF: i64 = 2_000_000;
-
-/// A store without retention: nothing to hold it to (the error must say
-/// which method is missing).
-fn expire_unsupported(r: &crate::Result<Expired>) -> bool {
-    match r {
-        Err(e) if e.kind() == crate::ErrorKind::Unsupported => {
-            assert!(
-                e.to_string().contains("expire"),
-                "the error names the missing method: {e}"
-            );
-            eprintln!("testkit InboxStore: expire is not supported by this store: {e}");
-            true
-        }
-        _ => false,
-    }
-}
 
 /// `d` as if the server had taken it at `at` (ms).
 fn sent_at(mut d: Delivery, at: i64) -> Delivery {
@@ -87,7 +70,7 @@ async fn expire_deletes_old_messages_for_every_owner_and_keeps_newer_ones(
     old_group.index = true;
     let new_direct = direct_delivery("alice", "bob", "new hi", "");
     let new_group = group_delivery("g", "carol", &["alice", "bob", "carol"], "new all");
-    if expire_unsupported(&s.expire(&app, CUTOFF, 100).await) {
+    if super::unsupported("InboxStore", "expire", &s.expire(&app, CUTOFF, 100).await) {
         return;
     }
     for d in [&old_direct, &old_group, &new_direct, &new_group] {
@@ -156,7 +139,7 @@ async fn expire_deletes_old_messages_for_every_owner_and_keeps_newer_ones(
 }
 
 async fn expire_never_gives_a_version_again(s: Arc<dyn InboxStore>, app: AppId) {
-    if expire_unsupported(&s.expire(&app, CUTOFF, 100).await) {
+    if super::unsupported("InboxStore", "expire", &s.expire(&app, CUTOFF, 100).await) {
         return;
     }
     for (i, text) in ["one", "two", "three"].into_iter().enumerate() {
@@ -196,7 +179,7 @@ async fn expired_unread_stops_counting_and_a_conversation_whose_last_message_wen
     s: Arc<dyn InboxStore>,
     app: AppId,
 ) {
-    if expire_unsupported(&s.expire(&app, CUTOFF, 100).await) {
+    if super::unsupported("InboxStore", "expire", &s.expire(&app, CUTOFF, 100).await) {
         return;
     }
     // bob: two old unread from alice; one old and one new from carol.
@@ -262,7 +245,7 @@ async fn expired_unread_stops_counting_and_a_conversation_whose_last_message_wen
 }
 
 async fn expire_takes_the_oldest_first_in_bounded_batches(s: Arc<dyn InboxStore>, app: AppId) {
-    if expire_unsupported(&s.expire(&app, CUTOFF, 100).await) {
+    if super::unsupported("InboxStore", "expire", &s.expire(&app, CUTOFF, 100).await) {
         return;
     }
     let mut sent = Vec::new();
@@ -297,7 +280,7 @@ async fn expire_takes_the_oldest_first_in_bounded_batches(s: Arc<dyn InboxStore>
 }
 
 async fn expire_leaves_other_apps_alone(s: Arc<dyn InboxStore>, app: AppId) {
-    if expire_unsupported(&s.expire(&app, CUTOFF, 100).await) {
+    if super::unsupported("InboxStore", "expire", &s.expire(&app, CUTOFF, 100).await) {
         return;
     }
     let other = super::fresh_app();
@@ -321,7 +304,7 @@ async fn a_newer_version_with_an_older_time_is_not_given_again_either(
     s: Arc<dyn InboxStore>,
     app: AppId,
 ) {
-    if expire_unsupported(&s.expire(&app, CUTOFF, 100).await) {
+    if super::unsupported("InboxStore", "expire", &s.expire(&app, CUTOFF, 100).await) {
         return;
     }
     append(&s, &app, &direct_delivery("kim", "lou", "stamped late", "")).await;
@@ -349,7 +332,7 @@ async fn a_newer_version_with_an_older_time_is_not_given_again_either(
 }
 
 async fn an_expired_mention_stops_marking_its_conversation(s: Arc<dyn InboxStore>, app: AppId) {
-    if expire_unsupported(&s.expire(&app, CUTOFF, 100).await) {
+    if super::unsupported("InboxStore", "expire", &s.expire(&app, CUTOFF, 100).await) {
         return;
     }
     let members = ["alice", "bob"];
