@@ -11,6 +11,7 @@ use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
 use crate::error::map_sqlite;
+use crate::names::{Names, id_of};
 use crate::rows::{self, bound, from_stored, stored};
 
 /// One inbox append waiting for the writer. Appends of a batch are applied
@@ -25,18 +26,20 @@ pub(crate) struct AppendRequest {
 pub(crate) const FIND_SENT: &str = "SELECT server_msg_id, version, server_time FROM inbox_sent \
      WHERE app = ? AND sender = ? AND client_msg_id = ?";
 
-/// The owner's newest version: one seek to the end of its `inbox_pull` range,
-/// and one into `version_floors` (retention's record of deleted newest
-/// entries: nearly always empty), the higher of the two.
-pub(crate) const LAST_VERSION: &str = "SELECT MAX(v) FROM (\
-     SELECT MAX(version) AS v FROM inbox WHERE app = ?1 AND owner = ?2 \
-     UNION ALL SELECT version FROM version_floors WHERE app = ?1 AND owner = ?2)";
+/// The newest version of an owner (`?1` app, `?2` name): one seek to the
+/// end of its range of the inbox key, and one into `version_floors`
+/// (retention's record of deleted newest entries: nearly always empty),
+/// the higher of the two.
+pub(crate) const LAST_VERSION: &str = concat!(
+    "SELECT MAX(v) FROM (SELECT MAX(version) AS v FROM inbox WHERE owner = ",
+    id_of!("?1", "?2"),
+    " UNION ALL SELECT version FROM version_floors WHERE app = ?1 AND owner = ?2)"
+);
 
-/// [`LAST_VERSION`] while `version_floors` is empty (no app has retention,
-/// or it never caught up with an owner): the seek to the end of the range
-/// alone, as the append did before retention.
-pub(crate) const NEWEST_ENTRY: &str =
-    "SELECT MAX(version) FROM inbox WHERE app = ?1 AND owner = ?2";
+/// [`LAST_VERSION`] of an owner the append has numbered (`?1`) while
+/// `version_floors` is empty (no app has retention, or it never caught up
+/// with an owner): the seek to the end of the range alone.
+pub(crate) const NEWEST_ENTRY: &str = "SELECT MAX(version) FROM inbox WHERE owner = ?1";
 
 /// Whether retention left any version floor (one step into an empty tree).
 pub(crate) const ANY_FLOOR: &str = "SELECT EXISTS (SELECT 1 FROM version_floors)";
@@ -50,8 +53,9 @@ const INSERT_MESSAGE: &str = "INSERT INTO messages (app, server_msg_id, kind, se
 const EDIT_MESSAGE: &str = "UPDATE messages SET content_type = ?3, content = ?4, meta = ?5 \
      WHERE app = ?1 AND server_msg_id = ?2 AND kind = 1";
 
-const INSERT_INBOX: &str = "INSERT INTO inbox (app, owner, version, message, peer, conv_kind, \
-     direction, status, read_up_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// An owner's entry; owner and peer are numbers ([`Names`]).
+const INSERT_INBOX: &str = "INSERT INTO inbox (owner, version, message, peer, conv_kind, \
+     direction, status, read_up_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
 const INSERT_SENT: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, server_msg_id, \
      version, server_time) VALUES (?, ?, ?, ?, ?, ?)";
@@ -65,10 +69,10 @@ const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (message) VALUES (?)";
 /// the row's mention. When nothing was unread the unread floor moves up to
 /// the batch's first received entry (or its newest, if none was received):
 /// nothing below it can be unread (see `inbox::MARK_READ`).
-const UPSERT_CONVERSATION: &str = "INSERT INTO conversations (app, owner, conv_kind, peer, \
+const UPSERT_CONVERSATION: &str = "INSERT INTO conversations (owner, conv_kind, peer, \
      activity, last_version, last_msg, unread, unread_floor, last_received, mention_version) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-     ON CONFLICT (app, owner, conv_kind, peer) DO UPDATE SET activity = excluded.activity, \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+     ON CONFLICT (owner, conv_kind, peer) DO UPDATE SET activity = excluded.activity, \
      last_version = excluded.last_version, last_msg = excluded.last_msg, \
      unread = unread + excluded.unread, \
      unread_floor = CASE WHEN unread = 0 THEN excluded.unread_floor ELSE unread_floor END, \
@@ -77,23 +81,23 @@ const UPSERT_CONVERSATION: &str = "INSERT INTO conversations (app, owner, conv_k
 
 /// A settings entry sets the row's settings, making a row without activity
 /// (not listed) if there is none.
-const SETTINGS_IN_CONVERSATION: &str = "INSERT INTO conversations (app, owner, conv_kind, peer, \
-     activity, last_version, last_msg, flags, draft) VALUES (?1, ?2, ?3, ?4, 0, 0, ?5, ?6, ?7) \
-     ON CONFLICT (app, owner, conv_kind, peer) DO UPDATE SET flags = excluded.flags, \
+const SETTINGS_IN_CONVERSATION: &str = "INSERT INTO conversations (owner, conv_kind, peer, \
+     activity, last_version, last_msg, flags, draft) VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6) \
+     ON CONFLICT (owner, conv_kind, peer) DO UPDATE SET flags = excluded.flags, \
      draft = excluded.draft";
 
 /// A recall or delete of the message shown last is shown in its place.
-const RECALL_IN_CONVERSATION: &str = "UPDATE conversations SET last_version = ?5 \
-     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4 AND last_msg = ?6";
+const RECALL_IN_CONVERSATION: &str = "UPDATE conversations SET last_version = ?4 \
+     WHERE owner = ?1 AND conv_kind = ?2 AND peer = ?3 AND last_msg = ?5";
 
 /// A read cursor raises the owner's read mark.
-const CURSOR_IN_CONVERSATION: &str = "UPDATE conversations SET read_up_to = MAX(read_up_to, ?5) \
-     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+const CURSOR_IN_CONVERSATION: &str = "UPDATE conversations SET read_up_to = MAX(read_up_to, ?4) \
+     WHERE owner = ?1 AND conv_kind = ?2 AND peer = ?3";
 
 /// A read receipt raises the peer's read position.
 const RECEIPT_IN_CONVERSATION: &str = "UPDATE conversations \
-     SET peer_read_up_to = MAX(peer_read_up_to, ?5) \
-     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+     SET peer_read_up_to = MAX(peer_read_up_to, ?4) \
+     WHERE owner = ?1 AND conv_kind = ?2 AND peer = ?3";
 
 /// Applies every append of a batch inside the writer's open transaction,
 /// one prepared statement per row on the writer's thread.
@@ -105,7 +109,11 @@ const RECEIPT_IN_CONVERSATION: &str = "UPDATE conversations \
 /// owner's stored counter, in batch order; a delivery whose `(app, sender,
 /// client_msg_id)` was accepted before (in an earlier transaction, or
 /// earlier in this batch) writes nothing and answers the first receipt.
-pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<Vec<AppendOutcome>> {
+pub(crate) fn write_batch(
+    conn: &Connection,
+    names: &mut Names,
+    reqs: &[AppendRequest],
+) -> Result<Vec<AppendOutcome>> {
     if reqs.is_empty() {
         return Ok(Vec::new());
     }
@@ -125,11 +133,11 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
 
     // Receipts given in this batch, by (app, sender, client_msg_id).
     let mut given: HashMap<(&AppId, &UserId, &str), SendReceipt> = HashMap::new();
-    // Each owner's newest version so far in this batch.
-    let mut last: HashMap<(&AppId, &UserId), u64> = HashMap::new();
+    // Each owner's (by number) newest version so far in this batch.
+    let mut last: HashMap<i64, u64> = HashMap::new();
     // The list rows the batch's messages and notices change, written once
     // each (at the end, or before another entry of the same row).
-    let mut gathered: BTreeMap<RowKey<'_>, ListRowChange> = BTreeMap::new();
+    let mut gathered: BTreeMap<RowKey, ListRowChange> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(reqs.len());
     for r in reqs {
         let d = &r.delivery;
@@ -187,14 +195,21 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
                     id
                 }
             };
-            let counter = match last.entry((&r.app, &e.owner)) {
+            let owner = names.id(conn, r.app.as_str(), e.owner.as_str())?;
+            let peer = names.id(conn, r.app.as_str(), e.conversation.id())?;
+            let counter = match last.entry(owner) {
                 Entry::Occupied(o) => o.into_mut(),
                 Entry::Vacant(v) => {
-                    let stored = rows::first(
-                        &mut last_version,
-                        params![r.app.as_str(), e.owner.as_str()],
-                        |row| rows::get::<Option<i64>>(row, 0),
-                    )?
+                    let newest = |row: &rusqlite::Row<'_>| rows::get::<Option<i64>>(row, 0);
+                    let stored = if floors {
+                        rows::first(
+                            &mut last_version,
+                            params![r.app.as_str(), e.owner.as_str()],
+                            newest,
+                        )
+                    } else {
+                        rows::first(&mut last_version, params![owner], newest)
+                    }?
                     .flatten();
                     // Owners seen for the first time start from 0.
                     v.insert(stored.map_or(0, from_stored))
@@ -205,18 +220,18 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
             *counter = version;
             insert_inbox
                 .execute(params![
-                    r.app.as_str(),
-                    e.owner.as_str(),
+                    owner,
                     bound(version),
                     message,
-                    e.conversation.id(),
+                    peer,
                     e.conversation.kind as u8 as i64,
                     e.direction.as_i8() as i64,
                     unread_status(e),
                     stored(e.read_up_to),
                 ])
                 .map_err(map_sqlite)?;
-            list(conn, &mut gathered, &r.app, e, version)?;
+            let key = (owner, e.conversation.kind as u8 as i64, peer);
+            list(conn, &mut gathered, key, e, version)?;
             appended.push(Appended {
                 version,
                 prev_version,
@@ -244,20 +259,20 @@ pub(crate) fn write_batch(conn: &Connection, reqs: &[AppendRequest]) -> Result<V
     Ok(outcomes)
 }
 
-/// A conversation row's key: app, owner, conversation kind and id.
-type RowKey<'a> = (&'a str, &'a str, i64, &'a str);
+/// A conversation row's key: the owner's number, the conversation's kind
+/// and the peer's number.
+type RowKey = (i64, i64, i64);
 
 /// Writes one gathered row ([`UPSERT_CONVERSATION`]): a group message in
 /// a busy batch writes each member's row and its place in
 /// `conversations_by_activity` once, not once per message.
-fn upsert(conn: &Connection, key: RowKey<'_>, row: &ListRowChange) -> Result<()> {
+fn upsert(conn: &Connection, key: RowKey, row: &ListRowChange) -> Result<()> {
     conn.prepare_cached(UPSERT_CONVERSATION)
         .and_then(|mut s| {
             s.execute(params![
                 key.0,
                 key.1,
                 key.2,
-                key.3,
                 bound(row.activity),
                 bound(row.version),
                 &row.msg.0[..],
@@ -276,25 +291,19 @@ fn upsert(conn: &Connection, key: RowKey<'_>, row: &ListRowChange) -> Result<()>
 /// is gathered; any other entry of a row with gathered ones writes them
 /// first, so it sees the row as they left it (a recall of the message shown
 /// last, a cursor on a row they made).
-fn list<'a>(
+fn list(
     conn: &Connection,
-    gathered: &mut BTreeMap<RowKey<'a>, ListRowChange>,
-    app: &'a AppId,
-    e: &'a InboxEntry,
+    gathered: &mut BTreeMap<RowKey, ListRowChange>,
+    key: RowKey,
+    e: &InboxEntry,
     version: u64,
 ) -> Result<()> {
-    let key = (
-        app.as_str(),
-        e.owner.as_str(),
-        e.conversation.kind as u8 as i64,
-        e.conversation.id(),
-    );
     let run = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<()> {
         let mut stmt = conn.prepare_cached(sql).map_err(map_sqlite)?;
         stmt.execute(args).map_err(map_sqlite)?;
         Ok(())
     };
-    let flush = |gathered: &mut BTreeMap<RowKey<'a>, ListRowChange>| match gathered.remove(&key) {
+    let flush = |gathered: &mut BTreeMap<RowKey, ListRowChange>| match gathered.remove(&key) {
         Some(row) => upsert(conn, key, &row),
         None => Ok(()),
     };
@@ -318,7 +327,6 @@ fn list<'a>(
                         key.0,
                         key.1,
                         key.2,
-                        key.3,
                         &e.server_msg_id.0[..],
                         i64::from(settings.flags()),
                         settings.draft,
@@ -331,28 +339,21 @@ fn list<'a>(
             flush(gathered)?;
             run(
                 RECALL_IN_CONVERSATION,
-                params![
-                    key.0,
-                    key.1,
-                    key.2,
-                    key.3,
-                    bound(version),
-                    &e.server_msg_id.0[..]
-                ],
+                params![key.0, key.1, key.2, bound(version), &e.server_msg_id.0[..]],
             )
         }
         EntryKind::ReadCursor => {
             flush(gathered)?;
             run(
                 CURSOR_IN_CONVERSATION,
-                params![key.0, key.1, key.2, key.3, bound(e.read_up_to)],
+                params![key.0, key.1, key.2, bound(e.read_up_to)],
             )
         }
         EntryKind::ReadReceipt => {
             flush(gathered)?;
             run(
                 RECEIPT_IN_CONVERSATION,
-                params![key.0, key.1, key.2, key.3, bound(e.read_up_to)],
+                params![key.0, key.1, key.2, bound(e.read_up_to)],
             )
         }
     }

@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use crate::append::AppendRequest;
 use crate::config::SqliteConfig;
 use crate::error::{cannot_create_dir, cannot_start_writer, map_sqlite, migrate_err, writer_gone};
+use crate::names::Names;
 use crate::read::Readers;
 use crate::writer::{self, Counters, Request, WriteOp, Writer};
 use crate::{checkpoint, connection, schema};
@@ -112,6 +113,7 @@ impl SqliteStore {
             rx,
             max_batch: config.max_batch,
             counters: counters.clone(),
+            names: Names::default(),
         };
         let handle = std::thread::Builder::new()
             .name("bubble-sqlite-writer".into())

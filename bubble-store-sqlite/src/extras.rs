@@ -12,27 +12,43 @@ use bubble_core::{
 use rusqlite::{Connection, params, params_from_iter};
 
 use crate::error::map_sqlite;
+use crate::names::{id_of, name_of};
 use crate::rows::{self, from_stored};
 use crate::writer::WriteOp;
 
 /// The owner's settings of a conversation: one seek of the list row's key.
-pub(crate) const SETTINGS: &str = "SELECT flags, draft FROM conversations \
-     WHERE app = ? AND owner = ? AND conv_kind = ? AND peer = ?";
+pub(crate) const SETTINGS: &str = concat!(
+    "SELECT flags, draft FROM conversations WHERE owner = ",
+    id_of!("?1", "?2"),
+    " AND conv_kind = ?3 AND peer = ",
+    id_of!("?1", "?4")
+);
 
 /// The owner's blocked peers: the owner's 1:1 rows of the key (the flags
-/// are in the row), already in peer order.
-pub(crate) const BLOCKED: &str = "SELECT peer FROM conversations \
-     WHERE app = ? AND owner = ? AND conv_kind = 1 AND (flags & 8) != 0 ORDER BY peer";
+/// are in the row), in the order of the peers' names.
+pub(crate) const BLOCKED: &str = concat!(
+    "SELECT ",
+    name_of!("peer"),
+    " FROM conversations WHERE owner = ",
+    id_of!("?1", "?2"),
+    " AND conv_kind = 1 AND (flags & 8) != 0 ORDER BY 1"
+);
 
 /// Everyone who received a group message, with their copy's version and
 /// their read mark there: the message rows (`messages_by_id`), each one's
 /// entries (`inbox_by_msg`), each entry's list row (its key).
-pub(crate) const READERS: &str = "SELECT i.owner, i.version, COALESCE(c.read_up_to, 0) \
+pub(crate) const READERS: &str = concat!(
+    "SELECT ",
+    name_of!("i.owner"),
+    ", i.version, COALESCE(c.read_up_to, 0) \
      FROM messages m CROSS JOIN inbox i \
-     LEFT JOIN conversations c ON c.app = i.app AND c.owner = i.owner \
+     LEFT JOIN conversations c ON c.owner = i.owner \
      AND c.conv_kind = i.conv_kind AND c.peer = i.peer \
      WHERE m.app = ?1 AND m.server_msg_id = ?2 AND m.kind = 1 AND i.message = m.id \
-     AND i.conv_kind = ?3 AND i.peer = ?4 AND i.direction = -1";
+     AND i.conv_kind = ?3 AND i.peer = ",
+    id_of!("?1", "?4"),
+    " AND i.direction = -1"
+);
 
 /// Reaction counts of one message, in emoji order, with the viewer's
 /// (`reactions_by_emoji`, covering).

@@ -18,6 +18,7 @@ use crate::append::{self, FIND_SENT, LAST_VERSION};
 use crate::client::SqliteStore;
 use crate::error::map_sqlite;
 use crate::extras;
+use crate::names::{id_of, name_of};
 use crate::rows::{self, bound, from_stored, inbox_columns};
 use crate::writer::WriteOp;
 
@@ -241,7 +242,9 @@ pub(crate) const PULL: &str = concat!(
     "SELECT ",
     inbox_columns!(),
     " FROM inbox i JOIN messages m ON m.id = i.message \
-     WHERE i.app = ? AND i.owner = ? AND i.version > ? ORDER BY i.version LIMIT ?"
+     WHERE i.owner = ",
+    id_of!("?1", "?2"),
+    " AND i.version > ?3 ORDER BY i.version LIMIT ?4"
 );
 
 /// History: one backwards range of `inbox_history` (owner, conversation,
@@ -253,28 +256,39 @@ pub(crate) const HISTORY: &str = concat!(
     "SELECT ",
     inbox_columns!(),
     " FROM inbox i INDEXED BY inbox_history JOIN messages m ON m.id = i.message \
-     WHERE i.app = ? AND i.owner = ? AND i.conv_kind = ? AND i.peer = ? AND i.version < ? \
-     ORDER BY i.version DESC LIMIT ?"
+     WHERE i.owner = ",
+    id_of!("?1", "?2"),
+    " AND i.conv_kind = ?3 AND i.peer = ",
+    id_of!("?1", "?4"),
+    " AND i.version < ?5 ORDER BY i.version DESC LIMIT ?6"
 );
 
 /// A message by id: its message rows (`messages_by_id`), then the owner's
 /// entry of each (`inbox_by_msg`). Message rows of one id come back in
 /// rowid (= written) order without an ORDER BY, so the first is the oldest;
-/// CROSS JOIN keeps the planner on that order.
+/// CROSS JOIN keeps the planner on that order. Named: without statistics
+/// the planner takes the key's owner range (every entry of the owner).
 pub(crate) const GET: &str = concat!(
     "SELECT ",
     inbox_columns!(),
-    " FROM messages m CROSS JOIN inbox i \
+    " FROM messages m CROSS JOIN inbox i INDEXED BY inbox_by_msg \
      WHERE m.app = ?1 AND m.server_msg_id = ?3 AND m.kind IN (1, 6) \
-     AND i.message = m.id AND i.owner = ?2 LIMIT 1"
+     AND i.message = m.id AND i.owner = ",
+    id_of!("?1", "?2"),
+    " LIMIT 1"
 );
 
 /// Unread per conversation: the owner's list rows that count any (the
 /// conversations key), in conversation order. The count is kept on the row
 /// by the append and the marks (migration 8); a row is "mentioned" while its
 /// mention is above its read mark.
-pub(crate) const UNREAD: &str = "SELECT conv_kind, peer, unread, mention_version > read_up_to \
-     FROM conversations WHERE app = ?1 AND owner = ?2 AND unread > 0 ORDER BY conv_kind, peer";
+pub(crate) const UNREAD: &str = concat!(
+    "SELECT conv_kind, ",
+    name_of!("peer"),
+    ", unread, mention_version > read_up_to FROM conversations WHERE owner = ",
+    id_of!("?1", "?2"),
+    " AND unread > 0 ORDER BY conv_kind, 2"
+);
 
 /// A read mark reads the conversation's entries from its unread floor (the
 /// list row: no entry below it is unread) up to the mark, in
@@ -282,10 +296,17 @@ pub(crate) const UNREAD: &str = "SELECT conv_kind, peer, unread, mention_version
 /// previous mark, not the whole conversation. No list row, nothing unread.
 /// Named: without statistics the planner takes the key's (app, owner,
 /// version) range instead, every entry of the owner below the mark.
-pub(crate) const MARK_READ: &str = "UPDATE inbox INDEXED BY inbox_history SET status = 1 \
-     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4 AND version <= ?5 \
-     AND version >= (SELECT unread_floor FROM conversations \
-     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4) AND status = 0";
+pub(crate) const MARK_READ: &str = concat!(
+    "UPDATE inbox INDEXED BY inbox_history SET status = 1 WHERE owner = ",
+    id_of!("?1", "?2"),
+    " AND conv_kind = ?3 AND peer = ",
+    id_of!("?1", "?4"),
+    " AND version <= ?5 AND version >= (SELECT unread_floor FROM conversations WHERE owner = ",
+    id_of!("?1", "?2"),
+    " AND conv_kind = ?3 AND peer = ",
+    id_of!("?1", "?4"),
+    ") AND status = 0"
+);
 
 /// The newest received message a read mark covers, read before or just
 /// now: run right after [`MARK_READ`] with the same arguments, when every
@@ -298,10 +319,15 @@ pub(crate) const LAST_READ: &str = concat!(
     "SELECT ",
     inbox_columns!(),
     " FROM inbox i INDEXED BY inbox_history JOIN messages m ON m.id = i.message \
-     WHERE i.app = ?1 AND i.owner = ?2 AND i.conv_kind = ?3 AND i.peer = ?4 \
-     AND i.version <= MIN(?5, (SELECT c.last_received FROM conversations c \
-     WHERE c.app = ?1 AND c.owner = ?2 AND c.conv_kind = ?3 AND c.peer = ?4)) \
-     AND i.status = 1 ORDER BY i.version DESC LIMIT 1"
+     WHERE i.owner = ",
+    id_of!("?1", "?2"),
+    " AND i.conv_kind = ?3 AND i.peer = ",
+    id_of!("?1", "?4"),
+    " AND i.version <= MIN(?5, (SELECT c.last_received FROM conversations c WHERE c.owner = ",
+    id_of!("?1", "?2"),
+    " AND c.conv_kind = ?3 AND c.peer = ",
+    id_of!("?1", "?4"),
+    ")) AND i.status = 1 ORDER BY i.version DESC LIMIT 1"
 );
 
 /// One message stops counting: its message rows (`messages_by_id`), then
@@ -309,21 +335,30 @@ pub(crate) const LAST_READ: &str = concat!(
 /// has a row of its own, whose entries have no status to change. Named for
 /// the reason given at [`MARK_READ`] (here the key's range would be every
 /// entry of the owner).
-pub(crate) const MARK_MESSAGE_READ: &str = "UPDATE inbox INDEXED BY inbox_by_msg SET status = 1 \
+pub(crate) const MARK_MESSAGE_READ: &str = concat!(
+    "UPDATE inbox INDEXED BY inbox_by_msg SET status = 1 \
      WHERE message IN (SELECT id FROM messages WHERE app = ?1 AND server_msg_id = ?3) \
-     AND owner = ?2 AND app = ?1 AND status = 0 RETURNING conv_kind, peer";
+     AND owner = ",
+    id_of!("?1", "?2"),
+    " AND status = 0 RETURNING owner, conv_kind, peer"
+);
 
 /// What a read mark did to its list row: took what it marked off the
 /// unread count, and raised the unread floor past the mark. A mark that
 /// changes neither (a second device marking the same place) writes nothing.
-const MARKED_IN_CONVERSATION: &str = "UPDATE conversations \
-     SET unread = MAX(unread - ?5, 0), unread_floor = MAX(unread_floor, ?6) \
-     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4 \
-     AND (?5 > 0 OR unread_floor < ?6)";
+const MARKED_IN_CONVERSATION: &str = concat!(
+    "UPDATE conversations SET unread = MAX(unread - ?5, 0), unread_floor = MAX(unread_floor, ?6) \
+     WHERE owner = ",
+    id_of!("?1", "?2"),
+    " AND conv_kind = ?3 AND peer = ",
+    id_of!("?1", "?4"),
+    " AND (?5 > 0 OR unread_floor < ?6)"
+);
 
 /// What marking one message read took off its conversation's unread count.
-const UNREAD_IN_CONVERSATION: &str = "UPDATE conversations SET unread = MAX(unread - ?5, 0) \
-     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+/// Owner and peer by number, as [`MARK_MESSAGE_READ`] returns them.
+const UNREAD_IN_CONVERSATION: &str = "UPDATE conversations SET unread = MAX(unread - 1, 0) \
+     WHERE owner = ?1 AND conv_kind = ?2 AND peer = ?3";
 
 /// A page of the conversation list: `conversations_by_activity` backwards
 /// from `before`, each row joined to the entry it shows (the inbox key) and
@@ -333,10 +368,10 @@ pub(crate) const CONVERSATIONS: &str = concat!(
      c.mention_version, ",
     inbox_columns!(),
     " FROM conversations c INDEXED BY conversations_by_activity \
-     JOIN inbox i ON i.app = c.app AND i.owner = c.owner AND i.version = c.last_version \
-     JOIN messages m ON m.id = i.message \
-     WHERE c.app = ? AND c.owner = ? AND c.activity > 0 AND c.activity < ? \
-     ORDER BY c.activity DESC LIMIT ?"
+     JOIN inbox i ON i.owner = c.owner AND i.version = c.last_version \
+     JOIN messages m ON m.id = i.message WHERE c.owner = ",
+    id_of!("?1", "?2"),
+    " AND c.activity > 0 AND c.activity < ?3 ORDER BY c.activity DESC LIMIT ?4"
 );
 
 /// The oldest outbox rows, then each one's message and every owner's entry
@@ -543,7 +578,7 @@ const SCAN_ENTRIES: &str = concat!(
     inbox_columns!(),
     " FROM messages m INDEXED BY messages_by_id CROSS JOIN inbox i \
      WHERE m.app = ?1 AND m.server_msg_id = ?2 AND m.kind IN (1, 6) AND i.message = m.id \
-     ORDER BY i.owner"
+     ORDER BY 1"
 );
 
 /// Whether the message was recalled (its recall rows share its id).
@@ -551,9 +586,13 @@ const SCAN_RECALLED: &str = "SELECT 1 FROM messages INDEXED BY messages_by_id \
      WHERE app = ?1 AND server_msg_id = ?2 AND kind = 2 LIMIT 1";
 
 /// The owners who deleted the message for themselves.
-const SCAN_DELETED: &str = "SELECT i.owner FROM messages m INDEXED BY messages_by_id \
+const SCAN_DELETED: &str = concat!(
+    "SELECT ",
+    name_of!("i.owner"),
+    " FROM messages m INDEXED BY messages_by_id \
      CROSS JOIN inbox i WHERE m.app = ?1 AND m.server_msg_id = ?2 AND m.kind = 3 \
-     AND i.message = m.id";
+     AND i.message = m.id"
+);
 
 /// [`InboxStore::scan_messages`]: a page of ids from `messages_by_id`, then
 /// for each its owners' entries, its recall and its deletes, all by that
@@ -696,25 +735,19 @@ impl WriteOp for MarkMessageRead {
 
     fn apply(&self, conn: &Connection) -> Result<bool> {
         let mut mark = conn.prepare_cached(MARK_MESSAGE_READ).map_err(map_sqlite)?;
-        let marked: Vec<(i64, String)> = mark
+        let marked: Vec<(i64, i64, i64)> = mark
             .query_map(
                 params![self.app.as_str(), self.owner.as_str(), &self.id.0[..]],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .and_then(|rows| rows.collect())
             .map_err(map_sqlite)?;
         let mut unread = conn
             .prepare_cached(UNREAD_IN_CONVERSATION)
             .map_err(map_sqlite)?;
-        for (kind, peer) in &marked {
+        for (owner, kind, peer) in &marked {
             unread
-                .execute(params![
-                    self.app.as_str(),
-                    self.owner.as_str(),
-                    kind,
-                    peer,
-                    1
-                ])
+                .execute(params![owner, kind, peer])
                 .map_err(map_sqlite)?;
         }
         Ok(!marked.is_empty())

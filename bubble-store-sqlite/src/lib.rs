@@ -29,6 +29,8 @@
 //!   one that creates and migrates the file, the writer's, the readers' and
 //!   the checkpointer's.
 //! - `append`: the batched inbox append (versions, dedup, outbox rows).
+//! - `names`: the numbers the inbox and list keys hold for owners and
+//!   peers (migration 10), and the writer's memory of them.
 //! - `writer`: the single writer thread. It applies everything waiting (up
 //!   to `max_batch`) in one transaction and answers the callers only after
 //!   that transaction's COMMIT returned (one fsync carries many messages,
@@ -77,6 +79,7 @@ mod error;
 mod append;
 mod checkpoint;
 mod connection;
+mod names;
 mod read;
 mod rows;
 mod schema;

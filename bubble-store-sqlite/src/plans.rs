@@ -36,9 +36,12 @@ fn pull_is_a_range_of_the_inbox_key_joined_by_rowid() {
     let p = plan(inbox::PULL);
     assert_eq!(
         p,
-        "SEARCH i USING PRIMARY KEY (app=? AND owner=? AND version>?) | \
-         SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
-        "one indexed read: no sort, no other index"
+        "SEARCH i USING PRIMARY KEY (owner=? AND version>?) | \
+         SCALAR SUBQUERY 3 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
+         SEARCH m USING INTEGER PRIMARY KEY (rowid=?) | \
+         CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?) | \
+         CORRELATED SCALAR SUBQUERY 2 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?)",
+        "one indexed read after the owner's number: no sort, no other index; names by rowid"
     );
 }
 
@@ -47,8 +50,12 @@ fn history_is_a_backwards_range_of_the_conversation_index_joined_by_rowid() {
     let p = plan(inbox::HISTORY);
     assert_eq!(
         p,
-        "SEARCH i USING INDEX inbox_history (app=? AND owner=? AND conv_kind=? AND peer=? AND version<?) | \
-         SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
+        "SEARCH i USING INDEX inbox_history (owner=? AND conv_kind=? AND peer=? AND version<?) | \
+         SCALAR SUBQUERY 3 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
+         SCALAR SUBQUERY 4 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
+         SEARCH m USING INTEGER PRIMARY KEY (rowid=?) | \
+         CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?) | \
+         CORRELATED SCALAR SUBQUERY 2 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?)",
         "one indexed read, newest first: no sort"
     );
 }
@@ -58,9 +65,12 @@ fn a_conversation_list_page_is_a_backwards_range_of_its_index_joined_by_keys() {
     let p = plan(inbox::CONVERSATIONS);
     assert_eq!(
         p,
-        "SEARCH c USING INDEX conversations_by_activity (app=? AND owner=? AND activity>? AND activity<?) | \
-         SEARCH i USING PRIMARY KEY (app=? AND owner=? AND version=?) | \
-         SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
+        "SEARCH c USING INDEX conversations_by_activity (owner=? AND activity>? AND activity<?) | \
+         SCALAR SUBQUERY 3 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
+         SEARCH i USING PRIMARY KEY (owner=? AND version=?) | REUSE SUBQUERY 3 | \
+         SEARCH m USING INTEGER PRIMARY KEY (rowid=?) | \
+         CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?) | \
+         CORRELATED SCALAR SUBQUERY 2 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?)",
         "one indexed read, newest first: no sort, no scan"
     );
 }
@@ -79,14 +89,22 @@ fn channel_history_is_a_backwards_range_of_the_log() {
 fn get_by_message_id_goes_from_the_message_to_the_owners_entry() {
     assert_uses(inbox::GET, "messages_by_id (app=? AND server_msg_id=?)");
     assert_uses(inbox::GET, "inbox_by_msg (message=? AND owner=?)");
+    assert!(
+        !plan(inbox::GET).contains("PRIMARY KEY (owner=?)"),
+        "not the owner's whole inbox"
+    );
 }
 
 #[test]
 fn unread_reads_only_the_owners_list_rows() {
     let p = plan(inbox::UNREAD);
     assert_eq!(
-        p, "SEARCH conversations USING PRIMARY KEY (app=? AND owner=?)",
-        "the list rows alone, already in conversation order: no sort, no entry"
+        p,
+        "SEARCH conversations USING PRIMARY KEY (owner=?) | \
+         SCALAR SUBQUERY 2 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
+         CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?) | \
+         USE TEMP B-TREE FOR LAST TERM OF ORDER BY",
+        "the list rows alone, no entry; sorted by the peers' names (the rows with unread only)"
     );
 }
 
@@ -94,12 +112,12 @@ fn unread_reads_only_the_owners_list_rows() {
 fn mark_read_touches_only_the_conversation_from_its_unread_floor_to_the_mark() {
     assert_uses(
         inbox::MARK_READ,
-        "inbox_history (app=? AND owner=? AND conv_kind=? AND peer=? AND version>? AND version<?)",
+        "inbox_history (owner=? AND conv_kind=? AND peer=? AND version>? AND version<?)",
     );
     assert_uses(inbox::MARK_READ, "conversations USING PRIMARY KEY");
     assert_uses(
         inbox::LAST_READ,
-        "inbox_history (app=? AND owner=? AND conv_kind=? AND peer=? AND version<?)",
+        "inbox_history (owner=? AND conv_kind=? AND peer=? AND version<?)",
     );
     assert_uses(
         inbox::MARK_MESSAGE_READ,
@@ -115,7 +133,8 @@ fn mark_read_touches_only_the_conversation_from_its_unread_floor_to_the_mark() {
 fn batch_lookups_seek_an_index_per_key() {
     let p = plan(append::LAST_VERSION);
     assert!(
-        p.contains("SEARCH inbox USING PRIMARY KEY (app=? AND owner=?)"),
+        p.contains("SEARCH inbox USING PRIMARY KEY (owner=?)")
+            && p.contains("SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?)"),
         "{p}"
     );
     assert!(
@@ -123,7 +142,7 @@ fn batch_lookups_seek_an_index_per_key() {
         "{p}"
     );
     let p = plan(append::NEWEST_ENTRY);
-    assert_eq!(p, "SEARCH inbox USING PRIMARY KEY (app=? AND owner=?)");
+    assert_eq!(p, "SEARCH inbox USING PRIMARY KEY (owner=?)");
     let p = plan(append::FIND_SENT);
     assert!(
         p.contains("SEARCH inbox_sent USING PRIMARY KEY (app=? AND sender=? AND client_msg_id=?)"),
@@ -181,13 +200,12 @@ fn groups_of_uses_the_by_user_index() {
 fn settings_and_blocks_read_the_owners_list_rows_by_key() {
     assert_uses(
         crate::extras::SETTINGS,
-        "SEARCH conversations USING PRIMARY KEY (app=? AND owner=? AND conv_kind=? AND peer=?)",
+        "SEARCH conversations USING PRIMARY KEY (owner=? AND conv_kind=? AND peer=?)",
     );
     let p = plan(crate::extras::BLOCKED);
     assert!(
-        p.contains("SEARCH conversations USING PRIMARY KEY (app=? AND owner=? AND conv_kind=?)")
-            && !p.contains("TEMP B-TREE"),
-        "the owner's 1:1 rows, already in peer order: {p}"
+        p.contains("SEARCH conversations USING PRIMARY KEY (owner=? AND conv_kind=?)"),
+        "the owner's 1:1 rows: {p}"
     );
 }
 
@@ -200,7 +218,7 @@ fn group_read_state_goes_from_the_message_to_each_copy_and_its_list_row() {
     );
     assert_uses(crate::extras::READERS, "inbox_by_msg (message=?)");
     assert!(
-        p.contains("SEARCH c USING PRIMARY KEY (app=? AND owner=? AND conv_kind=? AND peer=?)"),
+        p.contains("SEARCH c USING PRIMARY KEY (owner=? AND conv_kind=? AND peer=?) LEFT-JOIN"),
         "{p}"
     );
 }
@@ -260,5 +278,14 @@ fn retention_reads_an_apps_oldest_messages_and_log_entries_in_time_order_and_ent
     assert_uses(
         crate::retention::ENTRIES,
         "SEARCH inbox USING INDEX inbox_by_msg (message=?)",
+    );
+}
+
+#[test]
+fn the_appends_name_lookup_is_one_seek_of_the_name_index() {
+    let p = plan("SELECT id FROM names WHERE app = ?1 AND name = ?2");
+    assert_eq!(
+        p,
+        "SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?)"
     );
 }

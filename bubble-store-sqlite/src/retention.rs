@@ -12,6 +12,7 @@ use rusqlite::{Connection, params, params_from_iter};
 use crate::channel::last_seq;
 use crate::error::map_sqlite;
 use crate::inbox::last_version;
+use crate::names::name_of;
 use crate::rows::{self, bound, from_stored};
 use crate::writer::WriteOp;
 
@@ -20,9 +21,13 @@ use crate::writer::WriteOp;
 pub(crate) const OLDEST: &str = "SELECT id, server_msg_id FROM messages \
      WHERE app = ?1 AND server_time < ?2 ORDER BY server_time, id LIMIT ?3";
 
-/// A message's entries, by `inbox_by_msg` (message, owner).
-pub(crate) const ENTRIES: &str = "SELECT owner, version, conv_kind, peer, status FROM inbox \
-     WHERE message = ?1";
+/// A message's entries, by `inbox_by_msg` (message, owner): the owner by
+/// number and by name (the version floors keep names).
+pub(crate) const ENTRIES: &str = concat!(
+    "SELECT owner, ",
+    name_of!("owner"),
+    ", version, conv_kind, peer, status FROM inbox WHERE message = ?1"
+);
 
 const DELETE_ENTRIES: &str = "DELETE FROM inbox WHERE message = ?1";
 const DELETE_MESSAGE: &str = "DELETE FROM messages WHERE id = ?1";
@@ -31,12 +36,12 @@ const DELETE_REACTIONS: &str = "DELETE FROM reactions WHERE app = ?1 AND server_
 /// What a row loses: the unread its deleted entries counted. A row whose
 /// shown entry went leaves the list (`activity` 0, as a row with settings
 /// only) until its next message; a mention that went stops marking it.
-const SHRINK_ROW: &str = "UPDATE conversations SET unread = MAX(unread - ?5, 0), \
+const SHRINK_ROW: &str = "UPDATE conversations SET unread = MAX(unread - ?4, 0), \
      activity = CASE WHEN EXISTS (SELECT 1 FROM inbox i \
-         WHERE i.app = ?1 AND i.owner = ?2 AND i.version = conversations.last_version) \
+         WHERE i.owner = ?1 AND i.version = conversations.last_version) \
          THEN activity ELSE 0 END, \
-     mention_version = CASE WHEN mention_version <= ?6 THEN 0 ELSE mention_version END \
-     WHERE app = ?1 AND owner = ?2 AND conv_kind = ?3 AND peer = ?4";
+     mention_version = CASE WHEN mention_version <= ?5 THEN 0 ELSE mention_version END \
+     WHERE owner = ?1 AND conv_kind = ?2 AND peer = ?3";
 
 /// Keeps the highest deleted version of an owner whose newest entries went.
 const RAISE_FLOOR: &str = "INSERT INTO version_floors (app, owner, version) VALUES (?1, ?2, ?3) \
@@ -97,8 +102,8 @@ fn raise_floors<K: AsRef<str>>(
     Ok(())
 }
 
-/// A conversation row, as `(owner, conv_kind, peer)`.
-type RowKey = (String, i64, String);
+/// A conversation row, as `(owner, conv_kind, peer)` by number.
+type RowKey = (i64, i64, i64);
 
 impl WriteOp for Expire {
     type Output = Expired;
@@ -128,18 +133,19 @@ impl WriteOp for Expire {
             }
             taken += 1;
             let held = rows::all(&mut entries, params![id], |row| {
-                let status: Option<i64> = rows::get(row, 4)?;
+                let status: Option<i64> = rows::get(row, 5)?;
                 Ok((
-                    rows::get::<String>(row, 0)?,
-                    from_stored(rows::get(row, 1)?),
-                    rows::get::<i64>(row, 2)?,
-                    rows::get::<String>(row, 3)?,
+                    rows::get::<i64>(row, 0)?,
+                    rows::get::<String>(row, 1)?,
+                    from_stored(rows::get(row, 2)?),
+                    rows::get::<i64>(row, 3)?,
+                    rows::get::<i64>(row, 4)?,
                     status == Some(0),
                 ))
             })?;
             deleted += held.len();
-            for (owner, version, kind, peer, unread) in held {
-                let top = newest.entry(owner.clone()).or_default();
+            for (owner, name, version, kind, peer, unread) in held {
+                let top = newest.entry(name).or_default();
                 *top = (*top).max(version);
                 let hit = rows_hit.entry((owner, kind, peer)).or_default();
                 hit.0 += u64::from(unread);
@@ -166,7 +172,7 @@ impl WriteOp for Expire {
         let mut shrink = conn.prepare_cached(SHRINK_ROW).map_err(map_sqlite)?;
         for ((owner, kind, peer), (unread, top)) in &rows_hit {
             shrink
-                .execute(params![app, owner, kind, peer, bound(*unread), bound(*top)])
+                .execute(params![owner, kind, peer, bound(*unread), bound(*top)])
                 .map_err(map_sqlite)?;
         }
         raise_floors(conn, RAISE_FLOOR, app, &newest, |owner| {

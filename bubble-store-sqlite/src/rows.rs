@@ -12,11 +12,12 @@ use crate::error::map_sqlite;
 
 /// The inbox columns every read selects, in the order [`inbox_entry`]
 /// decodes (a macro so statements can be `concat!`-ed constants): the
-/// owner's own from the inbox row `i`, the shared ones from its message
-/// row `m`.
+/// owner's own from the inbox row `i` (owner and peer by their names, see
+/// `names`), the shared ones from its message row `m`.
 macro_rules! inbox_columns {
     () => {
-        "i.owner, i.version, m.kind, i.conv_kind, i.peer, i.direction, m.server_msg_id, \
+        "(SELECT name FROM names WHERE id = i.owner), i.version, m.kind, i.conv_kind, \
+         (SELECT name FROM names WHERE id = i.peer), i.direction, m.server_msg_id, \
          m.sender, m.sender_device, m.client_msg_id, m.client_seq, m.create_time, \
          m.server_time, m.content_type, m.content, i.read_up_to, m.meta"
     };

@@ -85,6 +85,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         description: "retention",
         sql: include_str!("../migrations/0009_retention.sql"),
     },
+    Migration {
+        version: 10,
+        description: "numbered_names",
+        sql: include_str!("../migrations/0010_numbered_names.sql"),
+    },
 ];
 
 /// The bookkeeping table with the columns and the SQL text of sqlx 0.9's
@@ -253,7 +258,7 @@ mod tests {
             })
             .unwrap();
         migrate(&mut conn).unwrap();
-        assert_eq!(versions(&conn), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(versions(&conn), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         let again: String = conn
             .query_row("SELECT installed_on FROM _sqlx_migrations", [], |r| {
                 r.get(0)
@@ -320,7 +325,7 @@ mod tests {
         match migrate(&mut conn) {
             Err(MigrateError::Unknown {
                 version: 0,
-                newest_known: 9,
+                newest_known: 10,
             }) => {}
             other => panic!("expected migration 0 to be unknown, got {other:?}"),
         }

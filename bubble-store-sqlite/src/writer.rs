@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::append::{self, AppendRequest};
 use crate::error::{copy_for_caller, map_sqlite};
+use crate::names::Names;
 
 /// Where an answer goes.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T>>;
@@ -135,6 +136,8 @@ pub(crate) struct Writer {
     pub rx: mpsc::Receiver<Request>,
     pub max_batch: usize,
     pub counters: Arc<Counters>,
+    /// The numbers of the names the append has met ([`Names`]).
+    pub names: Names,
 }
 
 impl Writer {
@@ -250,11 +253,7 @@ impl Writer {
 
     /// Runs one of the transaction's own statements.
     fn exec(&self, sql: &str) -> Result<()> {
-        self.conn
-            .prepare_cached(sql)
-            .and_then(|mut s| s.execute([]))
-            .map_err(map_sqlite)?;
-        Ok(())
+        exec(&self.conn, sql)
     }
 
     /// Applies a batch in one transaction; `Ok` only once COMMIT returned,
@@ -267,23 +266,37 @@ impl Writer {
         // IMMEDIATE takes the write lock now, so a second process on the
         // same file waits (busy_timeout) here rather than failing mid-batch.
         self.exec("BEGIN IMMEDIATE")?;
+        let (conn, names) = (&self.conn, &mut self.names);
         let result = (|| {
-            let outcomes = append::write_batch(&self.conn, appends)?;
+            let outcomes = append::write_batch(conn, names, appends)?;
             for job in jobs.iter_mut() {
-                self.exec("SAVEPOINT op")?;
-                if let Applied::Refused = job.run(&self.conn)? {
-                    self.exec("ROLLBACK TO op")?;
+                exec(conn, "SAVEPOINT op")?;
+                if let Applied::Refused = job.run(conn)? {
+                    exec(conn, "ROLLBACK TO op")?;
                 }
-                self.exec("RELEASE op")?;
+                exec(conn, "RELEASE op")?;
             }
-            self.exec("COMMIT")?;
+            exec(conn, "COMMIT")?;
             Ok(outcomes)
         })();
-        if result.is_err() && !self.conn.is_autocommit() {
-            // SQLite may have rolled back already (a full disk does); then
-            // the connection is back in autocommit and there is nothing to undo.
-            let _ = self.exec("ROLLBACK");
+        if result.is_err() {
+            if !self.conn.is_autocommit() {
+                // SQLite may have rolled back already (a full disk does); then
+                // the connection is back in autocommit and there is nothing to undo.
+                let _ = self.exec("ROLLBACK");
+            }
+            self.names.rolled_back();
+        } else {
+            self.names.committed();
         }
         result
     }
+}
+
+/// Runs one of a transaction's own statements (BEGIN, SAVEPOINT, COMMIT).
+fn exec(conn: &Connection, sql: &str) -> Result<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map_err(map_sqlite)?;
+    Ok(())
 }

@@ -793,6 +793,7 @@ async fn a_file_at_migration_6_gets_only_migration_7_which_adds_the_job_queue_an
         assert!(
             object.1 == "_sqlx_migrations"
                 || CHANGED_BY_0008.contains(&object.1.as_str())
+                || CHANGED_BY_0010.contains(&object.1.as_str())
                 || schema_after.contains(object),
             "{object:?} is kept as it was"
         );
@@ -802,7 +803,7 @@ async fn a_file_at_migration_6_gets_only_migration_7_which_adds_the_job_queue_an
         .filter(|o| !schema_before.iter().any(|b| b.1 == o.1))
         .map(|o| o.1.as_str())
         .filter(|name| !name.starts_with("sqlite_autoindex_"))
-        .filter(|name| !ADDED_BY_0009.contains(name))
+        .filter(|name| !ADDED_BY_0009.contains(name) && !ADDED_BY_0010.contains(name))
         .collect();
     added.sort();
     assert_eq!(
@@ -876,6 +877,20 @@ const ADDED_BY_0009: &[&str] = &[
     "version_floors",
 ];
 
+/// What migration 10 (`0010_numbered_names.sql`) adds: the names and their
+/// index.
+const ADDED_BY_0010: &[&str] = &["names", "names_by_name"];
+
+/// What migration 10 rebuilds with numbers: the inbox and the list, and
+/// their indexes.
+const CHANGED_BY_0010: &[&str] = &[
+    "inbox",
+    "inbox_by_msg",
+    "inbox_history",
+    "conversations",
+    "conversations_by_activity",
+];
+
 /// What migration 8 (`0008_unread_on_the_list.sql`) changes: two columns on
 /// the list rows, and the received-entries index dropped.
 const CHANGED_BY_0008: &[&str] = &["conversations", "inbox_received"];
@@ -911,8 +926,9 @@ fn bobs_list_rows(path: &Path) -> Vec<(String, i64, i64, i64)> {
     let conn = Connection::open(path).unwrap();
     let mut stmt = conn
         .prepare(
-            "SELECT peer, unread, unread_floor, last_received FROM conversations \
-             WHERE app = 'acme' AND owner = 'bob' ORDER BY conv_kind, peer",
+            "SELECT p.name, c.unread, c.unread_floor, c.last_received FROM conversations c \
+             JOIN names o ON o.id = c.owner JOIN names p ON p.id = c.peer \
+             WHERE o.app = 'acme' AND o.name = 'bob' ORDER BY c.conv_kind, p.name",
         )
         .unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -1005,8 +1021,8 @@ async fn a_file_at_migration_8_gains_retention_and_expires_its_old_messages_with
     );
 
     let store = open(&path).await;
-    let last = applied(&path).pop().unwrap();
-    assert_eq!((last.version, last.description.as_str()), (9, "retention"));
+    let ninth = applied(&path).into_iter().find(|m| m.version == 9).unwrap();
+    assert_eq!(ninth.description, "retention");
     let names: Vec<String> = schema(&path).into_iter().map(|o| o.1).collect();
     for added in ADDED_BY_0009 {
         assert!(names.iter().any(|n| n == added), "{added} is there");
@@ -1068,4 +1084,163 @@ async fn a_file_at_migration_8_gains_retention_and_expires_its_old_messages_with
         }
     );
     store.close().await;
+}
+
+// ------------------------------------------- numbered names (migration 10)
+
+/// Every `(app, name)` the file numbers, by number.
+fn numbered(path: &Path) -> BTreeMap<i64, (String, String)> {
+    let conn = Connection::open(path).unwrap();
+    let mut stmt = conn.prepare("SELECT id, app, name FROM names").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_file_at_migration_9_numbers_its_owners_and_peers_and_reads_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bubble.db");
+    file_at_migration(&path, 9);
+    tamper(&path, BOB_AT_MIGRATION_7);
+    // As migration 8 left such a file: alice's 3 and 4 unread, the group
+    // row muted with a draft (its flags and draft must come across too).
+    tamper(
+        &path,
+        "UPDATE conversations SET unread = 2, unread_floor = 3, last_received = 4 \
+         WHERE peer = 'alice'; \
+         UPDATE conversations SET unread_floor = 7, last_received = 6, flags = 2, \
+         draft = 'half a thought' WHERE peer = 'g1'; \
+         INSERT INTO inbox (app, owner, version, message, peer, conv_kind, direction, status, \
+         read_up_to) VALUES ('other', 'bob', 1, 6, 'g1', 2, -1, 0, 0)",
+    );
+
+    let store = open(&path).await;
+    let tenth = applied(&path).pop().unwrap();
+    assert_eq!(
+        (tenth.version, tenth.description.as_str()),
+        (10, "numbered_names")
+    );
+    let names: BTreeSet<(String, String)> = numbered(&path).into_values().collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("acme", "alice"),
+        ("acme", "bob"),
+        ("acme", "g1"),
+        ("other", "bob"),
+        ("other", "g1"),
+    ]
+    .iter()
+    .map(|(a, n)| (a.to_string(), n.to_string()))
+    .collect();
+    assert_eq!(names, expected, "each (app, name) once, apps apart");
+    let columns = |table: &str| -> Vec<(String, String)> {
+        let conn = Connection::open(&path).unwrap();
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT name, type FROM pragma_table_info('{table}')"
+            ))
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    for table in ["inbox", "conversations"] {
+        let cols = columns(table);
+        assert!(!cols.iter().any(|(n, _)| n == "app"), "{table}: {cols:?}");
+        for key in ["owner", "peer"] {
+            assert!(
+                cols.contains(&(key.to_owned(), "INTEGER".to_owned())),
+                "{table}.{key} is a number: {cols:?}"
+            );
+        }
+    }
+
+    let (app, bob) = (AppId::new("acme"), UserId::new("bob"));
+    let alice = Conversation::direct(&user("alice"));
+    let pulled = store.pull(&app, &bob, 0, 10).await.unwrap();
+    let lines: Vec<(u64, String, String)> = pulled
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.version,
+                e.owner.to_string(),
+                e.conversation.id().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (1, "bob".into(), "alice".into()),
+            (2, "bob".into(), "alice".into()),
+            (3, "bob".into(), "alice".into()),
+            (4, "bob".into(), "alice".into()),
+            (5, "bob".into(), "alice".into()),
+            (6, "bob".into(), "g1".into()),
+        ],
+        "every entry, names given back"
+    );
+    let history = store.history(&app, &bob, &alice, 0, 2).await.unwrap();
+    assert_eq!(
+        history
+            .entries
+            .iter()
+            .map(|e| e.version)
+            .collect::<Vec<_>>(),
+        [5, 4]
+    );
+    let unread = store.unread(&app, &bob).await.unwrap();
+    assert_eq!(
+        unread
+            .iter()
+            .map(|u| (u.conversation.clone(), u.count))
+            .collect::<Vec<_>>(),
+        [(alice.clone(), 2)]
+    );
+    let list = store.conversations(&app, &bob, 0, 10).await.unwrap();
+    let rows: Vec<(String, u64, bool, String)> = list
+        .conversations
+        .iter()
+        .map(|c| {
+            (
+                c.conversation.id().to_owned(),
+                c.unread,
+                c.settings.muted,
+                c.settings.draft.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("g1".into(), 0, true, "half a thought".into()),
+            ("alice".into(), 2, false, String::new()),
+        ]
+    );
+    // The other app's bob is another owner.
+    let other = store.pull(&AppId::new("other"), &bob, 0, 10).await.unwrap();
+    assert_eq!(other.entries.len(), 1);
+    assert_eq!(other.entries[0].conversation.id(), "g1");
+
+    // Writes go on where the file left off: bob's next version is 7, and
+    // a name never seen before is numbered.
+    let next = direct_delivery("dave", "bob", "hello", "");
+    let AppendOutcome::Appended(appended) = InboxStore::append(&store, &app, &next).await.unwrap()
+    else {
+        panic!("appended");
+    };
+    assert_eq!((appended[1].version, appended[1].prev_version), (7, 6));
+    let marked = store.mark_read(&app, &bob, &alice, 99).await.unwrap();
+    assert_eq!(marked.marked, 2);
+    assert_eq!(marked.last_read.map(|e| e.version), Some(4));
+    store.close().await;
+    assert!(
+        numbered(&path)
+            .values()
+            .any(|n| n == &("acme".to_owned(), "dave".to_owned())),
+        "dave is numbered"
+    );
 }
