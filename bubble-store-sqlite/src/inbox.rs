@@ -19,7 +19,7 @@ use crate::client::SqliteStore;
 use crate::error::map_sqlite;
 use crate::extras;
 use crate::names::{id_of, name_of};
-use crate::rows::{self, bound, from_stored, inbox_columns};
+use crate::rows::{self, bound, from_stored, inbox_columns, inbox_columns_with};
 use crate::writer::WriteOp;
 
 #[async_trait]
@@ -240,7 +240,7 @@ impl InboxStore for SqliteStore {
 /// by rowid.
 pub(crate) const PULL: &str = concat!(
     "SELECT ",
-    inbox_columns!(),
+    inbox_columns_with!("?2", "(SELECT name FROM names WHERE id = i.peer)"),
     " FROM inbox i JOIN messages m ON m.id = i.message \
      WHERE i.owner = ",
     id_of!("?1", "?2"),
@@ -254,7 +254,7 @@ pub(crate) const PULL: &str = concat!(
 /// conversation.
 pub(crate) const HISTORY: &str = concat!(
     "SELECT ",
-    inbox_columns!(),
+    inbox_columns_with!("?2", "?4"),
     " FROM inbox i INDEXED BY inbox_history JOIN messages m ON m.id = i.message \
      WHERE i.owner = ",
     id_of!("?1", "?2"),
@@ -270,7 +270,7 @@ pub(crate) const HISTORY: &str = concat!(
 /// the planner takes the key's owner range (every entry of the owner).
 pub(crate) const GET: &str = concat!(
     "SELECT ",
-    inbox_columns!(),
+    inbox_columns_with!("?2", "(SELECT name FROM names WHERE id = i.peer)"),
     " FROM messages m CROSS JOIN inbox i INDEXED BY inbox_by_msg \
      WHERE m.app = ?1 AND m.server_msg_id = ?3 AND m.kind IN (1, 6) \
      AND i.message = m.id AND i.owner = ",
@@ -317,7 +317,7 @@ pub(crate) const MARK_READ: &str = concat!(
 /// the reason given at [`MARK_READ`].
 pub(crate) const LAST_READ: &str = concat!(
     "SELECT ",
-    inbox_columns!(),
+    inbox_columns_with!("?2", "?4"),
     " FROM inbox i INDEXED BY inbox_history JOIN messages m ON m.id = i.message \
      WHERE i.owner = ",
     id_of!("?1", "?2"),
@@ -366,7 +366,7 @@ const UNREAD_IN_CONVERSATION: &str = "UPDATE conversations SET unread = MAX(unre
 pub(crate) const CONVERSATIONS: &str = concat!(
     "SELECT c.activity, c.unread, c.read_up_to, c.peer_read_up_to, c.flags, c.draft, \
      c.mention_version, ",
-    inbox_columns!(),
+    inbox_columns_with!("?2", "(SELECT name FROM names WHERE id = i.peer)"),
     " FROM conversations c INDEXED BY conversations_by_activity \
      JOIN inbox i ON i.owner = c.owner AND i.version = c.last_version \
      JOIN messages m ON m.id = i.message WHERE c.owner = ",
@@ -374,18 +374,31 @@ pub(crate) const CONVERSATIONS: &str = concat!(
     " AND c.activity > 0 AND c.activity < ?3 ORDER BY c.activity DESC LIMIT ?4"
 );
 
-/// The oldest outbox rows, then each one's message and every owner's entry
-/// of it (`inbox_by_msg`, owners in order): one task per outbox row comes
-/// back as consecutive rows, owners in `inbox_by_msg`'s (owner) order. Rows whose message has no entry (none are
-/// written so; a damaged file could have them) are passed over, so they can
-/// never fill a page and hide the work behind them.
+/// The oldest outbox rows, each with its message and one owner's entry of
+/// it (the lowest-numbered owner: one seek of `inbox_by_msg`), in outbox
+/// order; [`TASK_OWNERS`] then names every owner. Rows whose message has no
+/// entry (none are written so; a damaged file could have them) are passed
+/// over, so they can never fill a page and hide the work behind them.
+///
+/// Until migration 10 one statement returned the message's columns again
+/// with every owner's entry: a group of 100 decoded (and, with numbered
+/// names, looked up) a hundred full rows to learn a hundred names.
 pub(crate) const PENDING_INDEX: &str = concat!(
-    "SELECT o.id, m.app, ",
+    "SELECT o.id, m.id, m.app, ",
     inbox_columns!(),
     " FROM (SELECT id, message FROM index_outbox b \
      WHERE EXISTS (SELECT 1 FROM inbox WHERE message = b.message) ORDER BY id LIMIT ?) o \
-     CROSS JOIN messages m CROSS JOIN inbox i \
-     WHERE m.id = o.message AND i.message = o.message ORDER BY o.id"
+     CROSS JOIN messages m CROSS JOIN inbox i INDEXED BY inbox_by_msg \
+     WHERE m.id = o.message AND i.message = o.message \
+     AND i.owner = (SELECT MIN(owner) FROM inbox WHERE message = o.message) ORDER BY o.id"
+);
+
+/// The names of every owner holding an entry of a message row (covering
+/// `inbox_by_msg`, then each name by rowid).
+pub(crate) const TASK_OWNERS: &str = concat!(
+    "SELECT ",
+    name_of!("owner"),
+    " FROM inbox WHERE message = ?1"
 );
 
 // ------------------------------------------------------------------ reads
@@ -543,26 +556,31 @@ pub(crate) fn find_sent(
 /// entry, and every owner holding an entry of it.
 pub(crate) fn pending_index(conn: &Connection, limit: usize) -> Result<Vec<IndexTask>> {
     let mut stmt = conn.prepare_cached(PENDING_INDEX).map_err(map_sqlite)?;
+    let mut owners = conn.prepare_cached(TASK_OWNERS).map_err(map_sqlite)?;
     let mut found = stmt
         .query(params![bound(limit as u64)])
         .map_err(map_sqlite)?;
     let mut tasks: Vec<IndexTask> = Vec::new();
     while let Some(row) = found.next().map_err(map_sqlite)? {
         let id = from_stored(rows::int(row, 0)?);
-        match tasks.last_mut() {
-            // Another owner of the task the rows before began: only the
-            // owner is new, the message's columns were decoded already.
-            Some(task) if task.id == id => task.owners.push(UserId::from(rows::text(row, 2)?)),
-            _ => {
-                let entry = rows::inbox_entry(row, 2)?;
-                tasks.push(IndexTask {
-                    id,
-                    app: AppId::from(rows::text(row, 1)?),
-                    owners: vec![entry.owner.clone()],
-                    entry,
-                });
-            }
+        // An owner holding two entries of one message row (a note to
+        // self: sent and received) comes back twice; the task is one.
+        if tasks.last().is_some_and(|t| t.id == id) {
+            continue;
         }
+        let message: i64 = rows::get(row, 1)?;
+        let entry = rows::inbox_entry(row, 3)?;
+        let mut named: Vec<UserId> = rows::all(&mut owners, params![message], |r| {
+            Ok(UserId::from(rows::text(r, 0)?))
+        })?;
+        named.sort_unstable();
+        named.dedup();
+        tasks.push(IndexTask {
+            id,
+            app: AppId::from(rows::text(row, 2)?),
+            owners: named,
+            entry,
+        });
     }
     Ok(tasks)
 }

@@ -37,11 +37,10 @@ fn pull_is_a_range_of_the_inbox_key_joined_by_rowid() {
     assert_eq!(
         p,
         "SEARCH i USING PRIMARY KEY (owner=? AND version>?) | \
-         SCALAR SUBQUERY 3 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
+         SCALAR SUBQUERY 2 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
          SEARCH m USING INTEGER PRIMARY KEY (rowid=?) | \
-         CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?) | \
-         CORRELATED SCALAR SUBQUERY 2 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?)",
-        "one indexed read after the owner's number: no sort, no other index; names by rowid"
+         CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?)",
+        "one indexed read after the owner's number: no sort, no other index; the peer's name by rowid"
     );
 }
 
@@ -51,11 +50,9 @@ fn history_is_a_backwards_range_of_the_conversation_index_joined_by_rowid() {
     assert_eq!(
         p,
         "SEARCH i USING INDEX inbox_history (owner=? AND conv_kind=? AND peer=? AND version<?) | \
-         SCALAR SUBQUERY 3 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
-         SCALAR SUBQUERY 4 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
-         SEARCH m USING INTEGER PRIMARY KEY (rowid=?) | \
-         CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?) | \
-         CORRELATED SCALAR SUBQUERY 2 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?)",
+         SCALAR SUBQUERY 1 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
+         SCALAR SUBQUERY 2 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
+         SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
         "one indexed read, newest first: no sort"
     );
 }
@@ -66,11 +63,10 @@ fn a_conversation_list_page_is_a_backwards_range_of_its_index_joined_by_keys() {
     assert_eq!(
         p,
         "SEARCH c USING INDEX conversations_by_activity (owner=? AND activity>? AND activity<?) | \
-         SCALAR SUBQUERY 3 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
-         SEARCH i USING PRIMARY KEY (owner=? AND version=?) | REUSE SUBQUERY 3 | \
+         SCALAR SUBQUERY 2 | SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?) | \
+         SEARCH i USING PRIMARY KEY (owner=? AND version=?) | REUSE SUBQUERY 2 | \
          SEARCH m USING INTEGER PRIMARY KEY (rowid=?) | \
-         CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?) | \
-         CORRELATED SCALAR SUBQUERY 2 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?)",
+         CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?)",
         "one indexed read, newest first: no sort, no scan"
     );
 }
@@ -159,9 +155,15 @@ fn outbox_tasks_find_their_message_and_owners_by_rowid() {
     );
     assert_uses(
         inbox::PENDING_INDEX,
-        "SEARCH i USING INDEX inbox_by_msg (message=?)",
+        "SEARCH i USING INDEX inbox_by_msg (message=? AND owner=?)",
     );
     assert!(!p.contains("TEMP B-TREE"), "already in outbox order: {p}");
+    assert_eq!(
+        plan(inbox::TASK_OWNERS),
+        "SEARCH inbox USING COVERING INDEX inbox_by_msg (message=?) | \
+         CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?)",
+        "the owners from the index alone, names by rowid"
+    );
 }
 
 #[test]

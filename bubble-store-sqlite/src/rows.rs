@@ -12,14 +12,33 @@ use crate::error::map_sqlite;
 
 /// The inbox columns every read selects, in the order [`inbox_entry`]
 /// decodes (a macro so statements can be `concat!`-ed constants): the
-/// owner's own from the inbox row `i` (owner and peer by their names, see
-/// `names`), the shared ones from its message row `m`.
+/// owner's own from the inbox row `i`, the shared ones from its message
+/// row `m`. The owner and the peer are numbers in the row (see `names`):
+/// their names are the SQL expressions given, a bound parameter where the
+/// read already has the name (no lookup per row), else [`inbox_columns!`]'s
+/// lookups by number.
+macro_rules! inbox_columns_with {
+    ($owner:literal, $peer:literal) => {
+        concat!(
+            $owner,
+            ", i.version, m.kind, i.conv_kind, ",
+            $peer,
+            ", i.direction, m.server_msg_id, m.sender, m.sender_device, m.client_msg_id, \
+             m.client_seq, m.create_time, m.server_time, m.content_type, m.content, \
+             i.read_up_to, m.meta"
+        )
+    };
+}
+pub(crate) use inbox_columns_with;
+
+/// [`inbox_columns_with!`] with the owner's and the peer's names looked up
+/// by number (one seek of `names`' rowid each per row).
 macro_rules! inbox_columns {
     () => {
-        "(SELECT name FROM names WHERE id = i.owner), i.version, m.kind, i.conv_kind, \
-         (SELECT name FROM names WHERE id = i.peer), i.direction, m.server_msg_id, \
-         m.sender, m.sender_device, m.client_msg_id, m.client_seq, m.create_time, \
-         m.server_time, m.content_type, m.content, i.read_up_to, m.meta"
+        crate::rows::inbox_columns_with!(
+            "(SELECT name FROM names WHERE id = i.owner)",
+            "(SELECT name FROM names WHERE id = i.peer)"
+        )
     };
 }
 pub(crate) use inbox_columns;
