@@ -1,6 +1,6 @@
--- Every inbox and list key starts with its owner, and the history and list
--- keys hold the conversation's peer too. Until now each was the app and a
--- name as text (issue 12): a group of 100 compared and stored those strings
+-- Every inbox and list key starts with its owner, the history and list
+-- keys hold the conversation's peer too, and the dedup receipts are keyed
+-- by their sender. Until now each was the app and a name as text (issue 12): a group of 100 compared and stored those strings
 -- in about five B-tree entries per member, and `perf` found ~13% of the
 -- writer's CPU comparing them. From here on each (app, name) pair is
 -- numbered once, in `names`, and the inbox and the list hold the number:
@@ -98,3 +98,31 @@ DROP TABLE conversations_0009;
 CREATE INDEX inbox_by_msg ON inbox (message, owner);
 CREATE INDEX inbox_history ON inbox (owner, conv_kind, peer, version);
 CREATE INDEX conversations_by_activity ON conversations (owner, activity);
+
+-- ------------------------------------------------------------- dedup keys
+
+-- The dedup receipts, keyed by the sender's number and the client's id:
+-- a third of what is left of a 1:1 message's bytes was this key and its
+-- copy in `inbox_sent_by_time`, each repeating the app and the sender.
+ALTER TABLE inbox_sent RENAME TO inbox_sent_0009;
+
+INSERT OR IGNORE INTO names (app, name) SELECT DISTINCT app, sender FROM inbox_sent_0009;
+
+CREATE TABLE inbox_sent (
+    sender        INTEGER NOT NULL,      -- names.id
+    client_msg_id TEXT    NOT NULL,
+    server_msg_id BLOB    NOT NULL,
+    version       INTEGER NOT NULL,      -- the sender's own version of the message
+    server_time   INTEGER NOT NULL,
+    PRIMARY KEY (sender, client_msg_id)
+) WITHOUT ROWID;
+
+INSERT INTO inbox_sent (sender, client_msg_id, server_msg_id, version, server_time)
+SELECT n.id, s.client_msg_id, s.server_msg_id, s.version, s.server_time
+FROM inbox_sent_0009 s
+JOIN names n ON n.app = s.app AND n.name = s.sender
+ORDER BY n.id, s.client_msg_id;
+
+DROP TABLE inbox_sent_0009;
+
+CREATE INDEX inbox_sent_by_time ON inbox_sent (server_time);

@@ -22,9 +22,17 @@ pub(crate) struct AppendRequest {
     pub reply: oneshot::Sender<Result<AppendOutcome>>,
 }
 
-/// The receipt of an accepted client message id (`inbox_sent`'s key).
-pub(crate) const FIND_SENT: &str = "SELECT server_msg_id, version, server_time FROM inbox_sent \
-     WHERE app = ? AND sender = ? AND client_msg_id = ?";
+/// The receipt of an accepted client message id (`?1` app, `?2` sender's
+/// name, `?3` the id; `inbox_sent`'s key, the sender by number).
+pub(crate) const FIND_SENT: &str = concat!(
+    "SELECT server_msg_id, version, server_time FROM inbox_sent WHERE sender = ",
+    id_of!("?1", "?2"),
+    " AND client_msg_id = ?3"
+);
+
+/// [`FIND_SENT`] of a sender the append has numbered (`?1`).
+pub(crate) const FIND_SENT_BY_NUMBER: &str = "SELECT server_msg_id, version, server_time \
+     FROM inbox_sent WHERE sender = ?1 AND client_msg_id = ?2";
 
 /// The newest version of an owner (`?1` app, `?2` name): one seek to the
 /// end of its range of the inbox key, and one into `version_floors`
@@ -57,8 +65,9 @@ const EDIT_MESSAGE: &str = "UPDATE messages SET content_type = ?3, content = ?4,
 const INSERT_INBOX: &str = "INSERT INTO inbox (owner, version, message, peer, conv_kind, \
      direction, status, read_up_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
-const INSERT_SENT: &str = "INSERT INTO inbox_sent (app, sender, client_msg_id, server_msg_id, \
-     version, server_time) VALUES (?, ?, ?, ?, ?, ?)";
+/// A dedup receipt; the sender is a number ([`Names`]).
+const INSERT_SENT: &str = "INSERT INTO inbox_sent (sender, client_msg_id, server_msg_id, \
+     version, server_time) VALUES (?, ?, ?, ?, ?)";
 
 const INSERT_OUTBOX: &str = "INSERT INTO index_outbox (message) VALUES (?)";
 
@@ -117,7 +126,9 @@ pub(crate) fn write_batch(
     if reqs.is_empty() {
         return Ok(Vec::new());
     }
-    let mut find_sent = conn.prepare_cached(FIND_SENT).map_err(map_sqlite)?;
+    let mut find_sent = conn
+        .prepare_cached(FIND_SENT_BY_NUMBER)
+        .map_err(map_sqlite)?;
     // Once per batch, so an owner's counter costs one seek where no floor exists.
     let floors = conn
         .prepare_cached(ANY_FLOOR)
@@ -142,15 +153,16 @@ pub(crate) fn write_batch(
     for r in reqs {
         let d = &r.delivery;
         let keyed = !d.client_msg_id.is_empty();
+        let mut sender = None;
         if keyed {
             let key = (&r.app, &d.sender, d.client_msg_id.as_str());
             let first = match given.get(&key) {
                 Some(receipt) => Some(*receipt),
-                None => rows::first(
-                    &mut find_sent,
-                    params![r.app.as_str(), d.sender.as_str(), d.client_msg_id],
-                    receipt,
-                )?,
+                None => {
+                    let number = names.id(conn, r.app.as_str(), d.sender.as_str())?;
+                    sender = Some(number);
+                    rows::first(&mut find_sent, params![number, d.client_msg_id], receipt)?
+                }
             };
             if let Some(first) = first {
                 outcomes.push(AppendOutcome::Duplicate(SendReceipt {
@@ -237,12 +249,13 @@ pub(crate) fn write_batch(
                 prev_version,
             });
         }
-        if keyed && !d.entries.is_empty() {
+        if let Some(sender) = sender
+            && !d.entries.is_empty()
+        {
             let receipt = d.receipt(&appended);
             insert_sent
                 .execute(params![
-                    r.app.as_str(),
-                    d.sender.as_str(),
+                    sender,
                     d.client_msg_id.as_str(),
                     &receipt.server_msg_id.0[..],
                     bound(receipt.version),

@@ -810,8 +810,8 @@ const DELETE_OUTBOX_ONE: &str = "DELETE FROM index_outbox WHERE id = ?";
 
 /// The oldest dedup keys before a time (`inbox_sent_by_time`): one seek,
 /// then at most `limit` rows.
-const PRUNE_INBOX_SENT: &str = "DELETE FROM inbox_sent WHERE (app, sender, client_msg_id) IN \
-     (SELECT app, sender, client_msg_id FROM inbox_sent WHERE server_time < ? \
+const PRUNE_INBOX_SENT: &str = "DELETE FROM inbox_sent WHERE (sender, client_msg_id) IN \
+     (SELECT sender, client_msg_id FROM inbox_sent WHERE server_time < ? \
      ORDER BY server_time LIMIT ?)";
 
 /// [`InboxStore::prune_sent`](bubble_core::ports::InboxStore::prune_sent) and

@@ -141,8 +141,14 @@ fn batch_lookups_seek_an_index_per_key() {
     assert_eq!(p, "SEARCH inbox USING PRIMARY KEY (owner=?)");
     let p = plan(append::FIND_SENT);
     assert!(
-        p.contains("SEARCH inbox_sent USING PRIMARY KEY (app=? AND sender=? AND client_msg_id=?)"),
+        p.contains("SEARCH inbox_sent USING PRIMARY KEY (sender=? AND client_msg_id=?)")
+            && p.contains("SEARCH names USING COVERING INDEX names_by_name (app=? AND name=?)"),
         "{p}"
+    );
+    let p = plan(append::FIND_SENT_BY_NUMBER);
+    assert_eq!(
+        p,
+        "SEARCH inbox_sent USING PRIMARY KEY (sender=? AND client_msg_id=?)"
     );
 }
 

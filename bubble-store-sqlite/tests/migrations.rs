@@ -154,7 +154,8 @@ async fn a_file_of_the_sqlx_release_keeps_its_history_and_gets_only_the_newer_mi
     );
     let schema_after = schema(&path);
     for object in &schema_before {
-        let replaced = REPLACED_BY_0003.contains(&object.1.as_str());
+        let replaced = REPLACED_BY_0003.contains(&object.1.as_str())
+            || CHANGED_BY_0010.contains(&object.1.as_str());
         assert!(
             object.0 == "table" && object.1 == "_sqlx_migrations"
                 || replaced
@@ -884,6 +885,8 @@ const ADDED_BY_0010: &[&str] = &["names", "names_by_name"];
 /// What migration 10 rebuilds with numbers: the inbox and the list, and
 /// their indexes.
 const CHANGED_BY_0010: &[&str] = &[
+    "inbox_sent",
+    "inbox_sent_by_time",
     "inbox",
     "inbox_by_msg",
     "inbox_history",
@@ -1113,7 +1116,10 @@ async fn a_file_at_migration_9_numbers_its_owners_and_peers_and_reads_back_the_s
          UPDATE conversations SET unread_floor = 7, last_received = 6, flags = 2, \
          draft = 'half a thought' WHERE peer = 'g1'; \
          INSERT INTO inbox (app, owner, version, message, peer, conv_kind, direction, status, \
-         read_up_to) VALUES ('other', 'bob', 1, 6, 'g1', 2, -1, 0, 0)",
+         read_up_to) VALUES ('other', 'bob', 1, 6, 'g1', 2, -1, 0, 0); \
+         INSERT INTO inbox_sent (app, sender, client_msg_id, server_msg_id, version, server_time) \
+         VALUES ('acme', 'bob', 'b2', X'05000000000000000000000000000000', 5, 50), \
+                ('acme', 'erin', 'e1', X'09000000000000000000000000000000', 1, 90)",
     );
 
     let store = open(&path).await;
@@ -1126,6 +1132,7 @@ async fn a_file_at_migration_9_numbers_its_owners_and_peers_and_reads_back_the_s
     let expected: BTreeSet<(String, String)> = [
         ("acme", "alice"),
         ("acme", "bob"),
+        ("acme", "erin"),
         ("acme", "g1"),
         ("other", "bob"),
         ("other", "g1"),
@@ -1146,12 +1153,17 @@ async fn a_file_at_migration_9_numbers_its_owners_and_peers_and_reads_back_the_s
             .collect::<Result<_, _>>()
             .unwrap()
     };
-    for table in ["inbox", "conversations"] {
+    for table in ["inbox", "conversations", "inbox_sent"] {
         let cols = columns(table);
         assert!(!cols.iter().any(|(n, _)| n == "app"), "{table}: {cols:?}");
-        for key in ["owner", "peer"] {
+        let keys: &[&str] = if table == "inbox_sent" {
+            &["sender"]
+        } else {
+            &["owner", "peer"]
+        };
+        for key in keys {
             assert!(
-                cols.contains(&(key.to_owned(), "INTEGER".to_owned())),
+                cols.contains(&(key.to_string(), "INTEGER".to_owned())),
                 "{table}.{key} is a number: {cols:?}"
             );
         }
@@ -1224,6 +1236,23 @@ async fn a_file_at_migration_9_numbers_its_owners_and_peers_and_reads_back_the_s
     let other = store.pull(&AppId::new("other"), &bob, 0, 10).await.unwrap();
     assert_eq!(other.entries.len(), 1);
     assert_eq!(other.entries[0].conversation.id(), "g1");
+
+    // The dedup receipts came across: a retry of bob's b2 gets its first
+    // receipt back, and erin's (a sender with no entries) is found too.
+    let receipt = store
+        .find_sent(&app, &bob, "b2")
+        .await
+        .unwrap()
+        .expect("b2's receipt");
+    assert_eq!((receipt.version, receipt.server_time), (5, 50));
+    let erin = store.find_sent(&app, &user("erin"), "e1").await.unwrap();
+    assert_eq!(erin.map(|r| r.version), Some(1));
+    let retry = direct_delivery("bob", "alice", "again", "b2");
+    let AppendOutcome::Duplicate(first) = InboxStore::append(&store, &app, &retry).await.unwrap()
+    else {
+        panic!("a retry of b2 is a duplicate");
+    };
+    assert_eq!(first.server_time, 50);
 
     // Writes go on where the file left off: bob's next version is 7, and
     // a name never seen before is numbered.
