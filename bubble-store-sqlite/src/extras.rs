@@ -12,16 +12,14 @@ use bubble_core::{
 use rusqlite::{Connection, params, params_from_iter};
 
 use crate::error::map_sqlite;
-use crate::names::{id_of, name_of};
+use crate::names::{id_of, in_conversation, name_of};
 use crate::rows::{self, from_stored};
 use crate::writer::WriteOp;
 
 /// The owner's settings of a conversation: one seek of the list row's key.
 pub(crate) const SETTINGS: &str = concat!(
-    "SELECT flags, draft FROM conversations WHERE owner = ",
-    id_of!("?1", "?2"),
-    " AND conv_kind = ?3 AND peer = ",
-    id_of!("?1", "?4")
+    "SELECT flags, draft FROM conversations WHERE ",
+    in_conversation!("")
 );
 
 /// The owner's blocked peers: the owner's 1:1 rows of the key (the flags

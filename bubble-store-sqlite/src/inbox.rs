@@ -18,7 +18,7 @@ use crate::append::{self, FIND_SENT, LAST_VERSION};
 use crate::client::SqliteStore;
 use crate::error::map_sqlite;
 use crate::extras;
-use crate::names::{id_of, name_of};
+use crate::names::{id_of, in_conversation, name_of};
 use crate::rows::{self, bound, from_stored, inbox_columns, inbox_columns_with};
 use crate::writer::WriteOp;
 
@@ -255,11 +255,8 @@ pub(crate) const PULL: &str = concat!(
 pub(crate) const HISTORY: &str = concat!(
     "SELECT ",
     inbox_columns_with!("?2", "?4"),
-    " FROM inbox i INDEXED BY inbox_history JOIN messages m ON m.id = i.message \
-     WHERE i.owner = ",
-    id_of!("?1", "?2"),
-    " AND i.conv_kind = ?3 AND i.peer = ",
-    id_of!("?1", "?4"),
+    " FROM inbox i INDEXED BY inbox_history JOIN messages m ON m.id = i.message WHERE ",
+    in_conversation!("i."),
     " AND i.version < ?5 ORDER BY i.version DESC LIMIT ?6"
 );
 
@@ -279,7 +276,8 @@ pub(crate) const GET: &str = concat!(
 );
 
 /// Unread per conversation: the owner's list rows that count any (the
-/// conversations key), in conversation order. The count is kept on the row
+/// conversations key), in conversation order (kind, then the peer's name:
+/// a sort of the rows with unread only). The count is kept on the row
 /// by the append and the marks (migration 8); a row is "mentioned" while its
 /// mention is above its read mark.
 pub(crate) const UNREAD: &str = concat!(
@@ -294,17 +292,13 @@ pub(crate) const UNREAD: &str = concat!(
 /// list row: no entry below it is unread) up to the mark, in
 /// `inbox_history`, and marks the unread ones read: what arrived since the
 /// previous mark, not the whole conversation. No list row, nothing unread.
-/// Named: without statistics the planner takes the key's (app, owner,
+/// Named: without statistics the planner takes the key's (owner,
 /// version) range instead, every entry of the owner below the mark.
 pub(crate) const MARK_READ: &str = concat!(
-    "UPDATE inbox INDEXED BY inbox_history SET status = 1 WHERE owner = ",
-    id_of!("?1", "?2"),
-    " AND conv_kind = ?3 AND peer = ",
-    id_of!("?1", "?4"),
-    " AND version <= ?5 AND version >= (SELECT unread_floor FROM conversations WHERE owner = ",
-    id_of!("?1", "?2"),
-    " AND conv_kind = ?3 AND peer = ",
-    id_of!("?1", "?4"),
+    "UPDATE inbox INDEXED BY inbox_history SET status = 1 WHERE ",
+    in_conversation!(""),
+    " AND version <= ?5 AND version >= (SELECT unread_floor FROM conversations WHERE ",
+    in_conversation!(""),
     ") AND status = 0"
 );
 
@@ -319,14 +313,10 @@ pub(crate) const LAST_READ: &str = concat!(
     "SELECT ",
     inbox_columns_with!("?2", "?4"),
     " FROM inbox i INDEXED BY inbox_history JOIN messages m ON m.id = i.message \
-     WHERE i.owner = ",
-    id_of!("?1", "?2"),
-    " AND i.conv_kind = ?3 AND i.peer = ",
-    id_of!("?1", "?4"),
-    " AND i.version <= MIN(?5, (SELECT c.last_received FROM conversations c WHERE c.owner = ",
-    id_of!("?1", "?2"),
-    " AND c.conv_kind = ?3 AND c.peer = ",
-    id_of!("?1", "?4"),
+     WHERE ",
+    in_conversation!("i."),
+    " AND i.version <= MIN(?5, (SELECT c.last_received FROM conversations c WHERE ",
+    in_conversation!("c."),
     ")) AND i.status = 1 ORDER BY i.version DESC LIMIT 1"
 );
 
@@ -348,10 +338,8 @@ pub(crate) const MARK_MESSAGE_READ: &str = concat!(
 /// changes neither (a second device marking the same place) writes nothing.
 const MARKED_IN_CONVERSATION: &str = concat!(
     "UPDATE conversations SET unread = MAX(unread - ?5, 0), unread_floor = MAX(unread_floor, ?6) \
-     WHERE owner = ",
-    id_of!("?1", "?2"),
-    " AND conv_kind = ?3 AND peer = ",
-    id_of!("?1", "?4"),
+     WHERE ",
+    in_conversation!(""),
     " AND (?5 > 0 OR unread_floor < ?6)"
 );
 

@@ -29,6 +29,27 @@ macro_rules! id_of {
 }
 pub(crate) use id_of;
 
+/// "This owner's row or entries of this conversation", for statements
+/// bound as `?1` app, `?2` owner's name, `?3` conversation kind, `?4` the
+/// peer's name: the owner and peer columns (of the table aliased by the
+/// prefix `$t`, "" or "i.") equal to their numbers.
+macro_rules! in_conversation {
+    ($t:literal) => {
+        concat!(
+            $t,
+            "owner = ",
+            crate::names::id_of!("?1", "?2"),
+            " AND ",
+            $t,
+            "conv_kind = ?3 AND ",
+            $t,
+            "peer = ",
+            crate::names::id_of!("?1", "?4")
+        )
+    };
+}
+pub(crate) use in_conversation;
+
 /// The name numbered by the column `$column`, as a scalar subquery (one
 /// seek of the rowid).
 macro_rules! name_of {
