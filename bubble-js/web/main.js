@@ -102,6 +102,7 @@ function start({ app, user, token, key }) {
   $("me").textContent = user;
   $("me").dataset.user = user;
   setConnection("connecting");
+  delete root.dataset.synced;
   setScreen("list");
   renderRows();
   client.on("connected", () => {
@@ -117,6 +118,12 @@ function start({ app, user, token, key }) {
     for (const key of [...session.typing.keys()]) stopTyping(key);
     session.presence = undefined;
     updateStatus();
+  });
+  // Caught up with what the inbox held when this device connected (the
+  // SDK's `synced`, after each connect): until then, entries of the backlog
+  // still arrive, and join an open conversation as they do.
+  client.on("synced", ({ version }) => {
+    if (session?.client === client) root.dataset.synced = String(version);
   });
   client.on("entry", onEntry);
   client.on("channel", onChannel);

@@ -186,6 +186,11 @@ export class ChatPage {
     );
   }
 
+  /** Waits until the client caught up with its inbox after connecting (the SDK's `synced`). */
+  async waitForSynced(): Promise<void> {
+    await this.waitFor("#app[data-synced]", "the inbox to be synced");
+  }
+
   /** Waits for the row `key` to show `unread` unread messages. */
   async waitForUnread(key: string, unread: number): Promise<void> {
     await this.waitFor(`.row[data-conversation="${key}"][data-unread="${unread}"]`, `${key} to show ${unread} unread`);
