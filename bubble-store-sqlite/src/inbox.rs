@@ -240,7 +240,7 @@ impl InboxStore for SqliteStore {
 /// by rowid.
 pub(crate) const PULL: &str = concat!(
     "SELECT ",
-    inbox_columns_with!("?2", "(SELECT name FROM names WHERE id = i.peer)"),
+    inbox_columns_with!("?2", name_of!("i.peer")),
     " FROM inbox i JOIN messages m ON m.id = i.message \
      WHERE i.owner = ",
     id_of!("?1", "?2"),
@@ -267,7 +267,7 @@ pub(crate) const HISTORY: &str = concat!(
 /// the planner takes the key's owner range (every entry of the owner).
 pub(crate) const GET: &str = concat!(
     "SELECT ",
-    inbox_columns_with!("?2", "(SELECT name FROM names WHERE id = i.peer)"),
+    inbox_columns_with!("?2", name_of!("i.peer")),
     " FROM messages m CROSS JOIN inbox i INDEXED BY inbox_by_msg \
      WHERE m.app = ?1 AND m.server_msg_id = ?3 AND m.kind IN (1, 6) \
      AND i.message = m.id AND i.owner = ",
@@ -354,7 +354,7 @@ const UNREAD_IN_CONVERSATION: &str = "UPDATE conversations SET unread = MAX(unre
 pub(crate) const CONVERSATIONS: &str = concat!(
     "SELECT c.activity, c.unread, c.read_up_to, c.peer_read_up_to, c.flags, c.draft, \
      c.mention_version, ",
-    inbox_columns_with!("?2", "(SELECT name FROM names WHERE id = i.peer)"),
+    inbox_columns_with!("?2", name_of!("i.peer")),
     " FROM conversations c INDEXED BY conversations_by_activity \
      JOIN inbox i ON i.owner = c.owner AND i.version = c.last_version \
      JOIN messages m ON m.id = i.message WHERE c.owner = ",

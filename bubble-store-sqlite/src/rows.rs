@@ -18,7 +18,7 @@ use crate::error::map_sqlite;
 /// read already has the name (no lookup per row), else [`inbox_columns!`]'s
 /// lookups by number.
 macro_rules! inbox_columns_with {
-    ($owner:literal, $peer:literal) => {
+    ($owner:expr, $peer:expr) => {
         concat!(
             $owner,
             ", i.version, m.kind, i.conv_kind, ",
@@ -36,8 +36,8 @@ pub(crate) use inbox_columns_with;
 macro_rules! inbox_columns {
     () => {
         crate::rows::inbox_columns_with!(
-            "(SELECT name FROM names WHERE id = i.owner)",
-            "(SELECT name FROM names WHERE id = i.peer)"
+            crate::names::name_of!("i.owner"),
+            crate::names::name_of!("i.peer")
         )
     };
 }

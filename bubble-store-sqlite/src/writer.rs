@@ -251,11 +251,6 @@ impl Writer {
         }
     }
 
-    /// Runs one of the transaction's own statements.
-    fn exec(&self, sql: &str) -> Result<()> {
-        exec(&self.conn, sql)
-    }
-
     /// Applies a batch in one transaction; `Ok` only once COMMIT returned,
     /// which with `synchronous=FULL` means the WAL is fsynced.
     fn transact(
@@ -265,7 +260,7 @@ impl Writer {
     ) -> Result<Vec<AppendOutcome>> {
         // IMMEDIATE takes the write lock now, so a second process on the
         // same file waits (busy_timeout) here rather than failing mid-batch.
-        self.exec("BEGIN IMMEDIATE")?;
+        exec(&self.conn, "BEGIN IMMEDIATE")?;
         let (conn, names) = (&self.conn, &mut self.names);
         let result = (|| {
             let outcomes = append::write_batch(conn, names, appends)?;
@@ -283,7 +278,7 @@ impl Writer {
             if !self.conn.is_autocommit() {
                 // SQLite may have rolled back already (a full disk does); then
                 // the connection is back in autocommit and there is nothing to undo.
-                let _ = self.exec("ROLLBACK");
+                let _ = exec(&self.conn, "ROLLBACK");
             }
             self.names.rolled_back();
         } else {
