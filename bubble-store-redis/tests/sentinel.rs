@@ -5,7 +5,8 @@
 //! `scripts/services/redis-sentinel.sh` (a primary and a replica on
 //! 127.0.0.1:7201-7202, sentinels on 26401-26403) on this machine; without
 //! it the tests say they were skipped, except in CI (`CI=true`), where they
-//! fail.
+//! fail. A failover that missed its bound while a sentinel was in TILT
+//! mode (the machine held it up) is run once more ([`checked_failover`]).
 //!
 //! The tests of this file share the one set-up, and a failover would fail
 //! whatever ran beside it: they take [`SETUP`], the failover alone.
@@ -203,8 +204,11 @@ async fn named_master() -> Option<String> {
 
 /// What one forced failover cost.
 struct Outcome {
-    /// From forcing the failover until the sentinels named the new master.
-    switch: Duration,
+    /// From forcing the failover until the sentinels named the new master
+    /// (none if they did not within the bound).
+    switch: Option<Duration>,
+    /// Whether a sentinel was in TILT mode at some point of the run.
+    tilted: bool,
     /// From forcing the failover until the first acknowledged write after
     /// the last failed one (zero if no write failed; none if every write
     /// after the failover failed).
@@ -269,6 +273,59 @@ async fn restart_what_is_down() {
     );
 }
 
+/// Polls the sentinels for TILT mode until `stop`: whether one was in it.
+async fn watch_for_tilt(stop: Arc<std::sync::atomic::AtomicBool>) -> bool {
+    let mut tilted = false;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        tilted |= common::any_sentinel_in_tilt().await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tilted
+}
+
+/// A failover under writes, checked: writes work again within
+/// [`RECOVERY_BOUND`] and, when writes wait for a replica, nothing
+/// acknowledged is lost. A run in which the sentinels went into TILT mode
+/// (the machine held one up over 2 s; it then does not act for 30 s) and
+/// the bound was missed says nothing about the adapter: it is reported and
+/// the failover run once more, and that run must pass. Nothing
+/// acknowledged may be lost in either.
+async fn checked_failover(name: &str, wait_replicas: u32, how: Failover) -> Outcome {
+    let mut attempt = 1;
+    loop {
+        let o = failover_under_writes(wait_replicas, how).await;
+        report(name, wait_replicas, &o);
+        if wait_replicas > 0 {
+            assert!(o.acked > 0, "nothing was acknowledged");
+            assert_eq!(o.lost, 0, "acknowledged writes lost in the failover");
+        }
+        let in_time = o.switch.is_some() && o.recovery.is_some_and(|r| r < RECOVERY_BOUND);
+        if !in_time && o.tilted && attempt == 1 {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "{name}: a sentinel went into TILT mode during the failover (its timer \
+                 was held up over 2 s by the machine's load); waiting for the set-up to \
+                 settle and running the failover once more"
+            );
+            assert!(common::sentinel_ready(name).await);
+            attempt += 1;
+            continue;
+        }
+        assert!(
+            o.switch.is_some(),
+            "the sentinels named no new master within {RECOVERY_BOUND:?} (TILT seen: {})",
+            o.tilted
+        );
+        assert!(
+            in_time,
+            "writes worked again only {:?} after the failover",
+            o.recovery
+        );
+        return o;
+    }
+}
+
 /// Writes steadily, fails the master over, keeps writing until the adapter
 /// works against the new master (at most 25 s) and a little longer, then
 /// reads every acknowledged write back.
@@ -279,6 +336,7 @@ async fn failover_under_writes(wait_replicas: u32, how: Failover) -> Outcome {
     let writers: Vec<_> = (0..WRITERS)
         .map(|id| tokio::spawn(writer(store.clone(), id, stop.clone())))
         .collect();
+    let tilt_watch = tokio::spawn(watch_for_tilt(stop.clone()));
 
     // Writes before the failover.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -295,20 +353,25 @@ async fn failover_under_writes(wait_replicas: u32, how: Failover) -> Outcome {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let switch = switch.expect("the sentinels named a new master within 25 s");
-    if how == Failover::Killed {
+    if switch.is_some() {
+        if how == Failover::Killed {
+            restart_what_is_down().await;
+        }
+        // Writes after it: until the demoted master is a replica again
+        // (what it took after the promotion is then gone), and at least 3 s.
+        let after = Instant::now();
+        while after.elapsed() < RECOVERY_BOUND {
+            if after.elapsed() > Duration::from_secs(3) && common::settled_master().await.is_some()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    } else if how == Failover::Killed {
         restart_what_is_down().await;
     }
-    // Writes after it: until the demoted master is a replica again (what
-    // it took after the promotion is then gone), and at least 3 s.
-    let after = Instant::now();
-    while after.elapsed() < RECOVERY_BOUND {
-        if after.elapsed() > Duration::from_secs(3) && common::settled_master().await.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let tilted = tilt_watch.await.expect("the TILT watch panicked");
     let mut log = Log::default();
     for w in join_all(writers).await {
         let w = w.expect("a writer panicked");
@@ -402,6 +465,7 @@ async fn failover_under_writes(wait_replicas: u32, how: Failover) -> Outcome {
     }
     Outcome {
         switch,
+        tilted,
         recovery,
         acked: log.routes.len() + log.dedups.len(),
         failed: log.failures.len(),
@@ -416,15 +480,21 @@ fn report(name: &str, wait_replicas: u32, o: &Outcome) {
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "{name}: wait_replicas={wait_replicas}: new master named after {:.2} s; \
+        "{name}: wait_replicas={wait_replicas}: new master named after {}; \
          writes work again {} after the failover; \
-         {} writes acknowledged, {} failed, {} acknowledged writes lost",
-        o.switch.as_secs_f64(),
+         {} writes acknowledged, {} failed, {} acknowledged writes lost{}",
+        o.switch
+            .map_or("never".into(), |s| format!("{:.2} s", s.as_secs_f64())),
         o.recovery
             .map_or("never".into(), |r| format!("{:.2} s", r.as_secs_f64())),
         o.acked,
         o.failed,
         o.lost,
+        if o.tilted {
+            "; a sentinel was in TILT mode"
+        } else {
+            ""
+        },
     );
     for failure in &o.failures {
         let _ = writeln!(std::io::stderr(), "  {failure}");
@@ -443,15 +513,7 @@ async fn a_forced_failover_loses_no_acknowledged_write_and_writes_resume_within_
     if !common::sentinel_ready(name).await {
         return;
     }
-    let o = failover_under_writes(1, Failover::Forced).await;
-    report(name, 1, &o);
-    assert!(o.acked > 0, "nothing was acknowledged");
-    assert!(
-        o.recovery.is_some_and(|r| r < RECOVERY_BOUND),
-        "writes worked again only {:?} after the failover",
-        o.recovery
-    );
-    assert_eq!(o.lost, 0, "acknowledged writes lost in the failover");
+    checked_failover(name, 1, Failover::Forced).await;
 }
 
 /// The same without `wait_replicas`: the adapter follows the new master
@@ -465,13 +527,7 @@ async fn a_forced_failover_without_waiting_for_replicas_loses_writes() {
     if !common::sentinel_ready(name).await {
         return;
     }
-    let o = failover_under_writes(0, Failover::Forced).await;
-    report(name, 0, &o);
-    assert!(
-        o.recovery.is_some_and(|r| r < RECOVERY_BOUND),
-        "writes worked again only {:?} after the failover",
-        o.recovery
-    );
+    checked_failover(name, 0, Failover::Forced).await;
 }
 
 /// The master killed with SIGKILL under writes that wait for the replica:
@@ -486,15 +542,7 @@ async fn a_killed_master_loses_no_acknowledged_write_and_writes_resume_within_25
     if !common::sentinel_ready(name).await {
         return;
     }
-    let o = failover_under_writes(1, Failover::Killed).await;
-    report(name, 1, &o);
-    assert!(o.acked > 0, "nothing was acknowledged");
-    assert!(
-        o.recovery.is_some_and(|r| r < RECOVERY_BOUND),
-        "writes worked again only {:?} after the kill",
-        o.recovery
-    );
-    assert_eq!(o.lost, 0, "acknowledged writes lost in the failover");
+    checked_failover(name, 1, Failover::Killed).await;
 }
 
 /// The master killed without `wait_replicas`: what it had acknowledged but
@@ -508,11 +556,5 @@ async fn a_killed_master_without_waiting_for_replicas_loses_what_it_had_not_sent
     if !common::sentinel_ready(name).await {
         return;
     }
-    let o = failover_under_writes(0, Failover::Killed).await;
-    report(name, 0, &o);
-    assert!(
-        o.recovery.is_some_and(|r| r < RECOVERY_BOUND),
-        "writes worked again only {:?} after the kill",
-        o.recovery
-    );
+    checked_failover(name, 0, Failover::Killed).await;
 }

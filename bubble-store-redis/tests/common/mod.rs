@@ -144,8 +144,32 @@ pub async fn sentinel_view(
         .ok()
 }
 
+/// Whether a sentinel is in TILT mode: its timer ran over 2 s late (a
+/// machine too loaded to schedule it), so for the next 30 s it watches but
+/// neither fails over nor follows one. Unreachable sentinels count as not.
+pub async fn sentinel_in_tilt(sentinel: &mut MultiplexedConnection) -> bool {
+    let info: Option<String> = redis::cmd("INFO")
+        .arg("SENTINEL")
+        .query_async(sentinel)
+        .await
+        .ok();
+    info.is_some_and(|i| i.lines().any(|l| l.trim() == "sentinel_tilt:1"))
+}
+
+/// Whether any sentinel is in TILT mode now ([`sentinel_in_tilt`]).
+pub async fn any_sentinel_in_tilt() -> bool {
+    for url in sentinel_urls() {
+        if let Some(mut sentinel) = raw_at(&url).await
+            && sentinel_in_tilt(&mut sentinel).await
+        {
+            return true;
+        }
+    }
+    false
+}
+
 /// The master's address (`host:port`) every sentinel names, if they agree,
-/// no failover is under way, the master says it is one, and every replica
+/// none is in TILT mode, no failover is under way, the master says it is one, and every replica
 /// the sentinels see up (at least one, so a failover has somewhere to go)
 /// is linked to it: after a failover, once the demoted master follows the
 /// new one.
@@ -154,6 +178,9 @@ pub async fn settled_master() -> Option<String> {
     let mut replicas = 0;
     for url in sentinel_urls() {
         let mut sentinel = raw_at(&url).await?;
+        if sentinel_in_tilt(&mut sentinel).await {
+            return None;
+        }
         let view = sentinel_view(&mut sentinel).await?;
         if view.get("flags").map(String::as_str) != Some("master") {
             return None;
@@ -214,14 +241,15 @@ pub async fn sentinel_ready(test: &str) -> bool {
         return false;
     }
     let started = std::time::Instant::now();
-    while started.elapsed() < Duration::from_secs(40) {
+    // A TILT lasts 30 s: room for one to pass, and the settling after it.
+    while started.elapsed() < Duration::from_secs(60) {
         if settled_master().await.is_some() {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     panic!(
-        "the sentinels at {} answer but never agreed on a master with a linked replica in 40 s; \
+        "the sentinels at {} answer but never agreed on a master with a linked replica, out of TILT mode, in 60 s; \
          run bash scripts/services/redis-sentinel.sh and look at /tmp/bubble-redis-sentinel/*/*.log",
         sentinel_urls().join(", ")
     );
