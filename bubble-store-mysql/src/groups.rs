@@ -5,7 +5,7 @@
 //! apply one after another per group on every node, the counts they return
 //! are exact, and a transfer's checks hold until it commits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use sqlx::mysql::MySqlConnection;
@@ -17,6 +17,9 @@ use bubble_core::{
 
 use crate::client::MysqlStore;
 use crate::error::{commit_err, map_err};
+use crate::nodes::Nodes;
+use crate::queries;
+use crate::retry;
 use crate::rows::{self, dynamic};
 
 const MEMBER_CHUNK: usize = 1000;
@@ -303,68 +306,15 @@ impl GroupStore for MysqlStore {
     }
 
     async fn members(&self, app: &AppId, id: &GroupId) -> Result<Vec<Member>> {
-        // One round trip: the group row tells "no group" from "no members".
-        let found = self
-            .read(|pool| async move {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    member_columns!(),
-                    " FROM chat_groups g \
-                     LEFT JOIN group_members m ON m.app = g.app AND m.group_id = g.id \
-                     WHERE g.app = ? AND g.id = ? ORDER BY m.user_id"
-                ))
-                .bind(b(app.as_str()))
-                .bind(b(id.as_str()))
-                .fetch_all(&pool)
-                .await
-                .map_err(map_err)
-            })
-            .await?;
-        if found.is_empty() {
-            return Err(missing(id));
+        // The roster's read: the group row tells "no group" from "no members".
+        match self.roster(app, id).await? {
+            Some((_, members)) => Ok(members),
+            None => Err(missing(id)),
         }
-        let mut members = Vec::with_capacity(found.len());
-        for row in &found {
-            let user: Option<Vec<u8>> = rows::get(row, "user_id")?;
-            if user.is_some() {
-                members.push(member_from(row)?);
-            }
-        }
-        Ok(members)
     }
 
     async fn roster(&self, app: &AppId, id: &GroupId) -> Result<Option<(Group, Vec<Member>)>> {
-        // One round trip: the group's columns repeat on every member row.
-        let found = self
-            .read(|pool| async move {
-                sqlx::query(concat!(
-                    "SELECT ",
-                    group_columns!(),
-                    ", ",
-                    member_columns!(),
-                    " FROM chat_groups g \
-                     LEFT JOIN group_members m ON m.app = g.app AND m.group_id = g.id \
-                     WHERE g.app = ? AND g.id = ? ORDER BY m.user_id"
-                ))
-                .bind(b(app.as_str()))
-                .bind(b(id.as_str()))
-                .fetch_all(&pool)
-                .await
-                .map_err(map_err)
-            })
-            .await?;
-        let Some(first) = found.first() else {
-            return Ok(None);
-        };
-        let group = group_from(first)?;
-        let mut members = Vec::with_capacity(found.len());
-        for row in &found {
-            let user: Option<Vec<u8>> = rows::get(row, "user_id")?;
-            if user.is_some() {
-                members.push(member_from(row)?);
-            }
-        }
-        Ok(Some((group, members)))
+        self.inner.roster_reads.get((app.clone(), id.clone())).await
     }
 
     async fn member(&self, app: &AppId, id: &GroupId, user: &UserId) -> Result<Option<Member>> {
@@ -538,4 +488,51 @@ impl GroupStore for MysqlStore {
         })
         .await
     }
+}
+
+/// The rosters of `groups` in one read ([`queries::rosters`]), members in
+/// user id order; a group that does not exist is left out. The list is padded to a power of two
+/// with its last group, so the prepared statements of all sizes are few.
+pub(crate) async fn read_rosters(
+    nodes: &Nodes,
+    groups: Vec<(AppId, GroupId)>,
+) -> Result<HashMap<(AppId, GroupId), (Group, Vec<Member>)>> {
+    let Some(last) = groups.last() else {
+        return Ok(HashMap::new());
+    };
+    let padded = groups.len().next_power_of_two();
+    let sql = queries::rosters(padded);
+    let (groups, sql) = (&groups, &sql);
+    let found = retry::run(nodes, 0, retry::Replay::Always, |pool| async move {
+        let mut q = sqlx::query(dynamic(sql.clone()));
+        for (app, id) in groups
+            .iter()
+            .chain(std::iter::repeat_n(last, padded - groups.len()))
+        {
+            q = q.bind(b(app.as_str())).bind(b(id.as_str()));
+        }
+        q.fetch_all(&pool).await.map_err(map_err)
+    })
+    .await?;
+    let mut rosters: HashMap<(AppId, GroupId), (Group, Vec<Member>)> = HashMap::new();
+    for row in &found {
+        let key = (
+            AppId::new(rows::text(row, "app")?),
+            GroupId::from(rows::text(row, "id")?),
+        );
+        let roster = match rosters.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((group_from(row)?, Vec::new()))
+            }
+        };
+        let user: Option<Vec<u8>> = rows::get(row, "user_id")?;
+        if user.is_some() {
+            roster.1.push(member_from(row)?);
+        }
+    }
+    for (_, members) in rosters.values_mut() {
+        members.sort_unstable_by(|a, b| a.user.cmp(&b.user));
+    }
+    Ok(rosters)
 }

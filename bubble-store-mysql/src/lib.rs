@@ -78,6 +78,7 @@ mod galera;
 
 mod append;
 mod batch;
+mod coalesce;
 mod nodes;
 pub mod queries;
 mod retry;

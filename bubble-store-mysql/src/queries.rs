@@ -124,10 +124,38 @@ pub const CONVERSATIONS: &str = concat!(
      ORDER BY c.activity DESC LIMIT ?"
 );
 
-/// The owner's settings of one conversation: `app`, `owner`, `conv_kind`,
-/// `conv_id`. One row by primary key (none: the defaults).
-pub const SETTINGS: &str = "SELECT flags, draft FROM conversations \
-     WHERE app = ? AND owner = ? AND conv_kind = ? AND conv_id = ?";
+/// The settings of `rows` conversations at once (the reads the block check
+/// of concurrent sends makes, gathered: see `coalesce`): `rows` times
+/// `app`, `owner`, `conv_kind`, `conv_id`. One point of the primary key per
+/// row; a conversation without a row has the defaults. The index is named:
+/// on a table holding rows, MariaDB otherwise may take a range of
+/// `ix_conversations_activity (app, owner, …)`, every conversation of
+/// each owner.
+pub fn settings_of(rows: usize) -> String {
+    format!(
+        "SELECT app, owner, conv_kind, conv_id, flags, draft FROM conversations \
+         FORCE INDEX (PRIMARY) WHERE (app, owner, conv_kind, conv_id) IN ({})",
+        crate::rows::values(rows, 4)
+    )
+}
+
+/// The rosters of `groups` groups at once (the reads of concurrent group
+/// sends, gathered): `groups` times `app`, `id`. Each group's row by the
+/// primary key, joined to its member rows by theirs `(app, group_id,
+/// user_id)`; a group without members has one row with the member columns
+/// NULL. Not sorted here (a sort of every member of sixteen groups would
+/// go through a temporary table): the caller puts each group's members in
+/// user id order.
+pub fn rosters(groups: usize) -> String {
+    format!(
+        "SELECT g.app, g.id, g.name, g.kind, g.owner, g.created_at, g.avatar_url, \
+         g.announcement, g.muted, m.user_id, m.role, m.joined_at, m.muted_until \
+         FROM chat_groups g \
+         LEFT JOIN group_members m ON m.app = g.app AND m.group_id = g.id \
+         WHERE (g.app, g.id) IN ({})",
+        crate::rows::values(groups, 2)
+    )
+}
 
 /// The peers of the owner's blocked 1:1 conversations, in user id order:
 /// `app`, `owner`. A range of the primary key `(app, owner, conv_kind = 1,

@@ -521,6 +521,110 @@ async fn mark_read_reads_the_conversation_index_from_its_floor_to_the_mark() {
     .await;
 }
 
+/// The gathered point reads of concurrent sends (see the store's
+/// `coalesce`): the settings of many conversations are points of the
+/// conversations' primary key, and the rosters of many groups are points of
+/// the groups' key each joined to its members by theirs, with no sort
+/// (the store orders each group's members).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gathered_settings_and_roster_reads_are_points_of_the_primary_keys() {
+    use bubble_core::ports::GroupStore;
+    use bubble_core::{Group, GroupKind, Member, Role};
+    on_fresh_db(|db| async move {
+        let store = db.store().await;
+        let app = AppId::new("explain-gathered");
+        populate(&db, &store, &app).await;
+        let a = app.as_str().as_bytes();
+        let asks: [(&[u8], u64, &[u8]); 4] = [
+            (b"u07", 2, b"g"),
+            (b"u07", 1, b"u08"),
+            (b"u08", 1, b"u07"),
+            (b"u01", 1, b"u02"),
+        ];
+        let mut binds = Vec::new();
+        for (owner, kind, id) in asks {
+            binds.extend([
+                Bind::Bytes(a),
+                Bind::Bytes(owner),
+                Bind::Uint(kind),
+                Bind::Bytes(id),
+            ]);
+        }
+        let plan = explain_with(&db, &queries::settings_of(asks.len()), &binds).await;
+        println!("settings_of plan: {plan:?}");
+        assert_eq!(plan.len(), 1, "{plan:?}");
+        // (app, owner, conv_kind, conv_id): 130 + 130 + 1 + 130 bytes.
+        assert_eq!(
+            (
+                plan[0].key.as_deref(),
+                plan[0].ty.as_str(),
+                plan[0].key_len.as_deref()
+            ),
+            (Some("PRIMARY"), "range", Some("391")),
+            "{plan:?}"
+        );
+
+        for g in ["g1", "g2", "g3"] {
+            let group = Group {
+                id: GroupId::new(g),
+                name: g.into(),
+                kind: GroupKind::Normal,
+                owner: UserId::new("u00"),
+                created_at: 1,
+                avatar_url: String::new(),
+                announcement: String::new(),
+                muted: false,
+            };
+            let members: Vec<Member> = (0..30)
+                .map(|i| Member {
+                    user: UserId::new(format!("u{i:02}")),
+                    role: if i == 0 { Role::Owner } else { Role::Member },
+                    joined_at: 1,
+                    muted_until: 0,
+                })
+                .collect();
+            store.create_group(&app, &group, &members).await.unwrap();
+        }
+        let binds = [
+            Bind::Bytes(a),
+            Bind::Bytes(b"g1"),
+            Bind::Bytes(a),
+            Bind::Bytes(b"g3"),
+        ];
+        let plan = explain_with(&db, &queries::rosters(2), &binds).await;
+        println!("rosters plan: {plan:?}");
+        assert_eq!(plan.len(), 2, "groups, then members: {plan:?}");
+        let g = plan.iter().find(|s| s.table == "g").expect("chat_groups");
+        assert_eq!(
+            (g.key.as_deref(), g.ty.as_str()),
+            (Some("PRIMARY"), "range"),
+            "{plan:?}"
+        );
+        let m = plan.iter().find(|s| s.table == "m").expect("group_members");
+        assert_eq!(
+            (m.key.as_deref(), m.ty.as_str()),
+            (Some("PRIMARY"), "ref"),
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter()
+                .all(|s| !s.extra.contains("filesort") && !s.extra.contains("temporary")),
+            "no sort: {plan:?}"
+        );
+        // Each group's members come back in user id order all the same.
+        let (_, members) = store
+            .roster(&app, &GroupId::new("g2"))
+            .await
+            .unwrap()
+            .unwrap();
+        let users: Vec<String> = members.iter().map(|m| m.user.to_string()).collect();
+        let mut sorted = users.clone();
+        sorted.sort();
+        assert_eq!((users.len(), &users), (30, &sorted));
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_by_id_goes_from_its_rows_to_the_owners_entry_by_index() {
     on_fresh_db(|db| async move {

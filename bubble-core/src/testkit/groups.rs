@@ -15,6 +15,7 @@ pub async fn groups(store: Arc<dyn GroupStore>) {
 const CHECKS: &[super::Check<dyn GroupStore>] = checks![dyn GroupStore;
     a_created_group_reads_back_with_its_members,
     a_roster_is_the_group_with_its_members_in_one_read,
+    rosters_read_at_once_each_answer_their_own,
     creating_an_existing_group_is_already_exists,
     adding_members_keeps_existing_roles_and_counts_new_ones,
     removing_members_counts_removed_ones,
@@ -301,6 +302,63 @@ async fn a_roster_is_the_group_with_its_members_in_one_read(s: Arc<dyn GroupStor
             .is_none(),
         "another app does not see the group"
     );
+}
+
+/// Many rosters asked for at once (the sends of many groups, some of the
+/// same group, some of a group that does not exist or is another app's):
+/// each caller gets its own group's, as a lone read would give it. A store
+/// that gathers concurrent reads into one must not mix them up.
+async fn rosters_read_at_once_each_answer_their_own(s: Arc<dyn GroupStore>, app: AppId) {
+    let other = AppId::new(format!("{app}-other"));
+    let mut made = Vec::new();
+    for i in 0..12 {
+        let g = Group {
+            name: format!("group {i}"),
+            ..group(&format!("at-once-{i}"), "ann")
+        };
+        let mut members = vec![member("ann", Role::Owner)];
+        members.extend((0..i % 5).map(|m| member(&format!("m{i}-{m}"), Role::Member)));
+        s.create_group(&app, &g, &members).await.unwrap();
+        made.push((g, members));
+    }
+    // The same id in another app, with other members.
+    s.create_group(&other, &made[0].0, &[member("zed", Role::Owner)])
+        .await
+        .unwrap();
+    let mut asks: Vec<(AppId, GroupId)> = Vec::new();
+    for round in 0..3 {
+        for (g, _) in made.iter().skip(round) {
+            asks.push((app.clone(), g.id.clone()));
+        }
+        asks.push((
+            app.clone(),
+            GroupId::new(format!("at-once-missing-{round}")),
+        ));
+        asks.push((other.clone(), made[round].0.id.clone()));
+    }
+    let got = futures_util::future::join_all(asks.iter().map(|(a, id)| s.roster(a, id))).await;
+    for ((a, id), roster) in asks.iter().zip(got) {
+        let roster = roster.unwrap();
+        let want = if *a == app {
+            made.iter().find(|(g, _)| g.id == *id).map(|(g, m)| {
+                let mut m = m.clone();
+                m.sort_by(|x, y| x.user.cmp(&y.user));
+                (g.clone(), m)
+            })
+        } else if *id == made[0].0.id {
+            Some((made[0].0.clone(), vec![member("zed", Role::Owner)]))
+        } else {
+            None
+        };
+        assert_eq!(roster, want, "the roster of {id} in {a}");
+    }
+    let members =
+        futures_util::future::join_all(made.iter().map(|(g, _)| s.members(&app, &g.id))).await;
+    for ((g, want), got) in made.iter().zip(members) {
+        let mut want = want.clone();
+        want.sort_by(|x, y| x.user.cmp(&y.user));
+        assert_eq!(got.unwrap(), want, "the members of {}", g.id);
+    }
 }
 
 async fn creating_an_existing_group_is_already_exists(s: Arc<dyn GroupStore>, app: AppId) {

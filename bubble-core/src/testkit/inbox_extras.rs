@@ -17,6 +17,7 @@ pub(super) const CHECKS: &[super::Check<dyn InboxStore>] = checks![dyn InboxStor
     an_edit_changes_the_message_in_every_read,
     a_mention_marks_the_conversation_until_the_read_mark_passes_it,
     settings_entries_set_the_conversation_settings,
+    settings_read_at_once_each_answer_their_own,
     blocked_lists_the_direct_peers_whose_settings_say_so,
     readers_are_the_members_whose_read_mark_covers_their_copy,
     reactions_are_counted_per_emoji_with_mine_within_the_caps,
@@ -361,6 +362,99 @@ async fn settings_entries_set_the_conversation_settings(s: Arc<dyn InboxStore>, 
         .await
         .unwrap();
     assert_eq!(s.settings(&app, &bob, &sg).await.unwrap(), muted);
+}
+
+/// Many settings asked for at once (the block checks of many concurrent
+/// sends, some of the same conversation, some never set): each caller gets
+/// its own conversation's, as a lone read would give it, and a read made
+/// after a change sees it. A store that gathers concurrent reads into one
+/// must not mix them up.
+async fn settings_read_at_once_each_answer_their_own(s: Arc<dyn InboxStore>, app: AppId) {
+    let set = |i: usize| ConversationSettings {
+        pinned: i.is_multiple_of(2),
+        muted: i.is_multiple_of(3),
+        archived: i.is_multiple_of(5),
+        blocked: i.is_multiple_of(6),
+        draft: if i.is_multiple_of(4) {
+            format!("draft {i}")
+        } else {
+            String::new()
+        },
+    };
+    let conversation = |i: usize| match i % 3 {
+        0 => Conversation::direct(&UserId::new(format!("peer{i}"))),
+        1 => Conversation::group(&GroupId::new(format!("g{i}"))),
+        _ => Conversation::super_group(&GroupId::new(format!("sg{i}"))),
+    };
+    let owner = |i: usize| format!("owner{}", i % 4);
+    // Even numbers are set; odd ones never are (the defaults).
+    for i in (0..30).step_by(2) {
+        s.append(
+            &app,
+            &settings_delivery(&owner(i), conversation(i), &set(i)),
+        )
+        .await
+        .unwrap();
+    }
+    let want = |i: usize| {
+        if i.is_multiple_of(2) {
+            set(i)
+        } else {
+            ConversationSettings::default()
+        }
+    };
+    let asks: Vec<usize> = (0..30).chain((0..30).rev().step_by(3)).collect();
+    let read = |asks: Vec<usize>| {
+        let s = s.clone();
+        let app = app.clone();
+        async move {
+            let reads = asks.iter().map(|&i| {
+                let (s, app) = (s.clone(), app.clone());
+                async move {
+                    s.settings(&app, &UserId::new(owner(i)), &conversation(i))
+                        .await
+                        .unwrap()
+                }
+            });
+            futures_util::future::join_all(reads).await
+        }
+    };
+    for (&i, got) in asks.iter().zip(read(asks.clone()).await) {
+        assert_eq!(
+            got,
+            want(i),
+            "the settings of {}'s conversation {i}",
+            owner(i)
+        );
+    }
+    // The same conversation of another owner is not theirs.
+    assert_eq!(
+        s.settings(&app, &UserId::new("owner1"), &conversation(0))
+            .await
+            .unwrap(),
+        ConversationSettings::default()
+    );
+    // A change, then every read again.
+    let changed = ConversationSettings {
+        muted: true,
+        draft: "changed".into(),
+        ..Default::default()
+    };
+    s.append(
+        &app,
+        &settings_delivery(&owner(4), conversation(4), &changed),
+    )
+    .await
+    .unwrap();
+    for (&i, got) in asks.iter().zip(read(asks.clone()).await) {
+        let want = if i == 4 { changed.clone() } else { want(i) };
+        assert_eq!(
+            got,
+            want,
+            "after the change: {}'s conversation {i}",
+            owner(i)
+        );
+    }
 }
 
 async fn blocked_lists_the_direct_peers_whose_settings_say_so(s: Arc<dyn InboxStore>, app: AppId) {
