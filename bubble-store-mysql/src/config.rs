@@ -70,7 +70,7 @@ impl Default for MysqlConfig {
             acquire_timeout_ms: 500,
             run_migrations: true,
             deadlock_retries: 5,
-            batch_max: 32,
+            batch_max: 128,
             batch_writers: 8,
         }
     }
