@@ -216,8 +216,6 @@ impl Engine {
             AppendOutcome::Appended(appended) => appended,
         };
         let receipt = delivery.receipt(&appended);
-        self.remember_receipt(app, &delivery.sender, &delivery.client_msg_id, &receipt)
-            .await;
         if delivery.index {
             self.inner.index_wakeup.notify_one();
         }
@@ -246,7 +244,13 @@ impl Engine {
                 },
             });
         }
-        self.cache_recent(app, &outgoing).await;
+        // The cache's writes, together: the receipt a retry would get and
+        // each owner's recent window.
+        futures_util::future::join(
+            self.remember_receipt(app, &delivery.sender, &delivery.client_msg_id, &receipt),
+            self.cache_recent(app, &outgoing),
+        )
+        .await;
         self.push(app, outgoing).await;
         self.offer_notifications(candidates);
         Ok(receipt)
