@@ -117,6 +117,7 @@ guard!(Cache {
     fn dedup_get(app: &AppId, sender: &UserId, client_msg_id: &str) -> Option<SendReceipt>;
     fn dedup_put(app: &AppId, sender: &UserId, client_msg_id: &str, receipt: &SendReceipt, ttl: Duration) -> bool;
     fn push_recent(app: &AppId, prev_version: u64, entry: &InboxEntry, cap: usize) -> ();
+    fn push_recent_many(app: &AppId, pushes: &[RecentPush<'_>], cap: usize) -> ();
     fn recent(app: &AppId, owner: &UserId, after_version: u64, limit: usize) -> Option<InboxPage>;
 });
 

@@ -652,6 +652,15 @@ pub trait AppStore: Send + Sync + 'static {
 
 // ------------------------------------------------------------------ cache
 
+/// One entry for its owner's recent window ([`Cache::push_recent_many`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RecentPush<'a> {
+    /// The owner's version before the entry.
+    pub prev_version: u64,
+    /// The entry; its `owner` names the window.
+    pub entry: &'a InboxEntry,
+}
+
 /// Hot state: a per-user window of recent entries and the dedup window.
 ///
 /// A cache may forget anything at any time; the engine stays correct
@@ -687,6 +696,27 @@ pub trait Cache: Send + Sync + 'static {
         entry: &InboxEntry,
         cap: usize,
     ) -> Result<()>;
+
+    /// [`Cache::push_recent`] for each of `pushes` (the entries of one
+    /// delivery, one per owner), every one with the same `cap`. The default
+    /// makes the calls together; an adapter across the network sends them
+    /// in one round trip, or a few. A failure may leave some windows
+    /// written and others not, which hides nothing: a window that missed an
+    /// entry restarts at the next one.
+    async fn push_recent_many(
+        &self,
+        app: &AppId,
+        pushes: &[RecentPush<'_>],
+        cap: usize,
+    ) -> Result<()> {
+        let calls = pushes
+            .iter()
+            .map(|p| self.push_recent(app, p.prev_version, p.entry, cap));
+        futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .collect()
+    }
 
     /// Entries after `after_version` if the window holds *all* of them
     /// (`None` when it cannot answer: go to the store).

@@ -1,19 +1,26 @@
 //! [`Cache`] on Redis: the dedup window (`SET NX PX`) and per-user recent
 //! windows (a list updated by a Lua script).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bubble_core::ports::Cache;
+use bubble_core::ports::{Cache, RecentPush};
 use bubble_core::{AppId, InboxEntry, InboxPage, Result, SendReceipt, UserId};
+use futures_util::future::try_join_all;
+use redis::cluster_routing::Slot;
 
 use crate::client::{RedisStore, Repeat, duration_ms};
 use crate::codec::{decode_element, decode_receipt, digits, encode_element, encode_receipt};
-use crate::scripts::{PUSH_RECENT, RECENT};
+use crate::scripts::{PUSH_RECENT, PUSH_RECENT_MANY, RECENT};
 
 /// Most elements one `recent` call brings back; the engine asks for pages
 /// far smaller than this.
 const MAX_PAGE: usize = 1 << 16;
+
+/// Windows per `PUSH_RECENT_MANY` call on a single server: a group of a
+/// hundred in one call, and no call long enough to hold Redis up.
+const WINDOWS_PER_CALL: usize = 256;
 
 #[async_trait]
 impl Cache for RedisStore {
@@ -84,6 +91,35 @@ impl Cache for RedisStore {
         Ok(())
     }
 
+    async fn push_recent_many(
+        &self,
+        app: &AppId,
+        pushes: &[RecentPush<'_>],
+        cap: usize,
+    ) -> Result<()> {
+        // One script call per batch, every batch sent at once: on a single
+        // server batches of WINDOWS_PER_CALL; in a cluster one per slot, as
+        // a script may only touch keys of one slot. Entries of one owner
+        // stay in one batch, in order.
+        let batches: Vec<Vec<&RecentPush<'_>>> = if self.conn.is_cluster() {
+            let mut by_slot: HashMap<Slot, Vec<&RecentPush<'_>>> = HashMap::new();
+            for p in pushes {
+                by_slot
+                    .entry(Slot::for_key(self.keys.recent(app, &p.entry.owner)))
+                    .or_default()
+                    .push(p);
+            }
+            by_slot.into_values().collect()
+        } else {
+            pushes
+                .chunks(WINDOWS_PER_CALL)
+                .map(|c| c.iter().collect())
+                .collect()
+        };
+        try_join_all(batches.iter().map(|b| self.push_recent_batch(app, b, cap))).await?;
+        Ok(())
+    }
+
     async fn recent(
         &self,
         app: &AppId,
@@ -111,5 +147,39 @@ impl Cache for RedisStore {
             .map(|e| decode_element(e))
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(InboxPage { entries, has_more }))
+    }
+}
+
+impl RedisStore {
+    /// Writes windows whose keys may share one script call.
+    async fn push_recent_batch(
+        &self,
+        app: &AppId,
+        pushes: &[&RecentPush<'_>],
+        cap: usize,
+    ) -> Result<()> {
+        let windows = &pushes
+            .iter()
+            .map(|p| self.keys.recent(app, &p.entry.owner))
+            .collect::<Vec<_>>();
+        let args = &pushes
+            .iter()
+            .map(|p| (digits(p.prev_version), encode_element(p.entry)))
+            .collect::<Vec<_>>();
+        let cap = cap.clamp(1, MAX_PAGE);
+        let ttl = self.recent_ttl_ms;
+        // Safe to repeat, as one push is: a second run sees each entry as
+        // its window's newest and restarts that window at it.
+        let _written: i64 = self
+            .write(Repeat::Safe, |mut conn| async move {
+                let mut call = PUSH_RECENT_MANY.prepare_invoke();
+                call.arg(cap).arg(ttl);
+                for (window, (prev, element)) in windows.iter().zip(args) {
+                    call.key(window).arg(prev).arg(element);
+                }
+                call.invoke_async(&mut conn).await
+            })
+            .await?;
+        Ok(())
     }
 }

@@ -1,7 +1,8 @@
 //! The Lua scripts that make multi-step updates atomic.
 //!
 //! Each script touches only keys of one user (one hash tag), so it runs on
-//! one slot in Redis Cluster. `redis::Script` sends them by SHA (`EVALSHA`)
+//! one slot in Redis Cluster; the many-key ones (`ROUTES`,
+//! `PUSH_RECENT_MANY`) get keys their caller grouped by slot there. `redis::Script` sends them by SHA (`EVALSHA`)
 //! and loads them again after a server restart or failover (`NOSCRIPT`).
 //!
 //! Versions and sessions are compared as 20-digit strings (see
@@ -11,42 +12,66 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+/// The body both recent-window scripts run for one window: `push(key,
+/// prev, element, cap, ttl)` appends `element` (version digits + entry)
+/// after `prev` (20 digits), keeping `cap` (>= 1) entries, and returns how
+/// many it holds. The list's first item is the floor (every version above
+/// it is held), then entries oldest first.
+const PUSH_ONE: &str = r#"
+local function push(key, prev, element, cap, ttl)
+  local len = redis.call('LLEN', key)
+  local newest = nil
+  if len >= 2 then
+    newest = string.sub(redis.call('LINDEX', key, -1), 1, 20)
+  end
+  if newest == prev then
+    len = redis.call('RPUSH', key, element)
+  else
+    -- First push, or out of order: restart so the window never hides a gap.
+    redis.call('DEL', key)
+    len = redis.call('RPUSH', key, prev, element)
+  end
+  local drop = len - 1 - cap
+  if drop > 0 then
+    -- Entries sit at 1..len-1. The last one evicted (at `drop`) becomes the
+    -- floor, and everything before it goes.
+    local floor = string.sub(redis.call('LINDEX', key, drop), 1, 20)
+    redis.call('LSET', key, drop, floor)
+    redis.call('LTRIM', key, drop, -1)
+    len = len - drop
+  end
+  redis.call('PEXPIRE', key, ttl)
+  return len - 1
+end
+"#;
+
 /// Appends to a recent window: exactly `MemoryCache::push_recent`.
 ///
 /// `KEYS[1]` the window; `ARGV` prev version (20 digits), the element
-/// (version digits + entry), cap (>= 1), TTL (ms). The list's first item is
-/// the floor (every version above it is held), then entries oldest first.
-/// Returns how many entries the window holds.
+/// (version digits + entry), cap (>= 1), TTL (ms). Returns how many
+/// entries the window holds.
 pub(crate) static PUSH_RECENT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    Script::new(&format!(
+        "{PUSH_ONE}\nreturn push(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4])\n"
+    ))
+});
+
+/// [`PUSH_RECENT`] for many windows in one call (they must share a slot in
+/// a cluster): `KEYS` the windows; `ARGV` cap, TTL (ms), then for each
+/// window in turn its prev version and element. Windows are written in
+/// order, so two entries of one owner go in the order given. Returns the
+/// number of windows written.
+pub(crate) static PUSH_RECENT_MANY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{PUSH_ONE}\n{}",
         r#"
-local key, prev, element = KEYS[1], ARGV[1], ARGV[2]
-local cap = tonumber(ARGV[3])
-local len = redis.call('LLEN', key)
-local newest = nil
-if len >= 2 then
-  newest = string.sub(redis.call('LINDEX', key, -1), 1, 20)
+local cap, ttl = tonumber(ARGV[1]), ARGV[2]
+for i, key in ipairs(KEYS) do
+  push(key, ARGV[1 + 2 * i], ARGV[2 + 2 * i], cap, ttl)
 end
-if newest == prev then
-  len = redis.call('RPUSH', key, element)
-else
-  -- First push, or out of order: restart so the window never hides a gap.
-  redis.call('DEL', key)
-  len = redis.call('RPUSH', key, prev, element)
-end
-local drop = len - 1 - cap
-if drop > 0 then
-  -- Entries sit at 1..len-1. The last one evicted (at `drop`) becomes the
-  -- floor, and everything before it goes.
-  local floor = string.sub(redis.call('LINDEX', key, drop), 1, 20)
-  redis.call('LSET', key, drop, floor)
-  redis.call('LTRIM', key, drop, -1)
-  len = len - drop
-end
-redis.call('PEXPIRE', key, ARGV[4])
-return len - 1
-"#,
-    )
+return #KEYS
+"#
+    ))
 });
 
 /// Reads a recent window: exactly `MemoryCache::recent`.

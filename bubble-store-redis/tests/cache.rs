@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bubble_core::memory::MemoryCache;
-use bubble_core::ports::Cache;
+use bubble_core::ports::{Cache, RecentPush};
 use bubble_core::testkit::{direct_message, test_msg_id};
 use bubble_core::{AppId, InboxEntry, SendReceipt, UserId};
 use bubble_store_redis::{RedisConfig, RedisStore};
@@ -204,6 +204,55 @@ async fn the_lua_window_answers_exactly_like_the_memory_cache() {
                 got, want,
                 "step {step}: recent(after {after}, limit {limit}) after push(prev {prev}, v {version}, cap {cap})"
             );
+        }
+    }
+}
+
+/// The same for the many-window script: random batches of pushes to three
+/// owners (two to one owner in a batch now and then), in `push_recent_many`
+/// calls to both, and the same answers for every owner.
+#[tokio::test]
+async fn the_many_window_script_answers_exactly_like_the_memory_cache() {
+    let redis = common::single().await;
+    let memory = MemoryCache::new();
+    let app = AppId::new("shop");
+    let owners = ["ann", "bo", "cy"];
+    let mut rng = StdRng::seed_from_u64(0x5eed);
+    let mut newest = [0u64; 3];
+    for step in 0..120 {
+        let cap = rng.random_range(1..8);
+        let mut batch: Vec<(u64, InboxEntry)> = Vec::new();
+        for _ in 0..rng.random_range(1..6) {
+            let o = rng.random_range(0..owners.len());
+            let prev = match rng.random_range(0..10) {
+                0 => newest[o] + rng.random_range(1..4),
+                1 => newest[o].saturating_sub(rng.random_range(1..3)),
+                _ => newest[o],
+            };
+            newest[o] = newest[o].max(prev + 1);
+            batch.push((prev, entry(owners[o], prev + 1)));
+        }
+        let pushes: Vec<RecentPush<'_>> = batch
+            .iter()
+            .map(|(prev_version, entry)| RecentPush {
+                prev_version: *prev_version,
+                entry,
+            })
+            .collect();
+        redis.push_recent_many(&app, &pushes, cap).await.unwrap();
+        memory.push_recent_many(&app, &pushes, cap).await.unwrap();
+        for (o, owner) in owners.iter().enumerate() {
+            let owner = UserId::new(*owner);
+            for _ in 0..2 {
+                let after = rng.random_range(0..=newest[o] + 1);
+                let limit = rng.random_range(0..6);
+                let want = memory.recent(&app, &owner, after, limit).await.unwrap();
+                let got = redis.recent(&app, &owner, after, limit).await.unwrap();
+                assert_eq!(
+                    got, want,
+                    "step {step}: {owner}: recent(after {after}, limit {limit}) after {batch:?}"
+                );
+            }
         }
     }
 }

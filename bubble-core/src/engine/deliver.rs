@@ -10,7 +10,7 @@ use super::audience::{Audience, Holders, OwnerCopy};
 use super::notify::Candidate;
 use super::route::Outgoing;
 use crate::error::Result;
-use crate::ports::{AppendOutcome, ChannelAppend, Delivery};
+use crate::ports::{AppendOutcome, ChannelAppend, Delivery, RecentPush};
 use crate::push::PushEvent;
 use crate::types::*;
 
@@ -341,25 +341,32 @@ impl Engine {
     }
 
     /// Keeps each entry of a delivery in its owner's recent window, which
-    /// serves syncs. The writes go out together: on a cache across the
-    /// network (Redis) they share the connection's round trips instead of
-    /// taking one each in turn (a hundred for a group of a hundred).
+    /// serves syncs: one call for them all, which a cache across the network
+    /// (Redis) sends in one round trip instead of one per owner (a hundred
+    /// for a group of a hundred).
     async fn cache_recent(&self, app: &AppId, outgoing: &[Outgoing]) {
-        let cap = self.inner.config.recent_cap;
+        let pushes: Vec<RecentPush<'_>> = outgoing
+            .iter()
+            .filter_map(|o| match &o.event {
+                PushEvent::Entry {
+                    entry,
+                    prev_version,
+                } => Some(RecentPush {
+                    prev_version: *prev_version,
+                    entry,
+                }),
+                _ => None,
+            })
+            .collect();
+        if pushes.is_empty() {
+            return;
+        }
         // A window that missed an entry restarts at the next one (its
         // `prev_version` will not match), so a failed write hides nothing.
-        let writes = outgoing.iter().filter_map(|o| match &o.event {
-            PushEvent::Entry {
-                entry,
-                prev_version,
-            } => Some(self.inner.cache.push_recent(app, *prev_version, entry, cap)),
-            _ => None,
-        });
-        for written in futures_util::future::join_all(writes).await {
-            match written {
-                Ok(()) => self.cache_answered(),
-                Err(e) => self.cache_failed(&e),
-            }
+        let cap = self.inner.config.recent_cap;
+        match self.inner.cache.push_recent_many(app, &pushes, cap).await {
+            Ok(()) => self.cache_answered(),
+            Err(e) => self.cache_failed(&e),
         }
     }
 }

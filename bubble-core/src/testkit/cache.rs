@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::checks;
 use super::fixtures::{direct_message, test_msg_id};
-use crate::ports::Cache;
+use crate::ports::{Cache, RecentPush};
 use crate::types::*;
 
 /// Runs every cache check against `cache`.
@@ -21,6 +21,7 @@ const CHECKS: &[super::Check<dyn Cache>] = checks![dyn Cache;
     recent_answers_from_a_contiguous_window,
     recent_refuses_what_the_window_evicted,
     an_out_of_order_push_restarts_the_window,
+    many_pushes_at_once_write_each_window_as_one_push_would,
     cache_is_isolated_between_apps,
 ];
 
@@ -186,6 +187,82 @@ async fn recent_refuses_what_the_window_evicted(c: Arc<dyn Cache>, app: AppId) {
         page.entries.iter().map(|e| e.version).collect::<Vec<_>>(),
         vec![7, 8, 9, 10]
     );
+}
+
+/// The versions `owner`'s window holds after `after`, if it holds them all.
+async fn held(c: &Arc<dyn Cache>, app: &AppId, owner: &str, after: u64) -> Option<Vec<u64>> {
+    c.recent(app, &UserId::new(owner), after, 100)
+        .await
+        .unwrap()
+        .map(|page| page.entries.iter().map(|e| e.version).collect())
+}
+
+async fn many_pushes_at_once_write_each_window_as_one_push_would(c: Arc<dyn Cache>, app: AppId) {
+    let push = |prev_version, entry| RecentPush {
+        prev_version,
+        entry,
+    };
+    // Three owners, two entries of one of them, in order.
+    let first = [
+        entry("ann", 1),
+        entry("bo", 1),
+        entry("ann", 2),
+        entry("cy", 1),
+    ];
+    let pushes = [
+        push(0, &first[0]),
+        push(0, &first[1]),
+        push(1, &first[2]),
+        push(0, &first[3]),
+    ];
+    c.push_recent_many(&app, &pushes, 3).await.unwrap();
+    assert_eq!(held(&c, &app, "ann", 0).await, Some(vec![1, 2]));
+    assert_eq!(held(&c, &app, "bo", 0).await, Some(vec![1]));
+    assert_eq!(held(&c, &app, "cy", 0).await, Some(vec![1]));
+    let page = c
+        .recent(&app, &UserId::new("ann"), 1, 10)
+        .await
+        .unwrap()
+        .expect("held");
+    assert_eq!(
+        page.entries[0].content.as_text(),
+        Some("v2"),
+        "whole entries"
+    );
+    assert_eq!(page.entries[0].owner.as_str(), "ann");
+
+    // Next: ann past the cap, bo in order, cy out of order (restarts).
+    let second = [
+        entry("ann", 3),
+        entry("ann", 4),
+        entry("bo", 2),
+        entry("cy", 6),
+    ];
+    let pushes = [
+        push(2, &second[0]),
+        push(3, &second[1]),
+        push(1, &second[2]),
+        push(5, &second[3]),
+    ];
+    c.push_recent_many(&app, &pushes, 3).await.unwrap();
+    assert_eq!(held(&c, &app, "ann", 1).await, Some(vec![2, 3, 4]));
+    assert_eq!(held(&c, &app, "ann", 0).await, None, "1 was evicted");
+    assert_eq!(held(&c, &app, "bo", 0).await, Some(vec![1, 2]));
+    assert_eq!(held(&c, &app, "cy", 5).await, Some(vec![6]));
+    assert_eq!(held(&c, &app, "cy", 1).await, None, "2..5 are missing");
+
+    // More windows than one call of a remote cache carries.
+    let many: Vec<InboxEntry> = (0..600).map(|i| entry(&format!("m{i:03}"), 7)).collect();
+    let pushes: Vec<RecentPush<'_>> = many.iter().map(|e| push(6, e)).collect();
+    c.push_recent_many(&app, &pushes, 3).await.unwrap();
+    for i in [0, 255, 256, 599] {
+        assert_eq!(
+            held(&c, &app, &format!("m{i:03}"), 6).await,
+            Some(vec![7]),
+            "m{i:03}"
+        );
+    }
+    c.push_recent_many(&app, &[], 3).await.unwrap();
 }
 
 async fn an_out_of_order_push_restarts_the_window(c: Arc<dyn Cache>, app: AppId) {
