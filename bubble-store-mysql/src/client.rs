@@ -11,20 +11,15 @@ use async_trait::async_trait;
 use sqlx::Executor;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
-use bubble_core::{
-    AdapterConfig, AppId, ConversationSettings, Error, Group, GroupId, InvalidConfig, Member,
-    Result,
-};
+use bubble_core::{AdapterConfig, Error, InvalidConfig, Result};
 
 use crate::append::MessageIds;
 use crate::batch::Batcher;
-use crate::coalesce::Coalescer;
 use crate::config::MysqlConfig;
 use crate::error::{bad_url, cannot_connect, map_err, migrate_err};
 use crate::galera::Galera;
-use crate::groups::read_rosters;
-use crate::inbox::{SettingsKey, read_settings};
 use crate::nodes::Nodes;
+use crate::point_reads::{self, RosterReads, SettingsReads};
 use crate::retry::{self, Replay};
 use crate::schema;
 
@@ -89,32 +84,6 @@ impl std::fmt::Debug for MysqlStore {
     }
 }
 
-/// Most conversations one gathered settings read asks for.
-const SETTINGS_READ_MAX: usize = 256;
-/// Most groups one gathered roster read asks for: their member rows all
-/// come back in one result.
-const ROSTER_READ_MAX: usize = 16;
-
-/// Conversation settings, gathered: see [`Inner::settings_reads`].
-pub(crate) type SettingsReads = Coalescer<SettingsKey, ConversationSettings>;
-/// Group rosters, gathered: see [`Inner::roster_reads`].
-pub(crate) type RosterReads = Coalescer<(AppId, GroupId), (Group, Vec<Member>)>;
-
-/// The coalescers of the hot point reads, on the current runtime.
-fn point_reads(nodes: &Arc<Nodes>) -> (SettingsReads, RosterReads) {
-    let on = nodes.clone();
-    let settings = Coalescer::start("conversation settings", SETTINGS_READ_MAX, move |keys| {
-        let nodes = on.clone();
-        async move { read_settings(&nodes, keys).await }
-    });
-    let on = nodes.clone();
-    let rosters = Coalescer::start("group rosters", ROSTER_READ_MAX, move |groups| {
-        let nodes = on.clone();
-        async move { read_rosters(&nodes, groups).await }
-    });
-    (settings, rosters)
-}
-
 impl MysqlStore {
     /// Connects with `config` (already validated), and (unless
     /// `run_migrations` is off) brings the schema up to date. With several
@@ -154,7 +123,7 @@ impl MysqlStore {
                 config.deadlock_retries,
             )
         });
-        let (settings_reads, roster_reads) = point_reads(&nodes);
+        let (settings_reads, roster_reads) = point_reads::start(&nodes);
         let store = MysqlStore {
             inner: Arc::new(Inner {
                 nodes,

@@ -5,7 +5,7 @@
 //! apply one after another per group on every node, the counts they return
 //! are exact, and a transfer's checks hold until it commits.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use sqlx::mysql::MySqlConnection;
@@ -17,9 +17,6 @@ use bubble_core::{
 
 use crate::client::MysqlStore;
 use crate::error::{commit_err, map_err};
-use crate::nodes::Nodes;
-use crate::queries;
-use crate::retry;
 use crate::rows::{self, dynamic};
 
 const MEMBER_CHUNK: usize = 1000;
@@ -488,51 +485,4 @@ impl GroupStore for MysqlStore {
         })
         .await
     }
-}
-
-/// The rosters of `groups` in one read ([`queries::rosters`]), members in
-/// user id order; a group that does not exist is left out. The list is padded to a power of two
-/// with its last group, so the prepared statements of all sizes are few.
-pub(crate) async fn read_rosters(
-    nodes: &Nodes,
-    groups: Vec<(AppId, GroupId)>,
-) -> Result<HashMap<(AppId, GroupId), (Group, Vec<Member>)>> {
-    let Some(last) = groups.last() else {
-        return Ok(HashMap::new());
-    };
-    let padded = groups.len().next_power_of_two();
-    let sql = queries::rosters(padded);
-    let (groups, sql) = (&groups, &sql);
-    let found = retry::run(nodes, 0, retry::Replay::Always, |pool| async move {
-        let mut q = sqlx::query(dynamic(sql.clone()));
-        for (app, id) in groups
-            .iter()
-            .chain(std::iter::repeat_n(last, padded - groups.len()))
-        {
-            q = q.bind(b(app.as_str())).bind(b(id.as_str()));
-        }
-        q.fetch_all(&pool).await.map_err(map_err)
-    })
-    .await?;
-    let mut rosters: HashMap<(AppId, GroupId), (Group, Vec<Member>)> = HashMap::new();
-    for row in &found {
-        let key = (
-            AppId::new(rows::text(row, "app")?),
-            GroupId::from(rows::text(row, "id")?),
-        );
-        let roster = match rosters.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert((group_from(row)?, Vec::new()))
-            }
-        };
-        let user: Option<Vec<u8>> = rows::get(row, "user_id")?;
-        if user.is_some() {
-            roster.1.push(member_from(row)?);
-        }
-    }
-    for (_, members) in rosters.values_mut() {
-        members.sort_unstable_by(|a, b| a.user.cmp(&b.user));
-    }
-    Ok(rosters)
 }

@@ -21,7 +21,7 @@ use bubble_core::{
 use crate::append::{Job, OWNER_CHUNK, decode_owners, find_sent_on, replay, write_batch};
 use crate::client::MysqlStore;
 use crate::error::{commit_err, map_err};
-use crate::nodes::Nodes;
+use crate::point_reads::SettingsKey;
 use crate::queries;
 use crate::retry;
 use crate::rows::{self, Sql, dynamic, inbox_columns};
@@ -181,12 +181,7 @@ impl InboxStore for MysqlStore {
         owner: &UserId,
         conversation: &Conversation,
     ) -> Result<ConversationSettings> {
-        let key = SettingsKey {
-            app: app.clone(),
-            owner: owner.clone(),
-            kind: conversation.kind as u8,
-            id: conversation.id().to_owned(),
-        };
+        let key = SettingsKey::new(app, owner, conversation);
         Ok(self
             .inner
             .settings_reads
@@ -866,60 +861,4 @@ async fn scan_entries(
         }
     }
     Ok(entries)
-}
-
-/// One conversation's settings row: its owner's, by its primary key.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub(crate) struct SettingsKey {
-    app: AppId,
-    owner: UserId,
-    kind: u8,
-    id: String,
-}
-
-/// The settings rows of `keys` in one read ([`queries::settings_of`]);
-/// a key without a row is left out (the defaults). The list is padded to a
-/// power of two with its last key, so the prepared statements of all sizes
-/// are few.
-pub(crate) async fn read_settings(
-    nodes: &Nodes,
-    keys: Vec<SettingsKey>,
-) -> Result<HashMap<SettingsKey, ConversationSettings>> {
-    let Some(last) = keys.last() else {
-        return Ok(HashMap::new());
-    };
-    let padded = keys.len().next_power_of_two();
-    let sql = queries::settings_of(padded);
-    let keys = &keys;
-    let sql = &sql;
-    let found = retry::run(nodes, 0, retry::Replay::Always, |pool| async move {
-        let mut q = sqlx::query(dynamic(sql.clone()));
-        for k in keys
-            .iter()
-            .chain(std::iter::repeat_n(last, padded - keys.len()))
-        {
-            q = q
-                .bind(b(k.app.as_str()))
-                .bind(b(k.owner.as_str()))
-                .bind(k.kind)
-                .bind(b(&k.id));
-        }
-        q.fetch_all(&pool).await.map_err(map_err)
-    })
-    .await?;
-    let mut settings = HashMap::with_capacity(found.len());
-    for row in &found {
-        let key = SettingsKey {
-            app: AppId::new(rows::text(row, "app")?),
-            owner: UserId::new(rows::text(row, "owner")?),
-            kind: rows::get(row, "conv_kind")?,
-            id: rows::text(row, "conv_id")?,
-        };
-        let value = ConversationSettings::from_flags(
-            rows::get(row, "flags")?,
-            rows::text_or_empty(row, "draft")?,
-        );
-        settings.insert(key, value);
-    }
-    Ok(settings)
 }

@@ -80,6 +80,7 @@ mod append;
 mod batch;
 mod coalesce;
 mod nodes;
+mod point_reads;
 pub mod queries;
 mod retry;
 mod rows;
