@@ -1,14 +1,12 @@
 //! [`Cache`] on Redis: the dedup window (`SET NX PX`) and per-user recent
 //! windows (a list updated by a Lua script).
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bubble_core::ports::{Cache, RecentPush};
 use bubble_core::{AppId, InboxEntry, InboxPage, Result, SendReceipt, UserId};
 use futures_util::future::try_join_all;
-use redis::cluster_routing::Slot;
 
 use crate::client::{RedisStore, Repeat, duration_ms};
 use crate::codec::{decode_element, decode_receipt, digits, encode_element, encode_receipt};
@@ -97,25 +95,13 @@ impl Cache for RedisStore {
         pushes: &[RecentPush<'_>],
         cap: usize,
     ) -> Result<()> {
-        // One script call per batch, every batch sent at once: on a single
-        // server batches of WINDOWS_PER_CALL; in a cluster one per slot, as
-        // a script may only touch keys of one slot. Entries of one owner
-        // stay in one batch, in order.
-        let batches: Vec<Vec<&RecentPush<'_>>> = if self.conn.is_cluster() {
-            let mut by_slot: HashMap<Slot, Vec<&RecentPush<'_>>> = HashMap::new();
-            for p in pushes {
-                by_slot
-                    .entry(Slot::for_key(self.keys.recent(app, &p.entry.owner)))
-                    .or_default()
-                    .push(p);
-            }
-            by_slot.into_values().collect()
-        } else {
-            pushes
-                .chunks(WINDOWS_PER_CALL)
-                .map(|c| c.iter().collect())
-                .collect()
-        };
+        // One script call per batch, every batch sent at once. Two entries
+        // of one owner go in order within a batch; only a batch boundary
+        // on a single server can split them, and then the window may
+        // restart, which hides nothing.
+        let batches = self.script_batches(pushes, WINDOWS_PER_CALL, |p| {
+            self.keys.recent(app, &p.entry.owner)
+        });
         try_join_all(batches.iter().map(|b| self.push_recent_batch(app, b, cap))).await?;
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! own reconnects), connected by
 //! [`RedisConfig::connect`](bubble_core::AdapterConfig::connect).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, RwLock};
@@ -15,6 +16,7 @@ use bubble_core::{AdapterConfig, Error, ErrorKind, InvalidConfig, Result};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::Slot;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
@@ -85,6 +87,30 @@ impl RedisStore {
         })
         .await
         .map(drop)
+    }
+
+    /// `items` cut into the batches of a many-key script call, every batch
+    /// to be sent at once: on a single server runs of `per_call` in order;
+    /// in a cluster one batch per slot (a script may only touch keys of
+    /// one slot, `key` names an item's), each in order.
+    pub(crate) fn script_batches<'a, T>(
+        &self,
+        items: &'a [T],
+        per_call: usize,
+        key: impl Fn(&T) -> String,
+    ) -> Vec<Vec<&'a T>> {
+        if self.conn.is_cluster() {
+            let mut by_slot: HashMap<Slot, Vec<&T>> = HashMap::new();
+            for item in items {
+                by_slot
+                    .entry(Slot::for_key(key(item)))
+                    .or_default()
+                    .push(item);
+            }
+            by_slot.into_values().collect()
+        } else {
+            items.chunks(per_call).map(|c| c.iter().collect()).collect()
+        }
     }
 
     /// The config it was connected with.

@@ -1,14 +1,12 @@
 //! [`Presence`] on Redis: one key per device route with a `PX` TTL, so a
 //! dead node's routes vanish by themselves, plus a per-user set of devices.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bubble_core::ports::{Presence, Route};
 use bubble_core::{AppId, DeviceId, Result, UserId};
 use futures_util::future::try_join_all;
-use redis::cluster_routing::Slot;
 
 use crate::client::{RedisStore, Repeat, duration_ms};
 use crate::codec::{decode_route, digits, encode_route};
@@ -72,21 +70,7 @@ impl Presence for RedisStore {
         // One script call per batch, every batch sent at once: on a single
         // server batches of USERS_PER_CALL; in a cluster one per slot, since
         // a script may only touch keys of one slot.
-        let batches: Vec<Vec<&UserId>> = if self.conn.is_cluster() {
-            let mut by_slot: HashMap<Slot, Vec<&UserId>> = HashMap::new();
-            for user in users {
-                by_slot
-                    .entry(Slot::for_key(self.keys.devices(app, user)))
-                    .or_default()
-                    .push(user);
-            }
-            by_slot.into_values().collect()
-        } else {
-            users
-                .chunks(USERS_PER_CALL)
-                .map(|c| c.iter().collect())
-                .collect()
-        };
+        let batches = self.script_batches(users, USERS_PER_CALL, |u| self.keys.devices(app, u));
         let found = try_join_all(batches.iter().map(|batch| self.routes_batch(app, batch))).await?;
         Ok(found.into_iter().flatten().collect())
     }
