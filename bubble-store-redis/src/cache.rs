@@ -10,13 +10,13 @@ use futures_util::future::try_join_all;
 
 use crate::client::{RedisStore, Repeat, duration_ms};
 use crate::codec::{decode_element, decode_receipt, digits, encode_element, encode_receipt};
-use crate::scripts::{PUSH_RECENT, PUSH_RECENT_MANY, RECENT};
+use crate::scripts::{PUSH_RECENT, RECENT};
 
 /// Most elements one `recent` call brings back; the engine asks for pages
 /// far smaller than this.
 const MAX_PAGE: usize = 1 << 16;
 
-/// Windows per `PUSH_RECENT_MANY` call on a single server: a group of a
+/// Windows per `PUSH_RECENT` call on a single server: a group of a
 /// hundred in one call, and no call long enough to hold Redis up.
 const WINDOWS_PER_CALL: usize = 256;
 
@@ -72,21 +72,13 @@ impl Cache for RedisStore {
         entry: &InboxEntry,
         cap: usize,
     ) -> Result<()> {
-        let key = &self.keys.recent(app, &entry.owner);
-        let prev = &digits(prev_version);
-        let element = &encode_element(entry);
-        let cap = cap.clamp(1, MAX_PAGE);
-        let ttl = self.recent_ttl_ms;
-        // Safe to repeat: a second run sees its own entry as the newest,
-        // restarts the window at `prev_version` and holds just this entry.
-        let _held: i64 = self
-            .write(Repeat::Safe, |mut conn| async move {
-                let mut call = PUSH_RECENT.prepare_invoke();
-                call.key(key).arg(prev).arg(element).arg(cap).arg(ttl);
-                call.invoke_async(&mut conn).await
-            })
-            .await?;
-        Ok(())
+        // The many-window script with one window: one script to keep
+        // exactly like `MemoryCache::push_recent`.
+        let push = RecentPush {
+            prev_version,
+            entry,
+        };
+        self.push_recent_batch(app, &[&push], cap).await
     }
 
     async fn push_recent_many(
@@ -154,11 +146,12 @@ impl RedisStore {
             .collect::<Vec<_>>();
         let cap = cap.clamp(1, MAX_PAGE);
         let ttl = self.recent_ttl_ms;
-        // Safe to repeat, as one push is: a second run sees each entry as
-        // its window's newest and restarts that window at it.
+        // Safe to repeat: a second run sees each entry as its window's
+        // newest, restarts that window at its `prev_version` and holds just
+        // that entry.
         let _written: i64 = self
             .write(Repeat::Safe, |mut conn| async move {
-                let mut call = PUSH_RECENT_MANY.prepare_invoke();
+                let mut call = PUSH_RECENT.prepare_invoke();
                 call.arg(cap).arg(ttl);
                 for (window, (prev, element)) in windows.iter().zip(args) {
                     call.key(window).arg(prev).arg(element);

@@ -1,9 +1,10 @@
 //! The Lua scripts that make multi-step updates atomic.
 //!
 //! Each script touches only keys of one user (one hash tag), so it runs on
-//! one slot in Redis Cluster; the many-key ones (`ROUTES`,
-//! `PUSH_RECENT_MANY`) get keys their caller grouped by slot there. `redis::Script` sends them by SHA (`EVALSHA`)
-//! and loads them again after a server restart or failover (`NOSCRIPT`).
+//! one slot in Redis Cluster; the many-key ones (`ROUTES`, `PUSH_RECENT`)
+//! get keys their caller grouped by slot there. `redis::Script` sends them
+//! by SHA (`EVALSHA`) and loads them again after a server restart or
+//! failover (`NOSCRIPT`).
 //!
 //! Versions and sessions are compared as 20-digit strings (see
 //! `codec::digits`): Lua numbers are doubles and would round a `u64`.
@@ -12,12 +13,18 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// The body both recent-window scripts run for one window: `push(key,
-/// prev, element, cap, ttl)` appends `element` (version digits + entry)
-/// after `prev` (20 digits), keeping `cap` (>= 1) entries, and returns how
-/// many it holds. The list's first item is the floor (every version above
-/// it is held), then entries oldest first.
-const PUSH_ONE: &str = r#"
+/// Appends to recent windows, each exactly as `MemoryCache::push_recent`
+/// does (in a cluster they must share a slot).
+///
+/// `KEYS` the windows; `ARGV` cap (>= 1), TTL (ms), then for each window in
+/// turn its prev version (20 digits) and the element (version digits +
+/// entry). A window's list holds the floor first (every version above it
+/// is held), then entries oldest first. Windows are written in order, so
+/// two entries of one owner go in the order given. Returns the number of
+/// windows written.
+pub(crate) static PUSH_RECENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
 local function push(key, prev, element, cap, ttl)
   local len = redis.call('LLEN', key)
   local newest = nil
@@ -38,40 +45,16 @@ local function push(key, prev, element, cap, ttl)
     local floor = string.sub(redis.call('LINDEX', key, drop), 1, 20)
     redis.call('LSET', key, drop, floor)
     redis.call('LTRIM', key, drop, -1)
-    len = len - drop
   end
   redis.call('PEXPIRE', key, ttl)
-  return len - 1
 end
-"#;
-
-/// Appends to a recent window: exactly `MemoryCache::push_recent`.
-///
-/// `KEYS[1]` the window; `ARGV` prev version (20 digits), the element
-/// (version digits + entry), cap (>= 1), TTL (ms). Returns how many
-/// entries the window holds.
-pub(crate) static PUSH_RECENT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{PUSH_ONE}\nreturn push(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4])\n"
-    ))
-});
-
-/// [`PUSH_RECENT`] for many windows in one call (they must share a slot in
-/// a cluster): `KEYS` the windows; `ARGV` cap, TTL (ms), then for each
-/// window in turn its prev version and element. Windows are written in
-/// order, so two entries of one owner go in the order given. Returns the
-/// number of windows written.
-pub(crate) static PUSH_RECENT_MANY: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(&format!(
-        "{PUSH_ONE}\n{}",
-        r#"
 local cap, ttl = tonumber(ARGV[1]), ARGV[2]
 for i, key in ipairs(KEYS) do
   push(key, ARGV[1 + 2 * i], ARGV[2 + 2 * i], cap, ttl)
 end
 return #KEYS
-"#
-    ))
+"#,
+    )
 });
 
 /// Reads a recent window: exactly `MemoryCache::recent`.
