@@ -130,11 +130,11 @@ mod tests {
 
     use super::*;
 
-    /// A coalescer over a table of numbers that records each read's keys
-    /// and holds each read for `hold`.
     /// The keys of each read, in the order the reads went out.
     type ReadLog = Arc<Mutex<Vec<Vec<u32>>>>;
 
+    /// A coalescer over a table of numbers that records each read's keys
+    /// and holds each read for `hold`.
     fn numbers(hold: Duration) -> (Coalescer<u32, String>, ReadLog) {
         let reads = Arc::new(Mutex::new(Vec::new()));
         let log = reads.clone();

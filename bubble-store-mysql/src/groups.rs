@@ -57,6 +57,7 @@ macro_rules! group_columns {
         "g.id, g.name, g.kind, g.owner, g.created_at, g.avatar_url, g.announcement, g.muted"
     };
 }
+pub(crate) use group_columns;
 
 /// The columns [`member_from`] reads, of `group_members` aliased `m`.
 macro_rules! member_columns {
@@ -64,6 +65,7 @@ macro_rules! member_columns {
         "m.user_id, m.role, m.joined_at, m.muted_until"
     };
 }
+pub(crate) use member_columns;
 
 /// Locks the group's row and reads its owner; `NotFound` if there is none.
 async fn lock_owner(conn: &mut MySqlConnection, app: &AppId, id: &GroupId) -> Result<UserId> {

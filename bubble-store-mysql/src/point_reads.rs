@@ -3,6 +3,7 @@
 //! group send's audience), many keys to a statement.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use bubble_core::{
@@ -115,8 +116,9 @@ pub(crate) async fn read_settings(
 }
 
 /// The rosters of `groups` in one read ([`queries::rosters`]), members in
-/// user id order; a group that does not exist is left out. The list is padded to a power of two
-/// with its last group, so the prepared statements of all sizes are few.
+/// user id order; a group that does not exist is left out. The list is
+/// padded to a power of two with its last group, so the prepared
+/// statements of all sizes are few.
 pub(crate) async fn read_rosters(
     nodes: &Nodes,
     groups: Vec<(AppId, GroupId)>,
@@ -145,10 +147,8 @@ pub(crate) async fn read_rosters(
             GroupId::from(rows::text(row, "id")?),
         );
         let roster = match rosters.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert((group_from(row)?, Vec::new()))
-            }
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert((group_from(row)?, Vec::new())),
         };
         let user: Option<Vec<u8>> = rows::get(row, "user_id")?;
         if user.is_some() {

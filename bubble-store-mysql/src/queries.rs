@@ -6,6 +6,7 @@
 //!
 //! Placeholders are bound in order; ids are bound as bytes.
 
+use crate::groups::{group_columns, member_columns};
 use crate::rows::{inbox_columns, inbox_join};
 
 /// "Everything of B after version v" (sync): `app`, `owner`, `after_version`,
@@ -148,11 +149,15 @@ pub fn settings_of(rows: usize) -> String {
 /// user id order.
 pub fn rosters(groups: usize) -> String {
     format!(
-        "SELECT g.app, g.id, g.name, g.kind, g.owner, g.created_at, g.avatar_url, \
-         g.announcement, g.muted, m.user_id, m.role, m.joined_at, m.muted_until \
-         FROM chat_groups g \
-         LEFT JOIN group_members m ON m.app = g.app AND m.group_id = g.id \
-         WHERE (g.app, g.id) IN ({})",
+        concat!(
+            "SELECT g.app, ",
+            group_columns!(),
+            ", ",
+            member_columns!(),
+            " FROM chat_groups g \
+             LEFT JOIN group_members m ON m.app = g.app AND m.group_id = g.id \
+             WHERE (g.app, g.id) IN ({})"
+        ),
         crate::rows::values(groups, 2)
     )
 }
