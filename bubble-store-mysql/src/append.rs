@@ -56,7 +56,7 @@ use bubble_core::{
 use crate::error::{commit_err, is_duplicate, map_err};
 use crate::galera::{Galera, STILL_OPEN};
 use crate::retry::Replay;
-use crate::rows::{self, Sql, dynamic};
+use crate::rows::{self, Sql, b, dynamic};
 
 /// Most owners per counter upsert / `IN (…)` list.
 pub(crate) const OWNER_CHUNK: usize = 1000;
@@ -120,10 +120,6 @@ enum Plan {
     SameAs(usize),
     /// Decided without writing (an empty delivery).
     Done(AppendOutcome),
-}
-
-fn b(s: &str) -> &[u8] {
-    s.as_bytes()
 }
 
 /// The receipt a retry of `d` gets back once it was appended with `appended`.

@@ -20,11 +20,7 @@ use bubble_core::{
 use crate::client::MysqlStore;
 use crate::error::{commit_err, is_duplicate, map_err};
 use crate::retry::{self, Replay};
-use crate::rows::{self, channel_columns};
-
-fn b(s: &str) -> &[u8] {
-    s.as_bytes()
-}
+use crate::rows::{self, b, channel_columns};
 
 async fn find_sent(
     conn: &mut MySqlConnection,

@@ -17,13 +17,9 @@ use bubble_core::{
 
 use crate::client::MysqlStore;
 use crate::error::{commit_err, map_err};
-use crate::rows::{self, dynamic};
+use crate::rows::{self, b, dynamic};
 
 const MEMBER_CHUNK: usize = 1000;
-
-fn b(s: &str) -> &[u8] {
-    s.as_bytes()
-}
 
 fn missing(id: &GroupId) -> Error {
     Error::not_found(format!("group {id} does not exist"))

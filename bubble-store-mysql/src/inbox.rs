@@ -24,11 +24,7 @@ use crate::error::{commit_err, map_err};
 use crate::point_reads::SettingsKey;
 use crate::queries;
 use crate::retry;
-use crate::rows::{self, Sql, dynamic, inbox_columns};
-
-fn b(s: &str) -> &[u8] {
-    s.as_bytes()
-}
+use crate::rows::{self, Sql, b, dynamic, inbox_columns};
 
 /// Takes what a read mark flipped off its conversation's unread count in
 /// the list: `marked`, `app`, `owner`, `conv_kind`, `conv_id`. Never below

@@ -16,11 +16,7 @@ use crate::groups::{group_from, member_from};
 use crate::nodes::Nodes;
 use crate::queries;
 use crate::retry;
-use crate::rows::{self, dynamic};
-
-fn b(s: &str) -> &[u8] {
-    s.as_bytes()
-}
+use crate::rows::{self, b, dynamic};
 
 /// Most conversations one gathered settings read asks for.
 const SETTINGS_READ_MAX: usize = 256;

@@ -14,17 +14,13 @@ use bubble_core::{AppId, DeviceId, Error, ErrorKind, Result, UserId};
 
 use crate::client::MysqlStore;
 use crate::error::{commit_err, is_duplicate, map_err};
-use crate::rows;
+use crate::rows::{self, b};
 
 /// The longest token the `token` column holds (bytes).
 const MAX_TOKEN: usize = 2048;
 
 /// The longest locale the `locale` column holds (bytes).
 const MAX_LOCALE: usize = 255;
-
-fn b(s: &str) -> &[u8] {
-    s.as_bytes()
-}
 
 pub(crate) fn token_from(row: &impl rows::Columns) -> Result<PushToken> {
     let platform = rows::text(row, "platform")?;

@@ -12,6 +12,12 @@ use bubble_core::{
 
 use crate::error::map_err;
 
+/// A name bound as bytes: the id columns are `VARBINARY` and compare byte
+/// for byte, where a `&str` would bind as text in the connection's charset.
+pub(crate) fn b(s: &str) -> &[u8] {
+    s.as_bytes()
+}
+
 /// The columns [`inbox_entry`] reads, from an inbox row `i` joined to its
 /// message row `m` ([`inbox_join`]), in a form `concat!` accepts.
 macro_rules! inbox_columns {
