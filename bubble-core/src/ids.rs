@@ -1,16 +1,28 @@
-//! Message ids: `server_msg_id = hash(app, sender, receiver, per-conversation unique id)`.
+//! Message ids: `server_msg_id = time made (ms) ‖ hash(app, sender, receiver, unique id)`.
+//!
+//! The first [`TIME_BYTES`] bytes are the milliseconds since the Unix epoch,
+//! big-endian, so ids made later sort after ids made earlier. Every store
+//! indexes messages by id: ids that grow with time land at the right edge of
+//! that index, where hashed ones land on any leaf of a tree that holds every
+//! message, one page read and one page written per message once the tree
+//! outgrows the cache (what made the embedded store slow down as it filled;
+//! see docs/benchmarks.md). The rest is the hash, 80 bits: only ids of the
+//! same millisecond can meet, and no two inputs are ever the same.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::types::{AppId, Conversation, MsgId, NodeId, UserId};
+use crate::types::{AppId, Conversation, MsgId, NodeId, UserId, now_millis};
+
+/// Bytes of an id that are its time.
+pub const TIME_BYTES: usize = 6;
 
 /// Makes message ids. The unique part is this node's random nonce plus a
 /// counter, so two nodes (or two restarts of one node) never produce the
-/// same input; SHA-256 truncated to 128 bits keeps ids collision-resistant
-/// and reveals nothing about the sender or the time.
+/// same input; the hash part keeps ids collision-resistant and reveals
+/// nothing about the sender or the receiver.
 pub struct MsgIdGenerator {
     node: NodeId,
     nonce: [u8; 16],
@@ -45,14 +57,16 @@ impl MsgIdGenerator {
         self.counter.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A new id for a message from `sender` to `to`.
+    /// A new id for a message from `sender` to `to`, made now.
     pub fn next(&self, app: &AppId, sender: &UserId, to: &Conversation) -> MsgId {
         let unique = self.next_unique();
-        message_id(app, sender, to, &self.node, &self.nonce, unique)
+        let now = now_millis().max(0) as u64;
+        message_id(app, sender, to, &self.node, &self.nonce, unique, now)
     }
 }
 
-/// The hash itself, separated out so its inputs are documented and testable.
+/// The id itself, separated out so its inputs are documented and testable:
+/// `millis` (the low 48 bits, good until the year 10889) then the hash.
 pub fn message_id(
     app: &AppId,
     sender: &UserId,
@@ -60,6 +74,7 @@ pub fn message_id(
     node: &NodeId,
     nonce: &[u8; 16],
     unique: u64,
+    millis: u64,
 ) -> MsgId {
     let mut h = Sha256::new();
     // Length-prefixed fields: ("ab","c") and ("a","bc") must not collide.
@@ -77,6 +92,7 @@ pub fn message_id(
     }
     let digest = h.finalize();
     let mut id = [0u8; 16];
-    id.copy_from_slice(&digest[..16]);
+    id[..TIME_BYTES].copy_from_slice(&millis.to_be_bytes()[8 - TIME_BYTES..]);
+    id[TIME_BYTES..].copy_from_slice(&digest[..16 - TIME_BYTES]);
     MsgId(id)
 }

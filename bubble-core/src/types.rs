@@ -114,7 +114,9 @@ pub fn validate_id(what: &str, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Globally unique message id (16 bytes): `hash(app, sender, receiver, unique id)`.
+/// Globally unique message id (16 bytes): the milliseconds it was made (6
+/// bytes, big-endian: ids sort by time) then `hash(app, sender, receiver,
+/// unique id)` (10 bytes); see [`crate::ids`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct MsgId(pub [u8; 16]);
 

@@ -23,13 +23,14 @@ impl Engine {
                 }
                 id
             }
+            // The id's hash part: 80 bits that say nothing of when.
             None => GroupId::new(format!(
                 "g{}",
                 &self
                     .inner
                     .ids
                     .next(app, owner, &Conversation::system("group"))
-                    .to_hex()[..20]
+                    .to_hex()[2 * crate::ids::TIME_BYTES..]
             )),
         };
         let mut members: Vec<Member> = vec![Member::new(owner.clone(), Role::Owner)];

@@ -50,32 +50,33 @@ async fn the_ack_carries_server_msg_id_version_and_server_time() {
 }
 
 #[tokio::test]
-async fn server_msg_id_is_a_stable_hash_of_sender_receiver_and_a_unique_id() {
+async fn server_msg_id_is_its_time_then_a_stable_hash_of_sender_receiver_and_a_unique_id() {
     use bubble_core::ids::message_id;
     let app = AppId::new(APP);
     let to = Conversation::direct(&UserId::new("bob"));
     let node = NodeId::new("n1");
     let nonce = [7u8; 16];
-    let a = message_id(&app, &UserId::new("alice"), &to, &node, &nonce, 1);
+    const T: u64 = 1_764_979_200_123;
+    let a = message_id(&app, &UserId::new("alice"), &to, &node, &nonce, 1, T);
     assert_eq!(
         a,
-        message_id(&app, &UserId::new("alice"), &to, &node, &nonce, 1),
+        message_id(&app, &UserId::new("alice"), &to, &node, &nonce, 1, T),
         "stable"
     );
     assert_ne!(
         a,
-        message_id(&app, &UserId::new("alice"), &to, &node, &nonce, 2),
+        message_id(&app, &UserId::new("alice"), &to, &node, &nonce, 2, T),
         "unique id matters"
     );
     assert_ne!(
         a,
-        message_id(&app, &UserId::new("alicx"), &to, &node, &nonce, 1),
+        message_id(&app, &UserId::new("alicx"), &to, &node, &nonce, 1, T),
         "sender matters"
     );
     let to_b = Conversation::direct(&UserId::new("bob2"));
     assert_ne!(
         a,
-        message_id(&app, &UserId::new("alice"), &to_b, &node, &nonce, 1),
+        message_id(&app, &UserId::new("alice"), &to_b, &node, &nonce, 1, T),
         "receiver matters"
     );
     // Field boundaries are length-prefixed, so shifting a character between fields changes the id.
@@ -86,6 +87,7 @@ async fn server_msg_id_is_a_stable_hash_of_sender_receiver_and_a_unique_id() {
         &node,
         &nonce,
         1,
+        T,
     );
     let y = message_id(
         &app,
@@ -94,18 +96,47 @@ async fn server_msg_id_is_a_stable_hash_of_sender_receiver_and_a_unique_id() {
         &node,
         &nonce,
         1,
+        T,
     );
     assert_ne!(x, y);
-    // Ten thousand ids from one generator never collide.
+    // The first six bytes are the time, big-endian: a later millisecond
+    // sorts after, whatever its hash.
+    assert_eq!(a.0[..6], T.to_be_bytes()[2..]);
+    for unique in 0..50 {
+        let later = message_id(
+            &app,
+            &UserId::new("alice"),
+            &to,
+            &node,
+            &nonce,
+            unique,
+            T + 1,
+        );
+        assert!(later > a, "{later} made after {a}");
+    }
+    // Two hundred ids from one generator never collide, carry the time of
+    // their send and sort in the order they were sent.
     let e = engine().await;
     let (alice, _) = login(&e, "alice", "phone").await;
     let mut seen = std::collections::HashSet::new();
+    let mut previous_time = 0;
     for i in 0..200 {
+        let before = now_millis() as u64;
         let r = e
             .send(&alice, to_user("bob", &format!("c{i}"), "x"))
             .await
             .unwrap();
+        let after = now_millis() as u64;
         assert!(seen.insert(r.server_msg_id));
+        let mut time = [0u8; 8];
+        time[2..].copy_from_slice(&r.server_msg_id.0[..6]);
+        let time = u64::from_be_bytes(time);
+        assert!(
+            (before..=after).contains(&time),
+            "{time} not in {before}..={after}"
+        );
+        assert!(time >= previous_time);
+        previous_time = time;
     }
 }
 
