@@ -218,6 +218,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             config.gate.handshakes_per_second_per_ip,
             config.gate.handshakes_per_second,
         ),
+        key_work: gate::key_work::KeyWork::per_core(),
         shutdown: shutdown.clone(),
         tasks: connections.clone(),
         media: media.clone(),

@@ -3,7 +3,9 @@
 //! thread could run it: something held a thread without yielding (a
 //! blocking call, a long synchronous loop, a big lock). The lateness goes
 //! to `bubble_runtime_stall_seconds`; one of 100 ms or more is logged with
-//! its length, so a latency tail can be matched to its stall.
+//! its length and the runtime's queue (tasks ready to run that no worker
+//! has taken yet) and task count, so a latency tail can be matched to its
+//! stall and a saturated runtime told from a held worker.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,8 +35,14 @@ pub async fn watch(metrics: Arc<Metrics>, shutdown: CancellationToken) {
                 let late = Instant::now().saturating_duration_since(due);
                 metrics.runtime_stalls.observe(late);
                 if late >= LOGGED {
+                    // A deep queue says the runtime was saturated (the tick
+                    // waited its turn behind ready tasks); a shallow one, that
+                    // something held a worker.
+                    let runtime = tokio::runtime::Handle::current().metrics();
                     tracing::warn!(
                         stall_ms = late.as_millis() as u64,
+                        queued = runtime.global_queue_depth(),
+                        tasks = runtime.num_alive_tasks(),
                         "the async runtime stalled: no worker thread could run a timer for this long"
                     );
                 }

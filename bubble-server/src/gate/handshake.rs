@@ -2,6 +2,7 @@
 //! handshake timeout, under the per-address and global rate limits.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bubble_core::{AppId, DeviceId, ErrorKind, now_millis};
 use bubble_proto::secure::{Established, HandshakeError, OsRandom, Pending, SessionGrant};
@@ -40,7 +41,7 @@ impl Refused {
 /// Reads the first frame by `deadline` and runs the handshake up to (not
 /// including) the answer. The hello's seq comes back with the result.
 pub async fn run(
-    gate: &Gate,
+    gate: &Arc<Gate>,
     conn: &mut dyn FrameConnection,
     peer: SocketAddr,
     deadline: tokio::time::Instant,
@@ -81,7 +82,11 @@ pub async fn run(
     Ok((Box::new(established), seq))
 }
 
-async fn complete(gate: &Gate, frame: &Frame, peer: SocketAddr) -> Result<Established, Refused> {
+async fn complete(
+    gate: &Arc<Gate>,
+    frame: &Frame,
+    peer: SocketAddr,
+) -> Result<Established, Refused> {
     let seq = frame.seq;
     let now = now_millis() as u64;
     let refused = |answer: Frame| Refused::with(answer, CloseReason::PolicyViolation);
@@ -98,7 +103,16 @@ async fn complete(gate: &Gate, frame: &Frame, peer: SocketAddr) -> Result<Establ
             CloseReason::TryAgainLater,
         ));
     }
-    let pending = bubble_proto::secure::server_receive(&gate.secure, frame, now).map_err(|e| {
+    let received = if frame.command == Command::HandshakeHello {
+        // The RSA decryption: a millisecond or more, so not on a worker.
+        let (shared, frame) = (gate.clone(), frame.clone());
+        gate.key_work
+            .run(move || bubble_proto::secure::server_receive(&shared.secure, &frame, now))
+            .await
+    } else {
+        bubble_proto::secure::server_receive(&gate.secure, frame, now)
+    };
+    let pending = received.map_err(|e| {
         tracing::debug!(%peer, reason = e.reason(), "handshake refused");
         refused(e.to_frame(seq))
     })?;

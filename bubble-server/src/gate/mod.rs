@@ -18,6 +18,7 @@ pub mod cmd;
 pub mod connection;
 pub mod handler;
 pub mod handshake;
+pub mod key_work;
 pub mod limits;
 pub mod push;
 pub mod transport;
@@ -77,6 +78,8 @@ pub struct Gate {
     pub admission: Admission,
     /// Full-handshake rate per source address.
     pub handshake_limiter: HandshakeLimiter,
+    /// Where hellos are decrypted: off the async workers.
+    pub key_work: key_work::KeyWork,
     /// Cancelled when the server shuts down: connections drain and close.
     pub shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for them.
