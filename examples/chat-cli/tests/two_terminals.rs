@@ -176,17 +176,25 @@ async fn reply_edit_react_pin_mute_and_block_from_the_terminal() {
     read_until(&mut bob_screen, &mut bob_seen, "connected as bob").await;
     read_until(&mut alice_screen, &mut alice_seen, "connected as alice").await;
 
+    // bob's screen shows a first line from alice only once his client has
+    // caught up (its pull and its pushes go through one queue), so what
+    // follows reaches him as pushes, in the order alice types it. Without
+    // this, a catch-up that ran after the edit would show the message
+    // already edited.
+    alice_keys.write_all(b"/to bob\nhi\n").await.unwrap();
+    read_until(&mut bob_screen, &mut bob_seen, "(1) [@alice] alice: hi").await;
+
     // alice writes with a typo and fixes it: bob sees the message numbered,
     // then the edit.
     alice_keys
-        .write_all(b"/to bob\nlunch at noom?\n/edit lunch at noon?\n")
+        .write_all(b"lunch at noom?\n/edit lunch at noon?\n")
         .await
         .unwrap();
     read_until(&mut alice_screen, &mut alice_seen, "edited").await;
     read_until(
         &mut bob_screen,
         &mut bob_seen,
-        "(1) [@alice] alice: lunch at noom?",
+        "(2) [@alice] alice: lunch at noom?",
     )
     .await;
     read_until(
@@ -196,9 +204,9 @@ async fn reply_edit_react_pin_mute_and_block_from_the_terminal() {
     )
     .await;
 
-    // bob answers message (1) and reacts to it; alice sees both.
+    // bob answers message (2) and reacts to it; alice sees both.
     bob_keys
-        .write_all(b"/to alice\n/reply 1 yes\n/react 1 \xf0\x9f\x91\x8d\n")
+        .write_all(b"/to alice\n/reply 2 yes\n/react 2 \xf0\x9f\x91\x8d\n")
         .await
         .unwrap();
     read_until(&mut bob_screen, &mut bob_seen, "reacted 👍").await;
