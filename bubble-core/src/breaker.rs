@@ -21,6 +21,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -84,6 +85,10 @@ pub struct Breaker {
     name: String,
     config: BreakerConfig,
     state: Mutex<State>,
+    /// `state` is `Closed { failures: 0 }`: written under its lock, read
+    /// without it, so a call to a healthy backend (nearly every call) takes
+    /// no lock on its way in or out. Every store call goes through here.
+    healthy: AtomicBool,
     listener: Option<StateListener>,
 }
 
@@ -132,6 +137,7 @@ impl Breaker {
             name: name.into(),
             config,
             state: Mutex::new(State::Closed { failures: 0 }),
+            healthy: AtomicBool::new(true),
             listener: None,
         }
     }
@@ -175,6 +181,9 @@ impl Breaker {
 
     /// Lets a call through (`Ok(true)`: as the probe) or refuses it.
     fn admit(&self) -> Result<bool> {
+        if self.healthy.load(Ordering::Acquire) {
+            return Ok(false);
+        }
         let mut state = self.state.lock();
         match &*state {
             State::Closed { .. } => Ok(false),
@@ -196,6 +205,12 @@ impl Breaker {
     }
 
     fn record(&self, probe: bool, outcome: Outcome, error: Option<&Error>) {
+        // An answer from a healthy backend changes nothing. (A failure
+        // recorded meanwhile may count first: either order is one the
+        // calls could have ended in.)
+        if !probe && outcome == Outcome::Answered && self.healthy.load(Ordering::Acquire) {
+            return;
+        }
         let mut state = self.state.lock();
         let open = |why: String| State::Open {
             until: Instant::now() + self.config.cool_down,
@@ -226,10 +241,14 @@ impl Breaker {
             return;
         };
         match outcome {
-            Outcome::Answered => *failures = 0,
+            Outcome::Answered => {
+                *failures = 0;
+                self.healthy.store(true, Ordering::Release);
+            }
             Outcome::Abandoned => {}
             Outcome::Failed => {
                 *failures += 1;
+                self.healthy.store(false, Ordering::Release);
                 let failures = *failures;
                 if failures >= self.config.failures {
                     let why = format!("{failures} calls in a row failed, {}", why());
@@ -254,6 +273,10 @@ impl Breaker {
             _ => {}
         }
         *state = next;
+        self.healthy.store(
+            matches!(state, State::Closed { failures: 0 }),
+            Ordering::Release,
+        );
         if from != to
             && let Some(listener) = &self.listener
         {
