@@ -797,7 +797,9 @@ pub struct SearchDoc {
     pub conversation: Conversation,
     /// Who wrote it.
     pub sender: UserId,
-    /// Server time (ms).
+    /// Server time (ms) of the message: the same in every document of one
+    /// message (an edit's carries its message's date). The embedded index
+    /// relies on it: a document dated after every committed one is new.
     pub server_time: i64,
     /// The words.
     pub text: String,

@@ -2,6 +2,11 @@
 //! messages (50 owners with 1,000 each), on disk, through the async port
 //! (so the `spawn_blocking` hop is included).
 //!
+//! "index new messages": one `index` call of 100 new messages (dated after
+//! everything committed, as a live server's are) into an index of 50,000
+//! committed in 25 flushes, i.e. many segments; every tenth call is
+//! followed by a flush, which is not timed.
+//!
 //! `cargo bench -p bubble-search-tantivy --bench search`
 
 use std::time::{Duration, Instant};
@@ -187,5 +192,60 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// `n` new messages after `docs` (same owners and words, later ids and
+/// times), the `round`th such batch.
+fn newer(docs: &[SearchDoc], round: u64, n: usize) -> Vec<SearchDoc> {
+    let base = 1_800_000_000_000 + round as i64 * n as i64;
+    docs.iter()
+        .take(n)
+        .enumerate()
+        .map(|(i, d)| {
+            let mut d = d.clone();
+            let mut id = [0xffu8; 16];
+            id[8..].copy_from_slice(&(round * n as u64 + i as u64).to_be_bytes());
+            d.server_msg_id = MsgId(id);
+            d.server_time = base + i as i64;
+            d
+        })
+        .collect()
+}
+
+fn bench_index(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let index = rt
+        .block_on(TantivyConfig::new(dir.path()).connect())
+        .unwrap();
+    let docs = docs();
+    rt.block_on(async {
+        for batch in docs.chunks(2_000) {
+            index.index(batch).await.unwrap();
+            index.flush().await.unwrap();
+        }
+    });
+    let mut g = c.benchmark_group("index new messages");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(30);
+    let mut round = 0u64;
+    g.bench_function("100 per call, 50,000 committed", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                round += 1;
+                let batch = newer(&docs, round, 100);
+                let started = Instant::now();
+                rt.block_on(index.index(&batch)).unwrap();
+                spent += started.elapsed();
+                if round % 10 == 0 {
+                    rt.block_on(index.flush()).unwrap();
+                }
+            }
+            spent
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_index);
 criterion_main!(benches);

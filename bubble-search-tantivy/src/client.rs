@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use bubble_core::ports::SearchDoc;
@@ -69,6 +69,12 @@ pub(crate) struct Inner {
     // work is dropped (with its `Pending`), which is safe because the engine
     // keeps outbox rows until a flush succeeds and replays them.
     pub(crate) writer: Mutex<(Option<IndexWriter<TantivyDocument>>, Pending)>,
+    /// No committed document has a later `server_time` than this (an upper
+    /// bound: the fast field's column maximum over the reader's segments,
+    /// `i64::MIN` when there are none). A message's time never changes, so
+    /// a document dated after it cannot be in a committed segment: indexing
+    /// it skips the lookup in every segment, which is nearly every message.
+    pub(crate) newest_committed: AtomicI64,
     /// Whether the index must be rebuilt before it answers searches.
     pub(crate) rebuild: Rebuild,
     pub(crate) options: IndexWriterOptions,
@@ -122,11 +128,13 @@ impl TantivySearch {
         let writer = index
             .writer_with_options(options.clone())
             .map_err(|e| map_err("opening the writer", e))?;
+        let newest_committed = AtomicI64::new(newest_time(&reader.searcher())?);
         Ok(TantivySearch {
             inner: Arc::new(Inner {
                 index,
                 reader,
                 writer: Mutex::new((Some(writer), Pending::default())),
+                newest_committed,
                 rebuild,
                 options,
                 fields,
@@ -174,6 +182,22 @@ impl TantivySearch {
             .await
             .map_err(|e| join_err(what, e))?
     }
+}
+
+/// The latest `server_time` the segments of `searcher` may hold (an upper
+/// bound; `i64::MIN` for an empty index).
+pub(crate) fn newest_time(searcher: &tantivy::Searcher) -> Result<i64> {
+    let mut newest = i64::MIN;
+    for segment in searcher.segment_readers() {
+        let column = segment
+            .fast_fields()
+            .i64(names::SERVER_TIME)
+            .map_err(|e| map_err("reading the server_time column", e))?;
+        if segment.max_doc() > 0 {
+            newest = newest.max(column.max_value());
+        }
+    }
+    Ok(newest)
 }
 
 /// What the writer did since its last commit, which the reader cannot see

@@ -3,6 +3,7 @@
 //! through the analyzer (never the query parser).
 
 use std::ops::Bound;
+use std::sync::atomic::Ordering;
 
 use async_trait::async_trait;
 use bubble_core::ports::{SearchDoc, SearchHit, SearchIndex, SearchQuery, SearchResults};
@@ -13,7 +14,7 @@ use tantivy::query::{BooleanQuery, ConstScoreQuery, Occur, Query, RangeQuery, Te
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocSet, IndexWriter, TERMINATED, TantivyDocument, Term};
 
-use crate::client::{Inner, Pending, TantivySearch};
+use crate::client::{Inner, Pending, TantivySearch, newest_time};
 use crate::error::map_err;
 use crate::schema::{conversation_filter, names};
 
@@ -85,12 +86,23 @@ impl SearchIndex for TantivySearch {
 
 impl Inner {
     /// The message as the index holds it now: what this writer did since
-    /// the last commit first, then the last commit.
-    fn current(&self, pending: &Pending, app: &AppId, id: &MsgId) -> Result<Option<SearchDoc>> {
+    /// the last commit first, then the last commit. `time`: the message's
+    /// `server_time` when the caller knows it; a message dated after every
+    /// committed document is not looked for in the segments.
+    fn current(
+        &self,
+        pending: &Pending,
+        app: &AppId,
+        id: &MsgId,
+        time: Option<i64>,
+    ) -> Result<Option<SearchDoc>> {
         if let Some(doc) = pending.docs.get(&(app.clone(), *id)) {
             return Ok(doc.clone());
         }
         if pending.cleared.contains(app) {
+            return Ok(None);
+        }
+        if time.is_some_and(|t| t > self.newest_committed.load(Ordering::Relaxed)) {
             return Ok(None);
         }
         let term = self.fields.key_term(app.as_str(), id);
@@ -149,7 +161,8 @@ impl Inner {
         self.with_writer(|w, pending| {
             for doc in docs {
                 let mut doc = doc.clone();
-                let old = self.current(pending, &doc.app, &doc.server_msg_id)?;
+                let old =
+                    self.current(pending, &doc.app, &doc.server_msg_id, Some(doc.server_time))?;
                 // Removed since the last commit (`Some(None)` in pending):
                 // its delete is already queued, before this add.
                 let fresh = old.is_none();
@@ -175,7 +188,7 @@ impl Inner {
 
     fn remove_owners(&self, app: &AppId, id: &MsgId, owners: &[UserId]) -> Result<()> {
         self.with_writer(|w, pending| {
-            let Some(mut doc) = self.current(pending, app, id)? else {
+            let Some(mut doc) = self.current(pending, app, id, None)? else {
                 return Ok(());
             };
             let before = doc.owners.len();
@@ -208,6 +221,8 @@ impl Inner {
             self.reader
                 .reload()
                 .map_err(|e| map_err("reloading the reader", e))?;
+            let newest = newest_time(&self.reader.searcher())?;
+            self.newest_committed.store(newest, Ordering::Relaxed);
             *pending = Pending::default();
             Ok(())
         })

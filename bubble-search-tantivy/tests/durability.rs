@@ -92,6 +92,34 @@ async fn a_batch_replayed_after_a_restart_is_not_duplicated() {
 }
 
 #[tokio::test]
+async fn an_edit_of_the_oldest_or_the_newest_committed_message_replaces_its_document() {
+    // A message dated after every committed document is added without a
+    // look in the segments; these are dated within them, so they must be
+    // found and replaced, whichever segment holds them.
+    let dir = tempfile::tempdir().unwrap();
+    let index = open(dir.path()).await;
+    for id in 1..=4 {
+        index.index(&[doc(id, "before the edit")]).await.unwrap();
+        index.flush().await.unwrap();
+    }
+    let mut oldest = doc(1, "after the edit");
+    oldest.owners.push(UserId::new("cy"));
+    index
+        .index(&[oldest, doc(4, "after the edit")])
+        .await
+        .unwrap();
+    index.flush().await.unwrap();
+    assert_eq!(index.num_docs(), 4, "replaced, not added");
+    assert_eq!(index.search(&query("before")).await.unwrap().total, 2);
+    assert_eq!(index.search(&query("after")).await.unwrap().total, 2);
+    let cy = SearchQuery {
+        owner: UserId::new("cy"),
+        ..query("after")
+    };
+    assert_eq!(index.search(&cy).await.unwrap().total, 1, "owners merged");
+}
+
+#[tokio::test]
 async fn the_same_message_twice_in_one_batch_keeps_the_last() {
     let index = TantivyConfig::default()
         .with_in_memory(true)
