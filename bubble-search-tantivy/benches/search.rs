@@ -5,7 +5,9 @@
 //! "index new messages": one `index` call of 100 new messages (dated after
 //! everything committed, as a live server's are) into an index of 50,000
 //! committed in 25 flushes, i.e. many segments; every tenth call is
-//! followed by a flush, which is not timed.
+//! followed by a flush, which is not timed; and 1,000 new messages
+//! indexed and committed (`flush`: the segment's term dictionaries built,
+//! its files written and synced).
 //!
 //! `cargo bench -p bubble-search-tantivy --bench search`
 
@@ -242,6 +244,20 @@ fn bench_index(c: &mut Criterion) {
                 }
             }
             spent
+        })
+    });
+    g.bench_function("1,000 indexed and committed", |b| {
+        b.iter_custom(|iters| {
+            let started = Instant::now();
+            for _ in 0..iters {
+                round += 1;
+                let batch = newer(&docs, round, 1_000);
+                rt.block_on(async {
+                    index.index(&batch).await.unwrap();
+                    index.flush().await.unwrap();
+                });
+            }
+            started.elapsed()
         })
     });
     g.finish();
