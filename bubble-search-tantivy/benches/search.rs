@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use bubble_core::AdapterConfig;
 use bubble_core::ports::{SearchDoc, SearchIndex, SearchQuery};
 use bubble_core::{AppId, Conversation, MsgId, UserId};
-use bubble_search_tantivy::TantivyConfig;
+use bubble_search_tantivy::{TantivyConfig, TantivySearch};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const OWNERS: usize = 50;
@@ -137,12 +137,18 @@ fn query(words: &str) -> SearchQuery {
     }
 }
 
-fn bench(c: &mut Criterion) {
+/// A runtime and an empty index on disk in a directory of its own.
+fn on_disk() -> (tokio::runtime::Runtime, tempfile::TempDir, TantivySearch) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let index = rt
         .block_on(TantivyConfig::new(dir.path()).connect())
         .unwrap();
+    (rt, dir, index)
+}
+
+fn bench(c: &mut Criterion) {
+    let (rt, dir, index) = on_disk();
     let docs = docs();
     let started = Instant::now();
     rt.block_on(async {
@@ -213,11 +219,7 @@ fn newer(docs: &[SearchDoc], round: u64, n: usize) -> Vec<SearchDoc> {
 }
 
 fn bench_index(c: &mut Criterion) {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let index = rt
-        .block_on(TantivyConfig::new(dir.path()).connect())
-        .unwrap();
+    let (rt, _dir, index) = on_disk();
     let docs = docs();
     rt.block_on(async {
         for batch in docs.chunks(2_000) {
@@ -239,7 +241,7 @@ fn bench_index(c: &mut Criterion) {
                 let started = Instant::now();
                 rt.block_on(index.index(&batch)).unwrap();
                 spent += started.elapsed();
-                if round % 10 == 0 {
+                if round.is_multiple_of(10) {
                     rt.block_on(index.flush()).unwrap();
                 }
             }
