@@ -95,6 +95,7 @@ mod inbox;
 mod jobs;
 mod push_tokens;
 mod retention;
+mod search_source;
 
 pub use client::{SqliteStore, WriterStats};
 

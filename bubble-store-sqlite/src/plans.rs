@@ -4,7 +4,7 @@
 
 use rusqlite::Connection;
 
-use crate::{append, channel, inbox, schema};
+use crate::{append, channel, inbox, schema, search_source};
 
 fn plan(sql: &str) -> String {
     let mut conn = Connection::open_in_memory().unwrap();
@@ -154,18 +154,18 @@ fn batch_lookups_seek_an_index_per_key() {
 
 #[test]
 fn outbox_tasks_find_their_message_and_owners_by_rowid() {
-    let p = plan(inbox::PENDING_INDEX);
+    let p = plan(search_source::PENDING_INDEX);
     assert_uses(
-        inbox::PENDING_INDEX,
+        search_source::PENDING_INDEX,
         "SEARCH m USING INTEGER PRIMARY KEY (rowid=?)",
     );
     assert_uses(
-        inbox::PENDING_INDEX,
+        search_source::PENDING_INDEX,
         "SEARCH i USING INDEX inbox_by_msg (message=? AND owner=?)",
     );
     assert!(!p.contains("TEMP B-TREE"), "already in outbox order: {p}");
     assert_eq!(
-        plan(inbox::TASK_OWNERS),
+        plan(search_source::TASK_OWNERS),
         "SEARCH inbox USING COVERING INDEX inbox_by_msg (message=?) | \
          CORRELATED SCALAR SUBQUERY 1 | SEARCH names USING INTEGER PRIMARY KEY (rowid=?)",
         "the owners from the index alone, names by rowid"
