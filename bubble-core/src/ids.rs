@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use crate::types::{AppId, Conversation, MsgId, NodeId, UserId, now_millis};
+use crate::types::{AppId, Conversation, MsgId, NodeId, UserId};
 
 /// Bytes of an id that are its time.
 pub const TIME_BYTES: usize = 6;
@@ -57,11 +57,12 @@ impl MsgIdGenerator {
         self.counter.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A new id for a message from `sender` to `to`, made now.
-    pub fn next(&self, app: &AppId, sender: &UserId, to: &Conversation) -> MsgId {
+    /// A new id for a message from `sender` to `to` that the server stamps
+    /// with `server_time` (ms): the id begins with that same time.
+    pub fn next(&self, app: &AppId, sender: &UserId, to: &Conversation, server_time: i64) -> MsgId {
         let unique = self.next_unique();
-        let now = now_millis().max(0) as u64;
-        message_id(app, sender, to, &self.node, &self.nonce, unique, now)
+        let millis = server_time.max(0) as u64;
+        message_id(app, sender, to, &self.node, &self.nonce, unique, millis)
     }
 }
 

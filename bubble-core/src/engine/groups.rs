@@ -29,7 +29,7 @@ impl Engine {
                 &self
                     .inner
                     .ids
-                    .next(app, owner, &Conversation::system("group"))
+                    .next(app, owner, &Conversation::system("group"), now_millis())
                     .to_hex()[2 * crate::ids::TIME_BYTES..]
             )),
         };

@@ -40,7 +40,7 @@ impl Engine {
             content,
             ..Envelope::server_made(
                 EntryKind::SystemNotice,
-                self.inner.ids.next(app, &system, &to),
+                self.inner.ids.next(app, &system, &to, now),
                 &system,
                 &DeviceId::new("server"),
                 now,

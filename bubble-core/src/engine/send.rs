@@ -64,18 +64,19 @@ impl Engine {
                 req.content = reviewed;
             }
         }
+        let now = now_millis();
         let envelope = Envelope {
             kind: EntryKind::Message,
             server_msg_id: self
                 .inner
                 .ids
-                .next(app, &session.user, &audience.conversation),
+                .next(app, &session.user, &audience.conversation, now),
             sender: session.user.clone(),
             sender_device: session.device.clone(),
             client_msg_id: req.client_msg_id,
             client_seq: req.client_seq,
             create_time: req.create_time,
-            server_time: now_millis(),
+            server_time: now,
             content: req.content,
             read_up_to: 0,
             meta,

@@ -97,16 +97,11 @@ impl Engine {
             settings: Some(settings.to_pb()),
             ..Default::default()
         };
-        let id = self.inner.ids.next(app, &session.user, conversation);
+        let now = now_millis();
+        let id = self.inner.ids.next(app, &session.user, conversation, now);
         let envelope = Envelope {
             meta: EntryMeta::of(&meta),
-            ..Envelope::server_made(
-                EntryKind::Settings,
-                id,
-                &session.user,
-                &session.device,
-                now_millis(),
-            )
+            ..Envelope::server_made(EntryKind::Settings, id, &session.user, &session.device, now)
         };
         let own = OwnerCopy {
             owner: session.user.clone(),

@@ -114,8 +114,8 @@ async fn server_msg_id_is_its_time_then_a_stable_hash_of_sender_receiver_and_a_u
         );
         assert!(later > a, "{later} made after {a}");
     }
-    // Two hundred ids from one generator never collide, carry the time of
-    // their send and sort in the order they were sent.
+    // Two hundred ids from one generator never collide, carry the server
+    // time of their message and sort in the order they were sent.
     let e = engine().await;
     let (alice, _) = login(&e, "alice", "phone").await;
     let mut seen = std::collections::HashSet::new();
@@ -135,6 +135,7 @@ async fn server_msg_id_is_its_time_then_a_stable_hash_of_sender_receiver_and_a_u
             (before..=after).contains(&time),
             "{time} not in {before}..={after}"
         );
+        assert_eq!(time as i64, r.server_time, "the id's time is the message's");
         assert!(time >= previous_time);
         previous_time = time;
     }
