@@ -1026,8 +1026,9 @@ pub trait Authenticator: Send + Sync + 'static {
 /// node, gRPC in a cluster).
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
-    /// Delivers pushes to `node`'s local sessions.
-    async fn deliver(&self, node: &NodeId, pushes: Vec<Push>) -> Result<()>;
+    /// Delivers pushes to `node`'s local sessions. Borrowed: on a failure
+    /// the engine notes whose pushes were dropped, to push them again.
+    async fn deliver(&self, node: &NodeId, pushes: &[Push]) -> Result<()>;
 }
 
 // -------------------------------------------------------------- business

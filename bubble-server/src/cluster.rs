@@ -325,7 +325,7 @@ impl GrpcBus {
 
 #[async_trait]
 impl Bus for GrpcBus {
-    async fn deliver(&self, node: &NodeId, pushes: Vec<Push>) -> Result<()> {
+    async fn deliver(&self, node: &NodeId, pushes: &[Push]) -> Result<()> {
         let mut client = self.client(node).await?;
         let mut request = tonic::Request::new(pb::DeliverRequest {
             from_node: self.node.to_string(),
@@ -488,13 +488,13 @@ mod tests {
             ),
         ] {
             let err = bus(key)
-                .deliver(&NodeId::new("peer"), typing())
+                .deliver(&NodeId::new("peer"), &typing())
                 .await
                 .unwrap_err();
             assert!(err.to_string().contains("rpc_secret"), "{who}: {err}");
         }
         bus(PeerKey::from_secret(SECRET))
-            .deliver(&NodeId::new("peer"), typing())
+            .deliver(&NodeId::new("peer"), &typing())
             .await
             .expect("a peer with the secret is heard");
         shutdown.cancel();

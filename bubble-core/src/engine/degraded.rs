@@ -50,6 +50,8 @@ pub(super) struct Degraded {
     /// Mirrors `!failing_peers.is_empty()`, so a push that went through
     /// (every push, nearly always) takes no lock.
     any_peer_failing: AtomicBool,
+    /// Owners and super groups whose pushes were dropped meanwhile.
+    pub(super) missed: Mutex<super::missed::Missed>,
 }
 
 /// Presence's outage and the routes it cost. One lock, so a route is never
@@ -178,6 +180,8 @@ impl Engine {
         };
         if ended {
             tracing::info!(%node, "pushes to the other node go through again");
+            let engine = self.clone();
+            tokio::spawn(async move { engine.push_missed_again().await });
         }
     }
 
@@ -191,19 +195,13 @@ impl Engine {
         let users = self.inner.hub.users();
         let mut nudged = 0;
         for (app, user) in users.iter().cloned() {
-            let newest = match self.inner.inbox.last_version(&app, &user).await {
-                Ok(0) => continue,
-                Ok(v) => v,
+            let entry = match self.newest_inbox_entry(&app, &user).await {
+                Ok(Some(entry)) => entry,
+                Ok(None) => continue,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read an inbox to nudge its devices; they find gaps at their next push");
                     return;
                 }
-            };
-            let Ok(page) = self.inner.inbox.pull(&app, &user, newest - 1, 1).await else {
-                continue;
-            };
-            let Some(entry) = page.entries.into_iter().next() else {
-                continue;
             };
             let push = crate::push::Push {
                 app,
@@ -246,14 +244,7 @@ impl Engine {
                 Ok(Some(g)) if g.kind == GroupKind::Super => {}
                 _ => continue,
             }
-            let newest = match self.inner.channels.last_seq(&app, &group).await {
-                Ok(0) | Err(_) => continue,
-                Ok(seq) => seq,
-            };
-            let Ok(page) = self.inner.channels.range(&app, &group, newest - 1, 1).await else {
-                continue;
-            };
-            let Some(entry) = page.entries.into_iter().next() else {
+            let Some(entry) = self.newest_channel_entry(&app, &group).await else {
                 continue;
             };
             let push = crate::push::Push {
@@ -351,6 +342,7 @@ async fn register_when_back(inner: Weak<Inner>) {
         let engine = Engine { inner };
         if engine.register_waiting().await {
             engine.nudge_local_devices().await;
+            engine.push_missed_again().await;
             return;
         }
     }

@@ -47,6 +47,7 @@ mod group_admin;
 mod groups;
 mod hooks;
 mod maintenance;
+mod missed;
 mod notices;
 mod notify;
 mod presence;

@@ -1,7 +1,8 @@
 //! Routing pushes: to this node's sessions through the hub, and in a
 //! cluster to the nodes that hold a user's sessions (looked up in presence)
 //! through the bus. A push that cannot be delivered loses nothing: what it
-//! carries is durable, and the device syncs by version.
+//! carries is durable, it is pushed again when the way is back (the
+//! `missed` module), and the device syncs by version.
 
 use std::collections::HashMap;
 
@@ -28,10 +29,14 @@ impl Engine {
         }
         match &self.inner.bus {
             Some(bus) => {
-                match bus.deliver(node, pushes).await {
+                match bus.deliver(node, &pushes).await {
                     Ok(()) => self.peer_answered(node),
-                    // Durable already: the devices there will sync on reconnect.
-                    Err(e) => self.peer_failed(node, &e),
+                    // Durable already: pushed again when the node answers
+                    // (the `missed` module), or synced on reconnect.
+                    Err(e) => {
+                        self.peer_failed(node, &e);
+                        self.missed(&pushes);
+                    }
                 }
             }
             None => tracing::debug!(%node, "route to another node but no bus configured"),
@@ -63,10 +68,12 @@ impl Engine {
         let routes = match self.inner.presence.routes_of(app, &users).await {
             Ok(r) => r,
             Err(e) => {
-                // The other nodes' receivers get it by sync.
+                // The other nodes' receivers are pushed it again when
+                // presence is back (the `missed` module).
                 self.presence_failed(&e, None);
                 let pushes: Vec<Push> = outgoing.into_iter().map(to_push).collect();
                 self.inner.hub.deliver(&pushes);
+                self.missed(&pushes);
                 return;
             }
         };
@@ -125,9 +132,12 @@ impl Engine {
         let routes = match self.inner.presence.routes_of(app, &users).await {
             Ok(r) => r,
             Err(e) => {
-                // The other nodes' members get it by pulling the channel.
+                // The other nodes' members are pushed it again when
+                // presence is back (the `missed` module).
                 self.presence_failed(&e, None);
-                self.inner.hub.deliver(&[to_node(users)]);
+                let push = [to_node(users)];
+                self.inner.hub.deliver(&push);
+                self.missed(&push);
                 return;
             }
         };

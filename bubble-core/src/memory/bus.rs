@@ -35,11 +35,11 @@ impl MemoryBus {
 
 #[async_trait]
 impl Bus for MemoryBus {
-    async fn deliver(&self, node: &NodeId, pushes: Vec<Push>) -> Result<()> {
+    async fn deliver(&self, node: &NodeId, pushes: &[Push]) -> Result<()> {
         let sink = self.nodes.read().get(node).cloned();
         match sink {
             Some(sink) => {
-                sink.accept(pushes).await;
+                sink.accept(pushes.to_vec()).await;
                 Ok(())
             }
             None => Err(Error::unavailable(format!(

@@ -9,12 +9,17 @@ use super::*;
 
 /// A port that fails every call as a dead Redis would while `down` is set.
 struct Switchable<P> {
-    inner: P,
+    inner: Arc<P>,
     down: AtomicBool,
 }
 
 impl<P> Switchable<P> {
     fn new(inner: P) -> Arc<Switchable<P>> {
+        Switchable::sharing(Arc::new(inner))
+    }
+
+    /// One node's way to a backend that other nodes reach their own way.
+    fn sharing(inner: Arc<P>) -> Arc<Switchable<P>> {
         Arc::new(Switchable {
             inner,
             down: AtomicBool::new(false),
@@ -215,6 +220,145 @@ async fn when_presence_is_back_each_local_device_is_pushed_its_newest_entry_agai
             if entry.content == Content::text("to town") && *prev_seq == entry.seq - 1)),
         "the super group's newest entry, in {again:?}"
     );
+}
+
+/// Two nodes on shared stores, presence and bus; each reaches presence
+/// its own way, which the test can cut.
+struct TwoNodes {
+    nodes: [Engine; 2],
+    presence: [Arc<Switchable<MemoryPresence>>; 2],
+    bus: Arc<MemoryBus>,
+}
+
+async fn two_nodes() -> TwoNodes {
+    let inbox = Arc::new(MemoryInbox::new());
+    let apps = Arc::new(MemoryApps::new());
+    let groups = Arc::new(MemoryGroups::new());
+    let channels = Arc::new(MemoryChannelLog::new());
+    let routes = Arc::new(MemoryPresence::new());
+    let bus = Arc::new(MemoryBus::new());
+    let presence = [
+        Switchable::sharing(routes.clone()),
+        Switchable::sharing(routes),
+    ];
+    let node = |name: &str, presence: &Arc<Switchable<MemoryPresence>>| {
+        let engine = Engine::builder()
+            .config(EngineConfig {
+                node: NodeId::new(name),
+                ..quick_retry()
+            })
+            .inbox(inbox.clone())
+            .apps(apps.clone())
+            .groups(groups.clone())
+            .channels(channels.clone())
+            .presence(presence.clone())
+            .bus(bus.clone())
+            .build()
+            .unwrap();
+        bus.attach(NodeId::new(name), engine.hub());
+        engine
+    };
+    let nodes = [node("n1", &presence[0]), node("n2", &presence[1])];
+    nodes[0]
+        .put_app(AppConfig::new(APP, "a-secret-of-at-least-thirty-two-bytes"))
+        .await
+        .unwrap();
+    TwoNodes {
+        nodes,
+        presence,
+        bus,
+    }
+}
+
+/// Waits until `q` was pushed `text` as an inbox entry or a super-group
+/// entry, each with its true predecessor (so a device that missed it
+/// finds the gap).
+async fn until_pushed_again(q: &mut SessionQueue, texts: &[&str]) {
+    let mut seen: Vec<PushEvent> = Vec::new();
+    for _ in 0..500 {
+        seen.extend(drain(q));
+        let found = |text: &str| {
+            seen.iter().any(|p| match p {
+                PushEvent::Entry {
+                    entry,
+                    prev_version,
+                } => entry.content == Content::text(text) && *prev_version == entry.version - 1,
+                PushEvent::Channel { entry, prev_seq } => {
+                    entry.content == Content::text(text) && *prev_seq == entry.seq - 1
+                }
+                _ => false,
+            })
+        };
+        if texts.iter().all(|t| found(t)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not pushed again within 5 s: {texts:?}; pushed {seen:?}");
+}
+
+#[tokio::test]
+async fn pushes_a_node_dropped_while_it_could_not_reach_presence_are_pushed_again_to_the_other_nodes()
+ {
+    let TwoNodes {
+        nodes: [n1, n2],
+        presence,
+        ..
+    } = two_nodes().await;
+    let (alice, _) = login(&n1, "alice", "phone").await;
+    let (_bob, mut bob_q) = login(&n2, "bob", "phone").await;
+    let town = super_group_of(&n1, &alice, "town", &["bob"]).await;
+    drain(&mut bob_q);
+
+    // Only n1 loses presence: it cannot tell where bob is, so its pushes
+    // to him are dropped, and n2 sees no outage (it nudges no one).
+    presence[0].set_down(true);
+    n1.send(&alice, to_user("bob", "m1", "the last word"))
+        .await
+        .unwrap();
+    n1.send(&alice, text_to(town, "m2", "the last word in town"))
+        .await
+        .unwrap();
+    assert_eq!(drain(&mut bob_q), [], "dropped while n1 is cut off");
+    assert!(!n2.degradation().presence, "n2 saw nothing");
+
+    presence[0].set_down(false);
+    until_pushed_again(&mut bob_q, &["the last word", "the last word in town"]).await;
+}
+
+#[tokio::test]
+async fn pushes_to_a_node_that_did_not_answer_are_pushed_again_when_it_answers() {
+    let TwoNodes {
+        nodes: [n1, n2],
+        bus,
+        ..
+    } = two_nodes().await;
+    let (alice, _) = login(&n1, "alice", "phone").await;
+    let (_bob, mut bob_q) = login(&n2, "bob", "phone").await;
+    let (_carol, mut carol_q) = login(&n2, "carol", "phone").await;
+    let town = super_group_of(&n1, &alice, "town", &["bob"]).await;
+    drain(&mut bob_q);
+
+    bus.detach(&NodeId::new("n2"));
+    n1.send(&alice, to_user("bob", "m1", "while n2 was away"))
+        .await
+        .unwrap();
+    n1.send(&alice, text_to(town, "m2", "town, while n2 was away"))
+        .await
+        .unwrap();
+    assert_eq!(drain(&mut bob_q), []);
+
+    // The next push that reaches n2 tells n1 it answers again.
+    bus.attach(NodeId::new("n2"), n2.hub());
+    n1.send(&alice, to_user("carol", "m3", "hello carol"))
+        .await
+        .unwrap();
+    assert_eq!(pushed_texts(&drain(&mut carol_q)), ["hello carol"]);
+    until_pushed_again(
+        &mut bob_q,
+        &["while n2 was away", "town, while n2 was away"],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -164,7 +164,7 @@ struct CountingBus {
 
 #[async_trait::async_trait]
 impl Bus for CountingBus {
-    async fn deliver(&self, node: &NodeId, pushes: Vec<bubble_core::push::Push>) -> Result<()> {
+    async fn deliver(&self, node: &NodeId, pushes: &[bubble_core::push::Push]) -> Result<()> {
         self.batches.lock().push((node.clone(), pushes.len()));
         self.inner.deliver(node, pushes).await
     }
