@@ -813,17 +813,35 @@ impl Driver {
                 (h, b, Command::HandshakeHello)
             }
         };
-        conn.write(Frame::new(command, 0, hello)).await?;
-        conn.flush().await?;
-        let answer = tokio::time::timeout(config.request_timeout, conn.read(config.max_frame))
-            .await
-            .map_err(|_| ClientError::Timeout)??
-            // A node that is shutting down (or dies) closes mid-handshake:
-            // another attempt, through the selector, finds a live one.
-            .ok_or(ClientError::Disconnected)?;
+        let exchanged = async {
+            conn.write(Frame::new(command, 0, hello)).await?;
+            conn.flush().await?;
+            tokio::time::timeout(config.request_timeout, conn.read(config.max_frame))
+                .await
+                .map_err(|_| ClientError::Timeout)??
+                // A node that is shutting down (or dies) closes mid-handshake:
+                // another attempt, through the selector, finds a live one.
+                .ok_or(ClientError::Disconnected)
+        };
+        let answer = match exchanged.await {
+            Ok(answer) => answer,
+            Err(e) => {
+                // No answer: the ticket is kept for the next attempt (if the
+                // server did claim it, that attempt falls back below).
+                self.ticket = ticket;
+                return Err(e);
+            }
+        };
         if answer.command == Command::Error {
             let err: pb::Error = answer.decode_body().unwrap_or_default();
             if resumed {
+                if handshake_may_succeed_later(&err) {
+                    // Refused for a passing reason (a backend down, a node
+                    // draining) before the ticket was spent: keep it, and
+                    // the reconnect loop tries again.
+                    self.ticket = ticket;
+                    return Err(ClientError::from(err));
+                }
                 // A spent or expired ticket: fall back to a full handshake.
                 return Box::pin(self.establish()).await;
             }

@@ -149,6 +149,26 @@ async fn complete(
                 .map_err(|e| refused(e.to_frame(seq)))
         }
         Pending::Resume(resume) => {
+            // Registering the session after the handshake reads the app's
+            // settings (cached). Read them now, before the ticket is spent:
+            // a store that cannot answer refuses the resumption as "retry
+            // later", and the device resumes with the same ticket once it is
+            // back instead of paying for a full handshake.
+            let app = AppId::new(&resume.meta().app_id);
+            if let Err(e) = gate.engine.app(&app).await
+                && e.is_retryable()
+            {
+                tracing::debug!(%peer, %app, error = %e, "resumption deferred: the app cannot be read");
+                return Err(Refused::with(
+                    protocol_error(
+                        seq,
+                        pb::ErrorCode::Unavailable,
+                        "cannot read the app's settings right now; resume later with the same ticket",
+                        true,
+                    ),
+                    CloseReason::TryAgainLater,
+                ));
+            }
             let claim = gate
                 .used_tickets
                 .claim(resume.ticket_id(), resume.ticket_expires_at_ms(), now)

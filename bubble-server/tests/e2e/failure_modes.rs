@@ -23,6 +23,11 @@ struct Outage {
 }
 
 async fn server_behind_proxies() -> Option<Outage> {
+    server_behind_proxies_with(&[]).await
+}
+
+/// The same, with more of the server's settings.
+async fn server_behind_proxies_with(extra: &[(&str, &str)]) -> Option<Outage> {
     if std::env::var("BUBBLE_E2E_BACKENDS").as_deref() != Ok("scale-out") {
         eprintln!(
             "SKIPPED: failure modes run with BUBBLE_E2E_BACKENDS=scale-out (MariaDB + Redis)"
@@ -34,7 +39,7 @@ async fn server_behind_proxies() -> Option<Outage> {
     let redis = Proxy::start("127.0.0.1:6379").await;
     let prefix = format!("ff{:x}", rand_id());
     let redis_url = format!("redis://{}", redis.addr());
-    let server = Server::start(vec![
+    let mut settings: Vec<(String, String)> = vec![
         ("BUBBLE_STORE_KIND".into(), "mysql".into()),
         (
             "BUBBLE_STORE_MYSQL_URL".into(),
@@ -48,7 +53,9 @@ async fn server_behind_proxies() -> Option<Outage> {
         ("BUBBLE_PRESENCE_REDIS_KEY_PREFIX".into(), prefix),
         ("BUBBLE_SEARCH_KIND".into(), "off".into()),
         ("BUBBLE_ENGINE_PRESENCE_RETRY_MS".into(), "200".into()),
-    ]);
+    ];
+    settings.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let server = Server::start(settings);
     Some(Outage {
         server,
         db,
@@ -162,6 +169,52 @@ async fn with_the_database_cut_a_send_is_unavailable_at_once_and_the_connection_
     let (bob, _b) = Client::connect(bob_config).await.unwrap();
     let (entries, _, _) = bob.sync(0, 100).await.unwrap();
     assert_eq!(texts(&entries), ["before", "during"], "stored once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_reconnects_while_the_database_is_cut_resumes_with_its_ticket_once_it_is_back()
+ {
+    // The app's settings leave the cache at once, so a resumption must read
+    // the database.
+    let Some(o) = server_behind_proxies_with(&[("BUBBLE_ENGINE_APP_CACHE_TTL_MS", "50")]).await
+    else {
+        return;
+    };
+    let (proxy, cut) = super::cuttable_proxy(o.server.tcp.clone()).await;
+    let mut config = o.server.config("bob", "phone", false).await;
+    config.endpoint = bubble_client::Endpoint::Tcp(proxy);
+    config.reconnect_min = Duration::from_millis(100);
+    config.reconnect_max = Duration::from_millis(300);
+    let (_bob, mut events) = Client::connect(config).await.expect("connects");
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::Connected { resumed: false }
+    );
+
+    o.db.refuse();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    cut.send_modify(|n| *n += 1);
+    // Every attempt meanwhile is refused "retry later", before the ticket
+    // is spent; the client keeps it and tries again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    o.db.restore();
+    let started = Instant::now();
+    loop {
+        match next_event(&mut events).await {
+            Event::Connected { resumed } => {
+                assert!(
+                    resumed,
+                    "the device came back with a full handshake: its ticket was lost to the outage"
+                );
+                break;
+            }
+            Event::AuthFailed { reason } => panic!("refused for good: {reason}"),
+            _ => assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "never came back"
+            ),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
