@@ -231,10 +231,7 @@ struct TwoNodes {
 }
 
 async fn two_nodes() -> TwoNodes {
-    let inbox = Arc::new(MemoryInbox::new());
-    let apps = Arc::new(MemoryApps::new());
-    let groups = Arc::new(MemoryGroups::new());
-    let channels = Arc::new(MemoryChannelLog::new());
+    let stores = SharedStores::new();
     let routes = Arc::new(MemoryPresence::new());
     let bus = Arc::new(MemoryBus::new());
     let presence = [
@@ -242,19 +239,11 @@ async fn two_nodes() -> TwoNodes {
         Switchable::sharing(routes),
     ];
     let node = |name: &str, presence: &Arc<Switchable<MemoryPresence>>| {
-        let engine = Engine::builder()
-            .config(EngineConfig {
-                node: NodeId::new(name),
-                ..quick_retry()
-            })
-            .inbox(inbox.clone())
-            .apps(apps.clone())
-            .groups(groups.clone())
-            .channels(channels.clone())
-            .presence(presence.clone())
-            .bus(bus.clone())
-            .build()
-            .unwrap();
+        let config = EngineConfig {
+            node: NodeId::new(name),
+            ..quick_retry()
+        };
+        let engine = stores.node(config, presence.clone(), bus.clone());
         bus.attach(NodeId::new(name), engine.hub());
         engine
     };

@@ -41,6 +41,41 @@ async fn engine_from(builder: EngineBuilder, settings: impl FnOnce(&mut AppSetti
     engine
 }
 
+/// In-memory stores that several engines share: a cluster's nodes.
+#[derive(Clone)]
+struct SharedStores {
+    inbox: Arc<MemoryInbox>,
+    apps: Arc<MemoryApps>,
+    groups: Arc<MemoryGroups>,
+    channels: Arc<MemoryChannelLog>,
+}
+
+impl SharedStores {
+    fn new() -> SharedStores {
+        SharedStores {
+            inbox: Arc::new(MemoryInbox::new()),
+            apps: Arc::new(MemoryApps::new()),
+            groups: Arc::new(MemoryGroups::new()),
+            channels: Arc::new(MemoryChannelLog::new()),
+        }
+    }
+
+    /// A node on these stores, with its own way to presence and the bus;
+    /// the caller attaches its hub to the bus.
+    fn node(&self, config: EngineConfig, presence: Arc<dyn Presence>, bus: Arc<dyn Bus>) -> Engine {
+        Engine::builder()
+            .config(config)
+            .inbox(self.inbox.clone())
+            .apps(self.apps.clone())
+            .groups(self.groups.clone())
+            .channels(self.channels.clone())
+            .presence(presence)
+            .bus(bus)
+            .build()
+            .unwrap()
+    }
+}
+
 async fn engine_with(settings: impl FnOnce(&mut AppSettings)) -> Engine {
     engine_from(Engine::builder(), settings).await
 }

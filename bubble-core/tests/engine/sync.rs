@@ -173,34 +173,19 @@ impl Bus for CountingBus {
 /// Engines named `names` sharing in-memory stores and presence, each
 /// attached to one counting bus, with the test app created.
 async fn cluster(names: &[&str]) -> (Vec<Engine>, Arc<CountingBus>) {
-    let (inbox, apps, presence) = (
-        Arc::new(MemoryInbox::new()),
-        Arc::new(MemoryApps::new()),
-        Arc::new(MemoryPresence::new()),
-    );
-    let (groups, channels) = (
-        Arc::new(MemoryGroups::new()),
-        Arc::new(MemoryChannelLog::new()),
-    );
+    let stores = SharedStores::new();
+    let presence = Arc::new(MemoryPresence::new());
     let bus = Arc::new(CountingBus {
         inner: MemoryBus::new(),
         batches: Default::default(),
     });
     let mut nodes = Vec::new();
     for name in names {
-        let node = Engine::builder()
-            .config(EngineConfig {
-                node: NodeId::new(*name),
-                ..Default::default()
-            })
-            .inbox(inbox.clone())
-            .apps(apps.clone())
-            .groups(groups.clone())
-            .channels(channels.clone())
-            .presence(presence.clone())
-            .bus(bus.clone())
-            .build()
-            .unwrap();
+        let config = EngineConfig {
+            node: NodeId::new(*name),
+            ..Default::default()
+        };
+        let node = stores.node(config, presence.clone(), bus.clone());
         bus.inner.attach(NodeId::new(*name), node.hub());
         nodes.push(node);
     }

@@ -93,14 +93,10 @@ async fn complete(
     // Checked before any RSA work: a flood of hellos costs the server nothing.
     if frame.command == Command::HandshakeHello && !gate.handshake_limiter.allow(peer.ip()) {
         gate.metrics.rate_limited.inc();
-        return Err(Refused::with(
-            protocol_error(
-                seq,
-                pb::ErrorCode::RateLimited,
-                "too many handshakes; resume with a ticket or retry later",
-                true,
-            ),
-            CloseReason::TryAgainLater,
+        return Err(try_later(
+            seq,
+            pb::ErrorCode::RateLimited,
+            "too many handshakes; resume with a ticket or retry later",
         ));
     }
     let received = if frame.command == Command::HandshakeHello {
@@ -126,14 +122,10 @@ async fn complete(
                 Err(e) => {
                     tracing::debug!(%peer, %app, error = %e, "token refused");
                     return Err(if e.kind() == ErrorKind::Unavailable {
-                        Refused::with(
-                            protocol_error(
-                                seq,
-                                pb::ErrorCode::Unavailable,
-                                "cannot check tokens right now",
-                                true,
-                            ),
-                            CloseReason::TryAgainLater,
+                        try_later(
+                            seq,
+                            pb::ErrorCode::Unavailable,
+                            "cannot check tokens right now",
                         )
                     } else {
                         refused(hello.reject().to_frame(seq))
@@ -159,14 +151,10 @@ async fn complete(
                 && e.is_retryable()
             {
                 tracing::debug!(%peer, %app, error = %e, "resumption deferred: the app cannot be read");
-                return Err(Refused::with(
-                    protocol_error(
-                        seq,
-                        pb::ErrorCode::Unavailable,
-                        "cannot read the app's settings right now; resume later with the same ticket",
-                        true,
-                    ),
-                    CloseReason::TryAgainLater,
+                return Err(try_later(
+                    seq,
+                    pb::ErrorCode::Unavailable,
+                    "cannot read the app's settings right now; resume later with the same ticket",
                 ));
             }
             let claim = gate
@@ -181,4 +169,13 @@ async fn complete(
                 .map_err(|e| refused(e.to_frame(seq)))
         }
     }
+}
+
+/// A refusal for a passing reason: a retryable error, then "try again
+/// later" (WebSocket close status 1013).
+fn try_later(seq: u32, code: pb::ErrorCode, message: &str) -> Refused {
+    Refused::with(
+        protocol_error(seq, code, message, true),
+        CloseReason::TryAgainLater,
+    )
 }
