@@ -139,20 +139,16 @@ impl Engine {
     }
 
     /// A super group's newest log entry (`None`: an empty log, or the store
-    /// failed).
+    /// failed): one read, newest first.
     pub(super) async fn newest_channel_entry(
         &self,
         app: &AppId,
         group: &GroupId,
     ) -> Option<ChannelEntry> {
-        let newest = match self.inner.channels.last_seq(app, group).await {
-            Ok(0) | Err(_) => return None,
-            Ok(seq) => seq,
-        };
         let page = self
             .inner
             .channels
-            .range(app, group, newest - 1, 1)
+            .range_before(app, group, 0, 1)
             .await
             .ok()?;
         page.entries.into_iter().next()
